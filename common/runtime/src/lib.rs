@@ -1,0 +1,120 @@
+//! The daemon runtime every gromox-rs daemon stands on (DESIGN.md §2).
+//!
+//! One mio acceptor/poller thread owns the listening sockets and every *idle* connection; a
+//! connection with input buffered is handed over a crossbeam channel to a fixed pool of worker
+//! threads, which run the protocol's [`Session`] synchronously and hand the connection back to the
+//! poller when it waits for input again. Idle connections therefore cost buffers, not threads.
+//!
+//! Protocols are sans-I/O: a [`Session`] is given bytes and writes response bytes into
+//! [`Cx::out`]; it never touches a socket. TLS (rustls), PROXY protocol v2, connection caps,
+//! timeouts and output back-pressure live here, not in the protocols.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What a session wants the runtime to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Flush pending output, then wait for more input (the connection may be parked).
+    Read,
+    /// More output will be produced: flush, and call [`Session::writable`] once the output
+    /// buffer has drained below its low-water mark (back-pressure for big responses).
+    Write,
+    /// Flush pending output (e.g. the STARTTLS/STLS go-ahead), then start a TLS handshake as
+    /// server on this connection. Buffered plaintext input after the command is discarded.
+    StartTls,
+    /// Flush pending output, then close the connection.
+    Close,
+}
+
+/// Facts about an accepted connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Runtime-unique connection id.
+    pub id: u64,
+    /// The client address (from the PROXY v2 header where the listener accepts one).
+    pub peer: SocketAddr,
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+    /// Whether the connection arrived on an implicit-TLS listener.
+    pub implicit_tls: bool,
+    /// Name of the listener's config key (e.g. `imap_listen_tls`).
+    pub listener: &'static str,
+}
+
+/// A message pushed to a connection from another thread (see [`Cx::handle`]).
+pub type Push = Box<dyn Any + Send>;
+
+/// Per-call context handed to a session: output buffer and connection controls.
+pub struct Cx<'a> {
+    /// Bytes to send to the client. The runtime flushes it after each call.
+    pub out: &'a mut Vec<u8>,
+    /// Facts about the connection.
+    pub info: &'a ConnInfo,
+    /// Whether TLS is active on the connection now (implicit or after STARTTLS).
+    pub tls_active: bool,
+    /// Idle timeout to apply from now on (`None` keeps the current one).
+    pub idle_timeout: Option<Duration>,
+    /// Handle other threads can use to push messages to this connection.
+    pub handle: ConnHandle,
+}
+
+/// A cloneable, thread-safe handle through which other threads push [`Push`] messages to a
+/// connection; the runtime wakes the poller and calls [`Session::pushed`] on a worker.
+#[derive(Clone)]
+pub struct ConnHandle {
+    #[allow(dead_code)]
+    id: u64,
+}
+
+impl ConnHandle {
+    /// Deliver `msg` to the connection. Returns `false` when the connection is gone.
+    pub fn push(&self, msg: Push) -> bool {
+        let _ = msg;
+        false
+    }
+}
+
+/// The server side of one connection, in sans-I/O form.
+pub trait Session: Send + 'static {
+    /// Called once after accept (and after the TLS handshake on implicit-TLS listeners):
+    /// write the greeting, if the protocol has one.
+    fn connected(&mut self, cx: &mut Cx<'_>) -> Next;
+
+    /// Called with all buffered, not yet consumed input. Consume complete requests only and
+    /// return how many bytes were consumed; unconsumed bytes are kept and offered again with
+    /// more input. Must not block waiting for the network.
+    fn input(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next);
+
+    /// Called after [`Next::Write`] once the output buffer has drained.
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> Next {
+        Next::Read
+    }
+
+    /// Called with a message pushed through a [`ConnHandle`].
+    fn pushed(&mut self, _msg: Push, _cx: &mut Cx<'_>) -> Next {
+        Next::Read
+    }
+
+    /// The idle timeout expired: write a goodbye if the protocol has one. Default: close.
+    fn timed_out(&mut self, _cx: &mut Cx<'_>) -> Next {
+        Next::Close
+    }
+
+    /// The connection is gone (closed by either side). Release resources here.
+    fn closed(&mut self) {}
+}
+
+/// A protocol: creates sessions for accepted connections.
+pub trait Protocol: Send + Sync + 'static {
+    /// The session type.
+    type Session: Session;
+
+    /// Create the session for a new connection.
+    fn accept(&self, info: &ConnInfo) -> Self::Session;
+
+    /// Bytes written to a connection refused because `context_num` connections are open,
+    /// e.g. `* BYE too many connections\r\n` or `421 4.3.2 ...\r\n`.
+    fn busy_reply(&self) -> &[u8];
+}
