@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod duration;
 pub mod log;
 pub mod names;
+pub mod server;
 pub mod size;
 
 pub use config::{Config, ConfigError, KeyDef, Kind};
