@@ -1,1 +1,18 @@
-fn main() {}
+//! pop3d: POP3 server
+//!
+//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
+//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
+//! already treat it like the finished daemon.
+
+use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+
+fn main() -> std::process::ExitCode {
+    let spec = Spec {
+        prog: "pop3d",
+        about: "POP3 server",
+        files: &["pop3.cfg"],
+        keys: Vec::new(),
+    };
+    let (daemon, _) = Daemon::start(spec);
+    run_placeholder(daemon, "POP3")
+}

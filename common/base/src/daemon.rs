@@ -254,6 +254,25 @@ pub fn wait_for_termination(mut on_hup: impl FnMut()) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Main loop of a daemon whose protocol does not exist yet: announce readiness without
+/// listeners, log, and wait for SIGTERM/SIGINT (SIGHUP reloads the configuration).
+pub fn run_placeholder(mut d: Daemon, what: &str) -> std::process::ExitCode {
+    slog::info!(d.log, "started; {} is not implemented yet, nothing is served", what; "event" => "daemon.start", "files" => format!("{:?}", d.config.files()));
+    if let Err(e) = announce_ready(&[]) {
+        slog::error!(d.log, "cannot write the ready file"; "event" => "daemon.ready_failed", "error" => e.to_string());
+        return std::process::ExitCode::FAILURE;
+    }
+    let log = d.log.clone();
+    if let Err(e) = wait_for_termination(|| {
+        d.reload();
+    }) {
+        slog::error!(log, "cannot install signal handlers"; "event" => "daemon.signals_failed", "error" => e.to_string());
+        return std::process::ExitCode::FAILURE;
+    }
+    slog::info!(log, "stopped"; "event" => "daemon.stop");
+    std::process::ExitCode::SUCCESS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

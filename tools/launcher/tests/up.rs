@@ -1,0 +1,96 @@
+//! `gromox up` end to end: configuration written once, daemons started and supervised,
+//! a SIGKILLed daemon restarted, everything stopped by SIGTERM.
+
+use std::fs;
+use std::time::Duration;
+
+use gromox_testkit::{bin, wait_until, Daemon, TestDir};
+
+fn pid_of(dir: &std::path::Path, daemon: &str) -> Option<i32> {
+    fs::read_to_string(dir.join("run").join(format!("{daemon}.pid")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn up_starts_supervises_and_stops_the_suite() {
+    // The placeholders are part of every build of the workspace.
+    let _ = bin("imapd");
+    let dir = TestDir::new();
+    let state = dir.path().join("state");
+    let state_s = state.to_str().unwrap().to_string();
+    let mut suite = Daemon::start(&bin("gromox"), &["up", "--state", &state_s, "--any-port"], dir.path()).unwrap();
+
+    // Configuration and certificate exist and are what the daemons read.
+    let cfg = fs::read_to_string(state.join("etc/gromox.cfg")).unwrap();
+    assert!(cfg.contains(&format!("state_path = {state_s}")), "{cfg}");
+    assert!(fs::read_to_string(state.join("etc/imap.cfg"))
+        .unwrap()
+        .contains("imap_listen = 127.0.0.1:0"));
+    assert!(fs::read_to_string(state.join("etc/tls/cert.pem"))
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    let out = suite.output();
+    assert!(
+        out.contains("imapd") && out.contains("ready; Ctrl-C stops the suite"),
+        "{out}"
+    );
+
+    // A daemon killed with SIGKILL is restarted.
+    let pid = pid_of(&state, "imapd").expect("imapd pid file");
+    assert!(alive(pid));
+    // SAFETY: kill(2) on a pid our child (the launcher) started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(15), || pid_of(&state, "imapd")
+            .is_some_and(|p| p != pid && alive(p))),
+        "imapd was not restarted; launcher output:\n{}",
+        suite.output()
+    );
+    assert!(suite.output().contains("imapd restarted"));
+
+    // SIGTERM stops every child and the launcher itself.
+    let children: Vec<i32> = gromox_launcher::DAEMONS
+        .iter()
+        .filter_map(|(d, _)| pid_of(&state, d))
+        .collect();
+    assert!(!children.is_empty());
+    let status = suite
+        .terminate(Duration::from_secs(20))
+        .expect("launcher did not stop on SIGTERM");
+    assert!(status.success(), "{status}");
+    for p in children {
+        // Children are reaped by the launcher, so they are gone, not zombies.
+        assert!(!alive(p), "child {p} still running after the launcher stopped");
+    }
+
+    // A second start keeps the operator's edits.
+    fs::write(state.join("etc/gromox.cfg"), format!("{cfg}# operator was here\n")).unwrap();
+    let mut again = Daemon::start(&bin("gromox"), &["up", "--state", &state_s, "--any-port"], dir.path()).unwrap();
+    assert!(fs::read_to_string(state.join("etc/gromox.cfg"))
+        .unwrap()
+        .contains("operator was here"));
+    again.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let out = std::process::Command::new(bin("gromox"))
+        .args(["up", "--port-offset", "99999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port-offset"));
+    let out = std::process::Command::new(bin("gromox"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
