@@ -657,6 +657,23 @@ pub fn keys_help(prog: &str, defs: &[KeyDef]) -> String {
     out
 }
 
+/// A commented sample file with every key of a program at its default (`--sample-config`;
+/// the files in `etc/` are made with it and a test keeps them in step).
+pub fn sample_config(prog: &str, about: &str, files: &[&str], defs: &[KeyDef]) -> String {
+    let cfg = Config::defaults(prog, defs);
+    let file = files.first().copied().unwrap_or("gromox.cfg");
+    let mut out = format!(
+        "# {file}: configuration of {prog}, {about}.\n\
+         # Every key is shown commented out at its default. Keys may also be set in gromox.cfg;\n\
+         # this file overrides it. Durations: 1d1h1m1s, 3.5 hours, 250ms. Sizes: 64K, 10M, 1G.\n"
+    );
+    for d in cfg.defs() {
+        let reload = if d.reloadable { " Applied on SIGHUP." } else { "" };
+        out.push_str(&format!("\n# {}.{}\n#{} = {}\n", d.help, reload, d.name, d.default));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,11 @@ fn options() -> getopts::Options {
     );
     o.optflag("", "dump-config", "print the effective configuration and exit");
     o.optflag("", "version", "print the version and exit");
+    o.optflag(
+        "",
+        "sample-config",
+        "print a commented sample configuration file and exit",
+    );
     o
 }
 
@@ -102,6 +107,11 @@ pub fn parse_args(spec: &Spec, args: &[String]) -> Result<Action, StartError> {
             "{}\n{}",
             options().usage(&brief),
             keys_help(spec.prog, &spec.keys)
+        )));
+    }
+    if m.opt_present("sample-config") {
+        return Ok(Action::Print(crate::config::sample_config(
+            spec.prog, spec.about, spec.files, &spec.keys,
         )));
     }
     if m.opt_present("version") {
