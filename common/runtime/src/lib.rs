@@ -11,7 +11,21 @@
 
 use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod control;
+mod error;
+pub mod proxy;
+mod server;
+mod stats;
+pub mod sys;
+pub mod tls;
+
+pub use control::Control;
+pub use error::RuntimeError;
+pub use server::{serve, Listener, Server, ServerConfig};
+pub use stats::{RuntimeStats, StatsHandle};
 
 /// What a session wants the runtime to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,15 +78,94 @@ pub struct Cx<'a> {
 /// connection; the runtime wakes the poller and calls [`Session::pushed`] on a worker.
 #[derive(Clone)]
 pub struct ConnHandle {
-    #[allow(dead_code)]
-    id: u64,
+    inner: Option<Arc<HandleInner>>,
+}
+
+pub(crate) struct HandleInner {
+    pub(crate) id: u64,
+    pub(crate) token: usize,
+    pub(crate) queue: Mutex<PushQueue>,
+    pub(crate) hub: Arc<Hub>,
+}
+
+#[derive(Default)]
+pub(crate) struct PushQueue {
+    pub(crate) msgs: Vec<Push>,
+    pub(crate) closed: bool,
+}
+
+/// Where pushed-to connections are announced to the poller.
+pub(crate) struct Hub {
+    pub(crate) pending: Mutex<Vec<(usize, u64)>>,
+    pub(crate) waker: Arc<mio::Waker>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Users of these mutexes only push/take plain data; a panic elsewhere cannot leave
+    // them inconsistent, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ConnHandle {
     /// Deliver `msg` to the connection. Returns `false` when the connection is gone.
     pub fn push(&self, msg: Push) -> bool {
-        let _ = msg;
-        false
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        let mut q = lock(&inner.queue);
+        if q.closed {
+            return false;
+        }
+        let first = q.msgs.is_empty();
+        q.msgs.push(msg);
+        drop(q);
+        if first {
+            lock(&inner.hub.pending).push((inner.token, inner.id));
+            let _ = inner.hub.waker.wake();
+        }
+        true
+    }
+
+    /// A handle not attached to any connection (pushes return `false`); for unit tests of
+    /// sessions that build a [`Cx`] by hand.
+    pub fn detached() -> Self {
+        ConnHandle { inner: None }
+    }
+
+    /// The connection id ([`ConnInfo::id`]) this handle pushes to; 0 when detached.
+    pub fn id(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |i| i.id)
+    }
+
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.as_ref().is_none_or(|i| lock(&i.queue).closed)
+    }
+
+    pub(crate) fn attached(id: u64, token: usize, hub: Arc<Hub>) -> Self {
+        ConnHandle {
+            inner: Some(Arc::new(HandleInner {
+                id,
+                token,
+                queue: Mutex::new(PushQueue::default()),
+                hub,
+            })),
+        }
+    }
+
+    pub(crate) fn take_pushes(&self) -> Vec<Push> {
+        match &self.inner {
+            Some(i) => std::mem::take(&mut lock(&i.queue).msgs),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        if let Some(i) = &self.inner {
+            let mut q = lock(&i.queue);
+            q.closed = true;
+            q.msgs = Vec::new();
+        }
     }
 }
 
