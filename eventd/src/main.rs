@@ -1,1 +1,132 @@
-fn main() {}
+//! eventd: the folder-change event bus daemon. See the library docs and `README.md`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gromox_base::acl::HostsAllow;
+use gromox_base::server::{server_keys, server_settings, ServerDefaults, ServerSettings};
+use gromox_base::{Daemon, KeyDef, Kind, Spec};
+use gromox_runtime::{Control, Listener, Server, ServerConfig};
+
+use eventd::EventProtocol;
+
+const DEFAULTS: ServerDefaults = ServerDefaults {
+    prefix: "event",
+    listen: "[::1]:33333",
+    listen_tls: "",
+    threads: 4,
+    context_num: 4096,
+    idle: "10min",
+};
+
+fn spec() -> Spec {
+    let mut keys = server_keys(DEFAULTS);
+    keys.push(KeyDef::new(
+        "event_hosts_allow",
+        "::1 127.0.0.1",
+        Kind::Str,
+        "client addresses or CIDR prefixes allowed to connect (space-separated)",
+    ));
+    keys.push(KeyDef::new(
+        "event_ping_interval",
+        "1min",
+        Kind::Duration,
+        "listener connections get a PING this often; one not answered by the next is dropped",
+    ));
+    Spec {
+        prog: "eventd",
+        about: "Gromox folder-change event bus (event(8gx) protocol)",
+        files: &["event.cfg"],
+        keys,
+    }
+}
+
+/// Map the standard server keys onto the runtime's settings. (Private here for now; meant to
+/// move into gromox-runtime.)
+fn runtime_config(s: &ServerSettings) -> Result<ServerConfig, String> {
+    let tls = match (&s.certificate, &s.private_key) {
+        (Some(c), Some(k)) => {
+            Some(gromox_runtime::tls::load_server_config(c, k, s.tls_min).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    Ok(ServerConfig {
+        listeners: s
+            .listeners
+            .iter()
+            .map(|l| Listener {
+                name: l.key,
+                addr: l.addr,
+                tls: l.tls,
+                haproxy: l.haproxy,
+            })
+            .collect(),
+        threads: s.threads,
+        context_num: s.context_num,
+        idle_timeout: s.idle_timeout,
+        session_limit: s.session_max_time,
+        // Lines are capped at 4 KiB by the codec; buffered input beyond this is abuse.
+        max_input: 64 * 1024,
+        tls,
+        shutdown_grace: Duration::from_secs(5),
+        ..ServerConfig::default()
+    })
+}
+
+fn main() {
+    let (daemon, _) = Daemon::start(spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("eventd: {what}: {e}");
+        std::process::exit(2);
+    };
+    let cfg = &daemon.config;
+    let acl = HostsAllow::parse(cfg.str("event_hosts_allow"))
+        .unwrap_or_else(|e| fail("event_hosts_allow", cfg.error("event_hosts_allow", e).to_string()));
+    let settings = server_settings(cfg, "event").unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let rcfg = runtime_config(&settings).unwrap_or_else(|e| fail("TLS", e));
+    let ping = cfg.duration("event_ping_interval").max(Duration::from_millis(100));
+
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    let proto = Arc::new(EventProtocol::new(acl, log.clone(), ping));
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+
+    // Keep-alive ticks for listeners (Gromox pings idle listeners about once a minute).
+    let registry = proto.registry().clone();
+    let ticker_control = control.clone();
+    let ticker = std::thread::Builder::new()
+        .name("event-ping".into())
+        .spawn(move || {
+            let step = Duration::from_millis(100).min(ping);
+            let mut waited = Duration::ZERO;
+            while !ticker_control.is_shutdown() {
+                std::thread::sleep(step);
+                waited += step;
+                if waited >= ping {
+                    waited = Duration::ZERO;
+                    registry.ping_all(std::time::Instant::now());
+                }
+            }
+        })
+        .unwrap_or_else(|e| fail("ping thread", e.to_string()));
+
+    slog::info!(log, "eventd ready"; "event" => "daemon.ready");
+    let result = server.run(proto, control.clone());
+    control.shutdown();
+    let _ = ticker.join();
+    match result {
+        Ok(()) => slog::info!(log, "eventd stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
+}
