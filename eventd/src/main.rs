@@ -101,6 +101,11 @@ fn main() {
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
     }
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    let daemon = std::sync::Mutex::new(daemon);
+    control.on_reload(move || {
+        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+    });
 
     // Keep-alive ticks for listeners (Gromox pings idle listeners about once a minute).
     let registry = proto.registry().clone();

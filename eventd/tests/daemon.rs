@@ -118,6 +118,20 @@ fn clients_outside_hosts_allow_are_refused() {
 }
 
 #[test]
+fn sighup_reloads_and_sigterm_stops() {
+    let dir = TestDir::new();
+    let mut d = start(&dir, &[]);
+    d.signal(1); // SIGHUP
+    assert!(gromox_testkit::wait_until(Duration::from_secs(10), || d
+        .output()
+        .contains("config.reload")));
+    let mut c = greet(d.addr("event_listen"));
+    assert_eq!(c.cmd("PING").unwrap(), "TRUE");
+    let status = d.terminate(Duration::from_secs(20)).expect("exits on SIGTERM");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn idle_listeners_are_pinged() {
     let dir = TestDir::new();
     let d = start(&dir, &[("event_ping_interval", "300ms")]);

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A pending timer as stored.
@@ -208,7 +209,13 @@ fn rewrite(path: &Path, pending: &BTreeMap<u64, Record>, next_id: u64) -> io::Re
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     {
-        let mut f = File::create(&tmp)?;
+        // Commands may carry addresses or paths: readable by the daemon's user only.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
@@ -264,5 +271,7 @@ mod tests {
         // Compacted on open: finished records are gone, the id counter is kept.
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "#next-id\t3\n1\t100\techo\\ a\\ b\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -129,6 +129,11 @@ fn main() {
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
     }
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    let daemon = std::sync::Mutex::new(daemon);
+    control.on_reload(move || {
+        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+    });
     slog::info!(log, "timerd ready"; "event" => "daemon.ready", "state_file" => state.display().to_string());
     let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()));
     let result = server.run(proto, control);

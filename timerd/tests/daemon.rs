@@ -113,6 +113,17 @@ fn timers_survive_sigkill() {
     let mut c = greet(&d);
     let third = id_of(&c.cmd("ADD 100 true").unwrap());
     assert!(third > first && third > second, "{third} after {first}, {second}");
+    // An orderly stop keeps pending timers too.
+    drop(c);
+    let status = d.terminate(Duration::from_secs(20)).expect("exits on SIGTERM");
+    assert!(status.success(), "{status}");
+    d.restart().expect("timerd restarts");
+    let mut c = greet(&d);
+    assert_eq!(
+        c.cmd(&format!("CANCEL {third}")).unwrap(),
+        "TRUE",
+        "pending after SIGTERM and restart"
+    );
 }
 
 #[test]
