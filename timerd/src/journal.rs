@@ -132,6 +132,8 @@ pub struct Journal {
     file: File,
     /// Records in the file that no longer describe a pending timer.
     dead: usize,
+    /// The last append failed.
+    dirty: bool,
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
@@ -164,14 +166,24 @@ impl Journal {
                 path: path.to_path_buf(),
                 file,
                 dead: 0,
+                dirty: false,
             },
             loaded,
         ))
     }
 
     fn append(&mut self, line: &str) -> io::Result<()> {
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()
+        // After a failed write the file may end in a partial record: start on a fresh line so
+        // only that partial record is lost (a blank line is skipped when reading).
+        if self.dirty {
+            self.file.write_all(b"\n")?;
+        }
+        let r = self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        self.dirty = r.is_err();
+        r
     }
 
     /// Record a new timer durably.
@@ -196,6 +208,7 @@ impl Journal {
         rewrite(&self.path, pending, next_id)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.dead = 0;
+        self.dirty = false;
         Ok(())
     }
 }
@@ -243,6 +256,30 @@ mod tests {
         assert_eq!(l.next_id, 5);
         assert_eq!(l.bad_lines, 1);
         assert!(l.torn_tail, "the last line has no newline");
+    }
+
+    #[test]
+    fn append_after_a_failed_write_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timer.txt");
+        let (mut j, _) = Journal::open(&path).unwrap();
+        let r = Record {
+            due: 100,
+            command: "true".into(),
+        };
+        j.add(1, &r).unwrap();
+        // What a write cut short by a full disk leaves behind.
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"2\t10")
+            .unwrap();
+        j.dirty = true;
+        j.add(3, &r).unwrap();
+        let l = parse(&std::fs::read(&path).unwrap());
+        assert_eq!(l.pending.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(l.bad_lines, 1);
     }
 
     #[test]

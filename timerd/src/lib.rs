@@ -141,20 +141,35 @@ impl Timers {
         let due = now_ms().div_ceil(1000).saturating_add(delay);
         let mut g = self.lock();
         let id = g.next_id;
+        // Never reuse an id, even of an ADD that failed (its record may be on disk).
+        g.next_id += 1;
         let rec = Record {
             due,
             command: command.to_string(),
         };
-        g.journal.add(id, &rec).map_err(|source| TimerError::State {
-            path: self.path.clone(),
-            source,
-        })?;
-        g.next_id += 1;
+        if let Err(source) = g.journal.add(id, &rec) {
+            // The record may have reached the file although the client hears FALSE: rewrite
+            // the file from memory so it cannot fire after a restart.
+            self.rewrite(&mut g);
+            return Err(TimerError::State {
+                path: self.path.clone(),
+                source,
+            });
+        }
         g.timers.insert(id, rec);
         g.queue.insert((due, id));
         drop(g);
         self.wake.notify_all();
         Ok(id)
+    }
+
+    /// Rewrite the state file from memory after a failed append (best effort, logged).
+    fn rewrite(&self, g: &mut Inner) {
+        let next = g.next_id;
+        if let Err(e) = g.journal.compact(&g.timers, next) {
+            slog::error!(self.log, "timer state file cannot be rewritten"; "event" => "timer.state_write_failed",
+                "error" => e.to_string());
+        }
     }
 
     /// Cancel a timer that has not started. `Ok(false)`: no such pending timer.
@@ -166,10 +181,14 @@ impl Timers {
         let Some(due) = g.timers.get(&id).map(|r| r.due) else {
             return Ok(false);
         };
-        g.journal.finish(id, "CANCEL").map_err(|source| TimerError::State {
-            path: self.path.clone(),
-            source,
-        })?;
+        if let Err(source) = g.journal.finish(id, "CANCEL") {
+            // Still pending (the client hears FALSE); make sure the file says so.
+            self.rewrite(&mut g);
+            return Err(TimerError::State {
+                path: self.path.clone(),
+                source,
+            });
+        }
         g.timers.remove(&id);
         g.queue.remove(&(due, id));
         self.maybe_compact(&mut g);
@@ -196,9 +215,10 @@ impl Timers {
         g.running.remove(&id);
         g.timers.remove(&id);
         if let Err(e) = g.journal.finish(id, word) {
-            // The timer stays in the file and runs again after a restart (at least once).
             slog::error!(self.log, "cannot record finished timer"; "event" => "timer.state_write_failed",
                 "id" => id, "error" => e.to_string());
+            // Without it the timer would run again after a restart: rewrite from memory.
+            self.rewrite(&mut g);
         }
         self.maybe_compact(&mut g);
     }
