@@ -49,7 +49,10 @@ pub struct TestDir {
 impl TestDir {
     /// Create one.
     pub fn new() -> TestDir {
-        let dir = tempfile::Builder::new().prefix("gromox-test-").tempdir().expect("temporary directory");
+        let dir = tempfile::Builder::new()
+            .prefix("gromox-test-")
+            .tempdir()
+            .expect("temporary directory");
         let path = dir.path().to_path_buf();
         TestDir { dir: Some(dir), path }
     }
@@ -102,7 +105,10 @@ impl Daemon {
     /// Start `bin` with `args` (e.g. `["-c", cfg]`), logging to a file in `dir`, and wait
     /// until it announced its listeners.
     pub fn start(bin: &Path, args: &[&str], dir: &Path) -> io::Result<Daemon> {
-        let name = bin.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = bin
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let mut d = Daemon {
             bin: bin.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -118,7 +124,10 @@ impl Daemon {
 
     /// Like [`Daemon::start`] with extra environment variables.
     pub fn start_with_env(bin: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> io::Result<Daemon> {
-        let name = bin.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = bin
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let mut d = Daemon {
             bin: bin.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -175,7 +184,12 @@ impl Daemon {
             if Instant::now() > deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{} not ready after {:?}; output:\n{}", self.bin.display(), READY_TIMEOUT, self.output()),
+                    format!(
+                        "{} not ready after {:?}; output:\n{}",
+                        self.bin.display(),
+                        READY_TIMEOUT,
+                        self.output()
+                    ),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -186,7 +200,11 @@ impl Daemon {
     pub fn addr(&self, key: &str) -> SocketAddr {
         match self.addrs.get(key).and_then(|v| v.first()) {
             Some(a) => *a,
-            None => panic!("{} announced no {key}; it announced {:?}", self.bin.display(), self.addrs),
+            None => panic!(
+                "{} announced no {key}; it announced {:?}",
+                self.bin.display(),
+                self.addrs
+            ),
         }
     }
 
@@ -271,7 +289,10 @@ impl LineClient {
     pub fn connect(addr: SocketAddr) -> io::Result<LineClient> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(LineClient { stream, buf: Vec::new() })
+        Ok(LineClient {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     /// The underlying stream.
@@ -307,7 +328,8 @@ impl LineClient {
     /// Send a command and read one reply line.
     pub fn cmd(&mut self, line: &str) -> io::Result<String> {
         self.send(line)?;
-        self.read_line()?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))
+        self.read_line()?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))
     }
 }
 
@@ -349,14 +371,22 @@ mod tests {
         let dir = TestDir::new();
         let script = dir.path().join("fake-daemon");
         fs::write(&script, "#!/bin/sh\necho 'x_listen 127.0.0.1:4242' > \"$GROMOX_READY_FILE.tmp\"\nmv \"$GROMOX_READY_FILE.tmp\" \"$GROMOX_READY_FILE\"\necho started $1\nexec sleep 60\n").unwrap();
-        std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
         let mut d = Daemon::start(&script, &["hello"], dir.path()).unwrap();
         assert_eq!(d.addr("x_listen"), "127.0.0.1:4242".parse().unwrap());
         assert!(d.is_running());
         let first = d.pid();
         d.restart().unwrap();
         assert_ne!(d.pid(), first);
-        assert!(wait_until(Duration::from_secs(5), || d.output().matches("started hello").count() == 2));
+        assert!(wait_until(Duration::from_secs(5), || d
+            .output()
+            .matches("started hello")
+            .count()
+            == 2));
         d.kill();
         assert!(!d.is_running());
     }
@@ -365,8 +395,16 @@ mod tests {
     fn early_exit_is_reported_with_output() {
         let dir = TestDir::new();
         let script = dir.path().join("bad-daemon");
-        fs::write(&script, "#!/bin/sh\necho 'bad config: x.cfg:3: key \"y\"' >&2\nexit 2\n").unwrap();
-        std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+        fs::write(
+            &script,
+            "#!/bin/sh\necho 'bad config: x.cfg:3: key \"y\"' >&2\nexit 2\n",
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
         let err = Daemon::start(&script, &[], dir.path()).err().unwrap().to_string();
         assert!(err.contains("exited with") && err.contains("x.cfg:3"), "{err}");
     }
