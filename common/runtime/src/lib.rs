@@ -18,6 +18,7 @@ mod control;
 mod error;
 pub mod proxy;
 mod server;
+pub mod settings;
 mod stats;
 pub mod sys;
 pub mod tls;
