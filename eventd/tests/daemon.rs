@@ -115,6 +115,11 @@ fn clients_outside_hosts_allow_are_refused() {
     assert!(gromox_testkit::wait_until(Duration::from_secs(5), || d
         .output()
         .contains("acl.refused")));
+    // The client library reports the refusal.
+    match EventClient::connect(d.addr("event_listen"), "imapd:1", Duration::from_secs(5)) {
+        Err(gromox_clients::ClientError::Refused(line)) => assert_eq!(line, "FALSE Access denied"),
+        other => panic!("expected a refusal, got {:?}", other.err()),
+    }
 }
 
 #[test]

@@ -145,3 +145,26 @@ fn state_file_key_and_client_library() {
     assert!(!tc.cancel(id).unwrap());
     assert!(tc.add(1, "two\nlines").is_err());
 }
+
+#[test]
+fn client_reconnects_after_restart() {
+    // A fixed port, so the restarted daemon is found at the same address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = TestDir::new();
+    let mut d = start(&dir, &[("timer_listen", listen.as_str())]);
+    let mut tc = TimerClient::connect(d.addr("timer_listen"), Duration::from_secs(5)).unwrap();
+    let before = tc.add(3600, "true").unwrap();
+    d.restart().expect("timerd restarts");
+    // The old connection died with the old process; the client notices and reconnects.
+    let after = tc.add(3600, "true").unwrap();
+    assert!(after > before);
+    assert!(
+        tc.cancel(before).unwrap(),
+        "the timer added before the restart is still pending"
+    );
+}
