@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gromox_base::acl::HostsAllow;
-use gromox_base::server::{server_keys, server_settings, ServerDefaults, ServerSettings};
+use gromox_base::server::{server_keys, ServerDefaults};
 use gromox_base::{Daemon, KeyDef, Kind, Spec};
-use gromox_runtime::{Control, Listener, Server, ServerConfig};
+use gromox_runtime::{Control, Server};
 
 use eventd::EventProtocol;
 
@@ -41,38 +41,6 @@ fn spec() -> Spec {
     }
 }
 
-/// Map the standard server keys onto the runtime's settings. (Private here for now; meant to
-/// move into gromox-runtime.)
-fn runtime_config(s: &ServerSettings) -> Result<ServerConfig, String> {
-    let tls = match (&s.certificate, &s.private_key) {
-        (Some(c), Some(k)) => {
-            Some(gromox_runtime::tls::load_server_config(c, k, s.tls_min).map_err(|e| e.to_string())?)
-        }
-        _ => None,
-    };
-    Ok(ServerConfig {
-        listeners: s
-            .listeners
-            .iter()
-            .map(|l| Listener {
-                name: l.key,
-                addr: l.addr,
-                tls: l.tls,
-                haproxy: l.haproxy,
-            })
-            .collect(),
-        threads: s.threads,
-        context_num: s.context_num,
-        idle_timeout: s.idle_timeout,
-        session_limit: s.session_max_time,
-        // Lines are capped at 4 KiB by the codec; buffered input beyond this is abuse.
-        max_input: 64 * 1024,
-        tls,
-        shutdown_grace: Duration::from_secs(5),
-        ..ServerConfig::default()
-    })
-}
-
 fn main() {
     let (daemon, _) = Daemon::start(spec());
     let log = daemon.log.clone();
@@ -84,8 +52,10 @@ fn main() {
     let cfg = &daemon.config;
     let acl = HostsAllow::parse(cfg.str("event_hosts_allow"))
         .unwrap_or_else(|e| fail("event_hosts_allow", cfg.error("event_hosts_allow", e).to_string()));
-    let settings = server_settings(cfg, "event").unwrap_or_else(|e| fail("configuration", e.to_string()));
-    let rcfg = runtime_config(&settings).unwrap_or_else(|e| fail("TLS", e));
+    // Command lines are capped at 4 KiB by the codec, which discards longer lines as they
+    // arrive; buffered input beyond 64 KiB is abuse.
+    let rcfg = gromox_runtime::settings::server_config(cfg, "event", 64 * 1024)
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
     let ping = cfg.duration("event_ping_interval").max(Duration::from_millis(100));
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
