@@ -120,6 +120,9 @@ impl<S: Sink> Registry<S> {
     pub fn listen(&self, id: &str, conn: u64, sink: S, now: Instant) -> Arc<AtomicUsize> {
         let outstanding = Arc::new(AtomicUsize::new(0));
         let mut st = self.lock();
+        if now.saturating_duration_since(st.last_sweep) >= SWEEP_EVERY {
+            sweep(&mut st, now);
+        }
         let host = st.hosts.entry(id.to_string()).or_insert_with(|| Host::new(now));
         host.listeners.push(Listener {
             conn,

@@ -168,3 +168,44 @@ fn client_reconnects_after_restart() {
         "the timer added before the restart is still pending"
     );
 }
+
+#[test]
+fn no_acknowledged_timer_is_lost_on_sigkill() {
+    let dir = TestDir::new();
+    let mut d = start(&dir, &[("timerd_log_level", "warn")]);
+    let addr = d.addr("timer_listen");
+    // A client adding timers as fast as it can while the daemon is killed under it.
+    let adder = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let Ok(mut c) = LineClient::connect(addr) else {
+            return acked;
+        };
+        if c.read_line().ok().flatten().as_deref() != Some("OK") {
+            return acked;
+        }
+        for i in 0..100_000 {
+            match c.cmd(&format!("ADD 3600 echo {i}")) {
+                Ok(r) if r.starts_with("TRUE ") => acked.push(id_of(&r)),
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    d.kill();
+    let acked = adder.join().unwrap();
+    assert!(
+        acked.len() > 10,
+        "only {} timers were added before the kill",
+        acked.len()
+    );
+    d.restart().expect("timerd restarts");
+    let mut c = greet(&d);
+    for id in &acked {
+        assert_eq!(
+            c.cmd(&format!("CANCEL {id}")).unwrap(),
+            "TRUE",
+            "acknowledged timer {id} lost"
+        );
+    }
+}
