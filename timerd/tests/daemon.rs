@@ -49,12 +49,16 @@ fn add_fires_and_cancel_prevents() {
     let mut c = greet(&d);
     let fired = file(&dir, "fired");
     let cancelled = file(&dir, "cancelled");
+    let added = std::time::Instant::now();
     let a = id_of(&c.cmd(&format!("ADD 2 touch {}", fired.display())).unwrap());
     let b = id_of(&c.cmd(&format!("ADD 2 touch {}", cancelled.display())).unwrap());
     assert_ne!(a, b);
     assert_eq!(c.cmd(&format!("CANCEL {b}")).unwrap(), "TRUE");
     assert_eq!(c.cmd(&format!("CANCEL {b}")).unwrap(), "FALSE");
-    assert!(!fired.exists(), "must not fire at once");
+    // Not early (checked only while that is certain, the machine may be slow).
+    if added.elapsed() < Duration::from_millis(1500) {
+        assert!(!fired.exists(), "must not fire at once");
+    }
     assert!(wait_until(Duration::from_secs(30), || fired.exists()), "timer fired");
     // The cancelled one was due at the same time; give it more than enough time.
     std::thread::sleep(Duration::from_secs(2));
@@ -93,13 +97,17 @@ fn timers_survive_sigkill() {
     let mut c = greet(&d);
     let later = file(&dir, "later");
     let overdue = file(&dir, "overdue");
+    let added = std::time::Instant::now();
     let first = id_of(&c.cmd(&format!("ADD 3 touch {}", overdue.display())).unwrap());
     let second = id_of(&c.cmd(&format!("ADD 6 touch {}", later.display())).unwrap());
     drop(c);
     d.kill();
+    let killed_in_time = added.elapsed() < Duration::from_millis(2500);
     // Stay down past the first timer's due time: it is overdue at restart and runs at once.
     std::thread::sleep(Duration::from_secs(4));
-    assert!(!overdue.exists());
+    if killed_in_time {
+        assert!(!overdue.exists(), "killed before it was due");
+    }
     d.restart().expect("timerd restarts");
     assert!(
         wait_until(Duration::from_secs(10), || overdue.exists()),
