@@ -894,7 +894,9 @@ impl<P: Protocol> Poller<P> {
                     continue;
                 }
                 if t.0 < self.token_base() {
-                    self.accept(t.0);
+                    if t.0 < self.listeners.len() {
+                        self.accept(t.0);
+                    }
                 } else {
                     self.ready(t.0 - self.token_base(), None);
                 }
@@ -1095,7 +1097,8 @@ impl<P: Protocol> Poller<P> {
 
     fn park(&mut self, mut conn: Box<Conn<P::Session>>) {
         let idx = conn.token - self.token_base();
-        if self.draining.is_some() && is_idle(&conn) {
+        let past_grace = self.draining.is_some_and(|g| Instant::now() >= g);
+        if self.draining.is_some() && (is_idle(&conn) || past_grace) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
             conn.finish("shutdown", &self.stats, &self.log);
             self.release(idx + self.token_base());
