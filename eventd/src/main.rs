@@ -63,9 +63,6 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
     let proto = Arc::new(EventProtocol::new(acl, log.clone(), ping));
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
@@ -76,6 +73,10 @@ fn main() {
     control.on_reload(move || {
         daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
     });
+    // Ready only now: a signal sent by a supervisor that saw the ready file is handled.
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
 
     // Keep-alive ticks for listeners (Gromox pings idle listeners about once a minute).
     let registry = proto.registry().clone();

@@ -92,9 +92,6 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
@@ -104,6 +101,10 @@ fn main() {
     control.on_reload(move || {
         daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
     });
+    // Ready only now: a signal sent by a supervisor that saw the ready file is handled.
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
     slog::info!(log, "timerd ready"; "event" => "daemon.ready", "state_file" => state.display().to_string());
     let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()));
     let result = server.run(proto, control);
