@@ -1,0 +1,1441 @@
+//! The IMAP session state machine (RFC 9051 §3: not authenticated → authenticated →
+//! selected → logout) as a [`gromox_runtime::Session`], over a [`MailStore`].
+//!
+//! One framed command is handled per [`Session::input`] call, so the runtime applies its
+//! output back-pressure between commands. FETCH output is produced in batches: when the
+//! output buffer passes [`Config::out_chunk`] the session returns [`Next::Write`] and
+//! continues in [`Session::writable`], so a FETCH over a 250,000-message folder never holds
+//! more than one batch of messages nor more than about one chunk of output.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gromox_runtime::{ConnInfo, Cx, Next, Protocol, Push, Session};
+use slog::{debug, info, o, warn, Logger};
+
+use crate::caps::{write_capabilities, CapState};
+use crate::command::*;
+use crate::encode;
+use crate::error::{ParseError, StoreError};
+use crate::framer::{Frame, Framer, Limits};
+use crate::mime;
+use crate::parser::parse_command;
+use crate::store::*;
+
+/// Session settings (from `imap.cfg`; see the crate README for the keys).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Framing limits (`imap_literal_max`, line length, nesting).
+    pub limits: Limits,
+    /// `imap_force_tls`: refuse LOGIN/AUTHENTICATE without TLS.
+    pub force_tls: bool,
+    /// Whether TLS material is configured (STARTTLS possible).
+    pub tls_configured: bool,
+    /// `imap_autologout_time`: idle timeout once authenticated (RFC 9051 §5.4: ≥ 30 min).
+    pub autologout: Duration,
+    /// `imap_auth_max_failures`: failed logins before the connection is closed.
+    pub auth_max_failures: u32,
+    /// Messages per store fetch call.
+    pub fetch_batch: usize,
+    /// Output size at which FETCH yields to the runtime.
+    pub out_chunk: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            force_tls: false,
+            tls_configured: false,
+            autologout: Duration::from_secs(30 * 60),
+            auth_max_failures: 3,
+            fetch_batch: 64,
+            out_chunk: 128 * 1024,
+        }
+    }
+}
+
+/// The IMAP protocol: creates one [`ImapSession`] per connection.
+pub struct ImapProtocol<S: MailStore> {
+    store: Arc<S>,
+    cfg: Arc<Config>,
+    log: Logger,
+}
+
+impl<S: MailStore> ImapProtocol<S> {
+    /// A protocol instance serving `store`.
+    pub fn new(store: Arc<S>, cfg: Config, log: Logger) -> Self {
+        ImapProtocol {
+            store,
+            cfg: Arc::new(cfg),
+            log,
+        }
+    }
+}
+
+impl<S: MailStore> Protocol for ImapProtocol<S> {
+    type Session = ImapSession<S>;
+
+    fn accept(&self, info: &ConnInfo) -> ImapSession<S> {
+        ImapSession::new(
+            self.store.clone(),
+            self.cfg.clone(),
+            self.log.new(o!("conn" => info.id)),
+            info.peer,
+        )
+    }
+
+    fn busy_reply(&self) -> &[u8] {
+        b"* BYE Too many connections, try again later\r\n"
+    }
+}
+
+/// A folder change pushed to the session by the store's notifier.
+pub struct FolderChanged;
+
+struct Selected {
+    name: String,
+    read_only: bool,
+    /// UIDs by sequence number − 1.
+    uids: Vec<u32>,
+    /// SEARCHRES saved result (RFC 5182), as UIDs.
+    saved: Vec<u32>,
+    /// The store reported a change not yet shown to the client.
+    dirty: bool,
+}
+
+impl Selected {
+    fn msn(&self, uid: u32) -> Option<u32> {
+        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+    }
+}
+
+struct FetchJob {
+    tag: String,
+    items: Vec<FetchAtt>,
+    /// Indexes into `Selected::uids`.
+    idx: Vec<u32>,
+    pos: usize,
+    want: FetchWant,
+    set_seen: bool,
+}
+
+enum Mode {
+    Command,
+    AuthPlain { tag: String },
+    Idle { tag: String },
+    Fetch(Box<FetchJob>),
+    Done,
+}
+
+/// One IMAP connection.
+pub struct ImapSession<S: MailStore> {
+    store: Arc<S>,
+    cfg: Arc<Config>,
+    log: Logger,
+    peer: SocketAddr,
+    framer: Framer,
+    mode: Mode,
+    user: Option<S::User>,
+    username: String,
+    sel: Option<Selected>,
+    rev2: bool,
+    auth_failures: u32,
+}
+
+fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, code: Option<&str>, text: &str) {
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.as_bytes());
+    if let Some(c) = code {
+        let _ = write!(out, " [{c}]");
+    }
+    let _ = write!(out, " {text}\r\n");
+}
+
+fn store_no(out: &mut Vec<u8>, tag: &str, e: &StoreError, log: &Logger, what: &str) {
+    if let StoreError::Backend(detail) = e {
+        warn!(log, "store failure"; "event" => "imap.store_error", "op" => what, "error" => detail.as_str());
+    }
+    let (code, text) = e.code_and_text();
+    tagged(out, tag, "NO", Some(code), &text);
+}
+
+/// Minimal standard base64 decoder (RFC 4648 §4) for SASL.
+fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let s: Vec<u8> = s.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (ci, chunk) in s.chunks(4).enumerate() {
+        let last = ci == s.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&b| b == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n: u32 = 0;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+/// Printable form of a client-supplied name for log lines (no control characters).
+fn log_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() || c == ' ' { '_' } else { c })
+        .take(256)
+        .collect()
+}
+
+/// LIST pattern matching (RFC 9051 §6.3.9): `*` matches anything, `%` anything but the
+/// delimiter. Dynamic programming, O(len(pattern)·len(name)).
+fn pattern_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (p, n) = (pattern.len(), name.len());
+    let mut prev = vec![false; n + 1];
+    prev[0] = true;
+    for i in 1..=p {
+        let mut cur = vec![false; n + 1];
+        let c = pattern[i - 1];
+        if c == b'*' || c == b'%' {
+            cur[0] = prev[0];
+            for j in 1..=n {
+                cur[j] = prev[j] || (cur[j - 1] && (c == b'*' || name[j - 1] != b'/'));
+            }
+        } else {
+            for j in 1..=n {
+                cur[j] = prev[j - 1] && name[j - 1] == c;
+            }
+        }
+        prev = cur;
+    }
+    prev[n]
+}
+
+fn list_match(pattern: &str, name: &str) -> bool {
+    // INBOX is case-insensitive, also as the first component of a pattern.
+    let norm = |s: &str| -> String {
+        if s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("INBOX")) && (s.len() == 5 || s.as_bytes()[5] == b'/') {
+            format!("INBOX{}", &s[5..])
+        } else {
+            s.to_string()
+        }
+    };
+    pattern_match(norm(pattern).as_bytes(), norm(name).as_bytes())
+}
+
+fn write_section_spec(out: &mut Vec<u8>, sec: &Section) {
+    for (i, p) in sec.part.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        let _ = write!(out, "{p}");
+    }
+    if let Some(t) = &sec.text {
+        if !sec.part.is_empty() {
+            out.push(b'.');
+        }
+        let list = |out: &mut Vec<u8>, kw: &str, names: &[String]| {
+            let _ = write!(out, "{kw} (");
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                encode::string(out, n.to_ascii_uppercase().as_bytes());
+            }
+            out.push(b')');
+        };
+        match t {
+            SectionText::Header => out.extend_from_slice(b"HEADER"),
+            SectionText::Text => out.extend_from_slice(b"TEXT"),
+            SectionText::Mime => out.extend_from_slice(b"MIME"),
+            SectionText::HeaderFields(n) => list(out, "HEADER.FIELDS", n),
+            SectionText::HeaderFieldsNot(n) => list(out, "HEADER.FIELDS.NOT", n),
+        }
+    }
+}
+
+fn body_data(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        out.extend_from_slice(b"\"\"");
+    } else {
+        encode::literal(out, data);
+    }
+}
+
+/// Write one `* n FETCH (...)` response (RFC 9051 §7.5.2).
+fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[FetchAtt]) {
+    let _ = write!(out, "* {msn} FETCH (");
+    let raw: &[u8] = m.raw.as_deref().unwrap_or(b"");
+    // Parsed at most once per message, and only when an item needs it.
+    let mut tree: Option<mime::Part> = None;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match item {
+            FetchAtt::Uid => {
+                let _ = write!(out, "UID {}", m.meta.uid);
+            }
+            FetchAtt::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                encode::flags(out, &m.meta.flags);
+            }
+            FetchAtt::InternalDate => {
+                out.extend_from_slice(b"INTERNALDATE ");
+                encode::date_time(out, &m.meta.internal_date);
+            }
+            FetchAtt::Rfc822Size => {
+                let _ = write!(out, "RFC822.SIZE {}", m.meta.size);
+            }
+            FetchAtt::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                match &m.envelope {
+                    Some(e) => e.write(out),
+                    None => {
+                        let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                        mime::envelope(&raw[t.header.clone()]).write(out)
+                    }
+                }
+            }
+            FetchAtt::Body | FetchAtt::BodyStructure => {
+                let ext = *item == FetchAtt::BodyStructure;
+                out.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                match &m.structure {
+                    Some(s) => s.write(out, ext),
+                    None => mime::body_structure(raw, tree.get_or_insert_with(|| mime::parse(raw))).write(out, ext),
+                }
+            }
+            FetchAtt::Rfc822 => {
+                out.extend_from_slice(b"RFC822 ");
+                body_data(out, raw);
+            }
+            FetchAtt::Rfc822Header => {
+                let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                out.extend_from_slice(b"RFC822.HEADER ");
+                body_data(out, &raw[t.header.clone()]);
+            }
+            FetchAtt::Rfc822Text => {
+                let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                out.extend_from_slice(b"RFC822.TEXT ");
+                body_data(out, &raw[t.body.clone()]);
+            }
+            FetchAtt::BodySection { section, partial, .. } => {
+                let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                let data = mime::section(raw, t, section);
+                let data: &[u8] = data.as_deref().unwrap_or(b"");
+                out.extend_from_slice(b"BODY[");
+                write_section_spec(out, section);
+                out.push(b']');
+                let data = match partial {
+                    Some((start, len)) => {
+                        let _ = write!(out, "<{start}>");
+                        let s = (*start as usize).min(data.len());
+                        let e = s.saturating_add(*len as usize).min(data.len());
+                        &data[s..e]
+                    }
+                    None => data,
+                };
+                out.push(b' ');
+                body_data(out, data);
+            }
+            // Refused before a FETCH job starts (BINARY is not advertised).
+            FetchAtt::Binary { .. } | FetchAtt::BinarySize { .. } => out.extend_from_slice(b"NIL NIL"),
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
+impl<S: MailStore> ImapSession<S> {
+    /// A session for a connection from `peer`.
+    pub fn new(store: Arc<S>, cfg: Arc<Config>, log: Logger, peer: SocketAddr) -> Self {
+        ImapSession {
+            store,
+            framer: Framer::new(cfg.limits),
+            cfg,
+            log,
+            peer,
+            mode: Mode::Command,
+            user: None,
+            username: String::new(),
+            sel: None,
+            rev2: false,
+            auth_failures: 0,
+        }
+    }
+
+    fn cap_state(&self, cx: &Cx<'_>) -> CapState {
+        CapState {
+            authenticated: self.user.is_some(),
+            tls_active: cx.tls_active,
+            tls_configured: self.cfg.tls_configured,
+            force_tls: self.cfg.force_tls,
+        }
+    }
+
+    fn caps_code(&self, cx: &Cx<'_>) -> String {
+        let mut v = Vec::new();
+        write_capabilities(&mut v, self.cap_state(cx));
+        String::from_utf8_lossy(&v).into_owned()
+    }
+
+    /// Show the client changes the store reported (RFC 9051 §7: EXPUNGE/EXISTS). Only
+    /// called where EXPUNGE responses are allowed.
+    fn sync(&mut self, out: &mut Vec<u8>) {
+        let (Some(sel), Some(user)) = (self.sel.as_mut(), self.user.as_mut()) else {
+            return;
+        };
+        sel.dirty = false;
+        let new = match user.uids(&sel.name) {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(self.log, "resync failed"; "event" => "imap.sync_error", "error" => %e);
+                return;
+            }
+        };
+        let old_len = sel.uids.len();
+        let mut removed = 0;
+        for i in (0..sel.uids.len()).rev() {
+            if new.binary_search(&sel.uids[i]).is_err() {
+                let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+                removed += 1;
+            }
+        }
+        sel.saved.retain(|u| new.binary_search(u).is_ok());
+        if new.len() != old_len - removed {
+            let _ = write!(out, "* {} EXISTS\r\n", new.len());
+        }
+        sel.uids = new;
+    }
+
+    fn deselect(&mut self) {
+        if self.sel.take().is_some() {
+            if let Some(u) = self.user.as_mut() {
+                u.unwatch();
+            }
+        }
+    }
+
+    /// Indexes into the selected folder's UID list named by `set` (ascending, unique).
+    /// Non-UID sets with numbers beyond the folder size are an error when `strict`.
+    fn indices(&self, set: &SeqSet, uid: bool, strict: bool) -> Result<Vec<u32>, &'static str> {
+        let Some(sel) = &self.sel else {
+            return Ok(Vec::new());
+        };
+        let uids = &sel.uids;
+        let mut out: Vec<u32> = Vec::new();
+        match set {
+            SeqSet::Saved => {
+                for u in &sel.saved {
+                    if let Ok(i) = uids.binary_search(u) {
+                        out.push(i as u32);
+                    }
+                }
+            }
+            SeqSet::Ranges(_) if uid => {
+                let largest = uids.last().copied().unwrap_or(0);
+                for (lo, hi) in set.resolved(largest) {
+                    let a = uids.partition_point(|&u| u < lo);
+                    let b = uids.partition_point(|&u| u <= hi);
+                    out.extend(a as u32..b as u32);
+                }
+            }
+            SeqSet::Ranges(_) => {
+                let n = uids.len() as u32;
+                for (lo, hi) in set.resolved(n) {
+                    if hi > n || lo == 0 {
+                        if strict {
+                            return Err("Invalid message sequence number");
+                        }
+                        if lo > n || lo == 0 {
+                            continue;
+                        }
+                    }
+                    out.extend(lo - 1..hi.min(n));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn uids_of(&self, idx: &[u32]) -> Vec<u32> {
+        match &self.sel {
+            Some(sel) => idx.iter().map(|&i| sel.uids[i as usize]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Rewrite sequence-number and `$` keys into UID keys for the store.
+    fn rewrite_key(&self, key: &SearchKey) -> SearchKey {
+        use SearchKey as K;
+        let to_uid = |idx: Vec<u32>| -> SearchKey {
+            let uids = self.uids_of(&idx);
+            if uids.is_empty() {
+                return K::Not(Box::new(K::All));
+            }
+            let mut ranges = Vec::new();
+            let mut i = 0;
+            while i < idx.len() {
+                let mut j = i;
+                while j + 1 < idx.len() && idx[j + 1] == idx[j] + 1 {
+                    j += 1;
+                }
+                ranges.push((SeqNum::Value(uids[i]), SeqNum::Value(uids[j])));
+                i = j + 1;
+            }
+            K::Uid(SeqSet::Ranges(ranges))
+        };
+        match key {
+            K::Seq(set) => to_uid(self.indices(set, false, false).unwrap_or_default()),
+            K::Uid(SeqSet::Saved) => to_uid(self.indices(&SeqSet::Saved, true, false).unwrap_or_default()),
+            K::Not(k) => K::Not(Box::new(self.rewrite_key(k))),
+            K::Or(a, b) => K::Or(Box::new(self.rewrite_key(a)), Box::new(self.rewrite_key(b))),
+            K::And(v) => K::And(v.iter().map(|k| self.rewrite_key(k)).collect()),
+            k => k.clone(),
+        }
+    }
+
+    fn handle_frame(&mut self, buf: &[u8], cx: &mut Cx<'_>) -> Next {
+        match std::mem::replace(&mut self.mode, Mode::Command) {
+            Mode::Idle { tag } => {
+                let line = buf.strip_suffix(b"\n").unwrap_or(buf);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.eq_ignore_ascii_case(b"DONE") {
+                    tagged(cx.out, &tag, "OK", None, "IDLE terminated");
+                } else {
+                    tagged(cx.out, &tag, "BAD", None, "Expected DONE");
+                }
+                Next::Read
+            }
+            Mode::AuthPlain { tag } => {
+                let line = buf.strip_suffix(b"\n").unwrap_or(buf);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line == b"*" {
+                    tagged(cx.out, &tag, "BAD", None, "Authentication cancelled");
+                    return Next::Read;
+                }
+                self.auth_plain(&tag, line, cx)
+            }
+            Mode::Command | Mode::Fetch(_) | Mode::Done => self.command(buf, cx),
+        }
+    }
+
+    fn auth_plain(&mut self, tag: &str, b64: &[u8], cx: &mut Cx<'_>) -> Next {
+        let decoded = if b64 == b"=" { Some(Vec::new()) } else { b64_decode(b64) };
+        let Some(d) = decoded else {
+            tagged(cx.out, tag, "BAD", None, "Invalid base64 data");
+            return Next::Read;
+        };
+        // RFC 4616 §2: [authzid] NUL authcid NUL passwd
+        let parts: Vec<&[u8]> = d.split(|&b| b == 0).collect();
+        if parts.len() != 3 {
+            tagged(cx.out, tag, "BAD", None, "Invalid PLAIN response");
+            return Next::Read;
+        }
+        let (authz, authc, pass) = (parts[0], parts[1], parts[2]);
+        if !authz.is_empty() && authz != authc {
+            tagged(
+                cx.out,
+                tag,
+                "NO",
+                Some("AUTHORIZATIONFAILED"),
+                "Proxy authentication is not supported",
+            );
+            return Next::Read;
+        }
+        let user = String::from_utf8_lossy(authc).into_owned();
+        self.do_login(tag, &user, pass, "AUTHENTICATE", cx)
+    }
+
+    fn do_login(&mut self, tag: &str, user: &str, pass: &[u8], op: &str, cx: &mut Cx<'_>) -> Next {
+        if self.cfg.force_tls && !cx.tls_active {
+            tagged(cx.out, tag, "NO", Some("PRIVACYREQUIRED"), "TLS is required to log in");
+            return Next::Read;
+        }
+        match self.store.login(user, pass, self.peer) {
+            Ok(u) => {
+                self.user = Some(u);
+                self.username = user.to_string();
+                cx.idle_timeout = Some(self.cfg.autologout);
+                info!(self.log, "login"; "event" => "imap.login", "user" => log_safe(user), "rhost" => %self.peer);
+                let caps = self.caps_code(cx);
+                tagged(cx.out, tag, "OK", Some(&caps), "Logged in");
+                Next::Read
+            }
+            Err(e) => {
+                self.auth_failures += 1;
+                // fail2ban-compatible line (DESIGN.md §2); the password is never logged.
+                warn!(self.log, "rhost=[{}]:{} user={} {} rejected: {}",
+                    self.peer.ip(), self.peer.port(), log_safe(user), op, e;
+                    "event" => "imap.auth_failed");
+                if let StoreError::AuthFailed = e {
+                    tagged(cx.out, tag, "NO", Some("AUTHENTICATIONFAILED"), "Authentication failed");
+                } else {
+                    store_no(cx.out, tag, &e, &self.log, "login");
+                }
+                if self.auth_failures >= self.cfg.auth_max_failures {
+                    cx.out.extend_from_slice(b"* BYE Too many authentication failures\r\n");
+                    self.mode = Mode::Done;
+                    return Next::Close;
+                }
+                Next::Read
+            }
+        }
+    }
+
+    fn command(&mut self, buf: &[u8], cx: &mut Cx<'_>) -> Next {
+        let cmd = match parse_command(buf, &self.cfg.limits) {
+            Ok(c) => c,
+            Err(e) => {
+                self.bad(&e, cx);
+                return Next::Read;
+            }
+        };
+        let tag = cmd.tag;
+        debug!(self.log, "command"; "event" => "imap.command", "cmd" => cmd.body.name());
+        let authed = self.user.is_some();
+        let selected = self.sel.is_some();
+        use CommandBody as C;
+        match cmd.body {
+            C::Capability => {
+                cx.out.extend_from_slice(b"* ");
+                write_capabilities(cx.out, self.cap_state(cx));
+                cx.out.extend_from_slice(b"\r\n");
+                tagged(cx.out, tag, "OK", None, "CAPABILITY completed");
+            }
+            C::Noop | C::Check => {
+                if matches!(cmd.body, C::Check) && !selected {
+                    tagged(cx.out, tag, "BAD", None, "No mailbox selected");
+                    return Next::Read;
+                }
+                self.sync(cx.out);
+                tagged(cx.out, tag, "OK", None, &format!("{} completed", cmd.body.name()));
+            }
+            C::Logout => {
+                cx.out.extend_from_slice(b"* BYE Logging out\r\n");
+                tagged(cx.out, tag, "OK", None, "LOGOUT completed");
+                self.deselect();
+                self.mode = Mode::Done;
+                return Next::Close;
+            }
+            C::Id(_) => {
+                cx.out
+                    .extend_from_slice(b"* ID (\"name\" \"gromox-rs imapd\" \"version\" \"");
+                cx.out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+                cx.out.extend_from_slice(b"\")\r\n");
+                tagged(cx.out, tag, "OK", None, "ID completed");
+            }
+            C::StartTls | C::Authenticate { .. } | C::Login { .. } if authed => {
+                tagged(cx.out, tag, "BAD", None, "Already authenticated");
+            }
+            C::StartTls => {
+                if cx.tls_active || !self.cfg.tls_configured {
+                    tagged(cx.out, tag, "BAD", None, "STARTTLS is not available");
+                } else {
+                    tagged(cx.out, tag, "OK", None, "Begin TLS negotiation now");
+                    return Next::StartTls;
+                }
+            }
+            C::Login { user, password } => {
+                let user = String::from_utf8_lossy(&user).into_owned();
+                return self.do_login(tag, &user, &password, "LOGIN", cx);
+            }
+            C::Authenticate { mechanism, initial } => {
+                if mechanism != "PLAIN" {
+                    tagged(
+                        cx.out,
+                        tag,
+                        "NO",
+                        Some("CANNOT"),
+                        "Unsupported authentication mechanism",
+                    );
+                } else if self.cfg.force_tls && !cx.tls_active {
+                    tagged(cx.out, tag, "NO", Some("PRIVACYREQUIRED"), "TLS is required to log in");
+                } else if let Some(ir) = initial {
+                    return self.auth_plain(tag, ir, cx);
+                } else {
+                    cx.out.extend_from_slice(b"+ \r\n");
+                    self.mode = Mode::AuthPlain { tag: tag.to_string() };
+                }
+            }
+            _ if !authed => {
+                tagged(cx.out, tag, "BAD", None, "Log in first");
+            }
+            C::Enable(caps) => {
+                if selected {
+                    tagged(cx.out, tag, "BAD", None, "ENABLE is only valid before SELECT");
+                    return Next::Read;
+                }
+                cx.out.extend_from_slice(b"* ENABLED");
+                for c in caps {
+                    if c == "IMAP4REV2" && !self.rev2 {
+                        self.rev2 = true;
+                        cx.out.extend_from_slice(b" IMAP4rev2");
+                    }
+                }
+                cx.out.extend_from_slice(b"\r\n");
+                tagged(cx.out, tag, "OK", None, "ENABLE completed");
+            }
+            C::Select { mailbox } => self.select(tag, &mailbox, false, cx),
+            C::Examine { mailbox } => self.select(tag, &mailbox, true, cx),
+            C::Create { mailbox } => {
+                let name = mailbox.trim_end_matches('/');
+                let r = if name == "INBOX" || name.is_empty() {
+                    Err(StoreError::AlreadyExists)
+                } else {
+                    self.user_mut().create(name)
+                };
+                self.simple(tag, "CREATE", r, cx);
+            }
+            C::Delete { mailbox } => {
+                if self.sel.as_ref().is_some_and(|s| s.name == mailbox) {
+                    self.deselect();
+                }
+                let r = self.user_mut().delete(&mailbox);
+                self.simple(tag, "DELETE", r, cx);
+            }
+            C::Rename { from, to } => {
+                let r = self.user_mut().rename(&from, &to);
+                self.simple(tag, "RENAME", r, cx);
+            }
+            C::Subscribe { mailbox } => {
+                let r = self.user_mut().subscribe(&mailbox, true);
+                self.simple(tag, "SUBSCRIBE", r, cx);
+            }
+            C::Unsubscribe { mailbox } => {
+                let r = self.user_mut().subscribe(&mailbox, false);
+                self.simple(tag, "UNSUBSCRIBE", r, cx);
+            }
+            C::List {
+                reference,
+                patterns,
+                select,
+                ret,
+                xlist,
+            } => self.list(tag, &reference, &patterns, select, &ret, xlist, false, cx),
+            C::Lsub { reference, pattern } => self.list(
+                tag,
+                &reference,
+                &[pattern],
+                ListSelect {
+                    subscribed: true,
+                    ..Default::default()
+                },
+                &ListReturn::default(),
+                false,
+                true,
+                cx,
+            ),
+            C::Namespace => {
+                cx.out.extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                tagged(cx.out, tag, "OK", None, "NAMESPACE completed");
+            }
+            C::Status { mailbox, items } => match self.user_mut().status(&mailbox) {
+                Ok(st) => {
+                    self.write_status(cx.out, &mailbox, &st, &items);
+                    tagged(cx.out, tag, "OK", None, "STATUS completed");
+                }
+                Err(e) => store_no(cx.out, tag, &e, &self.log, "status"),
+            },
+            C::Append { mailbox, messages } => self.append(tag, &mailbox, &messages, cx),
+            C::Idle => {
+                self.sync(cx.out);
+                cx.out.extend_from_slice(b"+ idling\r\n");
+                self.mode = Mode::Idle { tag: tag.to_string() };
+            }
+            _ if !selected => {
+                tagged(cx.out, tag, "BAD", None, "No mailbox selected");
+            }
+            C::Close | C::Unselect => {
+                let close = matches!(cmd.body, C::Close);
+                if let Some(sel) = &self.sel {
+                    if close && !sel.read_only {
+                        let name = sel.name.clone();
+                        if let Err(e) = self.user_mut().expunge(&name, None) {
+                            store_no(cx.out, tag, &e, &self.log, "close");
+                            return Next::Read;
+                        }
+                    }
+                }
+                self.deselect();
+                tagged(cx.out, tag, "OK", None, &format!("{} completed", cmd.body.name()));
+            }
+            C::Expunge { uids } => self.expunge(tag, uids.as_ref(), cx),
+            C::Search { uid, charset, ret, key } => self.search(tag, uid, charset.as_deref(), ret.as_deref(), &key, cx),
+            C::Fetch { uid, set, items } => return self.fetch(tag, uid, &set, items, cx),
+            C::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+            } => self.store(tag, uid, &set, mode, silent, &flags, cx),
+            C::Copy { uid, set, mailbox } => self.copy_move(tag, uid, &set, &mailbox, false, cx),
+            C::Move { uid, set, mailbox } => self.copy_move(tag, uid, &set, &mailbox, true, cx),
+        }
+        Next::Read
+    }
+
+    fn bad(&mut self, e: &ParseError, cx: &mut Cx<'_>) {
+        debug!(self.log, "bad command"; "event" => "imap.bad_command", "reason" => e.msg.as_str());
+        match &e.tag {
+            Some(t) => tagged(cx.out, t, "BAD", None, &e.msg),
+            None => tagged(cx.out, "*", "BAD", None, &e.msg),
+        }
+    }
+
+    fn user_mut(&mut self) -> &mut S::User {
+        // Only called after the `authed` check in `command`.
+        self.user.as_mut().expect("authenticated state checked by caller")
+    }
+
+    fn simple(&mut self, tag: &str, what: &str, r: Result<(), StoreError>, cx: &mut Cx<'_>) {
+        match r {
+            Ok(()) => tagged(cx.out, tag, "OK", None, &format!("{what} completed")),
+            Err(e) => store_no(cx.out, tag, &e, &self.log, what),
+        }
+    }
+
+    fn write_status(&self, out: &mut Vec<u8>, name: &str, st: &FolderStatus, items: &[StatusItem]) {
+        out.extend_from_slice(b"* STATUS ");
+        encode::mailbox(out, name, self.rev2);
+        out.extend_from_slice(b" (");
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            let v: u64 = match it {
+                StatusItem::Messages => st.messages.into(),
+                StatusItem::Recent => st.recent.into(),
+                StatusItem::UidNext => st.uidnext.into(),
+                StatusItem::UidValidity => st.uidvalidity.into(),
+                StatusItem::Unseen => st.unseen.into(),
+                StatusItem::Deleted => st.deleted.into(),
+                StatusItem::Size => st.size,
+            };
+            let _ = write!(out, "{} {v}", it.name());
+        }
+        out.extend_from_slice(b")\r\n");
+    }
+
+    fn select(&mut self, tag: &str, name: &str, read_only: bool, cx: &mut Cx<'_>) {
+        if self.sel.is_some() {
+            self.deselect();
+            cx.out.extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
+        }
+        let info = match self.user_mut().select(name) {
+            Ok(i) => i,
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "select");
+                return;
+            }
+        };
+        let out = &mut *cx.out;
+        let _ = write!(out, "* {} EXISTS\r\n", info.uids.len());
+        if !self.rev2 {
+            let _ = write!(out, "* {} RECENT\r\n", info.status.recent);
+        }
+        let mut flags: Vec<&str> = vec!["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+        flags.extend(info.keywords.iter().map(String::as_str));
+        out.extend_from_slice(b"* FLAGS ");
+        encode::flags(out, &flags);
+        out.extend_from_slice(b"\r\n");
+        flags.push("\\*");
+        out.extend_from_slice(b"* OK [PERMANENTFLAGS ");
+        encode::flags(out, if read_only { &[][..] } else { &flags[..] });
+        out.extend_from_slice(b"] Flags permitted\r\n");
+        if !self.rev2 {
+            if let Some(u) = info.first_unseen {
+                if let Ok(i) = info.uids.binary_search(&u) {
+                    let _ = write!(out, "* OK [UNSEEN {}] First unseen\r\n", i + 1);
+                }
+            }
+        }
+        let _ = write!(out, "* OK [UIDVALIDITY {}] UIDs valid\r\n", info.status.uidvalidity);
+        let _ = write!(out, "* OK [UIDNEXT {}] Predicted next UID\r\n", info.status.uidnext);
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the server MUST send a LIST response with the mailbox name.
+            out.extend_from_slice(b"* LIST () \"/\" ");
+            encode::mailbox(out, name, true);
+            out.extend_from_slice(b"\r\n");
+        }
+        let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        let what = if read_only {
+            "EXAMINE completed"
+        } else {
+            "SELECT completed"
+        };
+        tagged(out, tag, "OK", Some(code), what);
+        let h = cx.handle.clone();
+        let notify: Notifier = Arc::new(move || {
+            h.push(Box::new(FolderChanged));
+        });
+        self.user_mut().watch(name, notify);
+        self.sel = Some(Selected {
+            name: name.to_string(),
+            read_only,
+            uids: info.uids,
+            saved: Vec::new(),
+            dirty: false,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn list(
+        &mut self,
+        tag: &str,
+        reference: &str,
+        patterns: &[String],
+        select: ListSelect,
+        ret: &ListReturn,
+        xlist: bool,
+        lsub: bool,
+        cx: &mut Cx<'_>,
+    ) {
+        let cmd = if lsub {
+            "LSUB"
+        } else if xlist {
+            "XLIST"
+        } else {
+            "LIST"
+        };
+        if patterns.len() == 1 && patterns[0].is_empty() && !lsub {
+            // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+            let _ = write!(cx.out, "* {cmd} (\\Noselect) \"/\" \"\"\r\n");
+            tagged(cx.out, tag, "OK", None, &format!("{cmd} completed"));
+            return;
+        }
+        if patterns.iter().any(|p| p.len() + reference.len() > 1024) {
+            tagged(cx.out, tag, "BAD", None, "Pattern too long");
+            return;
+        }
+        let folders = match self.user_mut().list_folders() {
+            Ok(f) => f,
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "list");
+                return;
+            }
+        };
+        let mut status_out: Vec<(String, FolderStatus)> = Vec::new();
+        for f in &folders {
+            let hit = patterns.iter().any(|p| list_match(&format!("{reference}{p}"), &f.name));
+            if !hit || (select.subscribed && !f.subscribed) || (select.special_use && f.special_use.is_none()) {
+                continue;
+            }
+            let mut attrs: Vec<&str> = Vec::new();
+            if !lsub {
+                attrs.push(if f.has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+                if xlist && f.name == "INBOX" {
+                    attrs.push("\\Inbox");
+                }
+                if let Some(su) = f.special_use {
+                    attrs.push(su);
+                }
+                if f.subscribed && (ret.subscribed || select.subscribed) {
+                    attrs.push("\\Subscribed");
+                }
+            }
+            let _ = write!(cx.out, "* {cmd} ");
+            encode::flags(cx.out, &attrs);
+            cx.out.extend_from_slice(b" \"/\" ");
+            encode::mailbox(cx.out, &f.name, self.rev2);
+            cx.out.extend_from_slice(b"\r\n");
+            if !ret.status.is_empty() {
+                // RFC 5819: STATUS for each listed selectable mailbox.
+                if let Ok(st) = self.user_mut().status(&f.name) {
+                    status_out.push((f.name.clone(), st));
+                    self.write_status(cx.out, &f.name, &st, &ret.status);
+                }
+            }
+        }
+        tagged(cx.out, tag, "OK", None, &format!("{cmd} completed"));
+    }
+
+    fn append(&mut self, tag: &str, mailbox: &str, messages: &[AppendMessage<'_>], cx: &mut Cx<'_>) {
+        let mut uids = Vec::new();
+        let mut validity = 0;
+        for m in messages {
+            if m.flags.iter().any(|f| f == "\\Recent") {
+                tagged(cx.out, tag, "BAD", None, "\\Recent cannot be set");
+                return;
+            }
+            match self.user_mut().append(mailbox, &m.flags, m.date, m.data) {
+                Ok((v, u)) => {
+                    validity = v;
+                    uids.push(u);
+                }
+                Err(StoreError::NoMailbox) => {
+                    tagged(cx.out, tag, "NO", Some("TRYCREATE"), "Mailbox does not exist");
+                    return;
+                }
+                Err(e) => {
+                    store_no(cx.out, tag, &e, &self.log, "append");
+                    return;
+                }
+            }
+        }
+        if self.sel.as_ref().is_some_and(|s| s.name == mailbox) {
+            self.sync(cx.out);
+        }
+        let mut code = format!("APPENDUID {validity} ").into_bytes();
+        encode::seq_set(&mut code, &uids);
+        tagged(
+            cx.out,
+            tag,
+            "OK",
+            Some(&String::from_utf8_lossy(&code)),
+            "APPEND completed",
+        );
+    }
+
+    fn expunge_responses(&mut self, gone: &[u32], out: &mut Vec<u8>) {
+        let Some(sel) = self.sel.as_mut() else {
+            return;
+        };
+        for i in (0..sel.uids.len()).rev() {
+            if gone.binary_search(&sel.uids[i]).is_ok() {
+                let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+            }
+        }
+        sel.uids.retain(|u| gone.binary_search(u).is_err());
+        sel.saved.retain(|u| gone.binary_search(u).is_err());
+    }
+
+    fn expunge(&mut self, tag: &str, uids: Option<&SeqSet>, cx: &mut Cx<'_>) {
+        let Some(sel) = &self.sel else { return };
+        if sel.read_only {
+            tagged(cx.out, tag, "NO", Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let name = sel.name.clone();
+        let only = match uids {
+            Some(set) => match self.indices(set, true, false) {
+                Ok(idx) => Some(self.uids_of(&idx)),
+                Err(e) => {
+                    tagged(cx.out, tag, "BAD", None, e);
+                    return;
+                }
+            },
+            None => None,
+        };
+        match self.user_mut().expunge(&name, only.as_deref()) {
+            Ok(mut gone) => {
+                gone.sort_unstable();
+                self.expunge_responses(&gone, cx.out);
+                tagged(cx.out, tag, "OK", None, "EXPUNGE completed");
+            }
+            Err(e) => store_no(cx.out, tag, &e, &self.log, "expunge"),
+        }
+    }
+
+    fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<&str>,
+        ret: Option<&[SearchReturn]>,
+        key: &SearchKey,
+        cx: &mut Cx<'_>,
+    ) {
+        if let Some(cs) = charset {
+            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
+                tagged(
+                    cx.out,
+                    tag,
+                    "NO",
+                    Some("BADCHARSET (UTF-8 US-ASCII)"),
+                    "Unsupported charset",
+                );
+                return;
+            }
+        }
+        let key = self.rewrite_key(key);
+        let Some(name) = self.sel.as_ref().map(|s| s.name.clone()) else {
+            return;
+        };
+        let found = match self.user_mut().search(&name, &key) {
+            Ok(f) => f,
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "search");
+                return;
+            }
+        };
+        let Some(sel) = self.sel.as_mut() else { return };
+        // Only messages this session knows about have sequence numbers.
+        let found: Vec<u32> = found
+            .into_iter()
+            .filter(|u| sel.uids.binary_search(u).is_ok())
+            .collect();
+        let nums: Vec<u32> = if uid {
+            found.clone()
+        } else {
+            found.iter().filter_map(|&u| sel.msn(u)).collect()
+        };
+        let opts: Vec<SearchReturn> = match ret {
+            Some([]) => vec![SearchReturn::All],
+            Some(o) => o.to_vec(),
+            None if self.rev2 => vec![SearchReturn::All],
+            None => Vec::new(),
+        };
+        if opts.contains(&SearchReturn::Save) {
+            sel.saved = found;
+        }
+        let out = &mut *cx.out;
+        if ret.is_none() && !self.rev2 {
+            out.extend_from_slice(b"* SEARCH");
+            for n in &nums {
+                let _ = write!(out, " {n}");
+            }
+            out.extend_from_slice(b"\r\n");
+        } else if opts != [SearchReturn::Save] {
+            // RFC 4731 §3.1 / RFC 9051 §7.3.4
+            out.extend_from_slice(b"* ESEARCH (TAG ");
+            encode::string(out, tag.as_bytes());
+            out.push(b')');
+            if uid {
+                out.extend_from_slice(b" UID");
+            }
+            for o in &opts {
+                match o {
+                    SearchReturn::Min if !nums.is_empty() => {
+                        let _ = write!(out, " MIN {}", nums[0]);
+                    }
+                    SearchReturn::Max if !nums.is_empty() => {
+                        let _ = write!(out, " MAX {}", nums[nums.len() - 1]);
+                    }
+                    SearchReturn::Count => {
+                        let _ = write!(out, " COUNT {}", nums.len());
+                    }
+                    SearchReturn::All if !nums.is_empty() => {
+                        out.extend_from_slice(b" ALL ");
+                        encode::seq_set(out, &nums);
+                    }
+                    _ => {}
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        tagged(cx.out, tag, "OK", None, "SEARCH completed");
+    }
+
+    fn fetch(&mut self, tag: &str, uid: bool, set: &SeqSet, mut items: Vec<FetchAtt>, cx: &mut Cx<'_>) -> Next {
+        if items
+            .iter()
+            .any(|i| matches!(i, FetchAtt::Binary { .. } | FetchAtt::BinarySize { .. }))
+        {
+            tagged(cx.out, tag, "BAD", None, "BINARY is not supported");
+            return Next::Read;
+        }
+        let idx = match self.indices(set, uid, true) {
+            Ok(i) => i,
+            Err(e) => {
+                tagged(cx.out, tag, "BAD", None, e);
+                return Next::Read;
+            }
+        };
+        if uid && !items.contains(&FetchAtt::Uid) {
+            items.insert(0, FetchAtt::Uid);
+        }
+        let read_only = self.sel.as_ref().is_none_or(|s| s.read_only);
+        let set_seen = !read_only
+            && items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchAtt::BodySection { peek: false, .. } | FetchAtt::Rfc822 | FetchAtt::Rfc822Text
+                )
+            });
+        if set_seen && !items.contains(&FetchAtt::Flags) {
+            items.push(FetchAtt::Flags);
+        }
+        let want = FetchWant {
+            raw: items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchAtt::BodySection { .. } | FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text
+                )
+            }),
+            envelope: items.contains(&FetchAtt::Envelope),
+            structure: items
+                .iter()
+                .any(|i| matches!(i, FetchAtt::Body | FetchAtt::BodyStructure)),
+        };
+        self.mode = Mode::Fetch(Box::new(FetchJob {
+            tag: tag.to_string(),
+            items,
+            idx,
+            pos: 0,
+            want,
+            set_seen,
+        }));
+        self.run_fetch(cx)
+    }
+
+    /// Produce FETCH responses until done or the output chunk is full.
+    fn run_fetch(&mut self, cx: &mut Cx<'_>) -> Next {
+        let Mode::Fetch(mut job) = std::mem::replace(&mut self.mode, Mode::Command) else {
+            return Next::Read;
+        };
+        let (Some(sel), Some(user)) = (self.sel.as_ref(), self.user.as_mut()) else {
+            return Next::Read;
+        };
+        while job.pos < job.idx.len() {
+            if cx.out.len() >= self.cfg.out_chunk {
+                self.mode = Mode::Fetch(job);
+                return Next::Write;
+            }
+            let end = (job.pos + self.cfg.fetch_batch.max(1)).min(job.idx.len());
+            let uids: Vec<u32> = job.idx[job.pos..end].iter().map(|&i| sel.uids[i as usize]).collect();
+            job.pos = end;
+            if job.set_seen {
+                if let Err(e) = user.store_flags(&sel.name, &uids, StoreMode::Add, &["\\Seen".to_string()]) {
+                    warn!(self.log, "setting \\Seen failed"; "event" => "imap.store_error", "error" => %e);
+                }
+            }
+            let out = &mut *cx.out;
+            let items = &job.items;
+            let r = user.fetch(&sel.name, &uids, job.want, &mut |m| {
+                if let Some(msn) = sel.msn(m.meta.uid) {
+                    write_fetch(out, msn, &m, items);
+                }
+            });
+            if let Err(e) = r {
+                store_no(cx.out, &job.tag, &e, &self.log, "fetch");
+                return Next::Read;
+            }
+        }
+        tagged(cx.out, &job.tag, "OK", None, "FETCH completed");
+        Next::Read
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SeqSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: &[String],
+        cx: &mut Cx<'_>,
+    ) {
+        let Some(sel) = &self.sel else { return };
+        if sel.read_only {
+            tagged(cx.out, tag, "NO", Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let name = sel.name.clone();
+        let idx = match self.indices(set, uid, true) {
+            Ok(i) => i,
+            Err(e) => {
+                tagged(cx.out, tag, "BAD", None, e);
+                return;
+            }
+        };
+        let uids = self.uids_of(&idx);
+        let flags: Vec<String> = flags.iter().filter(|f| *f != "\\Recent").cloned().collect();
+        match self.user_mut().store_flags(&name, &uids, mode, &flags) {
+            Ok(changed) => {
+                if !silent {
+                    if let Some(sel) = &self.sel {
+                        for (u, fl) in changed {
+                            if let Some(msn) = sel.msn(u) {
+                                let _ = write!(cx.out, "* {msn} FETCH (");
+                                if uid {
+                                    let _ = write!(cx.out, "UID {u} ");
+                                }
+                                cx.out.extend_from_slice(b"FLAGS ");
+                                encode::flags(cx.out, &fl);
+                                cx.out.extend_from_slice(b")\r\n");
+                            }
+                        }
+                    }
+                }
+                tagged(cx.out, tag, "OK", None, "STORE completed");
+            }
+            Err(e) => store_no(cx.out, tag, &e, &self.log, "store"),
+        }
+    }
+
+    fn copy_move(&mut self, tag: &str, uid: bool, set: &SeqSet, dest: &str, is_move: bool, cx: &mut Cx<'_>) {
+        let Some(sel) = &self.sel else { return };
+        if is_move && sel.read_only {
+            tagged(cx.out, tag, "NO", Some("READ-ONLY"), "Mailbox is read-only");
+            return;
+        }
+        let name = sel.name.clone();
+        let what = if is_move { "MOVE" } else { "COPY" };
+        let idx = match self.indices(set, uid, true) {
+            Ok(i) => i,
+            Err(e) => {
+                tagged(cx.out, tag, "BAD", None, e);
+                return;
+            }
+        };
+        let uids = self.uids_of(&idx);
+        if uids.is_empty() {
+            tagged(cx.out, tag, "OK", None, &format!("{what} completed (no messages)"));
+            return;
+        }
+        let r = if is_move {
+            self.user_mut().move_messages(&name, &uids, dest)
+        } else {
+            self.user_mut().copy(&name, &uids, dest)
+        };
+        match r {
+            Ok(res) => {
+                let mut code = format!("COPYUID {} ", res.uidvalidity).into_bytes();
+                let src: Vec<u32> = res.pairs.iter().map(|p| p.0).collect();
+                let dst: Vec<u32> = res.pairs.iter().map(|p| p.1).collect();
+                encode::seq_set(&mut code, &src);
+                code.push(b' ');
+                encode::seq_set(&mut code, &dst);
+                let code = String::from_utf8_lossy(&code).into_owned();
+                if is_move {
+                    // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
+                    let _ = write!(cx.out, "* OK [{code}] Moved\r\n");
+                    let mut gone = src;
+                    gone.sort_unstable();
+                    self.expunge_responses(&gone, cx.out);
+                    tagged(cx.out, tag, "OK", None, "MOVE completed");
+                } else {
+                    tagged(cx.out, tag, "OK", Some(&code), "COPY completed");
+                }
+                if dest == name {
+                    self.sync(cx.out);
+                }
+            }
+            Err(StoreError::NoMailbox) => tagged(cx.out, tag, "NO", Some("TRYCREATE"), "Mailbox does not exist"),
+            Err(e) => store_no(cx.out, tag, &e, &self.log, what),
+        }
+    }
+}
+
+impl<S: MailStore> Session for ImapSession<S> {
+    fn connected(&mut self, cx: &mut Cx<'_>) -> Next {
+        let caps = self.caps_code(cx);
+        let _ = write!(cx.out, "* OK [{caps}] gromox-rs IMAP service ready\r\n");
+        Next::Read
+    }
+
+    fn input(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next) {
+        match self.mode {
+            Mode::Done => return (data.len(), Next::Close),
+            Mode::Fetch(_) => return (0, Next::Write),
+            _ => {}
+        }
+        let (n, ev) = self.framer.feed(data);
+        let next = match ev {
+            Frame::Incomplete => Next::Read,
+            Frame::Continue => {
+                cx.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                Next::Read
+            }
+            Frame::Error(e) => {
+                if let Mode::AuthPlain { tag } | Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Command) {
+                    tagged(cx.out, &tag, "BAD", None, &e.msg);
+                } else {
+                    self.bad(&e, cx);
+                }
+                Next::Read
+            }
+            Frame::Command => {
+                let buf = self.framer.take_command();
+                let next = self.handle_frame(&buf, cx);
+                self.framer.recycle(buf);
+                if next == Next::StartTls {
+                    self.framer.reset();
+                }
+                next
+            }
+        };
+        (n, next)
+    }
+
+    fn writable(&mut self, cx: &mut Cx<'_>) -> Next {
+        if matches!(self.mode, Mode::Fetch(_)) {
+            self.run_fetch(cx)
+        } else {
+            Next::Read
+        }
+    }
+
+    fn pushed(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
+        if msg.downcast_ref::<FolderChanged>().is_some() {
+            if let Some(sel) = self.sel.as_mut() {
+                sel.dirty = true;
+            }
+            if matches!(self.mode, Mode::Idle { .. }) {
+                self.sync(cx.out);
+            }
+        }
+        if matches!(self.mode, Mode::Fetch(_)) {
+            Next::Write
+        } else if matches!(self.mode, Mode::Done) {
+            Next::Close
+        } else {
+            Next::Read
+        }
+    }
+
+    fn timed_out(&mut self, cx: &mut Cx<'_>) -> Next {
+        cx.out.extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
+        self.mode = Mode::Done;
+        Next::Close
+    }
+
+    fn closed(&mut self) {
+        self.deselect();
+        if !self.username.is_empty() {
+            debug!(self.log, "session closed"; "event" => "imap.closed", "user" => log_safe(&self.username));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(b64_decode(b"AGJvYgBzZWNyZXQ=").as_deref(), Some(&b"\0bob\0secret"[..]));
+        assert_eq!(b64_decode(b"AA=="), Some(vec![0]));
+        assert_eq!(b64_decode(b"A==="), None);
+        assert_eq!(b64_decode(b"AA==AA=="), None);
+        assert_eq!(b64_decode(b"@@@@"), None);
+    }
+
+    #[test]
+    fn list_patterns() {
+        assert!(list_match("*", "a/b/c"));
+        assert!(list_match("%", "Sent"));
+        assert!(!list_match("%", "a/b"));
+        assert!(list_match("a/%", "a/b"));
+        assert!(list_match("inbox", "INBOX"));
+        assert!(list_match("Inbox/%", "INBOX/x"));
+        assert!(!list_match("Sent", "Sent2"));
+        assert!(list_match("S*t", "Sent"));
+    }
+}

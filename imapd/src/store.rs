@@ -1,0 +1,160 @@
+//! The storage interface the IMAP session works through.
+//!
+//! [`MailStore`] is shared by all sessions of a daemon and authenticates users;
+//! [`UserStore`] is one logged-in user's view of their mailbox. The production
+//! implementation will speak to midbd (UIDs, flags, summaries) and exmdbd; the in-memory
+//! [`crate::memstore::MemStore`] backs the tests. All UIDs handed to a store are UIDs that
+//! the store reported; all sequence-number arithmetic stays in the session.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::command::{DateTime, SearchKey, StoreMode};
+use crate::encode::{BodyStructure, Envelope};
+use crate::error::StoreError;
+
+/// A folder as LIST shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    /// Full UTF-8 name with `/` as hierarchy delimiter; the inbox is `INBOX`.
+    pub name: String,
+    /// RFC 6154 attribute, e.g. `\Sent`.
+    pub special_use: Option<&'static str>,
+    pub subscribed: bool,
+    pub has_children: bool,
+}
+
+/// Counters of a folder (STATUS, SELECT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FolderStatus {
+    pub messages: u32,
+    pub recent: u32,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    /// Total octets (RFC 8438 STATUS=SIZE).
+    pub size: u64,
+}
+
+/// What SELECT/EXAMINE needs (RFC 9051 §6.3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectInfo {
+    pub status: FolderStatus,
+    /// UIDs of all messages, ascending: the session's sequence-number map (4 bytes per
+    /// message — the only per-message state a session keeps).
+    pub uids: Vec<u32>,
+    /// Keywords defined in the folder, shown in FLAGS besides the system flags.
+    pub keywords: Vec<String>,
+    /// UID of the first message without `\Seen`.
+    pub first_unseen: Option<u32>,
+}
+
+/// Per-message metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub internal_date: DateTime,
+    pub size: u64,
+}
+
+/// What a FETCH needs loaded beyond metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchWant {
+    /// The RFC 5322 message (sections, RFC822*, and ENVELOPE/BODYSTRUCTURE when the store
+    /// has no precomputed ones).
+    pub raw: bool,
+    pub envelope: bool,
+    pub structure: bool,
+}
+
+/// One fetched message, handed to the session's callback and dropped right after.
+#[derive(Debug, Clone)]
+pub struct FetchedMessage<'a> {
+    pub meta: MessageMeta,
+    pub raw: Option<Cow<'a, [u8]>>,
+    /// Precomputed ENVELOPE (midbd keeps these); computed from `raw` when `None`.
+    pub envelope: Option<Envelope>,
+    /// Precomputed BODYSTRUCTURE; computed from `raw` when `None`.
+    pub structure: Option<BodyStructure>,
+}
+
+/// Result of COPY/MOVE (RFC 4315 COPYUID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    pub uidvalidity: u32,
+    /// (source UID, destination UID) pairs, in source order.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+/// Called by a store when a watched folder changed (new, expunged or re-flagged mail).
+pub type Notifier = Arc<dyn Fn() + Send + Sync>;
+
+/// The daemon-wide store: authenticates and opens users' mailboxes.
+pub trait MailStore: Send + Sync + 'static {
+    /// A logged-in user's mailbox.
+    type User: UserStore;
+
+    /// Check credentials and open the mailbox. `peer` is for logging and rate limits.
+    /// Implementations must not log the password.
+    fn login(&self, user: &str, password: &[u8], peer: SocketAddr) -> Result<Self::User, StoreError>;
+}
+
+/// One user's mailbox, as the IMAP session sees it. Folder names are UTF-8 with `/`.
+pub trait UserStore: Send + 'static {
+    /// Every folder of the user (LIST filters in the session).
+    fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
+    /// STATUS counters.
+    fn status(&mut self, folder: &str) -> Result<FolderStatus, StoreError>;
+    /// Open a folder for SELECT/EXAMINE.
+    fn select(&mut self, folder: &str) -> Result<SelectInfo, StoreError>;
+    /// Current UIDs of a folder, ascending (for resynchronising after changes).
+    fn uids(&mut self, folder: &str) -> Result<Vec<u32>, StoreError>;
+    /// Stream the messages with the given UIDs (ascending; UIDs that vanished are skipped)
+    /// through `sink`, one at a time. The session calls this in batches, so a store never
+    /// needs to hold a whole folder.
+    fn fetch(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        want: FetchWant,
+        sink: &mut dyn FnMut(FetchedMessage<'_>),
+    ) -> Result<(), StoreError>;
+    /// Change flags; returns the new flags of each message changed or not.
+    fn store_flags(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        mode: StoreMode,
+        flags: &[String],
+    ) -> Result<Vec<(u32, Vec<String>)>, StoreError>;
+    /// UIDs (ascending) of messages matching `key`. Sequence-number keys have been rewritten
+    /// to UID keys by the session; `uids` are the folder's current UIDs as the session knows them.
+    fn search(&mut self, folder: &str, key: &SearchKey) -> Result<Vec<u32>, StoreError>;
+    /// Copy messages to another folder.
+    fn copy(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError>;
+    /// Move messages to another folder (RFC 6851); the source messages are gone afterwards.
+    fn move_messages(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError>;
+    /// Remove messages flagged `\Deleted` (restricted to `only` when given); returns the
+    /// expunged UIDs ascending.
+    fn expunge(&mut self, folder: &str, only: Option<&[u32]>) -> Result<Vec<u32>, StoreError>;
+    /// Store a message; returns (UIDVALIDITY, UID) for APPENDUID.
+    fn append(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        date: Option<DateTime>,
+        data: &[u8],
+    ) -> Result<(u32, u32), StoreError>;
+    fn create(&mut self, folder: &str) -> Result<(), StoreError>;
+    fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
+    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError>;
+    /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an
+    /// earlier watch of this user handle. The IDLE hook (RFC 2177).
+    fn watch(&mut self, folder: &str, notify: Notifier);
+    /// Stop watching.
+    fn unwatch(&mut self);
+}

@@ -1,0 +1,136 @@
+//! Drive an `ImapSession` byte-for-byte without sockets.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Session};
+use imapd::memstore::MemStore;
+use imapd::session::{Config, ImapSession};
+
+pub const MSG1: &[u8] = include_bytes!("../fixtures/cpython-test_email-msg_01.eml");
+pub const MSG4: &[u8] = include_bytes!("../fixtures/cpython-test_email-msg_04.eml");
+
+pub fn logger() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+pub struct Harness {
+    pub sess: ImapSession<MemStore>,
+    pub store: MemStore,
+    pub info: ConnInfo,
+    pub tls: bool,
+    pub pending: Vec<u8>,
+    pub last: Next,
+    pub idle_timeout: Option<Duration>,
+    /// Largest output produced by one call into the session.
+    pub max_out: usize,
+}
+
+/// A store with user `bob`/`secret`, INBOX holding MSG1 (\Seen) and MSG4.
+pub fn store() -> MemStore {
+    let s = MemStore::new();
+    s.add_user("bob", "secret");
+    s.deliver("bob", "INBOX", &["\\Seen"], MSG1);
+    s.deliver("bob", "INBOX", &[], MSG4);
+    s
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with(store(), Config::default())
+    }
+
+    pub fn with(store: MemStore, cfg: Config) -> Self {
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let info = ConnInfo {
+            id: 1,
+            peer,
+            local: "127.0.0.1:143".parse().unwrap(),
+            implicit_tls: false,
+            listener: "imap_listen",
+        };
+        Harness {
+            sess: ImapSession::new(Arc::new(store.clone()), Arc::new(cfg), logger(), peer),
+            store,
+            info,
+            tls: false,
+            pending: Vec::new(),
+            last: Next::Read,
+            idle_timeout: None,
+            max_out: 0,
+        }
+    }
+
+    fn call(&mut self, f: impl FnOnce(&mut ImapSession<MemStore>, &mut Cx<'_>) -> Next) -> String {
+        let mut out = Vec::new();
+        let mut cx = Cx {
+            out: &mut out,
+            info: &self.info,
+            tls_active: self.tls,
+            idle_timeout: None,
+            handle: ConnHandle::detached(),
+        };
+        self.last = f(&mut self.sess, &mut cx);
+        if let Some(t) = cx.idle_timeout {
+            self.idle_timeout = Some(t);
+        }
+        self.max_out = self.max_out.max(out.len());
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    pub fn greet(&mut self) -> String {
+        self.call(|s, cx| s.connected(cx))
+    }
+
+    /// Send bytes; run the session as the runtime would (input while it consumes, writable
+    /// after Write) and return everything it wrote.
+    pub fn send(&mut self, data: &[u8]) -> String {
+        self.pending.extend_from_slice(data);
+        let mut all = String::new();
+        loop {
+            if self.last == Next::Write {
+                let o = self.call(|s, cx| s.writable(cx));
+                all.push_str(&o);
+                continue;
+            }
+            if self.last == Next::Close || self.last == Next::StartTls || self.pending.is_empty() {
+                break;
+            }
+            let pending = std::mem::take(&mut self.pending);
+            let mut n = 0;
+            let o = self.call(|s, cx| {
+                let (c, next) = s.input(&pending, cx);
+                n = c;
+                next
+            });
+            all.push_str(&o);
+            self.pending = pending[n.min(pending.len())..].to_vec();
+            if n == 0 && self.last == Next::Read {
+                break;
+            }
+        }
+        all
+    }
+
+    pub fn send_str(&mut self, s: &str) -> String {
+        self.send(s.as_bytes())
+    }
+
+    /// Greeted, logged-in harness.
+    pub fn logged_in() -> Self {
+        let mut h = Harness::new();
+        h.greet();
+        let r = h.send_str("l LOGIN bob secret\r\n");
+        assert!(r.starts_with("l OK"), "{r}");
+        h
+    }
+
+    pub fn selected() -> Self {
+        let mut h = Self::logged_in();
+        let r = h.send_str("s SELECT INBOX\r\n");
+        assert!(r.ends_with("s OK [READ-WRITE] SELECT completed\r\n"), "{r}");
+        h
+    }
+}
