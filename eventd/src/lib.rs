@@ -36,7 +36,7 @@ pub const ACCESS_DENIED: &[u8] = b"FALSE Access denied\r\n";
 /// The event protocol: shared registry, access list and logger.
 pub struct EventProtocol {
     registry: Arc<Registry<ConnHandle>>,
-    acl: HostsAllow,
+    acl: std::sync::RwLock<HostsAllow>,
     log: Logger,
     ping_interval: Duration,
 }
@@ -48,7 +48,7 @@ impl EventProtocol {
     pub fn new(acl: HostsAllow, log: Logger, ping_interval: Duration) -> Self {
         EventProtocol {
             registry: Arc::new(Registry::new()),
-            acl,
+            acl: std::sync::RwLock::new(acl),
             log,
             ping_interval,
         }
@@ -57,6 +57,11 @@ impl EventProtocol {
     /// The shared registry (metrics, tests).
     pub fn registry(&self) -> &Arc<Registry<ConnHandle>> {
         &self.registry
+    }
+
+    /// Replace the access list (SIGHUP); existing connections are not affected.
+    pub fn set_acl(&self, acl: HostsAllow) {
+        *self.acl.write().unwrap_or_else(|p| p.into_inner()) = acl;
     }
 }
 
@@ -68,7 +73,11 @@ impl Protocol for EventProtocol {
             registry: self.registry.clone(),
             log: self.log.clone(),
             peer: info.peer,
-            allowed: self.acl.allows(info.peer.ip()),
+            allowed: self
+                .acl
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .allows(info.peer.ip()),
             ping_interval: self.ping_interval,
             framer: LineFramer::default(),
             id: None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use gromox_clients::event::{EventClient, EventListener};
 use gromox_testkit::{Daemon, LineClient, TestDir};
 
-fn start(dir: &TestDir, extra: &[(&str, &str)]) -> Daemon {
+fn write_cfg(dir: &TestDir, extra: &[(&str, &str)]) -> std::path::PathBuf {
     let dirs = dir.path().display().to_string();
     let mut keys = vec![
         ("config_file_path", dirs.as_str()),
@@ -17,7 +17,11 @@ fn start(dir: &TestDir, extra: &[(&str, &str)]) -> Daemon {
         ("eventd_log_level", "debug"),
     ];
     keys.extend_from_slice(extra);
-    let cfg = dir.write_config("event.cfg", &keys);
+    dir.write_config("event.cfg", &keys)
+}
+
+fn start(dir: &TestDir, extra: &[(&str, &str)]) -> Daemon {
+    let cfg = write_cfg(dir, extra);
     Daemon::start(
         std::path::Path::new(env!("CARGO_BIN_EXE_eventd")),
         &["-c", cfg.to_str().unwrap()],
@@ -123,14 +127,24 @@ fn clients_outside_hosts_allow_are_refused() {
 }
 
 #[test]
-fn sighup_reloads_and_sigterm_stops() {
+fn sighup_reloads_hosts_allow_and_sigterm_stops() {
     let dir = TestDir::new();
-    let mut d = start(&dir, &[]);
+    let mut d = start(&dir, &[("event_hosts_allow", "127.0.0.2")]);
+    let addr = d.addr("event_listen");
+    let mut c = LineClient::connect(addr).unwrap();
+    assert_eq!(c.read_line().unwrap().as_deref(), Some("FALSE Access denied"));
+    // The operator widens the list and sends SIGHUP (same port: the daemon keeps running).
+    let port = addr.port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    write_cfg(
+        &dir,
+        &[("event_listen", listen.as_str()), ("event_hosts_allow", "127.0.0.0/8")],
+    );
     d.signal(1); // SIGHUP
     assert!(gromox_testkit::wait_until(Duration::from_secs(10), || d
         .output()
         .contains("config.reload")));
-    let mut c = greet(d.addr("event_listen"));
+    let mut c = greet(addr);
     assert_eq!(c.cmd("PING").unwrap(), "TRUE");
     let status = d.terminate(Duration::from_secs(20)).expect("exits on SIGTERM");
     assert!(status.success(), "{status}");

@@ -322,14 +322,23 @@ pub const ACCESS_DENIED: &[u8] = b"FALSE Access denied\r\n";
 /// The timer protocol.
 pub struct TimerProtocol {
     timers: Arc<Timers>,
-    acl: HostsAllow,
+    acl: std::sync::RwLock<HostsAllow>,
     log: Logger,
 }
 
 impl TimerProtocol {
     /// A protocol instance over `timers`.
     pub fn new(timers: Arc<Timers>, acl: HostsAllow, log: Logger) -> Self {
-        TimerProtocol { timers, acl, log }
+        TimerProtocol {
+            timers,
+            acl: std::sync::RwLock::new(acl),
+            log,
+        }
+    }
+
+    /// Replace the access list (SIGHUP); existing connections are not affected.
+    pub fn set_acl(&self, acl: HostsAllow) {
+        *self.acl.write().unwrap_or_else(|p| p.into_inner()) = acl;
     }
 }
 
@@ -341,7 +350,11 @@ impl Protocol for TimerProtocol {
             timers: self.timers.clone(),
             log: self.log.clone(),
             peer: info.peer,
-            allowed: self.acl.allows(info.peer.ip()),
+            allowed: self
+                .acl
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .allows(info.peer.ip()),
             framer: LineFramer::default(),
         }
     }

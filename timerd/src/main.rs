@@ -21,12 +21,15 @@ const DEFAULTS: ServerDefaults = ServerDefaults {
 
 fn spec() -> Spec {
     let mut keys = server_keys(DEFAULTS);
-    keys.push(KeyDef::new(
-        "timer_hosts_allow",
-        "::1 127.0.0.1",
-        Kind::Str,
-        "client addresses or CIDR prefixes allowed to connect (space-separated)",
-    ));
+    keys.push(
+        KeyDef::new(
+            "timer_hosts_allow",
+            "::1 127.0.0.1",
+            Kind::Str,
+            "client addresses or CIDR prefixes allowed to connect (space-separated)",
+        )
+        .reloadable(),
+    );
     keys.push(KeyDef::new(
         "timer_state_file",
         "",
@@ -92,21 +95,32 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
+    let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()));
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
     }
-    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file,
+    // access list).
     let daemon = std::sync::Mutex::new(daemon);
+    let reload_proto = proto.clone();
     control.on_reload(move || {
-        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
+        let log = d.log.clone();
+        if let Some(cfg) = d.reload() {
+            match HostsAllow::parse(cfg.str("timer_hosts_allow")) {
+                Ok(acl) => reload_proto.set_acl(acl),
+                Err(e) => {
+                    slog::error!(log, "timer_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
+                }
+            }
+        }
     });
     // Ready only now: a signal sent by a supervisor that saw the ready file is handled.
     if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
         fail("GROMOX_READY_FILE", e.to_string());
     }
     slog::info!(log, "timerd ready"; "event" => "daemon.ready", "state_file" => state.display().to_string());
-    let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()));
     let result = server.run(proto, control);
     // Commands still running are not waited for: their timers stay in the journal and run
     // again after the next start (at least once).
