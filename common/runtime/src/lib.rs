@@ -161,6 +161,19 @@ impl ConnHandle {
         }
     }
 
+    /// Put back pushes not delivered yet, ahead of any that arrived meanwhile.
+    pub(crate) fn requeue_pushes(&self, rest: impl Iterator<Item = Push>) {
+        let rest: Vec<Push> = rest.collect();
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(i) = &self.inner {
+            let mut q = lock(&i.queue);
+            let newer = std::mem::replace(&mut q.msgs, rest);
+            q.msgs.extend(newer);
+        }
+    }
+
     pub(crate) fn mark_closed(&self) {
         if let Some(i) = &self.inner {
             let mut q = lock(&i.queue);

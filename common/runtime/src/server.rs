@@ -397,7 +397,7 @@ impl<S: Session> Conn<S> {
 
     /// Read what is available (up to [`READ_CHUNK`]) into `rbuf`; returns bytes added.
     /// `Err` carries the close reason.
-    fn read_some(&mut self, scratch: &mut [u8], stats: &Counters) -> Result<usize, &'static str> {
+    fn read_some(&mut self, scratch: &mut [u8], stats: &Counters, log: &Logger) -> Result<usize, &'static str> {
         let mut added = 0;
         if self.tls.is_none() {
             while added < READ_CHUNK {
@@ -434,8 +434,10 @@ impl<S: Session> Conn<S> {
                         return Err("TLS read error");
                     }
                 }
-                if let Err(_e) = tls.process_new_packets() {
+                if let Err(e) = tls.process_new_packets() {
                     stats.tls_failed_total.fetch_add(1, Relaxed);
+                    info!(log, "TLS failure"; "event" => "conn.tls_error", "id" => self.info.id,
+                        "peer" => %self.info.peer, "error" => %e);
                     // Best effort: send the alert rustls queued.
                     let _ = tls.write_tls(&mut self.stream);
                     return Err("TLS error");
@@ -639,19 +641,25 @@ impl<P: Protocol> Worker<P> {
                         info!(self.log, "connection timed out"; "event" => "conn.timeout",
                             "id" => conn.info.id, "peer" => %conn.info.peer,
                             "limit" => f == Fired::Limit);
-                        if conn.phase == Phase::Open && conn.want != Want::Close {
-                            conn.call(|s, cx| s.timed_out(cx));
-                        }
-                        if f == Fired::Limit || conn.phase != Phase::Open {
-                            conn.want = Want::Close;
-                            conn.phase = Phase::Open;
-                        }
-                        if conn.want == Want::Close && conn.session.is_none() {
+                        // Nothing to say on a connection that is not open, already closing,
+                        // or stalled in the middle of a response.
+                        if conn.phase != Phase::Open
+                            || conn.session.is_none()
+                            || matches!(conn.want, Want::Close | Want::Writable | Want::StartTls)
+                        {
                             return Outcome::Close("timeout");
                         }
-                        // A timed-out connection gets no more input.
-                        conn.eof = true;
-                        conn.rbuf.clear();
+                        conn.call(|s, cx| s.timed_out(cx));
+                        // The clock restarts: a session that keeps the connection gets a full
+                        // timeout again, one that says goodbye gets that long to flush it.
+                        conn.last_active = Instant::now();
+                        if f == Fired::Limit {
+                            conn.want = Want::Close;
+                        }
+                        if conn.want == Want::Close {
+                            conn.eof = true;
+                            conn.rbuf.clear();
+                        }
                     }
                 }
             }
@@ -688,7 +696,7 @@ impl<P: Protocol> Worker<P> {
                 }
             }
             if conn.wants_read(&cfg) {
-                match conn.read_some(&mut self.scratch, &self.stats) {
+                match conn.read_some(&mut self.scratch, &self.stats, &self.log) {
                     Ok(n) => progress |= n > 0,
                     Err(reason) => {
                         debug!(self.log, "read failed"; "event" => "conn.read_error", "id" => conn.info.id,
@@ -705,9 +713,12 @@ impl<P: Protocol> Worker<P> {
                             return Outcome::Close("eof in PROXY header");
                         }
                     }
-                    Ok(ProxyHeader::Done { len, source, .. }) => {
+                    Ok(ProxyHeader::Done { len, source, dest }) => {
                         if let Some(src) = source {
                             conn.info.peer = src;
+                        }
+                        if let Some(dst) = dest {
+                            conn.info.local = dst;
                         }
                         debug!(self.log, "PROXY header"; "event" => "conn.proxy", "id" => conn.info.id,
                             "peer" => %conn.info.peer);
@@ -766,16 +777,19 @@ impl<P: Protocol> Worker<P> {
                     progress = true;
                 }
                 Phase::Open => {
-                    if conn.want != Want::Close {
-                        let pushes = conn.handle.take_pushes();
-                        for m in pushes {
+                    // Pushes go to a session between requests only (never into the middle of
+                    // a streamed response), and not while the client is not reading.
+                    if conn.want == Want::Input && conn.pending_out() < cfg.out_high_water {
+                        let mut pushes = conn.handle.take_pushes().into_iter();
+                        for m in pushes.by_ref() {
                             self.stats.pushed_total.fetch_add(1, Relaxed);
-                            if conn.want == Want::Close {
-                                break;
-                            }
                             conn.call(|s, cx| s.pushed(m, cx));
                             progress = true;
+                            if conn.want != Want::Input {
+                                break;
+                            }
                         }
+                        conn.handle.requeue_pushes(pushes);
                     }
                     if conn.want == Want::Writable && conn.pending_out() < cfg.out_low_water {
                         conn.call(|s, cx| s.writable(cx));
@@ -878,8 +892,9 @@ impl<P: Protocol> Poller<P> {
                 .timers
                 .peek()
                 .map(|Reverse((t, _, _))| t.saturating_duration_since(now));
-            if let Some(grace) = self.draining {
-                let g = grace.saturating_duration_since(now);
+            if let Some(grace) = self.draining.filter(|g| *g > now) {
+                // Wake at the end of the grace period (after it, worker returns wake us).
+                let g = grace - now;
                 timeout = Some(timeout.map_or(g, |t| t.min(g)));
             }
             if let Err(e) = self.poll.poll(&mut events, timeout) {

@@ -78,7 +78,10 @@ mod tests {
         )
         .unwrap();
         let e = server_config(&cfg, "t", 4096).err().unwrap().to_string();
-        assert!(e.starts_with("/etc/gromox/t.cfg:2: key \"t_certificate_path\": "), "{e}");
+        assert!(
+            e.starts_with("/etc/gromox/t.cfg:2: key \"t_certificate_path\": "),
+            "{e}"
+        );
         assert!(e.contains("/nonexistent/cert.pem"), "{e}");
     }
 }

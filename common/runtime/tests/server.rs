@@ -367,3 +367,65 @@ fn ipv6_listener() {
     assert_eq!(c4.line(), "* OK hello\r\n");
     srv.stop();
 }
+
+#[test]
+fn panicking_session_closes_only_its_connection() {
+    let mut cfg = base_config();
+    cfg.threads = 1;
+    let srv = start(cfg);
+    let mut a = connect(srv.addr("plain"));
+    a.line();
+    let mut b = connect(srv.addr("plain"));
+    b.line();
+    a.send("PANIC\r\n");
+    assert_eq!(a.rest(), "");
+    // the single worker survived
+    assert_eq!(b.cmd("ECHO fine"), "fine\r\n");
+    let mut c = connect(srv.addr("plain"));
+    assert_eq!(c.line(), "* OK hello\r\n");
+    srv.stop();
+}
+
+#[test]
+fn push_waits_for_streamed_response_to_end() {
+    let mut cfg = base_config();
+    cfg.out_high_water = 64 * 1024;
+    cfg.out_low_water = 16 * 1024;
+    let srv = start(cfg);
+    let mut c = connect(srv.addr("plain"));
+    c.line();
+    assert_eq!(c.cmd("REGISTER"), "REGISTERED\r\n");
+    let h = srv.shared.handles.lock().unwrap()[0].clone();
+    let total = 4 * 1024 * 1024;
+    c.send(&format!("BIG {total}\r\n"));
+    // client is not reading: the stream stalls; pushes arrive meanwhile
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(h.push(Box::new("during".to_string())));
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !all.ends_with(b"* PUSH during\r\n") {
+        let n = c.r.read(&mut buf).unwrap();
+        assert!(n > 0);
+        all.extend_from_slice(&buf[..n]);
+    }
+    // the push came after the whole response, not inside it
+    let text = String::from_utf8_lossy(&all[all.len() - 40..]).to_string();
+    assert!(text.ends_with("xx\r\nBIG done\r\n* PUSH during\r\n"), "{text:?}");
+    assert_eq!(all.len(), total + "\r\nBIG done\r\n* PUSH during\r\n".len());
+    srv.stop();
+}
+
+#[test]
+fn stalled_client_times_out_without_spinning() {
+    let mut cfg = base_config();
+    cfg.idle_timeout = Duration::from_millis(300);
+    let srv = start(cfg);
+    let mut c = connect(srv.addr("plain"));
+    c.line();
+    // a client that asks for a lot and never reads
+    c.send(&format!("BIG {}\r\n", 64 * 1024 * 1024));
+    wait_for("stalled connection closed", || srv.stats.snapshot().open == 0);
+    assert_eq!(srv.stats.snapshot().timed_out_total, 1);
+    assert_eq!(srv.shared.closed.load(Ordering::SeqCst), 1);
+    srv.stop();
+}

@@ -117,6 +117,7 @@ impl Session for LineSession {
                 cx.out.extend_from_slice(b"REGISTERED\r\n");
                 Next::Read
             }
+            "PANIC" => panic!("test session panics on request"),
             "QUIT" => {
                 cx.out.extend_from_slice(b"BYE\r\n");
                 Next::Close
