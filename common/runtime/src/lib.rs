@@ -8,6 +8,10 @@
 //! Protocols are sans-I/O: a [`Session`] is given bytes and writes response bytes into
 //! [`Cx::out`]; it never touches a socket. TLS (rustls), PROXY protocol v2, connection caps,
 //! timeouts and output back-pressure live here, not in the protocols.
+//!
+//! Entry points: [`Server::bind`] (then [`Server::local_addrs`], [`Server::run`]) or [`serve`];
+//! [`Control`] for shutdown/reload and signal wiring; [`tls`] for certificates; [`proxy`] for
+//! the HAProxy PROXY protocol parser; [`sys::raise_nofile_limit`].
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -100,6 +104,12 @@ pub(crate) struct Hub {
     pub(crate) pending: Mutex<Vec<(usize, u64)>>,
     pub(crate) waker: Arc<mio::Waker>,
 }
+
+// ConnHandle crosses threads (eventd broadcasts, IMAP IDLE notifications).
+const _: fn() = || {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<ConnHandle>();
+};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Users of these mutexes only push/take plain data; a panic elsewhere cannot leave

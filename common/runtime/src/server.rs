@@ -555,7 +555,7 @@ impl<S: Session> Conn<S> {
             s.closed();
         }
         stats.closed_total.fetch_add(1, Relaxed);
-        debug!(log, "connection closed"; "event" => "conn.close", "id" => self.info.id,
+        info!(log, "connection closed"; "event" => "conn.close", "id" => self.info.id,
             "peer" => %self.info.peer, "reason" => reason);
     }
 }
@@ -1046,7 +1046,7 @@ impl<P: Protocol> Poller<P> {
                 continue;
             }
             self.stats.open.fetch_add(1, Relaxed);
-            debug!(self.log, "connection accepted"; "event" => "conn.accept", "id" => id,
+            info!(self.log, "connection accepted"; "event" => "conn.accept", "id" => id,
                 "peer" => %peer, "listener" => conn.info.listener);
             self.slots[idx].id = id;
             self.slots[idx].timer_at = None;

@@ -1,8 +1,11 @@
 //! TLS material: loading PEM certificate chains and keys into a rustls server configuration
 //! (ring provider), and making a self-signed certificate on first start (rcgen).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -33,13 +36,10 @@ pub fn versions(min_version: &str) -> Result<&'static [&'static rustls::Supporte
     }
 }
 
-/// Load a PEM certificate chain and private key (PKCS#8, PKCS#1 or SEC1) into a rustls server
-/// configuration using the ring provider. Errors name the offending file.
-pub fn load_server_config(
+fn read_pem(
     cert_pem: &Path,
     key_pem: &Path,
-    min_version: &str,
-) -> Result<Arc<rustls::ServerConfig>, RuntimeError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), RuntimeError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
         .map_err(|e| pem_err(cert_pem, e))?
         .collect::<Result<_, _>>()
@@ -57,19 +57,77 @@ pub fn load_server_config(
         },
         e => pem_err(key_pem, e),
     })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions(min_version)?)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| RuntimeError::BadPem {
+    Ok((certs, key))
+}
+
+/// The server certificate in use, replaceable at run time (SIGHUP after a renewal): every new
+/// handshake uses the certificate loaded last.
+#[derive(Debug)]
+pub struct CertReloader {
+    cert_pem: PathBuf,
+    key_pem: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertReloader {
+    fn load(cert_pem: &Path, key_pem: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, RuntimeError> {
+        let (certs, key) = read_pem(cert_pem, key_pem)?;
+        let ck = CertifiedKey::from_der(certs, key, provider).map_err(|e| RuntimeError::BadPem {
             path: key_pem.to_owned(),
             reason: format!("key does not fit certificate {}: {e}", cert_pem.display()),
         })?;
+        Ok(Arc::new(ck))
+    }
+
+    /// Read the certificate and key files again. On error the previous certificate stays.
+    pub fn reload(&self) -> Result<(), RuntimeError> {
+        let ck = Self::load(&self.cert_pem, &self.key_pem, &self.provider)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = ck;
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertReloader {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// Load a PEM certificate chain and private key (PKCS#8, PKCS#1 or SEC1) into a rustls server
+/// configuration using the ring provider. Errors name the offending file.
+pub fn load_server_config(
+    cert_pem: &Path,
+    key_pem: &Path,
+    min_version: &str,
+) -> Result<Arc<rustls::ServerConfig>, RuntimeError> {
+    Ok(load_reloadable(cert_pem, key_pem, min_version)?.0)
+}
+
+/// Like [`load_server_config`], and also return the [`CertReloader`] through which the
+/// certificate can be replaced while the server runs, e.g. from a [`crate::Control::on_reload`]
+/// hook.
+pub fn load_reloadable(
+    cert_pem: &Path,
+    key_pem: &Path,
+    min_version: &str,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<CertReloader>), RuntimeError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = versions(min_version)?;
+    let reloader = Arc::new(CertReloader {
+        cert_pem: cert_pem.to_owned(),
+        key_pem: key_pem.to_owned(),
+        current: RwLock::new(CertReloader::load(cert_pem, key_pem, &provider)?),
+        provider: provider.clone(),
+    });
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(reloader.clone());
     // Mail clients reconnect often; stateless tickets would need key rotation, keep the
     // default in-memory session cache only.
     cfg.send_tls13_tickets = 0;
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), reloader))
 }
 
 /// Write a new self-signed certificate for `hostnames` (first one is the subject) to `cert_out`
@@ -109,6 +167,24 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_replaces_certificate_and_keeps_old_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("cert.pem");
+        let k = dir.path().join("key.pem");
+        self_signed(&["one.example.test".into()], &c, &k).unwrap();
+        let (_cfg, r) = load_reloadable(&c, &k, "1.2").unwrap();
+        let first = r.current.read().unwrap().cert[0].clone();
+        self_signed(&["two.example.test".into()], &c, &k).unwrap();
+        r.reload().unwrap();
+        let second = r.current.read().unwrap().cert[0].clone();
+        assert_ne!(first, second);
+        std::fs::write(&k, "garbage").unwrap();
+        let e = r.reload().unwrap_err().to_string();
+        assert!(e.contains("key.pem"), "{e}");
+        assert_eq!(r.current.read().unwrap().cert[0], second);
+    }
 
     #[test]
     fn self_signed_loads_and_errors_name_files() {
