@@ -17,6 +17,7 @@ pub mod command;
 pub mod encode;
 pub mod error;
 pub mod framer;
+pub mod fuzzing;
 pub mod memstore;
 pub mod mime;
 pub mod parser;
