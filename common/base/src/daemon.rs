@@ -264,22 +264,31 @@ pub fn wait_for_termination(mut on_hup: impl FnMut()) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Main loop of a daemon whose protocol does not exist yet: announce readiness without
-/// listeners, log, and wait for SIGTERM/SIGINT (SIGHUP reloads the configuration).
+/// Main loop of a daemon whose protocol does not exist yet: install the signal handlers,
+/// announce readiness without listeners, log, and wait for SIGTERM/SIGINT (SIGHUP reloads the
+/// configuration). Handlers come first, so a signal sent right after readiness is handled.
 pub fn run_placeholder(mut d: Daemon, what: &str) -> std::process::ExitCode {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     slog::info!(d.log, "started; {} is not implemented yet, nothing is served", what; "event" => "daemon.start", "files" => format!("{:?}", d.config.files()));
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            slog::error!(d.log, "cannot install signal handlers"; "event" => "daemon.signals_failed", "error" => e.to_string());
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     if let Err(e) = announce_ready(&[]) {
         slog::error!(d.log, "cannot write the ready file"; "event" => "daemon.ready_failed", "error" => e.to_string());
         return std::process::ExitCode::FAILURE;
     }
-    let log = d.log.clone();
-    if let Err(e) = wait_for_termination(|| {
-        d.reload();
-    }) {
-        slog::error!(log, "cannot install signal handlers"; "event" => "daemon.signals_failed", "error" => e.to_string());
-        return std::process::ExitCode::FAILURE;
+    for sig in signals.forever() {
+        if sig == SIGHUP {
+            d.reload();
+        } else {
+            break;
+        }
     }
-    slog::info!(log, "stopped"; "event" => "daemon.stop");
+    slog::info!(d.log, "stopped"; "event" => "daemon.stop");
     std::process::ExitCode::SUCCESS
 }
 
