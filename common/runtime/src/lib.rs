@@ -131,8 +131,15 @@ impl ConnHandle {
         q.msgs.push(msg);
         drop(q);
         if first {
-            lock(&inner.hub.pending).push((inner.token, inner.id));
-            let _ = inner.hub.waker.wake();
+            let mut pending = lock(&inner.hub.pending);
+            let wake = pending.is_empty();
+            pending.push((inner.token, inner.id));
+            drop(pending);
+            // The poller takes the whole list at once: only the first entry needs a wake-up
+            // (a broadcast to 10,000 connections costs one, not 10,000).
+            if wake {
+                let _ = inner.hub.waker.wake();
+            }
         }
         true
     }

@@ -11,18 +11,28 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gromox_runtime::{sys, ConnInfo, Control, Cx, Listener, Next, Protocol, Server, ServerConfig, Session};
+use gromox_runtime::{
+    sys, ConnHandle, ConnInfo, Control, Cx, Listener, Next, Protocol, Push, Server, ServerConfig, Session,
+};
 
-struct Echo;
-struct EchoSession;
+/// Echo protocol; every connection's push handle is kept for the broadcast measurement
+/// (as eventd or an IMAP IDLE registry would).
+struct Echo {
+    handles: Arc<Mutex<Vec<ConnHandle>>>,
+}
+struct EchoSession {
+    handles: Arc<Mutex<Vec<ConnHandle>>>,
+}
 
 impl Protocol for Echo {
     type Session = EchoSession;
     fn accept(&self, _info: &ConnInfo) -> EchoSession {
-        EchoSession
+        EchoSession {
+            handles: self.handles.clone(),
+        }
     }
     fn busy_reply(&self) -> &[u8] {
         b"* BYE busy\r\n"
@@ -31,7 +41,16 @@ impl Protocol for Echo {
 
 impl Session for EchoSession {
     fn connected(&mut self, cx: &mut Cx<'_>) -> Next {
+        if let Ok(mut h) = self.handles.lock() {
+            h.push(cx.handle.clone());
+        }
         cx.out.extend_from_slice(b"* OK ready\r\n");
+        Next::Read
+    }
+    fn pushed(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
+        if let Ok(m) = msg.downcast::<&'static str>() {
+            cx.out.extend_from_slice(m.as_bytes());
+        }
         Next::Read
     }
     fn input(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next) {
@@ -104,7 +123,11 @@ fn phase(mode: &str, n: usize) {
     let stats = server.stats_handle();
     let control = Control::new();
     let c2 = control.clone();
-    let join = std::thread::spawn(move || server.run(Arc::new(Echo), c2));
+    let handles = Arc::new(Mutex::new(Vec::new()));
+    let proto = Arc::new(Echo {
+        handles: handles.clone(),
+    });
+    let join = std::thread::spawn(move || server.run(proto, c2));
 
     let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
     let run_clients = |count: usize| {
@@ -140,6 +163,9 @@ fn phase(mode: &str, n: usize) {
     drop(child.stdin.take());
     let _ = child.wait();
     settle(0);
+    if let Ok(mut h) = handles.lock() {
+        h.clear();
+    }
 
     let before = sys::rss_kib().unwrap_or_else(|| die("no VmRSS"));
     let t = Instant::now();
@@ -155,9 +181,7 @@ fn phase(mode: &str, n: usize) {
         connect_time.as_secs_f64()
     );
     // Every parked connection still answers.
-    let stdin = child.stdin.as_mut().unwrap_or_else(|| die("no stdin"));
-    let _ = stdin.write_all(b"GO\n");
-    let _ = stdin.flush();
+    let _ = stdin_line(&mut child, "GO");
     let mut line = String::new();
     let _ = out.read_line(&mut line);
     println!("{mode}: {}", line.trim());
@@ -167,11 +191,31 @@ fn phase(mode: &str, n: usize) {
         "{mode}: after one request each: server RSS {used} KiB, {:.1} KB per connection",
         (used.saturating_sub(before)) as f64 * 1024.0 / n as f64 / 1000.0
     );
+    // Broadcast: one push to every parked connection, until every client has read it.
+    let _ = stdin_line(&mut child, "PUSH");
+    line.clear();
+    let _ = out.read_line(&mut line); // WAITING
+    let t = Instant::now();
+    let list: Vec<ConnHandle> = handles.lock().map(|mut h| h.drain(..).collect()).unwrap_or_default();
+    let delivered = list.iter().filter(|h| h.push(Box::new("* 1 EXISTS\r\n"))).count();
+    line.clear();
+    let _ = out.read_line(&mut line);
+    println!(
+        "{mode}: push to {delivered} parked connections, all received in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    drop(list);
     drop(child.stdin.take());
     let _ = child.wait();
     settle(0);
     control.shutdown();
     let _ = join.join();
+}
+
+fn stdin_line(child: &mut std::process::Child, l: &str) -> std::io::Result<()> {
+    let stdin = child.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
+    stdin.write_all(format!("{l}\n").as_bytes())?;
+    stdin.flush()
 }
 
 enum Conn {
@@ -288,6 +332,17 @@ fn client(addr: &str, mode: &str, n: usize) {
                 "all {n} connections echoed one line in {:.2} s",
                 t.elapsed().as_secs_f64()
             );
+            let _ = std::io::stdout().flush();
+        }
+        if line.trim() == "PUSH" {
+            println!("WAITING");
+            let _ = std::io::stdout().flush();
+            for c in conns.iter_mut() {
+                if c.line() != "* 1 EXISTS\r\n" {
+                    die("wrong push");
+                }
+            }
+            println!("RECEIVED");
             let _ = std::io::stdout().flush();
         }
         line.clear();
