@@ -880,11 +880,11 @@ impl<P: Protocol> Poller<P> {
                 self.begin_drain();
             }
             if let Some(grace) = self.draining {
-                if self.stats.open.load(Relaxed) == 0 {
-                    return Ok(());
-                }
                 if Instant::now() >= grace {
                     self.close_parked(|_| true, "shutdown grace expired");
+                }
+                if self.stats.open.load(Relaxed) == 0 {
+                    return Ok(());
                 }
             }
             let now = Instant::now();

@@ -429,3 +429,68 @@ fn stalled_client_times_out_without_spinning() {
     assert_eq!(srv.shared.closed.load(Ordering::SeqCst), 1);
     srv.stop();
 }
+
+#[test]
+fn big_response_over_tls() {
+    let pki = pki();
+    let mut cfg = base_config();
+    cfg.listeners.push(listener("tls", true, false));
+    cfg.tls = Some(pki.server.clone());
+    cfg.out_high_water = 64 * 1024;
+    cfg.out_low_water = 16 * 1024;
+    let srv = start(cfg);
+    let tcp = TcpStream::connect(srv.addr("tls")).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut t = Client::new(tls_wrap(&pki.client, tcp));
+    assert_eq!(t.line(), "* OK hello\r\n");
+    let total = 8 * 1024 * 1024;
+    t.send(&format!("BIG {total}\r\n"));
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+    let mut tail = Vec::new();
+    while !tail.ends_with(b"BIG done\r\n") {
+        let n = t.r.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got += n;
+        if start.elapsed() < Duration::from_millis(200) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 64 {
+            tail.drain(..tail.len() - 64);
+        }
+    }
+    assert_eq!(got, total + "\r\nBIG done\r\n".len());
+    assert!(srv.shared.max_out.load(Ordering::SeqCst) <= 64 * 1024 + CHUNK);
+    assert_eq!(srv.shared.early_writable.load(Ordering::SeqCst), 0);
+    assert_eq!(t.cmd("ECHO after"), "after\r\n");
+    srv.stop();
+}
+
+#[test]
+fn half_closed_client_gets_its_answers() {
+    let srv = start(base_config());
+    let mut c = connect(srv.addr("plain"));
+    c.send("ECHO one\r\nECHO two\r\n");
+    c.r.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(c.rest(), "* OK hello\r\none\r\ntwo\r\n");
+    srv.stop();
+}
+
+#[test]
+fn shutdown_grace_ends_stalled_stream() {
+    let mut cfg = base_config();
+    cfg.shutdown_grace = Duration::from_millis(300);
+    let mut srv = start(cfg);
+    let mut c = connect(srv.addr("plain"));
+    c.line();
+    c.send(&format!("BIG {}\r\n", 64 * 1024 * 1024));
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    srv.control.shutdown();
+    srv.join.take().unwrap().join().unwrap().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(srv.shared.closed.load(Ordering::SeqCst), 1);
+    assert_eq!(srv.stats.snapshot().open, 0);
+}
