@@ -119,6 +119,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ConnHandle {
     /// Deliver `msg` to the connection. Returns `false` when the connection is gone.
+    /// Messages are queued (in order) and handed to [`Session::pushed`] once the session waits
+    /// for input and the client is reading its output; never in the middle of a response.
     pub fn push(&self, msg: Push) -> bool {
         let Some(inner) = &self.inner else {
             return false;
@@ -216,12 +218,17 @@ pub trait Session: Send + 'static {
         Next::Read
     }
 
-    /// Called with a message pushed through a [`ConnHandle`].
+    /// Called with a message pushed through a [`ConnHandle`]; only while the session waits for
+    /// input ([`Next::Read`]), so output written here never interleaves with a response.
     fn pushed(&mut self, _msg: Push, _cx: &mut Cx<'_>) -> Next {
         Next::Read
     }
 
-    /// The idle timeout expired: write a goodbye if the protocol has one. Default: close.
+    /// The idle timeout (or the session limit) expired while the session waited for input:
+    /// write a goodbye if the protocol has one. Default: close. Returning [`Next::Read`] keeps
+    /// the connection for another full timeout (not possible after the session limit).
+    /// A connection stalled in the middle of a response, or already closing, is closed without
+    /// this call.
     fn timed_out(&mut self, _cx: &mut Cx<'_>) -> Next {
         Next::Close
     }

@@ -494,3 +494,20 @@ fn shutdown_grace_ends_stalled_stream() {
     assert_eq!(srv.shared.closed.load(Ordering::SeqCst), 1);
     assert_eq!(srv.stats.snapshot().open, 0);
 }
+
+#[test]
+fn session_may_keep_connection_on_timeout() {
+    let mut cfg = base_config();
+    cfg.idle_timeout = Duration::from_millis(300);
+    let srv = start(cfg);
+    let mut c = connect(srv.addr("plain"));
+    c.line();
+    assert_eq!(c.cmd("KEEP 2"), "OK keep\r\n");
+    let t = Instant::now();
+    assert_eq!(c.line(), "* OK still there\r\n");
+    assert_eq!(c.line(), "* OK still there\r\n");
+    assert_eq!(c.rest(), "* BYE idle timeout\r\n");
+    // three full timeouts, not a spin
+    assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
+    srv.stop();
+}

@@ -41,6 +41,7 @@ impl Protocol for LineProto {
             peer: info.peer,
             big_left: 0,
             low_water: self.low_water,
+            keepalives: 0,
         }
     }
     fn busy_reply(&self) -> &[u8] {
@@ -53,6 +54,7 @@ pub struct LineSession {
     peer: SocketAddr,
     big_left: usize,
     low_water: usize,
+    keepalives: usize,
 }
 
 impl LineSession {
@@ -117,6 +119,11 @@ impl Session for LineSession {
                 cx.out.extend_from_slice(b"REGISTERED\r\n");
                 Next::Read
             }
+            "KEEP" => {
+                self.keepalives = arg.parse().unwrap();
+                cx.out.extend_from_slice(b"OK keep\r\n");
+                Next::Read
+            }
             "PANIC" => panic!("test session panics on request"),
             "QUIT" => {
                 cx.out.extend_from_slice(b"BYE\r\n");
@@ -145,6 +152,11 @@ impl Session for LineSession {
     }
 
     fn timed_out(&mut self, cx: &mut Cx<'_>) -> Next {
+        if self.keepalives > 0 {
+            self.keepalives -= 1;
+            cx.out.extend_from_slice(b"* OK still there\r\n");
+            return Next::Read;
+        }
         cx.out.extend_from_slice(b"* BYE idle timeout\r\n");
         Next::Close
     }
