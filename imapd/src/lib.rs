@@ -14,6 +14,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod config;
 pub mod encode;
 pub mod error;
 pub mod framer;

@@ -102,8 +102,6 @@ struct Selected {
     uids: Vec<u32>,
     /// SEARCHRES saved result (RFC 5182), as UIDs.
     saved: Vec<u32>,
-    /// The store reported a change not yet shown to the client.
-    dirty: bool,
 }
 
 impl Selected {
@@ -402,7 +400,6 @@ impl<S: MailStore> ImapSession<S> {
         let (Some(sel), Some(user)) = (self.sel.as_mut(), self.user.as_mut()) else {
             return;
         };
-        sel.dirty = false;
         let new = match user.uids(&sel.name) {
             Ok(u) => u,
             Err(e) => {
@@ -895,7 +892,6 @@ impl<S: MailStore> ImapSession<S> {
             read_only,
             uids: info.uids,
             saved: Vec::new(),
-            dirty: false,
         });
     }
 
@@ -935,7 +931,6 @@ impl<S: MailStore> ImapSession<S> {
                 return;
             }
         };
-        let mut status_out: Vec<(String, FolderStatus)> = Vec::new();
         for f in &folders {
             let hit = patterns.iter().any(|p| list_match(&format!("{reference}{p}"), &f.name));
             if !hit || (select.subscribed && !f.subscribed) || (select.special_use && f.special_use.is_none()) {
@@ -966,7 +961,6 @@ impl<S: MailStore> ImapSession<S> {
             if !ret.status.is_empty() {
                 // RFC 5819: STATUS for each listed selectable mailbox.
                 if let Ok(st) = self.user_mut().status(&f.name) {
-                    status_out.push((f.name.clone(), st));
                     self.write_status(cx.out, &f.name, &st, &ret.status);
                 }
             }
@@ -1384,9 +1378,8 @@ impl<S: MailStore> Session for ImapSession<S> {
 
     fn pushed(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
         if msg.downcast_ref::<FolderChanged>().is_some() {
-            if let Some(sel) = self.sel.as_mut() {
-                sel.dirty = true;
-            }
+            // Outside IDLE, changes are shown at the next NOOP/CHECK/IDLE (which always
+            // resynchronise), where EXPUNGE responses are allowed (RFC 9051 §7.5.1).
             if matches!(self.mode, Mode::Idle { .. }) {
                 self.sync(cx.out);
             }

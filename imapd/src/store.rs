@@ -130,8 +130,9 @@ pub trait UserStore: Send + 'static {
         mode: StoreMode,
         flags: &[String],
     ) -> Result<Vec<(u32, Vec<String>)>, StoreError>;
-    /// UIDs (ascending) of messages matching `key`. Sequence-number keys have been rewritten
-    /// to UID keys by the session; `uids` are the folder's current UIDs as the session knows them.
+    /// UIDs (ascending) of messages matching `key` (RFC 9051 §6.4.4). Sequence-number and
+    /// `$` keys have been rewritten to UID keys by the session; `*` in a UID set means the
+    /// folder's largest UID.
     fn search(&mut self, folder: &str, key: &SearchKey) -> Result<Vec<u32>, StoreError>;
     /// Copy messages to another folder.
     fn copy(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError>;
