@@ -113,7 +113,9 @@ pub struct Server {
 impl Server {
     /// Create the poller and bind every listener. Fails on the first listener that cannot be
     /// bound (naming it), or when a TLS listener is configured without TLS material.
-    pub fn bind(cfg: ServerConfig, log: Logger) -> Result<Server, RuntimeError> {
+    pub fn bind(mut cfg: ServerConfig, log: Logger) -> Result<Server, RuntimeError> {
+        cfg.out_high_water = cfg.out_high_water.max(1);
+        cfg.out_low_water = cfg.out_low_water.min(cfg.out_high_water);
         let poll = Poll::new().map_err(|e| RuntimeError::io("creating poller", e))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| RuntimeError::io("creating waker", e))?);
         let mut listeners: Vec<(TcpListener, Listener, SocketAddr)> = Vec::new();
