@@ -1,1 +1,17 @@
-//! convert
+//! Conversion between Internet formats and MAPI (sans-I/O).
+//!
+//! Bytes in, structures out: nothing here touches files, sockets or clocks.
+//!
+//! - [`rtfcp`]: compressed RTF ([MS-OXRTFCP]).
+//! - [`rtf`]: RTF to HTML / text, including de-encapsulation of HTML
+//!   ([MS-OXRTFEX]).
+//! - [`html`]: HTML to plain text and plain text to HTML.
+//! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]).
+
+pub mod error;
+pub mod html;
+pub mod rtf;
+pub mod rtfcp;
+pub mod tnef;
+
+pub use error::{Error, Result};

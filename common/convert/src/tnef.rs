@@ -1,0 +1,1 @@
+//! TNEF decoder ([MS-OXTNEF]).
