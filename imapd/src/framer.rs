@@ -50,6 +50,9 @@ pub enum Frame {
     Command,
     /// The command was broken and has been discarded; answer `BAD` (tagged when the tag is known).
     Error(ParseError),
+    /// A non-synchronizing literal too large even to skip was announced: answer `BAD`, then
+    /// close the connection (RFC 7888 §4).
+    Fatal(ParseError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +276,15 @@ impl Framer {
                             return (pos, self.finish_error());
                         }
                         Some(Ok(lit)) => {
+                            if !lit.sync && lit.len > self.limits.command_max {
+                                self.fail("Literal too large");
+                                let e = self
+                                    .discard
+                                    .take()
+                                    .unwrap_or_else(|| ParseError::new(None, "Literal too large"));
+                                self.reset();
+                                return (pos, Frame::Fatal(e));
+                            }
                             if lit.len > self.limits.literal_max
                                 || self.total.saturating_add(lit.len) > self.limits.command_max
                             {
@@ -368,6 +380,16 @@ mod tests {
             "{ev:?}"
         );
         assert_eq!(&data[n..], b"t2 NOOP\r\n");
+    }
+
+    #[test]
+    fn huge_nonsync_literal_is_fatal() {
+        let mut f = small();
+        let (_, ev) = f.feed(b"t1 APPEND x {101+}\r\nxxx");
+        assert!(
+            matches!(ev, Frame::Fatal(ref e) if e.tag.as_deref() == Some("t1")),
+            "{ev:?}"
+        );
     }
 
     #[test]

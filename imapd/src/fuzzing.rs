@@ -43,6 +43,9 @@ pub fn command(data: &[u8]) -> usize {
                 }
                 f.recycle(buf);
             }
+            if matches!(ev, Frame::Fatal(_)) {
+                return ok;
+            }
             if n == 0 && ev == Frame::Incomplete {
                 break;
             }

@@ -437,12 +437,14 @@ impl<S: MailStore> ImapSession<S> {
             return Ok(Vec::new());
         };
         let uids = &sel.uids;
-        let mut out: Vec<u32> = Vec::new();
+        // Half-open index spans, merged before expanding so that a set like
+        // "1:*,1:*,..." costs no more than the folder size.
+        let mut spans: Vec<(u32, u32)> = Vec::new();
         match set {
             SeqSet::Saved => {
                 for u in &sel.saved {
                     if let Ok(i) = uids.binary_search(u) {
-                        out.push(i as u32);
+                        spans.push((i as u32, i as u32 + 1));
                     }
                 }
             }
@@ -451,26 +453,39 @@ impl<S: MailStore> ImapSession<S> {
                 for (lo, hi) in set.resolved(largest) {
                     let a = uids.partition_point(|&u| u < lo);
                     let b = uids.partition_point(|&u| u <= hi);
-                    out.extend(a as u32..b as u32);
+                    spans.push((a as u32, b as u32));
                 }
             }
-            SeqSet::Ranges(_) => {
+            SeqSet::Ranges(ranges) => {
                 let n = uids.len() as u32;
-                for (lo, hi) in set.resolved(n) {
-                    if hi > n || lo == 0 {
-                        if strict {
-                            return Err("Invalid message sequence number");
-                        }
-                        if lo > n || lo == 0 {
-                            continue;
-                        }
+                for &(a, b) in ranges {
+                    // `*` in an empty mailbox names nothing; an explicit number past the
+                    // end is a client error for FETCH/STORE/COPY (RFC 9051 §7.1.5 BAD).
+                    if n == 0 && (a == SeqNum::Largest || b == SeqNum::Largest) {
+                        continue;
                     }
-                    out.extend(lo - 1..hi.min(n));
+                    let over = |x: SeqNum| matches!(x, SeqNum::Value(v) if v > n);
+                    if strict && (over(a) || over(b)) {
+                        return Err("Invalid message sequence number");
+                    }
+                    let (a, b) = (a.resolve(n), b.resolve(n));
+                    let (lo, hi) = (a.min(b).max(1), a.max(b).min(n));
+                    if lo <= hi {
+                        spans.push((lo - 1, hi));
+                    }
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        spans.sort_unstable();
+        let mut out: Vec<u32> = Vec::new();
+        let mut next = 0;
+        for (a, b) in spans {
+            let a = a.max(next);
+            if a < b {
+                out.extend(a..b);
+                next = b;
+            }
+        }
         Ok(out)
     }
 
@@ -1354,6 +1369,13 @@ impl<S: MailStore> Session for ImapSession<S> {
                     self.bad(&e, cx);
                 }
                 Next::Read
+            }
+            Frame::Fatal(e) => {
+                self.bad(&e, cx);
+                cx.out.extend_from_slice(b"* BYE Literal too large\r\n");
+                self.deselect();
+                self.mode = Mode::Done;
+                Next::Close
             }
             Frame::Command => {
                 let buf = self.framer.take_command();

@@ -494,6 +494,45 @@ fn bad_commands_do_not_end_the_session() {
 }
 
 #[test]
+fn oversized_nonsync_literal_closes() {
+    let mut h = Harness::new();
+    h.greet();
+    assert_eq!(
+        h.send_str("a APPEND INBOX {999999999999+}\r\nxx"),
+        "a BAD Literal too large\r\n* BYE Literal too large\r\n"
+    );
+    assert_eq!(h.last, gromox_runtime::Next::Close);
+}
+
+#[test]
+fn sequence_sets_edge_cases() {
+    let mut h = Harness::logged_in();
+    h.send_str("s SELECT Trash\r\n");
+    assert_eq!(h.send_str("a FETCH 1:* FLAGS\r\n"), "a OK FETCH completed\r\n");
+    assert_eq!(h.send_str("b UID FETCH 1:* FLAGS\r\n"), "b OK FETCH completed\r\n");
+    assert_eq!(h.send_str("c SEARCH 1:*\r\n"), "* SEARCH\r\nc OK SEARCH completed\r\n");
+    h.send_str("s SELECT INBOX\r\n");
+    // Many overlapping ranges cost no more than the folder.
+    let many = vec!["1:*"; 15_000].join(",");
+    assert_eq!(
+        h.send_str(&format!("d FETCH {many} UID\r\n")),
+        "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\nd OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("e FETCH *:1 UID\r\n"),
+        "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 2)\r\ne OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("f SEARCH 5:*\r\n"),
+        "* SEARCH 2\r\nf OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("g UID FETCH 5:* UID\r\n"),
+        "* 2 FETCH (UID 2)\r\ng OK FETCH completed\r\n"
+    );
+}
+
+#[test]
 fn pipelined_commands_in_one_read() {
     let mut h = Harness::new();
     h.greet();
