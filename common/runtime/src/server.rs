@@ -591,7 +591,11 @@ impl<P: Protocol> Worker<P> {
             };
             let msg = match outcome {
                 Outcome::Park => {
-                    conn.trim();
+                    // Between requests: give back buffer memory. In the middle of a streamed
+                    // response the buffer is about to be refilled, keep it.
+                    if conn.want == Want::Input || conn.phase != Phase::Open {
+                        conn.trim();
+                    }
                     Back::Park(conn)
                 }
                 Outcome::Again => Back::Again(conn),
