@@ -1,18 +1,48 @@
-//! lmtpd: LMTP/SMTP delivery agent with a durable spool
-//!
-//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
-//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
-//! already treat it like the finished daemon.
+//! lmtpd: the LMTP/SMTP delivery agent. See the library docs and `README.md`.
 
-use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+use std::sync::Arc;
 
-fn main() -> std::process::ExitCode {
-    let spec = Spec {
-        prog: "lmtpd",
-        about: "LMTP/SMTP delivery agent with a durable spool",
-        files: &["smtp.cfg", "delivery.cfg"],
-        keys: Vec::new(),
+use gromox_base::Daemon;
+use gromox_runtime::{Control, Server};
+
+fn main() {
+    let (daemon, _) = Daemon::start(lmtpd::spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("lmtpd: {what}: {e}");
+        std::process::exit(2);
     };
-    let (daemon, _) = Daemon::start(spec);
-    run_placeholder(daemon, "LMTP/SMTP delivery")
+    let cfg = &daemon.config;
+    // Command lines are at most 512 octets and DATA lines are consumed as they arrive (a
+    // partial line is kept up to 1000 octets); BDAT chunks are consumed as they arrive.
+    // 256 KiB of unconsumed input is therefore only reached by abuse.
+    let rcfg = gromox_runtime::settings::server_config(cfg, "lda", 256 * 1024)
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let built = lmtpd::build(cfg, rcfg.tls.is_some(), &log).unwrap_or_else(|e| fail("start-up", e.to_string()));
+    slog::info!(log, "spool recovery"; "event" => "spool.recovered", "queued" => built.recovered, "discarded_unacknowledged" => built.discarded);
+
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    let daemon = std::sync::Mutex::new(daemon);
+    control.on_reload(move || {
+        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+    });
+    slog::info!(log, "lmtpd ready"; "event" => "daemon.ready");
+    let result = server.run(Arc::clone(&built.protocol), control);
+    match result {
+        Ok(()) => slog::info!(log, "lmtpd stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
 }
