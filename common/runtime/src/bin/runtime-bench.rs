@@ -74,6 +74,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("--phase") => phase(&args[2], parse_n(args.get(3))),
         Some("--client") => client(&args[2], &args[3], parse_n(args.get(4))),
+        Some("--rps-client") => rps_client(&args[2]),
         _ => {
             let n = parse_n(args.get(1));
             let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
@@ -86,6 +87,13 @@ fn main() {
                     die(&format!("{mode} phase failed"));
                 }
             }
+            let st = Command::new(&exe)
+                .args(["--phase", "rps", "0"])
+                .status()
+                .unwrap_or_else(|e| die(&format!("spawn: {e}")));
+            if !st.success() {
+                die("rps phase failed");
+            }
         }
     }
 }
@@ -94,6 +102,10 @@ fn parse_n(a: Option<&String>) -> usize {
     a.map(|s| s.parse().unwrap_or_else(|_| die("N must be a number")))
         .unwrap_or(10_000)
 }
+
+/// Connections and round trips per connection of the request-rate phase.
+const RPS_CONNS: usize = 32;
+const RPS_ROUNDS: usize = 2000;
 
 /// Server side of one phase: in-process server, client in a child process.
 fn phase(mode: &str, n: usize) {
@@ -130,6 +142,16 @@ fn phase(mode: &str, n: usize) {
     let join = std::thread::spawn(move || server.run(proto, c2));
 
     let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
+    if mode == "rps" {
+        let out = Command::new(&exe)
+            .args(["--rps-client", &addr.to_string()])
+            .output()
+            .unwrap_or_else(|e| die(&format!("spawn client: {e}")));
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        control.shutdown();
+        let _ = join.join();
+        return;
+    }
     let run_clients = |count: usize| {
         let mut child = Command::new(&exe)
             .args(["--client", &addr.to_string(), mode, &count.to_string()])
@@ -347,4 +369,36 @@ fn client(addr: &str, mode: &str, n: usize) {
         }
         line.clear();
     }
+}
+
+/// Request-rate client: RPS_CONNS threads, each doing RPS_ROUNDS line round trips.
+fn rps_client(addr: &str) {
+    let addr: SocketAddr = addr.parse().unwrap_or_else(|_| die("bad address"));
+    let t = Instant::now();
+    let threads: Vec<_> = (0..RPS_CONNS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let s = TcpStream::connect(addr).unwrap_or_else(|e| die(&format!("connect: {e}")));
+                let _ = s.set_nodelay(true);
+                let mut c = Conn::Plain(BufReader::new(s));
+                c.line();
+                for i in 0..RPS_ROUNDS {
+                    c.send(format!("req {i}\r\n").as_bytes());
+                    if c.line().len() < 6 {
+                        die("short echo");
+                    }
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        let _ = th.join();
+    }
+    let total = RPS_CONNS * RPS_ROUNDS;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "rps: {RPS_CONNS} connections x {RPS_ROUNDS} round trips: {total} requests in {secs:.2} s, \
+         {:.0} requests/s (client and server share the machine)",
+        total as f64 / secs
+    );
 }
