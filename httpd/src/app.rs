@@ -216,7 +216,6 @@ impl App {
             ("SCRIPT_NAME".into(), t.script_name.clone()),
             ("SCRIPT_FILENAME".into(), t.script_filename.display().to_string()),
             ("DOCUMENT_ROOT".into(), route.dir.display().to_string()),
-            ("PATH_INFO".into(), t.path_info.clone()),
             ("SERVER_NAME".into(), host.to_string()),
             ("SERVER_ADDR".into(), req.local.ip().to_string()),
             ("SERVER_PORT".into(), req.local.port().to_string()),
@@ -231,6 +230,9 @@ impl App {
         ];
         if req.tls {
             p.push(("HTTPS".into(), "on".into()));
+        }
+        if !t.path_info.is_empty() {
+            p.push(("PATH_INFO".into(), t.path_info.clone()));
         }
         for (n, v) in &req.head.headers {
             if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("content-type") {
