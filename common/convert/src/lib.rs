@@ -8,6 +8,7 @@
 //! - [`html`]: HTML to plain text and plain text to HTML.
 //! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]).
 
+pub mod charset;
 pub mod error;
 pub mod html;
 pub mod rtf;
