@@ -86,6 +86,8 @@ impl Default for ServerConfig {
 }
 
 const WAKER: Token = Token(usize::MAX);
+/// Connection ids, unique in the process (several servers may run in one daemon).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 /// Bytes read from a socket per worker round before the session gets to run.
 const READ_CHUNK: usize = 64 * 1024;
 /// Worker rounds on one connection before it goes to the back of the queue.
@@ -231,7 +233,6 @@ impl Server {
             back: back_rx,
             hub,
             stats: stats.0.clone(),
-            next_id: 1,
             base: 0,
             draining: None,
         };
@@ -558,7 +559,8 @@ impl<S: Session> Conn<S> {
         }
         stats.closed_total.fetch_add(1, Relaxed);
         info!(log, "connection closed"; "event" => "conn.close", "id" => self.info.id,
-            "peer" => %self.info.peer, "reason" => reason);
+            "peer" => %self.info.peer, "reason" => reason,
+            "secs" => self.started.elapsed().as_secs());
     }
 }
 
@@ -867,7 +869,6 @@ struct Poller<P: Protocol> {
     back: Receiver<Back<P::Session>>,
     hub: Arc<Hub>,
     stats: Arc<Counters>,
-    next_id: u64,
     /// First connection token (listeners use the tokens below).
     base: usize,
     /// Set when shutdown began: the grace deadline.
@@ -999,8 +1000,7 @@ impl<P: Protocol> Poller<P> {
             }
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().unwrap_or(*local);
-            let id = self.next_id;
-            self.next_id += 1;
+            let id = NEXT_ID.fetch_add(1, Relaxed);
             let info = ConnInfo {
                 id,
                 peer,
