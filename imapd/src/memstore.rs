@@ -15,6 +15,7 @@ use crate::store::*;
 #[derive(Debug, Clone)]
 struct Msg {
     uid: u32,
+    modseq: u64,
     flags: Vec<String>,
     date: DateTime,
     raw: Arc<Vec<u8>>,
@@ -27,6 +28,7 @@ struct Folder {
     msgs: Vec<Msg>,
     subscribed: bool,
     special_use: Option<&'static str>,
+    modseq: u64,
 }
 
 struct User {
@@ -100,6 +102,7 @@ impl MemStore {
                     msgs: Vec::new(),
                     subscribed: true,
                     special_use: su,
+                    modseq: 0,
                 },
             );
         }
@@ -159,8 +162,10 @@ fn add_msg(f: &mut Folder, flags: &[String], date: DateTime, raw: &[u8]) -> u32 
             fl.push(x.clone());
         }
     }
+    f.modseq += 1;
     f.msgs.push(Msg {
         uid,
+        modseq: f.modseq,
         flags: fl,
         date,
         raw: Arc::new(raw.to_vec()),
@@ -374,6 +379,7 @@ impl UserStore for MemUser {
                     .iter()
                     .find(|m| !m.flags.iter().any(|x| x == "\\Seen"))
                     .map(|m| m.uid),
+                modseq: f.modseq,
             })
         })
     }
@@ -428,7 +434,12 @@ impl UserStore for MemUser {
             let mut out = Vec::new();
             for u in uids {
                 if let Ok(i) = f.msgs.binary_search_by_key(u, |m| m.uid) {
+                    let before = f.msgs[i].flags.clone();
                     apply_flags(&mut f.msgs[i].flags, mode, flags);
+                    if f.msgs[i].flags != before {
+                        f.modseq += 1;
+                        f.msgs[i].modseq = f.modseq;
+                    }
                     out.push((*u, f.msgs[i].flags.clone()));
                 }
             }
@@ -547,6 +558,7 @@ impl UserStore for MemUser {
                     msgs: Vec::new(),
                     subscribed: false,
                     special_use: None,
+                    modseq: 0,
                 });
             }
             Ok(())
@@ -592,6 +604,7 @@ impl UserStore for MemUser {
                         msgs,
                         subscribed: false,
                         special_use: None,
+                        modseq: 0,
                     },
                 );
                 return Ok(());
@@ -617,6 +630,18 @@ impl UserStore for MemUser {
         self.with_folder(folder, |f| {
             f.subscribed = on;
             Ok(())
+        })
+    }
+
+    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, Vec<(u32, Vec<String>)>), StoreError> {
+        self.with_folder(folder, |f| {
+            let changed = f
+                .msgs
+                .iter()
+                .filter(|m| m.modseq > since)
+                .map(|m| (m.uid, m.flags.clone()))
+                .collect();
+            Ok((f.modseq, changed))
         })
     }
 

@@ -102,6 +102,8 @@ struct Selected {
     uids: Vec<u32>,
     /// SEARCHRES saved result (RFC 5182), as UIDs.
     saved: Vec<u32>,
+    /// Store change counter up to which flag changes have been shown.
+    modseq: u64,
 }
 
 impl Selected {
@@ -419,7 +421,33 @@ impl<S: MailStore> ImapSession<S> {
         if new.len() != old_len - removed {
             let _ = write!(out, "* {} EXISTS\r\n", new.len());
         }
-        sel.uids = new;
+        let old_uids = std::mem::replace(&mut sel.uids, new);
+        // New messages are skipped: the client learns their flags when it fetches them.
+        self.flag_updates(out, |uid| old_uids.binary_search(&uid).is_err());
+    }
+
+    /// Report flags changed elsewhere since the last report (RFC 9051 §7.5.2: unsolicited
+    /// FETCH FLAGS), except for messages `skip` names.
+    fn flag_updates(&mut self, out: &mut Vec<u8>, skip: impl Fn(u32) -> bool) {
+        let (Some(sel), Some(user)) = (self.sel.as_mut(), self.user.as_mut()) else {
+            return;
+        };
+        match user.flag_changes(&sel.name, sel.modseq) {
+            Ok((modseq, changed)) => {
+                sel.modseq = modseq;
+                for (uid, flags) in changed {
+                    if skip(uid) {
+                        continue;
+                    }
+                    if let Some(msn) = sel.msn(uid) {
+                        let _ = write!(out, "* {msn} FETCH (UID {uid} FLAGS ");
+                        encode::flags(out, &flags);
+                        out.extend_from_slice(b")\r\n");
+                    }
+                }
+            }
+            Err(e) => warn!(self.log, "flag resync failed"; "event" => "imap.sync_error", "error" => %e),
+        }
     }
 
     fn deselect(&mut self) {
@@ -907,6 +935,7 @@ impl<S: MailStore> ImapSession<S> {
             read_only,
             uids: info.uids,
             saved: Vec::new(),
+            modseq: info.modseq,
         });
     }
 
@@ -1235,6 +1264,11 @@ impl<S: MailStore> ImapSession<S> {
                 return Next::Read;
             }
         }
+        if job.set_seen {
+            // Our own \Seen changes are already shown in the FETCH responses.
+            let mine: Vec<u32> = job.idx.iter().map(|&i| sel.uids[i as usize]).collect();
+            self.flag_updates(cx.out, |u| mine.binary_search(&u).is_ok());
+        }
         tagged(cx.out, &job.tag, "OK", None, "FETCH completed");
         Next::Read
     }
@@ -1269,7 +1303,7 @@ impl<S: MailStore> ImapSession<S> {
             Ok(changed) => {
                 if !silent {
                     if let Some(sel) = &self.sel {
-                        for (u, fl) in changed {
+                        for (u, fl) in changed.iter().cloned() {
                             if let Some(msn) = sel.msn(u) {
                                 let _ = write!(cx.out, "* {msn} FETCH (");
                                 if uid {
@@ -1282,6 +1316,9 @@ impl<S: MailStore> ImapSession<S> {
                         }
                     }
                 }
+                // Absorb our own change into the counter; report concurrent ones by others.
+                let mine: Vec<u32> = uids;
+                self.flag_updates(cx.out, |u| mine.binary_search(&u).is_ok());
                 tagged(cx.out, tag, "OK", None, "STORE completed");
             }
             Err(e) => store_no(cx.out, tag, &e, &self.log, "store"),

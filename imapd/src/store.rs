@@ -49,6 +49,8 @@ pub struct SelectInfo {
     pub keywords: Vec<String>,
     /// UID of the first message without `\Seen`.
     pub first_unseen: Option<u32>,
+    /// Change counter for [`UserStore::flag_changes`] (0 when the store has none).
+    pub modseq: u64,
 }
 
 /// Per-message metadata.
@@ -153,6 +155,12 @@ pub trait UserStore: Send + 'static {
     fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError>;
+    /// Flag changes since change counter `since` (from [`SelectInfo::modseq`] or an earlier
+    /// call): the new counter and the changed messages' current flags. Lets the session tell
+    /// clients about flags other sessions changed. Default: no change tracking.
+    fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, Vec<(u32, Vec<String>)>), StoreError> {
+        Ok((since, Vec::new()))
+    }
     /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an
     /// earlier watch of this user handle. The IDLE hook (RFC 2177).
     fn watch(&mut self, folder: &str, notify: Notifier);

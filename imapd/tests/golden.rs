@@ -446,6 +446,34 @@ fn noop_reports_changes_by_others() {
 }
 
 #[test]
+fn flag_changes_by_others_are_reported_own_are_not() {
+    let mut h = Harness::selected();
+    let mut other = Harness::with(h.store.clone(), Config::default());
+    other.greet();
+    other.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\n");
+    assert_eq!(
+        other.send_str("a STORE 2 +FLAGS.SILENT (\\Flagged)\r\n"),
+        "a OK STORE completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("n NOOP\r\n"),
+        "* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\nn OK NOOP completed\r\n"
+    );
+    assert_eq!(h.send_str("o NOOP\r\n"), "o OK NOOP completed\r\n");
+    assert_eq!(
+        h.send_str("p STORE 1 +FLAGS.SILENT (\\Answered)\r\n"),
+        "p OK STORE completed\r\n"
+    );
+    assert_eq!(h.send_str("q NOOP\r\n"), "q OK NOOP completed\r\n");
+    h.send_str("s FETCH 2 BODY[1]\r\n");
+    assert_eq!(h.send_str("t NOOP\r\n"), "t OK NOOP completed\r\n");
+    assert_eq!(
+        other.send_str("r NOOP\r\n"),
+        "* 1 FETCH (UID 1 FLAGS (\\Seen \\Answered))\r\n* 2 FETCH (UID 2 FLAGS (\\Flagged \\Seen))\r\nr OK NOOP completed\r\n"
+    );
+}
+
+#[test]
 fn close_unselect_enable_id() {
     let mut h = Harness::selected();
     h.send_str("a STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
