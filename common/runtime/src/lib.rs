@@ -89,6 +89,8 @@ pub struct ConnHandle {
 pub(crate) struct HandleInner {
     pub(crate) id: u64,
     pub(crate) token: usize,
+    /// Most messages queued before the connection is dropped.
+    pub(crate) cap: usize,
     pub(crate) queue: Mutex<PushQueue>,
     pub(crate) hub: Arc<Hub>,
 }
@@ -97,6 +99,22 @@ pub(crate) struct HandleInner {
 pub(crate) struct PushQueue {
     pub(crate) msgs: Vec<Push>,
     pub(crate) closed: bool,
+    pub(crate) overflow: bool,
+}
+
+impl HandleInner {
+    /// Tell the poller this connection has pushes (or must be closed).
+    fn notify(&self) {
+        let mut pending = lock(&self.hub.pending);
+        let wake = pending.is_empty();
+        pending.push((self.token, self.id));
+        drop(pending);
+        // The poller takes the whole list at once: only the first entry needs a wake-up
+        // (a broadcast to 10,000 connections costs one, not 10,000).
+        if wake {
+            let _ = self.hub.waker.wake();
+        }
+    }
 }
 
 /// Where pushed-to connections are announced to the poller.
@@ -129,19 +147,21 @@ impl ConnHandle {
         if q.closed {
             return false;
         }
+        if q.msgs.len() >= inner.cap {
+            // The client does not take its messages: drop them and the connection rather than
+            // let memory grow (the worker closes it with `conn.push_overflow`).
+            q.closed = true;
+            q.overflow = true;
+            q.msgs = Vec::new();
+            drop(q);
+            inner.notify();
+            return false;
+        }
         let first = q.msgs.is_empty();
         q.msgs.push(msg);
         drop(q);
         if first {
-            let mut pending = lock(&inner.hub.pending);
-            let wake = pending.is_empty();
-            pending.push((inner.token, inner.id));
-            drop(pending);
-            // The poller takes the whole list at once: only the first entry needs a wake-up
-            // (a broadcast to 10,000 connections costs one, not 10,000).
-            if wake {
-                let _ = inner.hub.waker.wake();
-            }
+            inner.notify();
         }
         true
     }
@@ -162,11 +182,12 @@ impl ConnHandle {
         self.inner.as_ref().is_none_or(|i| lock(&i.queue).closed)
     }
 
-    pub(crate) fn attached(id: u64, token: usize, hub: Arc<Hub>) -> Self {
+    pub(crate) fn attached(id: u64, token: usize, cap: usize, hub: Arc<Hub>) -> Self {
         ConnHandle {
             inner: Some(Arc::new(HandleInner {
                 id,
                 token,
+                cap: cap.max(1),
                 queue: Mutex::new(PushQueue::default()),
                 hub,
             })),
@@ -191,6 +212,10 @@ impl ConnHandle {
             let newer = std::mem::replace(&mut q.msgs, rest);
             q.msgs.extend(newer);
         }
+    }
+
+    pub(crate) fn overflowed(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| lock(&i.queue).overflow)
     }
 
     pub(crate) fn mark_closed(&self) {

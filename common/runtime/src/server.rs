@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// How long a shutdown waits for busy connections before closing them.
     pub shutdown_grace: Duration,
+    /// Most [`ConnHandle::push`] messages queued for one connection (its client not reading);
+    /// one more closes the connection and the push returns `false`.
+    pub max_queued_pushes: usize,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             tls: None,
             handshake_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
+            max_queued_pushes: 10_000,
         }
     }
 }
@@ -633,6 +637,11 @@ impl<P: Protocol> Worker<P> {
         let cfg = self.cfg.clone();
         for _ in 0..ROUNDS {
             let mut progress = false;
+            if conn.handle.overflowed() {
+                warn!(self.log, "client does not read its notifications"; "event" => "conn.push_overflow",
+                    "id" => conn.info.id, "peer" => %conn.info.peer, "max" => cfg.max_queued_pushes);
+                return Outcome::Close("push queue overflow");
+            }
             if let Some(f) = conn.fired.take() {
                 self.stats.timed_out_total.fetch_add(1, Relaxed);
                 progress = true;
@@ -1035,7 +1044,7 @@ impl<P: Protocol> Poller<P> {
                 out: Vec::new(),
                 out_pos: 0,
                 eof: false,
-                handle: ConnHandle::attached(id, token, self.hub.clone()),
+                handle: ConnHandle::attached(id, token, self.cfg.max_queued_pushes, self.hub.clone()),
                 idle_timeout: self.cfg.idle_timeout,
                 started: now,
                 last_active: now,

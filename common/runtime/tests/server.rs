@@ -514,3 +514,25 @@ fn session_may_keep_connection_on_timeout() {
     assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
     srv.stop();
 }
+
+#[test]
+fn push_queue_overflow_closes_stalled_connection() {
+    let mut cfg = base_config();
+    cfg.max_queued_pushes = 3;
+    let srv = start(cfg);
+    let mut c = connect(srv.addr("plain"));
+    c.line();
+    assert_eq!(c.cmd("REGISTER"), "REGISTERED\r\n");
+    let h = srv.shared.handles.lock().unwrap()[0].clone();
+    // stall the connection in a response the client never reads
+    c.send(&format!("BIG {}\r\n", 64 * 1024 * 1024));
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..3 {
+        assert!(h.push(Box::new(format!("m{i}"))), "push {i}");
+    }
+    assert!(!h.push(Box::new("one too many".to_string())));
+    wait_for("connection dropped", || srv.stats.snapshot().open == 0);
+    assert_eq!(srv.shared.closed.load(Ordering::SeqCst), 1);
+    assert!(!h.push(Box::new("later".to_string())));
+    srv.stop();
+}
