@@ -429,7 +429,7 @@ impl UserStore for MemUser {
         uids: &[u32],
         mode: StoreMode,
         flags: &[String],
-    ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
+    ) -> Result<FlagList, StoreError> {
         let r = self.with_folder(folder, |f| {
             let mut out = Vec::new();
             for u in uids {
@@ -633,7 +633,7 @@ impl UserStore for MemUser {
         })
     }
 
-    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, Vec<(u32, Vec<String>)>), StoreError> {
+    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, FlagList), StoreError> {
         self.with_folder(folder, |f| {
             let changed = f
                 .msgs

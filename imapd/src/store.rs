@@ -91,6 +91,9 @@ pub struct CopyResult {
     pub pairs: Vec<(u32, u32)>,
 }
 
+/// (UID, current flags) pairs.
+pub type FlagList = Vec<(u32, Vec<String>)>;
+
 /// Called by a store when a watched folder changed (new, expunged or re-flagged mail).
 pub type Notifier = Arc<dyn Fn() + Send + Sync>;
 
@@ -131,7 +134,7 @@ pub trait UserStore: Send + 'static {
         uids: &[u32],
         mode: StoreMode,
         flags: &[String],
-    ) -> Result<Vec<(u32, Vec<String>)>, StoreError>;
+    ) -> Result<FlagList, StoreError>;
     /// UIDs (ascending) of messages matching `key` (RFC 9051 §6.4.4). Sequence-number and
     /// `$` keys have been rewritten to UID keys by the session; `*` in a UID set means the
     /// folder's largest UID.
@@ -158,7 +161,7 @@ pub trait UserStore: Send + 'static {
     /// Flag changes since change counter `since` (from [`SelectInfo::modseq`] or an earlier
     /// call): the new counter and the changed messages' current flags. Lets the session tell
     /// clients about flags other sessions changed. Default: no change tracking.
-    fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, Vec<(u32, Vec<String>)>), StoreError> {
+    fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, FlagList), StoreError> {
         Ok((since, Vec::new()))
     }
     /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an
