@@ -275,7 +275,12 @@ impl Endpoint for PoxEndpoint {
         let target = parsed.email.as_deref().unwrap_or("");
         let who = user.filter(|u| u.email.eq_ignore_ascii_case(target) || parsed.email.is_none());
         let info = who.and_then(|u| app.auth.users().lookup(&u.email).or_else(|| Some(u.clone())));
-        let xml = autodiscover::pox_response(&parsed, info.as_ref(), &app.settings.ad);
+        let mapi_http = req
+            .head
+            .header("x-mapihttpcapability")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .is_some_and(|v| v >= 1);
+        let xml = autodiscover::pox_response(&parsed, info.as_ref(), &app.settings.ad, mapi_http);
         Response::new(200, "text/xml; charset=utf-8", xml)
     }
 }

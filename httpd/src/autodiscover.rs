@@ -223,8 +223,9 @@ fn error_xml(code: u32, msg: &str) -> String {
     )
 }
 
-/// Outcome of a POX request: status code and body.
-pub fn pox_response(req: &PoxRequest, user: Option<&UserInfo>, s: &AdSettings) -> String {
+/// The answer to a POX request (MS-OXDSCLI §3.1.5). The mapiHttp section is included only when
+/// the client sent `X-MapiHttpCapability` ≥ 1 (§2.2.2.1), passed here as `mapi_http`.
+pub fn pox_response(req: &PoxRequest, user: Option<&UserInfo>, s: &AdSettings, mapi_http: bool) -> String {
     let is_mobile = req.ns == MOBILE_REQUEST;
     if req.ns != OUTLOOK_REQUEST && !is_mobile {
         return error_xml(600, "Invalid Request");
@@ -266,6 +267,13 @@ pub fn pox_response(req: &PoxRequest, user: Option<&UserInfo>, s: &AdSettings) -
 <ServerExclusiveConnect>On</ServerExclusiveConnect><CertPrincipalName>None</CertPrincipalName>{urls}</Protocol>"
         )
     };
+    let mapi = format!(
+        "<Protocol Type=\"mapiHttp\" Version=\"1\"><MailStore><InternalUrl>https://{h}/mapi/emsmdb/?MailboxId={email}</InternalUrl>\
+<ExternalUrl>https://{h}/mapi/emsmdb/?MailboxId={email}</ExternalUrl></MailStore>\
+<AddressBook><InternalUrl>https://{h}/mapi/nspi/?MailboxId={email}</InternalUrl>\
+<ExternalUrl>https://{h}/mapi/nspi/?MailboxId={email}</ExternalUrl></AddressBook></Protocol>\
+"
+    );
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<Autodiscover xmlns=\"{RESPONSE_2006}\">\
 <Response xmlns=\"{OUTLOOK_RESPONSE}\">\
@@ -273,11 +281,7 @@ pub fn pox_response(req: &PoxRequest, user: Option<&UserInfo>, s: &AdSettings) -
 <AutoDiscoverSMTPAddress>{email}</AutoDiscoverSMTPAddress><DeploymentId>{deploy}</DeploymentId></User>\
 <Account><AccountType>email</AccountType><Action>settings</Action><MicrosoftOnline>False</MicrosoftOnline>\
 <ConsumerMailbox>False</ConsumerMailbox>\
-<Protocol Type=\"mapiHttp\" Version=\"1\"><MailStore><InternalUrl>https://{h}/mapi/emsmdb/?MailboxId={email}</InternalUrl>\
-<ExternalUrl>https://{h}/mapi/emsmdb/?MailboxId={email}</ExternalUrl></MailStore>\
-<AddressBook><InternalUrl>https://{h}/mapi/nspi/?MailboxId={email}</InternalUrl>\
-<ExternalUrl>https://{h}/mapi/nspi/?MailboxId={email}</ExternalUrl></AddressBook></Protocol>\
-<Protocol><Type>EXCH</Type><Server>{srv}</Server><ServerDN>{sdn}</ServerDN><ServerVersion>73C18880</ServerVersion>\
+{mapi}<Protocol><Type>EXCH</Type><Server>{srv}</Server><ServerDN>{sdn}</ServerDN><ServerVersion>73C18880</ServerVersion>\
 <MdbDN>{sdn}/cn=Microsoft Private MDB</MdbDN><PublicFolderServer>{h}</PublicFolderServer><AD>{h}</AD>{urls}</Protocol>\
 {expr}{exhttp}\
 <Protocol><Type>WEB</Type><Internal><OWAUrl AuthenticationMethod=\"Basic\">https://{h}/web/</OWAUrl>\
@@ -286,6 +290,7 @@ pub fn pox_response(req: &PoxRequest, user: Option<&UserInfo>, s: &AdSettings) -
 <Protocol><Type>EXPR</Type><ASUrl>{ews}</ASUrl></Protocol></External></Protocol>\
 </Account></Response></Autodiscover>",
         deploy = deployment_id(&s.org),
+        mapi = if mapi_http { mapi } else { String::new() },
         expr = rpc("EXPR"),
         exhttp = rpc("EXHTTP"),
     )
@@ -403,7 +408,8 @@ mod tests {
             id: 0x2a,
             server: String::new(),
         };
-        let x = pox_response(&r, Some(&u), &settings());
+        let x = pox_response(&r, Some(&u), &settings(), true);
+        assert!(!pox_response(&r, Some(&u), &settings(), false).contains("mapiHttp"));
         assert!(x.contains("<DisplayName>Chris &lt;C&gt;</DisplayName>"), "{x}");
         assert!(x.contains("/cn=Recipients/cn=0000002a-chris</LegacyDN>"), "{x}");
         assert!(x.contains("<Type>EXHTTP</Type><Server>mail.contoso.com</Server>"));
@@ -417,7 +423,7 @@ mod tests {
                 _ => {}
             }
         }
-        assert!(pox_response(&r, None, &settings()).contains("<ErrorCode>500</ErrorCode>"));
+        assert!(pox_response(&r, None, &settings(), true).contains("<ErrorCode>500</ErrorCode>"));
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub fn send(
     };
     let req = format!(
         "POST {} HTTP/1.1\r\nHost: {host_hdr}\r\nUser-Agent: gromox-dscli\r\nAuthorization: Basic {auth}\r\n\
-Content-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+X-MapiHttpCapability: 1\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         url.path,
         body.len()
     );

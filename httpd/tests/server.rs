@@ -25,7 +25,10 @@ fn autodiscover_pox_with_basic_auth() {
     let r = post(
         h.addr,
         "/AutoDiscover/AutoDiscover.xml",
-        &basic("alice@example.org", "s3cret pass"),
+        &format!(
+            "X-MapiHttpCapability: 1\r\n{}",
+            basic("alice@example.org", "s3cret pass")
+        ),
         POX,
     );
     assert_eq!(r.status, 200, "{}", r.head);
@@ -44,8 +47,15 @@ fn autodiscover_pox_with_basic_auth() {
         "{x}"
     );
     assert!(x.contains("<Type>EXPR</Type>") && x.contains("<Type>EXCH</Type>") && x.contains("<Type>WEB</Type>"));
-    assert!(x.contains("<InternalUrl>https://mail.example.org/mapi/emsmdb/?MailboxId=alice@example.org</InternalUrl>"));
+    assert!(
+        x.contains("<InternalUrl>https://mail.example.org/mapi/emsmdb/?MailboxId=alice@example.org</InternalUrl>"),
+        "{x}"
+    );
     assert!(x.contains("<EwsUrl>https://mail.example.org/EWS/Exchange.asmx</EwsUrl>"));
+
+    // Without X-MapiHttpCapability no mapiHttp section (MS-OXDSCLI §2.2.2.1).
+    let r = post(h.addr, path, &basic("alice@example.org", "s3cret pass"), POX);
+    assert!(r.text().contains("<Type>EXCH</Type>") && !r.text().contains("mapiHttp"));
 
     // Another user's settings are not handed out.
     let other = String::from_utf8_lossy(POX).replace("alice@", "bob@");
@@ -102,6 +112,48 @@ fn dscli_against_server() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("HTTP status 401"));
+}
+
+#[test]
+fn dscli_over_tls() {
+    let h = start("http_listen_tls = 127.0.0.1:0\n", |etc| {
+        gromox_runtime::tls::self_signed(&["localhost".into()], &etc.join("cert.pem"), &etc.join("key.pem")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(etc.join("gromox.cfg"))
+            .unwrap();
+        writeln!(
+            f,
+            "http_certificate_path = {}\nhttp_private_key_path = {}",
+            etc.join("cert.pem").display(),
+            etc.join("key.pem").display()
+        )
+        .unwrap();
+    });
+    let url = format!(
+        "https://localhost:{}/autodiscover/autodiscover.xml",
+        h.tls_addr.unwrap().port()
+    );
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gromox-dscli"))
+            .args(["-e", "alice@example.org", "-p", "s3cret pass", "-H", &url])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Self-signed: refused unless trusted explicitly or --insecure.
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let out = run(&["--insecure"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("<DisplayName>Alice Example</DisplayName>"),
+        "{text}"
+    );
+    assert!(text.contains("Type=\"mapiHttp\""), "{text}");
+    let cert = h.dir.path().join("etc/cert.pem");
+    let out = run(&["--cafile", cert.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

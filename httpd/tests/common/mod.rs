@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub struct Httpd {
     pub child: Child,
     pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
 }
@@ -67,18 +68,25 @@ pub fn start(extra: &str, setup: impl FnOnce(&Path)) -> Httpd {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    let addr = loop {
+    let (addr, tls_addr) = loop {
         if let Ok(text) = std::fs::read_to_string(&ready) {
             let a = text
                 .lines()
                 .find_map(|l| l.strip_prefix("http_listen "))
                 .expect("http_listen in ready file");
-            break a.trim().parse().unwrap();
+            let t = text.lines().find_map(|l| l.strip_prefix("http_listen_tls "));
+            break (a.trim().parse().unwrap(), t.map(|t| t.trim().parse().unwrap()));
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "httpd did not become ready");
         std::thread::sleep(Duration::from_millis(20));
     };
-    Httpd { child, addr, dir, log }
+    Httpd {
+        child,
+        addr,
+        tls_addr,
+        dir,
+        log,
+    }
 }
 
 #[derive(Debug)]
