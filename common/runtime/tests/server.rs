@@ -536,3 +536,25 @@ fn push_queue_overflow_closes_stalled_connection() {
     assert!(!h.push(Box::new("later".to_string())));
     srv.stop();
 }
+
+#[test]
+fn bind_errors_name_the_listener() {
+    let mut cfg = base_config();
+    cfg.listeners = vec![listener("imap_listen_tls", true, false)];
+    let e = gromox_runtime::Server::bind(cfg, logger()).err().unwrap().to_string();
+    assert!(e.contains("imap_listen_tls"), "{e}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = base_config();
+    cfg.listeners = vec![gromox_runtime::Listener {
+        name: "pop3_listen",
+        addr: taken.local_addr().unwrap(),
+        tls: false,
+        haproxy: false,
+    }];
+    let e = gromox_runtime::Server::bind(cfg, logger()).err().unwrap().to_string();
+    assert!(
+        e.contains("pop3_listen") && e.contains(&taken.local_addr().unwrap().to_string()),
+        "{e}"
+    );
+}
