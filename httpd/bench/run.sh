@@ -44,18 +44,25 @@ httpd_log_level = warn
 http_users_file = $TMP/etc/users.txt
 http_external_host = mail.example.org
 EOF
-cat > "$TMP/ad.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
--- bench@example.org:benchpass
-wrk.headers["Authorization"] = "Basic YmVuY2hAZXhhbXBsZS5vcmc6YmVuY2hwYXNz"
-wrk.body = [[<?xml version="1.0" encoding="utf-8"?>
+cat > "$TMP/ad.xml" <<'EOF'
+<?xml version="1.0" encoding="utf-8"?>
 <Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
   <Request>
     <EMailAddress>bench@example.org</EMailAddress>
     <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
   </Request>
-</Autodiscover>]]
+</Autodiscover>
+EOF
+# bench@example.org:benchpass
+AUTH="Basic YmVuY2hAZXhhbXBsZS5vcmc6YmVuY2hwYXNz"
+cat > "$TMP/ad.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
+wrk.headers["Authorization"] = "$AUTH"
+wrk.headers["X-MapiHttpCapability"] = "1"
+local f = io.open("$TMP/ad.xml", "rb")
+wrk.body = f:read("*a")
+f:close()
 EOF
 
 GROMOX_READY_FILE="$TMP/ready" "$HTTPD_BIN" -c "$TMP/etc/gromox.cfg" 2>"$TMP/httpd.log" &
@@ -66,7 +73,11 @@ while [ ! -f "$TMP/ready" ]; do
     sleep 0.05
 done
 URL="http://127.0.0.1:$PORT"
-curl -fsS -o /dev/null "$URL/web/small.txt" 2>/dev/null || true
+# Sanity checks: both URLs answer what they should (wrk only counts status codes).
+curl -fsS "$URL/web/small.txt" | grep -q 'small static file' || { echo "static sanity check failed" >&2; exit 1; }
+curl -fsS -H "Authorization: $AUTH" -H 'Content-Type: text/xml' --data-binary @"$TMP/ad.xml" \
+    "$URL/autodiscover/autodiscover.xml" | grep -q '<DisplayName>Bench User</DisplayName>' \
+    || { echo "AutoDiscover sanity check failed" >&2; exit 1; }
 
 echo "== static file ($URL/web/small.txt), $CONNS connections, ${DUR}s, httpd threads $THREADS"
 wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DUR}s" --latency "$URL/web/small.txt" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx|Socket errors'

@@ -184,7 +184,9 @@ impl App {
             } else {
                 None
             };
-            return ep.handle(req, user.as_ref(), self).endpoint(name);
+            let mut resp = ep.handle(req, user.as_ref(), self).endpoint(name);
+            resp.user = user.map(|u| u.email);
+            return resp;
         }
         let host = host_of(&req.head).to_string();
         if let Some(t) = fastcgi::resolve(&self.fastcgi, &host, &req.path) {

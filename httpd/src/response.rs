@@ -53,6 +53,8 @@ pub struct Response {
     pub close: bool,
     /// Endpoint label for metrics and the access log.
     pub endpoint: &'static str,
+    /// The authenticated user, for the access log.
+    pub user: Option<String>,
 }
 
 impl Response {
@@ -64,6 +66,7 @@ impl Response {
             body: Body::Bytes(body.into()),
             close: false,
             endpoint: "other",
+            user: None,
         };
         if !content_type.is_empty() {
             r.headers.push(("Content-Type".into(), content_type.into()));

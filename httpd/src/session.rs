@@ -151,6 +151,7 @@ impl HttpSession {
         let head = &req.head;
         let status = resp.status;
         let endpoint = resp.endpoint;
+        let user = resp.user.clone().unwrap_or_default();
         let keep_alive = head.keep_alive();
         let date = now_date();
         let (pending, keep, len) = write_response(
@@ -167,6 +168,7 @@ impl HttpSession {
             "event" => "http.access",
             "peer" => peer.to_string(),
             "endpoint" => endpoint,
+            "user" => gromox_base::log::sanitize(&user),
             "bytes" => len,
             "us" => took.as_micros() as u64,
             "agent" => gromox_base::log::sanitize(head.header("user-agent").unwrap_or("")));

@@ -132,3 +132,35 @@ fn caps_answer_inside_the_protocol() {
     assert!(out.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&out));
     assert_eq!(next, Next::Close);
 }
+
+#[test]
+fn slow_head_gets_408_on_timeout() {
+    let mut s = session(&[("http_request_timeout", "5s")]);
+    let (out, next) = drive(&mut s, b"GET / HTTP/1.1\r\nHo", 100);
+    assert!(out.is_empty());
+    assert_eq!(next, Next::Read);
+    let info = ConnInfo {
+        id: 1,
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:80".parse().unwrap(),
+        implicit_tls: false,
+        listener: "http_listen",
+    };
+    let mut out = Vec::new();
+    let mut cx = Cx {
+        out: &mut out,
+        info: &info,
+        tls_active: false,
+        idle_timeout: None,
+        handle: ConnHandle::detached(),
+    };
+    // The head deadline was handed to the runtime as the idle timeout.
+    let (_, _) = s.input(b"GET / HTTP/1.1\r\nHo", &mut cx);
+    let t = cx.idle_timeout.expect("a deadline for the partial head");
+    assert!(
+        t <= std::time::Duration::from_secs(5) && t > std::time::Duration::from_secs(3),
+        "{t:?}"
+    );
+    assert_eq!(s.timed_out(&mut cx), Next::Close);
+    assert!(out.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&out));
+}

@@ -91,6 +91,7 @@ fn autodiscover_pox_with_basic_auth() {
     );
     assert!(!log.contains("wrong"), "password in the log");
     assert!(log.contains("http.access"), "{log}");
+    assert!(log.contains("user: alice@example.org"), "{log}");
 }
 
 #[test]
@@ -317,6 +318,16 @@ fn keepalive_pipelining_http10_expect() {
     let c = read_response(&mut s, &mut buf, false).unwrap();
     assert_eq!((a.status, b.status, c.status), (200, 404, 206));
     assert_eq!(c.text(), "0");
+    // A streamed (big) response followed by a pipelined request: both arrive, in order.
+    s.write_all(b"GET /web/sub/big.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /web/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let big = read_response(&mut s, &mut buf, false).unwrap();
+    assert_eq!(big.body.len(), 300_000);
+    let head = read_response(&mut s, &mut buf, true).unwrap();
+    assert_eq!(
+        (head.status, head.header("content-length").as_deref()),
+        (200, Some("16"))
+    );
     // Still open: another request on the same connection.
     s.write_all(b"GET /web/hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
