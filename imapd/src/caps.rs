@@ -48,6 +48,8 @@ pub enum Capability {
     SaslIr,
     /// RFC 3348
     Children,
+    /// RFC 3516 (FETCH BINARY; part of IMAP4rev2)
+    Binary,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -77,6 +79,7 @@ impl Capability {
             Capability::AuthPlain => "AUTH=PLAIN",
             Capability::SaslIr => "SASL-IR",
             Capability::Children => "CHILDREN",
+            Capability::Binary => "BINARY",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -127,6 +130,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Namespace,
         C::Id,
         C::Children,
+        C::Binary,
     ]);
     v
 }

@@ -367,6 +367,85 @@ pub fn section<'r>(raw: &'r [u8], root: &Part, sec: &Section) -> Option<std::bor
     })
 }
 
+/// The Content-Transfer-Encoding of a part, lower-cased (default `7bit`).
+pub fn transfer_encoding(raw: &[u8], p: &Part) -> String {
+    header_value(&raw[p.header.clone()], "content-transfer-encoding")
+        .map(|v| String::from_utf8_lossy(trim(&v)).to_ascii_lowercase())
+        .unwrap_or_else(|| "7bit".into())
+}
+
+/// Undo a Content-Transfer-Encoding (RFC 2045 §6) for FETCH BINARY (RFC 3516 §4.2).
+/// Returns `None` for an unknown encoding (answered `NO [UNKNOWN-CTE]`).
+pub fn decode_cte<'a>(body: &'a [u8], encoding: &str) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    match encoding {
+        "7bit" | "8bit" | "binary" | "" => Some(Cow::Borrowed(body)),
+        "base64" => Some(Cow::Owned(decode_base64_lenient(body))),
+        "quoted-printable" => Some(Cow::Owned(decode_qp(body))),
+        _ => None,
+    }
+}
+
+/// Base64 as found in mail (RFC 2045 §6.8): line breaks and other non-alphabet characters
+/// are skipped; decoding stops at padding.
+pub fn decode_base64_lenient(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut n = 0;
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        } as u32;
+        acc = (acc << 6) | v;
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            acc = 0;
+            n = 0;
+        }
+    }
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
+    }
+    out
+}
+
+/// Quoted-printable (RFC 2045 §6.7): `=XX` escapes and soft line breaks; malformed escapes
+/// are kept as they are.
+pub fn decode_qp(s: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'=' {
+            if s.get(i + 1) == Some(&b'\r') && s.get(i + 2) == Some(&b'\n') {
+                i += 3;
+                continue;
+            }
+            if s.get(i + 1) == Some(&b'\n') {
+                i += 2;
+                continue;
+            }
+            if let (Some(h), Some(l)) = (s.get(i + 1).and_then(|&c| hex(c)), s.get(i + 2).and_then(|&c| hex(c))) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Split an address list on commas outside quotes, comments and angle brackets.
 fn split_addresses(v: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
@@ -620,6 +699,14 @@ mod tests {
             s(vec![1], Some(SectionText::Mime)).as_deref(),
             Some("Content-Type: text/plain; charset=utf-8\r\n\r\n")
         );
+    }
+
+    #[test]
+    fn transfer_decoding() {
+        assert_eq!(decode_base64_lenient(b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(decode_base64_lenient(b"AA"), vec![0]);
+        assert_eq!(decode_qp(b"caf=C3=A9 =\r\nnext=3D=zz"), "café next==zz".as_bytes());
+        assert!(decode_cte(b"x", "x-uuencode").is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! continues in [`Session::writable`], so a FETCH over a 250,000-message folder never holds
 //! more than one batch of messages nor more than about one chunk of output.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,6 +121,8 @@ struct FetchJob {
     pos: usize,
     want: FetchWant,
     set_seen: bool,
+    /// A BINARY item met an unknown Content-Transfer-Encoding.
+    cte_failed: bool,
 }
 
 enum Mode {
@@ -281,7 +284,39 @@ fn body_data(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// Write one `* n FETCH (...)` response (RFC 9051 §7.5.2).
-fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[FetchAtt]) {
+/// The decoded content of a part for BINARY (RFC 3516 §4.2): `Ok(None)` when the part does
+/// not exist, `Err(())` for an unknown Content-Transfer-Encoding.
+fn binary_part<'r>(raw: &'r [u8], tree: &mime::Part, part: &[u32]) -> Result<Option<Cow<'r, [u8]>>, ()> {
+    if part.is_empty() {
+        return Ok(Some(Cow::Borrowed(raw)));
+    }
+    let Some(p) = mime::resolve(tree, part) else {
+        return Ok(None);
+    };
+    let body = &raw[p.body.clone()];
+    if !p.children.is_empty() || p.message.is_some() {
+        // Composite parts carry no encoding of their own (RFC 2045 §6.4).
+        return Ok(Some(Cow::Borrowed(body)));
+    }
+    mime::decode_cte(body, &mime::transfer_encoding(raw, p))
+        .map(Some)
+        .ok_or(())
+}
+
+fn write_part_path(out: &mut Vec<u8>, part: &[u32]) {
+    for (i, p) in part.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        let _ = write!(out, "{p}");
+    }
+}
+
+/// Write one `* n FETCH (...)` response (RFC 9051 §7.5.2). Returns `false` when a BINARY
+/// item met an unknown Content-Transfer-Encoding (sent as NIL; the command ends with
+/// `NO [UNKNOWN-CTE]`).
+fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[FetchAtt]) -> bool {
+    let mut cte_ok = true;
     let _ = write!(out, "* {msn} FETCH (");
     let raw: &[u8] = m.raw.as_deref().unwrap_or(b"");
     // Parsed at most once per message, and only when an item needs it.
@@ -356,11 +391,56 @@ fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[Fet
                 out.push(b' ');
                 body_data(out, data);
             }
-            // Refused before a FETCH job starts (BINARY is not advertised).
-            FetchAtt::Binary { .. } | FetchAtt::BinarySize { .. } => out.extend_from_slice(b"NIL NIL"),
+            FetchAtt::Binary { part, partial, .. } => {
+                let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                out.extend_from_slice(b"BINARY[");
+                write_part_path(out, part);
+                out.push(b']');
+                match binary_part(raw, t, part) {
+                    Ok(Some(data)) => {
+                        let data: &[u8] = match partial {
+                            Some((start, len)) => {
+                                let _ = write!(out, "<{start}>");
+                                let s = (*start as usize).min(data.len());
+                                let e = s.saturating_add(*len as usize).min(data.len());
+                                &data[s..e]
+                            }
+                            None => &data,
+                        };
+                        out.push(b' ');
+                        if data.contains(&0) {
+                            // literal8 (RFC 3516 §4.3)
+                            out.push(b'~');
+                        }
+                        encode::literal(out, data);
+                    }
+                    Ok(None) => out.extend_from_slice(b" NIL"),
+                    Err(()) => {
+                        cte_ok = false;
+                        out.extend_from_slice(b" NIL");
+                    }
+                }
+            }
+            FetchAtt::BinarySize { part } => {
+                let t = &*tree.get_or_insert_with(|| mime::parse(raw));
+                out.extend_from_slice(b"BINARY.SIZE[");
+                write_part_path(out, part);
+                out.push(b']');
+                match binary_part(raw, t, part) {
+                    Ok(Some(d)) => {
+                        let _ = write!(out, " {}", d.len());
+                    }
+                    Ok(None) => out.extend_from_slice(b" NIL"),
+                    Err(()) => {
+                        cte_ok = false;
+                        out.extend_from_slice(b" NIL");
+                    }
+                }
+            }
         }
     }
     out.extend_from_slice(b")\r\n");
+    cte_ok
 }
 
 impl<S: MailStore> ImapSession<S> {
@@ -1180,13 +1260,6 @@ impl<S: MailStore> ImapSession<S> {
     }
 
     fn fetch(&mut self, tag: &str, uid: bool, set: &SeqSet, mut items: Vec<FetchAtt>, cx: &mut Cx<'_>) -> Next {
-        if items
-            .iter()
-            .any(|i| matches!(i, FetchAtt::Binary { .. } | FetchAtt::BinarySize { .. }))
-        {
-            tagged(cx.out, tag, "BAD", None, "BINARY is not supported");
-            return Next::Read;
-        }
         let idx = match self.indices(set, uid, true) {
             Ok(i) => i,
             Err(e) => {
@@ -1202,7 +1275,10 @@ impl<S: MailStore> ImapSession<S> {
             && items.iter().any(|i| {
                 matches!(
                     i,
-                    FetchAtt::BodySection { peek: false, .. } | FetchAtt::Rfc822 | FetchAtt::Rfc822Text
+                    FetchAtt::BodySection { peek: false, .. }
+                        | FetchAtt::Binary { peek: false, .. }
+                        | FetchAtt::Rfc822
+                        | FetchAtt::Rfc822Text
                 )
             });
         if set_seen && !items.contains(&FetchAtt::Flags) {
@@ -1212,7 +1288,12 @@ impl<S: MailStore> ImapSession<S> {
             raw: items.iter().any(|i| {
                 matches!(
                     i,
-                    FetchAtt::BodySection { .. } | FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text
+                    FetchAtt::BodySection { .. }
+                        | FetchAtt::Binary { .. }
+                        | FetchAtt::BinarySize { .. }
+                        | FetchAtt::Rfc822
+                        | FetchAtt::Rfc822Header
+                        | FetchAtt::Rfc822Text
                 )
             }),
             envelope: items.contains(&FetchAtt::Envelope),
@@ -1227,6 +1308,7 @@ impl<S: MailStore> ImapSession<S> {
             pos: 0,
             want,
             set_seen,
+            cte_failed: false,
         }));
         self.run_fetch(cx)
     }
@@ -1254,9 +1336,12 @@ impl<S: MailStore> ImapSession<S> {
             }
             let out = &mut *cx.out;
             let items = &job.items;
+            let cte_failed = &mut job.cte_failed;
             let r = user.fetch(&sel.name, &uids, job.want, &mut |m| {
                 if let Some(msn) = sel.msn(m.meta.uid) {
-                    write_fetch(out, msn, &m, items);
+                    if !write_fetch(out, msn, &m, items) {
+                        *cte_failed = true;
+                    }
                 }
             });
             if let Err(e) = r {
@@ -1269,7 +1354,17 @@ impl<S: MailStore> ImapSession<S> {
             let mine: Vec<u32> = job.idx.iter().map(|&i| sel.uids[i as usize]).collect();
             self.flag_updates(cx.out, |u| mine.binary_search(&u).is_ok());
         }
-        tagged(cx.out, &job.tag, "OK", None, "FETCH completed");
+        if job.cte_failed {
+            tagged(
+                cx.out,
+                &job.tag,
+                "NO",
+                Some("UNKNOWN-CTE"),
+                "Unknown Content-Transfer-Encoding",
+            );
+        } else {
+            tagged(cx.out, &job.tag, "OK", None, "FETCH completed");
+        }
         Next::Read
     }
 

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -166,10 +166,6 @@ fn fetch_flags_uid_size_date_and_macros() {
         h.send_str("i FETCH 3 FLAGS\r\n"),
         "i BAD Invalid message sequence number\r\n"
     );
-    assert_eq!(
-        h.send_str("j FETCH 1 BINARY[1]\r\n"),
-        "j BAD BINARY is not supported\r\n"
-    );
 }
 
 #[test]
@@ -215,6 +211,25 @@ fn fetch_body_sections_partial_and_seen() {
         "{r}"
     );
     assert!(r.ends_with(" BODY[TEXT] {43}\r\n\r\nHi,\r\n\r\nDo you like this message?\r\n\r\n-Me\r\n BODY[9] \"\" FLAGS (\\Seen))\r\nc OK FETCH completed\r\n"), "{r}");
+}
+
+#[test]
+fn fetch_binary_decodes_transfer_encodings() {
+    let store = store();
+    let msg = b"Subject: enc\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8A\r\n--B\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nau lait\r\n--B\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--B--\r\n";
+    store.deliver("bob", "INBOX", &[], msg);
+    let mut h = Harness::with(store, Config::default());
+    h.greet();
+    h.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\n");
+    assert_eq!(
+        h.send_str("a FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[2]<1.4>)\r\n"),
+        "* 3 FETCH (BINARY[1] ~{6}\r\nhello\0 BINARY.SIZE[1] 6 BINARY[2]<1> {4}\r\naf\u{e9})\r\na OK FETCH completed\r\n"
+    );
+    assert_eq!(h.store.flags_of("bob", "INBOX", 3), Some(vec![]));
+    assert_eq!(
+        h.send_str("b FETCH 3 (BINARY[3] BINARY[4])\r\n"),
+        "* 3 FETCH (BINARY[3] NIL BINARY[4] NIL FLAGS (\\Seen))\r\nb NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n"
+    );
 }
 
 #[test]
