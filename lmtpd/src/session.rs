@@ -130,8 +130,9 @@ enum Mode {
     /// Discarding the rest of an overlong command line.
     DiscardLine,
     Data,
-    /// Reading a BDAT chunk: octets left, LAST, and whether the chunk is thrown away.
+    /// Reading a BDAT chunk: its size, octets left, LAST, and whether it is thrown away.
     Bdat {
+        size: u64,
         left: u64,
         last: bool,
         discard: bool,
@@ -343,6 +344,7 @@ impl LmtpSession {
                     }
                 }
                 self.mode = Mode::Bdat {
+                    size,
                     left: size,
                     last,
                     discard,
@@ -616,7 +618,12 @@ impl LmtpSession {
                     self.mode = Mode::Commands;
                     self.finish(cx.out);
                 }
-                Mode::Bdat { left, last, discard } => {
+                Mode::Bdat {
+                    size,
+                    left,
+                    last,
+                    discard,
+                } => {
                     let take = (left.min((data.len() - pos) as u64)) as usize;
                     if !discard {
                         let max = self.s().max_message;
@@ -627,7 +634,12 @@ impl LmtpSession {
                     pos += take;
                     let left = left - take as u64;
                     if left > 0 {
-                        self.mode = Mode::Bdat { left, last, discard };
+                        self.mode = Mode::Bdat {
+                            size,
+                            left,
+                            last,
+                            discard,
+                        };
                         return (pos, Next::Read);
                     }
                     self.mode = Mode::Commands;
@@ -660,12 +672,7 @@ impl LmtpSession {
                                 }
                             }
                             _ => {
-                                let n = self
-                                    .incoming
-                                    .as_ref()
-                                    .and_then(|i| i.writer.as_ref())
-                                    .map_or(0, |w| w.len());
-                                Reply::new(250, "2.0.0", format!("{n} octets received")).write_to(cx.out);
+                                Reply::new(250, "2.0.0", format!("{size} octets received")).write_to(cx.out);
                             }
                         }
                     }
@@ -700,5 +707,240 @@ impl Session for LmtpSession {
         )
         .write_to(cx.out);
         Next::Close
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Golden tests: request bytes in (fed in arbitrary pieces), reply bytes out.
+    use super::*;
+    use crate::deliver::FileDrop;
+    use crate::queue::RetryPolicy;
+    use gromox_runtime::ConnHandle;
+
+    struct T {
+        s: LmtpSession,
+        buf: Vec<u8>,
+        info: ConnInfo,
+        tls: bool,
+        _dir: tempfile::TempDir,
+        drop: std::path::PathBuf,
+    }
+
+    fn t(settings: Settings) -> T {
+        let dir = tempfile::tempdir().unwrap();
+        let drop = dir.path().join("drop");
+        for u in ["alice@example.org", "bob@example.org"] {
+            std::fs::create_dir_all(drop.join(u)).unwrap();
+        }
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        let fd = Arc::new(FileDrop::new(&drop).unwrap());
+        let backend = Backend {
+            resolver: fd.clone(),
+            deliverer: fd,
+        };
+        let log = gromox_base::log::discard();
+        let policy = RetryPolicy {
+            min: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            max_age: Duration::from_secs(60),
+        };
+        let queue = Arc::new(Queue::start(2, backend.clone(), spool.clone(), policy, log.clone()).unwrap());
+        let shared = Arc::new(Shared {
+            settings,
+            spool,
+            queue,
+            backend,
+            log,
+        });
+        let peer: SocketAddr = ([192, 0, 2, 1], 4000).into();
+        let mut me = T {
+            s: LmtpSession::new(shared, peer),
+            buf: Vec::new(),
+            info: ConnInfo {
+                id: 1,
+                peer,
+                local: peer,
+                implicit_tls: false,
+                listener: "lda_listen",
+            },
+            tls: false,
+            _dir: dir,
+            drop,
+        };
+        let (out, _) = me.call(|s, cx| (0, s.connected(cx)));
+        assert_eq!(out, "220 localhost LMTP service ready\r\n");
+        me
+    }
+
+    use std::time::Duration;
+
+    impl T {
+        fn call(&mut self, f: impl FnOnce(&mut LmtpSession, &mut Cx<'_>) -> (usize, Next)) -> (String, Next) {
+            let mut out = Vec::new();
+            let mut cx = Cx {
+                out: &mut out,
+                info: &self.info,
+                tls_active: self.tls,
+                idle_timeout: None,
+                handle: ConnHandle::detached(),
+            };
+            let (_, next) = f(&mut self.s, &mut cx);
+            (String::from_utf8(out).unwrap(), next)
+        }
+
+        /// Feed `data` in pieces of `step` bytes, as the runtime would (unconsumed input kept).
+        fn feed(&mut self, data: &[u8], step: usize) -> (String, Next) {
+            let mut all = String::new();
+            let mut next = Next::Read;
+            for piece in data.chunks(step.max(1)) {
+                self.buf.extend_from_slice(piece);
+                let buf = std::mem::take(&mut self.buf);
+                let mut consumed = 0;
+                let (out, n) = self.call(|s, cx| {
+                    let (c, n) = s.input(&buf, cx);
+                    consumed = c;
+                    (c, n)
+                });
+                self.buf = buf[consumed..].to_vec();
+                all.push_str(&out);
+                next = n;
+                if n != Next::Read {
+                    break;
+                }
+            }
+            (all, next)
+        }
+
+        fn delivered(&self, who: &str) -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = std::fs::read_dir(self.drop.join(who).join("new"))
+                .map(|rd| rd.flatten().map(|e| std::fs::read(e.path()).unwrap()).collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        }
+    }
+
+    const CAPS: &str = "250-localhost\r\n250-PIPELINING\r\n250-SIZE 67108864\r\n250-8BITMIME\r\n\
+                        250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n";
+
+    #[test]
+    fn pipelined_transaction_byte_by_byte() {
+        for step in [1, 7, 4096] {
+            let mut t = t(Settings::default());
+            let (out, next) = t.feed(
+                b"LHLO mx\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@example.org>\r\n\
+                  RCPT TO:<bob@example.org>\r\nDATA\r\nSubject: s\r\n\r\n..one\r\n...\r\nlast\n.\nNOOP\r\n",
+                step,
+            );
+            assert_eq!(next, Next::Read);
+            assert_eq!(
+                out,
+                format!(
+                    "{CAPS}250 2.1.0 sender OK\r\n250 2.1.5 recipient OK\r\n550 5.1.1 <nobody@example.org> no such user\r\n\
+                     250 2.1.5 recipient OK\r\n354 2.0.0 end data with <CR><LF>.<CR><LF>\r\n\
+                     250 2.1.5 <alice@example.org> delivered\r\n250 2.1.5 <bob@example.org> delivered\r\n250 2.0.0 OK\r\n"
+                )
+            );
+            let a = t.delivered("alice@example.org");
+            assert_eq!(a.len(), 1);
+            let text = String::from_utf8(a[0].clone()).unwrap();
+            assert!(text.starts_with("Return-Path: <a@example.org>\r\nDelivered-To: alice@example.org\r\nReceived: from mx ([192.0.2.1])\r\n\tby localhost with LMTP id "), "{text}");
+            assert!(text.ends_with("\r\nSubject: s\r\n\r\n.one\r\n..\r\nlast\n"), "{text}");
+            assert_eq!(t.delivered("bob@example.org").len(), 1);
+        }
+    }
+
+    #[test]
+    fn bdat_chunks_split_anywhere() {
+        let mut t = t(Settings::default());
+        let (out, _) = t.feed(
+            b"LHLO mx\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.org>\r\nBDAT 6\r\n.a\r\nb\rBDAT 0\r\nBDAT 3 LAST\r\n\nc\nRSET\r\n",
+            3,
+        );
+        assert_eq!(
+            out,
+            format!(
+                "{CAPS}250 2.1.0 sender OK\r\n250 2.1.5 recipient OK\r\n250 2.0.0 6 octets received\r\n\
+                 250 2.0.0 0 octets received\r\n250 2.1.5 <bob@example.org> delivered\r\n250 2.0.0 OK\r\n"
+            )
+        );
+        assert!(t.delivered("bob@example.org")[0].ends_with(b"+0000\r\n.a\r\nb\r\nc\n"));
+    }
+
+    #[test]
+    fn overlong_command_line_is_refused_once_and_the_session_goes_on() {
+        let mut t = t(Settings::default());
+        let mut data = b"NOOP ".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 2000));
+        data.extend_from_slice(b"\r\nNOOP\r\n");
+        let (out, _) = t.feed(&data, 100);
+        assert_eq!(out, "500 5.5.2 line too long\r\n250 2.0.0 OK\r\n");
+        // Exactly at the limit: 510 octets + CRLF is fine, 511 is not.
+        let ok = format!("NOOP {}\r\n", "y".repeat(505));
+        assert_eq!(t.feed(ok.as_bytes(), 4096).0, "250 2.0.0 OK\r\n");
+        let bad = format!("NOOP {}\r\n", "y".repeat(506));
+        assert_eq!(t.feed(bad.as_bytes(), 4096).0, "500 5.5.2 line too long\r\n");
+    }
+
+    #[test]
+    fn recipient_limit_and_sequence_errors() {
+        let mut t = t(Settings {
+            max_rcpt: 1,
+            ..Settings::default()
+        });
+        let (out, _) = t.feed(
+            b"MAIL FROM:<a@example.org>\r\nLHLO mx\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nMAIL FROM:<a@example.org>\r\n\
+              MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<alice@example.org>\r\nQUIT\r\nNOOP\r\n",
+            4096,
+        );
+        assert_eq!(
+            out,
+            format!(
+                "503 5.5.1 say LHLO first\r\n{CAPS}503 5.5.1 need MAIL before RCPT\r\n503 5.5.1 need MAIL and RCPT before DATA\r\n\
+                 250 2.1.0 sender OK\r\n503 5.5.1 nested MAIL command\r\n250 2.1.5 recipient OK\r\n\
+                 452 4.5.3 too many recipients\r\n221 2.0.0 localhost closing connection\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn starttls_when_configured_resets_the_session() {
+        let mut t = t(Settings {
+            starttls: true,
+            ..Settings::default()
+        });
+        let (out, next) = t.feed(b"LHLO mx\r\nMAIL FROM:<a@example.org>\r\nSTARTTLS\r\nNOOP\r\n", 4096);
+        assert_eq!(next, Next::StartTls);
+        assert!(out.contains("250-STARTTLS\r\n"), "{out}");
+        assert!(
+            out.ends_with("250 2.1.0 sender OK\r\n220 2.0.0 ready to start TLS\r\n"),
+            "{out}"
+        );
+        t.buf.clear(); // the runtime discards plaintext after STARTTLS
+        t.tls = true;
+        let (out, _) = t.feed(b"MAIL FROM:<a@example.org>\r\nLHLO mx\r\nSTARTTLS\r\n", 4096);
+        assert!(out.starts_with("503 5.5.1 say LHLO first\r\n"), "{out}");
+        assert!(!out.contains("STARTTLS"), "{out}");
+        assert!(out.ends_with("503 5.5.1 TLS already active\r\n"), "{out}");
+        // Without TLS configured, STARTTLS is neither advertised nor accepted.
+        let mut t2 = self::t(Settings::default());
+        assert_eq!(t2.feed(b"STARTTLS\r\n", 4096).0, "502 5.5.1 STARTTLS not available\r\n");
+    }
+
+    #[test]
+    fn oversized_data_is_read_and_refused() {
+        let mut t = t(Settings {
+            max_message: 1000,
+            ..Settings::default()
+        });
+        let mut data = b"LHLO mx\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n".to_vec();
+        for _ in 0..100 {
+            data.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
+        }
+        data.extend_from_slice(b".\r\nNOOP\r\n");
+        let (out, _) = t.feed(&data, 333);
+        assert!(out.ends_with("354 2.0.0 end data with <CR><LF>.<CR><LF>\r\n552 5.3.4 message size exceeds fixed maximum message size\r\n250 2.0.0 OK\r\n"), "{out}");
+        assert!(t.delivered("bob@example.org").is_empty());
     }
 }

@@ -54,14 +54,17 @@ fn start(dir: &TestDir, extra: &[(&str, &str)]) -> Daemon {
 }
 
 fn scenario(name: &str, extra: &[(&str, &str)]) {
-    let dir = TestDir::new();
-    let d = start(&dir, extra);
+    scenario_in(&TestDir::new(), name, extra);
+}
+
+fn scenario_in(dir: &TestDir, name: &str, extra: &[(&str, &str)]) {
+    let d = start(dir, extra);
     let addr = d.addr("lda_listen");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/client.py");
     let out = Command::new(python())
         .arg(&script)
         .args([name, &addr.ip().to_string(), &addr.port().to_string()])
-        .arg(drop_dir(&dir))
+        .arg(drop_dir(dir))
         .output()
         .expect("python3 runs");
     assert!(
@@ -113,6 +116,29 @@ fn line_length_refusals() {
 #[test]
 fn bdat_chunks() {
     scenario("bdat", &[]);
+}
+
+#[test]
+fn starttls_upgrades_and_is_required_when_forced() {
+    let dir = TestDir::new();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    gromox_runtime::tls::self_signed(&["localhost".to_string()], &cert, &key).expect("certificate");
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    scenario_in(
+        &dir,
+        "starttls",
+        &[
+            ("lda_certificate_path", c.as_str()),
+            ("lda_private_key_path", k.as_str()),
+            ("lda_force_starttls", "yes"),
+        ],
+    );
+}
+
+#[test]
+fn idle_connection_gets_421_and_is_closed() {
+    scenario("timeout", &[("lda_conn_timeout", "1s")]);
 }
 
 /// A minimal raw client: returns the reply lines (last line of each reply).

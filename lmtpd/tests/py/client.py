@@ -181,6 +181,35 @@ elif scenario == "bdat":
         d = delivered(who)
         assert len(d) == 1 and d[0].endswith(part1 + part2), d
 
+elif scenario == "starttls":
+    import ssl
+    s = lmtp()
+    assert s.has_extn("starttls"), s.esmtp_features
+    # lda_force_starttls: no mail before TLS.
+    expect(s.mail("a@example.org"), 530, "5.7.0")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    code, _ = s.starttls(context=ctx)
+    assert code == 220, code
+    s.ehlo("client.test")
+    assert not s.has_extn("starttls")
+    assert s.sendmail("a@example.org", ["alice@example.org"], MSG % b"tls") == {}
+    s.quit()
+    a = delivered("alice@example.org")
+    assert len(a) == 1 and b" with LMTPS id " in a[0], a
+
+elif scenario == "timeout":
+    import time
+    c = socket.create_connection((host, port), timeout=30)
+    f = c.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    t0 = time.time()
+    line = f.readline()
+    assert line.startswith(b"421 4.4.2 "), line
+    assert f.readline() == b""  # closed
+    assert time.time() - t0 < 20
+
 else:
     raise SystemExit("unknown scenario " + scenario)
 print("ok", scenario)
