@@ -10,7 +10,9 @@
 
 pub mod charset;
 pub mod error;
+pub mod fuzzing;
 pub mod html;
+pub mod props;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;

@@ -1,0 +1,36 @@
+//! Entry points of the fuzz targets (`fuzz/fuzz_targets/*.rs`), also run
+//! over the seed files by `tests/fuzz_seeds.rs`. Each must accept any
+//! input without panicking; they assert the invariants that hold for
+//! every input.
+
+/// Compressed RTF: decompress arbitrary input; compress it and check the
+/// round trip.
+pub fn rtfcp(data: &[u8]) {
+    let _ = crate::rtfcp::decompress(data);
+    let c = crate::rtfcp::compress(data);
+    assert_eq!(crate::rtfcp::decompress(&c).as_deref(), Ok(data), "LZFu round trip");
+}
+
+/// RTF to HTML and text.
+pub fn rtf(data: &[u8]) {
+    let _ = crate::rtf::rtf_to_content(data);
+    let _ = crate::rtf::rtf_to_text(data);
+}
+
+/// HTML to text and text to HTML.
+pub fn html(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    let _ = crate::html::html_to_text(&s);
+    let h = crate::html::text_to_html(&s);
+    let _ = crate::html::html_to_text(&h);
+}
+
+/// TNEF: partial decode never panics; a full decode agrees with it.
+pub fn tnef(data: &[u8]) {
+    let (partial, err) = crate::tnef::decode_partial(data);
+    if err.is_none() {
+        // Compare dumps: values may hold NaN floats.
+        let full = crate::tnef::decode(data).map(|t| crate::tnef::dump(&t));
+        assert_eq!(full.ok(), Some(crate::tnef::dump(&partial)));
+    }
+}
