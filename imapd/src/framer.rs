@@ -140,6 +140,11 @@ impl Framer {
         &self.limits
     }
 
+    /// Change the limits (e.g. after login); applies from the next announced literal.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The framed command (valid after [`Frame::Command`]).
     pub fn command(&self) -> &[u8] {
         &self.buf

@@ -58,6 +58,18 @@ impl Default for Config {
     }
 }
 
+/// Literal and command caps before login: enough for LOGIN and AUTHENTICATE, not for an
+/// unauthenticated client to make the server buffer megabytes.
+pub const PREAUTH_LITERAL_MAX: u64 = 8 * 1024;
+
+fn preauth_limits(l: Limits) -> Limits {
+    Limits {
+        literal_max: l.literal_max.min(PREAUTH_LITERAL_MAX),
+        command_max: l.command_max.min(4 * PREAUTH_LITERAL_MAX),
+        ..l
+    }
+}
+
 /// The IMAP protocol: creates one [`ImapSession`] per connection.
 pub struct ImapProtocol<S: MailStore> {
     store: Arc<S>,
@@ -448,7 +460,7 @@ impl<S: MailStore> ImapSession<S> {
     pub fn new(store: Arc<S>, cfg: Arc<Config>, log: Logger, peer: SocketAddr) -> Self {
         ImapSession {
             store,
-            framer: Framer::new(cfg.limits),
+            framer: Framer::new(preauth_limits(cfg.limits)),
             cfg,
             log,
             peer,
@@ -695,6 +707,7 @@ impl<S: MailStore> ImapSession<S> {
             Ok(u) => {
                 self.user = Some(u);
                 self.username = user.to_string();
+                self.framer.set_limits(self.cfg.limits);
                 cx.idle_timeout = Some(self.cfg.autologout);
                 info!(self.log, "login"; "event" => "imap.login", "user" => log_safe(user), "rhost" => %self.peer);
                 let caps = self.caps_code(cx);

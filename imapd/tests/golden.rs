@@ -537,6 +537,16 @@ fn bad_commands_do_not_end_the_session() {
 }
 
 #[test]
+fn literal_caps_are_small_before_login() {
+    let mut h = Harness::new();
+    h.greet();
+    assert_eq!(h.send_str("a LOGIN bob {9000}\r\n"), "a BAD Literal too large\r\n");
+    assert_eq!(h.send_str("b LOGIN bob {6}\r\n"), "+ Ready for literal data\r\n");
+    assert!(h.send_str("secret\r\n").starts_with("b OK"));
+    assert_eq!(h.send_str("c APPEND INBOX {9000}\r\n"), "+ Ready for literal data\r\n");
+}
+
+#[test]
 fn oversized_nonsync_literal_closes() {
     let mut h = Harness::new();
     h.greet();
