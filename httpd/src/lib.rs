@@ -80,6 +80,79 @@ pub mod fuzzing {
         let _ = crate::autodiscover::parse_pox_request(data);
     }
 
+    /// A whole HTTP session (framing, routing, AutoDiscover, autoconfig, auth) fed with
+    /// arbitrary bytes in two pieces, without sockets: must never panic.
+    pub fn session(data: &[u8]) {
+        use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Session};
+        use std::sync::{Arc, OnceLock};
+        static APP: OnceLock<Arc<crate::app::App>> = OnceLock::new();
+        let app = APP.get_or_init(|| {
+            let spec = crate::config::spec();
+            let mut cfg = gromox_base::Config::defaults("httpd", &spec.keys);
+            // Invariant: these are valid values of declared keys.
+            cfg.set("config_file_path", "/nonexistent").expect("valid key");
+            cfg.set("http_external_host", "mail.example.org").expect("valid key");
+            cfg.set("http_header_max_size", "2K").expect("valid key");
+            cfg.set("http_rqbody_max_size", "4K").expect("valid key");
+            let mut users = crate::auth::MemUsers::new();
+            users.add(
+                crate::auth::UserInfo {
+                    email: "a@b.c".into(),
+                    display_name: "A".into(),
+                    id: 1,
+                    server: String::new(),
+                },
+                "b",
+            );
+            let app = crate::config::build_app(&cfg, Some(Arc::new(users)), &gromox_base::log::discard())
+                .expect("defaults build an app");
+            Arc::new(app)
+        });
+        let info = ConnInfo {
+            id: 1,
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            local: std::net::SocketAddr::from(([127, 0, 0, 1], 80)),
+            implicit_tls: false,
+            listener: "http_listen",
+        };
+        let mut s = crate::session::HttpSession::new(app.clone(), &info);
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        let split = data.first().map_or(0, |b| *b as usize).min(data.len());
+        for piece in [&data[..split], &data[split..]] {
+            buf.extend_from_slice(piece);
+            for _ in 0..64 {
+                let mut cx = Cx {
+                    out: &mut out,
+                    info: &info,
+                    tls_active: false,
+                    idle_timeout: None,
+                    handle: ConnHandle::detached(),
+                };
+                let (n, mut next) = s.input(&buf, &mut cx);
+                assert!(n <= buf.len());
+                buf.drain(..n);
+                while next == Next::Write {
+                    next = s.writable(&mut cx);
+                }
+                if next == Next::Close {
+                    return;
+                }
+                if n == 0 || buf.is_empty() {
+                    break;
+                }
+            }
+        }
+        let mut cx = Cx {
+            out: &mut out,
+            info: &info,
+            tls_active: false,
+            idle_timeout: None,
+            handle: ConnHandle::detached(),
+        };
+        let _ = s.timed_out(&mut cx);
+    }
+
     /// FastCGI record parser and CGI header splitter: must never panic.
     pub fn fcgi(data: &[u8]) {
         let mut rest = data;

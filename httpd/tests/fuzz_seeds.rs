@@ -32,3 +32,8 @@ fn pox_seeds() {
 fn fcgi_seeds() {
     run("fcgi", httpd::fuzzing::fcgi);
 }
+
+#[test]
+fn session_seeds() {
+    run("session", httpd::fuzzing::session);
+}
