@@ -28,7 +28,8 @@ pub const DEFAULTS: ServerDefaults = ServerDefaults {
 /// The program spec: every key with its default.
 pub fn spec() -> Spec {
     let mut keys = server_keys(DEFAULTS);
-    let k = |n: &str, d: &str, kind: Kind, h: &str| KeyDef::new(n, d, kind, h);
+    // Everything below is re-read on SIGHUP (with rewrite.txt, fastcgi.txt and cache.txt).
+    let k = |n: &str, d: &str, kind: Kind, h: &str| KeyDef::new(n, d, kind, h).reloadable();
     let port = Kind::Int { min: 1, max: 65535 };
     let sock = Kind::Choice(&["SSL", "STARTTLS", "plain"]);
     keys.extend([
@@ -220,6 +221,16 @@ fn read_list(dirs: &[PathBuf], name: &str) -> Result<Option<(PathBuf, String)>, 
 /// Build the application from a loaded configuration. `users` overrides the user source (tests);
 /// otherwise `http_users_file` is read. Errors name the file or key.
 pub fn build_app(cfg: &Config, users: Option<Arc<dyn Users>>, log: &Logger) -> Result<App, String> {
+    build_app_with(cfg, users, Arc::new(Metrics::new("gromox_http")), log)
+}
+
+/// [`build_app`] keeping an existing metrics registry (configuration reload on SIGHUP).
+pub fn build_app_with(
+    cfg: &Config,
+    users: Option<Arc<dyn Users>>,
+    metrics: Arc<Metrics>,
+    log: &Logger,
+) -> Result<App, String> {
     let dirs = data_dirs(cfg);
     let parse_err = |p: &Path, e: String| format!("{}: {e}", p.display());
     let rewrite = match read_list(&dirs, "rewrite.txt")? {
@@ -295,13 +306,5 @@ pub fn build_app(cfg: &Config, users: Option<Arc<dyn Users>>, log: &Logger) -> R
     );
     slog::info!(log, "routing configured"; "event" => "http.routes", "rewrite_rules" => rewrite.len(),
         "fastcgi_routes" => fcgi.len(), "static_routes" => statics.len(), "external_host" => host);
-    Ok(App::new(
-        settings,
-        rewrite,
-        fcgi,
-        statics,
-        auth,
-        Arc::new(Metrics::new("gromox_http")),
-        log.clone(),
-    ))
+    Ok(App::new(settings, rewrite, fcgi, statics, auth, metrics, log.clone()))
 }

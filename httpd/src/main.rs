@@ -68,10 +68,26 @@ fn main() {
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
     }
-    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    // SIGHUP: re-read the configuration; apply the log keys, the http_* keys and the
+    // rewrite/fastcgi/cache lists (listeners, threads and TLS need a restart).
     let daemon = std::sync::Mutex::new(daemon);
+    let reload_proto = proto.clone();
+    let reload_log = log.clone();
     control.on_reload(move || {
-        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(cfg) = d.reload() else {
+            return;
+        };
+        let old = reload_proto.app();
+        match httpd::config::build_app_with(cfg, None, old.metrics.clone(), &reload_log) {
+            Ok(app) => {
+                reload_proto.replace(Arc::new(app));
+                slog::info!(reload_log, "routes and settings reloaded"; "event" => "http.reload");
+            }
+            Err(e) => {
+                slog::error!(reload_log, "reload failed, keeping the old routes"; "event" => "http.reload_failed", "error" => e);
+            }
+        }
     });
     if let Err(e) = server.run(proto, control) {
         slog::crit!(log, "server failed"; "event" => "daemon.failed", "error" => e.to_string());

@@ -4,7 +4,7 @@
 //! access-log line per request (event `http.access`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gromox_runtime::{ConnInfo, Cx, Next, Protocol, Session};
@@ -18,13 +18,25 @@ const STREAM_BUDGET: usize = 256 * 1024;
 
 /// The protocol: creates [`HttpSession`]s.
 pub struct HttpProtocol {
-    app: Arc<App>,
+    app: RwLock<Arc<App>>,
 }
 
 impl HttpProtocol {
     /// Wrap the application.
     pub fn new(app: Arc<App>) -> Self {
-        HttpProtocol { app }
+        HttpProtocol { app: RwLock::new(app) }
+    }
+
+    /// The current application.
+    pub fn app(&self) -> Arc<App> {
+        // Only an Arc is swapped under this lock; a poisoned lock still holds a valid one.
+        self.app.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replace the application (configuration reload): new connections use the new one,
+    /// open connections keep theirs.
+    pub fn replace(&self, app: Arc<App>) {
+        *self.app.write().unwrap_or_else(|p| p.into_inner()) = app;
     }
 }
 
@@ -32,7 +44,7 @@ impl Protocol for HttpProtocol {
     type Session = HttpSession;
 
     fn accept(&self, info: &ConnInfo) -> HttpSession {
-        HttpSession::new(self.app.clone(), info)
+        HttpSession::new(self.app(), info)
     }
 
     fn busy_reply(&self) -> &[u8] {

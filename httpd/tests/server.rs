@@ -525,3 +525,26 @@ fn remote_host_header_trusted_only_when_set() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn sighup_reloads_routes() {
+    let h = start("", |_| {});
+    assert_eq!(get(h.addr, "/web/hello.txt", "").status, 404);
+    static_setup(&h.dir.path().join("etc"));
+    let st = std::process::Command::new("kill")
+        .args(["-HUP", &h.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = Instant::now();
+    loop {
+        let r = get(h.addr, "/web/hello.txt", "");
+        if r.status == 200 {
+            assert_eq!(r.text(), "0123456789abcdef");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "not reloaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(h.log_text().contains("http.reload"));
+}
