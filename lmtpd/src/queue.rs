@@ -158,8 +158,9 @@ impl Queue {
     }
 
     /// LMTP: deliver `msg` to every recipient of `env` in parallel; one reply per recipient,
-    /// in RCPT order.
-    pub fn deliver_now(&self, msg: SpooledMessage, env: Envelope) -> Vec<Reply> {
+    /// in RCPT order. Recipients not finished within `timeout` get `451 4.4.0` (the client
+    /// retries; should the late delivery still succeed, the message arrives twice).
+    pub fn deliver_now(&self, msg: SpooledMessage, env: Envelope, timeout: Duration) -> Vec<Reply> {
         let n = env.rcpts.len();
         let msg = Arc::new(msg);
         let env = Arc::new(env);
@@ -176,15 +177,34 @@ impl Queue {
             }
         }
         drop(rtx);
+        let deadline = Instant::now() + timeout;
         let mut replies: Vec<Option<Reply>> = vec![None; n];
-        for (idx, r) in rrx.iter() {
-            if let Some(slot) = replies.get_mut(idx) {
-                *slot = Some(r);
+        let mut timed_out = false;
+        loop {
+            match rrx.recv_deadline(deadline) {
+                Ok((idx, r)) => {
+                    if let Some(slot) = replies.get_mut(idx) {
+                        *slot = Some(r);
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    break;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
         }
         replies
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Reply::new(451, "4.3.0", "delivery workers stopped")))
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    if timed_out {
+                        Reply::new(451, "4.4.0", "delivery timed out, try again later")
+                    } else {
+                        Reply::new(451, "4.3.0", "delivery workers stopped")
+                    }
+                })
+            })
             .collect()
     }
 
@@ -299,6 +319,95 @@ fn scheduler(rx: Receiver<(Instant, PathBuf, u32)>, tx: Sender<Task>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deliver::Resolved;
+
+    /// Test resolver/deliverer: every address exists; `slow@…` takes 2 s, `temp@…` fails
+    /// temporarily, `perm@…` permanently; the others are recorded.
+    #[derive(Default)]
+    struct Fake {
+        got: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl RecipientResolver for Fake {
+        fn resolve(&self, address: &str) -> Resolution {
+            if address.starts_with("unknown@") {
+                return Resolution::Unknown;
+            }
+            Resolution::Found(Resolved {
+                address: address.to_string(),
+                maildir: PathBuf::from("/nonexistent"),
+                kind: if address.starts_with("list@") {
+                    RecipientKind::List(vec!["m1@x".into(), "unknown@x".into(), "m2@x".into()])
+                } else {
+                    RecipientKind::Mailbox
+                },
+            })
+        }
+    }
+
+    impl Deliverer for Fake {
+        fn deliver(&self, msg: &SpooledMessage, _env: &Envelope, rcpt: &Resolved) -> Delivery {
+            match rcpt.address.split('@').next() {
+                Some("slow") => std::thread::sleep(Duration::from_secs(2)),
+                Some("temp") => return Delivery::Temporary("busy".into()),
+                Some("perm") => return Delivery::Permanent("corrupt mailbox".into()),
+                _ => {}
+            }
+            let body = msg.read_body().unwrap_or_default();
+            self.got
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", rcpt.address, String::from_utf8_lossy(&body)));
+            Delivery::Delivered
+        }
+    }
+
+    #[test]
+    fn lmtp_replies_per_recipient_with_timeout_and_list_expansion() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::open(dir.path()).unwrap());
+        let fake = Arc::new(Fake::default());
+        let backend = Backend {
+            resolver: fake.clone(),
+            deliverer: fake.clone(),
+        };
+        let policy = RetryPolicy {
+            min: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            max_age: Duration::from_secs(60),
+        };
+        let q = Queue::start(4, backend, spool.clone(), policy, gromox_base::log::discard()).unwrap();
+        let env = Envelope {
+            from: "a@x".into(),
+            rcpts: ["ok@x", "slow@x", "temp@x", "perm@x", "list@x"]
+                .map(String::from)
+                .to_vec(),
+            time: unix_now(),
+            lmtp: true,
+            ..Envelope::default()
+        };
+        let mut w = spool.create(&env).unwrap();
+        w.write(b"hello").unwrap();
+        let msg = w.finish_tmp().unwrap();
+        let replies: Vec<String> = q
+            .deliver_now(msg, env, Duration::from_millis(500))
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                "250 2.1.5 <ok@x> delivered",
+                "451 4.4.0 delivery timed out, try again later",
+                "451 4.3.0 <temp@x> busy",
+                "554 5.3.0 <perm@x> corrupt mailbox",
+                "250 2.1.5 <list@x> delivered",
+            ]
+        );
+        let mut got = fake.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, ["m1@x hello", "m2@x hello", "ok@x hello"]);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -49,6 +49,8 @@ pub struct Settings {
     pub force_starttls: bool,
     /// `lda_support_pipeline`: advertise PIPELINING.
     pub pipelining: bool,
+    /// `lda_delivery_timeout`: longest wait for the mailbox copies before the LMTP replies.
+    pub delivery_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             starttls: false,
             force_starttls: false,
             pipelining: true,
+            delivery_timeout: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -544,7 +547,7 @@ impl LmtpSession {
             match w.finish_tmp() {
                 Ok(msg) => {
                     let path = msg.path.clone();
-                    for r in self.shared.queue.deliver_now(msg, env) {
+                    for r in self.shared.queue.deliver_now(msg, env, self.s().delivery_timeout) {
                         r.write_to(out);
                     }
                     let _ = std::fs::remove_file(path);

@@ -25,3 +25,8 @@ fn session_seeds() {
     // The fuzz entry point keeps its spool and file drop in a per-process scratch directory.
     let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("lmtpd-fuzz-{}", std::process::id())));
 }
+
+#[test]
+fn spool_header_seeds() {
+    run("spool_header", lmtpd::fuzzing::spool_header);
+}
