@@ -50,6 +50,8 @@ pub enum Capability {
     Children,
     /// RFC 3516 (FETCH BINARY; part of IMAP4rev2)
     Binary,
+    /// RFC 7162 §3.1
+    Condstore,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -80,6 +82,7 @@ impl Capability {
             Capability::SaslIr => "SASL-IR",
             Capability::Children => "CHILDREN",
             Capability::Binary => "BINARY",
+            Capability::Condstore => "CONDSTORE",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -131,6 +134,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Id,
         C::Children,
         C::Binary,
+        C::Condstore,
     ]);
     v
 }

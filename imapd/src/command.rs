@@ -110,6 +110,8 @@ pub enum SearchKey {
     Unseen,
     /// Message sequence numbers (or `$`).
     Seq(SeqSet),
+    /// `MODSEQ n` (RFC 7162 §3.1.5): mod-sequence at least `n`.
+    ModSeq(u64),
     /// A parenthesised list or the implicit top-level AND.
     And(Vec<SearchKey>),
 }
@@ -158,6 +160,8 @@ pub enum FetchAtt {
     Body,
     BodyStructure,
     Uid,
+    /// `MODSEQ` (RFC 7162 §3.1.4)
+    ModSeq,
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`.
     BodySection {
         peek: bool,
@@ -194,6 +198,8 @@ pub enum StatusItem {
     Unseen,
     Deleted,
     Size,
+    /// RFC 7162 §3.1.2.1
+    HighestModSeq,
 }
 
 impl StatusItem {
@@ -207,6 +213,7 @@ impl StatusItem {
             StatusItem::Unseen => "UNSEEN",
             StatusItem::Deleted => "DELETED",
             StatusItem::Size => "SIZE",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
         }
     }
 }
@@ -265,11 +272,14 @@ pub enum CommandBody<'a> {
     },
     /// RFC 5161
     Enable(Vec<String>),
+    /// `condstore`: the `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
     Select {
         mailbox: String,
+        condstore: bool,
     },
     Examine {
         mailbox: String,
+        condstore: bool,
     },
     Create {
         mailbox: String,
@@ -332,10 +342,14 @@ pub enum CommandBody<'a> {
         uid: bool,
         set: SeqSet,
         items: Vec<FetchAtt>,
+        /// `(CHANGEDSINCE n)` (RFC 7162 §3.1.4.1)
+        changed_since: Option<u64>,
     },
     Store {
         uid: bool,
         set: SeqSet,
+        /// `(UNCHANGEDSINCE n)` (RFC 7162 §3.1.3)
+        unchanged_since: Option<u64>,
         mode: StoreMode,
         silent: bool,
         flags: Vec<String>,

@@ -102,7 +102,7 @@ impl MemStore {
                     msgs: Vec::new(),
                     subscribed: true,
                     special_use: su,
-                    modseq: 0,
+                    modseq: 1,
                 },
             );
         }
@@ -229,6 +229,7 @@ fn status_of(f: &Folder) -> FolderStatus {
             .filter(|m| m.flags.iter().any(|x| x == "\\Deleted"))
             .count() as u32,
         size: f.msgs.iter().map(|m| m.raw.len() as u64).sum(),
+        highest_modseq: f.modseq,
     }
 }
 
@@ -308,6 +309,7 @@ fn matches(m: &Msg, key: &SearchKey, max_uid: u32) -> bool {
         K::Larger(n) => m.raw.len() as u64 > *n,
         K::Smaller(n) => (m.raw.len() as u64) < *n,
         K::Uid(set) => in_set(set, m.uid, max_uid),
+        K::ModSeq(n) => m.modseq >= *n,
         // The session rewrites sequence sets to UID sets; an unrewritten one matches nothing.
         K::Seq(_) => false,
         K::Not(k) => !matches(m, k, max_uid),
@@ -414,6 +416,7 @@ impl UserStore for MemUser {
                     flags: m.flags.clone(),
                     internal_date: m.date,
                     size: m.raw.len() as u64,
+                    modseq: m.modseq,
                 },
                 raw: (want.raw || want.envelope || want.structure).then(|| Cow::Borrowed(&m.raw[..])),
                 envelope: None,
@@ -429,18 +432,29 @@ impl UserStore for MemUser {
         uids: &[u32],
         mode: StoreMode,
         flags: &[String],
-    ) -> Result<FlagList, StoreError> {
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome, StoreError> {
         let r = self.with_folder(folder, |f| {
-            let mut out = Vec::new();
+            let mut out = StoreOutcome::default();
             for u in uids {
                 if let Ok(i) = f.msgs.binary_search_by_key(u, |m| m.uid) {
+                    if unchanged_since.is_some_and(|us| f.msgs[i].modseq > us) {
+                        out.modified.push(*u);
+                        continue;
+                    }
                     let before = f.msgs[i].flags.clone();
                     apply_flags(&mut f.msgs[i].flags, mode, flags);
-                    if f.msgs[i].flags != before {
+                    let changed = f.msgs[i].flags != before;
+                    if changed {
                         f.modseq += 1;
                         f.msgs[i].modseq = f.modseq;
                     }
-                    out.push((*u, f.msgs[i].flags.clone()));
+                    out.updated.push(FlagUpdate {
+                        uid: *u,
+                        flags: f.msgs[i].flags.clone(),
+                        modseq: f.msgs[i].modseq,
+                        changed,
+                    });
                 }
             }
             Ok(out)
@@ -506,6 +520,10 @@ impl UserStore for MemUser {
                 }
                 !del
             });
+            if !gone.is_empty() {
+                // Expunges change the folder's state (RFC 7162 §3.1.2.1).
+                f.modseq += 1;
+            }
             Ok(gone)
         })?;
         if !gone.is_empty() {
@@ -558,7 +576,7 @@ impl UserStore for MemUser {
                     msgs: Vec::new(),
                     subscribed: false,
                     special_use: None,
-                    modseq: 0,
+                    modseq: 1,
                 });
             }
             Ok(())
@@ -604,7 +622,7 @@ impl UserStore for MemUser {
                         msgs,
                         subscribed: false,
                         special_use: None,
-                        modseq: 0,
+                        modseq: 1,
                     },
                 );
                 return Ok(());
@@ -633,13 +651,18 @@ impl UserStore for MemUser {
         })
     }
 
-    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, FlagList), StoreError> {
+    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, Vec<FlagUpdate>), StoreError> {
         self.with_folder(folder, |f| {
             let changed = f
                 .msgs
                 .iter()
                 .filter(|m| m.modseq > since)
-                .map(|m| (m.uid, m.flags.clone()))
+                .map(|m| FlagUpdate {
+                    uid: m.uid,
+                    flags: m.flags.clone(),
+                    modseq: m.modseq,
+                    changed: true,
+                })
                 .collect();
             Ok((f.modseq, changed))
         })

@@ -514,6 +514,20 @@ impl<'a> P<'a> {
                 self.sp()?;
                 K::Not(Box::new(self.search_key()?))
             }
+            b"MODSEQ" => {
+                // RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer
+                self.sp()?;
+                if self.peek() == Some(b'"') {
+                    self.quoted()?;
+                    self.sp()?;
+                    let t = self.atom()?.to_ascii_lowercase();
+                    if !matches!(t.as_slice(), b"priv" | b"shared" | b"all") {
+                        return Err("Invalid MODSEQ entry type".into());
+                    }
+                    self.sp()?;
+                }
+                K::ModSeq(self.number64()?)
+            }
             b"OR" => {
                 self.sp()?;
                 let a = self.search_key()?;
@@ -656,6 +670,7 @@ impl<'a> P<'a> {
             b"RFC822.SIZE" => F::Rfc822Size,
             b"RFC822.TEXT" => F::Rfc822Text,
             b"UID" => F::Uid,
+            b"MODSEQ" => F::ModSeq,
             _ => return Err(format!("Unknown fetch item {}", String::from_utf8_lossy(&w))),
         })
     }
@@ -698,6 +713,7 @@ impl<'a> P<'a> {
                 b"UNSEEN" => StatusItem::Unseen,
                 b"DELETED" => StatusItem::Deleted,
                 b"SIZE" => StatusItem::Size,
+                b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 _ => return Err(format!("Unknown status item {}", String::from_utf8_lossy(&w))),
             });
             if self.eat(b')') {
@@ -864,9 +880,28 @@ impl<'a> P<'a> {
         Ok(CommandBody::Search { uid, charset, ret, key })
     }
 
+    /// `(NAME n)` modifier list with one known modifier (RFC 7162 CHANGEDSINCE/UNCHANGEDSINCE).
+    fn modifier(&mut self, name: &str) -> R<u64> {
+        self.expect(b'(')?;
+        if !self.keyword(name) {
+            return Err(format!("Expected {name}"));
+        }
+        self.sp()?;
+        let n = self.number64()?;
+        self.expect(b')')?;
+        Ok(n)
+    }
+
     fn store(&mut self, uid: bool) -> R<CommandBody<'a>> {
         let set = self.seq_set()?;
         self.sp()?;
+        let unchanged_since = if self.peek() == Some(b'(') {
+            let n = self.modifier("UNCHANGEDSINCE")?;
+            self.sp()?;
+            Some(n)
+        } else {
+            None
+        };
         let mode = if self.eat(b'+') {
             StoreMode::Add
         } else if self.eat(b'-') {
@@ -895,6 +930,7 @@ impl<'a> P<'a> {
         Ok(CommandBody::Store {
             uid,
             set,
+            unchanged_since,
             mode,
             silent,
             flags,
@@ -986,10 +1022,25 @@ impl<'a> P<'a> {
             b"SELECT" | b"EXAMINE" | b"CREATE" | b"DELETE" | b"SUBSCRIBE" | b"UNSUBSCRIBE" => {
                 needs(self)?;
                 let mailbox = self.mailbox()?;
-                // SELECT/EXAMINE parameters (e.g. CONDSTORE) are not supported; refuse them.
+                let mut condstore = false;
+                if matches!(name.as_slice(), b"SELECT" | b"EXAMINE") && self.peek() == Some(b' ') {
+                    // RFC 4466 select-params; CONDSTORE is the one known (RFC 7162 §3.1.8).
+                    self.sp()?;
+                    self.expect(b'(')?;
+                    loop {
+                        if !self.keyword("CONDSTORE") {
+                            return Err("Unknown SELECT parameter".into());
+                        }
+                        condstore = true;
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
+                    }
+                }
                 match name.as_slice() {
-                    b"SELECT" => C::Select { mailbox },
-                    b"EXAMINE" => C::Examine { mailbox },
+                    b"SELECT" => C::Select { mailbox, condstore },
+                    b"EXAMINE" => C::Examine { mailbox, condstore },
                     b"CREATE" => {
                         // RFC 6154 §5.3 CREATE-SPECIAL-USE is not advertised; accept no args.
                         C::Create { mailbox }
@@ -1044,7 +1095,18 @@ impl<'a> P<'a> {
                 let set = self.seq_set()?;
                 self.sp()?;
                 let items = self.fetch_items()?;
-                C::Fetch { uid, set, items }
+                let changed_since = if self.peek() == Some(b' ') {
+                    self.sp()?;
+                    Some(self.modifier("CHANGEDSINCE")?)
+                } else {
+                    None
+                };
+                C::Fetch {
+                    uid,
+                    set,
+                    items,
+                    changed_since,
+                }
             }
             b"STORE" => {
                 needs(self)?;

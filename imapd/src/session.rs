@@ -135,6 +135,8 @@ struct FetchJob {
     set_seen: bool,
     /// A BINARY item met an unknown Content-Transfer-Encoding.
     cte_failed: bool,
+    /// Only messages with a higher mod-sequence (RFC 7162 CHANGEDSINCE).
+    changed_since: Option<u64>,
 }
 
 enum Mode {
@@ -157,6 +159,8 @@ pub struct ImapSession<S: MailStore> {
     username: String,
     sel: Option<Selected>,
     rev2: bool,
+    /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in FETCH responses, HIGHESTMODSEQ on SELECT.
+    condstore: bool,
     auth_failures: u32,
 }
 
@@ -256,6 +260,17 @@ fn list_match(pattern: &str, name: &str) -> bool {
     pattern_match(norm(pattern).as_bytes(), norm(name).as_bytes())
 }
 
+/// Whether a search uses the MODSEQ criterion.
+fn uses_modseq(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(v) => v.iter().any(uses_modseq),
+        _ => false,
+    }
+}
+
 fn write_section_spec(out: &mut Vec<u8>, sec: &Section) {
     for (i, p) in sec.part.iter().enumerate() {
         if i > 0 {
@@ -340,6 +355,9 @@ fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[Fet
         match item {
             FetchAtt::Uid => {
                 let _ = write!(out, "UID {}", m.meta.uid);
+            }
+            FetchAtt::ModSeq => {
+                let _ = write!(out, "MODSEQ ({})", m.meta.modseq);
             }
             FetchAtt::Flags => {
                 out.extend_from_slice(b"FLAGS ");
@@ -469,6 +487,7 @@ impl<S: MailStore> ImapSession<S> {
             username: String::new(),
             sel: None,
             rev2: false,
+            condstore: false,
             auth_failures: 0,
         }
     }
@@ -527,13 +546,16 @@ impl<S: MailStore> ImapSession<S> {
         match user.flag_changes(&sel.name, sel.modseq) {
             Ok((modseq, changed)) => {
                 sel.modseq = modseq;
-                for (uid, flags) in changed {
-                    if skip(uid) {
+                for u in changed {
+                    if skip(u.uid) {
                         continue;
                     }
-                    if let Some(msn) = sel.msn(uid) {
-                        let _ = write!(out, "* {msn} FETCH (UID {uid} FLAGS ");
-                        encode::flags(out, &flags);
+                    if let Some(msn) = sel.msn(u.uid) {
+                        let _ = write!(out, "* {msn} FETCH (UID {} FLAGS ", u.uid);
+                        encode::flags(out, &u.flags);
+                        if self.condstore {
+                            let _ = write!(out, " MODSEQ ({})", u.modseq);
+                        }
                         out.extend_from_slice(b")\r\n");
                     }
                 }
@@ -824,12 +846,22 @@ impl<S: MailStore> ImapSession<S> {
                         self.rev2 = true;
                         cx.out.extend_from_slice(b" IMAP4rev2");
                     }
+                    if c == "CONDSTORE" && !self.condstore {
+                        self.condstore = true;
+                        cx.out.extend_from_slice(b" CONDSTORE");
+                    }
                 }
                 cx.out.extend_from_slice(b"\r\n");
                 tagged(cx.out, tag, "OK", None, "ENABLE completed");
             }
-            C::Select { mailbox } => self.select(tag, &mailbox, false, cx),
-            C::Examine { mailbox } => self.select(tag, &mailbox, true, cx),
+            C::Select { mailbox, condstore } => {
+                self.condstore |= condstore;
+                self.select(tag, &mailbox, false, cx)
+            }
+            C::Examine { mailbox, condstore } => {
+                self.condstore |= condstore;
+                self.select(tag, &mailbox, true, cx)
+            }
             C::Create { mailbox } => {
                 let name = mailbox.trim_end_matches('/');
                 let r = if name == "INBOX" || name.is_empty() {
@@ -914,14 +946,20 @@ impl<S: MailStore> ImapSession<S> {
             }
             C::Expunge { uids } => self.expunge(tag, uids.as_ref(), cx),
             C::Search { uid, charset, ret, key } => self.search(tag, uid, charset.as_deref(), ret.as_deref(), &key, cx),
-            C::Fetch { uid, set, items } => return self.fetch(tag, uid, &set, items, cx),
+            C::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } => return self.fetch(tag, uid, &set, items, changed_since, cx),
             C::Store {
                 uid,
                 set,
+                unchanged_since,
                 mode,
                 silent,
                 flags,
-            } => self.store(tag, uid, &set, mode, silent, &flags, cx),
+            } => self.store(tag, uid, &set, unchanged_since, mode, silent, &flags, cx),
             C::Copy { uid, set, mailbox } => self.copy_move(tag, uid, &set, &mailbox, false, cx),
             C::Move { uid, set, mailbox } => self.copy_move(tag, uid, &set, &mailbox, true, cx),
         }
@@ -964,6 +1002,7 @@ impl<S: MailStore> ImapSession<S> {
                 StatusItem::Unseen => st.unseen.into(),
                 StatusItem::Deleted => st.deleted.into(),
                 StatusItem::Size => st.size,
+                StatusItem::HighestModSeq => st.highest_modseq,
             };
             let _ = write!(out, "{} {v}", it.name());
         }
@@ -1005,6 +1044,13 @@ impl<S: MailStore> ImapSession<S> {
         }
         let _ = write!(out, "* OK [UIDVALIDITY {}] UIDs valid\r\n", info.status.uidvalidity);
         let _ = write!(out, "* OK [UIDNEXT {}] Predicted next UID\r\n", info.status.uidnext);
+        if self.condstore {
+            if info.modseq > 0 {
+                let _ = write!(out, "* OK [HIGHESTMODSEQ {}] Highest\r\n", info.modseq);
+            } else {
+                out.extend_from_slice(b"* OK [NOMODSEQ] No mod-sequences here\r\n");
+            }
+        }
         if self.rev2 {
             // RFC 9051 §6.3.2: the server MUST send a LIST response with the mailbox name.
             out.extend_from_slice(b"* LIST () \"/\" ");
@@ -1214,12 +1260,32 @@ impl<S: MailStore> ImapSession<S> {
                 return;
             }
         };
-        let Some(sel) = self.sel.as_mut() else { return };
         // Only messages this session knows about have sequence numbers.
-        let found: Vec<u32> = found
-            .into_iter()
-            .filter(|u| sel.uids.binary_search(u).is_ok())
-            .collect();
+        let found: Vec<u32> = match &self.sel {
+            Some(sel) => found
+                .into_iter()
+                .filter(|u| sel.uids.binary_search(u).is_ok())
+                .collect(),
+            None => return,
+        };
+        // RFC 7162 §3.1.5: a MODSEQ criterion enables CONDSTORE and adds the highest
+        // mod-sequence of the matches to the response.
+        let mut highest = None;
+        if uses_modseq(&key) {
+            self.condstore = true;
+            if !found.is_empty() {
+                let mut max = 0;
+                let r = self.user_mut().fetch(&name, &found, FetchWant::default(), &mut |m| {
+                    max = max.max(m.meta.modseq);
+                });
+                if let Err(e) = r {
+                    store_no(cx.out, tag, &e, &self.log, "search");
+                    return;
+                }
+                highest = Some(max);
+            }
+        }
+        let Some(sel) = self.sel.as_mut() else { return };
         let nums: Vec<u32> = if uid {
             found.clone()
         } else {
@@ -1239,6 +1305,9 @@ impl<S: MailStore> ImapSession<S> {
             out.extend_from_slice(b"* SEARCH");
             for n in &nums {
                 let _ = write!(out, " {n}");
+            }
+            if let Some(h) = highest {
+                let _ = write!(out, " (MODSEQ {h})");
             }
             out.extend_from_slice(b"\r\n");
         } else if opts != [SearchReturn::Save] {
@@ -1267,12 +1336,30 @@ impl<S: MailStore> ImapSession<S> {
                     _ => {}
                 }
             }
+            if let Some(h) = highest {
+                let _ = write!(out, " MODSEQ {h}");
+            }
             out.extend_from_slice(b"\r\n");
         }
         tagged(cx.out, tag, "OK", None, "SEARCH completed");
     }
 
-    fn fetch(&mut self, tag: &str, uid: bool, set: &SeqSet, mut items: Vec<FetchAtt>, cx: &mut Cx<'_>) -> Next {
+    fn fetch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SeqSet,
+        mut items: Vec<FetchAtt>,
+        changed_since: Option<u64>,
+        cx: &mut Cx<'_>,
+    ) -> Next {
+        // RFC 7162 §3.1: CHANGEDSINCE and MODSEQ enable CONDSTORE; CHANGEDSINCE implies MODSEQ.
+        if changed_since.is_some() && !items.contains(&FetchAtt::ModSeq) {
+            items.push(FetchAtt::ModSeq);
+        }
+        if items.contains(&FetchAtt::ModSeq) {
+            self.condstore = true;
+        }
         let idx = match self.indices(set, uid, true) {
             Ok(i) => i,
             Err(e) => {
@@ -1296,6 +1383,9 @@ impl<S: MailStore> ImapSession<S> {
             });
         if set_seen && !items.contains(&FetchAtt::Flags) {
             items.push(FetchAtt::Flags);
+        }
+        if set_seen && self.condstore && !items.contains(&FetchAtt::ModSeq) {
+            items.push(FetchAtt::ModSeq);
         }
         let want = FetchWant {
             raw: items.iter().any(|i| {
@@ -1322,6 +1412,7 @@ impl<S: MailStore> ImapSession<S> {
             want,
             set_seen,
             cte_failed: false,
+            changed_since,
         }));
         self.run_fetch(cx)
     }
@@ -1343,14 +1434,18 @@ impl<S: MailStore> ImapSession<S> {
             let uids: Vec<u32> = job.idx[job.pos..end].iter().map(|&i| sel.uids[i as usize]).collect();
             job.pos = end;
             if job.set_seen {
-                if let Err(e) = user.store_flags(&sel.name, &uids, StoreMode::Add, &["\\Seen".to_string()]) {
+                if let Err(e) = user.store_flags(&sel.name, &uids, StoreMode::Add, &["\\Seen".to_string()], None) {
                     warn!(self.log, "setting \\Seen failed"; "event" => "imap.store_error", "error" => %e);
                 }
             }
             let out = &mut *cx.out;
             let items = &job.items;
             let cte_failed = &mut job.cte_failed;
+            let changed_since = job.changed_since;
             let r = user.fetch(&sel.name, &uids, job.want, &mut |m| {
+                if changed_since.is_some_and(|cs| m.meta.modseq <= cs) {
+                    return;
+                }
                 if let Some(msn) = sel.msn(m.meta.uid) {
                     if !write_fetch(out, msn, &m, items) {
                         *cte_failed = true;
@@ -1382,11 +1477,13 @@ impl<S: MailStore> ImapSession<S> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     fn store(
         &mut self,
         tag: &str,
         uid: bool,
         set: &SeqSet,
+        unchanged_since: Option<u64>,
         mode: StoreMode,
         silent: bool,
         flags: &[String],
@@ -1396,6 +1493,9 @@ impl<S: MailStore> ImapSession<S> {
         if sel.read_only {
             tagged(cx.out, tag, "NO", Some("READ-ONLY"), "Mailbox is read-only");
             return;
+        }
+        if unchanged_since.is_some() {
+            self.condstore = true;
         }
         let name = sel.name.clone();
         let idx = match self.indices(set, uid, true) {
@@ -1407,27 +1507,61 @@ impl<S: MailStore> ImapSession<S> {
         };
         let uids = self.uids_of(&idx);
         let flags: Vec<String> = flags.iter().filter(|f| *f != "\\Recent").cloned().collect();
-        match self.user_mut().store_flags(&name, &uids, mode, &flags) {
-            Ok(changed) => {
-                if !silent {
-                    if let Some(sel) = &self.sel {
-                        for (u, fl) in changed.iter().cloned() {
-                            if let Some(msn) = sel.msn(u) {
-                                let _ = write!(cx.out, "* {msn} FETCH (");
-                                if uid {
-                                    let _ = write!(cx.out, "UID {u} ");
-                                }
-                                cx.out.extend_from_slice(b"FLAGS ");
-                                encode::flags(cx.out, &fl);
-                                cx.out.extend_from_slice(b")\r\n");
-                            }
+        match self.user_mut().store_flags(&name, &uids, mode, &flags, unchanged_since) {
+            Ok(outcome) => {
+                let condstore = self.condstore;
+                if let Some(sel) = &self.sel {
+                    for u in &outcome.updated {
+                        // With .SILENT, CONDSTORE still reports the new MODSEQ of changed
+                        // messages (RFC 7162 §3.1.3).
+                        if silent && !(condstore && u.changed) {
+                            continue;
                         }
+                        let Some(msn) = sel.msn(u.uid) else { continue };
+                        let _ = write!(cx.out, "* {msn} FETCH (");
+                        if uid || silent {
+                            let _ = write!(cx.out, "UID {}", u.uid);
+                        }
+                        if !silent {
+                            if uid {
+                                cx.out.push(b' ');
+                            }
+                            cx.out.extend_from_slice(b"FLAGS ");
+                            encode::flags(cx.out, &u.flags);
+                        }
+                        if condstore {
+                            let _ = write!(cx.out, " MODSEQ ({})", u.modseq);
+                        }
+                        cx.out.extend_from_slice(b")\r\n");
                     }
                 }
                 // Absorb our own change into the counter; report concurrent ones by others.
                 let mine: Vec<u32> = uids;
                 self.flag_updates(cx.out, |u| mine.binary_search(&u).is_ok());
-                tagged(cx.out, tag, "OK", None, "STORE completed");
+                if outcome.modified.is_empty() {
+                    tagged(cx.out, tag, "OK", None, "STORE completed");
+                } else {
+                    let mut nums: Vec<u32> = if uid {
+                        outcome.modified.clone()
+                    } else {
+                        let sel = self.sel.as_ref();
+                        outcome
+                            .modified
+                            .iter()
+                            .filter_map(|&u| sel.and_then(|s| s.msn(u)))
+                            .collect()
+                    };
+                    nums.sort_unstable();
+                    let mut code = b"MODIFIED ".to_vec();
+                    encode::seq_set(&mut code, &nums);
+                    tagged(
+                        cx.out,
+                        tag,
+                        "OK",
+                        Some(&String::from_utf8_lossy(&code)),
+                        "Conditional STORE failed for some messages",
+                    );
+                }
             }
             Err(e) => store_no(cx.out, tag, &e, &self.log, "store"),
         }

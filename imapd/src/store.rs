@@ -36,6 +36,8 @@ pub struct FolderStatus {
     pub deleted: u32,
     /// Total octets (RFC 8438 STATUS=SIZE).
     pub size: u64,
+    /// Highest mod-sequence in the folder (RFC 7162 §3.1.2.1); 0 without tracking.
+    pub highest_modseq: u64,
 }
 
 /// What SELECT/EXAMINE needs (RFC 9051 §6.3.2).
@@ -60,6 +62,8 @@ pub struct MessageMeta {
     pub flags: Vec<String>,
     pub internal_date: DateTime,
     pub size: u64,
+    /// Mod-sequence of the message's last change (RFC 7162 §3.1.1); 0 without tracking.
+    pub modseq: u64,
 }
 
 /// What a FETCH needs loaded beyond metadata.
@@ -91,8 +95,24 @@ pub struct CopyResult {
     pub pairs: Vec<(u32, u32)>,
 }
 
-/// (UID, current flags) pairs.
-pub type FlagList = Vec<(u32, Vec<String>)>;
+/// A message's flags after a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub modseq: u64,
+    /// Whether this STORE changed the flags.
+    pub changed: bool,
+}
+
+/// Result of STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreOutcome {
+    /// Messages the STORE applied to, with their flags afterwards.
+    pub updated: Vec<FlagUpdate>,
+    /// UIDs left alone because they changed after UNCHANGEDSINCE.
+    pub modified: Vec<u32>,
+}
 
 /// Called by a store when a watched folder changed (new, expunged or re-flagged mail).
 pub type Notifier = Arc<dyn Fn() + Send + Sync>;
@@ -127,14 +147,17 @@ pub trait UserStore: Send + 'static {
         want: FetchWant,
         sink: &mut dyn FnMut(FetchedMessage<'_>),
     ) -> Result<(), StoreError>;
-    /// Change flags; returns the new flags of each message changed or not.
+    /// Change flags; returns the new flags of each message changed or not. With
+    /// `unchanged_since` (RFC 7162 UNCHANGEDSINCE), messages whose mod-sequence is higher are
+    /// left alone and listed in [`StoreOutcome::modified`].
     fn store_flags(
         &mut self,
         folder: &str,
         uids: &[u32],
         mode: StoreMode,
         flags: &[String],
-    ) -> Result<FlagList, StoreError>;
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome, StoreError>;
     /// UIDs (ascending) of messages matching `key` (RFC 9051 §6.4.4). Sequence-number and
     /// `$` keys have been rewritten to UID keys by the session; `*` in a UID set means the
     /// folder's largest UID.
@@ -161,7 +184,7 @@ pub trait UserStore: Send + 'static {
     /// Flag changes since change counter `since` (from [`SelectInfo::modseq`] or an earlier
     /// call): the new counter and the changed messages' current flags. Lets the session tell
     /// clients about flags other sessions changed. Default: no change tracking.
-    fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, FlagList), StoreError> {
+    fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, Vec<FlagUpdate>), StoreError> {
         Ok((since, Vec::new()))
     }
     /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -230,6 +230,61 @@ fn fetch_binary_decodes_transfer_encodings() {
         h.send_str("b FETCH 3 (BINARY[3] BINARY[4])\r\n"),
         "* 3 FETCH (BINARY[3] NIL BINARY[4] NIL FLAGS (\\Seen))\r\nb NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding\r\n"
     );
+}
+
+#[test]
+fn condstore_modseq_fetch_store_search_status() {
+    let mut h = Harness::logged_in();
+    // Before CONDSTORE is enabled nothing mentions mod-sequences.
+    let s = h.send_str("s SELECT INBOX (CONDSTORE)\r\n");
+    assert!(s.contains("* OK [HIGHESTMODSEQ 3] Highest\r\n"), "{s}");
+    assert_eq!(
+        h.send_str("a FETCH 1:* (UID MODSEQ)\r\n"),
+        "* 1 FETCH (UID 1 MODSEQ (2))\r\n* 2 FETCH (UID 2 MODSEQ (3))\r\na OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("b STORE 2 +FLAGS (\\Flagged)\r\n"),
+        "* 2 FETCH (FLAGS (\\Flagged) MODSEQ (4))\r\nb OK STORE completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("c UID FETCH 1:* (FLAGS) (CHANGEDSINCE 3)\r\n"),
+        "* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (4))\r\nc OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("d UID STORE 1:2 (UNCHANGEDSINCE 3) +FLAGS.SILENT (\\Answered)\r\n"),
+        "* 1 FETCH (UID 1 MODSEQ (5))\r\nd OK [MODIFIED 2] Conditional STORE failed for some messages\r\n"
+    );
+    assert_eq!(h.store.flags_of("bob", "INBOX", 2), Some(vec!["\\Flagged".to_string()]));
+    assert_eq!(
+        h.send_str("e SEARCH MODSEQ 4\r\n"),
+        "* SEARCH 1 2 (MODSEQ 5)\r\ne OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("f UID SEARCH RETURN (COUNT) MODSEQ \"/flags/\\\\draft\" all 5\r\n"),
+        "* ESEARCH (TAG \"f\") UID COUNT 1 MODSEQ 5\r\nf OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("g STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n"),
+        "* STATUS \"INBOX\" (HIGHESTMODSEQ 5 MESSAGES 2)\r\ng OK STATUS completed\r\n"
+    );
+    let mut other = Harness::with(h.store.clone(), Config::default());
+    other.greet();
+    other.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\nx STORE 1 -FLAGS.SILENT (\\Seen)\r\n");
+    assert_eq!(
+        h.send_str("n NOOP\r\n"),
+        "* 1 FETCH (UID 1 FLAGS (\\Answered) MODSEQ (6))\r\nn OK NOOP completed\r\n"
+    );
+}
+
+#[test]
+fn enable_condstore() {
+    let mut h = Harness::logged_in();
+    assert_eq!(
+        h.send_str("e ENABLE CONDSTORE\r\n"),
+        "* ENABLED CONDSTORE\r\ne OK ENABLE completed\r\n"
+    );
+    let s = h.send_str("s EXAMINE Trash\r\n");
+    assert!(s.contains("* OK [HIGHESTMODSEQ 1] Highest\r\n"), "{s}");
 }
 
 #[test]
@@ -505,7 +560,7 @@ fn close_unselect_enable_id() {
         )
     );
     assert_eq!(
-        h.send_str("e ENABLE IMAP4rev2 CONDSTORE\r\n"),
+        h.send_str("e ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"),
         "* ENABLED IMAP4rev2\r\ne OK ENABLE completed\r\n"
     );
     // IMAP4rev2: no RECENT/UNSEEN, a LIST response, and ESEARCH for SEARCH.

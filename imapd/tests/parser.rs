@@ -81,15 +81,18 @@ fn mailbox_commands_and_names() {
     assert_eq!(
         p("a SELECT inbox\r\n"),
         CommandBody::Select {
-            mailbox: "INBOX".into()
+            mailbox: "INBOX".into(),
+            condstore: false
         }
     );
     assert_eq!(
-        p("a EXAMINE \"Inbox/Sub\"\r\n"),
+        p("a EXAMINE \"Inbox/Sub\" (CONDSTORE)\r\n"),
         CommandBody::Examine {
-            mailbox: "INBOX/Sub".into()
+            mailbox: "INBOX/Sub".into(),
+            condstore: true
         }
     );
+    assert_eq!(err("a SELECT x (QRESYNC (1 2))\r\n").1, "Unknown SELECT parameter");
     assert_eq!(
         p("a CREATE &ZeVnLIqe-\r\n"),
         CommandBody::Create {
@@ -219,7 +222,8 @@ fn fetch_items() {
         CommandBody::Fetch {
             uid: false,
             set: SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Largest)]),
-            items: vec![F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope]
+            items: vec![F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope],
+            changed_since: None
         }
     );
     let CommandBody::Fetch { uid, items, .. } = p(
@@ -271,7 +275,17 @@ fn fetch_items() {
         CommandBody::Fetch {
             uid: false,
             set: SeqSet::Saved,
-            items: vec![F::Flags, F::InternalDate, F::Rfc822Size]
+            items: vec![F::Flags, F::InternalDate, F::Rfc822Size],
+            changed_since: None
+        }
+    );
+    assert_eq!(
+        p("a UID FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 12345)\r\n"),
+        CommandBody::Fetch {
+            uid: true,
+            set: SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Largest)]),
+            items: vec![F::Flags, F::ModSeq],
+            changed_since: Some(12345)
         }
     );
     assert_eq!(err("a FETCH 0 FLAGS\r\n").1, "Zero is not a valid number here");
@@ -285,16 +299,18 @@ fn store_copy_move() {
         CommandBody::Store {
             uid: false,
             set: set(&[(2, 4)]),
+            unchanged_since: None,
             mode: StoreMode::Add,
             silent: true,
             flags: vec!["\\Deleted".into(), "$Junk".into()]
         }
     );
     assert_eq!(
-        p("a UID STORE 9 FLAGS \\Seen \\Answered\r\n"),
+        p("a UID STORE 9 (UNCHANGEDSINCE 7) FLAGS \\Seen \\Answered\r\n"),
         CommandBody::Store {
             uid: true,
             set: set(&[(9, 9)]),
+            unchanged_since: Some(7),
             mode: StoreMode::Replace,
             silent: false,
             flags: vec!["\\Seen".into(), "\\Answered".into()]
@@ -391,6 +407,8 @@ fn search_keys() {
         "SENTSINCE 1-Jan-2000",
         "*",
         "$",
+        "MODSEQ 5",
+        "MODSEQ \"/flags/\\\\seen\" priv 5",
     ] {
         p(&format!("a SEARCH {k}\r\n"));
     }
