@@ -8,10 +8,13 @@
 //! - [`html`]: HTML to plain text and plain text to HTML.
 //! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]).
 
+pub mod base64;
 pub mod charset;
 pub mod error;
 pub mod fuzzing;
 pub mod html;
+pub mod message;
+pub mod mime_in;
 pub mod props;
 pub mod rtf;
 pub mod rtfcp;

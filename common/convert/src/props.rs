@@ -292,6 +292,57 @@ pub fn dump_props(props: &[Prop], indent: &str, out: &mut String) {
     }
 }
 
+// Tags used by the MIME conversion ([MS-OXPROPS], [MS-OXCMAIL]).
+pub const PR_SUBJECT_PREFIX: u32 = tag(0x003D, PT_UNICODE);
+pub const PR_NORMALIZED_SUBJECT: u32 = tag(0x0E1D, PT_UNICODE);
+pub const PR_SENT_REPRESENTING_NAME: u32 = tag(0x0042, PT_UNICODE);
+pub const PR_SENT_REPRESENTING_ADDRTYPE: u32 = tag(0x0064, PT_UNICODE);
+pub const PR_SENT_REPRESENTING_EMAIL_ADDRESS: u32 = tag(0x0065, PT_UNICODE);
+pub const PR_SENT_REPRESENTING_SMTP_ADDRESS: u32 = tag(0x5D02, PT_UNICODE);
+pub const PR_SENDER_SMTP_ADDRESS: u32 = tag(0x5D01, PT_UNICODE);
+pub const PR_REPLY_RECIPIENT_NAMES: u32 = tag(0x0050, PT_UNICODE);
+pub const PR_DISPLAY_TO: u32 = tag(0x0E04, PT_UNICODE);
+pub const PR_DISPLAY_CC: u32 = tag(0x0E03, PT_UNICODE);
+pub const PR_DISPLAY_BCC: u32 = tag(0x0E02, PT_UNICODE);
+pub const PR_RECIPIENT_TYPE: u32 = tag(0x0C15, PT_LONG);
+pub const PR_ADDRTYPE: u32 = tag(0x3002, PT_UNICODE);
+pub const PR_EMAIL_ADDRESS: u32 = tag(0x3003, PT_UNICODE);
+pub const PR_SMTP_ADDRESS: u32 = tag(0x39FE, PT_UNICODE);
+pub const PR_OBJECT_TYPE: u32 = tag(0x0FFE, PT_LONG);
+pub const PR_DISPLAY_TYPE: u32 = tag(0x3900, PT_LONG);
+pub const PR_INTERNET_MESSAGE_ID: u32 = tag(0x1035, PT_UNICODE);
+pub const PR_IN_REPLY_TO_ID: u32 = tag(0x1042, PT_UNICODE);
+pub const PR_INTERNET_REFERENCES: u32 = tag(0x1039, PT_UNICODE);
+pub const PR_PRIORITY: u32 = tag(0x0026, PT_LONG);
+pub const PR_SENSITIVITY: u32 = tag(0x0036, PT_LONG);
+pub const PR_CONVERSATION_TOPIC: u32 = tag(0x0070, PT_UNICODE);
+pub const PR_CONVERSATION_INDEX: u32 = tag(0x0071, PT_BINARY);
+pub const PR_READ_RECEIPT_REQUESTED: u32 = tag(0x0029, PT_BOOLEAN);
+pub const PR_ORIGINATOR_DELIVERY_REPORT_REQUESTED: u32 = tag(0x0023, PT_BOOLEAN);
+pub const PR_AUTO_RESPONSE_SUPPRESS: u32 = tag(0x3FDF, PT_LONG);
+pub const PR_TRANSPORT_MESSAGE_HEADERS: u32 = tag(0x007D, PT_UNICODE);
+pub const PR_HTML: u32 = tag(0x1013, PT_BINARY);
+pub const PR_INTERNET_CPID: u32 = tag(0x3FDE, PT_LONG);
+pub const PR_MESSAGE_FLAGS: u32 = tag(0x0E07, PT_LONG);
+pub const PR_HASATTACH: u32 = tag(0x0E1B, PT_BOOLEAN);
+pub const PR_ATTACH_EXTENSION: u32 = tag(0x3703, PT_UNICODE);
+pub const PR_ATTACH_MIME_TAG: u32 = tag(0x370E, PT_UNICODE);
+pub const PR_ATTACH_CONTENT_ID: u32 = tag(0x3712, PT_UNICODE);
+pub const PR_ATTACH_CONTENT_LOCATION: u32 = tag(0x3713, PT_UNICODE);
+pub const PR_ATTACH_FLAGS: u32 = tag(0x3714, PT_LONG);
+pub const PR_ATTACH_SIZE: u32 = tag(0x0E20, PT_LONG);
+pub const PR_ATTACHMENT_HIDDEN: u32 = tag(0x7FFE, PT_BOOLEAN);
+pub const PR_ATTACH_CONTENT_DESCRIPTION: u32 = tag(0x3711, PT_UNICODE);
+
+/// PS_PUBLIC_STRINGS {00020329-0000-0000-C000-000000000046}.
+pub const PS_PUBLIC_STRINGS: [u8; 16] = [
+    0x29, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PS_INTERNET_HEADERS {00020386-0000-0000-C000-000000000046}.
+pub const PS_INTERNET_HEADERS: [u8; 16] = [
+    0x86, 0x03, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
