@@ -226,6 +226,26 @@ impl HttpSession {
         }
     }
 
+    /// The request head was not complete in time (slow client): 408 and close.
+    fn head_timeout(&mut self, cx: &mut Cx<'_>) -> Next {
+        slog::info!(self.app.log, "request head not complete in time"; "event" => "http.request_timeout",
+            "peer" => self.peer.to_string());
+        self.app.metrics.request("error", 408, Duration::ZERO);
+        let date = now_date();
+        let resp = Response::status(408).closing();
+        write_response(
+            cx.out,
+            Version::Http11,
+            resp,
+            false,
+            false,
+            &date,
+            &self.app.settings.server_name,
+        );
+        self.state = State::Done;
+        Next::Close
+    }
+
     /// Set the idle timeout so the request head must be complete `request_timeout` after its
     /// first byte, however slowly it trickles in.
     fn head_deadline(&mut self, cx: &mut Cx<'_>, partial: bool) -> bool {
@@ -271,7 +291,7 @@ impl Session for HttpSession {
                         Ok(None) => {
                             self.state = State::Head;
                             if !self.head_deadline(cx, true) {
-                                return (used, self.fatal(cx, Version::Http11, 408, "request head timeout"));
+                                return (data.len(), self.head_timeout(cx));
                             }
                             return (used, Next::Read);
                         }
@@ -383,19 +403,7 @@ impl Session for HttpSession {
 
     fn timed_out(&mut self, cx: &mut Cx<'_>) -> Next {
         if matches!(self.state, State::Head) && self.head_started.is_some() {
-            slog::info!(self.app.log, "request head not complete in time"; "event" => "http.request_timeout",
-                "peer" => self.peer.to_string());
-            let date = now_date();
-            let resp = Response::status(408).closing();
-            write_response(
-                cx.out,
-                Version::Http11,
-                resp,
-                false,
-                false,
-                &date,
-                &self.app.settings.server_name,
-            );
+            return self.head_timeout(cx);
         }
         self.state = State::Done;
         Next::Close
