@@ -52,6 +52,8 @@ pub enum Capability {
     Binary,
     /// RFC 7162 §3.1
     Condstore,
+    /// RFC 3502
+    MultiAppend,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -83,6 +85,7 @@ impl Capability {
             Capability::Children => "CHILDREN",
             Capability::Binary => "BINARY",
             Capability::Condstore => "CONDSTORE",
+            Capability::MultiAppend => "MULTIAPPEND",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -135,6 +138,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Children,
         C::Binary,
         C::Condstore,
+        C::MultiAppend,
     ]);
     v
 }

@@ -48,6 +48,8 @@ struct Data {
     users: BTreeMap<String, User>,
     watches: Vec<Watch>,
     next_uidvalidity: u32,
+    /// Largest message APPEND accepts (0: no limit).
+    append_limit: usize,
 }
 
 /// The shared in-memory store.
@@ -125,6 +127,11 @@ impl MemStore {
         };
         self.notify(user, folder);
         Some(uid)
+    }
+
+    /// Refuse APPENDs of messages larger than `bytes` with [`StoreError::OverQuota`].
+    pub fn set_append_limit(&self, bytes: usize) {
+        lock(&self.data).append_limit = bytes;
     }
 
     /// Flags of a message (for test assertions).
@@ -539,6 +546,10 @@ impl UserStore for MemUser {
         date: Option<DateTime>,
         data: &[u8],
     ) -> Result<(u32, u32), StoreError> {
+        let limit = lock(&self.store.data).append_limit;
+        if limit > 0 && data.len() > limit {
+            return Err(StoreError::OverQuota);
+        }
         let r = self.with_folder(folder, |f| {
             let uid = add_msg(f, flags, date.unwrap_or(DEFAULT_DATE), data);
             Ok((f.uidvalidity, uid))

@@ -1152,28 +1152,30 @@ impl<S: MailStore> ImapSession<S> {
     }
 
     fn append(&mut self, tag: &str, mailbox: &str, messages: &[AppendMessage<'_>], cx: &mut Cx<'_>) {
-        let mut uids = Vec::new();
-        let mut validity = 0;
-        for m in messages {
-            if m.flags.iter().any(|f| f == "\\Recent") {
-                tagged(cx.out, tag, "BAD", None, "\\Recent cannot be set");
+        if messages.iter().any(|m| m.flags.iter().any(|f| f == "\\Recent")) {
+            tagged(cx.out, tag, "BAD", None, "\\Recent cannot be set");
+            return;
+        }
+        let msgs: Vec<NewMessage<'_>> = messages
+            .iter()
+            .map(|m| NewMessage {
+                flags: &m.flags,
+                date: m.date,
+                data: m.data,
+            })
+            .collect();
+        // RFC 3502: all messages or none.
+        let (validity, uids) = match self.user_mut().append_all(mailbox, &msgs) {
+            Ok(r) => r,
+            Err(StoreError::NoMailbox) => {
+                tagged(cx.out, tag, "NO", Some("TRYCREATE"), "Mailbox does not exist");
                 return;
             }
-            match self.user_mut().append(mailbox, &m.flags, m.date, m.data) {
-                Ok((v, u)) => {
-                    validity = v;
-                    uids.push(u);
-                }
-                Err(StoreError::NoMailbox) => {
-                    tagged(cx.out, tag, "NO", Some("TRYCREATE"), "Mailbox does not exist");
-                    return;
-                }
-                Err(e) => {
-                    store_no(cx.out, tag, &e, &self.log, "append");
-                    return;
-                }
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "append");
+                return;
             }
-        }
+        };
         if self.sel.as_ref().is_some_and(|s| s.name == mailbox) {
             self.sync(cx.out);
         }

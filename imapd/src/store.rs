@@ -114,6 +114,14 @@ pub struct StoreOutcome {
     pub modified: Vec<u32>,
 }
 
+/// One message of an APPEND.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub flags: &'a [String],
+    pub date: Option<DateTime>,
+    pub data: &'a [u8],
+}
+
 /// Called by a store when a watched folder changed (new, expunged or re-flagged mail).
 pub type Notifier = Arc<dyn Fn() + Send + Sync>;
 
@@ -177,6 +185,29 @@ pub trait UserStore: Send + 'static {
         date: Option<DateTime>,
         data: &[u8],
     ) -> Result<(u32, u32), StoreError>;
+    /// Store several messages all-or-nothing (RFC 3502 MULTIAPPEND); returns UIDVALIDITY
+    /// and the new UIDs. The default appends one by one and removes what it appended when
+    /// one fails; a transactional store should override it.
+    fn append_all(&mut self, folder: &str, msgs: &[NewMessage<'_>]) -> Result<(u32, Vec<u32>), StoreError> {
+        let mut done = Vec::new();
+        let mut validity = 0;
+        for m in msgs {
+            match self.append(folder, m.flags, m.date, m.data) {
+                Ok((v, u)) => {
+                    validity = v;
+                    done.push(u);
+                }
+                Err(e) => {
+                    if !done.is_empty() {
+                        let _ = self.store_flags(folder, &done, StoreMode::Add, &["\\Deleted".to_string()], None);
+                        let _ = self.expunge(folder, Some(&done));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok((validity, done))
+    }
     fn create(&mut self, folder: &str) -> Result<(), StoreError>;
     fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;

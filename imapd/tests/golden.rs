@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -397,6 +397,30 @@ fn append_with_flags_date_and_appenduid() {
         h.send_str("d APPEND Nope {1+}\r\nx\r\n"),
         "d NO [TRYCREATE] Mailbox does not exist\r\n"
     );
+}
+
+#[test]
+fn multiappend_is_all_or_nothing() {
+    let mut h = Harness::selected();
+    assert_eq!(
+        h.send_str("a APPEND INBOX (\\Seen) {3+}\r\nabc {3+}\r\ndef\r\n"),
+        "* 4 EXISTS\r\na OK [APPENDUID 1001 3:4] APPEND completed\r\n"
+    );
+    assert_eq!(h.store.flags_of("bob", "INBOX", 3), Some(vec!["\\Seen".to_string()]));
+    assert_eq!(h.store.flags_of("bob", "INBOX", 4), Some(vec![]));
+    assert_eq!(
+        h.send_str("b APPEND INBOX {1+}\r\nx (\\Recent) {1+}\r\ny\r\n"),
+        "b BAD \\Recent cannot be set\r\n"
+    );
+    assert_eq!(h.store.count("bob", "INBOX"), Some(4));
+    // The second message is refused: the first one must not stay.
+    h.store.set_append_limit(5);
+    assert_eq!(
+        h.send_str("c APPEND INBOX {3+}\r\nabc {9+}\r\n123456789\r\n"),
+        "c NO [OVERQUOTA] Quota exceeded\r\n"
+    );
+    assert_eq!(h.store.count("bob", "INBOX"), Some(4));
+    assert_eq!(h.send_str("n NOOP\r\n"), "n OK NOOP completed\r\n");
 }
 
 #[test]
