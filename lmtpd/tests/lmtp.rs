@@ -339,3 +339,23 @@ fn store_backend_refuses_rather_than_accepting() {
     assert!(c.cmd("BAR").unwrap().starts_with("500 5.5.1"));
     assert!(c.reply().unwrap().starts_with("421 4.7.0"));
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_unacknowledged_leftovers_are_discarded() {
+    let dir = TestDir::new();
+    // A partial LMTP message from an earlier crash: never acknowledged, so it must go.
+    std::fs::create_dir_all(dir.path().join("spool/tmp")).unwrap();
+    std::fs::write(
+        dir.path().join("spool/tmp/dead-1"),
+        "GROMOX-SPOOL 1\nrcpt alice@example.org\n",
+    )
+    .unwrap();
+    let mut d = start(&dir, &[]);
+    assert!(!dir.path().join("spool/tmp/dead-1").exists());
+    let mut c = Raw::connect(d.addr("lda_listen")).unwrap();
+    assert!(c.cmd("LHLO x").unwrap().starts_with("250 "));
+    drop(c);
+    let status = d.terminate(Duration::from_secs(20)).expect("lmtpd exits on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", d.output());
+    assert!(delivered_tags(&drop_dir(&dir), "alice@example.org").is_empty());
+}
