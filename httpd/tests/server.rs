@@ -548,3 +548,37 @@ fn sighup_reloads_routes() {
     }
     assert!(h.log_text().contains("http.reload"));
 }
+
+#[test]
+fn remote_host_header_ignored_when_unset() {
+    let h = start("", |_| {});
+    let _ = post(
+        h.addr,
+        "/autodiscover/autodiscover.xml",
+        &format!("X-Forwarded-For: 203.0.113.9\r\n{}", basic("alice@example.org", "nope")),
+        POX,
+    );
+    let log = h.log_text();
+    assert!(
+        log.contains("rhost=[127.0.0.1]") && !log.contains("203.0.113.9]"),
+        "{log}"
+    );
+}
+
+#[test]
+fn fastcgi_backend_down_is_502() {
+    let h = start("", |etc| {
+        let php = etc.parent().unwrap().join("php");
+        std::fs::create_dir_all(&php).unwrap();
+        std::fs::write(php.join("x.php"), "<?php echo 1;").unwrap();
+        let sock = etc.parent().unwrap().join("no-such.sock");
+        std::fs::write(
+            etc.join("fastcgi.txt"),
+            format!("* /php {} php index.php - {}\n", php.display(), sock.display()),
+        )
+        .unwrap();
+    });
+    assert_eq!(get(h.addr, "/php/x.php", "").status, 502);
+    assert_eq!(get(h.addr, "/php/missing.php", "").status, 404);
+    assert!(h.log_text().contains("http.fastcgi_error"));
+}
