@@ -90,39 +90,92 @@ pub struct DirSyncer {
 
 #[derive(Default, Clone, Copy)]
 struct SyncState {
+    /// Syncs started so far.
     started: u64,
+    /// Highest sync number finished successfully.
     done: u64,
     running: bool,
+    /// Callers inside [`DirSyncer::sync`] for this directory; the entry goes when none are.
+    waiters: u32,
 }
 
 impl DirSyncer {
     /// Make every rename into `dir` done before this call durable.
     pub fn sync(&self, dir: &Path) -> io::Result<()> {
         let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let need = map.get(dir).map_or(0, |s| s.started) + 1;
-        loop {
-            let st = map.entry(dir.to_path_buf()).or_default();
+        let st = map.entry(dir.to_path_buf()).or_default();
+        st.waiters += 1;
+        // A sync already running may have started before our rename: we need a later one.
+        let need = st.started + 1;
+        let result = loop {
+            let Some(st) = map.get_mut(dir) else {
+                break Err(io::Error::other("directory sync state lost"));
+            };
             if st.done >= need {
-                return Ok(());
+                break Ok(());
             }
-            if !st.running {
-                st.running = true;
-                st.started += 1;
-                let mine = st.started;
-                drop(map);
-                let r = File::open(dir).and_then(|f| f.sync_all());
-                map = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                let st = map.entry(dir.to_path_buf()).or_default();
+            if st.running {
+                map = self.cv.wait(map).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            st.running = true;
+            st.started += 1;
+            let mine = st.started;
+            drop(map);
+            let r = File::open(dir).and_then(|f| f.sync_all());
+            map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(st) = map.get_mut(dir) {
                 st.running = false;
                 if r.is_ok() {
                     st.done = st.done.max(mine);
                 }
-                self.cv.notify_all();
-                r?;
-                continue;
             }
-            map = self.cv.wait(map).unwrap_or_else(|p| p.into_inner());
+            self.cv.notify_all();
+            if let Err(e) = r {
+                break Err(e);
+            }
+        };
+        if let Some(st) = map.get_mut(dir) {
+            st.waiters -= 1;
+            if st.waiters == 0 && !st.running {
+                map.remove(dir);
+            }
         }
+        result
+    }
+
+    /// Directories with callers inside [`DirSyncer::sync`] (for tests).
+    pub fn active(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_syncs_share_fsyncs_and_leave_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let syncer = std::sync::Arc::new(DirSyncer::default());
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let syncer = syncer.clone();
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    for j in 0..20 {
+                        std::fs::write(d.join(format!("{i}-{j}")), b"x").unwrap();
+                        syncer.sync(&d).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(syncer.active(), 0);
+        assert!(syncer.sync(&dir.path().join("missing")).is_err());
+        assert_eq!(syncer.active(), 0);
     }
 }
 
