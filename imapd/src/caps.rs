@@ -54,6 +54,8 @@ pub enum Capability {
     Condstore,
     /// RFC 3502
     MultiAppend,
+    /// RFC 6855 / RFC 9755
+    Utf8Accept,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -86,6 +88,7 @@ impl Capability {
             Capability::Binary => "BINARY",
             Capability::Condstore => "CONDSTORE",
             Capability::MultiAppend => "MULTIAPPEND",
+            Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -139,6 +142,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Binary,
         C::Condstore,
         C::MultiAppend,
+        C::Utf8Accept,
     ]);
     v
 }

@@ -32,6 +32,7 @@ struct P<'a> {
     pos: usize,
     depth: usize,
     depth_max: usize,
+    utf8: bool,
 }
 
 impl<'a> P<'a> {
@@ -247,7 +248,7 @@ impl<'a> P<'a> {
 
     fn mailbox(&mut self) -> R<String> {
         let raw = self.astring()?;
-        mailbox_name(&raw)
+        mailbox_name_mode(&raw, self.utf8)
     }
 
     fn list_mailbox(&mut self) -> R<String> {
@@ -264,7 +265,7 @@ impl<'a> P<'a> {
         if raw.is_empty() {
             return Ok(String::new());
         }
-        mailbox_name(&raw)
+        mailbox_name_mode(&raw, self.utf8)
     }
 
     fn seq_num(&mut self) -> R<SeqNum> {
@@ -793,7 +794,7 @@ impl<'a> P<'a> {
         if raw.is_empty() {
             Ok(String::new())
         } else {
-            mailbox_name(&raw)
+            mailbox_name_mode(&raw, self.utf8)
         }
     }
 
@@ -1137,10 +1138,17 @@ impl<'a> P<'a> {
 /// Decode a mailbox name from the wire: modified UTF-7 (RFC 3501 §5.1.3), or plain UTF-8
 /// (RFC 9051 §5.1) when it is not valid modified UTF-7. `INBOX` is case-insensitive.
 pub fn mailbox_name(raw: &[u8]) -> Result<String, String> {
+    mailbox_name_mode(raw, false)
+}
+
+/// [`mailbox_name`]; with `utf8` (IMAP4rev2 or UTF8=ACCEPT enabled, RFC 9051 §5.1, RFC 6855
+/// §3) names are UTF-8 as sent, without modified UTF-7 decoding.
+pub fn mailbox_name_mode(raw: &[u8], utf8: bool) -> Result<String, String> {
     if raw.eq_ignore_ascii_case(b"INBOX") {
         return Ok("INBOX".into());
     }
-    let name = match utf7::decode(raw) {
+    let decoded = if utf8 { None } else { utf7::decode(raw) };
+    let name = match decoded {
         Some(s) => s,
         None => String::from_utf8(raw.to_vec()).map_err(|_| "Invalid mailbox name encoding".to_string())?,
     };
@@ -1157,6 +1165,11 @@ pub fn mailbox_name(raw: &[u8]) -> Result<String, String> {
 /// Parse one framed command. Never panics; every failure is a [`ParseError`] carrying the
 /// tag when it was readable.
 pub fn parse_command<'a>(buf: &'a [u8], limits: &Limits) -> Result<Command<'a>, ParseError> {
+    parse_command_mode(buf, limits, false)
+}
+
+/// [`parse_command`] with mailbox names taken as UTF-8 (`utf8`, see [`mailbox_name_mode`]).
+pub fn parse_command_mode<'a>(buf: &'a [u8], limits: &Limits, utf8: bool) -> Result<Command<'a>, ParseError> {
     let Some(tag_b) = crate::framer::tag_of(buf) else {
         return Err(ParseError::new(None, "Missing or invalid tag"));
     };
@@ -1167,6 +1180,7 @@ pub fn parse_command<'a>(buf: &'a [u8], limits: &Limits) -> Result<Command<'a>, 
         pos: tag_b.len(),
         depth: 0,
         depth_max: limits.depth_max,
+        utf8,
     };
     let r = (|| {
         p.sp()?;

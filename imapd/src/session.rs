@@ -22,7 +22,7 @@ use crate::encode;
 use crate::error::{ParseError, StoreError};
 use crate::framer::{Frame, Framer, Limits};
 use crate::mime;
-use crate::parser::parse_command;
+use crate::parser::parse_command_mode;
 use crate::store::*;
 
 /// Session settings (from `imap.cfg`; see the crate README for the keys).
@@ -161,6 +161,8 @@ pub struct ImapSession<S: MailStore> {
     rev2: bool,
     /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in FETCH responses, HIGHESTMODSEQ on SELECT.
     condstore: bool,
+    /// UTF8=ACCEPT enabled (RFC 6855): UTF-8 mailbox names.
+    utf8_accept: bool,
     auth_failures: u32,
 }
 
@@ -488,8 +490,14 @@ impl<S: MailStore> ImapSession<S> {
             sel: None,
             rev2: false,
             condstore: false,
+            utf8_accept: false,
             auth_failures: 0,
         }
+    }
+
+    /// Mailbox names travel as UTF-8 (IMAP4rev2 or UTF8=ACCEPT enabled).
+    fn utf8(&self) -> bool {
+        self.rev2 || self.utf8_accept
     }
 
     fn cap_state(&self, cx: &Cx<'_>) -> CapState {
@@ -758,7 +766,7 @@ impl<S: MailStore> ImapSession<S> {
     }
 
     fn command(&mut self, buf: &[u8], cx: &mut Cx<'_>) -> Next {
-        let cmd = match parse_command(buf, &self.cfg.limits) {
+        let cmd = match parse_command_mode(buf, &self.cfg.limits, self.utf8()) {
             Ok(c) => c,
             Err(e) => {
                 self.bad(&e, cx);
@@ -845,6 +853,10 @@ impl<S: MailStore> ImapSession<S> {
                     if c == "IMAP4REV2" && !self.rev2 {
                         self.rev2 = true;
                         cx.out.extend_from_slice(b" IMAP4rev2");
+                    }
+                    if c == "UTF8=ACCEPT" && !self.utf8_accept {
+                        self.utf8_accept = true;
+                        cx.out.extend_from_slice(b" UTF8=ACCEPT");
                     }
                     if c == "CONDSTORE" && !self.condstore {
                         self.condstore = true;
@@ -988,7 +1000,7 @@ impl<S: MailStore> ImapSession<S> {
 
     fn write_status(&self, out: &mut Vec<u8>, name: &str, st: &FolderStatus, items: &[StatusItem]) {
         out.extend_from_slice(b"* STATUS ");
-        encode::mailbox(out, name, self.rev2);
+        encode::mailbox(out, name, self.utf8());
         out.extend_from_slice(b" (");
         for (i, it) in items.iter().enumerate() {
             if i > 0 {
@@ -1139,7 +1151,7 @@ impl<S: MailStore> ImapSession<S> {
             let _ = write!(cx.out, "* {cmd} ");
             encode::flags(cx.out, &attrs);
             cx.out.extend_from_slice(b" \"/\" ");
-            encode::mailbox(cx.out, &f.name, self.rev2);
+            encode::mailbox(cx.out, &f.name, self.utf8());
             cx.out.extend_from_slice(b"\r\n");
             if !ret.status.is_empty() {
                 // RFC 5819: STATUS for each listed selectable mailbox.

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -273,6 +273,30 @@ fn condstore_modseq_fetch_store_search_status() {
     assert_eq!(
         h.send_str("n NOOP\r\n"),
         "* 1 FETCH (UID 1 FLAGS (\\Answered) MODSEQ (6))\r\nn OK NOOP completed\r\n"
+    );
+}
+
+#[test]
+fn utf8_accept_names() {
+    let mut h = Harness::logged_in();
+    assert_eq!(h.send_str("c CREATE \"Entw&APw-rfe\"\r\n"), "c OK CREATE completed\r\n");
+    assert_eq!(
+        h.send_str("e ENABLE UTF8=ACCEPT\r\n"),
+        "* ENABLED UTF8=ACCEPT\r\ne OK ENABLE completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("l LIST \"\" Entw*\r\n"),
+        "* LIST (\\HasNoChildren) \"/\" \"Entwürfe\"\r\nl OK LIST completed\r\n"
+    );
+    // After enabling, names are UTF-8 as sent, "&...-" included.
+    assert_eq!(h.send_str("d CREATE \"A&AOQ-\"\r\n"), "d OK CREATE completed\r\n");
+    assert_eq!(
+        h.send_str("s STATUS \"A&AOQ-\" (MESSAGES)\r\n"),
+        "* STATUS \"A&AOQ-\" (MESSAGES 0)\r\ns OK STATUS completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("t STATUS \"Entwürfe\" (MESSAGES)\r\n"),
+        "* STATUS \"Entwürfe\" (MESSAGES 0)\r\nt OK STATUS completed\r\n"
     );
 }
 
@@ -584,7 +608,7 @@ fn close_unselect_enable_id() {
         )
     );
     assert_eq!(
-        h.send_str("e ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"),
+        h.send_str("e ENABLE IMAP4rev2 X-UNKNOWN\r\n"),
         "* ENABLED IMAP4rev2\r\ne OK ENABLE completed\r\n"
     );
     // IMAP4rev2: no RECENT/UNSEEN, a LIST response, and ESEARCH for SEARCH.
