@@ -150,35 +150,6 @@ impl DirSyncer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn concurrent_syncs_share_fsyncs_and_leave_no_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let syncer = std::sync::Arc::new(DirSyncer::default());
-        let threads: Vec<_> = (0..16)
-            .map(|i| {
-                let syncer = syncer.clone();
-                let d = dir.path().to_path_buf();
-                std::thread::spawn(move || {
-                    for j in 0..20 {
-                        std::fs::write(d.join(format!("{i}-{j}")), b"x").unwrap();
-                        syncer.sync(&d).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(syncer.active(), 0);
-        assert!(syncer.sync(&dir.path().join("missing")).is_err());
-        assert_eq!(syncer.active(), 0);
-    }
-}
-
 /// Write `prefix` and then `src` to `dir/name` durably: a temporary file in `tmpdir`, fsync,
 /// rename, directory fsync. An existing `dir/name` is replaced (same spool id: same message).
 pub fn write_durably(
@@ -332,5 +303,34 @@ impl RecipientResolver for StoreUnavailable {
 impl Deliverer for StoreUnavailable {
     fn deliver(&self, _msg: &SpooledMessage, _env: &Envelope, _rcpt: &Resolved) -> Delivery {
         Delivery::Temporary("store not available".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_syncs_share_fsyncs_and_leave_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let syncer = std::sync::Arc::new(DirSyncer::default());
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let syncer = syncer.clone();
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    for j in 0..20 {
+                        std::fs::write(d.join(format!("{i}-{j}")), b"x").unwrap();
+                        syncer.sync(&d).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(syncer.active(), 0);
+        assert!(syncer.sync(&dir.path().join("missing")).is_err());
+        assert_eq!(syncer.active(), 0);
     }
 }
