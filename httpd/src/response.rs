@@ -124,7 +124,6 @@ pub enum Pending {
 /// streamed and whether the connection stays open.
 ///
 /// `head_only` for HEAD requests; `keep_alive` what the client asked for.
-#[allow(clippy::too_many_arguments)]
 pub fn write_response(
     out: &mut Vec<u8>,
     version: Version,

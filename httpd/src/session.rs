@@ -78,8 +78,6 @@ pub struct HttpSession {
     state: State,
     /// When the first byte of the current request head arrived.
     head_started: Option<Instant>,
-    /// When the current request was complete.
-    req_started: Instant,
 }
 
 thread_local! {
@@ -107,7 +105,6 @@ impl HttpSession {
             tls: info.implicit_tls,
             state: State::Head,
             head_started: None,
-            req_started: Instant::now(),
         }
     }
 
@@ -184,7 +181,6 @@ impl HttpSession {
             "bytes" => len,
             "us" => took.as_micros() as u64,
             "agent" => gromox_base::log::sanitize(head.header("user-agent").unwrap_or("")));
-        let _ = self.req_started;
         match pending {
             Some(pending) => {
                 self.state = State::Sending { pending, keep };
