@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod html;
 pub mod message;
 pub mod mime_in;
+pub mod mime_out;
 pub mod props;
 pub mod rtf;
 pub mod rtfcp;

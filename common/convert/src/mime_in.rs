@@ -379,7 +379,10 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
         // Several text parts around attachments: keep the order in HTML too.
         mc.set(PR_HTML, PropVal::Binary(text_to_html(&text).into_bytes()));
     }
-    mc.set(PR_INTERNET_CPID, PropVal::Long(cpid.unwrap_or(65001) as i32));
+    // Bodies are stored as UTF-8 (PR_HTML is in PR_INTERNET_CPID); the
+    // source charset is only informational.
+    let _ = cpid;
+    mc.set(PR_INTERNET_CPID, PropVal::Long(65001));
 
     // Attachments.
     if smime {
@@ -387,8 +390,18 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
         let ct_raw = raw_header(m, "Content-Type").unwrap_or("application/octet-stream");
         let body_start = (root.offset_body as usize).min(raw.len());
         let body_end = (root.offset_end as usize).clamp(body_start, raw.len());
-        let mut data = format!("Content-Type: {ct_raw}\r\n\r\n").into_bytes();
-        data.extend_from_slice(&raw[body_start..body_end]);
+        let mut entity = format!("Content-Type: {ct_raw}\r\n\r\n").into_bytes();
+        entity.extend_from_slice(&raw[body_start..body_end]);
+        // Stored in canonical form (CRLF line ends, RFC 8551 section 3.1.1).
+        let mut data = Vec::with_capacity(entity.len() + entity.len() / 32);
+        let mut prev = 0u8;
+        for &b in &entity {
+            if b == b'\n' && prev != b'\r' {
+                data.push(b'\r');
+            }
+            data.push(b);
+            prev = b;
+        }
         let mut a = Attachment::default();
         set(&mut a.props, PR_ATTACH_METHOD, PropVal::Long(1));
         set(
@@ -691,8 +704,7 @@ mod tests {
             Some(&s("<list.example.org>"))
         );
         assert_eq!(m.get_str(0x1000), Some("Hallöchen\r\n"));
-        // WHATWG: the label iso-8859-1 means windows-1252.
-        assert_eq!(m.get(PR_INTERNET_CPID), Some(&PropVal::Long(1252)));
+        assert_eq!(m.get(PR_INTERNET_CPID), Some(&PropVal::Long(65001)));
         assert!(m.get_str(0x007D).unwrap().starts_with("From: "));
         assert_eq!(m.get_str(0x001A), Some("IPM.Note"));
     }
