@@ -34,3 +34,12 @@ pub fn tnef(data: &[u8]) {
         assert_eq!(full.ok(), Some(crate::tnef::dump(&partial)));
     }
 }
+
+/// MIME: any bytes convert to a message, which converts back to MIME that
+/// converts again.
+pub fn mime(data: &[u8]) {
+    let m = crate::mime_in::mime_to_mapi(data);
+    let out = crate::mime_out::mapi_to_mime(&m);
+    assert!(out.is_ascii(), "MIME output must be 7-bit");
+    let _ = crate::mime_in::mime_to_mapi(&out);
+}

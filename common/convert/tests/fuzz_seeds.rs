@@ -33,3 +33,8 @@ fn html_seeds() {
 fn tnef_seeds() {
     run("tnef", gromox_convert::fuzzing::tnef);
 }
+
+#[test]
+fn mime_seeds() {
+    run("mime", gromox_convert::fuzzing::mime);
+}
