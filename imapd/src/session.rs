@@ -1128,7 +1128,16 @@ impl<S: MailStore> ImapSession<S> {
         };
         for f in &folders {
             let hit = patterns.iter().any(|p| list_match(&format!("{reference}{p}"), &f.name));
-            if !hit || (select.subscribed && !f.subscribed) || (select.special_use && f.special_use.is_none()) {
+            // RFC 5258 §3.5 RECURSIVEMATCH: a parent with a subscribed descendant is listed
+            // with CHILDINFO even when it is not subscribed itself.
+            let childinfo = select.recursive_match && {
+                let prefix = format!("{}/", f.name);
+                folders.iter().any(|g| g.subscribed && g.name.starts_with(&prefix))
+            };
+            if !hit
+                || (select.subscribed && !f.subscribed && !childinfo)
+                || (select.special_use && f.special_use.is_none())
+            {
                 continue;
             }
             let mut attrs: Vec<&str> = Vec::new();
@@ -1152,6 +1161,9 @@ impl<S: MailStore> ImapSession<S> {
             encode::flags(cx.out, &attrs);
             cx.out.extend_from_slice(b" \"/\" ");
             encode::mailbox(cx.out, &f.name, self.utf8());
+            if childinfo {
+                cx.out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             cx.out.extend_from_slice(b"\r\n");
             if !ret.status.is_empty() {
                 // RFC 5819: STATUS for each listed selectable mailbox.

@@ -496,6 +496,21 @@ fn list_lsub_status_namespace() {
 }
 
 #[test]
+fn list_recursivematch_childinfo() {
+    let mut h = Harness::logged_in();
+    h.send_str("a CREATE Foo/Bar\r\nb SUBSCRIBE Foo/Bar\r\nc CREATE Baz\r\n");
+    assert_eq!(
+        h.send_str("d LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n"),
+        "* LIST (\\HasNoChildren \\Drafts \\Subscribed) \"/\" \"Drafts\"\r\n\
+         * LIST (\\HasChildren) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n\
+         * LIST (\\HasNoChildren \\Subscribed) \"/\" \"INBOX\"\r\n\
+         * LIST (\\HasNoChildren \\Junk \\Subscribed) \"/\" \"Junk\"\r\n\
+         * LIST (\\HasNoChildren \\Sent \\Subscribed) \"/\" \"Sent\"\r\n\
+         * LIST (\\HasNoChildren \\Trash \\Subscribed) \"/\" \"Trash\"\r\nd OK LIST completed\r\n"
+    );
+}
+
+#[test]
 fn create_delete_rename() {
     let mut h = Harness::logged_in();
     assert_eq!(h.send_str("a CREATE Work/\r\n"), "a OK CREATE completed\r\n");
