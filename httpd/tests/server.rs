@@ -97,7 +97,7 @@ fn autodiscover_pox_with_basic_auth() {
 #[test]
 fn dscli_against_server() {
     let h = start("", |_| {});
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gromox-dscli"))
+    let out = std::process::Command::new(gromox_testkit::bin("gromox-dscli"))
         .args(["-e", "alice@example.org", "-p", "s3cret pass", "-H"])
         .arg(format!("http://{}/autodiscover/autodiscover.xml", h.addr))
         .output()
@@ -106,7 +106,7 @@ fn dscli_against_server() {
     assert!(out.status.success(), "{text}");
     assert!(text.starts_with("HTTP status 200"), "{text}");
     assert!(text.contains("<DisplayName>Alice Example</DisplayName>"), "{text}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gromox-dscli"))
+    let out = std::process::Command::new(gromox_testkit::bin("gromox-dscli"))
         .args(["-e", "alice@example.org", "-p", "bad", "-H"])
         .arg(format!("http://{}/autodiscover/autodiscover.xml", h.addr))
         .output()
@@ -136,7 +136,7 @@ fn dscli_over_tls() {
         h.tls_addr.unwrap().port()
     );
     let run = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gromox-dscli"))
+        std::process::Command::new(gromox_testkit::bin("gromox-dscli"))
             .args(["-e", "alice@example.org", "-p", "s3cret pass", "-H", &url])
             .args(extra)
             .output()
