@@ -17,6 +17,7 @@ const MSG4: &[u8] = include_bytes!("fixtures/cpython-test_email-msg_04.eml");
 
 struct Running {
     addr: SocketAddr,
+    tls_addr: SocketAddr,
     control: Control,
     join: Option<JoinHandle<Result<(), RuntimeError>>>,
     _dir: tempfile::TempDir,
@@ -38,12 +39,20 @@ fn start(store: MemStore, force_tls: bool) -> Running {
     gromox_runtime::tls::self_signed(&["localhost".to_string()], &cert, &key).unwrap();
     let tls = gromox_runtime::tls::load_server_config(&cert, &key, "1.2").unwrap();
     let cfg = ServerConfig {
-        listeners: vec![Listener {
-            name: "imap_listen",
-            addr: "127.0.0.1:0".parse().unwrap(),
-            tls: false,
-            haproxy: false,
-        }],
+        listeners: vec![
+            Listener {
+                name: "imap_listen",
+                addr: "127.0.0.1:0".parse().unwrap(),
+                tls: false,
+                haproxy: false,
+            },
+            Listener {
+                name: "imap_listen_tls",
+                addr: "127.0.0.1:0".parse().unwrap(),
+                tls: true,
+                haproxy: false,
+            },
+        ],
         threads: 2,
         context_num: 50,
         idle_timeout: Duration::from_secs(30),
@@ -52,7 +61,9 @@ fn start(store: MemStore, force_tls: bool) -> Running {
     };
     let log = slog::Logger::root(slog::Discard, slog::o!());
     let server = Server::bind(cfg, log.clone()).unwrap();
-    let addr = server.local_addrs()[0].1;
+    let addrs = server.local_addrs();
+    let addr = addrs.iter().find(|(n, _)| *n == "imap_listen").unwrap().1;
+    let tls_addr = addrs.iter().find(|(n, _)| *n == "imap_listen_tls").unwrap().1;
     let proto = Arc::new(ImapProtocol::new(
         Arc::new(store),
         Config {
@@ -67,6 +78,7 @@ fn start(store: MemStore, force_tls: bool) -> Running {
     let join = std::thread::spawn(move || server.run(proto, c2));
     Running {
         addr,
+        tls_addr,
         control,
         join: Some(join),
         _dir: dir,
@@ -166,6 +178,20 @@ fn imaplib_starttls_with_force_tls() {
         "{f:?}"
     );
     assert_eq!(get(&f, "login"), "OK");
+}
+
+#[test]
+fn imaplib_implicit_tls() {
+    let srv = start(store(), true);
+    let f = imaplib(srv.tls_addr, "ssl");
+    let caps = get(&f, "caps-ssl");
+    assert!(
+        caps.contains("AUTH=PLAIN") && !caps.contains("STARTTLS") && !caps.contains("LOGINDISABLED"),
+        "{f:?}"
+    );
+    assert_eq!(get(&f, "login"), "OK");
+    assert_eq!(get(&f, "examine"), "OK 2");
+    assert_eq!(get(&f, "part1"), "a simple kind of mirror");
 }
 
 #[test]

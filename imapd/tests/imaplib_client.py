@@ -14,6 +14,21 @@ def out(*a):
     print(*a, flush=True)
 
 
+if mode == "ssl":
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
+    out("caps-ssl", " ".join(sorted(m.capabilities)))
+    typ, _ = m.login("bob", "secret")
+    out("login", typ)
+    typ, data = m.select("INBOX", readonly=True)
+    out("examine", typ, data[0].decode())
+    typ, data = m.fetch("2", "(BODY.PEEK[1])")
+    out("part1", data[0][1].decode().splitlines()[0])
+    m.logout()
+    sys.exit(0)
+
 m = imaplib.IMAP4("127.0.0.1", port)
 out("caps-before", " ".join(sorted(m.capabilities)))
 if mode == "starttls":
