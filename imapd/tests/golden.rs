@@ -56,6 +56,35 @@ fn too_many_login_failures_close() {
 }
 
 #[test]
+fn failed_logins_log_the_fail2ban_line_without_passwords() {
+    let cap = Capture::default();
+    let log = slog::Logger::root(cap.clone(), slog::o!());
+    let mut h = Harness::with_log(store(), Config::default(), log);
+    h.greet();
+    h.send_str("a LOGIN \"bad guy\" hunter2\r\n");
+    h.send_str("b AUTHENTICATE PLAIN AGJvYgB3cm9uZ3Bhc3M=\r\n"); // \0bob\0wrongpass
+    h.send_str("c LOGIN bob secret\r\n");
+    let lines = cap.0.lock().unwrap().clone();
+    let all = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("rhost=[127.0.0.1]:40000 user=bad_guy LOGIN rejected: ")),
+        "{all}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("rhost=[127.0.0.1]:40000 user=bob AUTHENTICATE rejected: ")),
+        "{all}"
+    );
+    assert!(lines.iter().any(|l| l.contains("event=imap.login")), "{all}");
+    for secret in ["hunter2", "wrongpass", "secret", "AGJvYgB3cm9uZ3Bhc3M"] {
+        assert!(!all.contains(secret), "{secret} leaked into the log:\n{all}");
+    }
+}
+
+#[test]
 fn synchronizing_literal_gets_continuation() {
     let mut h = Harness::new();
     h.greet();

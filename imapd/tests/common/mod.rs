@@ -16,6 +16,32 @@ pub fn logger() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())
 }
 
+/// A drain keeping every log line (message and key=value pairs) for assertions.
+#[derive(Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct KvText(String);
+
+impl slog::Serializer for KvText {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments<'_>) -> slog::Result {
+        self.0.push_str(&format!(" {key}={val}"));
+        Ok(())
+    }
+}
+
+impl slog::Drain for Capture {
+    type Ok = ();
+    type Err = slog::Never;
+    fn log(&self, r: &slog::Record<'_>, kv: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        use slog::KV;
+        let mut t = KvText(format!("{}", r.msg()));
+        let _ = r.kv().serialize(r, &mut t);
+        let _ = kv.serialize(r, &mut t);
+        self.0.lock().unwrap().push(t.0);
+        Ok(())
+    }
+}
+
 pub struct Harness {
     pub sess: ImapSession<MemStore>,
     pub store: MemStore,
@@ -43,6 +69,10 @@ impl Harness {
     }
 
     pub fn with(store: MemStore, cfg: Config) -> Self {
+        Self::with_log(store, cfg, logger())
+    }
+
+    pub fn with_log(store: MemStore, cfg: Config, log: slog::Logger) -> Self {
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let info = ConnInfo {
             id: 1,
@@ -52,7 +82,7 @@ impl Harness {
             listener: "imap_listen",
         };
         Harness {
-            sess: ImapSession::new(Arc::new(store.clone()), Arc::new(cfg), logger(), peer),
+            sess: ImapSession::new(Arc::new(store.clone()), Arc::new(cfg), log, peer),
             store,
             info,
             tls: false,
