@@ -243,10 +243,25 @@ pub fn config_files(opts: &UpOptions) -> Vec<(String, String)> {
             tls("pop3")
         ),
     ));
+    // What autoconfig/AutoDiscover tell clients: this suite's implicit-TLS ports.
+    let advertised = |p: u16| p.saturating_add(opts.port_offset).to_string();
+    let autoconfig = if opts.any_port {
+        String::new()
+    } else {
+        format!(
+            "http_external_host = localhost\n\
+             autoconfig_imap_host = localhost\nautoconfig_imap_port = {}\n\
+             autoconfig_pop3_host = localhost\nautoconfig_pop3_port = {}\n\
+             autoconfig_smtp_host = localhost\nautoconfig_smtp_port = {}\n",
+            advertised(993),
+            advertised(995),
+            advertised(465)
+        )
+    };
     files.push((
         "http.cfg".into(),
         format!(
-            "{head}{}http_listen = {}\nhttp_listen_tls = {}\n{}",
+            "{head}{}http_listen = {}\nhttp_listen_tls = {}\n{}{autoconfig}",
             logs("httpd"),
             port(80),
             port(443),
