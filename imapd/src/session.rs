@@ -1176,8 +1176,11 @@ impl<S: MailStore> ImapSession<S> {
     }
 
     fn append(&mut self, tag: &str, mailbox: &str, messages: &[AppendMessage<'_>], cx: &mut Cx<'_>) {
-        if messages.iter().any(|m| m.flags.iter().any(|f| f == "\\Recent")) {
-            tagged(cx.out, tag, "BAD", None, "\\Recent cannot be set");
+        if messages
+            .iter()
+            .any(|m| m.flags.iter().any(|f| f == "\\Recent" || f == "\\*"))
+        {
+            tagged(cx.out, tag, "BAD", None, "\\Recent and \\* cannot be set");
             return;
         }
         let msgs: Vec<NewMessage<'_>> = messages
@@ -1532,6 +1535,10 @@ impl<S: MailStore> ImapSession<S> {
             }
         };
         let uids = self.uids_of(&idx);
+        if flags.iter().any(|f| f == "\\*") {
+            tagged(cx.out, tag, "BAD", None, "\\* is not a flag");
+            return;
+        }
         let flags: Vec<String> = flags.iter().filter(|f| *f != "\\Recent").cloned().collect();
         match self.user_mut().store_flags(&name, &uids, mode, &flags, unchanged_since) {
             Ok(outcome) => {

@@ -359,6 +359,7 @@ fn store_flags_variants() {
         h.store.flags_of("bob", "INBOX", 1),
         Some(vec!["\\Seen".into(), "\\Flagged".into(), "$Work".into()])
     );
+    assert_eq!(h.send_str("f STORE 1 +FLAGS (\\*)\r\n"), "f BAD \\* is not a flag\r\n");
     h.send_str("e EXAMINE INBOX\r\n");
     assert_eq!(
         h.send_str("d STORE 1 +FLAGS (\\Seen)\r\n"),
@@ -463,7 +464,7 @@ fn multiappend_is_all_or_nothing() {
     assert_eq!(h.store.flags_of("bob", "INBOX", 4), Some(vec![]));
     assert_eq!(
         h.send_str("b APPEND INBOX {1+}\r\nx (\\Recent) {1+}\r\ny\r\n"),
-        "b BAD \\Recent cannot be set\r\n"
+        "b BAD \\Recent and \\* cannot be set\r\n"
     );
     assert_eq!(h.store.count("bob", "INBOX"), Some(4));
     // The second message is refused: the first one must not stay.
