@@ -892,6 +892,28 @@ impl<S: MailStore> ImapSession<S> {
             }
             C::Rename { from, to } => {
                 let r = self.user_mut().rename(&from, &to);
+                // The selected mailbox (or its parent) was renamed: follow it. Renaming INBOX
+                // moves its messages but INBOX itself stays (RFC 9051 §6.3.6).
+                if r.is_ok() && from != "INBOX" {
+                    let prefix = format!("{from}/");
+                    let renamed = self.sel.as_ref().and_then(|sel| {
+                        if sel.name == from {
+                            Some(to.clone())
+                        } else {
+                            sel.name.strip_prefix(&prefix).map(|rest| format!("{to}/{rest}"))
+                        }
+                    });
+                    if let Some(new_name) = renamed {
+                        let h = cx.handle.clone();
+                        let notify: Notifier = Arc::new(move || {
+                            h.push(Box::new(FolderChanged));
+                        });
+                        self.user_mut().watch(&new_name, notify);
+                        if let Some(sel) = self.sel.as_mut() {
+                            sel.name = new_name;
+                        }
+                    }
+                }
                 self.simple(tag, "RENAME", r, cx);
             }
             C::Subscribe { mailbox } => {

@@ -526,6 +526,19 @@ fn list_lsub_status_namespace() {
 }
 
 #[test]
+fn renaming_the_selected_mailbox_follows_it() {
+    let mut h = Harness::logged_in();
+    h.send_str("c CREATE Work\r\na APPEND Work {3+}\r\nabc\r\ns SELECT Work\r\n");
+    assert_eq!(h.send_str("r RENAME Work Jobs\r\n"), "r OK RENAME completed\r\n");
+    assert_eq!(
+        h.send_str("f FETCH 1 UID\r\n"),
+        "* 1 FETCH (UID 1)\r\nf OK FETCH completed\r\n"
+    );
+    h.store.deliver("bob", "Jobs", &[], b"x\r\n");
+    assert_eq!(h.send_str("n NOOP\r\n"), "* 2 EXISTS\r\nn OK NOOP completed\r\n");
+}
+
+#[test]
 fn list_recursivematch_childinfo() {
     let mut h = Harness::logged_in();
     h.send_str("a CREATE Foo/Bar\r\nb SUBSCRIBE Foo/Bar\r\nc CREATE Baz\r\n");
