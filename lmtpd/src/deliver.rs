@@ -190,7 +190,7 @@ pub fn write_durably(
 /// A recipient exists when the directory `root/<lower-cased address>` exists (`user+ext@d`
 /// falls back to `user@d`). Test hooks, as marker files in that directory: `INACTIVE` (550
 /// 5.2.1), `OVERQUOTA` (452 4.2.2), `OVERQUOTA-PERMANENT` (552 5.2.2), `TEMPFAIL` (delivery
-/// answers a temporary failure), `MEMBERS` (a mailing list: one member address per line).
+/// answers a temporary failure), `PERMFAIL` (a permanent one), `MEMBERS` (a mailing list: one member address per line).
 pub struct FileDrop {
     root: PathBuf,
     syncer: DirSyncer,
@@ -266,6 +266,9 @@ impl Deliverer for FileDrop {
     fn deliver(&self, msg: &SpooledMessage, env: &Envelope, rcpt: &Resolved) -> Delivery {
         if rcpt.maildir.join("TEMPFAIL").exists() {
             return Delivery::Temporary("mailbox temporarily unavailable (TEMPFAIL)".into());
+        }
+        if rcpt.maildir.join("PERMFAIL").exists() {
+            return Delivery::Permanent("mailbox unusable (PERMFAIL)".into());
         }
         let new = rcpt.maildir.join("new");
         let tmp = rcpt.maildir.join("tmp");

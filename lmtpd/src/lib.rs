@@ -17,6 +17,7 @@
 
 pub mod command;
 pub mod deliver;
+pub mod dsn;
 pub mod queue;
 pub mod received;
 pub mod reply;
@@ -203,12 +204,14 @@ pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, 
         max: cfg.duration("lda_retry_max").max(std::time::Duration::from_millis(10)),
         max_age: cfg.duration("lda_queue_max_age"),
     };
+    let host = hostname(cfg);
     let q = Arc::new(
         queue::Queue::start(
             cfg.usize("work_threads_max"),
             backend.clone(),
             spool.clone(),
             policy,
+            host.clone(),
             log.clone(),
         )
         .map_err(io("cannot start delivery workers", PathBuf::new()))?,
@@ -224,7 +227,7 @@ pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, 
         q.enqueue(spool.queued_path(&e.id));
     }
     let settings = Settings {
-        hostname: hostname(cfg),
+        hostname: host,
         max_message: cfg.size("mail_max_length"),
         max_rcpt: cfg.usize("lda_max_rcpt"),
         max_errors: cfg.int("lda_max_errors").clamp(1, u32::MAX as i64) as u32,
@@ -300,8 +303,17 @@ pub mod fuzzing {
                 max: std::time::Duration::from_secs(3600),
                 max_age: std::time::Duration::from_secs(3600),
             };
-            let queue =
-                Arc::new(Queue::start(2, backend.clone(), spool.clone(), policy, log.clone()).expect("fuzz queue"));
+            let queue = Arc::new(
+                Queue::start(
+                    2,
+                    backend.clone(),
+                    spool.clone(),
+                    policy,
+                    "localhost".into(),
+                    log.clone(),
+                )
+                .expect("fuzz queue"),
+            );
             Arc::new(Shared {
                 settings: Settings {
                     max_message: 1 << 20,

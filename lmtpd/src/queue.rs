@@ -136,6 +136,7 @@ impl Queue {
         backend: Backend,
         spool: Arc<Spool>,
         policy: RetryPolicy,
+        hostname: String,
         log: Logger,
     ) -> std::io::Result<Queue> {
         let (tx, rx) = unbounded::<Task>();
@@ -146,9 +147,10 @@ impl Queue {
             let spool = spool.clone();
             let log = log.clone();
             let retry_tx = retry_tx.clone();
+            let host = hostname.clone();
             std::thread::Builder::new()
                 .name(format!("deliver-{i}"))
-                .spawn(move || worker(rx, backend, spool, policy, retry_tx, log))?;
+                .spawn(move || worker(rx, backend, spool, policy, host, retry_tx, log))?;
         }
         let tx2 = tx.clone();
         std::thread::Builder::new()
@@ -224,6 +226,7 @@ fn worker(
     backend: Backend,
     spool: Arc<Spool>,
     policy: RetryPolicy,
+    hostname: String,
     retry: Sender<(Instant, PathBuf, u32)>,
     log: Logger,
 ) {
@@ -234,20 +237,58 @@ fn worker(
                 let r = deliver_one(&backend, &msg, &env, &addr, &log);
                 let _ = reply.send((idx, r));
             }
-            Task::Job { path, attempt } => run_job(&backend, &spool, &policy, &retry, &log, path, attempt),
+            Task::Job { path, attempt } => {
+                let ctx = JobCx {
+                    backend: &backend,
+                    spool: &spool,
+                    policy: &policy,
+                    hostname: &hostname,
+                    retry: &retry,
+                    log: &log,
+                };
+                run_job(&ctx, path, attempt)
+            }
         }
     }
 }
 
-fn run_job(
-    backend: &Backend,
-    spool: &Spool,
-    policy: &RetryPolicy,
-    retry: &Sender<(Instant, PathBuf, u32)>,
-    log: &Logger,
-    path: PathBuf,
-    attempt: u32,
-) {
+struct JobCx<'a> {
+    backend: &'a Backend,
+    spool: &'a Spool,
+    policy: &'a RetryPolicy,
+    hostname: &'a str,
+    retry: &'a Sender<(Instant, PathBuf, u32)>,
+    log: &'a Logger,
+}
+
+/// Spool a DSN for `failed` recipients of `msg` to its sender and queue it. `Ok(false)` when
+/// none is due (null sender: never bounce a bounce).
+fn bounce(cx: &JobCx<'_>, msg: &SpooledMessage, env: &Envelope, failed: &[(String, Reply)]) -> std::io::Result<bool> {
+    if env.from.is_empty() || failed.is_empty() {
+        return Ok(false);
+    }
+    let header = crate::dsn::original_header(msg);
+    let dsn = crate::dsn::build(cx.hostname, &msg.id, env, failed, &header, unix_now());
+    let denv = Envelope {
+        from: String::new(),
+        rcpts: vec![env.from.clone()],
+        helo: cx.hostname.to_string(),
+        peer: "127.0.0.1".into(),
+        time: unix_now(),
+        lmtp: false,
+        body_8bit: true,
+        smtputf8: env.smtputf8,
+    };
+    let mut w = cx.spool.create(&denv)?;
+    w.write(&dsn)?;
+    let d = w.commit(cx.spool)?;
+    slog::info!(cx.log, "DSN queued"; "event" => "queue.dsn", "id" => &msg.id, "dsn_id" => &d.id, "to" => &env.from, "failed" => failed.len());
+    let _ = cx.retry.send((Instant::now(), d.path, 0));
+    Ok(true)
+}
+
+fn run_job(cx: &JobCx<'_>, path: PathBuf, attempt: u32) {
+    let log = cx.log;
     let (msg, env) = match Spool::load(&path) {
         Ok(x) => x,
         Err(e) => {
@@ -257,41 +298,60 @@ fn run_job(
             return;
         }
     };
-    let done = spool.done_set(&msg.id);
-    let mut finished = Vec::new();
-    let mut deferred = 0;
+    let done = cx.spool.done_set(&msg.id);
+    let mut delivered = Vec::new();
+    let mut failed: Vec<(usize, Reply)> = Vec::new();
+    let mut deferred: Vec<(usize, Reply)> = Vec::new();
     for (idx, rcpt) in env.rcpts.iter().enumerate() {
         if done.contains(&idx) {
             continue;
         }
-        let r = deliver_one(backend, &msg, &env, rcpt, log);
-        if r.code >= 500 {
-            slog::warn!(log, "permanent failure of queued message (no DSN is generated)"; "event" => "queue.bounce",
-                "id" => &msg.id, "rcpt" => rcpt.as_str(), "reply" => r.to_string());
-        }
-        if r.code < 400 || r.code >= 500 {
-            finished.push(idx);
+        let r = deliver_one(cx.backend, &msg, &env, rcpt, log);
+        if r.code < 400 {
+            delivered.push(idx);
+        } else if r.code >= 500 {
+            failed.push((idx, r));
         } else {
-            deferred += 1;
+            deferred.push((idx, r));
         }
-    }
-    if deferred == 0 {
-        spool.remove_queued(&msg.id);
-        return;
-    }
-    if let Err(e) = spool.mark_done(&msg.id, &finished) {
-        slog::warn!(log, "cannot record finished recipients"; "event" => "queue.done_write", "id" => &msg.id, "error" => e.to_string());
     }
     let age = Duration::from_secs(unix_now().saturating_sub(env.time));
-    if age >= policy.max_age {
-        slog::error!(log, "message expired in the queue (no DSN is generated)"; "event" => "queue.expired", "id" => &msg.id, "deferred" => deferred);
-        spool.remove_queued(&msg.id);
+    let expired = !deferred.is_empty() && age >= cx.policy.max_age;
+    if expired {
+        slog::error!(log, "message expired in the queue"; "event" => "queue.expired", "id" => &msg.id, "deferred" => deferred.len());
+        failed.append(&mut deferred);
+    }
+    // The DSN is durable before the failed recipients are let go; if it cannot be spooled
+    // they stay pending and fail (and bounce) again on the next attempt.
+    let named: Vec<(String, Reply)> = failed
+        .iter()
+        .map(|(i, r)| (env.rcpts.get(*i).cloned().unwrap_or_default(), r.clone()))
+        .collect();
+    let mut finished = delivered;
+    match bounce(cx, &msg, &env, &named) {
+        Ok(sent) => {
+            if !sent && !failed.is_empty() {
+                slog::warn!(log, "permanent failure of a message from the null sender: no DSN"; "event" => "queue.bounce_dropped",
+                    "id" => &msg.id, "failed" => failed.len());
+            }
+            finished.extend(failed.iter().map(|(i, _)| *i));
+        }
+        Err(e) => {
+            slog::error!(log, "cannot spool DSN"; "event" => "queue.dsn_failed", "id" => &msg.id, "error" => e.to_string());
+            deferred.append(&mut failed);
+        }
+    }
+    if deferred.is_empty() {
+        cx.spool.remove_queued(&msg.id);
         return;
     }
+    if let Err(e) = cx.spool.mark_done(&msg.id, &finished) {
+        slog::warn!(log, "cannot record finished recipients"; "event" => "queue.done_write", "id" => &msg.id, "error" => e.to_string());
+    }
     let next = attempt + 1;
-    let delay = policy.delay(next);
+    let delay = cx.policy.delay(next);
     slog::info!(log, "delivery deferred, will retry"; "event" => "queue.retry", "id" => &msg.id, "attempt" => next, "delay_ms" => delay.as_millis() as u64);
-    let _ = retry.send((Instant::now() + delay, path, next));
+    let _ = cx.retry.send((Instant::now() + delay, path, next));
 }
 
 fn scheduler(rx: Receiver<(Instant, PathBuf, u32)>, tx: Sender<Task>) {
@@ -376,7 +436,15 @@ mod tests {
             max: Duration::from_secs(60),
             max_age: Duration::from_secs(60),
         };
-        let q = Queue::start(4, backend, spool.clone(), policy, gromox_base::log::discard()).unwrap();
+        let q = Queue::start(
+            4,
+            backend,
+            spool.clone(),
+            policy,
+            "localhost".into(),
+            gromox_base::log::discard(),
+        )
+        .unwrap();
         let env = Envelope {
             from: "a@x".into(),
             rcpts: ["ok@x", "slow@x", "temp@x", "perm@x", "list@x"]

@@ -748,7 +748,17 @@ mod tests {
             max: Duration::from_secs(60),
             max_age: Duration::from_secs(60),
         };
-        let queue = Arc::new(Queue::start(2, backend.clone(), spool.clone(), policy, log.clone()).unwrap());
+        let queue = Arc::new(
+            Queue::start(
+                2,
+                backend.clone(),
+                spool.clone(),
+                policy,
+                "localhost".into(),
+                log.clone(),
+            )
+            .unwrap(),
+        );
         let shared = Arc::new(Shared {
             settings,
             spool,

@@ -359,3 +359,59 @@ fn sigterm_stops_cleanly_and_unacknowledged_leftovers_are_discarded() {
     assert!(status.success(), "{status:?}\n{}", d.output());
     assert!(delivered_tags(&drop_dir(&dir), "alice@example.org").is_empty());
 }
+
+#[test]
+fn smtp_mode_permanent_failure_bounces_to_a_local_sender() {
+    let dir = TestDir::new();
+    let d = start(&dir, &[]);
+    std::fs::create_dir_all(drop_dir(&dir).join("broken@example.org")).unwrap();
+    std::fs::write(drop_dir(&dir).join("broken@example.org/PERMFAIL"), "").unwrap();
+    let mut c = Raw::connect(d.addr("lda_listen")).unwrap();
+    assert!(c.cmd("EHLO x").unwrap().starts_with("250 "));
+    // From alice (local) to broken (fails permanently at delivery) and bob (fine).
+    assert!(c.cmd("MAIL FROM:<alice@example.org>").unwrap().starts_with("250 2.1.0"));
+    assert!(c.cmd("RCPT TO:<broken@example.org>").unwrap().starts_with("250 2.1.5"));
+    assert!(c.cmd("RCPT TO:<bob@example.org>").unwrap().starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").unwrap().starts_with("354"));
+    c.w.write_all(b"Message-ID: <b1@test>\r\nSubject: doomed\r\n\r\nhi\r\n.\r\n")
+        .unwrap();
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 "));
+    // A bounce from <> to bob must not bounce again.
+    assert!(c.cmd("MAIL FROM:<>").unwrap().starts_with("250 2.1.0"));
+    assert!(c.cmd("RCPT TO:<broken@example.org>").unwrap().starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").unwrap().starts_with("354"));
+    c.w.write_all(b"Message-ID: <b2@test>\r\n\r\nhi\r\n.\r\n").unwrap();
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 "));
+    let alice = drop_dir(&dir).join("alice@example.org/new");
+    let dsns = || -> Vec<String> {
+        std::fs::read_dir(&alice)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(wait_until(Duration::from_secs(10), || dsns().len() == 1));
+    let dsn = &dsns()[0];
+    assert!(
+        dsn.starts_with("Return-Path: <>\r\nDelivered-To: alice@example.org\r\n"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Content-Type: multipart/report; report-type=delivery-status;"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; broken@example.org\r\nAction: failed\r\nStatus: 5.3.0\r\n"),
+        "{dsn}"
+    );
+    assert!(!dsn.contains("rfc822; bob@example.org"), "{dsn}");
+    assert!(dsn.contains("Message-ID: <b1@test>\r\nSubject: doomed\r\n"), "{dsn}");
+    assert_eq!(delivered_tags(&drop_dir(&dir), "bob@example.org"), ["b1"]);
+    assert!(wait_until(Duration::from_secs(5), || lmtpd::spool::mailq(dir.path())
+        .unwrap()
+        .is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(dsns().len(), 1);
+}
