@@ -255,13 +255,17 @@ impl Directory {
     }
 
     fn query_user(&self, c: &mut Conn<'_>, name: &str) -> Result<Option<User>> {
+        // One indexed probe per name space (primary address, users.altname, altnames, aliases),
+        // first match wins; a UNION keeps every branch on its own unique index.
         let sql = format!(
-            "{USER_COLS} WHERE u.`username` = ? OR u.`altname` = ? \
-             OR u.`id` IN (SELECT a.`user_id` FROM `altnames` a WHERE a.`altname` = ?) \
-             OR u.`username` IN (SELECT al.`mainname` FROM `aliases` al WHERE al.`aliasname` = ?) \
-             ORDER BY CASE WHEN u.`username` = ? THEN 0 ELSE 1 END LIMIT 1"
+            "{USER_COLS} WHERE u.`id` = (SELECT x.`id` FROM ( \
+               SELECT `id`, 0 AS `pri` FROM `users` WHERE `username` = ? \
+               UNION ALL SELECT `id`, 1 FROM `users` WHERE `altname` = ? \
+               UNION ALL SELECT `user_id`, 2 FROM `altnames` WHERE `altname` = ? \
+               UNION ALL SELECT m.`id`, 3 FROM `aliases` a JOIN `users` m ON m.`username` = a.`mainname` WHERE a.`aliasname` = ? \
+             ) x ORDER BY x.`pri` LIMIT 1)"
         );
-        let p: Vec<Val> = (0..5).map(|_| Val::from(name)).collect();
+        let p: Vec<Val> = (0..4).map(|_| Val::from(name)).collect();
         Ok(c.row(&sql, &p)?.map(|r| user_from_row(&r)))
     }
 
