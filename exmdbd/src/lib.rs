@@ -1,1 +1,31 @@
-//! exmdbd
+//! exmdbd: the information store (DESIGN.md §4).
+//!
+//! One SQLite database per mailbox (`<maildir>/exmdb/exchange.sqlite3`) in Gromox 3.10's
+//! layout (schema generation 27), big property values in content-addressed, zstd-compressed
+//! files under `cid/`, original MIME of delivered mail under `eml/`.
+//!
+//! - [`schema`]: tables and the connection setup (every PRAGMA, durability);
+//! - [`store`]: [`Store`] — open/create private and public stores, ids, properties, folders;
+//! - [`message`]: messages, instances, read state, soft delete/purge, quotas, delivery;
+//! - [`cid`]: content files; [`perms`]: folder permissions; [`notify`]: notifications;
+//! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
+//! - [`layout`]: default folder trees and localized names.
+
+pub mod cache;
+pub mod cid;
+pub mod error;
+pub mod layout;
+pub mod mbck;
+pub mod message;
+pub mod notify;
+pub mod paths;
+pub mod perms;
+pub mod schema;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use message::{AttachmentContent, Delivered, MessageContent, MessageInstance, QuotaKind};
+pub use notify::{Event, Notifier};
+pub use perms::Actor;
+pub use schema::Durability;
+pub use store::{FolderInfo, Obj, Store, StoreOptions};

@@ -1,0 +1,730 @@
+//! Messages: recipients, attachments, embedded messages to any depth, FAI, message
+//! instances, read state, soft delete/restore/purge, size accounting and quotas, delivery.
+
+use crate::cid;
+use crate::error::{Error, Result};
+use crate::notify::Event;
+use crate::store::{folder_exists, get_props_conn, put_prop_tx, Obj, Store};
+use gromox_mapi::ids::{Pcl, Xid};
+use gromox_mapi::tags::*;
+use gromox_mapi::time::now_filetime;
+use gromox_mapi::{PropTag, PropVal, TaggedVal};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A message's content: properties, recipient rows, attachments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MessageContent {
+    pub props: Vec<TaggedVal>,
+    pub recipients: Vec<Vec<TaggedVal>>,
+    pub attachments: Vec<AttachmentContent>,
+}
+
+/// An attachment: properties and, for embedded-message attachments, the message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachmentContent {
+    pub props: Vec<TaggedVal>,
+    pub embedded: Option<Box<MessageContent>>,
+}
+
+impl MessageContent {
+    /// The value of a property.
+    pub fn get(&self, tag: PropTag) -> Option<&PropVal> {
+        self.props.iter().find(|p| p.tag == tag).map(|p| &p.val)
+    }
+    /// Sets (replaces) a property.
+    pub fn set(&mut self, tag: PropTag, val: PropVal) {
+        let tv = TaggedVal::new(tag, val);
+        match self.props.iter_mut().find(|p| p.tag.id() == tv.tag.id()) {
+            Some(p) => *p = tv,
+            None => self.props.push(tv),
+        }
+    }
+    /// Removes a property.
+    pub fn remove(&mut self, tag: PropTag) {
+        self.props.retain(|p| p.tag != tag);
+    }
+}
+
+fn val_size(v: &PropVal) -> u64 {
+    use PropVal as V;
+    (match v {
+        V::String8(s) | V::Unicode(s) => s.len() + 1,
+        V::Binary(b) | V::SvrEid(b) | V::Object(b) | V::Restriction(b) | V::RuleActions(b) => b.len(),
+        V::MvString8(a) | V::MvUnicode(a) => a.iter().map(|s| s.len() + 1).sum(),
+        V::MvBinary(a) => a.iter().map(|b| b.len() + 4).sum(),
+        V::Clsid(_) => 16,
+        V::MvClsid(a) => a.len() * 16,
+        V::MvI2(a) => a.len() * 2,
+        V::MvI4(a) => a.len() * 4,
+        V::MvR4(a) => a.len() * 4,
+        V::MvR8(a) | V::MvAppTime(a) => a.len() * 8,
+        V::MvI8(a) | V::MvCurrency(a) => a.len() * 8,
+        V::MvSysTime(a) => a.len() * 8,
+        _ => 8,
+    }) as u64
+        + 4
+}
+
+/// The size a message accounts for (PR_MESSAGE_SIZE): property data of the message, its
+/// recipients and attachments, recursively.
+pub fn content_size(c: &MessageContent) -> u64 {
+    let props = |p: &[TaggedVal]| p.iter().map(|t| val_size(&t.val)).sum::<u64>();
+    props(&c.props)
+        + c.recipients.iter().map(|r| props(r)).sum::<u64>()
+        + c.attachments
+            .iter()
+            .map(|a| props(&a.props) + a.embedded.as_ref().map_or(0, |e| content_size(e)))
+            .sum::<u64>()
+}
+
+enum Parent {
+    Folder(u64, bool),
+    Attachment(u64),
+}
+
+/// Tags the store maintains itself and clients cannot set.
+const COMPUTED: &[PropTag] = &[
+    PR_MESSAGE_SIZE,
+    PR_MESSAGE_SIZE_EXTENDED,
+    PR_MID,
+    PR_FID,
+    PR_CHANGE_NUMBER,
+];
+
+fn write_message_tx(
+    st: &Store,
+    tx: &Connection,
+    mid: u64,
+    parent: Parent,
+    c: &MessageContent,
+    new_row: bool,
+) -> Result<u64> {
+    let cn = Store::next_cn(tx)?;
+    let size = content_size(c);
+    if new_row {
+        let (fid, attid, assoc) = match parent {
+            Parent::Folder(f, a) => (Some(f as i64), None, Some(a as i64)),
+            Parent::Attachment(a) => (None, Some(a as i64), None),
+        };
+        if st.private {
+            tx.execute(
+                "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \
+                 read_state, message_size) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6)",
+                params![mid as i64, fid, attid, assoc, cn as i64, size as i64],
+            )?;
+        } else {
+            tx.execute(
+                "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \
+                 message_size) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+                params![mid as i64, fid, attid, assoc, cn as i64, size as i64],
+            )?;
+        }
+    } else {
+        tx.execute(
+            "UPDATE messages SET change_number=?1, message_size=?2 WHERE message_id=?3",
+            params![cn as i64, size as i64, mid as i64],
+        )?;
+        tx.execute("DELETE FROM message_properties WHERE message_id=?1", [mid as i64])?;
+        tx.execute("DELETE FROM recipients WHERE message_id=?1", [mid as i64])?;
+        tx.execute("DELETE FROM attachments WHERE message_id=?1", [mid as i64])?;
+    }
+    let ck = Xid::from_gc(st.guid(), cn);
+    let mut pcl = c
+        .get(PR_PREDECESSOR_CHANGE_LIST)
+        .and_then(|v| v.as_bytes())
+        .and_then(|b| Pcl::parse(b).ok())
+        .unwrap_or_default();
+    pcl.merge(ck.clone());
+    let now = now_filetime();
+    let obj = Obj::Message(mid);
+    for p in &c.props {
+        if COMPUTED.contains(&p.tag) || p.tag == PR_CHANGE_KEY || p.tag == PR_PREDECESSOR_CHANGE_LIST {
+            continue;
+        }
+        put_prop_tx(tx, &st.dir, st.durability, obj, p)?;
+    }
+    let mut extra = vec![
+        TaggedVal::new(PR_CHANGE_KEY, PropVal::Binary(ck.to_bytes())),
+        TaggedVal::new(PR_PREDECESSOR_CHANGE_LIST, PropVal::Binary(pcl.to_bytes())),
+    ];
+    if c.get(PR_CREATION_TIME).is_none() {
+        extra.push(TaggedVal::new(PR_CREATION_TIME, PropVal::SysTime(now)));
+    }
+    if c.get(PR_LAST_MODIFICATION_TIME).is_none() {
+        extra.push(TaggedVal::new(PR_LAST_MODIFICATION_TIME, PropVal::SysTime(now)));
+    }
+    for p in &extra {
+        put_prop_tx(tx, &st.dir, st.durability, obj, p)?;
+    }
+    for r in &c.recipients {
+        tx.execute("INSERT INTO recipients (message_id) VALUES (?1)", [mid as i64])?;
+        let rid = tx.last_insert_rowid() as u64;
+        for p in r {
+            put_prop_tx(tx, &st.dir, st.durability, Obj::Recipient(rid), p)?;
+        }
+    }
+    for a in &c.attachments {
+        tx.execute("INSERT INTO attachments (message_id) VALUES (?1)", [mid as i64])?;
+        let aid = tx.last_insert_rowid() as u64;
+        for p in &a.props {
+            put_prop_tx(tx, &st.dir, st.durability, Obj::Attachment(aid), p)?;
+        }
+        if let Some(e) = &a.embedded {
+            let emid = Store::next_store_eid(tx)?;
+            write_message_tx(st, tx, emid, Parent::Attachment(aid), e, true)?;
+        }
+    }
+    Ok(size)
+}
+
+/// Store-maintained tags stripped when reading content back.
+const STORE_TAGS: &[PropTag] = &[PR_CHANGE_KEY, PR_PREDECESSOR_CHANGE_LIST];
+
+fn read_message_conn(st: &Store, c: &Connection, mid: u64) -> Result<MessageContent> {
+    let props = get_props_conn(c, &st.dir, Obj::Message(mid))?;
+    let mut out = MessageContent {
+        props,
+        ..Default::default()
+    };
+    let rids: Vec<i64> = {
+        let mut s =
+            c.prepare_cached("SELECT recipient_id FROM recipients WHERE message_id=?1 ORDER BY recipient_id")?;
+        let v = s
+            .query_map([mid as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        v
+    };
+    for rid in rids {
+        out.recipients
+            .push(get_props_conn(c, &st.dir, Obj::Recipient(rid as u64))?);
+    }
+    let aids: Vec<i64> = {
+        let mut s =
+            c.prepare_cached("SELECT attachment_id FROM attachments WHERE message_id=?1 ORDER BY attachment_id")?;
+        let v = s
+            .query_map([mid as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        v
+    };
+    for aid in aids {
+        let props = get_props_conn(c, &st.dir, Obj::Attachment(aid as u64))?;
+        let emb: Option<i64> = c
+            .query_row("SELECT message_id FROM messages WHERE parent_attid=?1", [aid], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let embedded = match emb {
+            Some(e) => Some(Box::new(read_message_conn(st, c, e as u64)?)),
+            None => None,
+        };
+        out.attachments.push(AttachmentContent { props, embedded });
+    }
+    Ok(out)
+}
+
+/// Strips the store-maintained change tracking tags (for comparisons with what was written).
+pub fn without_store_tags(mut c: MessageContent) -> MessageContent {
+    c.props.retain(|p| !STORE_TAGS.contains(&p.tag));
+    for a in &mut c.attachments {
+        if let Some(e) = a.embedded.take() {
+            a.embedded = Some(Box::new(without_store_tags(*e)));
+        }
+    }
+    c
+}
+
+/// Adds `delta` to the store's size counters.
+fn add_store_size(tx: &Connection, delta: i64, assoc: bool) -> Result<()> {
+    let second = if assoc {
+        PR_ASSOC_MESSAGE_SIZE_EXTENDED
+    } else {
+        PR_NORMAL_MESSAGE_SIZE_EXTENDED
+    };
+    for tag in [PR_MESSAGE_SIZE_EXTENDED, second] {
+        let n = tx.execute(
+            "UPDATE store_properties SET propval=propval+?1 WHERE proptag=?2",
+            params![delta, tag.0 as i64],
+        )?;
+        if n == 0 {
+            tx.execute(
+                "INSERT INTO store_properties (proptag, propval) VALUES (?1, ?2)",
+                params![tag.0 as i64, delta],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes the store size counters from the message rows (top-level messages, soft-deleted
+/// ones included: they occupy space until purged).
+pub(crate) fn recompute_store_size(tx: &Connection) -> Result<()> {
+    let (all, assoc): (i64, i64) = tx.query_row(
+        "SELECT COALESCE(SUM(message_size),0), COALESCE(SUM(CASE WHEN is_associated THEN message_size ELSE 0 END),0) \
+         FROM messages WHERE parent_fid IS NOT NULL",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (tag, v) in [
+        (PR_MESSAGE_SIZE_EXTENDED, all),
+        (PR_NORMAL_MESSAGE_SIZE_EXTENDED, all - assoc),
+        (PR_ASSOC_MESSAGE_SIZE_EXTENDED, assoc),
+    ] {
+        tx.execute(
+            "REPLACE INTO store_properties (proptag, propval) VALUES (?1, ?2)",
+            params![tag.0 as i64, v],
+        )?;
+    }
+    Ok(())
+}
+
+/// Which quota a write is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// PR_PROHIBIT_RECEIVE_QUOTA (delivery).
+    Receive,
+    /// PR_PROHIBIT_SEND_QUOTA (client saves).
+    Send,
+}
+
+/// A delivered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub folder: u64,
+    pub message: u64,
+}
+
+/// Counts of a purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PurgeStats {
+    pub messages: usize,
+    pub folders: usize,
+    pub files: usize,
+}
+
+/// An editable copy of a message. Changes live in memory until [`Store::flush_instance`]
+/// writes them in one transaction; dropping the instance without flushing discards them.
+#[derive(Debug, Clone)]
+pub struct MessageInstance {
+    pub folder: u64,
+    pub message: Option<u64>,
+    pub associated: bool,
+    pub content: MessageContent,
+}
+
+impl MessageInstance {
+    /// A new, unsaved message in `folder`.
+    pub fn new(folder: u64, associated: bool) -> MessageInstance {
+        MessageInstance {
+            folder,
+            message: None,
+            associated,
+            content: MessageContent::default(),
+        }
+    }
+}
+
+impl Store {
+    /// Size used by messages (PR_MESSAGE_SIZE_EXTENDED), bytes.
+    pub fn store_size(&self) -> Result<u64> {
+        Ok(self
+            .get_prop(Obj::Store, PR_MESSAGE_SIZE_EXTENDED)?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+
+    /// Whether the store is above its warning threshold (PR_STORAGE_QUOTA_LIMIT, KiB).
+    pub fn quota_warning(&self) -> Result<bool> {
+        let lim = self
+            .get_prop(Obj::Store, PR_STORAGE_QUOTA_LIMIT)?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        Ok(lim > 0 && self.store_size()? > lim as u64 * 1024)
+    }
+
+    /// Refuses with [`Error::QuotaExceeded`] when adding `extra` bytes passes the quota
+    /// (limits are store properties in KiB, 0 or absent = unlimited).
+    pub fn check_quota(&self, extra: u64, kind: QuotaKind) -> Result<()> {
+        let tag = match kind {
+            QuotaKind::Receive => PR_PROHIBIT_RECEIVE_QUOTA,
+            QuotaKind::Send => PR_PROHIBIT_SEND_QUOTA,
+        };
+        let lim = self.get_prop(Obj::Store, tag)?.and_then(|v| v.as_i64()).unwrap_or(0);
+        if lim <= 0 {
+            return Ok(());
+        }
+        let limit = lim as u64 * 1024;
+        let used = self.store_size()?;
+        if used + extra > limit {
+            return Err(Error::QuotaExceeded { used, limit });
+        }
+        Ok(())
+    }
+
+    /// Writes a new message (normal or FAI) into a folder in one transaction.
+    pub fn create_message(&mut self, folder: u64, c: &MessageContent, associated: bool) -> Result<u64> {
+        self.check_quota(content_size(c), QuotaKind::Send)?;
+        let tx = self.conn.unchecked_transaction()?;
+        if !folder_exists(&tx, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        let mid = Store::next_message_id(&tx, folder)?;
+        let size = write_message_tx(self, &tx, mid, Parent::Folder(folder, associated), c, true)?;
+        add_store_size(&tx, size as i64, associated)?;
+        tx.commit()?;
+        self.notifier.emit(Event::MessageCreated { folder, message: mid });
+        Ok(mid)
+    }
+
+    /// Reads a message with recipients, attachments and embedded messages. Soft-deleted
+    /// messages are not found.
+    pub fn read_message(&self, mid: u64) -> Result<MessageContent> {
+        let ok: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT is_deleted FROM messages WHERE message_id=?1",
+                [mid as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match ok {
+            Some(0) => read_message_conn(self, &self.conn, mid),
+            _ => Err(Error::NotFound("message")),
+        }
+    }
+
+    /// Message ids of a folder (normal or FAI), soft-deleted ones excluded.
+    pub fn list_messages(&self, folder: u64, associated: bool) -> Result<Vec<u64>> {
+        let mut s = self.conn.prepare_cached(
+            "SELECT message_id FROM messages WHERE parent_fid=?1 AND is_deleted=0 AND COALESCE(is_associated,0)=?2 \
+             ORDER BY message_id",
+        )?;
+        let v = s
+            .query_map(params![folder as i64, associated as i64], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as u64))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Soft-deleted message ids of a folder.
+    pub fn list_deleted_messages(&self, folder: u64) -> Result<Vec<u64>> {
+        let mut s = self.conn.prepare_cached(
+            "SELECT message_id FROM messages WHERE parent_fid=?1 AND is_deleted=1 ORDER BY message_id",
+        )?;
+        let v = s
+            .query_map([folder as i64], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as u64))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn parent_of(&self, mid: u64) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT parent_fid FROM messages WHERE message_id=?1",
+                [mid as i64],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten()
+            .map(|v| v as u64)
+            .ok_or(Error::NotFound("message"))
+    }
+
+    /// Deletes messages: soft (invisible, restorable until purge) or hard.
+    pub fn delete_messages(&mut self, mids: &[u64], hard: bool) -> Result<()> {
+        let mut ev = Vec::new();
+        let tx = self.conn.unchecked_transaction()?;
+        for &m in mids {
+            let f = self.parent_of(m)?;
+            if hard {
+                tx.execute("DELETE FROM messages WHERE message_id=?1", [m as i64])?;
+            } else {
+                tx.execute("UPDATE messages SET is_deleted=1 WHERE message_id=?1", [m as i64])?;
+            }
+            ev.push(Event::MessageDeleted { folder: f, message: m });
+        }
+        if hard {
+            recompute_store_size(&tx)?;
+        }
+        tx.commit()?;
+        for e in ev {
+            self.notifier.emit(e);
+        }
+        Ok(())
+    }
+
+    /// Brings soft-deleted messages back.
+    pub fn restore_messages(&mut self, mids: &[u64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for &m in mids {
+            if tx.execute(
+                "UPDATE messages SET is_deleted=0 WHERE message_id=?1 AND is_deleted=1",
+                [m as i64],
+            )? == 0
+            {
+                return Err(Error::NotFound("deleted message"));
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes soft-deleted messages and folders for good, then every content file (`cid/`,
+    /// `eml/`) no row refers to.
+    pub fn purge(&mut self) -> Result<PurgeStats> {
+        let tx = self.conn.transaction()?;
+        let messages = tx.execute("DELETE FROM messages WHERE is_deleted=1", [])?;
+        let folders = tx.execute("DELETE FROM folders WHERE is_deleted=1", [])?;
+        recompute_store_size(&tx)?;
+        tx.commit()?;
+        let files = self.purge_content()?;
+        Ok(PurgeStats {
+            messages,
+            folders,
+            files,
+        })
+    }
+
+    /// Content file names referenced by the database (`cid/` and `eml/`).
+    pub fn referenced_files(&self) -> Result<(std::collections::HashSet<String>, std::collections::HashSet<String>)> {
+        let mut cids = std::collections::HashSet::new();
+        for t in [
+            "message_properties",
+            "attachment_properties",
+            "recipients_properties",
+            "folder_properties",
+            "store_properties",
+        ] {
+            let mut s = self.conn.prepare(&format!(
+                "SELECT proptag, propval FROM {t} WHERE typeof(propval)='text'"
+            ))?;
+            let mut rows = s.query([])?;
+            while let Some(r) = rows.next()? {
+                if cid::is_cid_tag(PropTag(r.get::<_, i64>(0)? as u32)) {
+                    cids.insert(r.get::<_, String>(1)?);
+                }
+            }
+        }
+        let mut emls = std::collections::HashSet::new();
+        let mut s = self
+            .conn
+            .prepare("SELECT mid_string FROM messages WHERE mid_string IS NOT NULL")?;
+        let mut rows = s.query([])?;
+        while let Some(r) = rows.next()? {
+            emls.insert(r.get::<_, String>(0)?);
+        }
+        Ok((cids, emls))
+    }
+
+    /// Deletes unreferenced content files; returns how many.
+    pub fn purge_content(&mut self) -> Result<usize> {
+        let (cids, emls) = self.referenced_files()?;
+        let mut n = 0;
+        for (sub, set) in [("cid", &cids), ("eml", &emls)] {
+            for f in cid::list(&self.dir, sub)? {
+                if !set.contains(&f) && cid::valid_name(&f) {
+                    std::fs::remove_file(cid::path(&self.dir, sub, &f))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sets or clears the read state (private stores: `messages.read_state` and a new read
+    /// change number).
+    pub fn set_read(&mut self, mid: u64, read: bool) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let cn = Store::next_cn(&tx)?;
+        let n = tx.execute(
+            "UPDATE messages SET read_state=?1, read_cn=?2 WHERE message_id=?3 AND is_deleted=0",
+            params![read as i64, cn as i64, mid as i64],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound("message"));
+        }
+        tx.commit()?;
+        let f = self.parent_of(mid)?;
+        self.notifier.emit(Event::MessageModified {
+            folder: f,
+            message: mid,
+        });
+        Ok(())
+    }
+
+    /// The read state of a message.
+    pub fn is_read(&self, mid: u64) -> Result<bool> {
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT read_state FROM messages WHERE message_id=?1",
+                [mid as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.map(|v| v != 0).ok_or(Error::NotFound("message"))
+    }
+
+    /// Copies a message into another folder; returns the new id.
+    pub fn copy_message(&mut self, mid: u64, to: u64) -> Result<u64> {
+        let from = self.parent_of(mid)?;
+        let c = self.read_message(mid)?;
+        let assoc: bool = self.conn.query_row(
+            "SELECT COALESCE(is_associated,0) FROM messages WHERE message_id=?1",
+            [mid as i64],
+            |r| r.get(0),
+        )?;
+        let new = self.create_message(to, &without_store_tags(c), assoc)?;
+        self.notifier.emit(Event::MessageCopied {
+            from,
+            to,
+            message: mid,
+            new_message: new,
+        });
+        Ok(new)
+    }
+
+    /// Moves a message into another folder (new id from the target folder's range).
+    pub fn move_message(&mut self, mid: u64, to: u64) -> Result<u64> {
+        let from = self.parent_of(mid)?;
+        let tx = self.conn.unchecked_transaction()?;
+        if !folder_exists(&tx, to)? {
+            return Err(Error::NotFound("folder"));
+        }
+        let new = Store::next_message_id(&tx, to)?;
+        let cn = Store::next_cn(&tx)?;
+        tx.execute(
+            "UPDATE messages SET message_id=?1, parent_fid=?2, change_number=?3 WHERE message_id=?4",
+            params![new as i64, to as i64, cn as i64, mid as i64],
+        )?;
+        tx.commit()?;
+        self.notifier.emit(Event::MessageMoved {
+            from,
+            to,
+            message: mid,
+            new_message: new,
+        });
+        Ok(new)
+    }
+
+    /// Loads a message into an editable instance.
+    pub fn open_instance(&self, mid: u64) -> Result<MessageInstance> {
+        let folder = self.parent_of(mid)?;
+        let assoc: bool = self.conn.query_row(
+            "SELECT COALESCE(is_associated,0) FROM messages WHERE message_id=?1",
+            [mid as i64],
+            |r| r.get(0),
+        )?;
+        Ok(MessageInstance {
+            folder,
+            message: Some(mid),
+            associated: assoc,
+            content: self.read_message(mid)?,
+        })
+    }
+
+    /// Writes an instance atomically (all or nothing); returns the message id.
+    pub fn flush_instance(&mut self, inst: &mut MessageInstance) -> Result<u64> {
+        let Some(mid) = inst.message else {
+            let mid = self.create_message(inst.folder, &inst.content, inst.associated)?;
+            inst.message = Some(mid);
+            inst.content = self.read_message(mid)?;
+            return Ok(mid);
+        };
+        self.check_quota(content_size(&inst.content), QuotaKind::Send)?;
+        let tx = self.conn.unchecked_transaction()?;
+        write_message_tx(
+            self,
+            &tx,
+            mid,
+            Parent::Folder(inst.folder, inst.associated),
+            &inst.content,
+            false,
+        )?;
+        recompute_store_size(&tx)?;
+        tx.commit()?;
+        inst.content = self.read_message(mid)?;
+        self.notifier.emit(Event::MessageModified {
+            folder: inst.folder,
+            message: mid,
+        });
+        Ok(mid)
+    }
+
+    /// Delivers a message: picks the receive folder for its class (or `folder`), enforces
+    /// the prohibit-receive quota ([`Error::QuotaExceeded`]), keeps the original MIME compressed
+    /// in `eml/`, writes the message in one transaction and notifies subscribers.
+    ///
+    /// Point of durability: the commit of that transaction. Content and MIME files are
+    /// written (renamed into place) before it, so when this returns `Ok` the message survives
+    /// a kill of the process (and, with `Durability::Power`, a power loss); if the process dies
+    /// earlier, the message is absent and at most unreferenced files remain.
+    pub fn deliver_message(
+        &mut self,
+        folder: Option<u64>,
+        c: &MessageContent,
+        mime: Option<&[u8]>,
+    ) -> Result<Delivered> {
+        let class = c
+            .get(PR_MESSAGE_CLASS)
+            .and_then(|v| v.as_str())
+            .unwrap_or("IPM.Note")
+            .to_owned();
+        let folder = match folder {
+            Some(f) => f,
+            None => self.receive_folder(&class)?,
+        };
+        let size = content_size(c) + mime.map_or(0, |m| m.len() as u64);
+        self.check_quota(size, QuotaKind::Receive)?;
+        let eml = match mime {
+            Some(m) => Some(cid::store(&self.dir, "eml", 'Z', m, self.durability)?),
+            None => None,
+        };
+        let mut c2;
+        let c = if c.get(PR_MESSAGE_DELIVERY_TIME).is_none() {
+            c2 = c.clone();
+            c2.set(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(now_filetime()));
+            &c2
+        } else {
+            c
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        if !folder_exists(&tx, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        let mid = Store::next_message_id(&tx, folder)?;
+        let msize = write_message_tx(self, &tx, mid, Parent::Folder(folder, false), c, true)?;
+        if let Some(e) = &eml {
+            tx.execute(
+                "UPDATE messages SET mid_string=?1 WHERE message_id=?2",
+                params![e, mid as i64],
+            )?;
+        }
+        add_store_size(&tx, msize as i64, false)?;
+        tx.commit()?; // <- point of durability
+        self.notifier.emit(Event::NewMail {
+            folder,
+            message: mid,
+            class,
+        });
+        Ok(Delivered { folder, message: mid })
+    }
+
+    /// The original MIME of a delivered message, if kept.
+    pub fn message_mime(&self, mid: u64) -> Result<Option<Vec<u8>>> {
+        let s: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT mid_string FROM messages WHERE message_id=?1",
+                [mid as i64],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        match s {
+            Some(name) => Ok(Some(cid::load(&self.dir, "eml", &name)?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Store notifications: subscribers receive events over a channel.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
+
+/// Something that happened in a store. Ids are store-local global counter values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    NewMail {
+        folder: u64,
+        message: u64,
+        class: String,
+    },
+    MessageCreated {
+        folder: u64,
+        message: u64,
+    },
+    MessageModified {
+        folder: u64,
+        message: u64,
+    },
+    MessageDeleted {
+        folder: u64,
+        message: u64,
+    },
+    MessageMoved {
+        from: u64,
+        to: u64,
+        message: u64,
+        new_message: u64,
+    },
+    MessageCopied {
+        from: u64,
+        to: u64,
+        message: u64,
+        new_message: u64,
+    },
+    FolderCreated {
+        folder: u64,
+        parent: u64,
+    },
+    FolderModified {
+        folder: u64,
+    },
+    FolderDeleted {
+        folder: u64,
+    },
+    FolderMoved {
+        folder: u64,
+        from: u64,
+        to: u64,
+    },
+}
+
+/// Fan-out of events to subscribers; dead subscribers are dropped on the next event.
+#[derive(Default)]
+pub struct Notifier {
+    subs: Mutex<Vec<Sender<Event>>>,
+}
+
+impl Notifier {
+    /// A new subscription.
+    pub fn subscribe(&self) -> Receiver<Event> {
+        let (tx, rx) = channel();
+        if let Ok(mut s) = self.subs.lock() {
+            s.push(tx);
+        }
+        rx
+    }
+    /// Sends an event to every live subscriber.
+    pub fn emit(&self, e: Event) {
+        if let Ok(mut s) = self.subs.lock() {
+            s.retain(|tx| tx.send(e.clone()).is_ok());
+        }
+    }
+    /// Number of live subscribers (as of the last event).
+    pub fn subscribers(&self) -> usize {
+        self.subs.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}

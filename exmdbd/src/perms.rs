@@ -1,0 +1,96 @@
+//! Folder permissions (MS-OXCPERM): `permissions` rows per user, with the special members
+//! `default` and `anonymous`, and the store-wide defaults in `configurations`.
+
+use crate::error::{Error, Result};
+use crate::schema::cfg;
+use crate::store::Store;
+use gromox_mapi::tags::frights;
+use rusqlite::{params, OptionalExtension};
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// The mailbox owner (all rights).
+    Owner,
+    /// An authenticated user by name.
+    User(&'a str),
+    /// An unauthenticated client.
+    Anonymous,
+}
+
+impl Store {
+    /// Sets a member's rights on a folder (`default`/`anonymous` are the special members).
+    pub fn set_permission(&mut self, folder: u64, user: &str, rights: u32) -> Result<()> {
+        if user.is_empty() || user.len() > 320 || user.chars().any(|c| c.is_control()) {
+            return Err(Error::InvalidName(user.to_owned()));
+        }
+        self.conn.execute(
+            "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(folder_id, username) DO UPDATE SET permission=excluded.permission",
+            params![folder as i64, user, rights as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a member.
+    pub fn remove_permission(&mut self, folder: u64, user: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM permissions WHERE folder_id=?1 AND username=?2",
+            params![folder as i64, user],
+        )?;
+        Ok(())
+    }
+
+    fn member_rights(&self, folder: u64, name: &str) -> Result<Option<u32>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT permission FROM permissions WHERE folder_id=?1 AND username=?2",
+                params![folder as i64, name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|v| v as u32))
+    }
+
+    fn cfg_rights(&self, id: i64) -> Result<u32> {
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT config_value FROM configurations WHERE config_id=?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.unwrap_or(0) as u32)
+    }
+
+    /// Effective rights of `actor` on `folder`: owner → everything; a user → their own row,
+    /// else the folder's `default` row, else the store default; anonymous → the `anonymous`
+    /// row, else the store's anonymous default.
+    pub fn rights(&self, folder: u64, actor: Actor<'_>) -> Result<u32> {
+        match actor {
+            Actor::Owner => Ok(frights::ALL | frights::OWNER | frights::CONTACT | frights::VISIBLE),
+            Actor::User(u) => match self.member_rights(folder, u)? {
+                Some(r) => Ok(r),
+                None => match self.member_rights(folder, "default")? {
+                    Some(r) => Ok(r),
+                    None => self.cfg_rights(cfg::DEFAULT_PERMISSION),
+                },
+            },
+            Actor::Anonymous => match self.member_rights(folder, "anonymous")? {
+                Some(r) => Ok(r),
+                None => self.cfg_rights(cfg::ANONYMOUS_PERMISSION),
+            },
+        }
+    }
+
+    /// [`Error::AccessDenied`] unless `actor` holds every bit of `needed` on `folder`.
+    pub fn check_rights(&self, folder: u64, actor: Actor<'_>, needed: u32) -> Result<()> {
+        if self.rights(folder, actor)? & needed == needed {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied)
+        }
+    }
+}

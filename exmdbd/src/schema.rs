@@ -1,0 +1,226 @@
+//! Table layout of `exchange.sqlite3` (Gromox schema generation 27) and the one function
+//! that sets up every connection.
+//!
+//! Table and column names, types and keys follow what Gromox 3.10 creates (see
+//! `gromox-schemas.md`), so that a Gromox store opens here and tools that know Gromox find
+//! their way; the statements themselves are this project's.
+
+use rusqlite::Connection;
+
+/// Schema generation written into `configurations` (config id 10).
+pub const SCHEMA_VERSION: i64 = 27;
+
+/// Configuration ids of the `configurations` table.
+pub mod cfg {
+    pub const MAILBOX_GUID: i64 = 1;
+    pub const CURRENT_EID: i64 = 2;
+    pub const MAXIMUM_EID: i64 = 3;
+    pub const LAST_CHANGE_NUMBER: i64 = 4;
+    pub const LAST_CID: i64 = 5;
+    pub const LAST_ARTICLE_NUMBER: i64 = 6;
+    pub const SEARCH_STATE: i64 = 7;
+    pub const DEFAULT_PERMISSION: i64 = 8;
+    pub const ANONYMOUS_PERMISSION: i64 = 9;
+    pub const SCHEMA_VERSION: i64 = 10;
+    pub const MAPPING_SIGNATURE: i64 = 11;
+}
+
+/// Durability of committed writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`, content files written without fsync: a write that
+    /// returned survives the process being killed (SIGKILL, panic, OOM kill), because SQLite's
+    /// WAL append and the content files are in the kernel's page cache before the call returns.
+    /// A power loss or kernel crash may lose the last transactions (never corrupts the store).
+    #[default]
+    Process,
+    /// WAL with `synchronous=FULL`, content files and their directories fsync'd before the
+    /// transaction that references them commits: a write that returned survives power loss.
+    Power,
+}
+
+/// Applies every PRAGMA a store connection needs. The single place for them.
+pub fn setup_connection(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    // WAL: readers do not block the writer; a commit is one append to the -wal file.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    // NORMAL in WAL mode: commits are durable against process death, FULL adds an fsync
+    // per commit for durability against power loss (see `Durability`).
+    let sync = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Power => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; \
+         PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=4000;"
+    ))?;
+    Ok(())
+}
+
+const COMMON_HEAD: &str = "
+CREATE TABLE configurations (config_id INTEGER PRIMARY KEY, config_value BLOB NOT NULL);
+CREATE TABLE allocated_eids (range_begin INTEGER NOT NULL, range_end INTEGER NOT NULL,
+  allocate_time INTEGER NOT NULL, is_system INTEGER DEFAULT NULL);
+CREATE INDEX time_index ON allocated_eids(allocate_time);
+CREATE TABLE named_properties (propid INTEGER PRIMARY KEY AUTOINCREMENT,
+  name_string TEXT COLLATE NOCASE NOT NULL);
+CREATE UNIQUE INDEX namedprop_unique ON named_properties(name_string);
+CREATE TABLE store_properties (proptag INTEGER UNIQUE NOT NULL, propval BLOB NOT NULL);
+";
+
+const PRIVATE_FOLDERS: &str = "
+CREATE TABLE folders (folder_id INTEGER PRIMARY KEY, parent_id INTEGER,
+  change_number INTEGER UNIQUE NOT NULL, is_search INTEGER DEFAULT 0, search_flags INTEGER DEFAULT NULL,
+  search_criteria BLOB DEFAULT NULL, cur_eid INTEGER NOT NULL, max_eid INTEGER NOT NULL,
+  is_deleted INTEGER DEFAULT 0,
+  FOREIGN KEY (parent_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX search_index10 ON folders(is_search);
+";
+
+const PUBLIC_FOLDERS: &str = "
+CREATE TABLE folders (folder_id INTEGER PRIMARY KEY, parent_id INTEGER,
+  change_number INTEGER UNIQUE NOT NULL, is_deleted INTEGER DEFAULT 0,
+  cur_eid INTEGER NOT NULL, max_eid INTEGER NOT NULL,
+  FOREIGN KEY (parent_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX folder_delete_index ON folders(parent_id, is_deleted);
+";
+
+const COMMON_BODY: &str = "
+CREATE TABLE folder_properties (folder_id INTEGER NOT NULL, proptag INTEGER NOT NULL, propval BLOB NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_properties_index3 ON folder_properties(folder_id);
+CREATE UNIQUE INDEX folder_property_index3 ON folder_properties(folder_id, proptag);
+CREATE TABLE permissions (member_id INTEGER PRIMARY KEY AUTOINCREMENT, folder_id INTEGER NOT NULL,
+  username TEXT COLLATE NOCASE NOT NULL, permission INTEGER NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_permissions_index ON permissions(folder_id);
+CREATE UNIQUE INDEX folder_username_index ON permissions(folder_id, username);
+CREATE UNIQUE INDEX folder_username_index2 ON permissions(username, folder_id);
+CREATE TABLE rules (rule_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT COLLATE NOCASE,
+  provider TEXT COLLATE NOCASE NOT NULL, sequence INTEGER NOT NULL, state INTEGER NOT NULL, level INTEGER,
+  user_flags INTEGER, provider_data BLOB, condition BLOB NOT NULL, actions BLOB NOT NULL,
+  folder_id INTEGER NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_rules_index ON rules(folder_id);
+CREATE TABLE attachments (attachment_id INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_attachments_index ON attachments(message_id);
+CREATE TABLE attachment_properties (attachment_id INTEGER NOT NULL, proptag INTEGER NOT NULL,
+  propval BLOB NOT NULL,
+  FOREIGN KEY (attachment_id) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX attid_properties_index6 ON attachment_properties(attachment_id);
+CREATE UNIQUE INDEX attachment_property_index6 ON attachment_properties(attachment_id, proptag);
+CREATE TABLE message_properties (message_id INTEGER NOT NULL, proptag INTEGER NOT NULL, propval BLOB NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_properties_index4 ON message_properties(message_id);
+CREATE UNIQUE INDEX message_property_index4 ON message_properties(message_id, proptag);
+CREATE INDEX conv_id_index ON message_properties(propval) WHERE proptag = 806551810;
+CREATE TABLE message_changes (message_id INTEGER NOT NULL, change_number INTEGER NOT NULL,
+  indices BLOB NOT NULL, proptags BLOB NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_changes_index ON message_changes(message_id);
+CREATE TABLE recipients (recipient_id INTEGER PRIMARY KEY AUTOINCREMENT, message_id INTEGER NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_recipients_index ON recipients(message_id);
+CREATE TABLE recipients_properties (recipient_id INTEGER NOT NULL, proptag INTEGER NOT NULL,
+  propval BLOB NOT NULL,
+  FOREIGN KEY (recipient_id) REFERENCES recipients (recipient_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX rid_properties_index5 ON recipients_properties(recipient_id);
+CREATE UNIQUE INDEX recipient_property_index5 ON recipients_properties(recipient_id, proptag);
+CREATE TABLE replguidmap (replid INTEGER PRIMARY KEY AUTOINCREMENT, replguid VARCHAR(40));
+CREATE UNIQUE INDEX replguidmap_guid ON replguidmap(replguid);
+";
+
+const PRIVATE_TAIL: &str = "
+CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, parent_attid INTEGER,
+  is_deleted INTEGER DEFAULT 0, is_associated INTEGER, change_number INTEGER UNIQUE NOT NULL,
+  read_cn INTEGER UNIQUE DEFAULT NULL, read_state INTEGER DEFAULT 0, message_size INTEGER NOT NULL,
+  group_id INTEGER DEFAULT NULL, timer_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
+  FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
+  FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX pid_messages_index8 ON messages(parent_fid);
+CREATE INDEX attid_messages_index8 ON messages(parent_attid);
+CREATE INDEX assoc_index8 ON messages(is_associated);
+CREATE INDEX parent_assoc_index8 ON messages(parent_fid, is_associated);
+CREATE INDEX parent_read_assoc_index8 ON messages(parent_fid, read_state, is_associated);
+CREATE TABLE receive_table (class TEXT COLLATE NOCASE UNIQUE NOT NULL, folder_id INTEGER NOT NULL,
+  modified_time INTEGER NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_receive_index ON receive_table(folder_id);
+CREATE TABLE search_scopes (folder_id INTEGER NOT NULL, included_fid INTEGER NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
+  FOREIGN KEY (included_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_scope_index ON search_scopes(folder_id);
+CREATE INDEX included_scope_index ON search_scopes(included_fid);
+CREATE TABLE search_result (folder_id INTEGER NOT NULL, message_id INTEGER NOT NULL,
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX fid_result_index ON search_result(folder_id);
+CREATE INDEX mid_result_index ON search_result(message_id);
+CREATE UNIQUE INDEX search_message_index ON search_result(folder_id, message_id);
+CREATE TABLE autoreply_ts (peer VARCHAR(320) PRIMARY KEY, ts INTEGER);
+";
+
+const PUBLIC_TAIL: &str = "
+CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, parent_attid INTEGER,
+  is_deleted INTEGER DEFAULT 0, is_associated INTEGER, change_number INTEGER UNIQUE NOT NULL,
+  message_size INTEGER NOT NULL, group_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
+  FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
+  FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX pid_messages_index ON messages(parent_fid);
+CREATE INDEX attid_messages_index ON messages(parent_attid);
+CREATE INDEX assoc_index ON messages(is_associated);
+CREATE INDEX parent_assoc_delete_index ON messages(parent_fid, is_associated, is_deleted);
+CREATE TABLE read_states (message_id INTEGER NOT NULL, username TEXT COLLATE NOCASE NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_states_index ON read_states(message_id);
+CREATE UNIQUE INDEX state_username_index ON read_states(message_id, username);
+CREATE TABLE read_cns (message_id INTEGER NOT NULL, username TEXT COLLATE NOCASE NOT NULL,
+  read_cn INTEGER UNIQUE NOT NULL,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE INDEX mid_readcn_index ON read_cns(message_id);
+CREATE UNIQUE INDEX readcn_username_index ON read_cns(message_id, username);
+";
+
+const MSGTIME: &str = "
+CREATE TABLE msgtime_index (folder_id INTEGER NOT NULL, message_id INTEGER NOT NULL, mtime INTEGER,
+  rcvtime INTEGER, sndtime INTEGER, PRIMARY KEY (folder_id, message_id),
+  FOREIGN KEY (folder_id) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
+  FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
+CREATE UNIQUE INDEX msgtime_mt_idx ON msgtime_index (folder_id, mtime, message_id);
+CREATE UNIQUE INDEX msgtime_rt_idx ON msgtime_index (folder_id, rcvtime, message_id);
+CREATE UNIQUE INDEX msgtime_st_idx ON msgtime_index (folder_id, sndtime, message_id);
+";
+
+/// Creates every table of a private (`true`) or public store.
+pub fn create_tables(conn: &Connection, private: bool) -> rusqlite::Result<()> {
+    let sql = if private {
+        [COMMON_HEAD, PRIVATE_FOLDERS, COMMON_BODY, PRIVATE_TAIL, MSGTIME].concat()
+    } else {
+        [COMMON_HEAD, PUBLIC_FOLDERS, COMMON_BODY, PUBLIC_TAIL, MSGTIME].concat()
+    };
+    conn.execute_batch(&sql)
+}
+
+/// Tables every store has; `mbck` checks them.
+pub const REQUIRED_TABLES: &[&str] = &[
+    "configurations",
+    "allocated_eids",
+    "named_properties",
+    "store_properties",
+    "folders",
+    "folder_properties",
+    "permissions",
+    "rules",
+    "messages",
+    "message_properties",
+    "message_changes",
+    "recipients",
+    "recipients_properties",
+    "attachments",
+    "attachment_properties",
+    "replguidmap",
+];
