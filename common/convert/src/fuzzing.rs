@@ -43,3 +43,13 @@ pub fn mime(data: &[u8]) {
     assert!(out.is_ascii(), "MIME output must be 7-bit");
     let _ = crate::mime_in::mime_to_mapi(&out);
 }
+
+/// iCalendar: parse and map.
+pub fn ical(data: &[u8]) {
+    let _ = crate::ical::ical_to_items(&String::from_utf8_lossy(data));
+}
+
+/// vCard: parse and map.
+pub fn vcard(data: &[u8]) {
+    let _ = crate::vcard::vcards_to_contacts(&String::from_utf8_lossy(data));
+}

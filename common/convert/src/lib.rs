@@ -10,9 +10,11 @@
 
 pub mod base64;
 pub mod charset;
+pub mod contentline;
 pub mod error;
 pub mod fuzzing;
 pub mod html;
+pub mod ical;
 pub mod message;
 pub mod mime_in;
 pub mod mime_out;
@@ -20,5 +22,6 @@ pub mod props;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;
+pub mod vcard;
 
 pub use error::{Error, Result};

@@ -38,3 +38,13 @@ fn tnef_seeds() {
 fn mime_seeds() {
     run("mime", gromox_convert::fuzzing::mime);
 }
+
+#[test]
+fn ical_seeds() {
+    run("ical", gromox_convert::fuzzing::ical);
+}
+
+#[test]
+fn vcard_seeds() {
+    run("vcard", gromox_convert::fuzzing::vcard);
+}

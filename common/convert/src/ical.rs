@@ -1,0 +1,580 @@
+//! iCalendar (RFC 5545) to appointment, meeting and task properties, after
+//! [MS-OXCICAL] section 2.1.3 (VEVENT/VTODO to calendar objects), basic
+//! coverage: times (UTC, floating, TZID with VTIMEZONE yearly rules, all
+//! day), summary, description, location, class, transparency, organizer
+//! and attendees, alarm, status/percent of tasks, categories, the UID as
+//! PidLidGlobalObjectId. Recurrences are flagged (PidLidRecurring) and the
+//! RRULE kept as text; the binary AppointmentRecurrencePattern is not built.
+
+use crate::contentline::{parse, split_structured, Component, Property};
+use crate::message::MessageContent;
+use crate::props::*;
+
+/// PSETID_Appointment {00062002-0000-0000-C000-000000000046}.
+pub const PSETID_APPOINTMENT: [u8; 16] = [
+    0x02, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PSETID_Task {00062003-0000-0000-C000-000000000046}.
+pub const PSETID_TASK: [u8; 16] = [
+    0x03, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PSETID_Common {00062008-0000-0000-C000-000000000046}.
+pub const PSETID_COMMON: [u8; 16] = [
+    0x08, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PSETID_Meeting {6ED8DA90-450B-101B-98DA-00AA003F1305}.
+pub const PSETID_MEETING: [u8; 16] = [
+    0x90, 0xDA, 0xD8, 0x6E, 0x0B, 0x45, 0x1B, 0x10, 0x98, 0xDA, 0x00, 0xAA, 0x00, 0x3F, 0x13, 0x05,
+];
+
+pub const PR_START_DATE: u32 = tag(0x0060, PT_SYSTIME);
+pub const PR_END_DATE: u32 = tag(0x0061, PT_SYSTIME);
+
+fn s(v: impl Into<String>) -> PropVal {
+    PropVal::String(v.into())
+}
+
+/// Converts every VEVENT and VTODO of an iCalendar text. Never fails.
+pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
+    let mut out = Vec::new();
+    for top in parse(text) {
+        // Bare VEVENT/VTODO files (no VCALENDAR) are accepted too.
+        let cal = if top.name == "VCALENDAR" {
+            top
+        } else if top.name == "VEVENT" || top.name == "VTODO" {
+            Component {
+                name: "VCALENDAR".into(),
+                props: Vec::new(),
+                children: vec![top],
+            }
+        } else {
+            continue;
+        };
+        let method = cal.text("METHOD").unwrap_or_default().to_ascii_uppercase();
+        for c in &cal.children {
+            match c.name.as_str() {
+                "VEVENT" => out.push(event(&cal, c, &method)),
+                "VTODO" => out.push(todo(&cal, c)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A parsed DATE or DATE-TIME as UTC FILETIME, and whether it was a DATE.
+pub fn datetime(cal: &Component, p: &Property) -> Option<(u64, bool)> {
+    let v = p.value.trim();
+    let d: String = v.chars().filter(char::is_ascii_digit).collect();
+    if d.len() < 8 {
+        return None;
+    }
+    let y: i64 = d[0..4].parse().ok()?;
+    let mo: u32 = d[4..6].parse().ok()?;
+    let day: u32 = d[6..8].parse().ok()?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if d.len() < 14 || !v.contains('T') {
+        return Some((filetime(y, mo, day, 0, 0, 0)?, true));
+    }
+    let h: u32 = d[8..10].parse().ok()?;
+    let mi: u32 = d[10..12].parse().ok()?;
+    let sec: u32 = d[12..14].parse().ok()?;
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let local = filetime(y, mo, day, h, mi, sec.min(59))?;
+    if v.ends_with(['Z', 'z']) {
+        return Some((local, false));
+    }
+    let offset = p.param("TZID").map(|tz| tz_offset(cal, tz, y, local)).unwrap_or(0);
+    let utc = local as i128 - offset as i128 * 600_000_000;
+    Some((u64::try_from(utc).ok()?, false))
+}
+
+/// UTC offset in minutes (east positive) of `tzid` at local time `local`.
+fn tz_offset(cal: &Component, tzid: &str, year: i64, local: u64) -> i64 {
+    let Some(tz) = cal
+        .children
+        .iter()
+        .find(|c| c.name == "VTIMEZONE" && c.text("TZID").as_deref() == Some(tzid.trim_matches('"')))
+    else {
+        return 0;
+    };
+    // (onset this year, offset) of each observance.
+    let mut best: Option<(u64, i64)> = None;
+    let mut latest: Option<(u64, i64)> = None;
+    for o in tz
+        .children
+        .iter()
+        .filter(|c| c.name == "STANDARD" || c.name == "DAYLIGHT")
+    {
+        let Some(off) = o.prop("TZOFFSETTO").and_then(|p| parse_offset(&p.value)) else {
+            continue;
+        };
+        let Some(start) = o.prop("DTSTART") else { continue };
+        let sd: String = start.value.chars().filter(char::is_ascii_digit).collect();
+        if sd.len() < 8 {
+            continue;
+        }
+        let (smo, sday) = (sd[4..6].parse().unwrap_or(1), sd[6..8].parse().unwrap_or(1));
+        let (sh, smi) = if sd.len() >= 12 {
+            (sd[8..10].parse().unwrap_or(0), sd[10..12].parse().unwrap_or(0))
+        } else {
+            (0, 0)
+        };
+        let rrule = o.text("RRULE").unwrap_or_default().to_ascii_uppercase();
+        let onset = if rrule.contains("FREQ=YEARLY") {
+            let month = rule_part(&rrule, "BYMONTH").and_then(|m| m.parse().ok()).unwrap_or(smo);
+            match rule_part(&rrule, "BYDAY").and_then(|b| nth_weekday(year, month, &b)) {
+                Some(day) => filetime(year, month, day, sh, smi, 0),
+                None => filetime(year, month, sday, sh, smi, 0),
+            }
+        } else {
+            filetime(sd[0..4].parse().unwrap_or(1970), smo, sday, sh, smi, 0)
+        };
+        let Some(onset) = onset else { continue };
+        if onset <= local && best.is_none_or(|(b, _)| onset > b) {
+            best = Some((onset, off));
+        }
+        if latest.is_none_or(|(l, _)| onset > l) {
+            latest = Some((onset, off));
+        }
+    }
+    // Before this year's first onset the previous year's last one applies.
+    best.or(latest).map(|(_, o)| o).unwrap_or(0)
+}
+
+fn parse_offset(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let sign = if v.starts_with('-') { -1 } else { 1 };
+    let d: String = v.chars().filter(char::is_ascii_digit).collect();
+    if d.len() < 4 {
+        return None;
+    }
+    Some(sign * (d[0..2].parse::<i64>().ok()? * 60 + d[2..4].parse::<i64>().ok()?))
+}
+
+fn rule_part(rule: &str, key: &str) -> Option<String> {
+    rule.split(';')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+}
+
+/// Day of month of e.g. "2SU" / "-1SU" in a month.
+fn nth_weekday(year: i64, month: u32, byday: &str) -> Option<u32> {
+    let byday = byday.split(',').next()?;
+    let (num, wd) = byday.split_at(byday.len().checked_sub(2)?);
+    let n: i32 = if num.is_empty() || num == "+" {
+        1
+    } else {
+        num.trim_start_matches('+').parse().ok()?
+    };
+    let target = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"]
+        .iter()
+        .position(|d| *d == wd)? as i64;
+    let first = days_from_civil(year, month, 1);
+    let dim = (days_from_civil(
+        if month == 12 { year + 1 } else { year },
+        if month == 12 { 1 } else { month + 1 },
+        1,
+    ) - first) as i32;
+    // 1970-01-01 was a Thursday (4).
+    let first_wd = (first + 4).rem_euclid(7);
+    let first_match = 1 + (target - first_wd).rem_euclid(7) as i32;
+    let day = if n > 0 {
+        first_match + 7 * (n - 1)
+    } else {
+        let mut d = first_match;
+        while d + 7 <= dim {
+            d += 7;
+        }
+        d + 7 * (n + 1)
+    };
+    (1..=dim).contains(&day).then_some(day as u32)
+}
+
+/// Duration (RFC 5545 section 3.3.6) in seconds.
+pub fn duration(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let (neg, v) = match v.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let v = v.strip_prefix('P')?;
+    let mut total = 0i64;
+    let mut num = String::new();
+    for c in v.chars() {
+        match c {
+            '0'..='9' => num.push(c),
+            'T' => {}
+            'W' | 'D' | 'H' | 'M' | 'S' => {
+                let n: i64 = num.parse().ok()?;
+                num.clear();
+                let unit = match c {
+                    'W' => 604_800,
+                    'D' => 86_400,
+                    'H' => 3_600,
+                    'M' => 60,
+                    _ => 1,
+                };
+                total = total.checked_add(n.checked_mul(unit)?)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(if neg { -total } else { total })
+}
+
+fn common(m: &mut MessageContent, c: &Component) {
+    if let Some(v) = c.text("SUMMARY") {
+        m.set(PR_SUBJECT, s(v.clone()));
+        m.set(PR_NORMALIZED_SUBJECT, s(v));
+    }
+    if let Some(v) = c.text("DESCRIPTION") {
+        m.set(PR_BODY, s(v));
+    }
+    if let Some(v) = c.text("CLASS") {
+        let sens = match v.to_ascii_uppercase().as_str() {
+            "PRIVATE" => 2,
+            "CONFIDENTIAL" => 3,
+            _ => 0,
+        };
+        m.set(PR_SENSITIVITY, PropVal::Long(sens));
+    }
+    if let Some(p) = c.text("PRIORITY").and_then(|p| p.trim().parse::<i32>().ok()) {
+        // RFC 5545 3.8.1.9: 1-4 high, 5 normal, 6-9 low.
+        m.set(
+            PR_IMPORTANCE,
+            PropVal::Long(match p {
+                1..=4 => 2,
+                6..=9 => 0,
+                _ => 1,
+            }),
+        );
+    }
+    let cats: Vec<PropVal> = c
+        .props_named("CATEGORIES")
+        .flat_map(|p| split_structured(&p.value, ','))
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .map(PropVal::String)
+        .collect();
+    if !cats.is_empty() {
+        m.set_named(
+            PropName::Name(PS_PUBLIC_STRINGS, "Keywords".into()),
+            MV_FLAG | PT_UNICODE,
+            PropVal::Multi(cats),
+        );
+    }
+    // Alarm: the first VALARM with a relative trigger.
+    if let Some(secs) = c
+        .children
+        .iter()
+        .filter(|a| a.name == "VALARM")
+        .find_map(|a| a.prop("TRIGGER").and_then(|t| duration(&t.value)))
+    {
+        m.set_named(PropName::Id(PSETID_COMMON, 0x8503), PT_BOOLEAN, PropVal::Bool(true));
+        m.set_named(
+            PropName::Id(PSETID_COMMON, 0x8501),
+            PT_LONG,
+            PropVal::Long((-secs / 60).max(0) as i32),
+        );
+    }
+}
+
+fn mailto(v: &str) -> String {
+    let v = v.trim();
+    match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("mailto:") => v[7..].to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// PidLidGlobalObjectId of a UID ([MS-OXOCAL] section 2.2.1.27): an
+/// Outlook UID (hex of a GlobalObjectId) is decoded, any other is wrapped
+/// with the "vCal-Uid" marker.
+pub fn global_object_id(uid: &str) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x04, 0x00, 0x00, 0x00, 0x82, 0x00, 0xE0, 0x00, 0x74, 0xC5, 0xB7, 0x10, 0x1A, 0x82, 0xE0, 0x08,
+    ];
+    let hex = uid.trim();
+    if hex.len() >= 40
+        && hex.len().is_multiple_of(2)
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && hex[..32].eq_ignore_ascii_case("040000008200E00074C5B7101A82E008")
+    {
+        return (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect();
+    }
+    let mut data = b"vCal-Uid\x01\x00\x00\x00".to_vec();
+    data.extend_from_slice(uid.as_bytes());
+    data.push(0);
+    let mut g = PREFIX.to_vec();
+    g.extend_from_slice(&[0; 4]); // YH YL M D
+    g.extend_from_slice(&[0; 8]); // creation time
+    g.extend_from_slice(&[0; 8]); // reserved
+    g.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    g.extend_from_slice(&data);
+    g
+}
+
+fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
+    let mut m = MessageContent::default();
+    let class = match method {
+        "REQUEST" => "IPM.Schedule.Meeting.Request",
+        "CANCEL" => "IPM.Schedule.Meeting.Canceled",
+        "REPLY" => "IPM.Schedule.Meeting.Resp.Pos",
+        _ => "IPM.Appointment",
+    };
+    m.set(PR_MESSAGE_CLASS, s(class));
+    common(&mut m, c);
+    let start = c.prop("DTSTART").and_then(|p| datetime(cal, p));
+    let mut end = c.prop("DTEND").and_then(|p| datetime(cal, p)).map(|e| e.0);
+    if end.is_none() {
+        if let (Some((st, allday)), dur) = (start, c.prop("DURATION").and_then(|p| duration(&p.value))) {
+            let secs = dur.unwrap_or(if allday { 86_400 } else { 0 });
+            end = u64::try_from(st as i128 + secs as i128 * 10_000_000).ok();
+        }
+    }
+    if let Some((st, allday)) = start {
+        m.set(PR_START_DATE, PropVal::SysTime(st));
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x820D),
+            PT_SYSTIME,
+            PropVal::SysTime(st),
+        );
+        m.set_named(PropName::Id(PSETID_COMMON, 0x8516), PT_SYSTIME, PropVal::SysTime(st));
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8215),
+            PT_BOOLEAN,
+            PropVal::Bool(allday),
+        );
+        let en = end.unwrap_or(st);
+        m.set(PR_END_DATE, PropVal::SysTime(en));
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x820E),
+            PT_SYSTIME,
+            PropVal::SysTime(en),
+        );
+        m.set_named(PropName::Id(PSETID_COMMON, 0x8517), PT_SYSTIME, PropVal::SysTime(en));
+        let minutes = (en.saturating_sub(st) / 600_000_000).min(i32::MAX as u64) as i32;
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8213),
+            PT_LONG,
+            PropVal::Long(minutes),
+        );
+    }
+    if let Some(v) = c.text("LOCATION") {
+        m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8208), PT_UNICODE, s(v));
+    }
+    // PidLidBusyStatus: TRANSPARENT is free (0), else busy (2);
+    // X-MICROSOFT-CDO-BUSYSTATUS wins.
+    let busy = match c
+        .text("X-MICROSOFT-CDO-BUSYSTATUS")
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "FREE" => 0,
+        "TENTATIVE" => 1,
+        "BUSY" => 2,
+        "OOF" => 3,
+        _ => {
+            if c.text("TRANSP").is_some_and(|t| t.eq_ignore_ascii_case("TRANSPARENT")) {
+                0
+            } else {
+                2
+            }
+        }
+    };
+    m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8205), PT_LONG, PropVal::Long(busy));
+    let rrule = c.text("RRULE");
+    m.set_named(
+        PropName::Id(PSETID_APPOINTMENT, 0x8223),
+        PT_BOOLEAN,
+        PropVal::Bool(rrule.is_some()),
+    );
+    if let Some(r) = rrule {
+        // PidLidRecurrencePattern holds a description; keep the rule.
+        m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8232), PT_UNICODE, s(r));
+    }
+    if let Some(uid) = c.text("UID") {
+        let goid = global_object_id(&uid);
+        m.set_named(
+            PropName::Id(PSETID_MEETING, 0x0003),
+            PT_BINARY,
+            PropVal::Binary(goid.clone()),
+        );
+        m.set_named(PropName::Id(PSETID_MEETING, 0x0023), PT_BINARY, PropVal::Binary(goid));
+    }
+    if let Some(o) = c.prop("ORGANIZER") {
+        let addr = mailto(&o.value);
+        let name = o.param("CN").map(str::to_string).unwrap_or_else(|| addr.clone());
+        m.set(PR_SENT_REPRESENTING_NAME, s(name));
+        m.set(PR_SENT_REPRESENTING_ADDRTYPE, s("SMTP"));
+        m.set(PR_SENT_REPRESENTING_EMAIL_ADDRESS, s(addr.clone()));
+        m.set(PR_SENT_REPRESENTING_SMTP_ADDRESS, s(addr));
+    }
+    for a in c.props_named("ATTENDEE") {
+        let addr = mailto(&a.value);
+        let role = a.param("ROLE").unwrap_or("REQ-PARTICIPANT").to_ascii_uppercase();
+        let cutype = a.param("CUTYPE").unwrap_or("").to_ascii_uppercase();
+        let ty = if cutype == "RESOURCE" || cutype == "ROOM" || role == "NON-PARTICIPANT" {
+            3
+        } else if role == "OPT-PARTICIPANT" {
+            2
+        } else {
+            1
+        };
+        m.recipients.push(vec![
+            Prop {
+                tag: PR_RECIPIENT_TYPE,
+                name: None,
+                value: PropVal::Long(ty),
+            },
+            Prop {
+                tag: PR_DISPLAY_NAME,
+                name: None,
+                value: s(a.param("CN").unwrap_or(&addr).to_string()),
+            },
+            Prop {
+                tag: PR_ADDRTYPE,
+                name: None,
+                value: s("SMTP"),
+            },
+            Prop {
+                tag: PR_EMAIL_ADDRESS,
+                name: None,
+                value: s(addr.clone()),
+            },
+            Prop {
+                tag: PR_SMTP_ADDRESS,
+                name: None,
+                value: s(addr),
+            },
+        ]);
+    }
+    // PidLidAppointmentStateFlags: asfMeeting when there are attendees.
+    let state = if m.recipients.is_empty() { 0 } else { 1 };
+    m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8217), PT_LONG, PropVal::Long(state));
+    m
+}
+
+fn todo(cal: &Component, c: &Component) -> MessageContent {
+    let mut m = MessageContent::default();
+    m.set(PR_MESSAGE_CLASS, s("IPM.Task"));
+    common(&mut m, c);
+    if let Some((t, _)) = c.prop("DTSTART").and_then(|p| datetime(cal, p)) {
+        m.set_named(PropName::Id(PSETID_TASK, 0x8104), PT_SYSTIME, PropVal::SysTime(t));
+        m.set_named(PropName::Id(PSETID_COMMON, 0x8516), PT_SYSTIME, PropVal::SysTime(t));
+    }
+    if let Some((t, _)) = c.prop("DUE").and_then(|p| datetime(cal, p)) {
+        m.set_named(PropName::Id(PSETID_TASK, 0x8105), PT_SYSTIME, PropVal::SysTime(t));
+        m.set_named(PropName::Id(PSETID_COMMON, 0x8517), PT_SYSTIME, PropVal::SysTime(t));
+    }
+    let status = c.text("STATUS").unwrap_or_default().to_ascii_uppercase();
+    let pct = c
+        .text("PERCENT-COMPLETE")
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .map(|p| p.clamp(0, 100));
+    let completed = c.prop("COMPLETED").and_then(|p| datetime(cal, p)).map(|t| t.0);
+    let done = status == "COMPLETED" || pct == Some(100) || completed.is_some();
+    // PidLidTaskStatus: 0 not started, 1 in progress, 2 complete, 4 deferred.
+    let st = if done {
+        2
+    } else if status == "IN-PROCESS" || pct.is_some_and(|p| p > 0) {
+        1
+    } else if status == "CANCELLED" {
+        4
+    } else {
+        0
+    };
+    m.set_named(PropName::Id(PSETID_TASK, 0x8101), PT_LONG, PropVal::Long(st));
+    let frac = if done { 1.0 } else { pct.unwrap_or(0) as f64 / 100.0 };
+    m.set_named(PropName::Id(PSETID_TASK, 0x8102), PT_DOUBLE, PropVal::Double(frac));
+    m.set_named(PropName::Id(PSETID_TASK, 0x811C), PT_BOOLEAN, PropVal::Bool(done));
+    if let Some(t) = completed {
+        m.set_named(PropName::Id(PSETID_TASK, 0x810F), PT_SYSTIME, PropVal::SysTime(t));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TZ: &str = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    fn when(m: &MessageContent, lid: u32) -> String {
+        m.get_named(&PropName::Id(PSETID_APPOINTMENT, lid))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn event_with_timezone_attendees_alarm() {
+        let t = format!("{TZ}BEGIN:VEVENT\r\nUID:abc-1\r\nDTSTART;TZID=Europe/Berlin:20260715T100000\r\nDTEND;TZID=Europe/Berlin:20261215T110000\r\nSUMMARY:Plan\\, review\r\nLOCATION:Room 1\r\nORGANIZER;CN=Boss:mailto:boss@x\r\nATTENDEE;CN=A;ROLE=REQ-PARTICIPANT:mailto:a@x\r\nATTENDEE;ROLE=OPT-PARTICIPANT:MAILTO:b@x\r\nATTENDEE;CUTYPE=ROOM:mailto:r@x\r\nRRULE:FREQ=WEEKLY\r\nBEGIN:VALARM\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        let items = ical_to_items(&t);
+        assert_eq!(items.len(), 1);
+        let m = &items[0];
+        assert_eq!(m.get_str(0x001A), Some("IPM.Schedule.Meeting.Request"));
+        assert_eq!(m.get_str(0x0037), Some("Plan, review"));
+        // Summer: UTC+2; winter: UTC+1.
+        assert_eq!(when(m, 0x820D), "2026-07-15 08:00:00");
+        assert_eq!(when(m, 0x820E), "2026-12-15 10:00:00");
+        assert_eq!(when(m, 0x8208), "\"Room 1\"");
+        assert_eq!(when(m, 0x8223), "true");
+        assert_eq!(m.get_str(0x0042), Some("Boss"));
+        let types: Vec<_> = m
+            .recipients
+            .iter()
+            .map(|r| get(r, PR_RECIPIENT_TYPE).cloned())
+            .collect();
+        assert_eq!(
+            types,
+            vec![Some(PropVal::Long(1)), Some(PropVal::Long(2)), Some(PropVal::Long(3))]
+        );
+        assert_eq!(get_str(&m.recipients[1], 0x39FE), Some("b@x"));
+        assert_eq!(
+            m.get_named(&PropName::Id(PSETID_COMMON, 0x8501)),
+            Some(&PropVal::Long(15))
+        );
+        let Some(PropVal::Binary(g)) = m.get_named(&PropName::Id(PSETID_MEETING, 3)) else {
+            panic!()
+        };
+        assert!(g.ends_with(b"vCal-Uid\x01\x00\x00\x00abc-1\x00"));
+    }
+
+    #[test]
+    fn all_day_and_task() {
+        let t = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20260101\nSUMMARY:NY\nTRANSP:TRANSPARENT\nEND:VEVENT\nBEGIN:VTODO\nSUMMARY:Do\nDUE:20260102T120000Z\nPERCENT-COMPLETE:50\nEND:VTODO\nEND:VCALENDAR\n";
+        let items = ical_to_items(t);
+        assert_eq!(items.len(), 2);
+        assert_eq!(when(&items[0], 0x8215), "true");
+        assert_eq!(when(&items[0], 0x820E), "2026-01-02 00:00:00");
+        assert_eq!(when(&items[0], 0x8205), "0");
+        let task = &items[1];
+        assert_eq!(task.get_str(0x001A), Some("IPM.Task"));
+        assert_eq!(
+            task.get_named(&PropName::Id(PSETID_TASK, 0x8101)),
+            Some(&PropVal::Long(1))
+        );
+        assert_eq!(
+            task.get_named(&PropName::Id(PSETID_TASK, 0x8102)),
+            Some(&PropVal::Double(0.5))
+        );
+    }
+
+    #[test]
+    fn weekday_rules() {
+        assert_eq!(nth_weekday(2026, 3, "-1SU"), Some(29));
+        assert_eq!(nth_weekday(2026, 11, "1SU"), Some(1));
+        assert_eq!(nth_weekday(2026, 3, "2SU"), Some(8));
+        assert_eq!(duration("-PT1H30M"), Some(-5400));
+        assert_eq!(duration("P1W"), Some(604800));
+        assert_eq!(duration("P99999999999999999W"), None);
+    }
+}
