@@ -22,7 +22,7 @@ fn find(bin: &str) -> Option<PathBuf> {
 struct Slapd {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Slapd {
@@ -74,7 +74,7 @@ mail: twin@example.org
 userPassword: twinpw
 ";
 
-fn start_slapd() -> Option<Slapd> {
+fn start_slapd(tls: bool) -> Option<Slapd> {
     let (Some(slapd), Some(slapadd)) = (find("slapd"), find("slapadd")) else {
         eprintln!("\n*** SKIP LDAP tests: slapd not installed (apt-get install -y slapd ldap-utils) ***\n");
         return None;
@@ -106,6 +106,33 @@ fn start_slapd() -> Option<Slapd> {
         ),
     )
     .unwrap();
+    if tls {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "gromox test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
+        let mut c = std::fs::read_to_string(&conf).unwrap();
+        c = c.replacen(
+            "database mdb",
+            &format!(
+                "TLSCertificateFile {0}/cert.pem\nTLSCertificateKeyFile {0}/key.pem\ndatabase mdb",
+                dir.path().display()
+            ),
+            1,
+        );
+        std::fs::write(&conf, c).unwrap();
+    }
     let ldif = dir.path().join("data.ldif");
     std::fs::write(&ldif, LDIF).unwrap();
     let st = Command::new(&slapadd)
@@ -128,7 +155,7 @@ fn start_slapd() -> Option<Slapd> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let s = Slapd { child, port, _dir: dir };
+    let s = Slapd { child, port, dir };
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(t.elapsed() < Duration::from_secs(20), "slapd did not start");
@@ -139,7 +166,7 @@ fn start_slapd() -> Option<Slapd> {
 
 #[test]
 fn externid_user_logs_in_with_ldap_password_only() {
-    let Some(slapd) = start_slapd() else { return };
+    let Some(slapd) = start_slapd(false) else { return };
     let b = common::sqlite();
     b.add_config(&format!(
         "ldap_host = ldap://127.0.0.1:{}\nldap_bind_user = cn=reader,dc=example,dc=org\nldap_bind_pass = readerpw\n\
@@ -204,6 +231,48 @@ fn externid_user_logs_in_with_ldap_password_only() {
 
     // A wrong search password is a server-side error, not a login.
     b.add_config("ldap_bind_pass = wrong\n");
+    let d = Arc::new(Directory::open(&b.config()).unwrap());
+    let auth = Authenticator::new(&b.config(), d, gromox_base::log::discard());
+    assert!(matches!(
+        auth.authenticate("lu@example.org", "ldap-pw-123", peer, "LOGIN"),
+        Err(AuthError::Temporary(_))
+    ));
+}
+
+#[test]
+fn starttls_with_the_servers_ca_and_refused_with_another() {
+    let Some(slapd) = start_slapd(true) else { return };
+    let b = common::sqlite();
+    b.add_config(&format!(
+        "ldap_host = ldap://127.0.0.1:{}\nldap_start_tls = yes\nldap_tls_ca = {}\n\
+         ldap_bind_user = cn=reader,dc=example,dc=org\nldap_bind_pass = readerpw\nldap_search_base = dc=example,dc=org\n",
+        slapd.port,
+        slapd.dir.path().join("ca.pem").display()
+    ));
+    assert_eq!(b.dbop(&["-C"]).0, 0);
+    b.ok(&["domain", "add", "example.org"]);
+    b.ok(&["user", "add", "lu@example.org", "--externid", "lu"]);
+    let d = Arc::new(Directory::open(&b.config()).unwrap());
+    let auth = Authenticator::new(&b.config(), d, gromox_base::log::discard());
+    let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    assert!(
+        auth.authenticate("lu@example.org", "ldap-pw-123", peer, "LOGIN")
+            .unwrap()
+            .via_ldap
+    );
+    assert_eq!(
+        auth.authenticate("lu@example.org", "nope", peer, "LOGIN").unwrap_err(),
+        AuthError::BadCredentials
+    );
+
+    // A CA that did not sign the server certificate: no login, a temporary error.
+    let other = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = p.self_signed(&key).unwrap();
+    std::fs::write(other.path().join("ca.pem"), ca.pem()).unwrap();
+    b.add_config(&format!("ldap_tls_ca = {}\n", other.path().join("ca.pem").display()));
     let d = Arc::new(Directory::open(&b.config()).unwrap());
     let auth = Authenticator::new(&b.config(), d, gromox_base::log::discard());
     assert!(matches!(

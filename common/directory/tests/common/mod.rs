@@ -17,6 +17,19 @@ pub struct Backend {
     pub dir: tempfile::TempDir,
     /// gromox.cfg
     pub cfg: PathBuf,
+    /// MariaDB connection and database to drop at the end.
+    pub drop_db: Option<(mysql::Opts, String)>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some((opts, db)) = self.drop_db.take() {
+            use mysql::prelude::Queryable;
+            if let Ok(mut c) = mysql::Conn::new(opts) {
+                let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"));
+            }
+        }
+    }
 }
 
 impl Backend {
@@ -97,6 +110,7 @@ pub fn sqlite() -> Backend {
         name: "sqlite",
         dir,
         cfg,
+        drop_db: None,
     }
 }
 
@@ -135,7 +149,7 @@ pub fn mysql(test: &str) -> Option<Backend> {
         .user(Some(user))
         .pass(Some(pass))
         .prefer_socket(false);
-    let mut c = mysql::Conn::new(opts).expect("cannot connect to GROMOX_TEST_MYSQL");
+    let mut c = mysql::Conn::new(opts.clone()).expect("cannot connect to GROMOX_TEST_MYSQL");
     use mysql::prelude::Queryable;
     c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).unwrap();
     c.query_drop(format!("CREATE DATABASE `{db}` CHARACTER SET utf8mb4"))
@@ -152,6 +166,7 @@ pub fn mysql(test: &str) -> Option<Backend> {
         name: "mysql",
         dir,
         cfg,
+        drop_db: Some((opts.into(), db)),
     })
 }
 
