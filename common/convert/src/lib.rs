@@ -15,6 +15,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod html;
 pub mod ical;
+pub mod mapi;
 pub mod message;
 pub mod mime_in;
 pub mod mime_out;
