@@ -56,6 +56,8 @@ pub enum Capability {
     MultiAppend,
     /// RFC 6855 / RFC 9755
     Utf8Accept,
+    /// RFC 7162 §3.2 (only when the store keeps expunge history)
+    Qresync,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -89,6 +91,7 @@ impl Capability {
             Capability::Condstore => "CONDSTORE",
             Capability::MultiAppend => "MULTIAPPEND",
             Capability::Utf8Accept => "UTF8=ACCEPT",
+            Capability::Qresync => "QRESYNC",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -105,6 +108,8 @@ pub struct CapState {
     pub tls_configured: bool,
     /// `imap_force_tls`: no authentication over plaintext.
     pub force_tls: bool,
+    /// The store supports QRESYNC.
+    pub qresync: bool,
 }
 
 /// The capabilities to advertise in `state`.
@@ -144,6 +149,9 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::MultiAppend,
         C::Utf8Accept,
     ]);
+    if state.qresync {
+        v.push(C::Qresync);
+    }
     v
 }
 

@@ -237,6 +237,15 @@ pub struct ListReturn {
     pub status: Vec<StatusItem>,
 }
 
+/// What a QRESYNC client knows about a mailbox (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// UIDs the client knows; `None` means all.
+    pub known_uids: Option<SeqSet>,
+}
+
 /// One message of an APPEND (RFC 9051 §6.3.12, RFC 3502 MULTIAPPEND).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendMessage<'a> {
@@ -272,14 +281,17 @@ pub enum CommandBody<'a> {
     },
     /// RFC 5161
     Enable(Vec<String>),
-    /// `condstore`: the `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
+    /// `condstore`: the `(CONDSTORE)` parameter (RFC 7162 §3.1.8); `qresync`: the
+    /// `(QRESYNC (...))` parameter (RFC 7162 §3.2.5).
     Select {
         mailbox: String,
         condstore: bool,
+        qresync: Option<QresyncParams>,
     },
     Examine {
         mailbox: String,
         condstore: bool,
+        qresync: Option<QresyncParams>,
     },
     Create {
         mailbox: String,
@@ -344,6 +356,8 @@ pub enum CommandBody<'a> {
         items: Vec<FetchAtt>,
         /// `(CHANGEDSINCE n)` (RFC 7162 §3.1.4.1)
         changed_since: Option<u64>,
+        /// `VANISHED` modifier (RFC 7162 §3.2.6)
+        vanished: bool,
     },
     Store {
         uid: bool,

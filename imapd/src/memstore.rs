@@ -29,6 +29,8 @@ struct Folder {
     subscribed: bool,
     special_use: Option<&'static str>,
     modseq: u64,
+    /// (UID, mod-sequence of its expunge), for QRESYNC.
+    expunged: Vec<(u32, u64)>,
 }
 
 struct User {
@@ -105,6 +107,7 @@ impl MemStore {
                     subscribed: true,
                     special_use: su,
                     modseq: 1,
+                    expunged: Vec::new(),
                 },
             );
         }
@@ -182,6 +185,10 @@ fn add_msg(f: &mut Folder, flags: &[String], date: DateTime, raw: &[u8]) -> u32 
 
 impl MailStore for MemStore {
     type User = MemUser;
+
+    fn supports_qresync(&self) -> bool {
+        true
+    }
 
     fn login(&self, user: &str, password: &[u8], _peer: SocketAddr) -> Result<MemUser, StoreError> {
         let d = lock(&self.data);
@@ -511,6 +518,9 @@ impl UserStore for MemUser {
         let r = self.copy(folder, uids, dest)?;
         self.with_folder(folder, |f| {
             f.msgs.retain(|m| !r.pairs.iter().any(|p| p.0 == m.uid));
+            f.modseq += 1;
+            let m = f.modseq;
+            f.expunged.extend(r.pairs.iter().map(|p| (p.0, m)));
             Ok(())
         })?;
         self.changed(folder);
@@ -530,6 +540,8 @@ impl UserStore for MemUser {
             if !gone.is_empty() {
                 // Expunges change the folder's state (RFC 7162 §3.1.2.1).
                 f.modseq += 1;
+                let m = f.modseq;
+                f.expunged.extend(gone.iter().map(|&u| (u, m)));
             }
             Ok(gone)
         })?;
@@ -588,6 +600,7 @@ impl UserStore for MemUser {
                     subscribed: false,
                     special_use: None,
                     modseq: 1,
+                    expunged: Vec::new(),
                 });
             }
             Ok(())
@@ -624,6 +637,9 @@ impl UserStore for MemUser {
                 // RFC 9051 §6.3.6: renaming INBOX moves its messages and leaves it empty.
                 let inbox = u.folders.get_mut("INBOX").ok_or(StoreError::NoMailbox)?;
                 let msgs = std::mem::take(&mut inbox.msgs);
+                inbox.modseq += 1;
+                let m = inbox.modseq;
+                inbox.expunged.extend(msgs.iter().map(|x| (x.uid, m)));
                 let uidnext = inbox.uidnext;
                 u.folders.insert(
                     to.to_string(),
@@ -634,6 +650,7 @@ impl UserStore for MemUser {
                         subscribed: false,
                         special_use: None,
                         modseq: 1,
+                        expunged: Vec::new(),
                     },
                 );
                 return Ok(());
@@ -676,6 +693,14 @@ impl UserStore for MemUser {
                 })
                 .collect();
             Ok((f.modseq, changed))
+        })
+    }
+
+    fn vanished(&mut self, folder: &str, since: u64) -> Result<Vec<u32>, StoreError> {
+        self.with_folder(folder, |f| {
+            let mut v: Vec<u32> = f.expunged.iter().filter(|e| e.1 > since).map(|e| e.0).collect();
+            v.sort_unstable();
+            Ok(v)
         })
     }
 

@@ -893,6 +893,58 @@ impl<'a> P<'a> {
         Ok(n)
     }
 
+    /// `SP QRESYNC` parameter body: `(uidvalidity modseq [known-uids] [(seq-match)])`.
+    fn qresync_params(&mut self) -> R<QresyncParams> {
+        self.sp()?;
+        self.expect(b'(')?;
+        let uidvalidity = self.nz_number()?;
+        self.sp()?;
+        let modseq = self.number64()?;
+        let mut known_uids = None;
+        if self.peek() == Some(b' ') {
+            self.sp()?;
+            if self.peek() != Some(b'(') {
+                known_uids = Some(self.seq_set()?);
+                if self.peek() == Some(b' ') {
+                    self.sp()?;
+                }
+            }
+            if self.eat(b'(') {
+                // seq-match-data: an optional hint, parsed and not used.
+                self.seq_set()?;
+                self.sp()?;
+                self.seq_set()?;
+                self.expect(b')')?;
+            }
+        }
+        self.expect(b')')?;
+        Ok(QresyncParams {
+            uidvalidity,
+            modseq,
+            known_uids,
+        })
+    }
+
+    /// FETCH modifiers: `(CHANGEDSINCE n [VANISHED])` in any order (RFC 7162 §3.1.4.1, §3.2.6).
+    fn fetch_modifiers(&mut self) -> R<(Option<u64>, bool)> {
+        self.expect(b'(')?;
+        let (mut changed_since, mut vanished) = (None, false);
+        loop {
+            if self.keyword("CHANGEDSINCE") {
+                self.sp()?;
+                changed_since = Some(self.number64()?);
+            } else if self.keyword("VANISHED") {
+                vanished = true;
+            } else {
+                return Err("Unknown FETCH modifier".into());
+            }
+            if self.eat(b')') {
+                return Ok((changed_since, vanished));
+            }
+            self.sp()?;
+        }
+    }
+
     fn store(&mut self, uid: bool) -> R<CommandBody<'a>> {
         let set = self.seq_set()?;
         self.sp()?;
@@ -1024,15 +1076,19 @@ impl<'a> P<'a> {
                 needs(self)?;
                 let mailbox = self.mailbox()?;
                 let mut condstore = false;
+                let mut qresync = None;
                 if matches!(name.as_slice(), b"SELECT" | b"EXAMINE") && self.peek() == Some(b' ') {
-                    // RFC 4466 select-params; CONDSTORE is the one known (RFC 7162 §3.1.8).
+                    // RFC 4466 select-params: CONDSTORE (RFC 7162 §3.1.8), QRESYNC (§3.2.5).
                     self.sp()?;
                     self.expect(b'(')?;
                     loop {
-                        if !self.keyword("CONDSTORE") {
+                        if self.keyword("CONDSTORE") {
+                            condstore = true;
+                        } else if self.keyword("QRESYNC") {
+                            qresync = Some(self.qresync_params()?);
+                        } else {
                             return Err("Unknown SELECT parameter".into());
                         }
-                        condstore = true;
                         if self.eat(b')') {
                             break;
                         }
@@ -1040,8 +1096,16 @@ impl<'a> P<'a> {
                     }
                 }
                 match name.as_slice() {
-                    b"SELECT" => C::Select { mailbox, condstore },
-                    b"EXAMINE" => C::Examine { mailbox, condstore },
+                    b"SELECT" => C::Select {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    },
+                    b"EXAMINE" => C::Examine {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    },
                     b"CREATE" => {
                         // RFC 6154 §5.3 CREATE-SPECIAL-USE is not advertised; accept no args.
                         C::Create { mailbox }
@@ -1096,17 +1160,21 @@ impl<'a> P<'a> {
                 let set = self.seq_set()?;
                 self.sp()?;
                 let items = self.fetch_items()?;
-                let changed_since = if self.peek() == Some(b' ') {
+                let (changed_since, vanished) = if self.peek() == Some(b' ') {
                     self.sp()?;
-                    Some(self.modifier("CHANGEDSINCE")?)
+                    self.fetch_modifiers()?
                 } else {
-                    None
+                    (None, false)
                 };
+                if vanished && !(uid && changed_since.is_some()) {
+                    return Err("VANISHED needs UID FETCH with CHANGEDSINCE".into());
+                }
                 C::Fetch {
                     uid,
                     set,
                     items,
                     changed_since,
+                    vanished,
                 }
             }
             b"STORE" => {

@@ -163,6 +163,8 @@ pub struct ImapSession<S: MailStore> {
     condstore: bool,
     /// UTF8=ACCEPT enabled (RFC 6855): UTF-8 mailbox names.
     utf8_accept: bool,
+    /// QRESYNC enabled (RFC 7162 §3.2): VANISHED instead of EXPUNGE.
+    qresync: bool,
     auth_failures: u32,
 }
 
@@ -491,6 +493,7 @@ impl<S: MailStore> ImapSession<S> {
             rev2: false,
             condstore: false,
             utf8_accept: false,
+            qresync: false,
             auth_failures: 0,
         }
     }
@@ -506,6 +509,7 @@ impl<S: MailStore> ImapSession<S> {
             tls_active: cx.tls_active,
             tls_configured: self.cfg.tls_configured,
             force_tls: self.cfg.force_tls,
+            qresync: self.store.supports_qresync(),
         }
     }
 
@@ -530,10 +534,25 @@ impl<S: MailStore> ImapSession<S> {
         };
         let old_len = sel.uids.len();
         let mut removed = 0;
-        for i in (0..sel.uids.len()).rev() {
-            if new.binary_search(&sel.uids[i]).is_err() {
-                let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
-                removed += 1;
+        if self.qresync {
+            let gone: Vec<u32> = sel
+                .uids
+                .iter()
+                .copied()
+                .filter(|u| new.binary_search(u).is_err())
+                .collect();
+            removed = gone.len();
+            if !gone.is_empty() {
+                out.extend_from_slice(b"* VANISHED ");
+                encode::seq_set(out, &gone);
+                out.extend_from_slice(b"\r\n");
+            }
+        } else {
+            for i in (0..sel.uids.len()).rev() {
+                if new.binary_search(&sel.uids[i]).is_err() {
+                    let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+                    removed += 1;
+                }
             }
         }
         sel.saved.retain(|u| new.binary_search(u).is_ok());
@@ -777,6 +796,7 @@ impl<S: MailStore> ImapSession<S> {
         debug!(self.log, "command"; "event" => "imap.command", "cmd" => cmd.body.name());
         let authed = self.user.is_some();
         let selected = self.sel.is_some();
+        let is_examine = matches!(cmd.body, CommandBody::Examine { .. });
         use CommandBody as C;
         match cmd.body {
             C::Capability => {
@@ -858,6 +878,12 @@ impl<S: MailStore> ImapSession<S> {
                         self.utf8_accept = true;
                         cx.out.extend_from_slice(b" UTF8=ACCEPT");
                     }
+                    if c == "QRESYNC" && !self.qresync && self.store.supports_qresync() {
+                        // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                        self.qresync = true;
+                        self.condstore = true;
+                        cx.out.extend_from_slice(b" QRESYNC");
+                    }
                     if c == "CONDSTORE" && !self.condstore {
                         self.condstore = true;
                         cx.out.extend_from_slice(b" CONDSTORE");
@@ -866,13 +892,23 @@ impl<S: MailStore> ImapSession<S> {
                 cx.out.extend_from_slice(b"\r\n");
                 tagged(cx.out, tag, "OK", None, "ENABLE completed");
             }
-            C::Select { mailbox, condstore } => {
-                self.condstore |= condstore;
-                self.select(tag, &mailbox, false, cx)
+            C::Select {
+                mailbox,
+                condstore,
+                qresync,
             }
-            C::Examine { mailbox, condstore } => {
+            | C::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
+                let read_only = is_examine;
+                if qresync.is_some() && !self.qresync {
+                    tagged(cx.out, tag, "BAD", None, "ENABLE QRESYNC first");
+                    return Next::Read;
+                }
                 self.condstore |= condstore;
-                self.select(tag, &mailbox, true, cx)
+                self.select(tag, &mailbox, read_only, qresync.as_ref(), cx)
             }
             C::Create { mailbox } => {
                 let name = mailbox.trim_end_matches('/');
@@ -985,7 +1021,21 @@ impl<S: MailStore> ImapSession<S> {
                 set,
                 items,
                 changed_since,
-            } => return self.fetch(tag, uid, &set, items, changed_since, cx),
+                vanished,
+            } => {
+                if vanished {
+                    if !self.qresync {
+                        tagged(cx.out, tag, "BAD", None, "ENABLE QRESYNC first");
+                        return Next::Read;
+                    }
+                    // RFC 7162 §3.2.6: UIDs in the set expunged since CHANGEDSINCE.
+                    if let Err(e) = self.vanished_earlier(&set, changed_since.unwrap_or(0), cx.out) {
+                        store_no(cx.out, tag, &e, &self.log, "fetch");
+                        return Next::Read;
+                    }
+                }
+                return self.fetch(tag, uid, &set, items, changed_since, cx);
+            }
             C::Store {
                 uid,
                 set,
@@ -1043,7 +1093,27 @@ impl<S: MailStore> ImapSession<S> {
         out.extend_from_slice(b")\r\n");
     }
 
-    fn select(&mut self, tag: &str, name: &str, read_only: bool, cx: &mut Cx<'_>) {
+    /// `* VANISHED (EARLIER) uids` for UIDs in `set` expunged after `since` (RFC 7162 §3.2.10).
+    fn vanished_earlier(&mut self, set: &SeqSet, since: u64, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let Some(name) = self.sel.as_ref().map(|s| s.name.clone()) else {
+            return Ok(());
+        };
+        let largest = self.sel.as_ref().and_then(|s| s.uids.last().copied()).unwrap_or(0);
+        let gone = self.user_mut().vanished(&name, since)?;
+        let ranges = set.resolved(largest.max(gone.last().copied().unwrap_or(0)));
+        let gone: Vec<u32> = gone
+            .into_iter()
+            .filter(|u| ranges.iter().any(|&(a, b)| a <= *u && *u <= b))
+            .collect();
+        if !gone.is_empty() {
+            out.extend_from_slice(b"* VANISHED (EARLIER) ");
+            encode::seq_set(out, &gone);
+            out.extend_from_slice(b"\r\n");
+        }
+        Ok(())
+    }
+
+    fn select(&mut self, tag: &str, name: &str, read_only: bool, qresync: Option<&QresyncParams>, cx: &mut Cx<'_>) {
         if self.sel.is_some() {
             self.deselect();
             cx.out.extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
@@ -1090,6 +1160,39 @@ impl<S: MailStore> ImapSession<S> {
             out.extend_from_slice(b"* LIST () \"/\" ");
             encode::mailbox(out, name, true);
             out.extend_from_slice(b"\r\n");
+        }
+        if let Some(q) = qresync.filter(|q| q.uidvalidity == info.status.uidvalidity) {
+            // RFC 7162 §3.2.5.2: what changed since the client's mod-sequence.
+            let set = q
+                .known_uids
+                .clone()
+                .unwrap_or(SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Largest)]));
+            let largest = info.status.uidnext.saturating_sub(1);
+            let ranges = set.resolved(largest);
+            let user = self.user.as_mut().expect("authenticated state checked by caller");
+            match user.vanished(name, q.modseq) {
+                Ok(gone) => {
+                    let gone: Vec<u32> = gone
+                        .into_iter()
+                        .filter(|u| ranges.iter().any(|&(a, b)| a <= *u && *u <= b))
+                        .collect();
+                    if !gone.is_empty() {
+                        out.extend_from_slice(b"* VANISHED (EARLIER) ");
+                        encode::seq_set(out, &gone);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                Err(e) => warn!(self.log, "vanished failed"; "event" => "imap.store_error", "error" => %e),
+            }
+            if let Ok((_, changed)) = user.flag_changes(name, q.modseq) {
+                for u in changed {
+                    if let Ok(i) = info.uids.binary_search(&u.uid) {
+                        let _ = write!(out, "* {} FETCH (UID {} FLAGS ", i + 1, u.uid);
+                        encode::flags(out, &u.flags);
+                        let _ = write!(out, " MODSEQ ({}))\r\n", u.modseq);
+                    }
+                }
+            }
         }
         let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         let what = if read_only {
@@ -1243,9 +1346,23 @@ impl<S: MailStore> ImapSession<S> {
         let Some(sel) = self.sel.as_mut() else {
             return;
         };
-        for i in (0..sel.uids.len()).rev() {
-            if gone.binary_search(&sel.uids[i]).is_ok() {
-                let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+        if self.qresync {
+            // RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is enabled.
+            let known: Vec<u32> = gone
+                .iter()
+                .copied()
+                .filter(|u| sel.uids.binary_search(u).is_ok())
+                .collect();
+            if !known.is_empty() {
+                out.extend_from_slice(b"* VANISHED ");
+                encode::seq_set(out, &known);
+                out.extend_from_slice(b"\r\n");
+            }
+        } else {
+            for i in (0..sel.uids.len()).rev() {
+                if gone.binary_search(&sel.uids[i]).is_ok() {
+                    let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+                }
             }
         }
         sel.uids.retain(|u| gone.binary_search(u).is_err());

@@ -133,6 +133,11 @@ pub trait MailStore: Send + Sync + 'static {
     /// Check credentials and open the mailbox. `peer` is for logging and rate limits.
     /// Implementations must not log the password.
     fn login(&self, user: &str, password: &[u8], peer: SocketAddr) -> Result<Self::User, StoreError>;
+
+    /// Whether users' stores answer [`UserStore::vanished`] (QRESYNC is advertised then).
+    fn supports_qresync(&self) -> bool {
+        false
+    }
 }
 
 /// One user's mailbox, as the IMAP session sees it. Folder names are UTF-8 with `/`.
@@ -217,6 +222,11 @@ pub trait UserStore: Send + 'static {
     /// clients about flags other sessions changed. Default: no change tracking.
     fn flag_changes(&mut self, _folder: &str, since: u64) -> Result<(u64, Vec<FlagUpdate>), StoreError> {
         Ok((since, Vec::new()))
+    }
+    /// UIDs expunged after mod-sequence `since`, ascending (RFC 7162 §3.2.5/§3.2.6, QRESYNC).
+    /// Only called when [`MailStore::supports_qresync`] is true.
+    fn vanished(&mut self, _folder: &str, _since: u64) -> Result<Vec<u32>, StoreError> {
+        Err(StoreError::Cannot("Expunge history is not kept".into()))
     }
     /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an
     /// earlier watch of this user handle. The IDLE hook (RFC 2177).

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QRESYNC";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -326,6 +326,50 @@ fn utf8_accept_names() {
     assert_eq!(
         h.send_str("t STATUS \"Entwürfe\" (MESSAGES)\r\n"),
         "* STATUS \"Entwürfe\" (MESSAGES 0)\r\nt OK STATUS completed\r\n"
+    );
+}
+
+#[test]
+fn qresync_vanished_and_resync_on_select() {
+    let mut h = Harness::logged_in();
+    assert_eq!(
+        h.send_str("q SELECT INBOX (QRESYNC (1001 1))\r\n"),
+        "q BAD ENABLE QRESYNC first\r\n"
+    );
+    assert_eq!(
+        h.send_str("e ENABLE QRESYNC\r\n"),
+        "* ENABLED QRESYNC\r\ne OK ENABLE completed\r\n"
+    );
+    let s = h.send_str("s SELECT INBOX\r\n");
+    assert!(s.contains("[HIGHESTMODSEQ 3]"), "{s}");
+    h.send_str("a APPEND INBOX {3+}\r\nabc\r\n");
+    h.send_str("d STORE 1,3 +FLAGS.SILENT (\\Deleted)\r\n");
+    // Own EXPUNGE answers VANISHED, not EXPUNGE.
+    assert_eq!(
+        h.send_str("x EXPUNGE\r\n"),
+        "* VANISHED 1,3\r\nx OK EXPUNGE completed\r\n"
+    );
+    // Another session flags message 2; a reconnecting client that knew modseq 3 learns
+    // what vanished and what changed.
+    let mut other = Harness::with(h.store.clone(), Config::default());
+    other.greet();
+    other.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\nf STORE 1 +FLAGS.SILENT (\\Flagged)\r\n");
+    let mut again = Harness::logged_in_with(h.store.clone());
+    again.send_str("e ENABLE QRESYNC\r\n");
+    let s = again.send_str("s SELECT INBOX (QRESYNC (1001 3 1:10))\r\n");
+    assert!(s.contains("* VANISHED (EARLIER) 1,3\r\n"), "{s}");
+    assert!(s.contains("* 1 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (8))\r\n"), "{s}");
+    assert!(s.ends_with("s OK [READ-WRITE] SELECT completed\r\n"), "{s}");
+    // Wrong UIDVALIDITY: no resync data.
+    let s = again.send_str("t EXAMINE INBOX (QRESYNC (77 3))\r\n");
+    assert!(!s.contains("VANISHED") && !s.contains("FETCH"), "{s}");
+    assert_eq!(
+        again.send_str("u UID FETCH 1:* FLAGS (CHANGEDSINCE 3 VANISHED)\r\n"),
+        "* VANISHED (EARLIER) 1,3\r\n* 1 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (8))\r\nu OK FETCH completed\r\n"
+    );
+    assert_eq!(
+        again.send_str("v FETCH 1 FLAGS (CHANGEDSINCE 3 VANISHED)\r\n"),
+        "v BAD VANISHED needs UID FETCH with CHANGEDSINCE\r\n"
     );
 }
 

@@ -82,17 +82,31 @@ fn mailbox_commands_and_names() {
         p("a SELECT inbox\r\n"),
         CommandBody::Select {
             mailbox: "INBOX".into(),
-            condstore: false
+            condstore: false,
+            qresync: None
         }
     );
     assert_eq!(
         p("a EXAMINE \"Inbox/Sub\" (CONDSTORE)\r\n"),
         CommandBody::Examine {
             mailbox: "INBOX/Sub".into(),
-            condstore: true
+            condstore: true,
+            qresync: None
         }
     );
-    assert_eq!(err("a SELECT x (QRESYNC (1 2))\r\n").1, "Unknown SELECT parameter");
+    assert_eq!(
+        p("a SELECT x (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1:2 1:2)) CONDSTORE)\r\n"),
+        CommandBody::Select {
+            mailbox: "x".into(),
+            condstore: true,
+            qresync: Some(QresyncParams {
+                uidvalidity: 67890007,
+                modseq: 20050715194045000,
+                known_uids: Some(set(&[(41, 41), (43, 211), (214, 541)]))
+            })
+        }
+    );
+    assert_eq!(err("a SELECT x (FOO)\r\n").1, "Unknown SELECT parameter");
     assert_eq!(
         p("a CREATE &ZeVnLIqe-\r\n"),
         CommandBody::Create {
@@ -223,7 +237,8 @@ fn fetch_items() {
             uid: false,
             set: SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Largest)]),
             items: vec![F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope],
-            changed_since: None
+            changed_since: None,
+            vanished: false
         }
     );
     let CommandBody::Fetch { uid, items, .. } = p(
@@ -276,7 +291,8 @@ fn fetch_items() {
             uid: false,
             set: SeqSet::Saved,
             items: vec![F::Flags, F::InternalDate, F::Rfc822Size],
-            changed_since: None
+            changed_since: None,
+            vanished: false
         }
     );
     assert_eq!(
@@ -285,9 +301,18 @@ fn fetch_items() {
             uid: true,
             set: SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Largest)]),
             items: vec![F::Flags, F::ModSeq],
-            changed_since: Some(12345)
+            changed_since: Some(12345),
+            vanished: false
         }
     );
+    assert!(matches!(
+        p("a UID FETCH 1:* FLAGS (VANISHED CHANGEDSINCE 9)\r\n"),
+        CommandBody::Fetch {
+            changed_since: Some(9),
+            vanished: true,
+            ..
+        }
+    ));
     assert_eq!(err("a FETCH 0 FLAGS\r\n").1, "Zero is not a valid number here");
     assert_eq!(err("a FETCH 1 BODY[MIME]\r\n").1, "Invalid section");
 }

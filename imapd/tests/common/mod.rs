@@ -157,6 +157,15 @@ impl Harness {
         h
     }
 
+    /// Greeted, logged-in harness on an existing store.
+    pub fn logged_in_with(store: MemStore) -> Self {
+        let mut h = Harness::with(store, Config::default());
+        h.greet();
+        let r = h.send_str("l LOGIN bob secret\r\n");
+        assert!(r.starts_with("l OK"), "{r}");
+        h
+    }
+
     pub fn selected() -> Self {
         let mut h = Self::logged_in();
         let r = h.send_str("s SELECT INBOX\r\n");
