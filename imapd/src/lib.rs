@@ -10,7 +10,14 @@
 //! - [`caps`]: capabilities as data, computed from the connection state;
 //! - [`store`]: the [`store::MailStore`] trait the session reads mail through (midbd/exmdb
 //!   later), and [`memstore`]: an in-memory implementation for tests;
-//! - [`session`]: the state machine (RFC 9051 §3) as a `gromox_runtime::Session`.
+//! - [`session`]: the state machine (RFC 9051 §3) as a `gromox_runtime::Session`, with
+//!   IDLE (RFC 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), ESEARCH/SEARCHRES (RFC 4731/5182),
+//!   LIST-EXTENDED/LIST-STATUS (RFC 5258/5819), BINARY (RFC 3516), MULTIAPPEND (RFC 3502),
+//!   CONDSTORE/QRESYNC (RFC 7162), UTF8=ACCEPT (RFC 6855);
+//! - [`config`]: the `imap_*` configuration keys; [`fuzzing`]: entry points of the fuzz targets.
+//!
+//! The daemon binary is still a placeholder until a `MailStore` over midbd/exmdb exists; see
+//! the crate README for what that store has to provide.
 
 pub mod caps;
 pub mod command;
