@@ -353,7 +353,11 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
     for &id in &m.text_body {
         if let Some(p) = m.parts.get(id as usize) {
             if let PartType::Text(t) = &p.body {
-                texts.push(t.to_string());
+                let enriched = p
+                    .content_type()
+                    .and_then(|c| c.subtype())
+                    .is_some_and(|s| s.eq_ignore_ascii_case("enriched"));
+                texts.push(if enriched { enriched_to_text(t) } else { t.to_string() });
                 cpid = cpid.or_else(|| part_cpid(p));
             }
         }
@@ -449,6 +453,58 @@ fn part_cpid(p: &MessagePart) -> Option<u32> {
     Some(crate::charset::encoding_codepage(encoding_rs::Encoding::for_label(
         cs.as_bytes(),
     )?))
+}
+
+/// text/enriched (RFC 1896) to plain text: formatting commands are
+/// dropped, `<<` is a literal `<`, a run of n line breaks stands for n-1
+/// (a single one is a space); `<param>` contents are dropped.
+pub fn enriched_to_text(e: &str) -> String {
+    let mut out = String::with_capacity(e.len());
+    let norm = e.replace("\r\n", "\n");
+    let mut chars = norm.chars().peekable();
+    let mut param = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '<' if chars.peek() == Some(&'<') => {
+                chars.next();
+                if param == 0 {
+                    out.push('<');
+                }
+            }
+            '<' => {
+                let mut cmd = String::new();
+                for c in chars.by_ref() {
+                    if c == '>' {
+                        break;
+                    }
+                    cmd.push(c);
+                }
+                let cmd = cmd.to_ascii_lowercase();
+                if cmd == "param" {
+                    param += 1;
+                } else if cmd == "/param" {
+                    param = param.saturating_sub(1);
+                }
+            }
+            '\n' => {
+                let mut n = 1;
+                while chars.peek() == Some(&'\n') {
+                    chars.next();
+                    n += 1;
+                }
+                if param == 0 {
+                    if n == 1 {
+                        out.push(' ');
+                    } else {
+                        out.push_str(&"\r\n".repeat(n - 1));
+                    }
+                }
+            }
+            c if param == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Message class of a multipart/report ([MS-OXCMAIL] section 2.4.1).
@@ -660,6 +716,14 @@ pub fn tnef_to_message(t: crate::tnef::Tnef) -> MessageContent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enriched() {
+        assert_eq!(
+            enriched_to_text("<bold>Now</bold> is\n<color><param>red</param>the</color> <<time>\n\nfor"),
+            "Now is the <time>\r\nfor"
+        );
+    }
 
     #[test]
     fn subject_prefix() {

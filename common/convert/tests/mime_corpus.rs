@@ -88,3 +88,32 @@ fn attachments_have_names_and_bytes() {
     }
     assert!(named >= 5, "{named}");
 }
+
+#[test]
+fn winmail_dat_is_unpacked() {
+    let tnef =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tnef/tnefparse-two-files.tnef"))
+            .unwrap();
+    let mut raw = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: via TNEF\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n--M\r\nContent-Type: text/plain\r\n\r\nsee attachments\r\n--M\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+    raw.extend_from_slice(gromox_convert::base64::encode(&tnef, 76).as_bytes());
+    raw.extend_from_slice(b"\r\n--M--\r\n");
+    let m = mime_to_mapi(&raw);
+    let names: Vec<_> = m.attachments.iter().filter_map(|a| get_str(&a.props, 0x3704)).collect();
+    assert_eq!(names, ["AUTHORS", "README"]);
+    // The transport's addressing is kept; the TNEF's subject wins.
+    assert_eq!(m.get_str(0x0065), Some("a@example.org"));
+    assert!(m.get_str(0x0037).is_some());
+    // Exported again, the attachments travel as ordinary MIME parts.
+    let out = gromox_convert::mime_out::mapi_to_mime(&m);
+    let m2 = mime_to_mapi(&out);
+    let names2: Vec<_> = m2
+        .attachments
+        .iter()
+        .filter_map(|a| get_str(&a.props, 0x3707))
+        .collect();
+    assert_eq!(names2, ["AUTHORS", "README"]);
+    assert_eq!(
+        get(&m2.attachments[1].props, PR_ATTACH_DATA_BIN),
+        get(&m.attachments[1].props, PR_ATTACH_DATA_BIN)
+    );
+}
