@@ -58,6 +58,10 @@ pub enum Capability {
     Utf8Accept,
     /// RFC 7162 §3.2 (only when the store keeps expunge history)
     Qresync,
+    /// RFC 9208
+    Quota,
+    /// RFC 9208 §5.1
+    QuotaResStorage,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -92,6 +96,8 @@ impl Capability {
             Capability::MultiAppend => "MULTIAPPEND",
             Capability::Utf8Accept => "UTF8=ACCEPT",
             Capability::Qresync => "QRESYNC",
+            Capability::Quota => "QUOTA",
+            Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -148,6 +154,8 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Condstore,
         C::MultiAppend,
         C::Utf8Accept,
+        C::Quota,
+        C::QuotaResStorage,
     ]);
     if state.qresync {
         v.push(C::Qresync);

@@ -200,6 +200,8 @@ pub enum StatusItem {
     Size,
     /// RFC 7162 §3.1.2.1
     HighestModSeq,
+    /// RFC 9208 §4.2.2: reclaimable storage in KiB
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -214,6 +216,7 @@ impl StatusItem {
             StatusItem::Deleted => "DELETED",
             StatusItem::Size => "SIZE",
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }
@@ -325,6 +328,18 @@ pub enum CommandBody<'a> {
     },
     /// RFC 2342
     Namespace,
+    /// RFC 9208 §4.2
+    GetQuota {
+        root: String,
+    },
+    /// RFC 9208 §4.3
+    GetQuotaRoot {
+        mailbox: String,
+    },
+    /// RFC 9208 §4.1 (refused: QUOTASET is not advertised)
+    SetQuota {
+        root: String,
+    },
     Status {
         mailbox: String,
         items: Vec<StatusItem>,
@@ -404,6 +419,9 @@ impl CommandBody<'_> {
             CommandBody::List { .. } => "LIST",
             CommandBody::Lsub { .. } => "LSUB",
             CommandBody::Namespace => "NAMESPACE",
+            CommandBody::GetQuota { .. } => "GETQUOTA",
+            CommandBody::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
             CommandBody::Status { .. } => "STATUS",
             CommandBody::Append { .. } => "APPEND",
             CommandBody::Idle => "IDLE",

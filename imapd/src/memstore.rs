@@ -35,6 +35,8 @@ struct Folder {
 
 struct User {
     password: String,
+    /// Storage quota in octets (0: none).
+    quota: u64,
     folders: BTreeMap<String, Folder>,
 }
 
@@ -115,6 +117,7 @@ impl MemStore {
             name.to_string(),
             User {
                 password: password.to_string(),
+                quota: 0,
                 folders,
             },
         );
@@ -130,6 +133,14 @@ impl MemStore {
         };
         self.notify(user, folder);
         Some(uid)
+    }
+
+    /// Set a user's storage quota in octets (0: none); APPEND/COPY beyond it fail with
+    /// [`StoreError::OverQuota`].
+    pub fn set_quota(&self, user: &str, bytes: u64) {
+        if let Some(u) = lock(&self.data).users.get_mut(user) {
+            u.quota = bytes;
+        }
     }
 
     /// Refuse APPENDs of messages larger than `bytes` with [`StoreError::OverQuota`].
@@ -244,7 +255,21 @@ fn status_of(f: &Folder) -> FolderStatus {
             .count() as u32,
         size: f.msgs.iter().map(|m| m.raw.len() as u64).sum(),
         highest_modseq: f.modseq,
+        deleted_size: f
+            .msgs
+            .iter()
+            .filter(|m| m.flags.iter().any(|x| x == "\\Deleted"))
+            .map(|m| m.raw.len() as u64)
+            .sum(),
     }
+}
+
+fn used_bytes(u: &User) -> u64 {
+    u.folders
+        .values()
+        .flat_map(|f| f.msgs.iter())
+        .map(|m| m.raw.len() as u64)
+        .sum()
 }
 
 fn contains_ci(hay: &[u8], needle: &str) -> bool {
@@ -496,6 +521,10 @@ impl UserStore for MemUser {
                         .map(|i| src.msgs[i].clone())
                 })
                 .collect();
+            let extra: u64 = msgs.iter().map(|m| m.raw.len() as u64).sum();
+            if u.quota > 0 && used_bytes(u) + extra > u.quota && folder != dest {
+                return Err(StoreError::OverQuota);
+            }
             let d = u.folders.get_mut(dest).ok_or(StoreError::NoMailbox)?;
             let mut pairs = Vec::new();
             for m in msgs {
@@ -562,7 +591,11 @@ impl UserStore for MemUser {
         if limit > 0 && data.len() > limit {
             return Err(StoreError::OverQuota);
         }
-        let r = self.with_folder(folder, |f| {
+        let r = self.with(|u| {
+            if u.quota > 0 && used_bytes(u) + data.len() as u64 > u.quota {
+                return Err(StoreError::OverQuota);
+            }
+            let f = u.folders.get_mut(folder).ok_or(StoreError::NoMailbox)?;
             let uid = add_msg(f, flags, date.unwrap_or(DEFAULT_DATE), data);
             Ok((f.uidvalidity, uid))
         })?;
@@ -693,6 +726,15 @@ impl UserStore for MemUser {
                 })
                 .collect();
             Ok((f.modseq, changed))
+        })
+    }
+
+    fn quota(&mut self) -> Result<Option<Quota>, StoreError> {
+        self.with(|u| {
+            Ok((u.quota > 0).then(|| Quota {
+                used: used_bytes(u),
+                limit: u.quota,
+            }))
         })
     }
 

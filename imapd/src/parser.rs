@@ -715,6 +715,7 @@ impl<'a> P<'a> {
                 b"DELETED" => StatusItem::Deleted,
                 b"SIZE" => StatusItem::Size,
                 b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                b"DELETED-STORAGE" => StatusItem::DeletedStorage,
                 _ => return Err(format!("Unknown status item {}", String::from_utf8_lossy(&w))),
             });
             if self.eat(b')') {
@@ -1027,6 +1028,32 @@ impl<'a> P<'a> {
             b"LOGOUT" => C::Logout,
             b"STARTTLS" => C::StartTls,
             b"NAMESPACE" => C::Namespace,
+            b"GETQUOTA" => {
+                needs(self)?;
+                C::GetQuota {
+                    root: self.astring_utf8()?,
+                }
+            }
+            b"GETQUOTAROOT" => {
+                needs(self)?;
+                C::GetQuotaRoot {
+                    mailbox: self.mailbox()?,
+                }
+            }
+            b"SETQUOTA" => {
+                needs(self)?;
+                let root = self.astring_utf8()?;
+                self.sp()?;
+                // setquota_list: "(" [resource SP number *(SP resource SP number)] ")"
+                self.expect(b'(')?;
+                while !self.eat(b')') {
+                    self.eat(b' ');
+                    self.atom()?;
+                    self.sp()?;
+                    self.number64()?;
+                }
+                C::SetQuota { root }
+            }
             b"IDLE" => C::Idle,
             b"CHECK" => C::Check,
             b"CLOSE" => C::Close,

@@ -264,6 +264,16 @@ fn list_match(pattern: &str, name: &str) -> bool {
     pattern_match(norm(pattern).as_bytes(), norm(name).as_bytes())
 }
 
+/// `* QUOTA "" (STORAGE used limit)` in KiB (RFC 9208 §5.1, §4.3.1).
+fn write_quota(out: &mut Vec<u8>, q: &Quota) {
+    let _ = write!(
+        out,
+        "* QUOTA \"\" (STORAGE {} {})\r\n",
+        q.used.div_ceil(1024),
+        q.limit / 1024
+    );
+}
+
 /// Whether a search uses the MODSEQ criterion.
 fn uses_modseq(k: &SearchKey) -> bool {
     match k {
@@ -980,6 +990,34 @@ impl<S: MailStore> ImapSession<S> {
                 true,
                 cx,
             ),
+            C::GetQuota { root } => match self.user_mut().quota() {
+                Ok(Some(q)) if root.is_empty() => {
+                    write_quota(cx.out, &q);
+                    tagged(cx.out, tag, "OK", None, "GETQUOTA completed");
+                }
+                Ok(_) => tagged(cx.out, tag, "NO", Some("NONEXISTENT"), "No such quota root"),
+                Err(e) => store_no(cx.out, tag, &e, &self.log, "getquota"),
+            },
+            C::GetQuotaRoot { mailbox } => {
+                let r = self.user_mut().status(&mailbox).and_then(|_| self.user_mut().quota());
+                match r {
+                    Ok(q) => {
+                        cx.out.extend_from_slice(b"* QUOTAROOT ");
+                        encode::mailbox(cx.out, &mailbox, self.utf8());
+                        if let Some(q) = q {
+                            cx.out.extend_from_slice(b" \"\"\r\n");
+                            write_quota(cx.out, &q);
+                        } else {
+                            cx.out.extend_from_slice(b"\r\n");
+                        }
+                        tagged(cx.out, tag, "OK", None, "GETQUOTAROOT completed");
+                    }
+                    Err(e) => store_no(cx.out, tag, &e, &self.log, "getquotaroot"),
+                }
+            }
+            C::SetQuota { .. } => {
+                tagged(cx.out, tag, "NO", Some("NOPERM"), "Quotas are set by the administrator");
+            }
             C::Namespace => {
                 cx.out.extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
                 tagged(cx.out, tag, "OK", None, "NAMESPACE completed");
@@ -1087,6 +1125,7 @@ impl<S: MailStore> ImapSession<S> {
                 StatusItem::Deleted => st.deleted.into(),
                 StatusItem::Size => st.size,
                 StatusItem::HighestModSeq => st.highest_modseq,
+                StatusItem::DeletedStorage => st.deleted_size.div_ceil(1024),
             };
             let _ = write!(out, "{} {v}", it.name());
         }

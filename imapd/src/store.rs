@@ -38,6 +38,15 @@ pub struct FolderStatus {
     pub size: u64,
     /// Highest mod-sequence in the folder (RFC 7162 §3.1.2.1); 0 without tracking.
     pub highest_modseq: u64,
+    /// Octets of messages flagged `\Deleted` (RFC 9208 DELETED-STORAGE).
+    pub deleted_size: u64,
+}
+
+/// A user's storage quota (RFC 9208 STORAGE resource), in octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub used: u64,
+    pub limit: u64,
 }
 
 /// What SELECT/EXAMINE needs (RFC 9051 §6.3.2).
@@ -227,6 +236,10 @@ pub trait UserStore: Send + 'static {
     /// Only called when [`MailStore::supports_qresync`] is true.
     fn vanished(&mut self, _folder: &str, _since: u64) -> Result<Vec<u32>, StoreError> {
         Err(StoreError::Cannot("Expunge history is not kept".into()))
+    }
+    /// The user's storage quota, if one is set (one quota root `""` per user).
+    fn quota(&mut self) -> Result<Option<Quota>, StoreError> {
+        Ok(None)
     }
     /// Watch a folder: `notify` is called (from any thread) when it changes. Replaces an
     /// earlier watch of this user handle. The IDLE hook (RFC 2177).

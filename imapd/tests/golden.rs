@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QRESYNC";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QRESYNC";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -370,6 +370,48 @@ fn qresync_vanished_and_resync_on_select() {
     assert_eq!(
         again.send_str("v FETCH 1 FLAGS (CHANGEDSINCE 3 VANISHED)\r\n"),
         "v BAD VANISHED needs UID FETCH with CHANGEDSINCE\r\n"
+    );
+}
+
+#[test]
+fn quota_commands_and_overquota() {
+    let mut h = Harness::selected();
+    assert_eq!(
+        h.send_str("a GETQUOTAROOT INBOX\r\n"),
+        "* QUOTAROOT \"INBOX\"\r\na OK GETQUOTAROOT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("b GETQUOTA \"\"\r\n"),
+        "b NO [NONEXISTENT] No such quota root\r\n"
+    );
+    h.store.set_quota("bob", 2048);
+    assert_eq!(
+        h.send_str("c GETQUOTAROOT INBOX\r\n"),
+        "* QUOTAROOT \"INBOX\" \"\"\r\n* QUOTA \"\" (STORAGE 2 2)\r\nc OK GETQUOTAROOT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("d GETQUOTA \"\"\r\n"),
+        "* QUOTA \"\" (STORAGE 2 2)\r\nd OK GETQUOTA completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("e GETQUOTAROOT Nope\r\n"),
+        "e NO [NONEXISTENT] No such mailbox\r\n"
+    );
+    assert_eq!(
+        h.send_str("f SETQUOTA \"\" (STORAGE 512)\r\n"),
+        "f NO [NOPERM] Quotas are set by the administrator\r\n"
+    );
+    // 1476 octets used of 2048: a 600-octet message does not fit, nor does a copy of INBOX.
+    let big = format!("g APPEND INBOX {{600+}}\r\n{}\r\n", "x".repeat(600));
+    assert_eq!(h.send_str(&big), "g NO [OVERQUOTA] Quota exceeded\r\n");
+    assert_eq!(
+        h.send_str("i COPY 1:2 Trash\r\n"),
+        "i NO [OVERQUOTA] Quota exceeded\r\n"
+    );
+    h.send_str("j STORE 2 +FLAGS.SILENT (\\Deleted)\r\n");
+    assert_eq!(
+        h.send_str("k STATUS INBOX (DELETED DELETED-STORAGE)\r\n"),
+        "* STATUS \"INBOX\" (DELETED 1 DELETED-STORAGE 1)\r\nk OK STATUS completed\r\n"
     );
 }
 
