@@ -1,4 +1,5 @@
-//! MIME → MAPI throughput over the eml fixtures: messages/s and MB/s.
+//! MIME → MAPI throughput over the eml fixtures: messages/s and MB/s;
+//! also MAPI → MIME and compressed RTF (MS-OXRTFCP) on a 1 MB document.
 //! Run: `cargo bench -p gromox-convert --bench mime`.
 
 use std::time::Instant;
@@ -40,5 +41,32 @@ fn main() {
         "mapi_to_mime: {:.0} messages/s, {:.1} MB/s of output",
         n / secs,
         out as f64 / secs / 1e6
+    );
+
+    let mut rtf = Vec::new();
+    let mut i = 0u32;
+    while rtf.len() < 1 << 20 {
+        rtf.extend_from_slice(
+            format!(
+                "{{\\pard\\f0\\fs20 Paragraph {i} with some text, {}\\par}}\r\n",
+                i.wrapping_mul(2654435761) % 9973
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    let start = Instant::now();
+    let c = gromox_convert::rtfcp::compress(&rtf);
+    let ct = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let d = gromox_convert::rtfcp::decompress(&c).expect("round trip");
+    let dt = start.elapsed().as_secs_f64();
+    assert_eq!(d, rtf);
+    println!(
+        "rtfcp: {} bytes -> {} bytes; compress {:.1} MB/s, decompress {:.1} MB/s",
+        rtf.len(),
+        c.len(),
+        rtf.len() as f64 / ct / 1e6,
+        rtf.len() as f64 / dt / 1e6
     );
 }

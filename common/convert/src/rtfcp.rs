@@ -174,6 +174,7 @@ pub fn compress(rtf: &[u8]) -> Vec<u8> {
     let mut wpos = INIT_DICT.len();
     // Number of valid bytes in the dictionary (it starts only partly filled).
     let mut filled = INIT_DICT.len();
+    let mut index = ByteIndex::new(&dict);
     let mut body: Vec<u8> = Vec::with_capacity(rtf.len() / 2 + 16);
     let mut pos = 0;
     let mut done = false;
@@ -189,20 +190,20 @@ pub fn compress(rtf: &[u8]) -> Vec<u8> {
                 done = true;
                 break;
             }
-            let (off, len) = longest_match(&dict, filled, wpos, &rtf[pos..]);
+            let (off, len) = longest_match(&dict, &index, filled, wpos, &rtf[pos..]);
             if len >= 2 {
                 control |= 1 << bit;
                 let word = ((off as u16) << 4) | (len as u16 - 2);
                 body.extend_from_slice(&word.to_be_bytes());
                 for k in 0..len {
-                    dict[wpos] = rtf[pos + k];
+                    index.put(&mut dict, wpos, rtf[pos + k]);
                     wpos = (wpos + 1) % DICT_SIZE;
                 }
                 filled = (filled + len).min(DICT_SIZE);
                 pos += len;
             } else {
                 body.push(rtf[pos]);
-                dict[wpos] = rtf[pos];
+                index.put(&mut dict, wpos, rtf[pos]);
                 wpos = (wpos + 1) % DICT_SIZE;
                 filled = (filled + 1).min(DICT_SIZE);
                 pos += 1;
@@ -219,31 +220,82 @@ pub fn compress(rtf: &[u8]) -> Vec<u8> {
     out
 }
 
+/// For each byte value, the set of dictionary positions holding it, so
+/// the match search visits only positions whose first byte matches (in
+/// the same order as a full scan, hence the same output).
+struct ByteIndex(Vec<[u64; DICT_SIZE / 64]>);
+
+impl ByteIndex {
+    fn new(dict: &[u8; DICT_SIZE]) -> ByteIndex {
+        let mut ix = ByteIndex(vec![[0u64; DICT_SIZE / 64]; 256]);
+        for (p, &b) in dict.iter().enumerate().take(INIT_DICT.len()) {
+            ix.0[b as usize][p / 64] |= 1 << (p % 64);
+        }
+        ix
+    }
+    fn put(&mut self, dict: &mut [u8; DICT_SIZE], pos: usize, b: u8) {
+        let old = dict[pos];
+        self.0[old as usize][pos / 64] &= !(1 << (pos % 64));
+        dict[pos] = b;
+        self.0[b as usize][pos / 64] |= 1 << (pos % 64);
+    }
+}
+
+/// Calls `f` for each set position in `bits` within `from..to`, in order,
+/// until it returns true.
+fn scan_bits(bits: &[u64; DICT_SIZE / 64], from: usize, to: usize, f: &mut impl FnMut(usize) -> bool) -> bool {
+    let mut w = from / 64;
+    while w * 64 < to {
+        let mut word = bits[w];
+        if w == from / 64 {
+            word &= !0u64 << (from % 64);
+        }
+        while word != 0 {
+            let p = w * 64 + word.trailing_zeros() as usize;
+            if p >= to {
+                return false;
+            }
+            if f(p) {
+                return true;
+            }
+            word &= word - 1;
+        }
+        w += 1;
+    }
+    false
+}
+
 /// Longest dictionary match for `input`, as (offset, length).
-fn longest_match(dict: &[u8; DICT_SIZE], filled: usize, wpos: usize, input: &[u8]) -> (usize, usize) {
+fn longest_match(
+    dict: &[u8; DICT_SIZE],
+    index: &ByteIndex,
+    filled: usize,
+    wpos: usize,
+    input: &[u8],
+) -> (usize, usize) {
     let max = input.len().min(MAX_MATCH);
     if max < 2 {
         return (0, 0);
     }
     let mut best = (0usize, 0usize);
     // Candidate start positions: valid dictionary bytes other than the
-    // write position itself (which would be read as the end marker).
+    // write position itself (which would be read as the end marker),
+    // in order from the oldest byte.
     let start = if filled < DICT_SIZE { 0 } else { (wpos + 1) % DICT_SIZE };
-    let count = if filled < DICT_SIZE { filled } else { DICT_SIZE - 1 };
-    for n in 0..count {
-        let off = (start + n) % DICT_SIZE;
-        if dict[off] != input[0] {
-            continue;
+    let mut visit = |off: usize| -> bool {
+        if off == wpos && filled >= DICT_SIZE {
+            return false;
         }
         // Simulate the decoder's byte-wise copy, which may read bytes it
         // has just written.
+        let dist = (wpos + DICT_SIZE - off) % DICT_SIZE;
         let mut len = 0;
         while len < max {
-            let src_idx = (off + len) % DICT_SIZE;
-            // Distance from off to wpos: bytes at/after wpos are the ones
-            // being written by this very reference.
-            let dist = (wpos + DICT_SIZE - off) % DICT_SIZE;
-            let b = if len < dist { dict[src_idx] } else { input[len - dist] };
+            let b = if len < dist {
+                dict[(off + len) % DICT_SIZE]
+            } else {
+                input[len - dist]
+            };
             if b != input[len] {
                 break;
             }
@@ -251,10 +303,12 @@ fn longest_match(dict: &[u8; DICT_SIZE], filled: usize, wpos: usize, input: &[u8
         }
         if len > best.1 {
             best = (off, len);
-            if len == max {
-                break;
-            }
         }
+        len == max
+    };
+    let bits = &index.0[input[0] as usize];
+    if !scan_bits(bits, start, DICT_SIZE, &mut visit) {
+        scan_bits(bits, 0, start, &mut visit);
     }
     best
 }
