@@ -4,7 +4,7 @@
 //! sanity; ban list and rate limit (the attempt after `userfilter_rl_maxtries` failures within
 //! `userfilter_rl_window`, per user and per peer address, is refused WITHOUT checking the
 //! password); account and domain status; then the password, by LDAP for users with `externid`
-//! (when `auth_backend_selection` is `ldap`) or against the stored crypt(3) hash. Every
+//! (`auth_backend_selection = externid`) or against the stored crypt(3) hash. Every
 //! rejection waits `auth_fail_delay` and is logged in the fail2ban format
 //! (`gromox_base::log::auth_rejected`). Passwords are never logged.
 
@@ -24,7 +24,8 @@ use crate::model::User;
 /// How passwords are checked (`auth_backend_selection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
-    /// Users with `externid` by LDAP, others by SQL hash.
+    /// Users with `externid` by LDAP, others by SQL hash (`externid`, and Gromox's older
+    /// `always_mysql`/`always_ldap`, which it treats the same).
     Ldap,
     /// Any password of an existing, active user is accepted (testing).
     AllowAll,

@@ -29,8 +29,12 @@ pub fn config_keys() -> Vec<KeyDef> {
             "how long directory lookups are cached (0: no cache)").reloadable(),
         KeyDef::new("recipient_delimiter", "+", Kind::Str,
             "characters separating a local part from its extension (user+ext@domain); empty: none"),
-        KeyDef::new("auth_backend_selection", "ldap", Kind::Choice(&["ldap", "externid", "allow_all", "deny_all"]),
-            "ldap/externid: users with externid authenticate by LDAP, others by SQL hash; allow_all; deny_all"),
+        KeyDef::new("auth_backend_selection",
+            "externid",
+            Kind::Choice(&["externid", "ldap", "always_mysql", "always_ldap", "allow_all", "deny_all"]),
+            "externid (also ldap, always_mysql, always_ldap, as in Gromox): users with externid authenticate by LDAP, \
+             others by SQL hash; allow_all: any password of an active user; deny_all: nobody",
+        ),
         KeyDef::new("auth_fail_delay", "1s", Kind::Duration, "delay before answering a failed authentication"),
         KeyDef::new("userfilter_rl_maxtries", "10", int(0, 1_000_000),
             "failed logins per user and per address within userfilter_rl_window before further attempts are refused (0: no limit)"),
@@ -47,4 +51,31 @@ pub fn config_keys() -> Vec<KeyDef> {
         KeyDef::new("ldap_timeout", "10s", Kind::Duration, "LDAP connect/read timeout"),
         KeyDef::new("data_connections", "4", int(1, 1000), "pooled LDAP connections"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn defaults_validate_and_are_documented() {
+        let keys = super::config_keys();
+        let mut cfg = gromox_base::Config::defaults("test", &keys);
+        for k in &keys {
+            cfg.set(&k.name, &k.default)
+                .unwrap_or_else(|e| panic!("default of {} does not validate: {e}", k.name));
+            assert!(!k.help.is_empty(), "{} has no help", k.name);
+        }
+        assert_eq!(
+            cfg.duration("mysql_object_cache_lifetime"),
+            std::time::Duration::from_secs(30)
+        );
+        assert!(cfg.set("directory_backend", "oracle").is_err());
+        let readme = include_str!("../README.md");
+        for k in &keys {
+            assert!(
+                readme.contains(&format!("`{}`", k.name)),
+                "{} missing in README.md",
+                k.name
+            );
+        }
+    }
 }
