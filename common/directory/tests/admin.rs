@@ -11,6 +11,9 @@ fn scenario(b: &Backend) -> Vec<(String, i32, String, String)> {
         (vec!["domain", "add", "Example.org", "--title", "Example Inc."], ""),
         (vec!["domain", "add", "example.org"], ""),
         (vec!["domain", "add", "other.test", "--max-user", "1"], ""),
+        (vec!["domain", "add", "../etc"], ""),
+        (vec!["domain", "add", "a/b.test"], ""),
+        (vec!["domain", "add", "bad\nname.test"], ""),
         (vec!["server", "add", "mx1.example.org", "mail.example.org"], ""),
         (vec!["server", "list"], ""),
         (
@@ -165,6 +168,10 @@ fn check_sqlite_results(r: &[(String, i32, String, String)]) {
     assert_eq!(code("domain add example.org"), 1);
     assert!(err("domain add example.org").contains("domain example.org already exists"));
     assert!(out("server list").contains("mx1.example.org"));
+    for bad in ["domain add ../etc", "domain add a/b.test", "domain add bad\nname.test"] {
+        assert_eq!(code(bad), 1, "{bad:?} accepted");
+        assert!(err(bad).contains("invalid name: domain"), "{bad:?}: {}", err(bad));
+    }
     assert_eq!(code("user add Alice@EXAMPLE.org"), 1, "case-insensitive duplicate");
     assert!(err("user add Alice@EXAMPLE.org").contains("already exists"));
     assert_eq!(
@@ -269,6 +276,8 @@ fn admin_commands_same_on_sqlite_and_mariadb() {
     }
     if results.len() == 2 {
         let (s, m) = (&results[0].1, &results[1].1);
+        assert_eq!(s.len(), m.len());
+        eprintln!("compared {} gromox-admin steps on SQLite and MariaDB", s.len());
         for (a, b) in s.iter().zip(m.iter()) {
             assert_eq!(a, b, "sqlite and mariadb differ on `{}`", a.0);
         }
