@@ -12,6 +12,7 @@
 //! - [`layout`]: default folder trees and localized names.
 
 pub mod cache;
+pub mod cli;
 pub mod cid;
 pub mod error;
 pub mod layout;

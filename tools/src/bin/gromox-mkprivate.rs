@@ -1,0 +1,5 @@
+//! `gromox-mkprivate`: see `exmdbd::cli::mkprivate_main`.
+
+fn main() -> std::process::ExitCode {
+    exmdbd::cli::mkprivate_main(std::env::args().collect())
+}
