@@ -3,8 +3,9 @@
 //! coverage: times (UTC, floating, TZID with VTIMEZONE yearly rules, all
 //! day), summary, description, location, class, transparency, organizer
 //! and attendees, alarm, status/percent of tasks, categories, the UID as
-//! PidLidGlobalObjectId. Recurrences are flagged (PidLidRecurring) and the
-//! RRULE kept as text; the binary AppointmentRecurrencePattern is not built.
+//! PidLidGlobalObjectId. Recurrences set PidLidRecurring, keep the RRULE as
+//! text and get PidLidAppointmentRecur from [`crate::recur`] (without
+//! modified-instance exceptions).
 
 use crate::contentline::{parse, split_structured, Component, Property};
 use crate::message::MessageContent;
@@ -399,7 +400,26 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
     );
     if let Some(r) = rrule {
         // PidLidRecurrencePattern holds a description; keep the rule.
-        m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8232), PT_UNICODE, s(r));
+        m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8232), PT_UNICODE, s(r.clone()));
+        if let Some(blob) = recurrence_blob(c, &r, start, end) {
+            m.set_named(
+                PropName::Id(PSETID_APPOINTMENT, 0x8216),
+                PT_BINARY,
+                PropVal::Binary(blob),
+            );
+            // PidLidRecurrenceType: 1 daily, 2 weekly, 3 monthly, 4 yearly.
+            let up = r.to_ascii_uppercase();
+            let ty = ["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
+                .iter()
+                .position(|f| up.contains(&format!("FREQ={f}")));
+            if let Some(t) = ty {
+                m.set_named(
+                    PropName::Id(PSETID_APPOINTMENT, 0x8231),
+                    PT_LONG,
+                    PropVal::Long(t as i32 + 1),
+                );
+            }
+        }
     }
     if let Some(uid) = c.text("UID") {
         let goid = global_object_id(&uid);
@@ -461,6 +481,43 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
     let state = if m.recipients.is_empty() { 0 } else { 1 };
     m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8217), PT_LONG, PropVal::Long(state));
     m
+}
+
+/// PidLidAppointmentRecur from RRULE, DTSTART (local wall time) and EXDATE.
+fn recurrence_blob(c: &Component, rrule: &str, start: Option<(u64, bool)>, end: Option<u64>) -> Option<Vec<u8>> {
+    let dt = c.prop("DTSTART")?;
+    let d: String = dt.value.chars().filter(char::is_ascii_digit).collect();
+    let year: i64 = d.get(0..4)?.parse().ok()?;
+    let month: u32 = d.get(4..6)?.parse().ok()?;
+    let day: u32 = d.get(6..8)?.parse().ok()?;
+    let minute_of_day = match (d.get(8..10), d.get(10..12)) {
+        (Some(h), Some(mi)) => h.parse::<u32>().ok()? * 60 + mi.parse::<u32>().ok()?,
+        _ => 0,
+    };
+    let (st, _) = start?;
+    let duration = (end.unwrap_or(st).saturating_sub(st) / 600_000_000).min(u32::MAX as u64 / 2) as u32;
+    let mut ex = Vec::new();
+    for p in c.props_named("EXDATE") {
+        for v in p.value.split(',') {
+            let v: String = v.chars().filter(char::is_ascii_digit).collect();
+            if let (Some(y), Some(mo), Some(dd)) = (v.get(0..4), v.get(4..6), v.get(6..8)) {
+                if let (Ok(y), Ok(mo), Ok(dd)) = (y.parse(), mo.parse(), dd.parse()) {
+                    ex.push((y, mo, dd));
+                }
+            }
+        }
+    }
+    crate::recur::appointment_recur(
+        rrule,
+        crate::recur::LocalStart {
+            year,
+            month,
+            day,
+            minute_of_day,
+        },
+        duration,
+        &ex,
+    )
 }
 
 fn todo(cal: &Component, c: &Component) -> MessageContent {
@@ -527,6 +584,11 @@ mod tests {
         assert_eq!(when(m, 0x820E), "2026-12-15 10:00:00");
         assert_eq!(when(m, 0x8208), "\"Room 1\"");
         assert_eq!(when(m, 0x8223), "true");
+        assert_eq!(when(m, 0x8231), "2");
+        let Some(PropVal::Binary(r)) = m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) else {
+            panic!("no recurrence blob")
+        };
+        assert_eq!(&r[4..6], &[0x0B, 0x20]);
         assert_eq!(m.get_str(0x0042), Some("Boss"));
         let types: Vec<_> = m
             .recipients

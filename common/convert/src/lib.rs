@@ -20,6 +20,7 @@ pub mod message;
 pub mod mime_in;
 pub mod mime_out;
 pub mod props;
+pub mod recur;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;
