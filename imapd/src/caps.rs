@@ -62,6 +62,8 @@ pub enum Capability {
     Quota,
     /// RFC 9208 §5.1
     QuotaResStorage,
+    /// RFC 4978 (after login)
+    CompressDeflate,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -98,6 +100,7 @@ impl Capability {
             Capability::Qresync => "QRESYNC",
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
+            Capability::CompressDeflate => "COMPRESS=DEFLATE",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -159,6 +162,9 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
     ]);
     if state.qresync {
         v.push(C::Qresync);
+    }
+    if state.authenticated {
+        v.push(C::CompressDeflate);
     }
     v
 }

@@ -328,6 +328,10 @@ pub enum CommandBody<'a> {
     },
     /// RFC 2342
     Namespace,
+    /// RFC 4978
+    Compress {
+        mechanism: String,
+    },
     /// RFC 9208 §4.2
     GetQuota {
         root: String,
@@ -419,6 +423,7 @@ impl CommandBody<'_> {
             CommandBody::List { .. } => "LIST",
             CommandBody::Lsub { .. } => "LSUB",
             CommandBody::Namespace => "NAMESPACE",
+            CommandBody::Compress { .. } => "COMPRESS",
             CommandBody::GetQuota { .. } => "GETQUOTA",
             CommandBody::GetQuotaRoot { .. } => "GETQUOTAROOT",
             CommandBody::SetQuota { .. } => "SETQUOTA",

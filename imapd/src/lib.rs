@@ -21,6 +21,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod compress;
 pub mod config;
 pub mod encode;
 pub mod error;

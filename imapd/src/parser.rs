@@ -1028,6 +1028,12 @@ impl<'a> P<'a> {
             b"LOGOUT" => C::Logout,
             b"STARTTLS" => C::StartTls,
             b"NAMESPACE" => C::Namespace,
+            b"COMPRESS" => {
+                needs(self)?;
+                C::Compress {
+                    mechanism: String::from_utf8_lossy(self.atom()?).to_ascii_uppercase(),
+                }
+            }
             b"GETQUOTA" => {
                 needs(self)?;
                 C::GetQuota {

@@ -18,6 +18,7 @@ use slog::{debug, info, o, warn, Logger};
 
 use crate::caps::{write_capabilities, CapState};
 use crate::command::*;
+use crate::compress::Deflate;
 use crate::encode;
 use crate::error::{ParseError, StoreError};
 use crate::framer::{Frame, Framer, Limits};
@@ -165,6 +166,8 @@ pub struct ImapSession<S: MailStore> {
     utf8_accept: bool,
     /// QRESYNC enabled (RFC 7162 §3.2): VANISHED instead of EXPUNGE.
     qresync: bool,
+    /// COMPRESS=DEFLATE active (RFC 4978).
+    deflate: Option<Box<Deflate>>,
     auth_failures: u32,
 }
 
@@ -504,6 +507,7 @@ impl<S: MailStore> ImapSession<S> {
             condstore: false,
             utf8_accept: false,
             qresync: false,
+            deflate: None,
             auth_failures: 0,
         }
     }
@@ -1017,6 +1021,23 @@ impl<S: MailStore> ImapSession<S> {
             }
             C::SetQuota { .. } => {
                 tagged(cx.out, tag, "NO", Some("NOPERM"), "Quotas are set by the administrator");
+            }
+            C::Compress { mechanism } => {
+                if self.deflate.is_some() {
+                    tagged(
+                        cx.out,
+                        tag,
+                        "NO",
+                        Some("COMPRESSIONACTIVE"),
+                        "DEFLATE is already active",
+                    );
+                } else if mechanism != "DEFLATE" {
+                    tagged(cx.out, tag, "BAD", None, "Unknown compression mechanism");
+                } else {
+                    // The OK goes out uncompressed; everything after it is compressed.
+                    tagged(cx.out, tag, "OK", None, "DEFLATE active");
+                    self.deflate = Some(Box::new(Deflate::new()));
+                }
             }
             C::Namespace => {
                 cx.out.extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
@@ -1832,14 +1853,9 @@ impl<S: MailStore> ImapSession<S> {
     }
 }
 
-impl<S: MailStore> Session for ImapSession<S> {
-    fn connected(&mut self, cx: &mut Cx<'_>) -> Next {
-        let caps = self.caps_code(cx);
-        let _ = write!(cx.out, "* OK [{caps}] gromox-rs IMAP service ready\r\n");
-        Next::Read
-    }
-
-    fn input(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next) {
+impl<S: MailStore> ImapSession<S> {
+    /// Handle uncompressed input: at most one framing event (one command) per call.
+    fn input_plain(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next) {
         match self.mode {
             Mode::Done => return (data.len(), Next::Close),
             Mode::Fetch(_) => return (0, Next::Write),
@@ -1880,15 +1896,7 @@ impl<S: MailStore> Session for ImapSession<S> {
         (n, next)
     }
 
-    fn writable(&mut self, cx: &mut Cx<'_>) -> Next {
-        if matches!(self.mode, Mode::Fetch(_)) {
-            self.run_fetch(cx)
-        } else {
-            Next::Read
-        }
-    }
-
-    fn pushed(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
+    fn pushed_plain(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
         if msg.downcast_ref::<FolderChanged>().is_some() {
             // Outside IDLE, changes are shown at the next NOOP/CHECK/IDLE (which always
             // resynchronise), where EXPUNGE responses are allowed (RFC 9051 §7.5.1).
@@ -1905,9 +1913,100 @@ impl<S: MailStore> Session for ImapSession<S> {
         }
     }
 
+    /// Run every complete command in the decompressed input (COMPRESS active).
+    fn drain_inflated(&mut self, cx: &mut Cx<'_>) -> Next {
+        loop {
+            if matches!(self.mode, Mode::Fetch(_)) {
+                return Next::Write;
+            }
+            let Some(mut d) = self.deflate.take() else {
+                return Next::Read;
+            };
+            if d.pending().is_empty() {
+                self.deflate = Some(d);
+                return Next::Read;
+            }
+            let pending = std::mem::take(&mut d.inbuf);
+            let pos = d.inpos;
+            self.deflate = Some(d);
+            let (n, next) = self.input_plain(&pending[pos..], cx);
+            if let Some(d) = self.deflate.as_mut() {
+                d.inbuf = pending;
+                d.inpos = pos + n;
+            }
+            if next != Next::Read {
+                return next;
+            }
+            if n == 0 {
+                return Next::Read;
+            }
+        }
+    }
+
+    /// Compress what this call wrote (from `start`) when COMPRESS is active.
+    fn deflate_since(&mut self, start: usize, out: &mut Vec<u8>) {
+        if let Some(d) = self.deflate.as_mut() {
+            if out.len() > start {
+                let plain = out.split_off(start);
+                d.deflate(&plain, out);
+            }
+        }
+    }
+}
+
+impl<S: MailStore> Session for ImapSession<S> {
+    fn connected(&mut self, cx: &mut Cx<'_>) -> Next {
+        let caps = self.caps_code(cx);
+        let _ = write!(cx.out, "* OK [{caps}] gromox-rs IMAP service ready\r\n");
+        Next::Read
+    }
+
+    fn input(&mut self, data: &[u8], cx: &mut Cx<'_>) -> (usize, Next) {
+        if self.deflate.is_none() {
+            return self.input_plain(data, cx);
+        }
+        let start = cx.out.len();
+        let max = (self.cfg.limits.command_max as usize).saturating_add(self.cfg.limits.line_max);
+        let ok = self.deflate.as_mut().is_some_and(|d| d.inflate(data, max).is_ok());
+        let next = if ok {
+            self.drain_inflated(cx)
+        } else {
+            warn!(self.log, "corrupt compressed input"; "event" => "imap.compress_error");
+            cx.out.extend_from_slice(b"* BYE Compression error\r\n");
+            self.mode = Mode::Done;
+            Next::Close
+        };
+        self.deflate_since(start, cx.out);
+        (data.len(), next)
+    }
+
+    fn writable(&mut self, cx: &mut Cx<'_>) -> Next {
+        let start = cx.out.len();
+        let mut next = if matches!(self.mode, Mode::Fetch(_)) {
+            self.run_fetch(cx)
+        } else {
+            Next::Read
+        };
+        if next == Next::Read && self.deflate.is_some() {
+            // Commands that arrived compressed while the FETCH streamed.
+            next = self.drain_inflated(cx);
+        }
+        self.deflate_since(start, cx.out);
+        next
+    }
+
+    fn pushed(&mut self, msg: Push, cx: &mut Cx<'_>) -> Next {
+        let start = cx.out.len();
+        let next = self.pushed_plain(msg, cx);
+        self.deflate_since(start, cx.out);
+        next
+    }
+
     fn timed_out(&mut self, cx: &mut Cx<'_>) -> Next {
+        let start = cx.out.len();
         cx.out.extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
         self.mode = Mode::Done;
+        self.deflate_since(start, cx.out);
         Next::Close
     }
 

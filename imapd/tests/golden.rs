@@ -6,7 +6,7 @@ use common::*;
 use imapd::session::Config;
 
 const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC COMPRESS=DEFLATE";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -412,6 +412,52 @@ fn quota_commands_and_overquota() {
     assert_eq!(
         h.send_str("k STATUS INBOX (DELETED DELETED-STORAGE)\r\n"),
         "* STATUS \"INBOX\" (DELETED 1 DELETED-STORAGE 1)\r\nk OK STATUS completed\r\n"
+    );
+}
+
+#[test]
+fn compress_deflate_both_directions() {
+    use imapd::compress::Deflate;
+    let mut h = Harness::logged_in();
+    let c = h.send_str("c CAPABILITY\r\n");
+    assert!(c.contains(" COMPRESS=DEFLATE"), "{c}");
+    assert_eq!(h.send_str("z COMPRESS DEFLATE\r\n"), "z OK DEFLATE active\r\n");
+    let mut client = Deflate::new();
+    let mut server_view = Deflate::new();
+    let mut wire = Vec::new();
+    client.deflate(
+        b"n NOOP\r\ns SELECT INBOX\r\nf FETCH 1:* (UID RFC822.SIZE)\r\n",
+        &mut wire,
+    );
+    // Feed it in two pieces, as TCP might.
+    let mut out = h.send_raw(&wire[..wire.len() / 2]);
+    out.extend(h.send_raw(&wire[wire.len() / 2..]));
+    server_view.inflate(&out, 1 << 20).unwrap();
+    let text = String::from_utf8_lossy(server_view.pending()).into_owned();
+    assert!(text.starts_with("n OK NOOP completed\r\n* 2 EXISTS\r\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "* 1 FETCH (UID 1 RFC822.SIZE 478)\r\n* 2 FETCH (UID 2 RFC822.SIZE 998)\r\nf OK FETCH completed\r\n"
+        ),
+        "{text}"
+    );
+    let mut wire = Vec::new();
+    client.deflate(b"y COMPRESS DEFLATE\r\n", &mut wire);
+    let out = h.send_raw(&wire);
+    server_view.inpos = server_view.inbuf.len();
+    server_view.inflate(&out, 1 << 20).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(server_view.pending()),
+        "y NO [COMPRESSIONACTIVE] DEFLATE is already active\r\n"
+    );
+    // Garbage instead of a DEFLATE stream ends the session.
+    let out = h.send_raw(b"\xff\xff\xff\xff\xff");
+    assert_eq!(h.last, gromox_runtime::Next::Close);
+    server_view.inpos = server_view.inbuf.len();
+    server_view.inflate(&out, 1 << 20).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(server_view.pending()),
+        "* BYE Compression error\r\n"
     );
 }
 

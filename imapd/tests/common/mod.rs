@@ -94,6 +94,10 @@ impl Harness {
     }
 
     fn call(&mut self, f: impl FnOnce(&mut ImapSession<MemStore>, &mut Cx<'_>) -> Next) -> String {
+        String::from_utf8_lossy(&self.call_raw(f)).into_owned()
+    }
+
+    fn call_raw(&mut self, f: impl FnOnce(&mut ImapSession<MemStore>, &mut Cx<'_>) -> Next) -> Vec<u8> {
         let mut out = Vec::new();
         let mut cx = Cx {
             out: &mut out,
@@ -107,7 +111,7 @@ impl Harness {
             self.idle_timeout = Some(t);
         }
         self.max_out = self.max_out.max(out.len());
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 
     pub fn greet(&mut self) -> String {
@@ -117,12 +121,17 @@ impl Harness {
     /// Send bytes; run the session as the runtime would (input while it consumes, writable
     /// after Write) and return everything it wrote.
     pub fn send(&mut self, data: &[u8]) -> String {
+        String::from_utf8_lossy(&self.send_raw(data)).into_owned()
+    }
+
+    /// [`Harness::send`] returning the raw output bytes.
+    pub fn send_raw(&mut self, data: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(data);
-        let mut all = String::new();
+        let mut all = Vec::new();
         loop {
             if self.last == Next::Write {
-                let o = self.call(|s, cx| s.writable(cx));
-                all.push_str(&o);
+                let o = self.call_raw(|s, cx| s.writable(cx));
+                all.extend_from_slice(&o);
                 continue;
             }
             if self.last == Next::Close || self.last == Next::StartTls || self.pending.is_empty() {
@@ -130,12 +139,12 @@ impl Harness {
             }
             let pending = std::mem::take(&mut self.pending);
             let mut n = 0;
-            let o = self.call(|s, cx| {
+            let o = self.call_raw(|s, cx| {
                 let (c, next) = s.input(&pending, cx);
                 n = c;
                 next
             });
-            all.push_str(&o);
+            all.extend_from_slice(&o);
             self.pending = pending[n.min(pending.len())..].to_vec();
             if n == 0 && self.last == Next::Read {
                 break;
