@@ -35,12 +35,20 @@ pub fn tnef(data: &[u8]) {
     }
 }
 
-/// MIME: any bytes convert to a message, which converts back to MIME that
-/// converts again.
+/// MIME: any bytes convert to a message, which converts back to MIME with
+/// CRLF framing that converts again.
 pub fn mime(data: &[u8]) {
     let m = crate::mime_in::mime_to_mapi(data);
     let out = crate::mime_out::mapi_to_mime(&m);
-    assert!(out.is_ascii(), "MIME output must be 7-bit");
+    // Framing: every CR and LF is part of a CRLF pair. (Output may be
+    // 8-bit: UTF-8 addresses per RFC 6532, S/MIME entities kept as is.)
+    for (i, &b) in out.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(out.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
+            b'\n' => assert!(i > 0 && out[i - 1] == b'\r', "bare LF at {i}"),
+            _ => {}
+        }
+    }
     let _ = crate::mime_in::mime_to_mapi(&out);
 }
 

@@ -341,8 +341,10 @@ pub fn attr(tag: &str, name: &str) -> Option<String> {
         if an.eq_ignore_ascii_case(name) {
             return Some(decode_entities(&val));
         }
-        if an.is_empty() {
-            i += 1;
+        if i == ns {
+            // No progress (cannot happen with the loops above; kept as a
+            // guard): stop rather than spin.
+            break;
         }
     }
     None
@@ -406,6 +408,8 @@ mod tests {
             let _ = html_to_text(s);
         }
         assert_eq!(html_to_text("&#xffffffff;x"), "\u{fffd}x\n");
+        assert_eq!(attr("img =\"x\"é alt=ü", "alt").as_deref(), Some("ü"));
+        assert_eq!(attr("a href='é'ä", "href").as_deref(), Some("é"));
     }
 
     #[test]

@@ -397,15 +397,7 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
         let mut entity = format!("Content-Type: {ct_raw}\r\n\r\n").into_bytes();
         entity.extend_from_slice(&raw[body_start..body_end]);
         // Stored in canonical form (CRLF line ends, RFC 8551 section 3.1.1).
-        let mut data = Vec::with_capacity(entity.len() + entity.len() / 32);
-        let mut prev = 0u8;
-        for &b in &entity {
-            if b == b'\n' && prev != b'\r' {
-                data.push(b'\r');
-            }
-            data.push(b);
-            prev = b;
-        }
+        let data = crate::mime_out::canonical_crlf(&entity);
         let mut a = Attachment::default();
         set(&mut a.props, PR_ATTACH_METHOD, PropVal::Long(1));
         set(

@@ -65,7 +65,34 @@ fn phrase(name: &str) -> String {
     }
 }
 
+/// Converts bare CR and bare LF to CRLF.
+pub fn canonical_crlf(d: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(d.len() + d.len() / 32);
+    let mut i = 0;
+    while i < d.len() {
+        match d[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if d.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Removes control characters (CR, LF, ...) that would break header framing.
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
 fn mailbox(name: &str, addr: &str) -> String {
+    let (name, addr) = (clean(name), clean(addr));
+    let (name, addr) = (name.as_str(), addr.as_str());
     if name.is_empty() || name == addr {
         format!("<{addr}>")
     } else {
@@ -291,10 +318,14 @@ impl Writer {
         header(&mut h, "Content-Type", &ct);
         header(&mut h, "Content-Disposition", &disp);
         if let Some(cid) = str_of(&a.props, 0x3712) {
-            header(&mut h, "Content-ID", &format!("<{}>", cid.trim_matches(['<', '>'])));
+            header(
+                &mut h,
+                "Content-ID",
+                &format!("<{}>", clean(cid.trim_matches(['<', '>']))),
+            );
         }
         if let Some(loc) = str_of(&a.props, 0x3713).filter(|l| l.is_ascii()) {
-            header(&mut h, "Content-Location", loc);
+            header(&mut h, "Content-Location", &clean(loc));
         }
         if let Some(d) = str_of(&a.props, 0x3711) {
             header(&mut h, "Content-Description", &unstructured(d));
@@ -316,7 +347,7 @@ impl Writer {
         match from_addr {
             Some(a) => header(&mut h, "From", &mailbox(from_name, a)),
             // A name without address (as "From: Name" in the source).
-            None if !from_name.is_empty() => header(&mut h, "From", &format!("{} <>", phrase(from_name))),
+            None if !from_name.is_empty() => header(&mut h, "From", &format!("{} <>", phrase(&clean(from_name)))),
             None => {}
         }
         let sender_addr = str_of(&m.props, 0x5D01).or_else(|| str_of(&m.props, 0x0C1F));
@@ -328,7 +359,7 @@ impl Writer {
                 .split("; ")
                 .map(|x| match x.rsplit_once(" <") {
                     Some((n, a)) => mailbox(n, a.trim_end_matches('>')),
-                    None => format!("<{x}>"),
+                    None => format!("<{}>", clean(x)),
                 })
                 .collect();
             header(&mut h, "Reply-To", &list.join(", "));
@@ -342,7 +373,7 @@ impl Writer {
                     let name = str_of(r, 0x3001).unwrap_or("");
                     match str_of(r, 0x39FE).or_else(|| str_of(r, 0x3003)) {
                         Some(addr) => Some(mailbox(name, addr)),
-                        None if !name.is_empty() => Some(format!("{} <>", phrase(name))),
+                        None if !name.is_empty() => Some(format!("{} <>", phrase(&clean(name)))),
                         None => None,
                     }
                 })
@@ -423,16 +454,9 @@ impl Writer {
             if let Some(PropVal::Binary(d)) = get(&m.attachments[0].props, PR_ATTACH_DATA_BIN) {
                 if d.starts_with(b"Content-Type:") {
                     let mut out = h.into_bytes();
-                    // Bare LF becomes CRLF: the canonical form signatures
-                    // are computed over (RFC 8551 section 3.1.1).
-                    let mut prev = 0u8;
-                    for &b in d.iter() {
-                        if b == b'\n' && prev != b'\r' {
-                            out.push(b'\r');
-                        }
-                        out.push(b);
-                        prev = b;
-                    }
+                    // Canonical CRLF line ends, which signatures are
+                    // computed over (RFC 8551 section 3.1.1).
+                    out.extend_from_slice(&canonical_crlf(d));
                     return out;
                 }
             }
