@@ -25,6 +25,7 @@ pub mod model;
 pub mod schema;
 
 pub use auth::{AuthError, AuthMode, AuthedUser, Authenticator};
+pub use cli::open_auth;
 pub use directory::{ensure_demo, set_store_hooks, Directory, DomainSpec, StoreHooks, UserSpec};
 pub use error::DirError;
 pub use keys::{config_keys, CONFIG_FILES};
@@ -41,5 +42,16 @@ pub mod fuzzing {
             let (pw, h) = s.split_once('\n').unwrap_or(("x", s));
             let _ = crate::hash::verify(pw, h);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The daemons share one directory and authenticator between their worker threads.
+    #[test]
+    fn shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Directory>();
+        send_sync::<crate::Authenticator>();
     }
 }

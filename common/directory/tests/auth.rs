@@ -344,3 +344,30 @@ fn ensure_demo_creates_once() {
     let auth = Authenticator::new(&cfg, d, gromox_base::log::discard());
     assert!(auth.authenticate("demo@demo.test", "demopw", peer(), "LOGIN").is_ok());
 }
+
+#[test]
+fn concurrent_logins_and_lookups_from_worker_threads() {
+    let (b, dir) = setup("auth_fail_delay = 0\nmysql_object_cache_lifetime = 0\n");
+    let auth = Arc::new(Authenticator::new(
+        &b.config(),
+        dir.clone(),
+        gromox_base::log::discard(),
+    ));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (auth, dir) = (auth.clone(), dir.clone());
+            std::thread::spawn(move || {
+                for _ in 0..4 {
+                    let p: SocketAddr = format!("127.0.0.{}:1", i + 1).parse().unwrap();
+                    assert!(auth
+                        .authenticate("alice@example.org", "Sup3r-Secret!", p, "LOGIN")
+                        .is_ok());
+                    assert!(dir.lookup("alice+x@example.org").unwrap().is_some());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
