@@ -64,6 +64,8 @@ pub enum Capability {
     QuotaResStorage,
     /// RFC 4978 (after login)
     CompressDeflate,
+    /// RFC 5256
+    Sort,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -101,6 +103,7 @@ impl Capability {
             Capability::Quota => "QUOTA",
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::CompressDeflate => "COMPRESS=DEFLATE",
+            Capability::Sort => "SORT",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -159,6 +162,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Utf8Accept,
         C::Quota,
         C::QuotaResStorage,
+        C::Sort,
     ]);
     if state.qresync {
         v.push(C::Qresync);

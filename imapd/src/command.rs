@@ -127,6 +127,25 @@ pub enum SearchReturn {
     Save,
 }
 
+/// A SORT key (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+}
+
+/// One SORT criterion: a key, possibly `REVERSE`d.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
 /// Body section specifier (RFC 9051 §6.4.5 `section`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Section {
@@ -369,6 +388,13 @@ pub enum CommandBody<'a> {
         ret: Option<Vec<SearchReturn>>,
         key: SearchKey,
     },
+    /// RFC 5256
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: SearchKey,
+    },
     Fetch {
         uid: bool,
         set: SeqSet,
@@ -436,6 +462,7 @@ impl CommandBody<'_> {
             CommandBody::Expunge { .. } => "EXPUNGE",
             CommandBody::Search { .. } => "SEARCH",
             CommandBody::Fetch { .. } => "FETCH",
+            CommandBody::Sort { .. } => "SORT",
             CommandBody::Store { .. } => "STORE",
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Move { .. } => "MOVE",

@@ -31,6 +31,7 @@ pub mod memstore;
 pub mod mime;
 pub mod parser;
 pub mod session;
+pub mod sort;
 pub mod store;
 pub mod utf7;
 

@@ -946,6 +946,56 @@ impl<'a> P<'a> {
         }
     }
 
+    /// `SORT (criteria) charset search-keys` (RFC 5256 §3).
+    fn sort(&mut self, uid: bool) -> R<CommandBody<'a>> {
+        self.expect(b'(')?;
+        let mut criteria = Vec::new();
+        loop {
+            let reverse = self.keyword("REVERSE");
+            if reverse {
+                self.sp()?;
+            }
+            let w = self.atom()?.to_ascii_uppercase();
+            let key = match w.as_slice() {
+                b"ARRIVAL" => SortKey::Arrival,
+                b"CC" => SortKey::Cc,
+                b"DATE" => SortKey::Date,
+                b"FROM" => SortKey::From,
+                b"SIZE" => SortKey::Size,
+                b"SUBJECT" => SortKey::Subject,
+                b"TO" => SortKey::To,
+                _ => return Err(format!("Unknown sort key {}", String::from_utf8_lossy(&w))),
+            };
+            criteria.push(SortCriterion { reverse, key });
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+            if criteria.len() > 16 {
+                return Err("Too many sort criteria".into());
+            }
+        }
+        self.sp()?;
+        let charset = self.astring_utf8()?;
+        self.sp()?;
+        let mut keys = vec![self.search_key()?];
+        while self.peek() == Some(b' ') {
+            self.sp()?;
+            keys.push(self.search_key()?);
+        }
+        let key = if keys.len() == 1 {
+            keys.pop().unwrap_or(SearchKey::All)
+        } else {
+            SearchKey::And(keys)
+        };
+        Ok(CommandBody::Sort {
+            uid,
+            criteria,
+            charset,
+            key,
+        })
+    }
+
     fn store(&mut self, uid: bool) -> R<CommandBody<'a>> {
         let set = self.seq_set()?;
         self.sp()?;
@@ -1016,7 +1066,7 @@ impl<'a> P<'a> {
         if uid
             && !matches!(
                 name.as_slice(),
-                b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"SEARCH" | b"EXPUNGE"
+                b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"SEARCH" | b"EXPUNGE" | b"SORT"
             )
         {
             return Err("Invalid UID command".into());
@@ -1187,6 +1237,10 @@ impl<'a> P<'a> {
             b"SEARCH" => {
                 needs(self)?;
                 self.search(uid)?
+            }
+            b"SORT" => {
+                needs(self)?;
+                self.sort(uid)?
             }
             b"FETCH" => {
                 needs(self)?;

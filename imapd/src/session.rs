@@ -1075,6 +1075,12 @@ impl<S: MailStore> ImapSession<S> {
             }
             C::Expunge { uids } => self.expunge(tag, uids.as_ref(), cx),
             C::Search { uid, charset, ret, key } => self.search(tag, uid, charset.as_deref(), ret.as_deref(), &key, cx),
+            C::Sort {
+                uid,
+                criteria,
+                charset,
+                key,
+            } => self.sort(tag, uid, &criteria, &charset, &key, cx),
             C::Fetch {
                 uid,
                 set,
@@ -1570,6 +1576,80 @@ impl<S: MailStore> ImapSession<S> {
             out.extend_from_slice(b"\r\n");
         }
         tagged(cx.out, tag, "OK", None, "SEARCH completed");
+    }
+
+    /// SORT (RFC 5256 §3): search, then order the matches by the criteria.
+    #[allow(clippy::too_many_arguments)]
+    fn sort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        criteria: &[SortCriterion],
+        charset: &str,
+        key: &SearchKey,
+        cx: &mut Cx<'_>,
+    ) {
+        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+            tagged(
+                cx.out,
+                tag,
+                "NO",
+                Some("BADCHARSET (UTF-8 US-ASCII)"),
+                "Unsupported charset",
+            );
+            return;
+        }
+        let key = self.rewrite_key(key);
+        let Some(name) = self.sel.as_ref().map(|s| s.name.clone()) else {
+            return;
+        };
+        let found = match self.user_mut().search(&name, &key) {
+            Ok(f) => f,
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "sort");
+                return;
+            }
+        };
+        let found: Vec<u32> = match &self.sel {
+            Some(sel) => found
+                .into_iter()
+                .filter(|u| sel.uids.binary_search(u).is_ok())
+                .collect(),
+            None => return,
+        };
+        let want = FetchWant {
+            envelope: criteria
+                .iter()
+                .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size)),
+            ..FetchWant::default()
+        };
+        let mut rows: Vec<crate::sort::SortRow> = Vec::with_capacity(found.len());
+        let r = self.user_mut().fetch(&name, &found, want, &mut |m| {
+            let env = match (&m.envelope, &m.raw) {
+                (Some(e), _) => e.clone(),
+                (None, Some(raw)) if want.envelope => {
+                    let t = mime::parse(raw);
+                    mime::envelope(&raw[t.header.clone()])
+                }
+                _ => Default::default(),
+            };
+            rows.push(crate::sort::SortRow::new(&m.meta, &env));
+        });
+        if let Err(e) = r {
+            store_no(cx.out, tag, &e, &self.log, "sort");
+            return;
+        }
+        rows.sort_by(|a, b| crate::sort::compare(a, b, criteria));
+        let Some(sel) = &self.sel else { return };
+        cx.out.extend_from_slice(b"* SORT");
+        for row in &rows {
+            let n = if uid { Some(row.uid) } else { sel.msn(row.uid) };
+            if let Some(n) = n {
+                let _ = write!(cx.out, " {n}");
+            }
+        }
+        cx.out.extend_from_slice(b"\r\n");
+        tagged(cx.out, tag, "OK", None, "SORT completed");
     }
 
     fn fetch(

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QRESYNC COMPRESS=DEFLATE";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT QRESYNC COMPRESS=DEFLATE";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -458,6 +458,48 @@ fn compress_deflate_both_directions() {
     assert_eq!(
         String::from_utf8_lossy(server_view.pending()),
         "* BYE Compression error\r\n"
+    );
+}
+
+#[test]
+fn sort_by_criteria() {
+    let store = store();
+    store.deliver(
+        "bob",
+        "INBOX",
+        &[],
+        b"From: Zed <zed@example.org>\r\nSubject: Re: [list] a  simple multipart (fwd)\r\n\r\nx\r\n",
+    );
+    let mut h = Harness::with(store, Config::default());
+    h.greet();
+    h.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\n");
+    assert_eq!(
+        h.send_str("a SORT (SUBJECT) UTF-8 ALL\r\n"),
+        "* SORT 2 3 1\r\na OK SORT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("b SORT (REVERSE DATE) UTF-8 1:2\r\n"),
+        "* SORT 2 1\r\nb OK SORT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("c SORT (FROM SIZE) US-ASCII ALL\r\n"),
+        "* SORT 2 1 3\r\nc OK SORT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("d UID SORT (REVERSE SIZE) UTF-8 NOT UID 3\r\n"),
+        "* SORT 2 1\r\nd OK SORT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("e SORT (ARRIVAL) UTF-8 UNSEEN\r\n"),
+        "* SORT 2 3\r\ne OK SORT completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("f SORT (FOO) UTF-8 ALL\r\n"),
+        "f BAD Unknown sort key FOO\r\n"
+    );
+    assert_eq!(
+        h.send_str("g SORT (DATE) KOI8-R ALL\r\n"),
+        "g NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
     );
 }
 

@@ -442,6 +442,29 @@ fn search_keys() {
 }
 
 #[test]
+fn sort_command() {
+    assert_eq!(
+        p("a UID SORT (REVERSE ARRIVAL subject) UTF-8 UNSEEN 1:5\r\n"),
+        CommandBody::Sort {
+            uid: true,
+            criteria: vec![
+                SortCriterion {
+                    reverse: true,
+                    key: SortKey::Arrival
+                },
+                SortCriterion {
+                    reverse: false,
+                    key: SortKey::Subject
+                }
+            ],
+            charset: "UTF-8".into(),
+            key: SearchKey::And(vec![SearchKey::Unseen, SearchKey::Seq(set(&[(1, 5)]))])
+        }
+    );
+    assert_eq!(err("a SORT () UTF-8 ALL\r\n").1, "Expected atom");
+}
+
+#[test]
 fn nesting_is_bounded() {
     let deep = format!("a SEARCH {}ALL{}\r\n", "(".repeat(100), ")".repeat(100));
     assert_eq!(err(&deep), (Some("a".into()), "Nesting too deep".into()));
