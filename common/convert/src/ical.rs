@@ -164,7 +164,7 @@ fn rule_part(rule: &str, key: &str) -> Option<String> {
 
 /// Day of month of e.g. "2SU" / "-1SU" in a month.
 fn nth_weekday(year: i64, month: u32, byday: &str) -> Option<u32> {
-    let byday = byday.split(',').next()?;
+    let byday = byday.split(',').next().filter(|b| b.is_ascii())?;
     let (num, wd) = byday.split_at(byday.len().checked_sub(2)?);
     let n: i32 = if num.is_empty() || num == "+" {
         1

@@ -61,6 +61,9 @@ fn day_index(s: &str) -> Option<u32> {
 /// Parses "2TU" / "-1FR" / "MO" into (n, weekday); n = 0 when absent.
 fn nth_day(s: &str) -> Option<(i32, u32)> {
     let s = s.trim();
+    if !s.is_ascii() {
+        return None;
+    }
     let (num, wd) = s.split_at(s.len().checked_sub(2)?);
     let n = if num.is_empty() {
         0
