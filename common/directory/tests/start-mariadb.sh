@@ -3,10 +3,10 @@
 # test user. Needs the Debian package mariadb-server (apt-get install -y mariadb-server).
 # Prints the line to export; CI can do:
 #     eval "$(sh common/directory/tests/start-mariadb.sh)"
-# Environment: GROMOX_MARIADB_DIR (default /tmp/gromox-mariadb), GROMOX_MARIADB_PORT (3306).
+# Environment: GROMOX_MARIADB_DIR (default /tmp/gromox-mariadb), GROMOX_MARIADB_PORT (3307, so a system MariaDB on 3306 does not clash).
 set -eu
 DIR=${GROMOX_MARIADB_DIR:-/tmp/gromox-mariadb}
-PORT=${GROMOX_MARIADB_PORT:-3306}
+PORT=${GROMOX_MARIADB_PORT:-3307}
 SOCK="$DIR/mysqld.sock"
 if ! command -v mariadbd >/dev/null 2>&1; then
     echo "start-mariadb.sh: mariadbd not found; apt-get install -y mariadb-server" >&2
