@@ -1,12 +1,24 @@
 //! Conversion between Internet formats and MAPI (sans-I/O).
 //!
 //! Bytes in, structures out: nothing here touches files, sockets or clocks.
+//! Every decoder accepts any input: malformed data yields a clear
+//! [`Error`] or a partial result, never a panic (see [`fuzzing`]).
 //!
-//! - [`rtfcp`]: compressed RTF ([MS-OXRTFCP]).
+//! - [`rtfcp`]: compressed RTF, LZFu and MELA ([MS-OXRTFCP]).
 //! - [`rtf`]: RTF to HTML / text, including de-encapsulation of HTML
 //!   ([MS-OXRTFEX]).
 //! - [`html`]: HTML to plain text and plain text to HTML.
 //! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]).
+//! - [`mime_in`]: Internet message to MAPI message ([MS-OXCMAIL]).
+//! - [`mime_out`]: MAPI message to Internet message ([MS-OXCMAIL],
+//!   RFC 2045-2047, RFC 2231, RFC 5322).
+//! - [`contentline`], [`ical`], [`vcard`]: iCalendar (RFC 5545) and vCard
+//!   (RFC 6350, RFC 2426, 2.1) parsing and mapping to appointment, meeting,
+//!   task and contact properties ([MS-OXCICAL], [MS-OXVCARD]);
+//!   [`recur`] builds PidLidAppointmentRecur ([MS-OXOCAL]).
+//! - [`message`] / [`props`]: the message structure the conversions share;
+//!   [`mapi`] converts it to and from `gromox-mapi` types.
+//! - [`charset`], [`base64`]: helpers.
 
 pub mod base64;
 pub mod charset;
@@ -27,3 +39,4 @@ pub mod tnef;
 pub mod vcard;
 
 pub use error::{Error, Result};
+pub use message::{Attachment, MessageContent};

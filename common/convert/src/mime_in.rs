@@ -710,6 +710,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn legacy_charsets_and_encoded_names() {
+        let mut raw = b"From: a@b\r\nSubject: =?iso-2022-jp?B?GyRCRnxLXDhsGyhC?=\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n--M\r\nContent-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+        raw.extend_from_slice(b"\xf0\xd2\xc9\xd7\xc5\xd4\r\n--M\r\nContent-Type: application/octet-stream; name=\"=?windows-1252?Q?caf=E9.txt?=\"\r\n\r\nx\r\n--M--\r\n");
+        let m = mime_to_mapi(&raw);
+        assert_eq!(m.get_str(0x0037), Some("日本語"));
+        assert_eq!(m.get_str(0x1000), Some("Привет"));
+        assert_eq!(get_str(&m.attachments[0].props, 0x3707), Some("café.txt"));
+    }
+
+    #[test]
     fn enriched() {
         assert_eq!(
             enriched_to_text("<bold>Now</bold> is\n<color><param>red</param>the</color> <<time>\n\nfor"),
