@@ -26,7 +26,7 @@ pub fn config_keys() -> Vec<KeyDef> {
         KeyDef::new("mysql_tls_ca", "", Kind::Path, "CA bundle (PEM) for the MySQL server certificate (empty: built-in roots)"),
         KeyDef::new("mysql_tls_skip_verify", "no", Kind::Bool, "do not verify the MySQL server certificate (testing only)"),
         KeyDef::new("mysql_object_cache_lifetime", "30s", Kind::Duration,
-            "how long directory lookups are cached (0: no cache)").reloadable(),
+            "how long directory lookups are cached (0: no cache)"),
         KeyDef::new("recipient_delimiter", "+", Kind::Str,
             "characters separating a local part from its extension (user+ext@domain); empty: none"),
         KeyDef::new("auth_backend_selection",
