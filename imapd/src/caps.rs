@@ -66,6 +66,8 @@ pub enum Capability {
     CompressDeflate,
     /// RFC 5256
     Sort,
+    /// RFC 5256 §4 ORDEREDSUBJECT
+    ThreadOrderedSubject,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -104,6 +106,7 @@ impl Capability {
             Capability::QuotaResStorage => "QUOTA=RES-STORAGE",
             Capability::CompressDeflate => "COMPRESS=DEFLATE",
             Capability::Sort => "SORT",
+            Capability::ThreadOrderedSubject => "THREAD=ORDEREDSUBJECT",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -163,6 +166,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::Quota,
         C::QuotaResStorage,
         C::Sort,
+        C::ThreadOrderedSubject,
     ]);
     if state.qresync {
         v.push(C::Qresync);

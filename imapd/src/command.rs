@@ -388,6 +388,13 @@ pub enum CommandBody<'a> {
         ret: Option<Vec<SearchReturn>>,
         key: SearchKey,
     },
+    /// RFC 5256 §4 (only ORDEREDSUBJECT is implemented)
+    Thread {
+        uid: bool,
+        algorithm: String,
+        charset: String,
+        key: SearchKey,
+    },
     /// RFC 5256
     Sort {
         uid: bool,
@@ -463,6 +470,7 @@ impl CommandBody<'_> {
             CommandBody::Search { .. } => "SEARCH",
             CommandBody::Fetch { .. } => "FETCH",
             CommandBody::Sort { .. } => "SORT",
+            CommandBody::Thread { .. } => "THREAD",
             CommandBody::Store { .. } => "STORE",
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Move { .. } => "MOVE",

@@ -1066,7 +1066,7 @@ impl<'a> P<'a> {
         if uid
             && !matches!(
                 name.as_slice(),
-                b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"SEARCH" | b"EXPUNGE" | b"SORT"
+                b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"SEARCH" | b"EXPUNGE" | b"SORT" | b"THREAD"
             )
         {
             return Err("Invalid UID command".into());
@@ -1241,6 +1241,29 @@ impl<'a> P<'a> {
             b"SORT" => {
                 needs(self)?;
                 self.sort(uid)?
+            }
+            b"THREAD" => {
+                needs(self)?;
+                let algorithm = String::from_utf8_lossy(self.atom()?).to_ascii_uppercase();
+                self.sp()?;
+                let charset = self.astring_utf8()?;
+                self.sp()?;
+                let mut keys = vec![self.search_key()?];
+                while self.peek() == Some(b' ') {
+                    self.sp()?;
+                    keys.push(self.search_key()?);
+                }
+                let key = if keys.len() == 1 {
+                    keys.pop().unwrap_or(SearchKey::All)
+                } else {
+                    SearchKey::And(keys)
+                };
+                C::Thread {
+                    uid,
+                    algorithm,
+                    charset,
+                    key,
+                }
             }
             b"FETCH" => {
                 needs(self)?;

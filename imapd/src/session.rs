@@ -1080,7 +1080,29 @@ impl<S: MailStore> ImapSession<S> {
                 criteria,
                 charset,
                 key,
-            } => self.sort(tag, uid, &criteria, &charset, &key, cx),
+            } => self.sort(tag, uid, &criteria, &charset, &key, None, cx),
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => {
+                if algorithm != "ORDEREDSUBJECT" {
+                    tagged(cx.out, tag, "BAD", None, "Unsupported threading algorithm");
+                    return Next::Read;
+                }
+                let criteria = [
+                    SortCriterion {
+                        reverse: false,
+                        key: SortKey::Subject,
+                    },
+                    SortCriterion {
+                        reverse: false,
+                        key: SortKey::Date,
+                    },
+                ];
+                self.sort(tag, uid, &criteria, &charset, &key, Some(()), cx)
+            }
             C::Fetch {
                 uid,
                 set,
@@ -1587,6 +1609,7 @@ impl<S: MailStore> ImapSession<S> {
         criteria: &[SortCriterion],
         charset: &str,
         key: &SearchKey,
+        thread: Option<()>,
         cx: &mut Cx<'_>,
     ) {
         if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
@@ -1639,8 +1662,21 @@ impl<S: MailStore> ImapSession<S> {
             store_no(cx.out, tag, &e, &self.log, "sort");
             return;
         }
-        rows.sort_by(|a, b| crate::sort::compare(a, b, criteria));
         let Some(sel) = &self.sel else { return };
+        if thread.is_some() {
+            // thread-data = "THREAD" [SP 1*thread-list] (RFC 5256 §5)
+            let mut list = Vec::new();
+            crate::sort::ordered_subject(&mut rows, |u| if uid { Some(u) } else { sel.msn(u) }, &mut list);
+            cx.out.extend_from_slice(b"* THREAD");
+            if !list.is_empty() {
+                cx.out.push(b' ');
+                cx.out.extend_from_slice(&list);
+            }
+            cx.out.extend_from_slice(b"\r\n");
+            tagged(cx.out, tag, "OK", None, "THREAD completed");
+            return;
+        }
+        rows.sort_by(|a, b| crate::sort::compare(a, b, criteria));
         cx.out.extend_from_slice(b"* SORT");
         for row in &rows {
             let n = if uid { Some(row.uid) } else { sel.msn(row.uid) };

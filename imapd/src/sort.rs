@@ -284,6 +284,47 @@ pub fn compare(a: &SortRow, b: &SortRow, criteria: &[SortCriterion]) -> Ordering
     a.uid.cmp(&b.uid)
 }
 
+/// THREAD=ORDEREDSUBJECT (RFC 5256 §4): threads of equal base subject, each headed by its
+/// earliest message with the others as its children in date order; threads ordered by the
+/// date of their first message. Writes the `thread-list`s; `num` maps a UID to the number
+/// sent (sequence number or UID).
+pub fn ordered_subject(rows: &mut [SortRow], num: impl Fn(u32) -> Option<u32>, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let by_subject_date = [
+        SortCriterion {
+            reverse: false,
+            key: SortKey::Subject,
+        },
+        SortCriterion {
+            reverse: false,
+            key: SortKey::Date,
+        },
+    ];
+    rows.sort_by(|a, b| compare(a, b, &by_subject_date));
+    let mut threads: Vec<&[SortRow]> = rows.chunk_by(|a, b| a.subject == b.subject).collect();
+    threads.sort_by(|a, b| a[0].date.cmp(&b[0].date).then(a[0].uid.cmp(&b[0].uid)));
+    for t in threads {
+        let nums: Vec<u32> = t.iter().filter_map(|r| num(r.uid)).collect();
+        let Some((first, rest)) = nums.split_first() else {
+            continue;
+        };
+        let _ = write!(out, "({first}");
+        match rest.len() {
+            0 => {}
+            1 => {
+                let _ = write!(out, " {}", rest[0]);
+            }
+            _ => {
+                out.push(b' ');
+                for n in rest {
+                    let _ = write!(out, "({n})");
+                }
+            }
+        }
+        out.push(b')');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT QRESYNC";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT QRESYNC COMPRESS=DEFLATE";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT QRESYNC COMPRESS=DEFLATE";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -500,6 +500,38 @@ fn sort_by_criteria() {
     assert_eq!(
         h.send_str("g SORT (DATE) KOI8-R ALL\r\n"),
         "g NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
+    );
+}
+
+#[test]
+fn thread_orderedsubject() {
+    let store = store();
+    store.deliver("bob", "INBOX", &[], b"Subject: Re: a simple multipart\r\n\r\nx\r\n");
+    let mut h = Harness::with(store.clone(), Config::default());
+    h.greet();
+    h.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\n");
+    assert_eq!(
+        h.send_str("a THREAD ORDEREDSUBJECT UTF-8 ALL\r\n"),
+        "* THREAD (1)(2 3)\r\na OK THREAD completed\r\n"
+    );
+    store.deliver(
+        "bob",
+        "INBOX",
+        &[],
+        b"Subject: A simple multipart\r\nDate: Mon, 1 Jan 2001 00:00:00 +0000\r\n\r\ny\r\n",
+    );
+    h.send_str("n NOOP\r\n");
+    assert_eq!(
+        h.send_str("b UID THREAD ORDEREDSUBJECT UTF-8 ALL\r\n"),
+        "* THREAD (4 (2)(3))(1)\r\nb OK THREAD completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("c THREAD ORDEREDSUBJECT UTF-8 DELETED\r\n"),
+        "* THREAD\r\nc OK THREAD completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("d THREAD REFERENCES UTF-8 ALL\r\n"),
+        "d BAD Unsupported threading algorithm\r\n"
     );
 }
 
