@@ -375,18 +375,27 @@ impl Directory {
         }))
     }
 
-    /// Whether `sender` may post to `list` under its privilege.
+    /// Whether `sender` may post to `list` under its privilege, as Gromox expands lists:
+    /// `all` and `outgoing` anybody; `internal` only members of the list (the sender's
+    /// aliases and `+ext` forms count as the member); `domain` only senders of the list's
+    /// domain; `specified` only the addresses in `specifieds`.
     pub fn mlist_may_send(&self, list: &MList, sender: &str) -> Result<bool> {
         let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         Ok(match list.privilege {
-            MLIST_PRIV_ALL => true,
-            MLIST_PRIV_INTERNAL => self.lookup(sender)?.is_some(),
+            MLIST_PRIV_ALL | MLIST_PRIV_OUTGOING => true,
+            MLIST_PRIV_INTERNAL => {
+                if list.members.iter().any(|m| same(m, sender)) {
+                    true
+                } else {
+                    let primary = self.lookup(sender)?.map(|u| u.username.clone());
+                    primary.is_some_and(|p| list.members.iter().any(|m| same(m, &p)))
+                }
+            }
             MLIST_PRIV_DOMAIN => {
                 let dom = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
                 dom(sender).is_some() && dom(sender) == dom(&list.listname)
             }
             MLIST_PRIV_SPECIFIED => list.specified.iter().any(|s| same(s, sender)),
-            MLIST_PRIV_OUTGOING => list.members.iter().any(|s| same(s, sender)),
             _ => false,
         })
     }

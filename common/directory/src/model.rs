@@ -91,13 +91,13 @@ pub const MLIST_TYPE_CLASS: u8 = 3;
 
 /// `mlists.list_privilege`: anybody may send to the list.
 pub const MLIST_PRIV_ALL: u8 = 0;
-/// Only senders known to the directory.
+/// Only members of the list.
 pub const MLIST_PRIV_INTERNAL: u8 = 1;
 /// Only senders of the list's domain.
 pub const MLIST_PRIV_DOMAIN: u8 = 2;
 /// Only senders listed in `specifieds`.
 pub const MLIST_PRIV_SPECIFIED: u8 = 3;
-/// Outgoing only: nobody may send to the list from outside its members.
+/// Outgoing: expanded like `all` (Gromox gives it no sender restriction).
 pub const MLIST_PRIV_OUTGOING: u8 = 4;
 
 /// Names of the list privileges.

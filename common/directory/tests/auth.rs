@@ -319,6 +319,11 @@ fn lookups_aliases_delimiter_cache_and_lists() {
     let team = d.mlist("team@example.org").unwrap().unwrap();
     assert_eq!(team.members, vec!["alice@example.org".to_string()]);
     assert!(d.mlist_may_send(&team, "info@example.org").unwrap());
+    assert!(d.mlist_may_send(&team, "ALICE+x@example.org").unwrap());
+    assert!(
+        !d.mlist_may_send(&team, "nomail@example.org").unwrap(),
+        "internal: members only"
+    );
     assert!(!d.mlist_may_send(&team, "stranger@elsewhere.test").unwrap());
     d.forward_set(
         "alice@example.org",
