@@ -1,7 +1,11 @@
 //! Content files: big property values (bodies, HTML, compressed RTF, transport headers,
 //! attachment data) kept outside the database under `cid/`.
 //!
-//! The `propval` of such a property is the TEXT path of its file relative to `cid/`, like
+//! Values shorter than [`INLINE_MAX`] stay in the database as a BLOB holding a zstd frame
+//! (Gromox never writes BLOBs for these tags, so TEXT = file reference and BLOB = inline value
+//! is unambiguous); this avoids one small file (and its filesystem block) per message body.
+//!
+//! For larger values, the `propval` is the TEXT path of its file relative to `cid/`, like
 //! Gromox 3.10 does (e.g. `Y-32/f272db62571ee87356df6b26feb299`; files are zstd frames, a `Y-`
 //! prefix marks zstd). Gromox names its files randomly; this store names them by content:
 //! `Y-<first 2 hex of SHA-256>/<next 30 hex>`, so identical values in one mailbox share one file
@@ -16,6 +20,9 @@ use gromox_mapi::PropTag;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Raw size from which a content value goes to a file in `cid/` instead of inline.
+pub const INLINE_MAX: usize = 8192;
 
 /// Whether values of this tag live in `cid/` (Gromox's set).
 pub fn is_cid_tag(tag: PropTag) -> bool {

@@ -4,6 +4,7 @@
 use crate::cid;
 use crate::error::{Error, Result};
 use crate::notify::Event;
+use crate::store::ExecCached;
 use crate::store::{folder_exists, get_props_conn, put_prop_tx, Obj, Store};
 use gromox_mapi::ids::{Pcl, Xid};
 use gromox_mapi::tags::*;
@@ -107,26 +108,26 @@ fn write_message_tx(
             Parent::Attachment(a) => (None, Some(a as i64), None),
         };
         if st.private {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \
                  read_state, message_size) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6)",
                 params![mid as i64, fid, attid, assoc, cn as i64, size as i64],
             )?;
         } else {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \
                  message_size) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
                 params![mid as i64, fid, attid, assoc, cn as i64, size as i64],
             )?;
         }
     } else {
-        tx.execute(
+        tx.exec(
             "UPDATE messages SET change_number=?1, message_size=?2 WHERE message_id=?3",
             params![cn as i64, size as i64, mid as i64],
         )?;
-        tx.execute("DELETE FROM message_properties WHERE message_id=?1", [mid as i64])?;
-        tx.execute("DELETE FROM recipients WHERE message_id=?1", [mid as i64])?;
-        tx.execute("DELETE FROM attachments WHERE message_id=?1", [mid as i64])?;
+        tx.exec("DELETE FROM message_properties WHERE message_id=?1", [mid as i64])?;
+        tx.exec("DELETE FROM recipients WHERE message_id=?1", [mid as i64])?;
+        tx.exec("DELETE FROM attachments WHERE message_id=?1", [mid as i64])?;
     }
     let ck = Xid::from_gc(st.guid(), cn);
     let mut pcl = c
@@ -157,14 +158,14 @@ fn write_message_tx(
         put_prop_tx(tx, &st.dir, st.durability, obj, p)?;
     }
     for r in &c.recipients {
-        tx.execute("INSERT INTO recipients (message_id) VALUES (?1)", [mid as i64])?;
+        tx.exec("INSERT INTO recipients (message_id) VALUES (?1)", [mid as i64])?;
         let rid = tx.last_insert_rowid() as u64;
         for p in r {
             put_prop_tx(tx, &st.dir, st.durability, Obj::Recipient(rid), p)?;
         }
     }
     for a in &c.attachments {
-        tx.execute("INSERT INTO attachments (message_id) VALUES (?1)", [mid as i64])?;
+        tx.exec("INSERT INTO attachments (message_id) VALUES (?1)", [mid as i64])?;
         let aid = tx.last_insert_rowid() as u64;
         for p in &a.props {
             put_prop_tx(tx, &st.dir, st.durability, Obj::Attachment(aid), p)?;
@@ -241,12 +242,12 @@ fn add_store_size(tx: &Connection, delta: i64, assoc: bool) -> Result<()> {
         PR_NORMAL_MESSAGE_SIZE_EXTENDED
     };
     for tag in [PR_MESSAGE_SIZE_EXTENDED, second] {
-        let n = tx.execute(
+        let n = tx.exec(
             "UPDATE store_properties SET propval=propval+?1 WHERE proptag=?2",
             params![delta, tag.0 as i64],
         )?;
         if n == 0 {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO store_properties (proptag, propval) VALUES (?1, ?2)",
                 params![tag.0 as i64, delta],
             )?;
@@ -269,7 +270,7 @@ pub(crate) fn recompute_store_size(tx: &Connection) -> Result<()> {
         (PR_NORMAL_MESSAGE_SIZE_EXTENDED, all - assoc),
         (PR_ASSOC_MESSAGE_SIZE_EXTENDED, assoc),
     ] {
-        tx.execute(
+        tx.exec(
             "REPLACE INTO store_properties (proptag, propval) VALUES (?1, ?2)",
             params![tag.0 as i64, v],
         )?;
@@ -438,9 +439,9 @@ impl Store {
         for &m in mids {
             let f = self.parent_of(m)?;
             if hard {
-                tx.execute("DELETE FROM messages WHERE message_id=?1", [m as i64])?;
+                tx.exec("DELETE FROM messages WHERE message_id=?1", [m as i64])?;
             } else {
-                tx.execute("UPDATE messages SET is_deleted=1 WHERE message_id=?1", [m as i64])?;
+                tx.exec("UPDATE messages SET is_deleted=1 WHERE message_id=?1", [m as i64])?;
             }
             ev.push(Event::MessageDeleted { folder: f, message: m });
         }
@@ -458,7 +459,7 @@ impl Store {
     pub fn restore_messages(&mut self, mids: &[u64]) -> Result<()> {
         let tx = self.conn.transaction()?;
         for &m in mids {
-            if tx.execute(
+            if tx.exec(
                 "UPDATE messages SET is_deleted=0 WHERE message_id=?1 AND is_deleted=1",
                 [m as i64],
             )? == 0
@@ -474,8 +475,8 @@ impl Store {
     /// `eml/`) no row refers to.
     pub fn purge(&mut self) -> Result<PurgeStats> {
         let tx = self.conn.transaction()?;
-        let messages = tx.execute("DELETE FROM messages WHERE is_deleted=1", [])?;
-        let folders = tx.execute("DELETE FROM folders WHERE is_deleted=1", [])?;
+        let messages = tx.exec("DELETE FROM messages WHERE is_deleted=1", [])?;
+        let folders = tx.exec("DELETE FROM folders WHERE is_deleted=1", [])?;
         recompute_store_size(&tx)?;
         tx.commit()?;
         let files = self.purge_content()?;
@@ -537,7 +538,7 @@ impl Store {
     pub fn set_read(&mut self, mid: u64, read: bool) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         let cn = Store::next_cn(&tx)?;
-        let n = tx.execute(
+        let n = tx.exec(
             "UPDATE messages SET read_state=?1, read_cn=?2 WHERE message_id=?3 AND is_deleted=0",
             params![read as i64, cn as i64, mid as i64],
         )?;
@@ -594,7 +595,7 @@ impl Store {
         }
         let new = Store::next_message_id(&tx, to)?;
         let cn = Store::next_cn(&tx)?;
-        tx.execute(
+        tx.exec(
             "UPDATE messages SET message_id=?1, parent_fid=?2, change_number=?3 WHERE message_id=?4",
             params![new as i64, to as i64, cn as i64, mid as i64],
         )?;
@@ -696,7 +697,7 @@ impl Store {
         let mid = Store::next_message_id(&tx, folder)?;
         let msize = write_message_tx(self, &tx, mid, Parent::Folder(folder, false), c, true)?;
         if let Some(e) = &eml {
-            tx.execute(
+            tx.exec(
                 "UPDATE messages SET mid_string=?1 WHERE message_id=?2",
                 params![e, mid as i64],
             )?;

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::schema::cfg;
+use crate::store::ExecCached;
 use crate::store::Store;
 use gromox_mapi::tags::frights;
 use rusqlite::{params, OptionalExtension};
@@ -24,7 +25,7 @@ impl Store {
         if user.is_empty() || user.len() > 320 || user.chars().any(|c| c.is_control()) {
             return Err(Error::InvalidName(user.to_owned()));
         }
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, ?2, ?3) \
              ON CONFLICT(folder_id, username) DO UPDATE SET permission=excluded.permission",
             params![folder as i64, user, rights as i64],
@@ -34,7 +35,7 @@ impl Store {
 
     /// Removes a member.
     pub fn remove_permission(&mut self, folder: u64, user: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.exec(
             "DELETE FROM permissions WHERE folder_id=?1 AND username=?2",
             params![folder as i64, user],
         )?;

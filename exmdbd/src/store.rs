@@ -14,6 +14,17 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// `execute` through the connection's statement cache (hot paths prepare each SQL once).
+pub(crate) trait ExecCached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
+}
+
+impl ExecCached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+}
+
 /// Size of the id ranges taken from `allocated_eids` (per folder for messages, and for the
 /// store-wide folder/embedded-message counter).
 pub const EID_RANGE: u64 = 0x10000;
@@ -123,7 +134,7 @@ fn cfg_get(conn: &Connection, id: i64) -> Result<i64> {
 }
 
 fn cfg_set(conn: &Connection, id: i64, v: &dyn rusqlite::ToSql) -> Result<()> {
-    conn.execute(
+    conn.exec(
         "REPLACE INTO configurations (config_id, config_value) VALUES (?1, ?2)",
         params![id, v],
     )?;
@@ -143,6 +154,7 @@ impl Store {
             return Err(Error::NotFound("store database"));
         }
         let conn = Connection::open(&p)?;
+        conn.set_prepared_statement_cache_capacity(64);
         schema::setup_connection(&conn, opts.durability)?;
         let private = conn
             .query_row(
@@ -239,7 +251,7 @@ impl Store {
             cfg_set(&tx, cfg::SCHEMA_VERSION, &schema::SCHEMA_VERSION)?;
             cfg_set(&tx, cfg::MAPPING_SIGNATURE, &random_guid().to_string())?;
             // The first range (ids 1..0xffff) holds the fixed folder ids and new folder ids.
-            tx.execute(
+            tx.exec(
                 "INSERT INTO allocated_eids (range_begin, range_end, allocate_time, is_system) VALUES (1, ?1, ?2, 1)",
                 params![EID_RANGE as i64 - 1, now_unix()],
             )?;
@@ -282,19 +294,19 @@ impl Store {
             }
         }
         for (class, f) in layout::RECEIVE_TABLE {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO receive_table (class, folder_id, modified_time) VALUES (?1, ?2, ?3)",
                 params![class, *f as i64, now as i64],
             )?;
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, 'default', ?2)",
             params![
                 fid::CALENDAR as i64,
                 (gromox_mapi::tags::frights::FREEBUSY_SIMPLE | gromox_mapi::tags::frights::VISIBLE) as i64
             ],
         )?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, 'default', ?2)",
             params![
                 fid::LOCAL_FREEBUSY as i64,
@@ -377,7 +389,7 @@ impl Store {
         let (t, col, id) = obj.table();
         let tx = self.conn.transaction()?;
         for tag in tags {
-            tx.execute(
+            tx.exec(
                 &format!("DELETE FROM {t} WHERE {col}=?1 AND proptag=?2"),
                 params![id, tag.0 as i64],
             )?;
@@ -410,7 +422,7 @@ impl Store {
         if next > 0xFFFE {
             return Err(Error::InvalidArgument("named property ids exhausted"));
         }
-        self.conn.execute(
+        self.conn.exec(
             "INSERT INTO named_properties (propid, name_string) VALUES (?1, ?2)",
             params![next, s],
         )?;
@@ -447,7 +459,7 @@ impl Store {
         if end > gromox_mapi::ids::GC_MAX {
             return Err(Error::Corrupt("global counter exhausted".into()));
         }
-        tx.execute(
+        tx.exec(
             "INSERT INTO allocated_eids (range_begin, range_end, allocate_time, is_system) VALUES (?1, ?2, ?3, NULL)",
             params![begin as i64, end as i64, now_unix()],
         )?;
@@ -495,7 +507,7 @@ impl Store {
             cur = b;
             max = e;
         }
-        tx.execute(
+        tx.exec(
             "UPDATE folders SET cur_eid=?1, max_eid=?2 WHERE folder_id=?3",
             params![cur as i64 + 1, max as i64, folder as i64],
         )?;
@@ -519,7 +531,7 @@ impl Store {
                     .conn
                     .query_row("SELECT MAX(replid) FROM replguidmap", [], |r| r.get(0))?;
                 let next = max.unwrap_or(5).max(5) + 1; // ids 1..5 are reserved
-                self.conn.execute(
+                self.conn.exec(
                     "INSERT INTO replguidmap (replid, replguid) VALUES (?1, ?2)",
                     params![next, s],
                 )?;
@@ -603,7 +615,7 @@ impl Store {
             |r| r.get(0),
         )?;
         let cn = Self::next_cn(&tx)?;
-        tx.execute(
+        tx.exec(
             "UPDATE folders SET parent_id=?1, change_number=?2 WHERE folder_id=?3",
             params![new_parent as i64, cn as i64, folder as i64],
         )?;
@@ -624,9 +636,9 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         if hard {
-            tx.execute("DELETE FROM folders WHERE folder_id=?1", [folder as i64])?;
+            tx.exec("DELETE FROM folders WHERE folder_id=?1", [folder as i64])?;
         } else {
-            tx.execute("UPDATE folders SET is_deleted=1 WHERE folder_id=?1", [folder as i64])?;
+            tx.exec("UPDATE folders SET is_deleted=1 WHERE folder_id=?1", [folder as i64])?;
         }
         crate::message::recompute_store_size(&tx)?;
         tx.commit()?;
@@ -638,9 +650,9 @@ impl Store {
     pub fn empty_folder(&mut self, folder: u64, hard: bool) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let n = if hard {
-            tx.execute("DELETE FROM messages WHERE parent_fid=?1", [folder as i64])?
+            tx.exec("DELETE FROM messages WHERE parent_fid=?1", [folder as i64])?
         } else {
-            tx.execute(
+            tx.exec(
                 "UPDATE messages SET is_deleted=1 WHERE parent_fid=?1 AND is_deleted=0",
                 [folder as i64],
             )?
@@ -671,7 +683,7 @@ impl Store {
 
     /// Sets the receive folder for a message class.
     pub fn set_receive_folder(&mut self, class: &str, folder: u64) -> Result<()> {
-        self.conn.execute(
+        self.conn.exec(
             "REPLACE INTO receive_table (class, folder_id, modified_time) VALUES (?1, ?2, ?3)",
             params![class, folder as i64, now_filetime() as i64],
         )?;
@@ -718,13 +730,13 @@ fn create_folder_row(
         |r| r.get(0),
     )?;
     if private {
-        tx.execute(
+        tx.exec(
             "INSERT INTO folders (folder_id, parent_id, change_number, is_search, cur_eid, max_eid, is_deleted) \
              VALUES (?1, ?2, ?3, 0, ?4, ?5, 0)",
             params![id as i64, parent.map(|p| p as i64), cn as i64, b as i64, e as i64],
         )?;
     } else {
-        tx.execute(
+        tx.exec(
             "INSERT INTO folders (folder_id, parent_id, change_number, is_deleted, cur_eid, max_eid) \
              VALUES (?1, ?2, ?3, 0, ?4, ?5)",
             params![id as i64, parent.map(|p| p as i64), cn as i64, b as i64, e as i64],
@@ -751,7 +763,7 @@ fn create_folder_row(
     }
     for p in &props {
         let (t, col, _) = Obj::Folder(id).table();
-        tx.execute(
+        tx.exec(
             &format!("REPLACE INTO {t} ({col}, proptag, propval) VALUES (?1, ?2, ?3)"),
             params![id as i64, p.tag.0 as i64, sql_of(&p.val)],
         )?;
@@ -768,17 +780,21 @@ pub(crate) fn put_prop_tx(c: &Connection, dir: &Path, dur: Durability, obj: Obj,
             PropVal::Binary(b) => b,
             _ => return Err(Error::InvalidArgument("content property of unexpected type")),
         };
-        Value::Text(cid::store(dir, "cid", 'Y', bytes, dur)?)
+        if bytes.len() < cid::INLINE_MAX {
+            Value::Blob(zstd::bulk::compress(bytes, 3)?)
+        } else {
+            Value::Text(cid::store(dir, "cid", 'Y', bytes, dur)?)
+        }
     } else {
         sql_of(&p.val)
     };
     if obj == Obj::Store {
-        c.execute(
+        c.exec(
             &format!("REPLACE INTO {t} (proptag, propval) VALUES (?1, ?2)"),
             params![p.tag.0 as i64, val],
         )?;
     } else {
-        c.execute(
+        c.exec(
             &format!("REPLACE INTO {t} ({col}, proptag, propval) VALUES (?1, ?2, ?3)"),
             params![id, p.tag.0 as i64, val],
         )?;
@@ -792,6 +808,15 @@ fn decode_row(dir: &Path, tag: PropTag, v: ValueRef<'_>) -> Result<Option<Tagged
         if let ValueRef::Text(t) = v {
             let name = String::from_utf8_lossy(t);
             let data = cid::load(dir, "cid", &name)?;
+            let val = match ty {
+                gromox_mapi::PropType::Binary => PropVal::Binary(data),
+                gromox_mapi::PropType::String8 => PropVal::String8(String::from_utf8_lossy(&data).into_owned()),
+                _ => PropVal::Unicode(String::from_utf8_lossy(&data).into_owned()),
+            };
+            return Ok(Some(TaggedVal { tag, val }));
+        }
+        if let ValueRef::Blob(b) = v {
+            let data = cid::decode(b)?;
             let val = match ty {
                 gromox_mapi::PropType::Binary => PropVal::Binary(data),
                 gromox_mapi::PropType::String8 => PropVal::String8(String::from_utf8_lossy(&data).into_owned()),
