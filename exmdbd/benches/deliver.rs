@@ -23,7 +23,7 @@ fn message(seed: u64) -> (MessageContent, Vec<u8>) {
     while body.len() < 4300 {
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         body.push_str(WORDS[(x >> 33) as usize % WORDS.len()]);
-        body.push(if (x >> 20) % 13 == 0 { '\n' } else { ' ' });
+        body.push(if (x >> 20).is_multiple_of(13) { '\n' } else { ' ' });
     }
     let headers = format!(
         "Return-Path: <bob@example.org>\r\nReceived: from mx.example.org by mail.example.org with LMTP id {seed}\r\n\
