@@ -31,6 +31,7 @@ pub mod mapi;
 pub mod message;
 pub mod mime_in;
 pub mod mime_out;
+pub mod oneoff;
 pub mod props;
 pub mod recur;
 pub mod rtf;

@@ -6,6 +6,7 @@
 
 use crate::html::{html_to_text, text_to_html};
 use crate::message::{Attachment, MessageContent};
+use crate::oneoff;
 use crate::props::*;
 use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
@@ -123,12 +124,24 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
         mc.set(PR_SENT_REPRESENTING_ADDRTYPE, s("SMTP"));
         mc.set(PR_SENT_REPRESENTING_EMAIL_ADDRESS, s(e));
         mc.set(PR_SENT_REPRESENTING_SMTP_ADDRESS, s(e));
+        let dn = if n.is_empty() { e } else { n };
+        mc.set(
+            PR_SENT_REPRESENTING_ENTRYID,
+            PropVal::Binary(oneoff::encode(dn, "SMTP", e)),
+        );
+        mc.set(
+            PR_SENT_REPRESENTING_SEARCH_KEY,
+            PropVal::Binary(oneoff::search_key("SMTP", e)),
+        );
     }
     if let Some((n, e)) = sender.first().or(from.first()) {
         mc.set(PR_SENDER_NAME, s(if n.is_empty() { e } else { n }));
         mc.set(PR_SENDER_ADDRTYPE, s("SMTP"));
         mc.set(PR_SENDER_EMAIL_ADDRESS, s(e));
         mc.set(PR_SENDER_SMTP_ADDRESS, s(e));
+        let dn = if n.is_empty() { e } else { n };
+        mc.set(PR_SENDER_ENTRYID, PropVal::Binary(oneoff::encode(dn, "SMTP", e)));
+        mc.set(PR_SENDER_SEARCH_KEY, PropVal::Binary(oneoff::search_key("SMTP", e)));
     }
     let reply_to = addr_list(m.reply_to());
     if !reply_to.is_empty() {
@@ -137,6 +150,14 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
             .map(|(n, e)| if n.is_empty() { e.clone() } else { format!("{n} <{e}>") })
             .collect();
         mc.set(PR_REPLY_RECIPIENT_NAMES, PropVal::String(names.join("; ")));
+        let entries: Vec<Vec<u8>> = reply_to
+            .iter()
+            .map(|(n, e)| oneoff::encode(if n.is_empty() { e } else { n }, "SMTP", e))
+            .collect();
+        mc.set(
+            PR_REPLY_RECIPIENT_ENTRIES,
+            PropVal::Binary(oneoff::flat_entry_list(&entries)),
+        );
     }
     // Recipients.
     for (ty, list, disp) in [
@@ -146,43 +167,23 @@ fn convert(m: &Message, depth: usize) -> MessageContent {
     ] {
         mc.set(disp, PropVal::String(display(&list)));
         for (n, e) in list {
-            mc.recipients.push(vec![
-                Prop {
-                    tag: PR_RECIPIENT_TYPE,
-                    name: None,
-                    value: PropVal::Long(ty),
-                },
-                Prop {
-                    tag: PR_DISPLAY_NAME,
-                    name: None,
-                    value: s(if n.is_empty() { &e } else { &n }),
-                },
-                Prop {
-                    tag: PR_ADDRTYPE,
-                    name: None,
-                    value: s("SMTP"),
-                },
-                Prop {
-                    tag: PR_EMAIL_ADDRESS,
-                    name: None,
-                    value: s(&e),
-                },
-                Prop {
-                    tag: PR_SMTP_ADDRESS,
-                    name: None,
-                    value: s(&e),
-                },
-                Prop {
-                    tag: PR_OBJECT_TYPE,
-                    name: None,
-                    value: PropVal::Long(6),
-                },
-                Prop {
-                    tag: PR_DISPLAY_TYPE,
-                    name: None,
-                    value: PropVal::Long(0),
-                },
-            ]);
+            let dn = if n.is_empty() { e.clone() } else { n };
+            let row = [
+                (PR_RECIPIENT_TYPE, PropVal::Long(ty)),
+                (PR_DISPLAY_NAME, s(&dn)),
+                (PR_ADDRTYPE, s("SMTP")),
+                (PR_EMAIL_ADDRESS, s(&e)),
+                (PR_SMTP_ADDRESS, s(&e)),
+                (PR_OBJECT_TYPE, PropVal::Long(6)),
+                (PR_DISPLAY_TYPE, PropVal::Long(0)),
+                (PR_ENTRYID, PropVal::Binary(oneoff::encode(&dn, "SMTP", &e))),
+                (PR_SEARCH_KEY, PropVal::Binary(oneoff::search_key("SMTP", &e))),
+            ];
+            mc.recipients.push(
+                row.into_iter()
+                    .map(|(tag, value)| Prop { tag, name: None, value })
+                    .collect(),
+            );
         }
     }
     if let Some(ft) = m.date().and_then(filetime_of) {
@@ -749,6 +750,24 @@ mod tests {
         assert_eq!(m.get_str(0x5D02), Some("j@example.org"));
         assert_eq!(m.get_str(0x0E04), Some("A; b@example.org"));
         assert_eq!(m.recipients.len(), 3);
+        let Some(PropVal::Binary(eid)) = get(&m.recipients[0], PR_ENTRYID) else {
+            panic!("no entry id")
+        };
+        assert_eq!(
+            oneoff::decode(eid).unwrap(),
+            ("A".into(), "SMTP".into(), "a@example.org".into())
+        );
+        let Some(PropVal::Binary(rr)) = m.get(PR_REPLY_RECIPIENT_ENTRIES) else {
+            panic!("no reply entries")
+        };
+        let rr = oneoff::parse_flat_entry_list(rr).unwrap();
+        assert_eq!(oneoff::decode(&rr[0]).unwrap().2, "r@example.org");
+        assert_eq!(
+            m.get(PR_SENDER_SEARCH_KEY),
+            Some(&PropVal::Binary(b"SMTP:J@EXAMPLE.ORG\0".to_vec()))
+        );
+        let out = String::from_utf8(crate::mime_out::mapi_to_mime(&m)).unwrap();
+        assert!(out.contains("Reply-To: <r@example.org>\r\n"), "{out}");
         assert_eq!(get(&m.recipients[2], PR_RECIPIENT_TYPE), Some(&PropVal::Long(2)));
         assert_eq!(
             m.get(PR_CLIENT_SUBMIT_TIME).map(|v| v.to_string()).as_deref(),

@@ -354,7 +354,19 @@ impl Writer {
         if let Some(s) = sender_addr.filter(|s| Some(*s) != from_addr) {
             header(&mut h, "Sender", &mailbox(str_of(&m.props, 0x0C1A).unwrap_or(""), s));
         }
-        if let Some(r) = str_of(&m.props, 0x0050) {
+        let reply_entries: Vec<String> = match m.get(PR_REPLY_RECIPIENT_ENTRIES) {
+            Some(PropVal::Binary(b)) => crate::oneoff::parse_flat_entry_list(b)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| crate::oneoff::decode(e).ok())
+                .filter(|(_, t, a)| t.eq_ignore_ascii_case("SMTP") && !a.is_empty())
+                .map(|(n, _, a)| mailbox(&n, &a))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !reply_entries.is_empty() {
+            header(&mut h, "Reply-To", &reply_entries.join(", "));
+        } else if let Some(r) = str_of(&m.props, 0x0050) {
             let list: Vec<String> = r
                 .split("; ")
                 .map(|x| match x.rsplit_once(" <") {
