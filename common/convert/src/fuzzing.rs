@@ -61,3 +61,17 @@ pub fn ical(data: &[u8]) {
 pub fn vcard(data: &[u8]) {
     let _ = crate::vcard::vcards_to_contacts(&String::from_utf8_lossy(data));
 }
+
+/// One-off entry ids and flat entry lists: decoding never panics, and a
+/// decoded SMTP one-off re-encodes to an id that decodes the same.
+pub fn entryid(data: &[u8]) {
+    if let Ok((n, t, a)) = crate::oneoff::decode(data) {
+        let again = crate::oneoff::encode(&n, &t, &a);
+        assert_eq!(crate::oneoff::decode(&again).ok(), Some((n, t, a)));
+    }
+    if let Ok(list) = crate::oneoff::parse_flat_entry_list(data) {
+        let again = crate::oneoff::flat_entry_list(&list);
+        assert_eq!(crate::oneoff::parse_flat_entry_list(&again).ok(), Some(list));
+    }
+    let _ = crate::base64::decode(data);
+}

@@ -48,3 +48,8 @@ fn ical_seeds() {
 fn vcard_seeds() {
     run("vcard", gromox_convert::fuzzing::vcard);
 }
+
+#[test]
+fn entryid_seeds() {
+    run("entryid", gromox_convert::fuzzing::entryid);
+}

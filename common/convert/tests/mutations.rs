@@ -59,7 +59,10 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 
 /// `MUTATION_SCALE=N` multiplies the rounds for a longer local run.
 fn run(target: &str, f: fn(&[u8]), rounds: usize) {
-    let scale: usize = std::env::var("MUTATION_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let scale: usize = std::env::var("MUTATION_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let rounds = rounds * scale.max(1);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (target.len() as u64) ^ (scale as u64) << 32);
@@ -108,4 +111,9 @@ fn mutated_ical() {
 #[test]
 fn mutated_vcard() {
     run("vcard", gromox_convert::fuzzing::vcard, 300);
+}
+
+#[test]
+fn mutated_entryid() {
+    run("entryid", gromox_convert::fuzzing::entryid, 500);
 }
