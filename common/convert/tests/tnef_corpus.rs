@@ -136,3 +136,22 @@ fn broken_files_give_partial_result_and_clear_error() {
     assert!(decode(&fixture("tnefparse-garbage-at-end.tnef")).is_err());
     let _ = PR_ATTACH_DATA_BIN;
 }
+
+#[test]
+fn rtf_only_body_is_exported_as_text() {
+    // The RTF sample carries its body only as PR_RTF_COMPRESSED.
+    let t = ok("tnefparse-rtf.tnef");
+    let m = gromox_convert::mime_in::tnef_to_message(t);
+    let rtf = match m.get(gromox_convert::props::PR_RTF_COMPRESSED) {
+        Some(PropVal::Binary(c)) => gromox_convert::rtfcp::decompress(c).unwrap(),
+        _ => panic!("no RTF"),
+    };
+    let text = gromox_convert::rtf::rtf_to_text(&rtf);
+    let first_words: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    assert!(!first_words.is_empty());
+    let mime = gromox_convert::mime_out::mapi_to_mime(&m);
+    let back = gromox_convert::mime_in::mime_to_mapi(&mime);
+    let body = back.get_str(0x1000).unwrap_or("");
+    let got: String = body.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    assert_eq!(got, first_words, "exported body: {body:?}");
+}
