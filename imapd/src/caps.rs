@@ -68,6 +68,8 @@ pub enum Capability {
     Sort,
     /// RFC 5256 §4 ORDEREDSUBJECT
     ThreadOrderedSubject,
+    /// RFC 5256 §4 REFERENCES
+    ThreadReferences,
     /// RFC 9051 §6.2.3: LOGIN and AUTHENTICATE refused until TLS.
     LoginDisabled,
 }
@@ -107,6 +109,7 @@ impl Capability {
             Capability::CompressDeflate => "COMPRESS=DEFLATE",
             Capability::Sort => "SORT",
             Capability::ThreadOrderedSubject => "THREAD=ORDEREDSUBJECT",
+            Capability::ThreadReferences => "THREAD=REFERENCES",
             Capability::LoginDisabled => "LOGINDISABLED",
         }
     }
@@ -167,6 +170,7 @@ pub fn capabilities(state: CapState) -> Vec<Capability> {
         C::QuotaResStorage,
         C::Sort,
         C::ThreadOrderedSubject,
+        C::ThreadReferences,
     ]);
     if state.qresync {
         v.push(C::Qresync);

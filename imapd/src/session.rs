@@ -1087,6 +1087,10 @@ impl<S: MailStore> ImapSession<S> {
                 charset,
                 key,
             } => {
+                if algorithm == "REFERENCES" {
+                    self.thread_references(tag, uid, &charset, &key, cx);
+                    return Next::Read;
+                }
                 if algorithm != "ORDEREDSUBJECT" {
                     tagged(cx.out, tag, "BAD", None, "Unsupported threading algorithm");
                     return Next::Read;
@@ -1598,6 +1602,85 @@ impl<S: MailStore> ImapSession<S> {
             out.extend_from_slice(b"\r\n");
         }
         tagged(cx.out, tag, "OK", None, "SEARCH completed");
+    }
+
+    /// THREAD=REFERENCES (RFC 5256 §4).
+    fn thread_references(&mut self, tag: &str, uid: bool, charset: &str, key: &SearchKey, cx: &mut Cx<'_>) {
+        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+            tagged(
+                cx.out,
+                tag,
+                "NO",
+                Some("BADCHARSET (UTF-8 US-ASCII)"),
+                "Unsupported charset",
+            );
+            return;
+        }
+        let key = self.rewrite_key(key);
+        let Some(name) = self.sel.as_ref().map(|s| s.name.clone()) else {
+            return;
+        };
+        let found = match self.user_mut().search(&name, &key) {
+            Ok(f) => f,
+            Err(e) => {
+                store_no(cx.out, tag, &e, &self.log, "thread");
+                return;
+            }
+        };
+        let found: Vec<u32> = match &self.sel {
+            Some(sel) => found
+                .into_iter()
+                .filter(|u| sel.uids.binary_search(u).is_ok())
+                .collect(),
+            None => return,
+        };
+        let want = FetchWant {
+            raw: true,
+            ..FetchWant::default()
+        };
+        let mut msgs: Vec<crate::sort::ThreadMsg> = Vec::with_capacity(found.len());
+        let r = self.user_mut().fetch(&name, &found, want, &mut |m| {
+            let raw: &[u8] = m.raw.as_deref().unwrap_or(b"");
+            let t = mime::parse(raw);
+            let h = &raw[t.header.clone()];
+            let subject = mime::header_value(h, "subject").unwrap_or_default();
+            let mut references = mime::header_value(h, "references")
+                .map(|v| crate::sort::msg_ids(&v))
+                .unwrap_or_default();
+            if references.is_empty() {
+                references = mime::header_value(h, "in-reply-to")
+                    .map(|v| crate::sort::msg_ids(&v))
+                    .and_then(|v| v.into_iter().next())
+                    .into_iter()
+                    .collect();
+            }
+            let arrival = crate::sort::epoch(&m.meta.internal_date);
+            msgs.push(crate::sort::ThreadMsg {
+                uid: m.meta.uid,
+                date: mime::header_value(h, "date")
+                    .and_then(|d| crate::sort::parse_date(&d))
+                    .unwrap_or(arrival),
+                subject: crate::sort::base_subject(&subject),
+                is_reply: crate::sort::subject_is_reply(&subject),
+                message_id: mime::header_value(h, "message-id")
+                    .and_then(|v| crate::sort::msg_ids(&v).into_iter().next()),
+                references,
+            });
+        });
+        if let Err(e) = r {
+            store_no(cx.out, tag, &e, &self.log, "thread");
+            return;
+        }
+        let Some(sel) = &self.sel else { return };
+        let mut list = Vec::new();
+        crate::sort::references(&msgs, |u| if uid { Some(u) } else { sel.msn(u) }, &mut list);
+        cx.out.extend_from_slice(b"* THREAD");
+        if !list.is_empty() {
+            cx.out.push(b' ');
+            cx.out.extend_from_slice(&list);
+        }
+        cx.out.extend_from_slice(b"\r\n");
+        tagged(cx.out, tag, "OK", None, "THREAD completed");
     }
 
     /// SORT (RFC 5256 §3): search, then order the matches by the criteria.

@@ -343,6 +343,56 @@ mod tests {
         assert_eq!(base_subject(b"  a \t b  "), "A B");
     }
 
+    fn tm(uid: u32, date: i64, subject: &str, id: &str, refs: &[&str]) -> ThreadMsg {
+        ThreadMsg {
+            uid,
+            date,
+            subject: base_subject(subject.as_bytes()),
+            is_reply: subject_is_reply(subject.as_bytes()),
+            message_id: Some(id.to_string()),
+            references: refs.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn thread(msgs: &[ThreadMsg]) -> String {
+        let mut out = Vec::new();
+        references(msgs, Some, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn references_algorithm() {
+        let msgs = vec![
+            tm(1, 10, "hello", "a", &[]),
+            tm(2, 20, "Re: hello", "b", &["a"]),
+            tm(3, 30, "Re: hello", "c", &["a", "b"]),
+            tm(4, 40, "Re: hello", "d", &["a"]),
+            tm(5, 5, "other", "e", &[]),
+            tm(6, 50, "Re: lost", "f", &["zz"]),
+            tm(7, 60, "Re: hello", "g", &[]),
+        ];
+        assert_eq!(thread(&msgs), "(5)(1 (2 3)(4)(7))(6)");
+        // Two replies to a missing parent: the dummy root keeps both.
+        let msgs = vec![tm(1, 1, "Re: x", "a", &["p"]), tm(2, 2, "Re: x", "b", &["p"])];
+        assert_eq!(thread(&msgs), "((1)(2))");
+        // Same subject, neither a reply: grouped under a new dummy.
+        let msgs = vec![tm(1, 1, "x", "a", &[]), tm(2, 2, "x", "b", &[])];
+        assert_eq!(thread(&msgs), "((1)(2))");
+        // Loops and duplicate ids do not hang or lose messages.
+        let msgs = vec![
+            tm(1, 1, "l", "a", &["b"]),
+            tm(2, 2, "l", "b", &["a"]),
+            tm(3, 3, "l", "a", &[]),
+        ];
+        let t = thread(&msgs);
+        for n in ["1", "2", "3"] {
+            assert!(t.contains(n), "{t}");
+        }
+        assert!(subject_is_reply(b"Re: x"));
+        assert!(subject_is_reply(b"x (fwd)"));
+        assert!(!subject_is_reply(b"x"));
+    }
+
     #[test]
     fn dates() {
         assert_eq!(parse_date(b"Thu, 1 Jan 1970 00:00:00 +0000"), Some(0));
@@ -361,5 +411,280 @@ mod tests {
             zone_minutes: -240,
         };
         assert_eq!(epoch(&dt), 988_999_544);
+    }
+}
+
+/// What THREAD=REFERENCES needs of one message.
+#[derive(Debug, Clone)]
+pub struct ThreadMsg {
+    pub uid: u32,
+    pub date: i64,
+    pub subject: String,
+    /// The subject lost a `Re:`/`Fwd:` leader or `(fwd)` trailer on extraction.
+    pub is_reply: bool,
+    pub message_id: Option<String>,
+    /// References (or the first In-Reply-To id), oldest first.
+    pub references: Vec<String>,
+}
+
+/// Message ids (`<...>`) in a header value.
+pub fn msg_ids(v: &[u8]) -> Vec<String> {
+    let s = String::from_utf8_lossy(v);
+    let mut out = Vec::new();
+    let mut rest: &str = &s;
+    while let Some(a) = rest.find('<') {
+        let Some(b) = rest[a..].find('>') else { break };
+        let id = &rest[a + 1..a + b];
+        if !id.is_empty() && !id.contains(char::is_whitespace) {
+            out.push(id.to_string());
+        }
+        rest = &rest[a + b + 1..];
+        if out.len() > 1000 {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether base-subject extraction removed a reply/forward marker (RFC 5256 §2.1 note on
+/// "reply or forward" used by THREAD=REFERENCES step 5).
+pub fn subject_is_reply(raw: &[u8]) -> bool {
+    let decoded = decode_2047(raw);
+    let s: String = decoded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lower = s.to_ascii_lowercase();
+    strip_refwd(&s).is_some()
+        || lower.trim_end().ends_with("(fwd)")
+        || (lower.starts_with("[fwd:") && lower.ends_with(']'))
+        || strip_blob(&s).and_then(strip_refwd).is_some()
+}
+
+#[derive(Debug, Default, Clone)]
+struct Node {
+    msg: Option<usize>,
+    parent: Option<usize>,
+    children: Vec<usize>,
+}
+
+/// THREAD=REFERENCES (RFC 5256 §4). Writes the `thread-list`s; `num` maps a UID to the number
+/// sent (sequence number or UID).
+pub fn references(msgs: &[ThreadMsg], num: impl Fn(u32) -> Option<u32>, out: &mut Vec<u8>) {
+    use std::collections::HashMap;
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let mut get = |nodes: &mut Vec<Node>, id: &str| -> usize {
+        if let Some(&n) = by_id.get(id) {
+            return n;
+        }
+        nodes.push(Node::default());
+        by_id.insert(id.to_string(), nodes.len() - 1);
+        nodes.len() - 1
+    };
+    fn is_ancestor(nodes: &[Node], anc: usize, mut n: usize) -> bool {
+        // Whether `anc` is `n` or one of its ancestors.
+        let mut steps = 0;
+        loop {
+            if n == anc {
+                return true;
+            }
+            match nodes[n].parent {
+                Some(p) if steps < nodes.len() => {
+                    n = p;
+                    steps += 1;
+                }
+                _ => return false,
+            }
+        }
+    }
+    fn unlink(nodes: &mut [Node], c: usize) {
+        if let Some(p) = nodes[c].parent.take() {
+            nodes[p].children.retain(|&x| x != c);
+        }
+    }
+    fn link(nodes: &mut [Node], p: usize, c: usize) {
+        nodes[c].parent = Some(p);
+        nodes[p].children.push(c);
+    }
+    // Step 1
+    for (i, m) in msgs.iter().enumerate() {
+        // (A) own container; a missing or duplicate id gets a unique one.
+        let mut me = m.message_id.as_deref().map(|id| get(&mut nodes, id));
+        if me.is_some_and(|n| nodes[n].msg.is_some()) {
+            me = None;
+        }
+        let me = match me {
+            Some(n) => n,
+            None => {
+                nodes.push(Node::default());
+                nodes.len() - 1
+            }
+        };
+        nodes[me].msg = Some(i);
+        // (B) link the references chain.
+        let refs: Vec<usize> = m.references.iter().map(|r| get(&mut nodes, r)).collect();
+        for w in refs.windows(2) {
+            let (p, c) = (w[0], w[1]);
+            if p != c && nodes[c].parent.is_none() && !is_ancestor(&nodes, c, p) {
+                link(&mut nodes, p, c);
+            }
+        }
+        // (C) parent of this message = last reference.
+        if let Some(&last) = refs.last() {
+            if last != me && !is_ancestor(&nodes, me, last) {
+                unlink(&mut nodes, me);
+                link(&mut nodes, last, me);
+            }
+        } else {
+            unlink(&mut nodes, me);
+        }
+    }
+    // Step 2: roots.
+    let roots: Vec<usize> = (0..nodes.len()).filter(|&n| nodes[n].parent.is_none()).collect();
+    // Step 3: prune dummies.
+    fn prune(nodes: &mut Vec<Node>, list: Vec<usize>, is_root: bool) -> Vec<usize> {
+        let mut out = Vec::new();
+        for n in list {
+            let kids = std::mem::take(&mut nodes[n].children);
+            let kids = prune(nodes, kids, false);
+            for &k in &kids {
+                nodes[k].parent = Some(n);
+            }
+            if nodes[n].msg.is_none() {
+                if kids.is_empty() {
+                    continue;
+                }
+                if !(is_root && kids.len() > 1) {
+                    // Promote the children to this level.
+                    for &k in &kids {
+                        nodes[k].parent = None;
+                    }
+                    out.extend(kids);
+                    continue;
+                }
+            }
+            nodes[n].children = kids;
+            out.push(n);
+        }
+        out
+    }
+    let mut roots = prune(&mut nodes, roots, true);
+    // Dates: a dummy takes the date of its first child (children sorted first).
+    fn sort_tree(nodes: &mut Vec<Node>, n: usize, msgs: &[ThreadMsg]) -> (i64, u32) {
+        let mut kids = std::mem::take(&mut nodes[n].children);
+        let mut keyed: Vec<((i64, u32), usize)> = kids.iter().map(|&k| (sort_tree(nodes, k, msgs), k)).collect();
+        keyed.sort();
+        kids = keyed.iter().map(|x| x.1).collect();
+        let first = keyed.first().map(|x| x.0);
+        nodes[n].children = kids;
+        match nodes[n].msg {
+            Some(i) => (msgs[i].date, msgs[i].uid),
+            None => first.unwrap_or((i64::MAX, u32::MAX)),
+        }
+    }
+    let mut keyed: Vec<((i64, u32), usize)> = roots.iter().map(|&r| (sort_tree(&mut nodes, r, msgs), r)).collect();
+    keyed.sort();
+    roots = keyed.iter().map(|x| x.1).collect();
+    // Step 5: group roots by base subject.
+    let subject_of = |nodes: &Vec<Node>, n: usize| -> (String, bool) {
+        let m = nodes[n]
+            .msg
+            .or_else(|| nodes[n].children.first().and_then(|&c| nodes[c].msg));
+        m.map(|i| (msgs[i].subject.clone(), msgs[i].is_reply))
+            .unwrap_or_default()
+    };
+    let mut table: HashMap<String, usize> = HashMap::new();
+    for &r in &roots {
+        let (subj, reply) = subject_of(&nodes, r);
+        if subj.is_empty() {
+            continue;
+        }
+        match table.get(&subj).copied() {
+            None => {
+                table.insert(subj, r);
+            }
+            Some(t) => {
+                let t_dummy = nodes[t].msg.is_none();
+                let r_dummy = nodes[r].msg.is_none();
+                let t_reply = subject_of(&nodes, t).1;
+                if (!t_dummy && r_dummy) || (t_reply && !reply && !r_dummy) {
+                    table.insert(subj, r);
+                }
+            }
+        }
+    }
+    let mut merged: Vec<usize> = Vec::new();
+    let mut replaced: HashMap<usize, usize> = HashMap::new();
+    for &r in &roots {
+        let (subj, reply) = subject_of(&nodes, r);
+        let Some(&t0) = table.get(&subj).filter(|_| !subj.is_empty()) else {
+            merged.push(r);
+            continue;
+        };
+        let t = *replaced.get(&t0).unwrap_or(&t0);
+        if t == r || t0 == r {
+            merged.push(r);
+            continue;
+        }
+        let t_dummy = nodes[t].msg.is_none();
+        let r_dummy = nodes[r].msg.is_none();
+        let t_reply = subject_of(&nodes, t).1;
+        if t_dummy && r_dummy {
+            let kids = std::mem::take(&mut nodes[r].children);
+            for k in kids {
+                link(&mut nodes, t, k);
+            }
+        } else if t_dummy || (reply && !t_reply) {
+            link(&mut nodes, t, r);
+        } else {
+            nodes.push(Node::default());
+            let d = nodes.len() - 1;
+            link(&mut nodes, d, t);
+            link(&mut nodes, d, r);
+            replaced.insert(t0, d);
+        }
+    }
+    // Roots in order, with merged tables' dummies standing in for their entries.
+    let mut final_roots: Vec<usize> = Vec::new();
+    for r in merged {
+        let r = *replaced.get(&r).unwrap_or(&r);
+        if nodes[r].parent.is_none() && !final_roots.contains(&r) {
+            final_roots.push(r);
+        }
+    }
+    // Step 6: children by date, then roots by date again.
+    let mut keyed: Vec<((i64, u32), usize)> = final_roots
+        .iter()
+        .map(|&r| (sort_tree(&mut nodes, r, msgs), r))
+        .collect();
+    keyed.sort();
+    for (_, r) in keyed {
+        out.push(b'(');
+        emit(&nodes, r, msgs, &num, out);
+        out.push(b')');
+    }
+    fn emit(nodes: &[Node], n: usize, msgs: &[ThreadMsg], num: &dyn Fn(u32) -> Option<u32>, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let mut wrote = false;
+        if let Some(i) = nodes[n].msg {
+            if let Some(x) = num(msgs[i].uid) {
+                let _ = write!(out, "{x}");
+                wrote = true;
+            }
+        }
+        let kids = &nodes[n].children;
+        if kids.len() == 1 && wrote {
+            out.push(b' ');
+            emit(nodes, kids[0], msgs, num, out);
+        } else if kids.len() == 1 {
+            emit(nodes, kids[0], msgs, num, out);
+        } else if !kids.is_empty() {
+            if wrote {
+                out.push(b' ');
+            }
+            for &k in kids {
+                out.push(b'(');
+                emit(nodes, k, msgs, num, out);
+                out.push(b')');
+            }
+        }
     }
 }

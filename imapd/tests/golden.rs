@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use imapd::session::Config;
 
-const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT QRESYNC";
-const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT QRESYNC COMPRESS=DEFLATE";
+const CAPS_PRE: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QRESYNC";
+const CAPS_AUTH: &str = "CAPABILITY IMAP4rev1 IMAP4rev2 SPECIAL-USE XLIST UNSELECT UIDPLUS IDLE LITERAL+ ENABLE MOVE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE NAMESPACE ID CHILDREN BINARY CONDSTORE MULTIAPPEND UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES QRESYNC COMPRESS=DEFLATE";
 
 #[test]
 fn greeting_capability_noop_logout() {
@@ -530,8 +530,52 @@ fn thread_orderedsubject() {
         "* THREAD\r\nc OK THREAD completed\r\n"
     );
     assert_eq!(
-        h.send_str("d THREAD REFERENCES UTF-8 ALL\r\n"),
+        h.send_str("d THREAD FOO UTF-8 ALL\r\n"),
         "d BAD Unsupported threading algorithm\r\n"
+    );
+}
+
+#[test]
+fn thread_references() {
+    let store = imapd::memstore::MemStore::new();
+    store.add_user("bob", "secret");
+    let m = |id: &str, refs: &str, subj: &str, date: &str| {
+        format!("Message-ID: <{id}>\r\n{refs}Subject: {subj}\r\nDate: {date}\r\n\r\nbody\r\n")
+    };
+    for raw in [
+        m("a@x", "", "plan", "Mon, 1 Jan 2024 10:00:00 +0000"),
+        m("z@x", "", "unrelated", "Mon, 1 Jan 2024 09:00:00 +0000"),
+        m(
+            "b@x",
+            "In-Reply-To: <a@x>\r\n",
+            "Re: plan",
+            "Mon, 1 Jan 2024 11:00:00 +0000",
+        ),
+        m(
+            "c@x",
+            "References: <a@x> <b@x>\r\n",
+            "Re: plan",
+            "Mon, 1 Jan 2024 12:00:00 +0000",
+        ),
+        m(
+            "d@x",
+            "References: <a@x>\r\n",
+            "Re: plan",
+            "Mon, 1 Jan 2024 11:30:00 +0000",
+        ),
+    ] {
+        store.deliver("bob", "INBOX", &[], raw.as_bytes());
+    }
+    let mut h = Harness::with(store, Config::default());
+    h.greet();
+    h.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\n");
+    assert_eq!(
+        h.send_str("a THREAD REFERENCES UTF-8 ALL\r\n"),
+        "* THREAD (2)(1 (3 4)(5))\r\na OK THREAD completed\r\n"
+    );
+    assert_eq!(
+        h.send_str("b UID THREAD REFERENCES US-ASCII NOT 2\r\n"),
+        "* THREAD (1 (3 4)(5))\r\nb OK THREAD completed\r\n"
     );
 }
 
