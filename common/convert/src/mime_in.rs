@@ -594,6 +594,24 @@ fn attach_part(mc: &mut MessageContent, p: &MessagePart, depth: usize, html: Opt
             .and_then(|c| c.attribute("method"))
             .map(str::to_ascii_uppercase)
             .unwrap_or_default();
+        // The meeting's times, location and ids go onto the message
+        // ([MS-OXCICAL] section 2.1.3.1.1); subject, body and addressing stay
+        // those of the MIME message.
+        if let Some(item) = crate::ical::ical_to_items(&String::from_utf8_lossy(&data))
+            .into_iter()
+            .next()
+        {
+            for p in item.props {
+                let keep = p.name.is_some() || p.tag == crate::ical::PR_START_DATE || p.tag == crate::ical::PR_END_DATE;
+                if keep {
+                    if let Some(old) = mc.props.iter_mut().find(|o| o.tag == p.tag && o.name == p.name) {
+                        *old = p;
+                    } else {
+                        mc.props.push(p);
+                    }
+                }
+            }
+        }
         let text = String::from_utf8_lossy(&data).to_ascii_uppercase();
         let method = if method.is_empty() {
             text.lines()
@@ -828,6 +846,15 @@ mod tests {
     fn calendar_smime_and_garbage() {
         let raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n--M\r\nContent-Type: text/plain\r\n\r\ninvite\r\n--M\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--M--\r\n";
         assert_eq!(mime_to_mapi(raw).get_str(0x001A), Some("IPM.Schedule.Meeting.Request"));
+        let raw2 = b"From: a@b\r\nSubject: Meet\r\nContent-Type: multipart/mixed; boundary=M\r\n\r\n--M\r\nContent-Type: text/plain\r\n\r\ninvite\r\n--M\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20261201T100000Z\r\nDTEND:20261201T110000Z\r\nLOCATION:Room\r\nSUMMARY:other\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n--M--\r\n";
+        let m = mime_to_mapi(raw2);
+        assert_eq!(m.get_str(0x0037), Some("Meet"));
+        let loc = PropName::Id(crate::ical::PSETID_APPOINTMENT, 0x8208);
+        assert_eq!(m.get_named(&loc), Some(&s("Room")));
+        assert_eq!(
+            m.get(crate::ical::PR_START_DATE).map(|v| v.to_string()).as_deref(),
+            Some("2026-12-01 10:00:00")
+        );
         let raw = b"From: a@b\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=S\r\n\r\n--S\r\nContent-Type: text/plain\r\n\r\nsigned\r\n--S\r\nContent-Type: application/pkcs7-signature\r\n\r\nAAAA\r\n--S--\r\n";
         let m = mime_to_mapi(raw);
         assert_eq!(m.get_str(0x001A), Some("IPM.Note.SMIME.MultipartSigned"));
