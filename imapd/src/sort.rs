@@ -50,7 +50,7 @@ pub fn parse_date(v: &[u8]) -> Option<i64> {
     let zone = it.next().unwrap_or("+0000");
     let off = match zone.as_bytes().first() {
         Some(b'+') | Some(b'-') if zone.len() >= 5 => {
-            let n: i64 = zone[1..5].parse().ok()?;
+            let n: i64 = zone.get(1..5)?.parse().ok()?;
             let m = n / 100 * 60 + n % 100;
             if zone.starts_with('-') {
                 -m
@@ -67,7 +67,10 @@ pub fn parse_date(v: &[u8]) -> Option<i64> {
             _ => 0,
         },
     };
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 {
+    if !(1..=31).contains(&day) || !(0..=23).contains(&h) || !(0..=59).contains(&mi) {
+        return None;
+    }
+    if !(0..=60).contains(&sec) || !(1..=9999).contains(&year) || off.abs() > 24 * 60 {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + sec - off * 60)
@@ -399,6 +402,10 @@ mod tests {
         assert_eq!(parse_date(b"1 Jan 1970 01:00 +0100"), Some(0));
         assert_eq!(parse_date(b"Fri, 4 May 2001 14:05:44 -0400"), Some(988_999_544));
         assert_eq!(parse_date(b"garbage"), None);
+        assert_eq!(parse_date("1 Jan 2000 00:00 +ü123".as_bytes()), None);
+        assert_eq!(parse_date(b"1 Jan 2000 00:00 EST"), Some(946_702_800));
+        assert_eq!(parse_date(b"1 Jan 9223372036854775807 00:00:00 +0000"), None);
+        assert_eq!(parse_date(b"1 Jan 2000 00:00:9223372036854775807 +0000"), None);
         let dt = DateTime {
             date: crate::command::Date {
                 year: 2001,
