@@ -59,9 +59,14 @@ pub fn store(maildir: &Path, sub: &str, prefix: char, data: &[u8], durability: D
         return Ok(name);
     }
     let dir = path.parent().ok_or(Error::InvalidArgument("content path"))?;
-    std::fs::create_dir_all(dir)?;
+    // stat before mkdir: a failing mkdir costs the filesystem far more than a lookup.
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)?;
+    }
     let tmpdir = maildir.join("tmp");
-    std::fs::create_dir_all(&tmpdir)?;
+    if !tmpdir.is_dir() {
+        std::fs::create_dir_all(&tmpdir)?;
+    }
     let tmp = tmpdir.join(format!(
         "cid.{}.{:x}.tmp",
         std::process::id(),
@@ -72,7 +77,7 @@ pub fn store(maildir: &Path, sub: &str, prefix: char, data: &[u8], durability: D
     ));
     let res = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        let z = zstd::bulk::compress(data, 3)?;
+        let z = compress(data)?;
         f.write_all(&z)?;
         if durability == Durability::Power {
             f.sync_all()?;
@@ -87,6 +92,25 @@ pub fn store(maildir: &Path, sub: &str, prefix: char, data: &[u8], durability: D
         let _ = std::fs::remove_file(&tmp);
     }
     res.map(|_| name)
+}
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// zstd-compresses `data` (level 3) with a per-thread reused context.
+pub fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(3)?);
+        }
+        match c.as_mut() {
+            Some(z) => z.compress(data),
+            None => zstd::bulk::compress(data, 3),
+        }
+    })
 }
 
 /// Hard limit for one decompressed content file.

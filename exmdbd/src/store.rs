@@ -781,7 +781,7 @@ pub(crate) fn put_prop_tx(c: &Connection, dir: &Path, dur: Durability, obj: Obj,
             _ => return Err(Error::InvalidArgument("content property of unexpected type")),
         };
         if bytes.len() < cid::INLINE_MAX {
-            Value::Blob(zstd::bulk::compress(bytes, 3)?)
+            Value::Blob(cid::compress(bytes)?)
         } else {
             Value::Text(cid::store(dir, "cid", 'Y', bytes, dur)?)
         }
