@@ -132,3 +132,59 @@ pub fn session(data: &[u8]) -> usize {
     s.closed();
     total
 }
+
+/// Run every message-level decoder on `data` as an RFC 5322 message: MIME tree, every
+/// section, ENVELOPE, BODYSTRUCTURE, transfer decodings, RFC 2047 words, dates, message ids,
+/// base subjects. Returns the bytes produced.
+pub fn mime(data: &[u8]) -> usize {
+    use crate::command::{Section, SectionText};
+    let root = crate::mime::parse(data);
+    let mut out = Vec::new();
+    crate::mime::envelope(&data[root.header.clone()]).write(&mut out);
+    crate::mime::body_structure(data, &root).write(&mut out, true);
+    crate::mime::body_structure(data, &root).write(&mut out, false);
+    let mut paths: Vec<Vec<u32>> = vec![vec![]];
+    for a in 1..4 {
+        paths.push(vec![a]);
+        for b in 1..3 {
+            paths.push(vec![a, b]);
+        }
+    }
+    for p in paths {
+        for text in [
+            None,
+            Some(SectionText::Header),
+            Some(SectionText::Text),
+            Some(SectionText::Mime),
+            Some(SectionText::HeaderFields(vec!["subject".into(), "from".into()])),
+            Some(SectionText::HeaderFieldsNot(vec!["received".into()])),
+        ] {
+            if p.is_empty() && text == Some(SectionText::Mime) {
+                continue;
+            }
+            let sec = Section { part: p.clone(), text };
+            if let Some(d) = crate::mime::section(data, &root, &sec) {
+                out.extend_from_slice(&d);
+            }
+        }
+        if let Some(part) = crate::mime::resolve(&root, &p) {
+            let enc = crate::mime::transfer_encoding(data, part);
+            if let Some(d) = crate::mime::decode_cte(&data[part.body.clone()], &enc) {
+                out.extend_from_slice(&d);
+            }
+        }
+    }
+    let h = &data[root.header.clone()];
+    for name in ["subject", "date", "message-id", "references", "in-reply-to", "from"] {
+        if let Some(v) = crate::mime::header_value(h, name) {
+            out.extend_from_slice(crate::sort::base_subject(&v).as_bytes());
+            out.extend_from_slice(crate::sort::decode_2047(&v).as_bytes());
+            let _ = crate::sort::parse_date(&v);
+            let _ = crate::sort::subject_is_reply(&v);
+            for id in crate::sort::msg_ids(&v) {
+                out.extend_from_slice(id.as_bytes());
+            }
+        }
+    }
+    out.len()
+}

@@ -37,6 +37,22 @@ fn session_seeds() {
 }
 
 #[test]
+fn mime_seeds() {
+    for (name, data) in seeds("mime") {
+        let n = imapd::fuzzing::mime(&data);
+        assert!(n > 50, "{name}: only {n} bytes decoded");
+        for cut in (0..data.len()).step_by(7) {
+            imapd::fuzzing::mime(&data[..cut]);
+        }
+        for i in (0..data.len()).step_by(3) {
+            let mut d = data.clone();
+            d[i] ^= 0x21;
+            imapd::fuzzing::mime(&d);
+        }
+    }
+}
+
+#[test]
 fn truncations_and_byte_flips_of_seeds_do_not_panic() {
     for (_, data) in seeds("command") {
         for cut in 0..data.len() {
