@@ -165,3 +165,64 @@ pub fn list(maildir: &Path, sub: &str) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Fuzz entry point (`content_file` target): decodes file bytes as read from `cid/`/`eml/`
+/// and validates them as a reference name.
+pub fn fuzz_content(data: &[u8]) {
+    let _ = decode(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        if valid_name(s) {
+            assert!(!s.contains("..") && s.matches('/').count() == 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzz_seeds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/content_file");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            fuzz_content(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n >= 4);
+    }
+
+    #[test]
+    fn gromox_content_file_decodes() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/content_file/gromox_body_zstd"
+        ))
+        .unwrap();
+        let text = decode(&raw).unwrap();
+        assert!(text.starts_with(b"Hello Alice, this is test message number 1."));
+        let trunc = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/content_file/truncated_zstd"
+        ))
+        .unwrap();
+        assert!(decode(&trunc).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("Y-32/f272db62571ee87356df6b26feb299"));
+        assert!(valid_name(&name_for('Y', b"x")));
+        for bad in [
+            "../etc/passwd",
+            "Y-32/../x",
+            "Y-32/a/b",
+            "y-32/a",
+            "Y-32/",
+            "/Y-32",
+            "Y-3 2/a",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
