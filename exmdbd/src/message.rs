@@ -536,6 +536,11 @@ impl Store {
     /// Sets or clears the read state (private stores: `messages.read_state` and a new read
     /// change number).
     pub fn set_read(&mut self, mid: u64, read: bool) -> Result<()> {
+        if !self.private {
+            return Err(Error::InvalidArgument(
+                "public store read state is per user (set_read_for_user)",
+            ));
+        }
         let tx = self.conn.unchecked_transaction()?;
         let cn = Store::next_cn(&tx)?;
         let n = tx.exec(
@@ -552,6 +557,53 @@ impl Store {
             message: mid,
         });
         Ok(())
+    }
+
+    /// Public stores: sets `user`'s read state (`read_states`) and records a read change
+    /// number for the user (`read_cns`).
+    pub fn set_read_for_user(&mut self, mid: u64, user: &str, read: bool) -> Result<()> {
+        if self.private {
+            return self.set_read(mid, read);
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM messages WHERE message_id=?1 AND is_deleted=0)",
+            [mid as i64],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(Error::NotFound("message"));
+        }
+        if read {
+            tx.exec(
+                "INSERT OR IGNORE INTO read_states (message_id, username) VALUES (?1, ?2)",
+                params![mid as i64, user],
+            )?;
+        } else {
+            tx.exec(
+                "DELETE FROM read_states WHERE message_id=?1 AND username=?2",
+                params![mid as i64, user],
+            )?;
+        }
+        let cn = Store::next_cn(&tx)?;
+        tx.exec(
+            "REPLACE INTO read_cns (message_id, username, read_cn) VALUES (?1, ?2, ?3)",
+            params![mid as i64, user, cn as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Public stores: whether `user` has read the message.
+    pub fn is_read_for_user(&self, mid: u64, user: &str) -> Result<bool> {
+        if self.private {
+            return self.is_read(mid);
+        }
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM read_states WHERE message_id=?1 AND username=?2)",
+            params![mid as i64, user],
+            |r| r.get(0),
+        )?)
     }
 
     /// The read state of a message.

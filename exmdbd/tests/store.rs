@@ -194,6 +194,13 @@ fn public_store_has_its_tree() {
         st.read_message(m).unwrap().get(PR_SUBJECT).unwrap().as_str(),
         Some("pub")
     );
+    // Read state is per user in public folders.
+    assert!(st.set_read(m, true).is_err());
+    st.set_read_for_user(m, "bob@example.org", true).unwrap();
+    assert!(st.is_read_for_user(m, "BOB@example.org").unwrap());
+    assert!(!st.is_read_for_user(m, "carol@example.org").unwrap());
+    st.set_read_for_user(m, "bob@example.org", false).unwrap();
+    assert!(!st.is_read_for_user(m, "bob@example.org").unwrap());
 }
 
 fn every_type_props() -> Vec<TaggedVal> {
