@@ -37,6 +37,12 @@ pub fn keys() -> Vec<KeyDef> {
             "idle timeout once logged in (RFC 9051 §5.4: at least 30 minutes)",
         ),
         KeyDef::new(
+            "imap_idle_keepalive",
+            "2min",
+            Kind::Duration,
+            "interval of \"* OK Still here\" during IDLE (keeps NAT mappings open)",
+        ),
+        KeyDef::new(
             "imap_auth_max_failures",
             "3",
             Kind::Int { min: 1, max: 100 },
@@ -61,6 +67,7 @@ impl Config {
             tls_configured,
             autologout: cfg.duration("imap_autologout_time").max(Duration::from_secs(60)),
             auth_max_failures: cfg.int("imap_auth_max_failures").clamp(1, 100) as u32,
+            idle_keepalive: cfg.duration("imap_idle_keepalive").max(Duration::from_secs(10)),
             ..Config::default()
         }
     }

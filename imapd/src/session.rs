@@ -39,6 +39,8 @@ pub struct Config {
     pub autologout: Duration,
     /// `imap_auth_max_failures`: failed logins before the connection is closed.
     pub auth_max_failures: u32,
+    /// `imap_idle_keepalive`: interval of `* OK Still here` during IDLE.
+    pub idle_keepalive: Duration,
     /// Messages per store fetch call.
     pub fetch_batch: usize,
     /// Output size at which FETCH yields to the runtime.
@@ -53,6 +55,7 @@ impl Default for Config {
             tls_configured: false,
             autologout: Duration::from_secs(30 * 60),
             auth_max_failures: 3,
+            idle_keepalive: Duration::from_secs(120),
             fetch_batch: 64,
             out_chunk: 128 * 1024,
         }
@@ -142,8 +145,14 @@ struct FetchJob {
 
 enum Mode {
     Command,
-    AuthPlain { tag: String },
-    Idle { tag: String },
+    AuthPlain {
+        tag: String,
+    },
+    /// `since`: when IDLE began; `*OK Still here` keepalives go out until autologout.
+    Idle {
+        tag: String,
+        since: std::time::Instant,
+    },
     Fetch(Box<FetchJob>),
     Done,
 }
@@ -711,7 +720,8 @@ impl<S: MailStore> ImapSession<S> {
 
     fn handle_frame(&mut self, buf: &[u8], cx: &mut Cx<'_>) -> Next {
         match std::mem::replace(&mut self.mode, Mode::Command) {
-            Mode::Idle { tag } => {
+            Mode::Idle { tag, .. } => {
+                cx.idle_timeout = Some(self.cfg.autologout);
                 let line = buf.strip_suffix(b"\n").unwrap_or(buf);
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if line.eq_ignore_ascii_case(b"DONE") {
@@ -1054,7 +1064,12 @@ impl<S: MailStore> ImapSession<S> {
             C::Idle => {
                 self.sync(cx.out);
                 cx.out.extend_from_slice(b"+ idling\r\n");
-                self.mode = Mode::Idle { tag: tag.to_string() };
+                // Keepalives hold NAT mappings open; autologout still applies (RFC 2177).
+                cx.idle_timeout = Some(self.cfg.idle_keepalive.min(self.cfg.autologout));
+                self.mode = Mode::Idle {
+                    tag: tag.to_string(),
+                    since: std::time::Instant::now(),
+                };
             }
             _ if !selected => {
                 tagged(cx.out, tag, "BAD", None, "No mailbox selected");
@@ -2068,7 +2083,12 @@ impl<S: MailStore> ImapSession<S> {
                 Next::Read
             }
             Frame::Error(e) => {
-                if let Mode::AuthPlain { tag } | Mode::Idle { tag } = std::mem::replace(&mut self.mode, Mode::Command) {
+                if matches!(self.mode, Mode::Idle { .. }) {
+                    cx.idle_timeout = Some(self.cfg.autologout);
+                }
+                if let Mode::AuthPlain { tag } | Mode::Idle { tag, .. } =
+                    std::mem::replace(&mut self.mode, Mode::Command)
+                {
                     tagged(cx.out, &tag, "BAD", None, &e.msg);
                 } else {
                     self.bad(&e, cx);
@@ -2203,6 +2223,13 @@ impl<S: MailStore> Session for ImapSession<S> {
 
     fn timed_out(&mut self, cx: &mut Cx<'_>) -> Next {
         let start = cx.out.len();
+        if let Mode::Idle { since, .. } = &self.mode {
+            if since.elapsed() < self.cfg.autologout {
+                cx.out.extend_from_slice(b"* OK Still here\r\n");
+                self.deflate_since(start, cx.out);
+                return Next::Read;
+            }
+        }
         cx.out.extend_from_slice(b"* BYE Autologout; idle for too long\r\n");
         self.mode = Mode::Done;
         self.deflate_since(start, cx.out);

@@ -854,6 +854,44 @@ fn idle_reports_new_mail_and_done() {
 }
 
 #[test]
+fn idle_keepalive_then_autologout() {
+    use gromox_runtime::Session;
+    let mut h = Harness::selected();
+    assert_eq!(h.send_str("i IDLE\r\n"), "+ idling\r\n");
+    assert_eq!(h.idle_timeout, Some(std::time::Duration::from_secs(120)));
+    let mut out = Vec::new();
+    let mut cx = gromox_runtime::Cx {
+        out: &mut out,
+        info: &h.info,
+        tls_active: false,
+        idle_timeout: None,
+        handle: gromox_runtime::ConnHandle::detached(),
+    };
+    assert_eq!(h.sess.timed_out(&mut cx), gromox_runtime::Next::Read);
+    assert_eq!(String::from_utf8_lossy(&out), "* OK Still here\r\n");
+    assert_eq!(h.send_str("DONE\r\n"), "i OK IDLE terminated\r\n");
+    assert_eq!(h.idle_timeout, Some(std::time::Duration::from_secs(1800)));
+    // Past autologout, IDLE ends the session too.
+    let cfg = Config {
+        autologout: std::time::Duration::ZERO,
+        ..Config::default()
+    };
+    let mut h = Harness::with(store(), cfg);
+    h.greet();
+    h.send_str("l LOGIN bob secret\r\ns SELECT INBOX\r\ni IDLE\r\n");
+    let mut out = Vec::new();
+    let mut cx = gromox_runtime::Cx {
+        out: &mut out,
+        info: &h.info,
+        tls_active: false,
+        idle_timeout: None,
+        handle: gromox_runtime::ConnHandle::detached(),
+    };
+    assert_eq!(h.sess.timed_out(&mut cx), gromox_runtime::Next::Close);
+    assert_eq!(String::from_utf8_lossy(&out), "* BYE Autologout; idle for too long\r\n");
+}
+
+#[test]
 fn noop_reports_changes_by_others() {
     let mut h = Harness::selected();
     let mut other = Harness::with(h.store.clone(), Config::default());
