@@ -12,8 +12,8 @@
 //! - [`layout`]: default folder trees and localized names.
 
 pub mod cache;
-pub mod cli;
 pub mod cid;
+pub mod cli;
 pub mod error;
 pub mod layout;
 pub mod mbck;
@@ -25,7 +25,7 @@ pub mod schema;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use message::{AttachmentContent, Delivered, MessageContent, MessageInstance, QuotaKind};
+pub use message::{AttachmentContent, Delivered, MessageContent, MessageInfo, MessageInstance, QuotaKind};
 pub use notify::{Event, Notifier};
 pub use perms::Actor;
 pub use schema::Durability;

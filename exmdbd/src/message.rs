@@ -182,7 +182,15 @@ fn write_message_tx(
 const STORE_TAGS: &[PropTag] = &[PR_CHANGE_KEY, PR_PREDECESSOR_CHANGE_LIST];
 
 fn read_message_conn(st: &Store, c: &Connection, mid: u64) -> Result<MessageContent> {
-    let props = get_props_conn(c, &st.dir, Obj::Message(mid))?;
+    let mut props = get_props_conn(c, &st.dir, Obj::Message(mid))?;
+    // Gromox keeps the subject split into prefix and normalized subject; present the whole.
+    if !props.iter().any(|p| p.tag.id() == PR_SUBJECT.id()) {
+        let find = |t: PropTag| props.iter().find(|p| p.tag.id() == t.id()).and_then(|p| p.val.as_str());
+        if let Some(n) = find(PR_NORMALIZED_SUBJECT) {
+            let s = format!("{}{n}", find(PR_SUBJECT_PREFIX).unwrap_or(""));
+            props.push(TaggedVal::new(PR_SUBJECT, PropVal::Unicode(s)));
+        }
+    }
     let mut out = MessageContent {
         props,
         ..Default::default()
@@ -285,6 +293,17 @@ pub enum QuotaKind {
     Receive,
     /// PR_PROHIBIT_SEND_QUOTA (client saves).
     Send,
+}
+
+/// Row-level facts about a message (what IMAP and table views need besides properties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub folder: u64,
+    pub size: u64,
+    pub read: bool,
+    pub associated: bool,
+    pub deleted: bool,
+    pub change_number: u64,
 }
 
 /// A delivered message.
@@ -617,6 +636,72 @@ impl Store {
             )
             .optional()?;
         v.map(|v| v != 0).ok_or(Error::NotFound("message"))
+    }
+
+    /// Row-level facts about a top-level message.
+    pub fn message_info(&self, mid: u64) -> Result<MessageInfo> {
+        let sql = if self.private {
+            "SELECT parent_fid, message_size, read_state, is_associated, is_deleted, change_number FROM messages \
+             WHERE message_id=?1 AND parent_fid IS NOT NULL"
+        } else {
+            "SELECT parent_fid, message_size, 0, is_associated, is_deleted, change_number FROM messages \
+             WHERE message_id=?1 AND parent_fid IS NOT NULL"
+        };
+        self.conn
+            .prepare_cached(sql)?
+            .query_row([mid as i64], |r| {
+                Ok(MessageInfo {
+                    folder: r.get::<_, i64>(0)? as u64,
+                    size: r.get::<_, i64>(1)?.max(0) as u64,
+                    read: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
+                    associated: r.get::<_, Option<i64>>(3)?.unwrap_or(0) != 0,
+                    deleted: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
+                    change_number: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .optional()?
+            .ok_or(Error::NotFound("message"))
+    }
+
+    /// Copies a folder with its properties, messages (normal and FAI) and subfolders under
+    /// `to_parent`, as `name`; returns the new folder id.
+    pub fn copy_folder(&mut self, folder: u64, to_parent: u64, name: &str) -> Result<u64> {
+        let props = self.get_props(Obj::Folder(folder))?;
+        let class = props
+            .iter()
+            .find(|p| p.tag == PR_CONTAINER_CLASS)
+            .and_then(|p| p.val.as_str())
+            .map(str::to_owned);
+        let new = self.create_folder(to_parent, name, class.as_deref())?;
+        let keep: Vec<TaggedVal> = props
+            .into_iter()
+            .filter(|p| {
+                ![
+                    PR_DISPLAY_NAME,
+                    PR_CHANGE_KEY,
+                    PR_PREDECESSOR_CHANGE_LIST,
+                    PR_CREATION_TIME,
+                ]
+                .contains(&p.tag)
+            })
+            .collect();
+        self.set_props(Obj::Folder(new), &keep)?;
+        for assoc in [false, true] {
+            for m in self.list_messages(folder, assoc)? {
+                let c = without_store_tags(self.read_message(m)?);
+                self.create_message(new, &c, assoc)?;
+            }
+        }
+        let children: Vec<(u64, String)> = self
+            .list_folders()?
+            .into_iter()
+            .filter(|f| f.parent == Some(folder) && !f.deleted)
+            .map(|f| (f.id, f.name))
+            .collect();
+        for (child, cname) in children {
+            self.copy_folder(child, new, &cname)?;
+        }
+        Ok(new)
     }
 
     /// Copies a message into another folder; returns the new id.

@@ -530,6 +530,48 @@ fn delivery_notifies_and_keeps_mime_and_read_state() {
 }
 
 #[test]
+fn copy_folder_info_and_quota_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let mut st = new_store(t.path(), "en");
+    let f = st.create_folder(fid::IPMSUBTREE, "A", Some("IPF.Note")).unwrap();
+    let sub = st.create_folder(f, "A1", None).unwrap();
+    st.create_message(f, &simple_mail("m1", "x"), false).unwrap();
+    st.create_message(f, &simple_mail("fai", "x"), true).unwrap();
+    st.create_message(sub, &simple_mail("m2", "x"), false).unwrap();
+    let copy = st.copy_folder(f, fid::INBOX, "A copy").unwrap();
+    assert_eq!(st.list_messages(copy, false).unwrap().len(), 1);
+    assert_eq!(st.list_messages(copy, true).unwrap().len(), 1);
+    let csub = st.find_folder(copy, "A1").unwrap().unwrap();
+    let m2 = st.list_messages(csub, false).unwrap()[0];
+    assert_eq!(
+        st.read_message(m2).unwrap().get(PR_SUBJECT).unwrap().as_str(),
+        Some("m2")
+    );
+    let info = st.message_info(m2).unwrap();
+    assert_eq!(info.folder, csub);
+    assert!(!info.read && !info.associated && !info.deleted && info.size > 0);
+    assert!(!st.quota_warning().unwrap());
+    st.set_props(Obj::Store, &[tv(PR_STORAGE_QUOTA_LIMIT, PropVal::I4(0))])
+        .unwrap();
+    assert!(!st.quota_warning().unwrap());
+    let big = "y".repeat(3000);
+    st.create_message(fid::DRAFT, &simple_mail("filler", &"z".repeat(1500)), false).unwrap();
+    st.set_props(
+        Obj::Store,
+        &[
+            tv(PR_STORAGE_QUOTA_LIMIT, PropVal::I4(1)),
+            tv(PR_PROHIBIT_SEND_QUOTA, PropVal::I4(2)),
+        ],
+    )
+    .unwrap();
+    assert!(st.quota_warning().unwrap());
+    assert!(matches!(
+        st.create_message(fid::DRAFT, &simple_mail("big", &big), false),
+        Err(Error::QuotaExceeded { .. })
+    ));
+}
+
+#[test]
 fn permissions_for_acting_users() {
     use exmdbd::Actor;
     use gromox_mapi::tags::frights;
