@@ -44,9 +44,14 @@ pub enum AuthError {
 /// The user directory as httpd sees it (to be backed by `gromox-directory`).
 pub trait Users: Send + Sync {
     /// Check a user name and password.
-    fn authenticate(&self, user: &str, pass: &str, peer: IpAddr) -> Result<UserInfo, AuthError>;
+    fn authenticate(&self, user: &str, pass: &str, peer: SocketAddr) -> Result<UserInfo, AuthError>;
     /// Look a user up by e-mail address (case-insensitive).
     fn lookup(&self, email: &str) -> Option<UserInfo>;
+    /// Whether the backend rate-limits and writes the fail2ban line for a rejected login
+    /// itself (the user directory does), so httpd must not log it a second time.
+    fn logs_failures(&self) -> bool {
+        false
+    }
 }
 
 /// In-memory user list (tests, and the interim `http_users_file`). Passwords are kept as
@@ -124,7 +129,7 @@ impl MemUsers {
 }
 
 impl Users for MemUsers {
-    fn authenticate(&self, user: &str, pass: &str, _peer: IpAddr) -> Result<UserInfo, AuthError> {
+    fn authenticate(&self, user: &str, pass: &str, _peer: SocketAddr) -> Result<UserInfo, AuthError> {
         let Some((salt, digest, info)) = self.users.get(&user.to_ascii_lowercase()) else {
             return Err(AuthError::BadCredentials);
         };
@@ -301,7 +306,7 @@ impl Authenticator {
                 }
             }
         }
-        match self.users.authenticate(&user, &pass, peer.ip()) {
+        match self.users.authenticate(&user, &pass, peer) {
             Ok(info) => {
                 if !self.lifetime.is_zero() {
                     let mut cache = lock(&self.cache);
@@ -319,7 +324,9 @@ impl Authenticator {
             }
             Err(e) => {
                 self.fail(peer.ip(), now);
-                gromox_base::log::auth_rejected(&self.log, peer, &user, "HTTP auth", &e.to_string());
+                if !self.users.logs_failures() {
+                    gromox_base::log::auth_rejected(&self.log, peer, &user, "HTTP auth", &e.to_string());
+                }
                 (AuthOutcome::Challenge, true)
             }
         }
@@ -380,7 +387,7 @@ mod tests {
     fn users_file() {
         let text = format!("# c\na@b.c\t{}\tAlice A\n", hash_password("s1", "secret"));
         let m = MemUsers::parse_file(&text).unwrap();
-        let ip: IpAddr = "::1".parse().unwrap();
+        let ip: SocketAddr = "[::1]:443".parse().unwrap();
         assert_eq!(m.authenticate("A@B.C", "secret", ip).unwrap().display_name, "Alice A");
         assert_eq!(m.authenticate("a@b.c", "wrong", ip), Err(AuthError::BadCredentials));
         assert!(MemUsers::parse_file("a@b.c\tplain\n").is_err());

@@ -28,6 +28,7 @@ pub const DEFAULTS: ServerDefaults = ServerDefaults {
 /// The program spec: every key with its default.
 pub fn spec() -> Spec {
     let mut keys = server_keys(DEFAULTS);
+    keys.extend(gromox_directory::config_keys());
     // Everything below is re-read on SIGHUP (with rewrite.txt, fastcgi.txt and cache.txt).
     let k = |n: &str, d: &str, kind: Kind, h: &str| KeyDef::new(n, d, kind, h).reloadable();
     let port = Kind::Int { min: 1, max: 65535 };
@@ -98,7 +99,7 @@ pub fn spec() -> Spec {
             "http_users_file",
             "",
             Kind::Path,
-            "interim user list until the user directory is wired in: email<TAB>sha256$salt$hex<TAB>display name",
+            "a user list to use instead of the user directory (tests, appliances): email<TAB>sha256$salt$hex<TAB>display name",
         ),
         k(
             "http_external_host",
@@ -176,7 +177,7 @@ pub fn spec() -> Spec {
     Spec {
         prog: "httpd",
         about: "Gromox HTTP server: AutoDiscover, autoconfig, FastCGI, static files (EWS, MAPI/HTTP, RPC/HTTP to come)",
-        files: &["http.cfg"],
+        files: &["http.cfg", "mysql_adaptor.cfg", "ldap_adaptor.cfg", "authmgr.cfg"],
         keys,
     }
 }
@@ -219,7 +220,8 @@ fn read_list(dirs: &[PathBuf], name: &str) -> Result<Option<(PathBuf, String)>, 
 }
 
 /// Build the application from a loaded configuration. `users` overrides the user source (tests);
-/// otherwise `http_users_file` is read. Errors name the file or key.
+/// otherwise `http_users_file` is read if set, else the user directory is used. Errors name the
+/// file or key.
 pub fn build_app(cfg: &Config, users: Option<Arc<dyn Users>>, log: &Logger) -> Result<App, String> {
     build_app_with(cfg, users, Arc::new(Metrics::new("gromox_http")), log)
 }
@@ -250,7 +252,7 @@ pub fn build_app_with(
         None => {
             let f = cfg.path("http_users_file");
             if f.as_os_str().is_empty() {
-                Arc::new(MemUsers::new())
+                Arc::new(crate::users::DirectoryUsers::new(cfg, log.clone()))
             } else {
                 let t = std::fs::read_to_string(&f).map_err(|e| format!("http_users_file {}: {e}", f.display()))?;
                 Arc::new(MemUsers::parse_file(&t).map_err(|e| parse_err(&f, e))?)

@@ -25,6 +25,7 @@ pub mod response;
 pub mod rewrite;
 pub mod session;
 pub mod statics;
+pub mod users;
 
 /// Entry points for the fuzz targets (`httpd/fuzz`); the seed corpus runs as unit tests.
 pub mod fuzzing {

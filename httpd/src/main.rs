@@ -1,46 +1,11 @@
 //! httpd: the gromox-rs HTTP server. See the library docs and `README.md`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use gromox_base::server::{server_settings, ServerSettings};
 use gromox_base::Daemon;
-use gromox_runtime::{Control, Listener, Server, ServerConfig};
+use gromox_runtime::{Control, Server};
 
 use httpd::session::HttpProtocol;
-
-/// Map the standard server keys onto the runtime's settings. (Private here for now; meant to
-/// move into gromox-runtime.)
-fn runtime_config(s: &ServerSettings, max_head: usize) -> Result<ServerConfig, String> {
-    let tls = match (&s.certificate, &s.private_key) {
-        (Some(c), Some(k)) => {
-            Some(gromox_runtime::tls::load_server_config(c, k, s.tls_min).map_err(|e| e.to_string())?)
-        }
-        _ => None,
-    };
-    Ok(ServerConfig {
-        listeners: s
-            .listeners
-            .iter()
-            .map(|l| Listener {
-                name: l.key,
-                addr: l.addr,
-                tls: l.tls,
-                haproxy: l.haproxy,
-            })
-            .collect(),
-        threads: s.threads,
-        context_num: s.context_num,
-        idle_timeout: s.idle_timeout,
-        session_limit: s.session_max_time,
-        // The session consumes bodies as they arrive; only an unfinished head stays buffered,
-        // and the codec answers 431 before this cap is reached.
-        max_input: max_head + 128 * 1024,
-        tls,
-        shutdown_grace: Duration::from_secs(10),
-        ..ServerConfig::default()
-    })
-}
 
 fn main() {
     let (daemon, _) = Daemon::start(httpd::config::spec());
@@ -51,9 +16,12 @@ fn main() {
         std::process::exit(2);
     };
     let cfg = &daemon.config;
-    let settings = server_settings(cfg, "http").unwrap_or_else(|e| fail("configuration", e.to_string()));
     let app = httpd::config::build_app(cfg, None, &log).unwrap_or_else(|e| fail("configuration", e));
-    let rcfg = runtime_config(&settings, app.settings.max_head).unwrap_or_else(|e| fail("TLS", e));
+    // The session consumes bodies as they arrive; only an unfinished head stays buffered, and
+    // the codec answers 431 before this cap is reached.
+    let max_input = app.settings.max_head + 128 * 1024;
+    let rcfg = gromox_runtime::settings::server_config(cfg, "http", max_input)
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
     app.metrics.set_runtime(server.stats_handle());
     let addrs = server.local_addrs();
