@@ -110,6 +110,12 @@ fn main() {
         n as f64 / dt.as_secs_f64()
     );
     let files = file_bytes(&one);
+    println!(
+        "  breakdown: exmdb {} eml {} cid {}",
+        file_bytes(&one.join("exmdb")),
+        file_bytes(&one.join("eml")),
+        file_bytes(&one.join("cid"))
+    );
     let blocks = disk_usage(&one);
     println!(
         "disk per raw byte: {:.3} (file bytes {files}, raw {raw}); allocated blocks {:.3}",

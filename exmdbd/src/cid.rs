@@ -99,16 +99,19 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// zstd-compresses `data` (level 3) with a per-thread reused context.
+/// zstd level for content and MIME files.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// zstd-compresses `data` (level [`ZSTD_LEVEL`]) with a per-thread reused context.
 pub fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = Some(zstd::bulk::Compressor::new(3)?);
+            *c = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
         }
         match c.as_mut() {
             Some(z) => z.compress(data),
-            None => zstd::bulk::compress(data, 3),
+            None => zstd::bulk::compress(data, ZSTD_LEVEL),
         }
     })
 }
