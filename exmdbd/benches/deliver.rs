@@ -91,7 +91,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
-    let base = tempfile::tempdir().unwrap();
+    // BENCH_DIR keeps the stores for inspection; otherwise a temporary directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("BENCH_DIR").map(std::path::PathBuf::from);
+    let base_path = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+    struct Base(std::path::PathBuf);
+    impl Base {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    let base = Base(base_path);
     let msgs: Vec<_> = (0..n).map(message).collect();
     let raw: u64 = msgs.iter().map(|m| m.1.len() as u64).sum();
 

@@ -10,6 +10,9 @@ use rusqlite::Connection;
 /// Schema generation written into `configurations` (config id 10).
 pub const SCHEMA_VERSION: i64 = 27;
 
+/// Page size of stores created here (Gromox uses SQLite's default, 4096; any size opens).
+pub const PAGE_SIZE: u32 = 8192;
+
 /// Configuration ids of the `configurations` table.
 pub mod cfg {
     pub const MAILBOX_GUID: i64 = 1;
