@@ -383,7 +383,28 @@ impl Store {
         for p in props {
             put_prop_tx(&tx, &self.dir, self.durability, obj, p)?;
         }
+        let parent: Option<i64> = match obj {
+            Obj::Message(m) => tx
+                .query_row("SELECT parent_fid FROM messages WHERE message_id=?1", [m as i64], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten(),
+            _ => None,
+        };
         tx.commit()?;
+        match obj {
+            Obj::Folder(f) => self.notifier.emit(Event::FolderModified { folder: f }),
+            Obj::Message(m) => {
+                if let Some(f) = parent {
+                    self.notifier.emit(Event::MessageModified {
+                        folder: f as u64,
+                        message: m,
+                    })
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 

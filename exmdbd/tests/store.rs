@@ -96,6 +96,11 @@ fn gromox_reference_store_opens_and_lists_folders_and_messages() {
         Some("alice@gx.test")
     );
     assert_eq!(st.receive_folder("IPM.Note").unwrap(), fid::INBOX);
+    // Gromox keeps the original MIME uncompressed under eml/ (mid_string).
+    for &mid in &mids {
+        let mime = st.message_mime(mid).unwrap().unwrap();
+        assert!(mime.windows(8).any(|w| w == b"Subject:"));
+    }
     let rep = exmdbd::mbck::check(&dir, false).unwrap();
     assert!(rep.ok(), "{:?}", rep.errors);
 }
@@ -555,7 +560,8 @@ fn copy_folder_info_and_quota_warning() {
         .unwrap();
     assert!(!st.quota_warning().unwrap());
     let big = "y".repeat(3000);
-    st.create_message(fid::DRAFT, &simple_mail("filler", &"z".repeat(1500)), false).unwrap();
+    st.create_message(fid::DRAFT, &simple_mail("filler", &"z".repeat(1500)), false)
+        .unwrap();
     st.set_props(
         Obj::Store,
         &[
@@ -569,6 +575,47 @@ fn copy_folder_info_and_quota_warning() {
         st.create_message(fid::DRAFT, &simple_mail("big", &big), false),
         Err(Error::QuotaExceeded { .. })
     ));
+}
+
+#[test]
+fn power_durability_mode_writes_and_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let o = StoreOptions {
+        durability: exmdbd::Durability::Power,
+    };
+    let mut st = Store::create_private(t.path(), "alice@example.org", "en", false, &o).unwrap();
+    let sync: i64 = st.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(sync, 2); // FULL
+    let body = "durable ".repeat(2000);
+    let d = st
+        .deliver_message(None, &simple_mail("p", &body), Some(b"Subject: p\r\n\r\n"))
+        .unwrap();
+    drop(st);
+    let st = Store::open(t.path(), &o).unwrap();
+    assert_eq!(
+        st.read_message(d.message).unwrap().get(PR_BODY).unwrap().as_str(),
+        Some(body.as_str())
+    );
+    let rx = {
+        let mut st = st;
+        let rx = st.notifier().subscribe();
+        st.set_props(Obj::Message(d.message), &[tv(PR_IMPORTANCE, PropVal::I4(2))])
+            .unwrap();
+        st.set_props(Obj::Folder(fid::INBOX), &[tv(PR_COMMENT, PropVal::Unicode("c".into()))])
+            .unwrap();
+        rx
+    };
+    let ev: Vec<Event> = rx.try_iter().collect();
+    assert_eq!(
+        ev,
+        vec![
+            Event::MessageModified {
+                folder: fid::INBOX,
+                message: d.message
+            },
+            Event::FolderModified { folder: fid::INBOX }
+        ]
+    );
 }
 
 #[test]
