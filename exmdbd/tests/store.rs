@@ -106,6 +106,36 @@ fn gromox_reference_store_opens_and_lists_folders_and_messages() {
 }
 
 #[test]
+fn gromox_reference_public_store_opens() {
+    let t = tempfile::tempdir().unwrap();
+    extract_reference(t.path());
+    let st = Store::open(&t.path().join("pristine/public/gx.test"), &opts()).unwrap();
+    assert!(!st.is_private());
+    let names: Vec<String> = st.list_folders().unwrap().into_iter().map(|f| f.name).collect();
+    assert_eq!(
+        names,
+        ["Root Container", "IPM_SUBTREE", "NON_IPM_SUBTREE", "EFORMS REGISTRY"]
+    );
+    // And a fresh private Gromox store: 29 default folders, empty Inbox.
+    let p = Store::open(&t.path().join("pristine/alice@gx.test"), &opts()).unwrap();
+    assert_eq!(p.list_folders().unwrap().len(), 29);
+    assert!(p.list_messages(fid::INBOX, false).unwrap().is_empty());
+}
+
+#[test]
+fn replica_ids_map_guids() {
+    let t = tempfile::tempdir().unwrap();
+    let mut st = new_store(t.path(), "en");
+    let own = st.guid();
+    assert_eq!(st.replid_for(&own).unwrap(), 1);
+    let other = gromox_mapi::Guid([9; 16]);
+    let r = st.replid_for(&other).unwrap();
+    assert!(r > 5);
+    assert_eq!(st.replid_for(&other).unwrap(), r);
+    assert_ne!(st.replid_for(&gromox_mapi::Guid([8; 16])).unwrap(), r);
+}
+
+#[test]
 fn gromox_reference_store_accepts_new_delivery() {
     let t = tempfile::tempdir().unwrap();
     let dir = extract_reference(t.path());
