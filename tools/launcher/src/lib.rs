@@ -10,6 +10,9 @@
 //!   `--any-port` lets the system choose free ports instead (tests).
 //! * A self-signed certificate for `localhost` is made on first start so the TLS ports and
 //!   STARTTLS work out of the box.
+//! * On first start the user directory (SQLite in the state directory) gets the demo domain
+//!   `example.org` and the user `demo@example.org` with a random password and a mailbox; the
+//!   password is kept in `<state>/etc/demo-password` and printed at every start.
 //! * Every daemon binary found next to the launcher is started as a child with the suite
 //!   configuration and `GROMOX_READY_FILE=<state>/run/<daemon>.ready`; the launcher waits for
 //!   those files and prints what listens where. A daemon that dies is restarted with back-off
@@ -402,11 +405,57 @@ fn stop_all(children: &mut [Managed]) {
     }
 }
 
+/// Demo account created on first start.
+pub const DEMO_DOMAIN: &str = "example.org";
+/// Demo account created on first start.
+pub const DEMO_USER: &str = "demo@example.org";
+
+/// Create the demo domain and user (directory entries and stores) on first start and return
+/// `(user, password)`. The password is random, kept in `<state>/etc/demo-password` (mode 0600)
+/// so later starts can print it again.
+pub fn ensure_demo(opts: &UpOptions) -> Result<(String, String), UpError> {
+    let suite = opts.state.join("etc/gromox.cfg");
+    let cfg = gromox_base::Config::load(
+        "gromox",
+        Some(&suite),
+        gromox_directory::CONFIG_FILES,
+        &gromox_directory::config_keys(),
+    )
+    .map_err(|e| UpError::Msg(e.to_string()))?;
+    let pw_file = opts.state.join("etc/demo-password");
+    let password = match fs::read_to_string(&pw_file) {
+        Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
+        _ => {
+            let p = random_password()?;
+            write_private(&pw_file, format!("{p}\n").as_bytes())?;
+            p
+        }
+    };
+    gromox_tools::install_store_hooks();
+    gromox_directory::ensure_demo(&cfg, DEMO_DOMAIN, DEMO_USER, &password)
+        .map_err(|e| UpError::Msg(format!("cannot create the demo user: {e}")))?;
+    Ok((DEMO_USER.to_string(), password))
+}
+
+fn random_password() -> Result<String, UpError> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut raw = [0u8; 14];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .map_err(io_err("cannot read /dev/urandom"))?;
+    Ok(raw
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
 /// Run the suite until SIGTERM/SIGINT. Writes `<state>/run/<daemon>.pid` for every child and,
 /// when `GROMOX_READY_FILE` is set, the `key addr` lines of every daemon's listeners there once
 /// all are ready.
 pub fn up(opts: &UpOptions) -> Result<(), UpError> {
     prepare(opts)?;
+    let (demo_user, demo_password) = ensure_demo(opts)?;
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(io_err("cannot install signal handlers"))?;
@@ -462,6 +511,7 @@ pub fn up(opts: &UpOptions) -> Result<(), UpError> {
     }
     let summary = opts.state.join("run/suite.ready");
     let _ = fs::write(&summary, started.join("\n") + "\n");
+    println!("demo login: {demo_user}  password: {demo_password}");
     println!("logs: {}", opts.state.join("log").display());
     // Tell our own supervisor (a test harness) every listener, like a daemon does.
     if let Some(path) = std::env::var_os("GROMOX_READY_FILE").filter(|v| !v.is_empty()) {
