@@ -1,0 +1,1 @@
+//! The exmdb RPC protocol (placeholder until the codec lands).

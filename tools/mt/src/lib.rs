@@ -1,0 +1,1 @@
+//! Import and export (placeholder until the stream lands).
