@@ -367,10 +367,10 @@ mod tests {
 
     #[test]
     fn daemon_lifecycle_with_a_shell_stand_in() {
-        // A stand-in daemon: announces a fake listener, then sleeps.
+        // A stand-in daemon: says it started, announces a fake listener (readiness), then sleeps.
         let dir = TestDir::new();
         let script = dir.path().join("fake-daemon");
-        fs::write(&script, "#!/bin/sh\necho 'x_listen 127.0.0.1:4242' > \"$GROMOX_READY_FILE.tmp\"\nmv \"$GROMOX_READY_FILE.tmp\" \"$GROMOX_READY_FILE\"\necho started $1\nexec sleep 60\n").unwrap();
+        fs::write(&script, "#!/bin/sh\necho started $1\necho 'x_listen 127.0.0.1:4242' > \"$GROMOX_READY_FILE.tmp\"\nmv \"$GROMOX_READY_FILE.tmp\" \"$GROMOX_READY_FILE\"\nexec sleep 60\n").unwrap();
         std::process::Command::new("chmod")
             .arg("+x")
             .arg(&script)
