@@ -5,8 +5,9 @@
 //!   `lda_filedrop_path`; each delivered message becomes `<address>/new/<id>.eml`, written
 //!   durably (temp file, fsync, rename, directory fsync). Used by the tests and benchmarks,
 //!   and usable as a plain mail drop.
-//! - [`StoreUnavailable`] (`lda_backend = store`, the default): the information store
-//!   (exmdbd) and user directory (gromox-directory) are not wired into lmtpd yet, so every
+//! - `crate::store_backend::StoreBackend` (`lda_backend = store`, the default): the user
+//!   directory and the information store.
+//! - [`StoreUnavailable`]: used when the store backend cannot start (no directory): every
 //!   recipient is refused with `451 4.3.0 store not available` — mail is never accepted when
 //!   it cannot be stored.
 

@@ -23,6 +23,7 @@ pub mod received;
 pub mod reply;
 pub mod session;
 pub mod spool;
+pub mod store_backend;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub const DEFAULTS: ServerDefaults = ServerDefaults {
 /// The program spec: every key lmtpd reads, with defaults.
 pub fn spec() -> Spec {
     let mut keys = server_keys(DEFAULTS);
+    keys.extend(gromox_directory::config_keys());
     keys.extend([
         KeyDef::new(
             "command_protocol",
@@ -119,7 +121,7 @@ pub fn spec() -> Spec {
             "lda_backend",
             "store",
             Kind::Choice(&["store", "filedrop"]),
-            "where mail goes: store (information store; not wired yet: refuses with 451 4.3.0) or filedrop (a directory per recipient)",
+            "where mail goes: store (the user directory and the information store; 451 4.3.0 when the directory cannot be opened) or filedrop (a directory per recipient)",
         ),
         KeyDef::new(
             "lda_filedrop_path",
@@ -144,7 +146,13 @@ pub fn spec() -> Spec {
     Spec {
         prog: "lmtpd",
         about: "LMTP/SMTP delivery agent with a durable spool",
-        files: &["smtp.cfg", "delivery.cfg"],
+        files: &[
+            "smtp.cfg",
+            "delivery.cfg",
+            "mysql_adaptor.cfg",
+            "ldap_adaptor.cfg",
+            "authmgr.cfg",
+        ],
         keys,
     }
 }
@@ -190,14 +198,21 @@ pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, 
                 deliverer: fd,
             }
         }
-        _ => {
-            slog::warn!(log, "the information store is not wired into lmtpd yet: every recipient gets 451 4.3.0";
-                "event" => "lmtp.store_unavailable");
-            queue::Backend {
-                resolver: Arc::new(deliver::StoreUnavailable),
-                deliverer: Arc::new(deliver::StoreUnavailable),
+        _ => match store_backend::backend(cfg) {
+            Ok(b) => queue::Backend {
+                resolver: b.clone(),
+                deliverer: b,
+            },
+            Err(e) => {
+                // Without a directory nothing can be resolved: refuse (451) rather than accept.
+                slog::error!(log, "the information store backend is unavailable: every recipient gets 451 4.3.0";
+                    "event" => "lmtp.store_unavailable", "error" => e);
+                queue::Backend {
+                    resolver: Arc::new(deliver::StoreUnavailable),
+                    deliverer: Arc::new(deliver::StoreUnavailable),
+                }
             }
-        }
+        },
     };
     let policy = queue::RetryPolicy {
         min: cfg.duration("lda_retry_min").max(std::time::Duration::from_millis(10)),

@@ -1,0 +1,205 @@
+//! LMTP into the information store, end to end: Python's `smtplib.LMTP` delivers one message
+//! to two directory users and an unknown address and gets one answer per recipient; the
+//! message is in each Inbox with its subject and the original MIME kept for IMAP. And SIGKILL
+//! during a stream of deliveries loses no message that got its 250.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gromox_base::Config;
+use gromox_mapi::tags::PR_SUBJECT;
+use gromox_testkit::{python, Daemon, TestDir};
+
+const INBOX: u64 = 0x0d;
+
+/// A state directory with the directory schema, `example.org`, and users with mailboxes.
+fn suite(dir: &TestDir, users: &[&str]) -> PathBuf {
+    let state = dir.path().join("state");
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", state.to_str().unwrap()).unwrap();
+    for u in users {
+        gromox_directory::ensure_demo(&cfg, "example.org", u, "pw 123 456").unwrap();
+        let maildir = gromox_base::names::user_maildir(&state, &format!("{u}@example.org")).unwrap();
+        exmdbd::Store::create_private(&maildir, &format!("{u}@example.org"), "en", false, &Default::default()).unwrap();
+    }
+    dir.write_config(
+        "smtp.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("lda_listen", "127.0.0.1:0"),
+            ("lmtpd_log_level", "debug"),
+        ],
+    );
+    state
+}
+
+fn start(dir: &TestDir) -> Daemon {
+    let cfg = dir.path().join("smtp.cfg");
+    Daemon::start(
+        Path::new(env!("CARGO_BIN_EXE_lmtpd")),
+        &["-c", cfg.to_str().unwrap()],
+        dir.path(),
+    )
+    .unwrap()
+}
+
+fn inbox_subjects(state: &Path, user: &str) -> Vec<String> {
+    let maildir = gromox_base::names::user_maildir(state, user).unwrap();
+    let store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    store
+        .list_messages(INBOX, false)
+        .unwrap()
+        .into_iter()
+        .filter_map(|mid| store.read_message(mid).ok())
+        .filter_map(|m| m.get(PR_SUBJECT).and_then(|v| v.as_str()).map(str::to_string))
+        .collect()
+}
+
+/// smtplib.LMTP's `sendmail` reads only the first reply after DATA, so the per-recipient
+/// replies of RFC 2033 §4.2 are read one by one here.
+const CLIENT: &str = r#"
+import smtplib, sys
+host, port = sys.argv[1], int(sys.argv[2])
+msg = (b"From: Sender <sender@example.net>\r\nTo: alice@example.org, bob@example.org\r\n"
+       b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from LMTP\r\nMessage-ID: <e2e-1@example.net>\r\n"
+       b"Content-Type: text/plain; charset=utf-8\r\n\r\nHallo Welt\r\n")
+s = smtplib.LMTP(host, port)
+s.ehlo_or_helo_if_needed()
+s.mail("sender@example.net")
+accepted = []
+for rcpt in ["alice@example.org", "Bob+news@Example.org", "nobody@example.org"]:
+    code, text = s.rcpt(rcpt)
+    print("RCPT", rcpt, code, text.decode())
+    if code == 250:
+        accepted.append(rcpt)
+code, text = s.data(msg)
+print("DATA", accepted[0], code, text.decode())
+for rcpt in accepted[1:]:
+    code, text = s.getreply()
+    print("DATA", rcpt, code, text.decode())
+s.quit()
+"#;
+
+#[test]
+fn lmtp_delivers_into_the_stores_with_per_recipient_answers() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["alice", "bob"]);
+    let d = start(&dir);
+    let addr = d.addr("lda_listen");
+    let out = Command::new(python())
+        .args(["-c", CLIENT, &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.output()
+    );
+    // Each recipient has its own answer, at RCPT time and after DATA.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines[0].starts_with("RCPT alice@example.org 250 2.1.5"), "{stdout}");
+    assert!(lines[1].starts_with("RCPT Bob+news@Example.org 250 2.1.5"), "{stdout}");
+    assert!(lines[2].starts_with("RCPT nobody@example.org 550 5.1.1"), "{stdout}");
+    assert!(lines[3].starts_with("DATA alice@example.org 250 2."), "{stdout}");
+    assert!(lines[4].starts_with("DATA Bob+news@Example.org 250 2."), "{stdout}");
+
+    for user in ["alice@example.org", "bob@example.org"] {
+        assert_eq!(
+            inbox_subjects(&state, user),
+            vec!["Grüße from LMTP".to_string()],
+            "{user}"
+        );
+        let maildir = gromox_base::names::user_maildir(&state, user).unwrap();
+        let store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+        let mid = store.list_messages(INBOX, false).unwrap()[0];
+        let mime = store.message_mime(mid).unwrap().expect("original MIME kept");
+        let mime = String::from_utf8_lossy(&mime);
+        assert!(mime.starts_with("Received: "), "{mime}");
+        assert!(
+            mime.contains("Message-ID: <e2e-1@example.net>\r\n") && mime.ends_with("Hallo Welt\r\n"),
+            "{mime}"
+        );
+    }
+}
+
+fn lmtp_send(addr: std::net::SocketAddr, subject: &str) -> std::io::Result<bool> {
+    let s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut r = BufReader::new(s.try_clone()?);
+    let mut w = s;
+    let mut line = String::new();
+    let mut reply = |r: &mut BufReader<TcpStream>| -> std::io::Result<String> {
+        // Multi-line replies: read until "NNN " (space after the code).
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(line.clone());
+            }
+        }
+    };
+    reply(&mut r)?;
+    for cmd in [
+        "LHLO test",
+        "MAIL FROM:<s@example.net>",
+        "RCPT TO:<carol@example.org>",
+        "DATA",
+    ] {
+        w.write_all(format!("{cmd}\r\n").as_bytes())?;
+        reply(&mut r)?;
+    }
+    w.write_all(format!("Subject: {subject}\r\n\r\nbody\r\n.\r\n").as_bytes())?;
+    Ok(reply(&mut r)?.starts_with("250"))
+}
+
+#[test]
+fn sigkill_during_deliveries_loses_nothing_acknowledged() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let mut d = start(&dir);
+    let addr = d.addr("lda_listen");
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let sender = {
+        let acked = acked.clone();
+        std::thread::spawn(move || {
+            for i in 0..100_000 {
+                let subject = format!("msg {i}");
+                match lmtp_send(addr, &subject) {
+                    Ok(true) => acked.lock().unwrap().push(subject),
+                    Ok(false) => panic!("message {i} refused"),
+                    Err(_) => break, // lmtpd was killed
+                }
+            }
+        })
+    };
+    assert!(gromox_testkit::wait_until(Duration::from_secs(30), || acked
+        .lock()
+        .unwrap()
+        .len()
+        >= 20));
+    d.kill();
+    sender.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let stored = inbox_subjects(&state, "carol@example.org");
+    for s in &acked {
+        assert!(
+            stored.contains(s),
+            "acknowledged {s:?} is not in the store ({} acked, {} stored)",
+            acked.len(),
+            stored.len()
+        );
+    }
+    // And the daemon comes back and delivers again.
+    d.restart().unwrap();
+    assert!(lmtp_send(d.addr("lda_listen"), "after restart").unwrap());
+    assert!(inbox_subjects(&state, "carol@example.org").contains(&"after restart".to_string()));
+}
