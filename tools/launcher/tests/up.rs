@@ -43,6 +43,39 @@ fn up_starts_supervises_and_stops_the_suite() {
         "{out}"
     );
 
+    // Mail for the demo user, delivered over the suite's LMTP listener by swaks, lands in the
+    // demo mailbox (and an unknown recipient is refused).
+    let lmtp = suite.addr("lda_listen");
+    let swaks = std::process::Command::new("swaks")
+        .args([
+            "--protocol",
+            "LMTP",
+            "--server",
+            &lmtp.ip().to_string(),
+            "--port",
+            &lmtp.port().to_string(),
+        ])
+        .args([
+            "--from",
+            "someone@example.net",
+            "--to",
+            "demo@example.org,nobody@example.org",
+        ])
+        .args(["--header", "Subject: hello from swaks", "--body", "first mail"])
+        .output()
+        .expect("swaks (Debian package swaks) is installed");
+    let transcript = String::from_utf8_lossy(&swaks.stdout);
+    assert!(transcript.contains("<** 550 5.1.1"), "{transcript}");
+    assert!(
+        transcript.contains("<-  250 2.1.5 <demo@example.org> delivered"),
+        "{transcript}"
+    );
+    let inbox = exmdbd::Store::open(&state.join("user/example.org/demo"), &Default::default())
+        .unwrap()
+        .list_messages(0x0d, false)
+        .unwrap();
+    assert_eq!(inbox.len(), 1, "{transcript}");
+
     // A daemon killed with SIGKILL is restarted.
     let pid = pid_of(&state, "imapd").expect("imapd pid file");
     assert!(alive(pid));
