@@ -61,3 +61,12 @@ fn user_and_domain_add_create_their_stores() {
     let (ok, out) = admin(&cfg, &["auth-test", "anna@example.org"], "Geheim 123\n");
     assert!(ok, "{out}");
 }
+
+#[test]
+fn mailq_reports_an_empty_queue() {
+    let dir = TestDir::new();
+    let cfg = dir.write_config("gromox.cfg", &[("state_path", dir.path().to_str().unwrap())]);
+    let out = Command::new(bin("gromox-mailq")).arg("-c").arg(&cfg).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Mail queue is empty\n");
+}
