@@ -16,56 +16,11 @@ pub const MAX_FOLDER: usize = 1024;
 /// Longest accepted resource id (`ID`/`LISTEN` argument), as Gromox's buffer.
 pub const MAX_ID: usize = 256;
 
-/// One framed unit of input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame<'a> {
-    /// A complete line without its CRLF/LF.
-    Line(&'a [u8]),
-    /// A line longer than [`MAX_LINE`] ended here; it was discarded.
-    TooLong,
-}
+pub use gromox_runtime::line::Frame;
 
-/// Cuts lines out of buffered input, discarding over-long lines without buffering them.
-#[derive(Debug, Default, Clone)]
-pub struct LineFramer {
-    /// Inside an over-long line: discard input up to the next LF.
-    discarding: bool,
-}
-
-impl LineFramer {
-    /// Take the next frame from `data`. Returns the frame (if one is complete) and the number
-    /// of bytes consumed; `(None, n)` with `n > 0` means bytes of an over-long line were
-    /// discarded, `(None, 0)` means more input is needed.
-    pub fn next<'a>(&mut self, data: &'a [u8]) -> (Option<Frame<'a>>, usize) {
-        let nl = data.iter().position(|&b| b == b'\n');
-        if self.discarding {
-            return match nl {
-                Some(i) => {
-                    self.discarding = false;
-                    (Some(Frame::TooLong), i + 1)
-                }
-                None => (None, data.len()),
-            };
-        }
-        match nl {
-            Some(i) => {
-                let line = &data[..i];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.len() > MAX_LINE {
-                    (Some(Frame::TooLong), i + 1)
-                } else {
-                    (Some(Frame::Line(line)), i + 1)
-                }
-            }
-            // `MAX_LINE + 1` leaves room for a CR that may precede the LF still to come.
-            None if data.len() > MAX_LINE + 1 => {
-                self.discarding = true;
-                (None, data.len())
-            }
-            None => (None, 0),
-        }
-    }
-}
+/// Cuts lines of at most [`MAX_LINE`] bytes out of buffered input (the shared framer of the
+/// text protocols, `gromox_runtime::line`).
+pub type LineFramer = gromox_runtime::line::LineFramer<MAX_LINE>;
 
 /// The kinds of notification Gromox's event bus carries (event(8gx), "Partially parsed
 /// commands").

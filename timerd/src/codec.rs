@@ -10,53 +10,11 @@ pub const MAX_COMMAND: usize = 2048;
 /// Longest accepted delay: ten years.
 pub const MAX_DELAY: u64 = 10 * 366 * 86400;
 
-/// One framed unit of input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame<'a> {
-    /// A complete line without its CRLF/LF.
-    Line(&'a [u8]),
-    /// A line longer than [`MAX_LINE`] ended here; it was discarded.
-    TooLong,
-}
+pub use gromox_runtime::line::Frame;
 
-/// Cuts lines out of buffered input, discarding over-long lines without buffering them.
-#[derive(Debug, Default, Clone)]
-pub struct LineFramer {
-    discarding: bool,
-}
-
-impl LineFramer {
-    /// Take the next frame from `data`: `(Some(frame), consumed)`, `(None, n > 0)` when bytes
-    /// of an over-long line were discarded, `(None, 0)` when more input is needed.
-    pub fn next<'a>(&mut self, data: &'a [u8]) -> (Option<Frame<'a>>, usize) {
-        let nl = data.iter().position(|&b| b == b'\n');
-        if self.discarding {
-            return match nl {
-                Some(i) => {
-                    self.discarding = false;
-                    (Some(Frame::TooLong), i + 1)
-                }
-                None => (None, data.len()),
-            };
-        }
-        match nl {
-            Some(i) => {
-                let line = &data[..i];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.len() > MAX_LINE {
-                    (Some(Frame::TooLong), i + 1)
-                } else {
-                    (Some(Frame::Line(line)), i + 1)
-                }
-            }
-            None if data.len() > MAX_LINE + 1 => {
-                self.discarding = true;
-                (None, data.len())
-            }
-            None => (None, 0),
-        }
-    }
-}
+/// Cuts lines of at most [`MAX_LINE`] bytes out of buffered input (the shared framer of the
+/// text protocols, `gromox_runtime::line`).
+pub type LineFramer = gromox_runtime::line::LineFramer<MAX_LINE>;
 
 /// One client command.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 mod control;
 mod error;
+pub mod line;
 pub mod proxy;
 mod server;
 pub mod settings;
