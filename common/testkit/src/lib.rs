@@ -105,21 +105,7 @@ impl Daemon {
     /// Start `bin` with `args` (e.g. `["-c", cfg]`), logging to a file in `dir`, and wait
     /// until it announced its listeners.
     pub fn start(bin: &Path, args: &[&str], dir: &Path) -> io::Result<Daemon> {
-        let name = bin
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let mut d = Daemon {
-            bin: bin.to_path_buf(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            envs: Vec::new(),
-            ready_file: dir.join(format!("{name}.ready")),
-            log_file: dir.join(format!("{name}.stderr")),
-            child: None,
-            addrs: BTreeMap::new(),
-        };
-        d.spawn()?;
-        Ok(d)
+        Daemon::start_with_env(bin, args, dir, &[])
     }
 
     /// Like [`Daemon::start`] with extra environment variables.
