@@ -31,8 +31,17 @@ fn user_and_domain_add_create_their_stores() {
     let dir = TestDir::new();
     let state = dir.path().join("state");
     let cfg = dir.write_config("gromox.cfg", &[("state_path", state.to_str().unwrap())]);
-    let dbop = Command::new(bin("gromox-dbop")).arg("-c").arg(&cfg).arg("-C").output().unwrap();
-    assert!(dbop.status.success(), "gromox-dbop -C: {}", String::from_utf8_lossy(&dbop.stderr));
+    let dbop = Command::new(bin("gromox-dbop"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-C")
+        .output()
+        .unwrap();
+    assert!(
+        dbop.status.success(),
+        "gromox-dbop -C: {}",
+        String::from_utf8_lossy(&dbop.stderr)
+    );
     let (ok, out) = admin(&cfg, &["domain", "add", "example.org"], "");
     assert!(ok, "{out}");
     assert!(
