@@ -1,1 +1,36 @@
-//! Import and export (placeholder until the stream lands).
+//! gromox-mt: import and export of mailbox content.
+//!
+//! - [`stream`]: the intermediate mail-transfer stream (format in README.md) — writer and a
+//!   streaming, bounded-memory reader;
+//! - [`produce`]: producers turning EML (RFC 5322), mbox, iCalendar (RFC 5545), vCard
+//!   (RFC 6350) and TNEF (MS-OXTNEF) into stream frames via `gromox-convert`;
+//! - [`import`]: the importer writing frames into an information store (in-process, using the
+//!   `exmdbd` library directly; the exmdb RPC path is to come);
+//! - [`export`]: store → EML files, store → stream, EML → mbox;
+//! - [`cli`]: the command-line programs (`gromox-eml2mt`, `gromox-import`, `gromox-export`, …).
+
+pub mod cli;
+pub mod export;
+pub mod import;
+pub mod produce;
+pub mod stream;
+
+pub use stream::{Frame, Reader, StreamError, Writer};
+
+/// Errors of the import/export tools.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("stream: {0}")]
+    Stream(#[from] StreamError),
+    #[error("store: {0}")]
+    Store(#[from] exmdbd::Error),
+    #[error("I/O on {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs every seed of the fuzz targets (used by the seed test and the fuzz crate).
+pub fn fuzz_stream(data: &[u8]) {
+    stream::fuzz_read(data)
+}

@@ -1,0 +1,398 @@
+//! Command-line programs. Each `*_main` takes the full argument vector and returns the exit
+//! status: 0 all converted, 1 some objects failed (one line each on stderr), 2 usage/setup.
+
+use crate::export;
+use crate::import::{Importer, Options};
+use crate::produce::{mbox_split, tnef_message, Producer};
+use crate::Error;
+use exmdbd::{Store, StoreOptions};
+use std::io::{BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Source formats of `gromox-eml2mt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Mail,
+    Mbox,
+    Ical,
+    Vcard,
+    Tnef,
+}
+
+fn prog(args: &[String], def: &str) -> String {
+    args.first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or(def)
+        .to_string()
+}
+
+fn read_input(path: &str) -> Result<Vec<u8>, Error> {
+    if path == "-" {
+        let mut v = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .map_err(|err| Error::Io { path: path.into(), err })?;
+        return Ok(v);
+    }
+    std::fs::read(path).map_err(|err| Error::Io { path: path.into(), err })
+}
+
+/// `gromox-eml2mt` (and `-mbox2mt`, `-ical2mt`, `-vcf2mt`, `-tnef2mt` with `default`):
+/// converts the files named on the command line and writes the stream to stdout.
+pub fn eml2mt_main(args: Vec<String>, default: Mode) -> ExitCode {
+    let me = prog(&args, "gromox-eml2mt");
+    let mut o = getopts::Options::new();
+    o.optflag("", "mail", "inputs are RFC 5322 messages (.eml)");
+    o.optflag("", "mbox", "inputs are mbox files");
+    o.optflag("", "ical", "inputs are iCalendar files");
+    o.optflag("", "vcard", "inputs are vCard files");
+    o.optflag("", "tnef", "inputs are TNEF (winmail.dat) files");
+    o.optflag("v", "", "verbose");
+    o.optflag("h", "help", "this help");
+    let m = match o.parse(&args[1.min(args.len())..]) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if m.opt_present("h") || m.free.is_empty() {
+        eprint!(
+            "{}",
+            o.usage(&format!(
+                "Usage: {me} [--mail|--mbox|--ical|--vcard|--tnef] FILE... > stream"
+            ))
+        );
+        return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
+    }
+    let mode = if m.opt_present("mbox") {
+        Mode::Mbox
+    } else if m.opt_present("ical") {
+        Mode::Ical
+    } else if m.opt_present("vcard") {
+        Mode::Vcard
+    } else if m.opt_present("tnef") {
+        Mode::Tnef
+    } else if m.opt_present("mail") {
+        Mode::Mail
+    } else {
+        default
+    };
+    if std::io::stdout().is_terminal() {
+        eprintln!("{me}: refusing to write a binary stream to a terminal; pipe it into gromox-import");
+        return ExitCode::from(2);
+    }
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut errs = std::io::stderr();
+    match produce_files(out, &m.free, mode, &mut errs) {
+        Ok((n, failed)) => {
+            if m.opt_present("v") {
+                eprintln!("{me}: {n} objects written, {failed} failed");
+            }
+            ExitCode::from(u8::from(failed > 0))
+        }
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Converts `files` in `mode` into a stream on `out`; per-object failures go to `errs`.
+/// Returns (objects written, objects failed).
+pub fn produce_files<W: Write>(
+    out: W,
+    files: &[String],
+    mode: Mode,
+    errs: &mut dyn Write,
+) -> Result<(u64, u64), Error> {
+    let mut p = Producer::new(out)?;
+    let mut n = 0u64;
+    let mut failed = 0u64;
+    for f in files {
+        match mode {
+            Mode::Mbox => {
+                let file = match std::fs::File::open(f) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = writeln!(errs, "{f}: {e}");
+                        failed += 1;
+                        continue;
+                    }
+                };
+                let mut i = 0u64;
+                let mut werr = None;
+                let r = mbox_split(BufReader::with_capacity(1 << 16, file), |msg| {
+                    i += 1;
+                    match p.eml(msg, &format!("{f}:message {i}")) {
+                        Ok(()) => {
+                            n += 1;
+                            true
+                        }
+                        Err(e) => {
+                            werr = Some(e);
+                            false
+                        }
+                    }
+                });
+                if let Some(e) = werr {
+                    return Err(e.into());
+                }
+                if let Err(e) = r {
+                    let _ = writeln!(errs, "{f}: after message {i}: {e}");
+                    failed += 1;
+                }
+            }
+            _ => {
+                let data = match read_input(f) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = writeln!(errs, "{e}");
+                        failed += 1;
+                        continue;
+                    }
+                };
+                match mode {
+                    Mode::Mail => {
+                        p.eml(&data, f)?;
+                        n += 1;
+                    }
+                    Mode::Ical | Mode::Vcard => {
+                        let Ok(text) = String::from_utf8(data) else {
+                            let _ = writeln!(errs, "{f}: not UTF-8 text, skipped");
+                            failed += 1;
+                            continue;
+                        };
+                        let k = if mode == Mode::Ical {
+                            p.ical(&text, f)?
+                        } else {
+                            p.vcard(&text, f)?
+                        };
+                        if k == 0 {
+                            let _ = writeln!(errs, "{f}: no convertible objects");
+                            failed += 1;
+                        }
+                        n += k as u64;
+                    }
+                    Mode::Tnef => {
+                        let (msg, err) = tnef_message(&data);
+                        if let Some(e) = err {
+                            let _ = writeln!(errs, "{f}: partly decoded: {e}");
+                        }
+                        p.message(&msg, 0, f, None)?;
+                        n += 1;
+                    }
+                    Mode::Mbox => {}
+                }
+            }
+        }
+    }
+    p.finish()?;
+    Ok((n, failed))
+}
+
+/// Resolves `-u user@domain` / `-u @domain` to the store directory.
+fn store_dir(me: &str, m: &getopts::Matches) -> Result<PathBuf, String> {
+    if let Some(d) = m.opt_str("maildir") {
+        return Ok(PathBuf::from(d));
+    }
+    let Some(u) = m.opt_str("u") else {
+        return Err("need -u user@domain (or @domain for the public store)".into());
+    };
+    let cfg = gromox_base::config::Config::load(me, m.opt_str("c").as_deref().map(Path::new), &[], &[])
+        .map_err(|e| format!("config: {e}"))?;
+    let state = PathBuf::from(cfg.get("state_path").unwrap_or("/var/lib/gromox"));
+    if let Some(dom) = u.strip_prefix('@') {
+        gromox_base::names::domain_dir(&state, dom).map_err(|e| format!("{u}: {e}"))
+    } else {
+        gromox_base::names::user_maildir(&state, &u).map_err(|e| format!("{u}: {e}"))
+    }
+}
+
+fn store_opts(o: &mut getopts::Options) {
+    o.optopt("u", "", "user@domain, or @domain for the public store", "ADDR");
+    o.optopt("c", "", "configuration file", "FILE");
+    o.optopt("", "maildir", "store directory (instead of -u)", "DIR");
+    o.optflag("h", "help", "this help");
+}
+
+/// `gromox-import` / `gromox-mt2exm`: reads a stream on stdin into a store.
+pub fn import_main(args: Vec<String>) -> ExitCode {
+    let me = prog(&args, "gromox-import");
+    let mut o = getopts::Options::new();
+    store_opts(&mut o);
+    o.optopt("B", "", "base folder (under the top of the information store)", "NAME");
+    o.optflag("D", "", "delivery mode: file messages like delivered mail");
+    o.optflag("p", "", "print properties of each message");
+    o.optflag("t", "", "print the folder tree");
+    o.optflag("v", "", "verbose");
+    let m = match o.parse(&args[1.min(args.len())..]) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if m.opt_present("h") {
+        eprint!(
+            "{}",
+            o.usage(&format!("Usage: {me} -u user@domain [-B folder] [-D] < stream"))
+        );
+        return ExitCode::SUCCESS;
+    }
+    let dir = match store_dir(&me, &m) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut store = match Store::open(&dir, &StoreOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{me}: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Options {
+        base: m.opt_str("B"),
+        deliver: m.opt_present("D"),
+        print_props: m.opt_present("p"),
+        tree: m.opt_present("t"),
+        verbose: m.opt_present("v"),
+        progress: true,
+    };
+    let start = Instant::now();
+    let stdout = std::io::stdout();
+    let mut imp = match Importer::new(&mut store, opts, Box::new(stdout.lock())) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut errs = std::io::stderr();
+    let stdin = std::io::stdin();
+    let r = imp.run(BufReader::with_capacity(1 << 16, stdin.lock()), &mut errs);
+    match r {
+        Ok(s) => {
+            let secs = start.elapsed().as_secs_f64().max(1e-3);
+            eprintln!(
+                "{me}: {} messages imported ({:.1} MB, {:.0} msg/s), {} failed, {} folders created, {} spliced{}",
+                s.messages,
+                s.bytes as f64 / 1e6,
+                s.messages as f64 / secs,
+                s.failed,
+                s.folders_created,
+                s.folders_spliced,
+                if s.stream_error.is_some() {
+                    ", stream incomplete"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::from(u8::from(s.failed > 0 || s.stream_error.is_some()))
+        }
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `gromox-export` (`--mail DIR` EML per message, `--mt` stream to stdout) and
+/// `gromox-exm2eml` (same as `--mail`).
+pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
+    let me = prog(&args, "gromox-export");
+    let mut o = getopts::Options::new();
+    store_opts(&mut o);
+    o.optopt("", "mail", "write one .eml per message below DIR", "DIR");
+    o.optflag("", "mt", "write the stream to stdout");
+    let m = match o.parse(&args[1.min(args.len())..]) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outdir = m
+        .opt_str("mail")
+        .or_else(|| if mail_default { m.free.first().cloned() } else { None });
+    if m.opt_present("h") || (outdir.is_none() && !m.opt_present("mt")) {
+        eprint!(
+            "{}",
+            o.usage(&format!("Usage: {me} -u user@domain (--mail DIR | --mt > stream)"))
+        );
+        return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
+    }
+    let dir = match store_dir(&me, &m) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match Store::open(&dir, &StoreOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{me}: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let root = if store.is_private() {
+        exmdbd::layout::fid::IPMSUBTREE
+    } else {
+        exmdbd::layout::fid::PUB_IPMSUBTREE
+    };
+    let mut errs = std::io::stderr();
+    let r = match outdir {
+        Some(d) => export::export_eml(&store, root, Path::new(&d), &mut errs),
+        None => {
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            export::export_mt(&store, root, out, &mut errs).map(|x| x.1)
+        }
+    };
+    match r {
+        Ok(n) => {
+            eprintln!("{me}: {n} messages exported");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `gromox-eml2mbox`: EML files → an mbox on stdout.
+pub fn eml2mbox_main(args: Vec<String>) -> ExitCode {
+    let me = prog(&args, "gromox-eml2mbox");
+    if args.len() < 2 || args[1] == "-h" || args[1] == "--help" {
+        eprintln!("Usage: {me} FILE.eml... > out.mbox");
+        return ExitCode::from(2);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = false;
+    for f in &args[1..] {
+        match read_input(f) {
+            Ok(d) => {
+                if let Err(e) = export::mbox_append(&mut out, &d) {
+                    eprintln!("{me}: writing: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            Err(e) => {
+                eprintln!("{me}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        eprintln!("{me}: writing: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::from(u8::from(failed))
+}

@@ -1,0 +1,193 @@
+//! Exporters: store → EML files (RFC 5322), store → stream, EML files → mbox (RFC 4155).
+
+use crate::stream::{FolderFrame, MessageFrame};
+use crate::Error;
+use exmdbd::{MessageContent, Store};
+use gromox_convert::mapi::{from_mapi, MapiAttachment, MapiMessage};
+use gromox_mapi::{PropVal, TaggedVal};
+use std::collections::HashMap;
+use std::io::Write;
+
+type Named = Vec<(gromox_mapi::PropName, PropVal)>;
+
+fn split(store: &Store, p: &[TaggedVal]) -> Result<(Vec<TaggedVal>, Named), Error> {
+    let mut tagged = Vec::new();
+    let mut named = Vec::new();
+    for t in p {
+        if t.tag.id() < 0x8000 {
+            tagged.push(t.clone());
+        } else if let Some(n) = store.get_propname(t.tag.id())? {
+            named.push((n, t.val.clone()));
+        }
+    }
+    Ok((tagged, named))
+}
+
+/// A stored message in `gromox-mapi` bridge form (named properties resolved to names).
+pub fn to_bridge(store: &Store, c: &MessageContent) -> Result<MapiMessage, Error> {
+    let (props, named) = split(store, &c.props)?;
+    let mut attachments = Vec::new();
+    for a in &c.attachments {
+        let (props, named) = split(store, &a.props)?;
+        let embedded = match &a.embedded {
+            Some(e) => Some(Box::new(to_bridge(store, e)?)),
+            None => None,
+        };
+        attachments.push(MapiAttachment { props, named, embedded });
+    }
+    Ok(MapiMessage {
+        props,
+        named,
+        recipients: c
+            .recipients
+            .iter()
+            .map(|r| split(store, r).map(|x| x.0))
+            .collect::<Result<_, _>>()?,
+        attachments,
+    })
+}
+
+/// The RFC 5322 form of a stored message: the original MIME when kept, else generated.
+pub fn message_eml(store: &Store, mid: u64) -> Result<Vec<u8>, Error> {
+    if let Some(m) = store.message_mime(mid)? {
+        return Ok(m);
+    }
+    let c = store.read_message(mid)?;
+    Ok(gromox_convert::mime_out::mapi_to_mime(&from_mapi(&to_bridge(
+        store, &c,
+    )?)))
+}
+
+/// Folders to export: `(id, parent, name, container class)` below `root`, parents first.
+pub fn folder_tree(store: &Store, root: u64) -> Result<Vec<exmdbd::FolderInfo>, Error> {
+    let all: Vec<_> = store.list_folders()?.into_iter().filter(|f| !f.deleted).collect();
+    let mut out = Vec::new();
+    let mut queue = vec![root];
+    while let Some(p) = queue.pop() {
+        for f in all.iter().filter(|f| f.parent == Some(p)) {
+            queue.push(f.id);
+            out.push(f.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one EML file per message of every folder below `root` into `dir/<folder path>/`.
+/// Returns the number of files written.
+pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dyn Write) -> Result<u64, Error> {
+    let folders = folder_tree(store, root)?;
+    let mut paths: HashMap<u64, std::path::PathBuf> = HashMap::new();
+    paths.insert(root, dir.to_path_buf());
+    let mut n = 0;
+    for f in &folders {
+        let parent = f
+            .parent
+            .and_then(|p| paths.get(&p).cloned())
+            .unwrap_or_else(|| dir.to_path_buf());
+        let path = parent.join(safe_name(&f.name));
+        paths.insert(f.id, path.clone());
+        let mids = store.list_messages(f.id, false)?;
+        if mids.is_empty() {
+            continue;
+        }
+        std::fs::create_dir_all(&path).map_err(|err| Error::Io {
+            path: path.display().to_string(),
+            err,
+        })?;
+        for mid in mids {
+            match message_eml(store, mid) {
+                Ok(b) => {
+                    let file = path.join(format!("{mid:x}.eml"));
+                    std::fs::write(&file, b).map_err(|err| Error::Io {
+                        path: file.display().to_string(),
+                        err,
+                    })?;
+                    n += 1;
+                }
+                Err(e) => {
+                    let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// A folder name usable as one path component.
+fn safe_name(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match t.as_str() {
+        "" | "." | ".." => format!("_{t}"),
+        _ => t,
+    }
+}
+
+/// Writes the folders below `root` and their messages as a stream.
+pub fn export_mt<W: Write>(store: &Store, root: u64, out: W, errs: &mut dyn Write) -> Result<(W, u64), Error> {
+    let mut p = crate::produce::Producer::new(out)?;
+    let folders = folder_tree(store, root)?;
+    let mut n = 0;
+    for f in &folders {
+        p.w.folder(&FolderFrame {
+            id: f.id,
+            parent: match f.parent {
+                Some(x) if x != root => x,
+                _ => 0,
+            },
+            name: f.name.clone(),
+            container_class: f.container_class.clone(),
+        })?;
+    }
+    for f in &folders {
+        for assoc in [false, true] {
+            for mid in store.list_messages(f.id, assoc)? {
+                let r = store
+                    .read_message(mid)
+                    .map_err(Error::from)
+                    .and_then(|c| to_bridge(store, &c));
+                match r {
+                    Ok(b) => {
+                        let message = p.to_mt(&b)?;
+                        let mime = if assoc { None } else { store.message_mime(mid)? };
+                        p.w.message(&MessageFrame {
+                            folder: f.id,
+                            associated: assoc,
+                            source: format!("{}/{mid:x}", f.name),
+                            message,
+                            mime,
+                        })?;
+                        n += 1;
+                    }
+                    Err(e) => {
+                        let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
+                    }
+                }
+            }
+        }
+    }
+    Ok((p.finish()?, n))
+}
+
+/// Appends one message to an mbox (RFC 4155): "From " line, ">From " quoting, blank line.
+pub fn mbox_append<W: Write>(out: &mut W, eml: &[u8]) -> std::io::Result<()> {
+    out.write_all(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n")?;
+    for line in eml.split_inclusive(|c| *c == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if body.iter().skip_while(|c| **c == b'>').take(5).eq(b"From ".iter()) {
+            out.write_all(b">")?;
+        }
+        out.write_all(body)?;
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"\n")
+}

@@ -1,0 +1,5 @@
+//! `gromox-mt2exm`: see `gromox_mt::cli::import_main`.
+
+fn main() -> std::process::ExitCode {
+    gromox_mt::cli::import_main(std::env::args().collect())
+}
