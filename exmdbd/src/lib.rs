@@ -21,6 +21,7 @@ pub mod message;
 pub mod notify;
 pub mod paths;
 pub mod perms;
+pub mod rpc;
 pub mod schema;
 pub mod store;
 

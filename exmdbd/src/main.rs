@@ -1,18 +1,173 @@
-//! exmdbd: information store daemon (exmdb RPC)
-//!
-//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
-//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
-//! already treat it like the finished daemon.
+//! exmdbd: the information store daemon, serving the exmdb RPC protocol
+//! (`gromox_exmdb_proto`) over the common runtime. See README.md.
 
-use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-fn main() -> std::process::ExitCode {
-    let spec = Spec {
+use gromox_base::acl::HostsAllow;
+use gromox_base::server::{server_keys, ServerDefaults};
+use gromox_base::{Daemon, KeyDef, Kind, Spec};
+use gromox_runtime::{Control, Server};
+
+use exmdbd::cache::StoreCache;
+use exmdbd::rpc::{ExmdbProtocol, ExmdbServer, HomeCheck};
+use exmdbd::StoreOptions;
+
+const DEFAULTS: ServerDefaults = ServerDefaults {
+    prefix: "exmdb",
+    listen: "[::1]:5000",
+    listen_tls: "",
+    threads: 8,
+    context_num: 1024,
+    idle: "30min",
+};
+
+fn spec() -> Spec {
+    let mut keys = server_keys(DEFAULTS);
+    keys.push(
+        KeyDef::new(
+            "exmdb_hosts_allow",
+            "::1 127.0.0.1",
+            Kind::Str,
+            "client addresses or CIDR prefixes allowed to connect (space-separated)",
+        )
+        .reloadable(),
+    );
+    keys.push(KeyDef::new(
+        "exmdb_cache_interval",
+        "2h",
+        Kind::Duration,
+        "an open store unused this long is closed",
+    ));
+    keys.push(KeyDef::new(
+        "exmdb_check_homeserver",
+        "yes",
+        Kind::Bool,
+        "refuse mailboxes whose directory home server is another host",
+    ));
+    keys.extend(gromox_directory::config_keys());
+    let mut files = vec!["exmdb_provider.cfg"];
+    files.extend_from_slice(gromox_directory::CONFIG_FILES);
+    Spec {
         prog: "exmdbd",
         about: "information store daemon (exmdb RPC)",
-        files: &["exmdb_provider.cfg"],
-        keys: Vec::new(),
+        files: Box::leak(files.into_boxed_slice()),
+        keys,
+    }
+}
+
+/// Home-server check through the user directory: a mailbox `<state>/user/<domain>/<local>`
+/// belongs to `local@domain`; its `homeserver` must be empty/0 or name this host.
+fn home_check(cfg: &gromox_base::Config, log: &slog::Logger) -> Option<HomeCheck> {
+    if !cfg.bool("exmdb_check_homeserver") {
+        return None;
+    }
+    let dir = match gromox_directory::Directory::open(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            slog::warn!(log, "user directory unavailable: home-server checks disabled"; "event" => "exmdb.no_directory", "error" => e.to_string());
+            return None;
+        }
     };
-    let (daemon, _) = Daemon::start(spec);
-    run_placeholder(daemon, "the exmdb RPC server")
+    let me = match cfg.str("hostname") {
+        "" => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
+        h => h.to_owned(),
+    };
+    let state = cfg.path("state_path");
+    Some(Box::new(move |p: &Path| {
+        let Ok(rel) = p.strip_prefix(state.join("user")) else {
+            return Ok(());
+        };
+        let parts: Vec<_> = rel.iter().filter_map(|c| c.to_str()).collect();
+        if parts.len() != 2 {
+            return Ok(());
+        }
+        let addr = format!("{}@{}", parts[1], parts[0]);
+        match dir.lookup(&addr) {
+            Ok(Some(u)) => match (u.homeserver, u.homeserver_host.as_deref()) {
+                (0, _) | (_, None) | (_, Some("")) => Ok(()),
+                (_, Some(h)) if h.eq_ignore_ascii_case(&me) => Ok(()),
+                (_, Some(h)) => Err(h.to_owned()),
+            },
+            _ => Ok(()),
+        }
+    }))
+}
+
+fn main() {
+    let (daemon, _) = Daemon::start(spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("exmdbd: {what}: {e}");
+        std::process::exit(2);
+    };
+    let cfg = &daemon.config;
+    if let Err(e) = gromox_runtime::sys::raise_nofile_limit() {
+        slog::warn!(log, "cannot raise the fd limit"; "event" => "daemon.nofile", "error" => e.to_string());
+    }
+    let acl = HostsAllow::parse(cfg.str("exmdb_hosts_allow"))
+        .unwrap_or_else(|e| fail("exmdb_hosts_allow", cfg.error("exmdb_hosts_allow", e).to_string()));
+    let rcfg = gromox_runtime::settings::server_config(cfg, "exmdb", gromox_exmdb_proto::MAX_FRAME + 4)
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let cache = Arc::new(StoreCache::new(
+        StoreOptions::default(),
+        cfg.duration("exmdb_cache_interval"),
+    ));
+    let state = cfg.path("state_path");
+    let home = home_check(cfg, &log);
+    let srv = Arc::new(ExmdbServer::new(cache.clone(), state, acl, home, log.clone()));
+
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+    let daemon = std::sync::Mutex::new(daemon);
+    let reload_srv = srv.clone();
+    control.on_reload(move || {
+        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
+        let log = d.log.clone();
+        if let Some(cfg) = d.reload() {
+            match HostsAllow::parse(cfg.str("exmdb_hosts_allow")) {
+                Ok(acl) => reload_srv.set_acl(acl),
+                Err(e) => {
+                    slog::error!(log, "exmdb_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
+                }
+            }
+        }
+    });
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    // Close idle stores now and then.
+    let tc = control.clone();
+    let closer = std::thread::Builder::new()
+        .name("exmdb-idle".into())
+        .spawn(move || {
+            let mut n = 0u32;
+            while !tc.is_shutdown() {
+                std::thread::sleep(Duration::from_millis(200));
+                n += 1;
+                if n.is_multiple_of(300) {
+                    cache.close_idle();
+                }
+            }
+        })
+        .unwrap_or_else(|e| fail("idle thread", e.to_string()));
+    slog::info!(log, "exmdbd ready"; "event" => "daemon.ready");
+    let result = server.run(Arc::new(ExmdbProtocol(srv)), control.clone());
+    control.shutdown();
+    let _ = closer.join();
+    match result {
+        Ok(()) => slog::info!(log, "exmdbd stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
 }

@@ -10,6 +10,7 @@
 //! command is never sent twice.
 
 pub mod event;
+pub mod exmdb;
 pub mod line;
 pub mod timer;
 

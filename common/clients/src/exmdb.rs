@@ -1,0 +1,163 @@
+//! Client of exmdbd's RPC protocol ([`gromox_exmdb_proto`]): a small pool of connections to
+//! one server, with connect/read timeouts. A pooled connection the server closed while idle
+//! (e.g. after a restart) is detected before reuse and replaced, so a call is never sent twice;
+//! while the server is down, calls fail with an error instead of hanging.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gromox_exmdb_proto::{self as proto, Call, Response, Status};
+
+/// Errors of the exmdb client.
+#[derive(Debug, thiserror::Error)]
+pub enum ExmdbError {
+    /// Network error or timeout.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server refused the connection at the handshake (e.g. `AccessDenied`).
+    #[error("refused by server: {0:?}")]
+    Refused(Status),
+    /// The server closed the connection.
+    #[error("connection closed by server")]
+    Closed,
+    /// The server sent bytes that do not decode.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] proto::ProtoError),
+    /// The call failed on the server.
+    #[error("{0:?}: {1}")]
+    Call(Status, String),
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ExmdbOptions {
+    /// Most idle connections kept (`rpc_proxy_connection_num`).
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+    /// Read/write timeout of one call.
+    pub io_timeout: Duration,
+}
+
+impl Default for ExmdbOptions {
+    fn default() -> Self {
+        ExmdbOptions {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A pool of connections to one exmdbd.
+pub struct ExmdbClient {
+    addr: SocketAddr,
+    opts: ExmdbOptions,
+    pool: Mutex<Vec<Conn>>,
+}
+
+struct Conn {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl ExmdbClient {
+    pub fn new(addr: SocketAddr, opts: ExmdbOptions) -> ExmdbClient {
+        ExmdbClient {
+            addr,
+            opts,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The server address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs `call` on mailbox `dir`.
+    pub fn call(&self, dir: &str, call: &Call) -> Result<Response, ExmdbError> {
+        let mut c = match self.take_live() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let r = c.call(dir, call)?;
+        let mut p = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if p.len() < self.opts.pool_size {
+            p.push(c);
+        }
+        drop(p);
+        r.map_err(|(s, m)| ExmdbError::Call(s, m))
+    }
+
+    /// Liveness check of the server and the mailbox.
+    pub fn ping(&self, dir: &str) -> Result<(), ExmdbError> {
+        self.call(dir, &Call::Ping).map(|_| ())
+    }
+
+    fn take_live(&self) -> Option<Conn> {
+        let mut p = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(c) = p.pop() {
+            if c.alive() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn connect(&self) -> Result<Conn, ExmdbError> {
+        let s = TcpStream::connect_timeout(&self.addr, self.opts.connect_timeout)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(self.opts.io_timeout))?;
+        s.set_write_timeout(Some(self.opts.io_timeout))?;
+        let mut c = Conn { s, buf: Vec::new() };
+        c.send(&proto::handshake_request())?;
+        let p = c.recv()?;
+        match proto::parse_handshake_response(&p)? {
+            Status::Ok => Ok(c),
+            s => Err(ExmdbError::Refused(s)),
+        }
+    }
+}
+
+impl Conn {
+    /// Whether the server has not closed this idle connection.
+    fn alive(&self) -> bool {
+        if self.s.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let ok = matches!(self.s.peek(&mut b), Err(e) if e.kind() == ErrorKind::WouldBlock);
+        ok && self.s.set_nonblocking(false).is_ok()
+    }
+
+    fn send(&mut self, payload: &[u8]) -> Result<(), ExmdbError> {
+        let mut f = Vec::with_capacity(payload.len() + 4);
+        proto::write_frame(&mut f, payload);
+        self.s.write_all(&f)?;
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<Vec<u8>, ExmdbError> {
+        let mut tmp = [0u8; 16 * 1024];
+        loop {
+            if let Some((p, n)) = proto::split_frame(&self.buf)? {
+                let p = p.to_vec();
+                self.buf.drain(..n);
+                return Ok(p);
+            }
+            let n = self.s.read(&mut tmp)?;
+            if n == 0 {
+                return Err(ExmdbError::Closed);
+            }
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    fn call(&mut self, dir: &str, call: &Call) -> Result<Result<Response, (Status, String)>, ExmdbError> {
+        self.send(&proto::encode_request(dir, call))?;
+        let p = self.recv()?;
+        Ok(proto::decode_response(call, &p)?)
+    }
+}
