@@ -17,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod layout;
 pub mod mbck;
+pub mod mbop;
 pub mod message;
 pub mod notify;
 pub mod paths;

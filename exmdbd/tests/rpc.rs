@@ -271,3 +271,70 @@ fn client_survives_a_server_restart() {
     // Up again: the same client recovers without being told.
     c.ping(dir).unwrap();
 }
+
+fn mbop(cfg: &Path, args: &[&str]) -> bool {
+    let mut a = vec!["gromox-mbop".to_string(), "-c".into(), cfg.to_string_lossy().into()];
+    a.extend(args.iter().map(|s| s.to_string()));
+    exmdbd::mbop::mbop_main(a) == std::process::ExitCode::SUCCESS
+}
+
+#[test]
+fn mbop_commands_over_rpc() {
+    let e = env(&[]);
+    let d = start(&e);
+    let addr = d.addr("exmdb_listen").to_string();
+    let state = e.dir.path().join("state");
+    let state_s = state.to_string_lossy().to_string();
+    // Its own directory: exmdb_provider.cfg next to the main file would be read too.
+    let mdir = e.dir.path().join("mbop");
+    std::fs::create_dir_all(&mdir).unwrap();
+    let mcfg = mdir.join("gromox.cfg");
+    std::fs::write(&mcfg, format!("exmdb_listen = {addr}\nstate_path = {state_s}\n")).unwrap();
+    let dir = e.maildir.to_str().unwrap();
+    assert!(mbop(&mcfg, &["-d", dir, "ping"]));
+    assert!(mbop(&mcfg, &["-u", "alice@example.org", "ping"]));
+    assert!(!mbop(&mcfg, &["-d", "/etc", "ping"]), "bad mailbox fails");
+    assert!(!mbop(&mcfg, &["-d", dir, "frobnicate"]), "unknown command fails");
+
+    let c = client(d.addr("exmdb_listen"));
+    let deliver = || {
+        let r = c
+            .call(
+                dir,
+                &Call::DeliverMessage {
+                    folder: None,
+                    props: vec![subject("x")],
+                    mime: None,
+                },
+            )
+            .unwrap();
+        let Response::Delivered { message, .. } = r else {
+            panic!()
+        };
+        message
+    };
+    let m1 = deliver();
+    assert!(mbop(&mcfg, &["-d", dir, "emptyfld", "--soft", "INBOX"]));
+    assert!(mbop(&mcfg, &["-d", dir, "purge-softdelete", "-r"]));
+    assert!(matches!(
+        c.call(dir, &Call::GetMessageProps(m1)),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    let m2 = deliver();
+    assert!(mbop(&mcfg, &["-d", dir, "delmsg", "-f", "/Inbox", &m2.to_string()]));
+    assert!(matches!(
+        c.call(dir, &Call::GetMessageProps(m2)),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    assert!(!mbop(&mcfg, &["-d", dir, "emptyfld", "/No/Such/Folder"]));
+
+    assert!(mbop(&mcfg, &["-d", dir, "set-props", "0x3004001f=maintained"]));
+    let Response::Props(p) = c.call(dir, &Call::GetStoreProps).unwrap() else {
+        panic!()
+    };
+    assert!(p.iter().any(|t| t.val == PropVal::Unicode("maintained".into())));
+    assert!(mbop(&mcfg, &["-d", dir, "get-props"]));
+    for cmd in ["vacuum", "purge-datafiles", "recalc-sizes", "freeze", "thaw"] {
+        assert!(mbop(&mcfg, &["-d", dir, cmd]), "{cmd}");
+    }
+}

@@ -1,0 +1,280 @@
+//! `gromox-mbop`: mailbox operations over exmdb RPC (the binary in `tools/` calls
+//! [`mbop_main`]). Commands and folder specs are documented in README.md.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use gromox_base::config::Config;
+use gromox_base::{KeyDef, Kind};
+use gromox_clients::exmdb::{ExmdbClient, ExmdbOptions};
+use gromox_exmdb_proto::{Call, FolderEntry, Response};
+use gromox_mapi::props::{PropTag, PropType, PropVal, TaggedVal};
+
+use crate::layout::fid;
+
+const USAGE: &str = "Usage: gromox-mbop [-c FILE] (-u USER | -d MAILDIR) COMMAND [ARGS]
+Commands:
+  ping                         check that exmdbd serves the mailbox
+  unload                       close the store in exmdbd
+  vacuum                       compact the store database
+  purge-softdelete [-r]        remove soft-deleted messages and folders for good
+  purge-datafiles              remove content files no message refers to
+  recalc-sizes                 recompute the store size
+  emptyfld [--soft] FOLDER...  delete every message of FOLDER (hard unless --soft)
+  delmsg -f FOLDER MID...      delete messages (hard); FOLDER is checked to exist
+  freeze | thaw                maintenance mode on / off
+  get-props                    print the store properties (TAG TYPE VALUE)
+  set-props TAG=VALUE...       set store properties (TAG in hex, e.g. 0x3004001f=text)
+FOLDER: numeric id, /path/below/IPM_SUBTREE, or one of INBOX SENT DRAFTS DELETED JUNK
+  CALENDAR CONTACTS TASKS NOTES JOURNAL OUTBOX IPM_SUBTREE";
+
+/// Resolves a symbolic folder name to Gromox's fixed private folder id.
+pub fn symbolic_folder(name: &str) -> Option<u64> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "INBOX" => fid::INBOX,
+        "SENT" => fid::SENT_ITEMS,
+        "DRAFTS" => fid::DRAFT,
+        "DELETED" => fid::DELETED_ITEMS,
+        "JUNK" => fid::JUNK,
+        "CALENDAR" => fid::CALENDAR,
+        "CONTACTS" => fid::CONTACTS,
+        "TASKS" => fid::TASKS,
+        "NOTES" => fid::NOTES,
+        "JOURNAL" => fid::JOURNAL,
+        "OUTBOX" => fid::OUTBOX,
+        "IPM_SUBTREE" => fid::IPMSUBTREE,
+        _ => return None,
+    })
+}
+
+/// Resolves a folder spec against the store's folder list.
+pub fn resolve_folder(spec: &str, folders: &[FolderEntry]) -> Result<u64, String> {
+    if let Some(f) = symbolic_folder(spec) {
+        return Ok(f);
+    }
+    let num = if let Some(h) = spec.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else {
+        spec.parse::<u64>().ok()
+    };
+    if let Some(n) = num {
+        return if folders.iter().any(|f| f.id == n) {
+            Ok(n)
+        } else {
+            Err(format!("no folder with id {n}"))
+        };
+    }
+    let Some(path) = spec.strip_prefix('/') else {
+        return Err(format!("{spec:?}: not a folder id, /path or symbolic name"));
+    };
+    let mut cur = fid::IPMSUBTREE;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        cur = folders
+            .iter()
+            .find(|f| f.parent == cur && f.name.eq_ignore_ascii_case(part))
+            .map(|f| f.id)
+            .ok_or_else(|| format!("{spec:?}: no folder {part:?}"))?;
+    }
+    Ok(cur)
+}
+
+fn show(v: &PropVal) -> String {
+    match v {
+        PropVal::Unicode(s) | PropVal::String8(s) => s.clone(),
+        PropVal::Binary(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        other => match other.as_i64() {
+            Some(i) => i.to_string(),
+            None => format!("{other:?}"),
+        },
+    }
+}
+
+fn parse_prop(s: &str) -> Result<TaggedVal, String> {
+    let (t, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TAG=VALUE"))?;
+    let t = t.trim_start_matches("0x");
+    let tag = PropTag(u32::from_str_radix(t, 16).map_err(|_| format!("{t:?}: bad tag"))?);
+    let bad = || format!("{v:?}: not a value of the tag's type");
+    let val = match tag.ptype() {
+        Some(PropType::Unicode) => PropVal::Unicode(v.into()),
+        Some(PropType::String8) => PropVal::String8(v.into()),
+        Some(PropType::I4) => PropVal::I4(v.parse().map_err(|_| bad())?),
+        Some(PropType::I8) => PropVal::I8(v.parse().map_err(|_| bad())?),
+        Some(PropType::I2) => PropVal::I2(v.parse().map_err(|_| bad())?),
+        Some(PropType::Boolean) => PropVal::Boolean(matches!(v, "1" | "true" | "yes")),
+        _ => return Err(format!("{t}: property type not settable from the command line")),
+    };
+    Ok(TaggedVal::new(tag, val))
+}
+
+/// Entry point of `gromox-mbop`.
+pub fn mbop_main(args: Vec<String>) -> ExitCode {
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gromox-mbop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut o = getopts::Options::new();
+    o.optopt("c", "config", "configuration file (default: $GROMOX_CONFIG)", "FILE");
+    o.optopt("u", "user", "mailbox of this user", "USER");
+    o.optopt("d", "dir", "mailbox directory", "MAILDIR");
+    o.optflag("h", "help", "print this help");
+    o.parsing_style(getopts::ParsingStyle::StopAtFirstFree);
+    let m = o.parse(args.iter().skip(1)).map_err(|e| e.to_string())?;
+    if m.opt_present("h") || m.free.is_empty() {
+        println!("{USAGE}");
+        return if m.opt_present("h") {
+            Ok(())
+        } else {
+            Err("no command".into())
+        };
+    }
+    let main = m
+        .opt_str("c")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("GROMOX_CONFIG").map(Into::into));
+    let mut defs = vec![KeyDef::new("exmdb_listen", "[::1]:5000", Kind::Str, "exmdbd address")];
+    defs.extend(gromox_directory::config_keys());
+    let mut files = vec!["exmdb_provider.cfg"];
+    files.extend_from_slice(gromox_directory::CONFIG_FILES);
+    let cfg = Config::load("gromox-mbop", main.as_deref(), &files, &defs).map_err(|e| e.to_string())?;
+    let addr: SocketAddr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))?
+        .into_iter()
+        .next()
+        .ok_or("exmdb_listen is empty")?;
+    let dir = match (m.opt_str("u"), m.opt_str("d")) {
+        (_, Some(d)) => d,
+        (Some(u), None) => user_dir(&cfg, &u)?,
+        (None, None) => return Err("-u USER or -d MAILDIR is required".into()),
+    };
+    let c = ExmdbClient::new(addr, ExmdbOptions::default());
+    let call = |call: Call| c.call(&dir, &call).map_err(|e| e.to_string());
+    let cmd = m.free[0].as_str();
+    let rest = &m.free[1..];
+    let folders = || match call(Call::ListFolders)? {
+        Response::Folders(f) => Ok::<_, String>(f),
+        r => Err(format!("unexpected response {r:?}")),
+    };
+    match cmd {
+        "ping" => call(Call::Ping).map(|_| ()),
+        "unload" => call(Call::Unload).map(|_| ()),
+        "vacuum" => call(Call::Vacuum).map(|_| ()),
+        "purge-datafiles" => call(Call::PurgeDatafiles).map(|r| println!("{}", count(&r))),
+        "recalc-sizes" => call(Call::RecalcSizes).map(|_| ()),
+        "freeze" => call(Call::Freeze).map(|_| ()),
+        "thaw" => call(Call::Thaw).map(|_| ()),
+        "purge-softdelete" => {
+            if let Some(a) = rest.iter().find(|a| *a != "-r") {
+                return Err(format!(
+                    "purge-softdelete: unsupported argument {a:?} (age limits are not implemented)"
+                ));
+            }
+            call(Call::PurgeSoftdel).map(|r| println!("{}", count(&r)))
+        }
+        "emptyfld" => {
+            let soft = rest.iter().any(|a| a == "--soft");
+            let specs: Vec<_> = rest.iter().filter(|a| *a != "--soft").collect();
+            if specs.is_empty() || specs.iter().any(|a| a.starts_with('-')) {
+                return Err("emptyfld [--soft] FOLDER... (age limits are not implemented)".into());
+            }
+            let fl = folders()?;
+            for s in specs {
+                let f = resolve_folder(s, &fl)?;
+                let r = call(Call::EmptyFolder { folder: f, hard: !soft })?;
+                println!("{s}: {}", count(&r));
+            }
+            Ok(())
+        }
+        "delmsg" => {
+            let (Some(flag), Some(spec)) = (rest.first(), rest.get(1)) else {
+                return Err("delmsg -f FOLDER MID...".into());
+            };
+            if flag != "-f" {
+                return Err("delmsg -f FOLDER MID...".into());
+            }
+            resolve_folder(spec, &folders()?)?;
+            let mids = rest[2..]
+                .iter()
+                .map(|s| s.parse::<u64>().map_err(|_| format!("{s:?}: not a message id")))
+                .collect::<Result<Vec<_>, _>>()?;
+            call(Call::DeleteMessages { mids, hard: true }).map(|_| ())
+        }
+        "get-props" => match call(Call::GetStoreProps)? {
+            Response::Props(p) => {
+                for t in p {
+                    println!("0x{:08x} {:?} {}", t.tag.0, t.val.ptype(), show(&t.val));
+                }
+                Ok(())
+            }
+            r => Err(format!("unexpected response {r:?}")),
+        },
+        "set-props" => {
+            let p = rest.iter().map(|s| parse_prop(s)).collect::<Result<Vec<_>, _>>()?;
+            if p.is_empty() {
+                return Err("set-props TAG=VALUE...".into());
+            }
+            call(Call::SetStoreProps(p)).map(|_| ())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+fn count(r: &Response) -> String {
+    match r {
+        Response::Count(n) => format!("{n} removed"),
+        _ => String::new(),
+    }
+}
+
+fn user_dir(cfg: &Config, user: &str) -> Result<String, String> {
+    if let Ok(d) = gromox_directory::Directory::open(cfg) {
+        if let Ok(Some(md)) = d.maildir(user) {
+            if !md.is_empty() {
+                return Ok(md);
+            }
+        }
+    }
+    crate::paths::user_maildir(&cfg.path("state_path"), user)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_specs() {
+        let fl = vec![
+            FolderEntry {
+                id: fid::IPMSUBTREE,
+                parent: fid::ROOT,
+                name: "Top of Information Store".into(),
+                container_class: None,
+            },
+            FolderEntry {
+                id: fid::INBOX,
+                parent: fid::IPMSUBTREE,
+                name: "Inbox".into(),
+                container_class: None,
+            },
+            FolderEntry {
+                id: 0x1001,
+                parent: fid::INBOX,
+                name: "Projects".into(),
+                container_class: None,
+            },
+        ];
+        assert_eq!(resolve_folder("inbox", &fl), Ok(fid::INBOX));
+        assert_eq!(resolve_folder("/Inbox/projects", &fl), Ok(0x1001));
+        assert_eq!(resolve_folder("4097", &fl), Ok(0x1001));
+        assert_eq!(resolve_folder("0x1001", &fl), Ok(0x1001));
+        assert!(resolve_folder("/Inbox/Nope", &fl).is_err());
+        assert!(resolve_folder("999", &fl).is_err());
+        assert!(resolve_folder("Inbox2", &fl).is_err());
+    }
+}
