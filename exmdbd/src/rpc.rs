@@ -12,12 +12,13 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use gromox_base::acl::HostsAllow;
-use gromox_exmdb_proto::{self as proto, Call, FolderEntry, Response, Status};
-use gromox_runtime::{ConnInfo, Cx, Next, Protocol, Session};
+use gromox_exmdb_proto::{self as proto, nf, Call, FolderEntry, Notification, Response, Status};
+use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Protocol, Session};
 
 use crate::cache::StoreCache;
 use crate::error::Error;
 use crate::message::MessageContent;
+use crate::notify::Event;
 use crate::store::Obj;
 
 /// Decides whether a mailbox is homed on this server: `Ok(())`, or the name of its home.
@@ -113,7 +114,7 @@ impl ExmdbServer {
                 self.frozen.lock().unwrap_or_else(|p| p.into_inner()).insert(path);
                 return Ok(Response::Done);
             }
-            Call::Ping => {}
+            Call::Ping | Call::Subscribe { .. } => {}
             _ if frozen => return Err((Status::Frozen, "mailbox is in maintenance mode".into())),
             Call::Unload => {
                 return Err((Status::NotSupported, "unload is not implemented by this server".into()));
@@ -123,7 +124,7 @@ impl ExmdbServer {
         let store = self.cache.get(&path).map_err(err)?;
         let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
         let r = match call {
-            Call::Ping | Call::Freeze | Call::Thaw | Call::Unload => Response::Done,
+            Call::Ping | Call::Freeze | Call::Thaw | Call::Unload | Call::Subscribe { .. } => Response::Done,
             Call::GetStoreProps => Response::Props(st.get_props(Obj::Store).map_err(err)?),
             Call::SetStoreProps(p) => {
                 st.set_props(Obj::Store, &p).map_err(err)?;
@@ -197,6 +198,87 @@ impl ExmdbServer {
     }
 }
 
+/// Maps a store event to its wire form.
+pub fn notification(e: &Event) -> Notification {
+    let n = |kind, is_folder, folder, message, other| Notification {
+        kind,
+        is_folder,
+        folder,
+        message,
+        other,
+    };
+    match e {
+        Event::NewMail { folder, message, .. } => n(nf::NEW_MAIL, false, *folder, *message, 0),
+        Event::MessageCreated { folder, message } => n(nf::OBJECT_CREATED, false, *folder, *message, 0),
+        Event::MessageModified { folder, message } => n(nf::OBJECT_MODIFIED, false, *folder, *message, 0),
+        Event::MessageDeleted { folder, message } => n(nf::OBJECT_DELETED, false, *folder, *message, 0),
+        Event::MessageMoved {
+            to,
+            message,
+            new_message,
+            ..
+        } => n(nf::OBJECT_MOVED, false, *to, *message, *new_message),
+        Event::MessageCopied {
+            to,
+            message,
+            new_message,
+            ..
+        } => n(nf::OBJECT_COPIED, false, *to, *message, *new_message),
+        Event::FolderCreated { folder, parent } => n(nf::OBJECT_CREATED, true, *folder, 0, *parent),
+        Event::FolderModified { folder } => n(nf::OBJECT_MODIFIED, true, *folder, 0, 0),
+        Event::FolderDeleted { folder } => n(nf::OBJECT_DELETED, true, *folder, 0, 0),
+        Event::FolderMoved { folder, to, .. } => n(nf::OBJECT_MOVED, true, *folder, 0, *to),
+    }
+}
+
+impl ExmdbServer {
+    /// Starts forwarding the mailbox's events to a listen connection: a thread per
+    /// subscription moves events from the store's [`crate::Notifier`] to the connection
+    /// through [`ConnHandle::push`], with a keep-alive every [`KEEPALIVE`]; it ends when the
+    /// connection is gone.
+    fn subscribe(&self, dir: &str, filter: u32, handle: ConnHandle) -> Result<(), (Status, String)> {
+        let path = self.check_dir(dir)?;
+        self.cache.get(&path).map_err(err)?;
+        let notifier = self
+            .cache
+            .notifier(&path)
+            .ok_or((Status::StoreError, "store closed meanwhile".to_string()))?;
+        let rx = notifier.subscribe();
+        let log = self.log.clone();
+        std::thread::Builder::new()
+            .name("exmdb-notify".into())
+            .spawn(move || loop {
+                let payload = match rx.recv_timeout(KEEPALIVE) {
+                    Ok(ev) => {
+                        let n = notification(&ev);
+                        if filter != 0 && filter & (1u32 << n.kind) == 0 {
+                            continue;
+                        }
+                        n.encode()
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Notification {
+                        kind: nf::KEEPALIVE,
+                        is_folder: false,
+                        folder: 0,
+                        message: 0,
+                        other: 0,
+                    }
+                    .encode(),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                if !handle.push(Box::new(payload)) {
+                    slog::debug!(log, "listener gone"; "event" => "exmdb.listener_gone");
+                    return;
+                }
+            })
+            .map_err(|e| (Status::StoreError, e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Keep-alive interval of listen connections.
+pub const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn err(e: Error) -> (Status, String) {
     let s = match &e {
         Error::NotFound(_) => Status::NotFound,
@@ -217,6 +299,7 @@ pub struct ExmdbSession {
     srv: Arc<ExmdbServer>,
     allowed: bool,
     greeted: bool,
+    listening: bool,
 }
 
 impl Protocol for ExmdbProtocol {
@@ -226,6 +309,7 @@ impl Protocol for ExmdbProtocol {
             srv: self.0.clone(),
             allowed: self.0.allows(info.peer.ip()),
             greeted: false,
+            listening: false,
         }
     }
     fn busy_reply(&self) -> &[u8] {
@@ -235,6 +319,19 @@ impl Protocol for ExmdbProtocol {
 }
 
 impl Session for ExmdbSession {
+    fn pushed(&mut self, msg: gromox_runtime::Push, cx: &mut Cx<'_>) -> Next {
+        self.pushed_frame(msg, cx)
+    }
+
+    fn timed_out(&mut self, _cx: &mut Cx<'_>) -> Next {
+        // Listen connections are kept alive by the server's keep-alives.
+        if self.listening {
+            Next::Read
+        } else {
+            Next::Close
+        }
+    }
+
     fn connected(&mut self, cx: &mut Cx<'_>) -> Next {
         if !self.allowed {
             slog::warn!(self.srv.log, "connection refused by exmdb_hosts_allow"; "event" => "exmdb.acl_refused", "peer" => cx.info.peer.to_string());
@@ -263,6 +360,21 @@ impl Session for ExmdbSession {
                 continue;
             }
             match proto::decode_request(payload) {
+                Ok((dir, Call::Subscribe { filter })) => {
+                    if self.listening {
+                        return self.bad(cx, used, proto::ProtoError::Invalid("already subscribed"));
+                    }
+                    match self.srv.subscribe(&dir, filter, cx.handle.clone()) {
+                        Ok(()) => {
+                            self.listening = true;
+                            proto::write_frame(cx.out, &proto::encode_response(&Response::Done));
+                        }
+                        Err((st, m)) => proto::write_frame(cx.out, &proto::encode_error(st, &m)),
+                    }
+                }
+                Ok(_) if self.listening => {
+                    return self.bad(cx, used, proto::ProtoError::Invalid("call on a listen connection"));
+                }
                 Ok((dir, call)) => {
                     let resp = self.srv.execute(&dir, call);
                     proto::write_frame(cx.out, &resp);
@@ -277,6 +389,14 @@ impl Session for ExmdbSession {
 }
 
 impl ExmdbSession {
+    fn pushed_frame(&self, msg: gromox_runtime::Push, cx: &mut Cx<'_>) -> Next {
+        match msg.downcast::<Vec<u8>>() {
+            Ok(payload) => proto::write_frame(cx.out, &payload),
+            Err(_) => slog::error!(self.srv.log, "unexpected push"; "event" => "exmdb.bad_push"),
+        }
+        Next::Read
+    }
+
     fn bad(&self, cx: &mut Cx<'_>, used: usize, e: proto::ProtoError) -> (usize, Next) {
         slog::warn!(self.srv.log, "malformed exmdb frame, closing"; "event" => "exmdb.bad_frame", "peer" => cx.info.peer.to_string(), "error" => e.to_string());
         (used, Next::Close)

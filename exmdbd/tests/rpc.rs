@@ -338,3 +338,57 @@ fn mbop_commands_over_rpc() {
         assert!(mbop(&mcfg, &["-d", dir, cmd]), "{cmd}");
     }
 }
+
+#[test]
+fn listener_gets_new_mail_and_resubscribes_after_restart() {
+    use gromox_clients::exmdb::{ExmdbListener, ListenerOptions};
+    use gromox_exmdb_proto::nf;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let e = env(&[("exmdb_listen", listen.as_str())]);
+    let mut d = start(&e);
+    let addr: SocketAddr = listen.parse().unwrap();
+    let dir = e.maildir.to_str().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = ExmdbListener::start(
+        addr,
+        dir.clone(),
+        1 << nf::NEW_MAIL,
+        ListenerOptions::default(),
+        move |n| {
+            let _ = tx.send(n);
+        },
+    )
+    .unwrap();
+    let c = client(addr);
+    let deliver = |c: &ExmdbClient| {
+        let r = c
+            .call(
+                &dir,
+                &Call::DeliverMessage {
+                    folder: None,
+                    props: vec![subject("hello")],
+                    mime: None,
+                },
+            )
+            .unwrap();
+        let Response::Delivered { message, .. } = r else {
+            panic!()
+        };
+        message
+    };
+    assert!(gromox_testkit::wait_until(Duration::from_secs(5), || l.subscriptions() == 1));
+    let m = deliver(&c);
+    let n = rx.recv_timeout(Duration::from_secs(5)).expect("new-mail notification");
+    assert_eq!((n.kind, n.folder, n.message), (nf::NEW_MAIL, 0x0d, m));
+
+    d.kill();
+    d.restart().unwrap();
+    assert!(
+        gromox_testkit::wait_until(Duration::from_secs(5), || l.subscriptions() == 2),
+        "re-subscribed"
+    );
+    let m2 = deliver(&c);
+    let n = rx.recv_timeout(Duration::from_secs(5)).expect("new-mail after restart");
+    assert_eq!(n.message, m2);
+}

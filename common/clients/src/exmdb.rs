@@ -161,3 +161,115 @@ impl Conn {
         Ok(proto::decode_response(call, &p)?)
     }
 }
+
+/// A notification listener: a thread holding one listen connection (`Call::Subscribe`) to
+/// exmdbd for one mailbox, calling `on_event` for every event. It reconnects and re-subscribes
+/// by itself after the connection drops (e.g. a server restart); keep-alives missing for
+/// [`ListenerOptions::dead_after`] count as a dropped connection. Stopped on drop.
+pub struct ExmdbListener {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ListenerOptions {
+    pub connect_timeout: Duration,
+    /// No frame (event or keep-alive) for this long: reconnect.
+    pub dead_after: Duration,
+    /// Pause between reconnection attempts.
+    pub retry: Duration,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        ListenerOptions {
+            connect_timeout: Duration::from_secs(5),
+            dead_after: Duration::from_secs(70),
+            retry: Duration::from_millis(500),
+        }
+    }
+}
+
+impl ExmdbListener {
+    /// Subscribes to `dir`'s events of the kinds in `filter` (0: all).
+    pub fn start(
+        addr: SocketAddr,
+        dir: String,
+        filter: u32,
+        opts: ListenerOptions,
+        mut on_event: impl FnMut(proto::Notification) + Send + 'static,
+    ) -> std::io::Result<ExmdbListener> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let stop = Arc::new(AtomicBool::new(false));
+        let subscribed = Arc::new(AtomicU64::new(0));
+        let (st, sub) = (stop.clone(), subscribed.clone());
+        let thread = std::thread::Builder::new()
+            .name("exmdb-listener".into())
+            .spawn(move || {
+                let copts = ExmdbOptions {
+                    pool_size: 0,
+                    connect_timeout: opts.connect_timeout,
+                    io_timeout: Duration::from_millis(200),
+                };
+                let client = ExmdbClient::new(addr, copts);
+                while !st.load(Ordering::Relaxed) {
+                    let _ = (|| -> Result<(), ExmdbError> {
+                        let mut c = client.connect()?;
+                        let call = Call::Subscribe { filter };
+                        c.call(&dir, &call)?.map_err(|(s, m)| ExmdbError::Call(s, m))?;
+                        // Short reads from now on, so a stop request is seen promptly.
+                    c.s.set_read_timeout(Some(Duration::from_millis(200)))?;
+                    sub.fetch_add(1, Ordering::Relaxed);
+                        let mut last = std::time::Instant::now();
+                        loop {
+                            if st.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                            match c.recv() {
+                                Ok(p) => {
+                                    last = std::time::Instant::now();
+                                    let n = proto::Notification::decode(&p)?;
+                                    if n.kind != proto::nf::KEEPALIVE {
+                                        on_event(n);
+                                    }
+                                }
+                                Err(ExmdbError::Io(e))
+                                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                                {
+                                    if last.elapsed() > opts.dead_after {
+                                        return Err(ExmdbError::Closed);
+                                    }
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    })();
+                    if !st.load(Ordering::Relaxed) {
+                        std::thread::sleep(opts.retry);
+                    }
+                }
+            })?;
+        Ok(ExmdbListener {
+            stop,
+            thread: Some(thread),
+            subscribed,
+        })
+    }
+
+    /// How many times the subscription has been (re-)established.
+    pub fn subscriptions(&self) -> u64 {
+        self.subscribed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ExmdbListener {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -217,6 +217,54 @@ pub enum Call {
     Freeze,
     /// Maintenance mode off.
     Thaw,
+    /// Turn this connection into a listen connection for the mailbox: after the `Done`
+    /// response, the server only sends [`Notification`] frames (and keep-alives). `filter` is
+    /// a bit set of [`Notification::kind`] bits (`1 << kind`); 0 means everything.
+    Subscribe { filter: u32 },
+}
+
+/// Notification kinds (Gromox `NF_*` events).
+pub mod nf {
+    pub const KEEPALIVE: u8 = 0;
+    pub const NEW_MAIL: u8 = 1;
+    pub const OBJECT_CREATED: u8 = 2;
+    pub const OBJECT_MODIFIED: u8 = 3;
+    pub const OBJECT_DELETED: u8 = 4;
+    pub const OBJECT_MOVED: u8 = 5;
+    pub const OBJECT_COPIED: u8 = 6;
+}
+
+/// A pushed event on a listen connection: `u8 kind`, `u8 is-folder`, `u64 folder`,
+/// `u64 message` (0 for folder events), `u64 other` (new parent / new message id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    pub kind: u8,
+    pub is_folder: bool,
+    pub folder: u64,
+    pub message: u64,
+    pub other: u64,
+}
+
+impl Notification {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = vec![self.kind, self.is_folder as u8];
+        put_u64(&mut w, self.folder);
+        put_u64(&mut w, self.message);
+        put_u64(&mut w, self.other);
+        w
+    }
+    pub fn decode(p: &[u8]) -> R<Notification> {
+        let mut r = Reader::new(p);
+        let n = Notification {
+            kind: r.u8()?,
+            is_folder: r.bool()?,
+            folder: r.u64()?,
+            message: r.u64()?,
+            other: r.u64()?,
+        };
+        r.end()?;
+        Ok(n)
+    }
 }
 
 /// The response of a successful call.
@@ -262,6 +310,7 @@ impl Call {
             Unload => 17,
             Freeze => 18,
             Thaw => 19,
+            Subscribe { .. } => 20,
         }
     }
 
@@ -328,6 +377,7 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u64(&mut w, *folder);
             w.push(*hard as u8);
         }
+        Subscribe { filter } => put_u32(&mut w, *filter),
     }
     w
 }
@@ -395,6 +445,7 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         17 => Unload,
         18 => Freeze,
         19 => Thaw,
+        20 => Subscribe { filter: r.u32()? },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -494,6 +545,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let again = encode_request("", &call);
         let _ = decode_request(&again);
     }
+    let _ = Notification::decode(data);
     for kind in 0..6u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
@@ -723,6 +775,9 @@ mod tests {
             },
             Call::SetReadState { mid: 5, read: true },
             Call::Thaw,
+            Call::Subscribe {
+                filter: 1 << nf::NEW_MAIL,
+            },
         ];
         for c in calls {
             let p = encode_request("/var/lib/gromox/user/x/y", &c);
