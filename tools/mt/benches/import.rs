@@ -40,12 +40,18 @@ fn main() {
     let stream = t.path().join("s.mt");
     let start = Instant::now();
     let out = std::io::BufWriter::new(std::fs::File::create(&stream).expect("create"));
-    let (made, _) = produce_files(out, &[mbox.display().to_string()], Mode::Mbox, &mut std::io::stderr()).expect("produce");
+    let (made, _) =
+        produce_files(out, &[mbox.display().to_string()], Mode::Mbox, &mut std::io::stderr()).expect("produce");
     let p = start.elapsed().as_secs_f64();
-    println!("produce: {made} msgs, {size:.1} MB in {p:.2}s = {:.0} msg/s, {:.1} MB/s", made as f64 / p, size / p);
+    println!(
+        "produce: {made} msgs, {size:.1} MB in {p:.2}s = {:.0} msg/s, {:.1} MB/s",
+        made as f64 / p,
+        size / p
+    );
     let dir = t.path().join("store");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut store = Store::create_private(&dir, "alice@example.org", "en", false, &StoreOptions::default()).expect("store");
+    let mut store =
+        Store::create_private(&dir, "alice@example.org", "en", false, &StoreOptions::default()).expect("store");
     let start = Instant::now();
     let mut imp = Importer::new(&mut store, Options::default(), Box::new(std::io::sink())).expect("importer");
     let inp = std::io::BufReader::new(std::fs::File::open(&stream).expect("open"));
