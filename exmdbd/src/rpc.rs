@@ -402,3 +402,30 @@ impl ExmdbSession {
         (used, Next::Close)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misrouted_mailbox_is_refused_with_its_own_status() {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().to_path_buf();
+        let md = crate::paths::user_maildir(&state, "bob@example.org").unwrap();
+        std::fs::create_dir_all(&md).unwrap();
+        crate::Store::create_private(&md, "bob@example.org", "en", false, &Default::default()).unwrap();
+        let log = slog::Logger::root(slog::Discard, slog::o!());
+        let cache = Arc::new(StoreCache::new(Default::default(), std::time::Duration::from_secs(60)));
+        let acl = HostsAllow::parse("127.0.0.1").unwrap();
+        let home: HomeCheck = Box::new(|_| Err("mx2.example.org".into()));
+        let srv = ExmdbServer::new(cache.clone(), state.clone(), acl.clone(), Some(home), log.clone());
+        let r = proto::decode_response(&Call::Ping, &srv.execute(md.to_str().unwrap(), Call::Ping)).unwrap();
+        assert!(
+            matches!(r, Err((Status::MisroutedMailbox, ref m)) if m.contains("mx2.example.org")),
+            "{r:?}"
+        );
+        let here = ExmdbServer::new(cache, state, acl, Some(Box::new(|_| Ok(()))), log);
+        let r = proto::decode_response(&Call::Ping, &here.execute(md.to_str().unwrap(), Call::Ping)).unwrap();
+        assert_eq!(r, Ok(Response::Done));
+    }
+}
