@@ -221,8 +221,8 @@ impl ExmdbListener {
                         let call = Call::Subscribe { filter };
                         c.call(&dir, &call)?.map_err(|(s, m)| ExmdbError::Call(s, m))?;
                         // Short reads from now on, so a stop request is seen promptly.
-                    c.s.set_read_timeout(Some(Duration::from_millis(200)))?;
-                    sub.fetch_add(1, Ordering::Relaxed);
+                        c.s.set_read_timeout(Some(Duration::from_millis(200)))?;
+                        sub.fetch_add(1, Ordering::Relaxed);
                         let mut last = std::time::Instant::now();
                         loop {
                             if st.load(Ordering::Relaxed) {
