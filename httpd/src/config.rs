@@ -105,7 +105,7 @@ pub fn spec() -> Spec {
             "http_external_host",
             "",
             Kind::Str,
-            "host name clients reach this server by, used in AutoDiscover URLs (empty: hostname)",
+            "host name (with :port when not 443) clients reach this server by, used in AutoDiscover URLs (empty: hostname)",
         ),
         k(
             "x500_org_name",
@@ -274,7 +274,12 @@ pub fn build_app_with(
     let svc = |p: &str| {
         let h = cfg.str(&format!("autoconfig_{p}_host"));
         (
-            if h.is_empty() { host.clone() } else { h.to_string() },
+            if h.is_empty() {
+                // The HTTPS port of http_external_host is not the service's.
+                strip_port(&host).to_string()
+            } else {
+                h.to_string()
+            },
             cfg.int(&format!("autoconfig_{p}_port")) as u16,
             cfg.str(&format!("autoconfig_{p}_socket")).to_string(),
         )
@@ -309,4 +314,29 @@ pub fn build_app_with(
     slog::info!(log, "routing configured"; "event" => "http.routes", "rewrite_rules" => rewrite.len(),
         "fastcgi_routes" => fcgi.len(), "static_routes" => statics.len(), "external_host" => host);
     Ok(App::new(settings, rewrite, fcgi, statics, auth, metrics, log.clone()))
+}
+
+/// `host:port` → `host`; `[v6]:port` → `[v6]`; a bare host or IPv6 address is kept.
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, p))
+            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod strip_port_tests {
+    use super::strip_port;
+
+    #[test]
+    fn the_https_port_is_not_offered_for_imap() {
+        assert_eq!(strip_port("localhost:10443"), "localhost");
+        assert_eq!(strip_port("mail.example.org"), "mail.example.org");
+        assert_eq!(strip_port("[::1]:443"), "[::1]");
+        assert_eq!(strip_port("::1"), "::1");
+    }
 }

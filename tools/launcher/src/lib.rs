@@ -7,7 +7,10 @@
 //!   A per-program file that is missing (a daemon added since) is written on the next start.
 //! * Every listener is on 127.0.0.1 at the standard port plus an offset (`--port-offset`,
 //!   default 10000: IMAP 10143, POP3 10110, LMTP 10024, HTTP 10080, HTTPS 10443, …).
-//!   `--any-port` lets the system choose free ports instead (tests).
+//!   `--any-port` lets the system choose free ports instead (tests); then every daemon started
+//!   later gets the addresses the earlier ones really bound as `-o <prefix>_listen=ADDR`
+//!   overrides (so midbd finds exmdbd, imapd finds midbd and eventd), and a restarted daemon
+//!   binds its old addresses again.
 //! * A self-signed certificate for `localhost` is made on first start so the TLS ports and
 //!   STARTTLS work out of the box.
 //! * On first start the user directory (SQLite in the state directory) gets the demo domain
@@ -252,10 +255,11 @@ pub fn config_files(opts: &UpOptions) -> Vec<(String, String)> {
         String::new()
     } else {
         format!(
-            "http_external_host = localhost\n\
+            "http_external_host = localhost:{}\n\
              autoconfig_imap_host = localhost\nautoconfig_imap_port = {}\n\
              autoconfig_pop3_host = localhost\nautoconfig_pop3_port = {}\n\
              autoconfig_smtp_host = localhost\nautoconfig_smtp_port = {}\n",
+            advertised(443),
             advertised(993),
             advertised(995),
             advertised(465)
@@ -331,12 +335,17 @@ impl Managed {
         opts.state.join("run").join(format!("{}.ready", self.name))
     }
 
-    fn spawn(&mut self, opts: &UpOptions) -> Result<(), UpError> {
+    fn spawn(&mut self, opts: &UpOptions, bound: &Bound) -> Result<(), UpError> {
         let ready = self.ready_file(opts);
         let _ = fs::remove_file(&ready);
-        let child = Command::new(&self.bin)
-            .arg("-c")
-            .arg(opts.state.join("etc/gromox.cfg"))
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("-c").arg(opts.state.join("etc/gromox.cfg"));
+        if opts.any_port {
+            for (key, addrs) in bound {
+                cmd.arg("-o").arg(format!("{key}={}", addrs.join(" ")));
+            }
+        }
+        let child = cmd
             .env("GROMOX_READY_FILE", &ready)
             .stdin(Stdio::null())
             .spawn()
@@ -349,6 +358,9 @@ impl Managed {
         Ok(())
     }
 }
+
+/// Addresses the daemons really bound, by listener key (`exmdb_listen` → `127.0.0.1:40123`).
+type Bound = std::collections::BTreeMap<String, Vec<String>>;
 
 /// Wait until `m` wrote its ready file; returns the `key addr` lines.
 fn wait_ready(m: &mut Managed, opts: &UpOptions, timeout: Duration) -> Result<Vec<String>, UpError> {
@@ -483,9 +495,10 @@ pub fn up(opts: &UpOptions) -> Result<(), UpError> {
     println!("configuration: {}", opts.state.join("etc/gromox.cfg").display());
     let mut started = Vec::new();
     let mut all_listeners = String::new();
+    let mut bound = Bound::new();
     for i in 0..children.len() {
         let spawned = children[i]
-            .spawn(opts)
+            .spawn(opts, &bound)
             .and_then(|_| wait_ready(&mut children[i], opts, Duration::from_secs(60)));
         match spawned {
             Ok(lines) => {
@@ -497,6 +510,7 @@ pub fn up(opts: &UpOptions) -> Result<(), UpError> {
                     all_listeners.push('\n');
                     let (key, addr) = l.split_once(' ').unwrap_or((l.as_str(), ""));
                     println!("  {:<8} {:<18} {}", children[i].name, key, addr);
+                    bound.entry(key.to_string()).or_default().push(addr.to_string());
                 }
                 started.push(children[i].name);
             }
@@ -541,7 +555,7 @@ pub fn up(opts: &UpOptions) -> Result<(), UpError> {
                     m.backoff = (m.backoff * 2).min(Duration::from_secs(30));
                 }
             } else if m.restart_at.is_some_and(|t| Instant::now() >= t) {
-                if let Err(e) = m.spawn(opts) {
+                if let Err(e) = m.spawn(opts, &bound) {
                     eprintln!("gromox: {e}");
                     m.restart_at = Some(Instant::now() + m.backoff);
                 } else {
