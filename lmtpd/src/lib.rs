@@ -18,6 +18,7 @@
 pub mod command;
 pub mod deliver;
 pub mod dsn;
+pub mod notify;
 pub mod queue;
 pub mod received;
 pub mod reply;
@@ -142,6 +143,12 @@ pub fn spec() -> Spec {
             Kind::Duration,
             "a queued message still deferred after this long is given up (logged)",
         ),
+        KeyDef::new(
+            "event_listen",
+            "[::1]:33333",
+            Kind::Str,
+            "eventd address; every delivery into a mailbox is announced there (FOLDER-TOUCH) for IMAP IDLE (empty: none). Read from event.cfg",
+        ),
     ]);
     Spec {
         prog: "lmtpd",
@@ -149,6 +156,7 @@ pub fn spec() -> Spec {
         files: &[
             "smtp.cfg",
             "delivery.cfg",
+            "event.cfg",
             "mysql_adaptor.cfg",
             "ldap_adaptor.cfg",
             "authmgr.cfg",
@@ -168,6 +176,15 @@ pub fn hostname(cfg: &Config) -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// The eventd address from `event_listen` (the first one), `None` when empty.
+fn event_addr(cfg: &Config) -> Result<Option<std::net::SocketAddr>, String> {
+    let v = cfg.str("event_listen").trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    Ok(gromox_base::config::parse_listen(v)?.into_iter().next())
 }
 
 /// Everything built from configuration, ready to serve.
@@ -201,7 +218,14 @@ pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, 
         _ => match store_backend::backend(cfg) {
             Ok(b) => queue::Backend {
                 resolver: b.clone(),
-                deliverer: b,
+                deliverer: match event_addr(cfg) {
+                    Ok(Some(addr)) => Arc::new(notify::Announcing::new(b, addr, log.clone())),
+                    Ok(None) => b,
+                    Err(e) => {
+                        slog::warn!(log, "new mail is not announced on eventd"; "event" => "lmtp.event_config", "error" => e);
+                        b
+                    }
+                },
             },
             Err(e) => {
                 // Without a directory nothing can be resolved: refuse (451) rather than accept.

@@ -203,3 +203,49 @@ fn sigkill_during_deliveries_loses_nothing_acknowledged() {
     assert!(lmtp_send(d.addr("lda_listen"), "after restart").unwrap());
     assert!(inbox_subjects(&state, "carol@example.org").contains(&"after restart".to_string()));
 }
+
+/// An IMAP daemon watching a mailbox learns of new mail through eventd: every delivery is
+/// announced as `FOLDER-TOUCH <address> INBOX` (what IDLE sessions wait for).
+#[test]
+fn deliveries_are_announced_on_eventd() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    // Not `event.cfg`: lmtpd reads that file too, and it holds eventd's own port-0 listener.
+    let ecfg = dir.write_config(
+        "eventd-test.cfg",
+        &[("event_listen", "127.0.0.1:0"), ("event_hosts_allow", "127.0.0.1")],
+    );
+    let eventd = Daemon::start(
+        &gromox_testkit::bin("eventd"),
+        &["-c", ecfg.to_str().unwrap()],
+        dir.path(),
+    )
+    .unwrap();
+    let eaddr = eventd.addr("event_listen");
+    dir.write_config(
+        "smtp.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("lda_listen", "127.0.0.1:0"),
+            ("event_listen", &eaddr.to_string()),
+        ],
+    );
+    let (listener, events) =
+        gromox_clients::event::EventListener::channel(eaddr, "imapd:test", Duration::from_secs(5)).unwrap();
+    assert!(listener.wait_connected(Duration::from_secs(10)));
+    listener.select("carol@example.org", "INBOX").unwrap();
+    let d = start(&dir);
+    assert!(lmtp_send(d.addr("lda_listen"), "announced").unwrap(), "{}", d.output());
+    let ev = events
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("no event within 5 s\n{}", d.output()));
+    assert_eq!(
+        (ev.kind.as_str(), ev.user.as_str(), ev.folder.as_str()),
+        ("FOLDER-TOUCH", "carol@example.org", "INBOX")
+    );
+    assert_eq!(
+        inbox_subjects(&state, "carol@example.org"),
+        vec!["announced".to_string()]
+    );
+    listener.stop();
+}
