@@ -34,6 +34,8 @@ pub struct Settings {
     pub server_name: String,
     /// Who may read `/metrics` (`http_metrics_hosts_allow`).
     pub metrics_allow: HostsAllow,
+    /// Where the other daemons export their counters (`<state_path>/run/metrics`).
+    pub metrics_dir: std::path::PathBuf,
     /// FastCGI exchange timeout (`http_fastcgi_exec_timeout`).
     pub fcgi_timeout: Duration,
     /// Basic auth realm.
@@ -342,6 +344,8 @@ impl Endpoint for MetricsEndpoint {
         if !app.settings.metrics_allow.allows(req.peer.ip()) {
             return Response::status(403);
         }
-        Response::new(200, "text/plain; version=0.0.4", app.metrics.render())
+        let mut body = app.metrics.render();
+        crate::metrics::append_exported(&app.settings.metrics_dir, "http.prom", &mut body);
+        Response::new(200, "text/plain; version=0.0.4", body)
     }
 }

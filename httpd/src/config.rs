@@ -300,6 +300,7 @@ pub fn build_app_with(
         remote_host_hdr: cfg.str("http_remote_host_hdr").to_string(),
         server_name: cfg.str("http_server_name").to_string(),
         metrics_allow,
+        metrics_dir: gromox_base::server::metrics_dir(&cfg.path("state_path")),
         fcgi_timeout: cfg.duration("http_fastcgi_exec_timeout").max(Duration::from_secs(1)),
         realm: cfg.str("http_auth_realm").replace('"', ""),
         ad,

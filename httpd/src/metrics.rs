@@ -79,42 +79,7 @@ impl Metrics {
         let p = &self.prefix;
         let mut s = String::new();
         if let Some(rt) = self.runtime.get() {
-            let st = rt.snapshot();
-            for (name, kind, help, v) in [
-                ("connections_open", "gauge", "connections open now", st.open),
-                (
-                    "connections_accepted_total",
-                    "counter",
-                    "connections accepted",
-                    st.accepted_total,
-                ),
-                (
-                    "connections_refused_total",
-                    "counter",
-                    "connections refused at context_num",
-                    st.refused_total,
-                ),
-                (
-                    "workers_busy",
-                    "gauge",
-                    "worker threads running a session",
-                    st.busy_workers,
-                ),
-                (
-                    "timeouts_total",
-                    "counter",
-                    "idle timeouts and session limits",
-                    st.timed_out_total,
-                ),
-                (
-                    "tls_failures_total",
-                    "counter",
-                    "failed TLS handshakes or records",
-                    st.tls_failed_total,
-                ),
-            ] {
-                let _ = writeln!(s, "# HELP {p}_{name} {help}\n# TYPE {p}_{name} {kind}\n{p}_{name} {v}");
-            }
+            rt.snapshot().render_prometheus(p, &mut s);
         }
         let _ = writeln!(
             s,
@@ -149,6 +114,30 @@ impl Metrics {
             let _ = writeln!(s, "{p}_request_duration_seconds_count{{endpoint=\"{e}\"}} {}", h.count);
         }
         s
+    }
+}
+
+/// Append the counters the other daemons export (`*.prom` files in `dir`, see
+/// `gromox_runtime::MetricsExport`), skipping `own` (httpd's own export), in file-name order.
+/// A file that vanishes or cannot be read is skipped.
+pub fn append_exported(dir: &std::path::Path, own: &str, out: &mut String) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<_> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "prom"))
+        .filter(|p| p.file_name().is_some_and(|n| n != own))
+        .collect();
+    files.sort();
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            out.push_str(&text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+        }
     }
 }
 

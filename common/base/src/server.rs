@@ -62,6 +62,8 @@ pub struct ServerSettings {
     pub private_key: Option<PathBuf>,
     /// Minimum TLS version: `"1.2"` or `"1.3"`.
     pub tls_min: &'static str,
+    /// Where and how often the runtime counters are exported (`None`: never).
+    pub metrics: Option<(PathBuf, Duration)>,
 }
 
 fn leak(s: String) -> &'static str {
@@ -133,6 +135,12 @@ pub fn server_keys(d: ServerDefaults) -> Vec<KeyDef> {
             Kind::Choice(&["tls1.2", "tls1.3"]),
             "oldest TLS version accepted",
         ),
+        KeyDef::new(
+            "metrics_interval",
+            "10s",
+            Kind::Duration,
+            "how often the connection counters are written to <state_path>/run/metrics/<prefix>.prom, which httpd's /metrics serves (0: never)",
+        ),
     ]
 }
 
@@ -181,7 +189,18 @@ pub fn server_settings(cfg: &Config, p: &str) -> Result<ServerSettings, ConfigEr
         } else {
             "1.2"
         },
+        metrics: {
+            let every = cfg.duration("metrics_interval");
+            let state = cfg.path("state_path");
+            (!every.is_zero() && !state.as_os_str().is_empty())
+                .then(|| (metrics_dir(&state).join(format!("{p}.prom")), every))
+        },
     })
+}
+
+/// The directory where daemons export their counters (`<state_path>/run/metrics`).
+pub fn metrics_dir(state_path: &std::path::Path) -> PathBuf {
+    state_path.join("run").join("metrics")
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub mod tls;
 pub use control::Control;
 pub use error::RuntimeError;
 pub use server::{serve, Listener, Server, ServerConfig};
-pub use stats::{RuntimeStats, StatsHandle};
+pub use stats::{MetricsExport, RuntimeStats, StatsHandle};
 
 /// What a session wants the runtime to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     /// Most [`ConnHandle::push`] messages queued for one connection (its client not reading);
     /// one more closes the connection and the push returns `false`.
     pub max_queued_pushes: usize,
+    /// Export the counters to a file for httpd's `/metrics` (`None`: don't).
+    pub metrics: Option<crate::stats::MetricsExport>,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +87,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_queued_pushes: 10_000,
+            metrics: None,
         }
     }
 }
@@ -223,6 +226,19 @@ impl Server {
             workers.push(h);
         }
         drop(back_tx);
+        let (metrics_stop, metrics_rx) = crossbeam_channel::bounded::<()>(1);
+        let exporter = match cfg.metrics.clone() {
+            Some(m) => {
+                let (st, l) = (stats.clone(), log.clone());
+                Some(
+                    std::thread::Builder::new()
+                        .name("metrics".into())
+                        .spawn(move || m.run(st, metrics_rx, l))
+                        .map_err(|e| RuntimeError::io("spawning the metrics exporter", e))?,
+                )
+            }
+            None => None,
+        };
         control.add_waker(waker.clone());
         let mut poller = Poller {
             cfg: cfg.clone(),
@@ -246,6 +262,10 @@ impl Server {
             let _ = poller.work.send(Work::Stop);
         }
         for h in workers {
+            let _ = h.join();
+        }
+        drop(metrics_stop);
+        if let Some(h) = exporter {
             let _ = h.join();
         }
         control.remove_waker(&waker);

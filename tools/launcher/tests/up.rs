@@ -19,6 +19,19 @@ fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
+/// A plain HTTP/1.1 GET; the whole response as text (empty on failure).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 #[test]
 fn up_starts_supervises_and_stops_the_suite() {
     // The placeholders are part of every build of the workspace.
@@ -75,6 +88,24 @@ fn up_starts_supervises_and_stops_the_suite() {
         .list_messages(0x0d, false)
         .unwrap();
     assert_eq!(inbox.len(), 1, "{transcript}");
+
+    // httpd's /metrics serves every daemon's connection counters, not only its own.
+    let http = suite.addr("http_listen");
+    let mut metrics = String::new();
+    let all_there = wait_until(Duration::from_secs(15), || {
+        metrics = http_get(http, "/metrics");
+        [
+            "gromox_http_",
+            "gromox_lda_",
+            "gromox_event_",
+            "gromox_timer_",
+            "gromox_exmdb_",
+        ]
+        .iter()
+        .all(|p| metrics.contains(&format!("{p}connections_open ")))
+    });
+    assert!(all_there, "{metrics}");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
 
     // A daemon killed with SIGKILL is restarted.
     let pid = pid_of(&state, "imapd").expect("imapd pid file");
