@@ -36,6 +36,7 @@ pub const ACCESS_DENIED: &[u8] = b"FALSE Access denied\r\n";
 /// The event protocol: shared registry, access list and logger.
 pub struct EventProtocol {
     registry: Arc<Registry<ConnHandle>>,
+    metrics: Arc<gromox_runtime::Registry>,
     acl: std::sync::RwLock<HostsAllow>,
     log: Logger,
     ping_interval: Duration,
@@ -48,10 +49,17 @@ impl EventProtocol {
     pub fn new(acl: HostsAllow, log: Logger, ping_interval: Duration) -> Self {
         EventProtocol {
             registry: Arc::new(Registry::new()),
+            metrics: Arc::default(),
             acl: std::sync::RwLock::new(acl),
             log,
             ping_interval,
         }
+    }
+
+    /// Record commands into `m` (the server's registry, exported for httpd's `/metrics`).
+    pub fn with_metrics(mut self, m: Arc<gromox_runtime::Registry>) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// The shared registry (metrics, tests).
@@ -71,6 +79,7 @@ impl Protocol for EventProtocol {
     fn accept(&self, info: &ConnInfo) -> EventSession {
         EventSession {
             registry: self.registry.clone(),
+            metrics: self.metrics.clone(),
             log: self.log.clone(),
             peer: info.peer,
             allowed: self
@@ -107,6 +116,7 @@ enum Mode {
 /// One client connection.
 pub struct EventSession {
     registry: Arc<Registry<ConnHandle>>,
+    metrics: Arc<gromox_runtime::Registry>,
     log: Logger,
     peer: SocketAddr,
     allowed: bool,
@@ -117,6 +127,19 @@ pub struct EventSession {
 }
 
 const TRUE: &[u8] = b"TRUE\r\n";
+/// Command names counted in the metrics (anything else is `other`).
+const COMMANDS: &[&str] = &[
+    "ID",
+    "LISTEN",
+    "SELECT",
+    "UNSELECT",
+    "PING",
+    "QUIT",
+    "FOLDER-TOUCH",
+    "MESSAGE-FLAG",
+    "MESSAGE-UFLAG",
+    "MESSAGE-EXPUNGE",
+];
 const FALSE: &[u8] = b"FALSE\r\n";
 
 impl EventSession {
@@ -218,7 +241,14 @@ impl Session for EventSession {
                     cx.out.extend_from_slice(FALSE);
                 }
                 (Mode::Command, Frame::Line(line)) => {
-                    if self.command(line, cx) == Next::Close {
+                    let (t, at) = (Instant::now(), cx.out.len());
+                    let next = self.command(line, cx);
+                    self.metrics.request(
+                        gromox_runtime::metrics::word_label(line, COMMANDS),
+                        gromox_runtime::metrics::word_label(&cx.out[at..], &["TRUE", "FALSE"]),
+                        t.elapsed(),
+                    );
+                    if next == Next::Close {
                         return (used, Next::Close);
                     }
                 }

@@ -61,12 +61,13 @@ fn main() {
         .unwrap_or_else(|e| fail("configuration", e.to_string()));
     let ping = cfg.duration("event_ping_interval").max(Duration::from_millis(100));
 
+    let metrics = rcfg.registry.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
     let addrs = server.local_addrs();
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    let proto = Arc::new(EventProtocol::new(acl, log.clone(), ping));
+    let proto = Arc::new(EventProtocol::new(acl, log.clone(), ping).with_metrics(metrics));
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());

@@ -223,7 +223,7 @@ fn read_list(dirs: &[PathBuf], name: &str) -> Result<Option<(PathBuf, String)>, 
 /// otherwise `http_users_file` is read if set, else the user directory is used. Errors name the
 /// file or key.
 pub fn build_app(cfg: &Config, users: Option<Arc<dyn Users>>, log: &Logger) -> Result<App, String> {
-    build_app_with(cfg, users, Arc::new(Metrics::new("gromox_http")), log)
+    build_app_with(cfg, users, Arc::new(crate::metrics::registry()), log)
 }
 
 /// [`build_app`] keeping an existing metrics registry (configuration reload on SIGHUP).

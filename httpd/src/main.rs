@@ -20,10 +20,11 @@ fn main() {
     // The session consumes bodies as they arrive; only an unfinished head stays buffered, and
     // the codec answers 431 before this cap is reached.
     let max_input = app.settings.max_head + 128 * 1024;
-    let rcfg = gromox_runtime::settings::server_config(cfg, "http", max_input)
+    let mut rcfg = gromox_runtime::settings::server_config(cfg, "http", max_input)
         .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    // httpd's own registry (endpoint/code labels) gets the runtime's counters.
+    rcfg.registry = app.metrics.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    app.metrics.set_runtime(server.stats_handle());
     let addrs = server.local_addrs();
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());

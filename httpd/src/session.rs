@@ -126,7 +126,9 @@ impl HttpSession {
         slog::info!(self.app.log, "request refused"; "event" => "http.bad_request",
             "peer" => self.peer.to_string(), "status" => status, "reason" => what.to_string());
         let resp = Response::status(status).closing().endpoint("error");
-        self.app.metrics.request("error", status, Duration::ZERO);
+        self.app
+            .metrics
+            .request("error", crate::metrics::code_label(status), Duration::ZERO);
         let date = now_date();
         write_response(
             cx.out,
@@ -172,7 +174,9 @@ impl HttpSession {
             &date,
             &self.app.settings.server_name,
         );
-        self.app.metrics.request(endpoint, status, took);
+        self.app
+            .metrics
+            .request(endpoint, crate::metrics::code_label(status), took);
         slog::info!(self.app.log, "{} {} {}", head.method, gromox_base::log::sanitize(&head.target), status;
             "event" => "http.access",
             "peer" => peer.to_string(),
@@ -226,7 +230,7 @@ impl HttpSession {
     fn head_timeout(&mut self, cx: &mut Cx<'_>) -> Next {
         slog::info!(self.app.log, "request head not complete in time"; "event" => "http.request_timeout",
             "peer" => self.peer.to_string());
-        self.app.metrics.request("error", 408, Duration::ZERO);
+        self.app.metrics.request("error", "408", Duration::ZERO);
         let date = now_date();
         let resp = Response::status(408).closing();
         write_response(

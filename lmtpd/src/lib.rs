@@ -199,7 +199,13 @@ pub struct Built {
 
 /// Build spool, backend, workers and protocol from `cfg`; run the recovery pass.
 /// `tls_configured`: the runtime has a TLS server configuration (for STARTTLS).
-pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, LmtpError> {
+/// `metrics` is the server's registry (`ServerConfig::registry`) commands are counted in.
+pub fn build(
+    cfg: &Config,
+    tls_configured: bool,
+    metrics: Arc<gromox_runtime::Registry>,
+    log: &Logger,
+) -> Result<Built, LmtpError> {
     let state = cfg.path("state_path");
     let io = |what: &'static str, path: PathBuf| move |source| LmtpError::Io { what, path, source };
     let spool = Arc::new(spool::Spool::open(&state).map_err(io("cannot open spool", state.join("spool")))?);
@@ -288,6 +294,7 @@ pub fn build(cfg: &Config, tls_configured: bool, log: &Logger) -> Result<Built, 
         queue: q,
         backend,
         log: log.clone(),
+        metrics,
     });
     Ok(Built {
         protocol: Arc::new(LmtpProtocol::new(shared)),
@@ -363,6 +370,7 @@ pub mod fuzzing {
                 spool,
                 queue,
                 backend,
+                metrics: Default::default(),
                 log,
             })
         })

@@ -19,7 +19,8 @@ fn main() {
     // 256 KiB of unconsumed input is therefore only reached by abuse.
     let rcfg = gromox_runtime::settings::server_config(cfg, "lda", 256 * 1024)
         .unwrap_or_else(|e| fail("configuration", e.to_string()));
-    let built = lmtpd::build(cfg, rcfg.tls.is_some(), &log).unwrap_or_else(|e| fail("start-up", e.to_string()));
+    let built = lmtpd::build(cfg, rcfg.tls.is_some(), rcfg.registry.clone(), &log)
+        .unwrap_or_else(|e| fail("start-up", e.to_string()));
     slog::info!(log, "spool recovery"; "event" => "spool.recovered", "queued" => built.recovered, "discarded_unacknowledged" => built.discarded);
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));

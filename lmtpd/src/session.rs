@@ -81,6 +81,25 @@ pub struct Shared {
     pub backend: Backend,
     /// Logger.
     pub log: Logger,
+    /// Per-command counters and latencies (the server's registry, for httpd's `/metrics`).
+    pub metrics: Arc<gromox_runtime::Registry>,
+}
+
+/// Command names counted in the metrics (anything else is `other`).
+const COMMANDS: &[&str] = &[
+    "LHLO", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS",
+];
+
+/// The class of the first reply written (`2xx`, `3xx`, `4xx`, `5xx`; `none` when nothing was
+/// written yet, e.g. a pipelined command answered later).
+fn reply_class(out: &[u8]) -> &'static str {
+    match out.first() {
+        Some(b'2') => "2xx",
+        Some(b'3') => "3xx",
+        Some(b'4') => "4xx",
+        Some(b'5') => "5xx",
+        _ => "none",
+    }
 }
 
 /// The LMTP protocol for the runtime.
@@ -601,7 +620,14 @@ impl LmtpSession {
                         }
                         continue;
                     }
-                    if let Flow::Stop(n) = self.command(line, cx) {
+                    let (t, at) = (std::time::Instant::now(), cx.out.len());
+                    let flow = self.command(line, cx);
+                    self.shared.metrics.request(
+                        gromox_runtime::metrics::word_label(line, COMMANDS),
+                        reply_class(&cx.out[at..]),
+                        t.elapsed(),
+                    );
+                    if let Flow::Stop(n) = flow {
                         return (pos, n);
                     }
                 }
@@ -765,6 +791,7 @@ mod tests {
             queue,
             backend,
             log,
+            metrics: Default::default(),
         });
         let peer: SocketAddr = ([192, 0, 2, 1], 4000).into();
         let mut me = T {

@@ -324,6 +324,7 @@ pub struct TimerProtocol {
     timers: Arc<Timers>,
     acl: std::sync::RwLock<HostsAllow>,
     log: Logger,
+    metrics: Arc<gromox_runtime::Registry>,
 }
 
 impl TimerProtocol {
@@ -333,7 +334,14 @@ impl TimerProtocol {
             timers,
             acl: std::sync::RwLock::new(acl),
             log,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Record commands into `m` (the server's registry, exported for httpd's `/metrics`).
+    pub fn with_metrics(mut self, m: Arc<gromox_runtime::Registry>) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// Replace the access list (SIGHUP); existing connections are not affected.
@@ -356,6 +364,7 @@ impl Protocol for TimerProtocol {
                 .unwrap_or_else(|p| p.into_inner())
                 .allows(info.peer.ip()),
             framer: LineFramer::default(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -366,6 +375,7 @@ impl Protocol for TimerProtocol {
 
 /// One client connection.
 pub struct TimerSession {
+    metrics: Arc<gromox_runtime::Registry>,
     timers: Arc<Timers>,
     log: Logger,
     peer: SocketAddr,
@@ -439,10 +449,18 @@ impl Session for TimerSession {
             let (frame, n) = self.framer.next(&data[used..]);
             used += n;
             match frame {
-                Some(Frame::Line(line)) if self.command(line, cx.out) == Next::Close => {
-                    return (used, Next::Close);
+                Some(Frame::Line(line)) => {
+                    let (t, at) = (std::time::Instant::now(), cx.out.len());
+                    let next = self.command(line, cx.out);
+                    self.metrics.request(
+                        gromox_runtime::metrics::word_label(line, &["ADD", "CANCEL", "PING", "QUIT"]),
+                        gromox_runtime::metrics::word_label(&cx.out[at..], &["TRUE", "FALSE"]),
+                        t.elapsed(),
+                    );
+                    if next == Next::Close {
+                        return (used, Next::Close);
+                    }
                 }
-                Some(Frame::Line(_)) => {}
                 Some(Frame::TooLong) => {
                     slog::debug!(self.log, "over-long line discarded"; "event" => "timer.line_too_long",
                         "peer" => self.peer.to_string());

@@ -89,13 +89,14 @@ fn main() {
     };
 
     let timers = Timers::open(&state, log.clone()).unwrap_or_else(|e| fail("state", e.to_string()));
+    let metrics = rcfg.registry.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
     let workers = timers.start(exec).unwrap_or_else(|e| fail("threads", e.to_string()));
     let addrs = server.local_addrs();
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()));
+    let proto = Arc::new(TimerProtocol::new(timers.clone(), acl, log.clone()).with_metrics(metrics));
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());

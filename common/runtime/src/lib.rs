@@ -21,6 +21,7 @@ use std::time::Duration;
 mod control;
 mod error;
 pub mod line;
+pub mod metrics;
 pub mod proxy;
 mod server;
 pub mod settings;
@@ -30,8 +31,9 @@ pub mod tls;
 
 pub use control::Control;
 pub use error::RuntimeError;
+pub use metrics::{MetricsExport, Registry};
 pub use server::{serve, Listener, Server, ServerConfig};
-pub use stats::{MetricsExport, RuntimeStats, StatsHandle};
+pub use stats::{RuntimeStats, StatsHandle};
 
 /// What a session wants the runtime to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,8 +68,10 @@ pub struct ServerConfig {
     /// Most [`ConnHandle::push`] messages queued for one connection (its client not reading);
     /// one more closes the connection and the push returns `false`.
     pub max_queued_pushes: usize,
-    /// Export the counters to a file for httpd's `/metrics` (`None`: don't).
-    pub metrics: Option<crate::stats::MetricsExport>,
+    /// The daemon's metrics; the runtime attaches its counters, the protocol records requests.
+    pub registry: Arc<crate::metrics::Registry>,
+    /// Export the registry to a file for httpd's `/metrics` (`None`: don't).
+    pub metrics: Option<crate::metrics::MetricsExport>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +89,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_queued_pushes: 10_000,
+            registry: Arc::default(),
             metrics: None,
         }
     }
@@ -170,13 +173,15 @@ impl Server {
                 "tls" => l.tls, "haproxy" => l.haproxy);
             listeners.push((sock, l.clone(), local));
         }
+        let stats = StatsHandle::default();
+        cfg.registry.set_runtime(stats.clone(), cfg.threads.max(1));
         Ok(Server {
             cfg,
             log,
             poll,
             waker,
             listeners,
-            stats: StatsHandle::default(),
+            stats,
         })
     }
 
@@ -229,11 +234,11 @@ impl Server {
         let (metrics_stop, metrics_rx) = crossbeam_channel::bounded::<()>(1);
         let exporter = match cfg.metrics.clone() {
             Some(m) => {
-                let (st, l) = (stats.clone(), log.clone());
+                let (reg, l) = (cfg.registry.clone(), log.clone());
                 Some(
                     std::thread::Builder::new()
                         .name("metrics".into())
-                        .spawn(move || m.run(st, metrics_rx, l))
+                        .spawn(move || m.run(reg, metrics_rx, l))
                         .map_err(|e| RuntimeError::io("spawning the metrics exporter", e))?,
                 )
             }

@@ -45,11 +45,14 @@ pub fn server_config(cfg: &Config, prefix: &str, max_input: usize) -> Result<Ser
         max_input,
         tls,
         shutdown_grace: Duration::from_secs(5),
-        metrics: s.metrics.as_ref().map(|(path, interval)| crate::stats::MetricsExport {
-            path: path.clone(),
-            prefix: format!("gromox_{prefix}"),
-            interval: *interval,
-        }),
+        registry: std::sync::Arc::new(crate::metrics::Registry::new(&format!("gromox_{prefix}"))),
+        metrics: s
+            .metrics
+            .as_ref()
+            .map(|(path, interval)| crate::metrics::MetricsExport {
+                path: path.clone(),
+                interval: *interval,
+            }),
         ..ServerConfig::default()
     })
 }

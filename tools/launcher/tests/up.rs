@@ -92,17 +92,22 @@ fn up_starts_supervises_and_stops_the_suite() {
     // httpd's /metrics serves every daemon's connection counters, not only its own.
     let http = suite.addr("http_listen");
     let mut metrics = String::new();
-    let all_there = wait_until(Duration::from_secs(15), || {
+    // Per-command counters too: swaks' refused RCPT, and lmtpd's new-mail announcement that
+    // eventd received (the export runs every metrics_interval = 10 s).
+    let all_there = wait_until(Duration::from_secs(25), || {
         metrics = http_get(http, "/metrics");
-        [
+        let prefixes = [
             "gromox_http_",
             "gromox_lda_",
             "gromox_event_",
             "gromox_timer_",
             "gromox_exmdb_",
-        ]
-        .iter()
-        .all(|p| metrics.contains(&format!("{p}connections_open ")))
+        ];
+        prefixes
+            .iter()
+            .all(|p| metrics.contains(&format!("{p}connections_open ")) && metrics.contains(&format!("{p}workers ")))
+            && metrics.contains("gromox_lda_requests_total{command=\"RCPT\",status=\"5xx\"} 1\n")
+            && metrics.contains("gromox_event_requests_total{command=\"FOLDER-TOUCH\",status=\"TRUE\"} 1\n")
     });
     assert!(all_there, "{metrics}");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
