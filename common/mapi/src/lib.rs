@@ -11,6 +11,8 @@
 //!   change lists (MS-OXCFXICS §2.2.2), long-term ids (MS-OXCDATA §2.2.1.3);
 //! - [`entryid`]: store, folder and message entry ids (MS-OXCDATA §2.2.4);
 //! - [`time`]: FILETIME ⇄ Unix time;
+//! - [`restriction`]: restrictions (MS-OXCDATA §2.12), their wire format and the reference
+//!   evaluator;
 //! - [`sqlcodec`]: how Gromox 3.10 stores a property value in the `propval` column of its SQLite
 //!   tables.
 
@@ -19,6 +21,7 @@ pub mod guid;
 pub mod ids;
 pub mod named;
 pub mod props;
+pub mod restriction;
 pub mod sqlcodec;
 pub mod tags;
 pub mod time;
@@ -59,6 +62,7 @@ pub fn fuzz_entry_points() -> Vec<FuzzEntry> {
                 }
             }
         }),
+        ("restriction", restriction::fuzz),
         ("pcl", |d| {
             if let Ok(p) = ids::Pcl::parse(d) {
                 assert_eq!(ids::Pcl::parse(&p.to_bytes()), Ok(p));
