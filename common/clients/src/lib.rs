@@ -2,6 +2,7 @@
 //!
 //! - [`event::EventClient`] and [`event::EventListener`]: eventd, Gromox's folder-change event
 //!   bus (event(8gx) protocol: `ID`, `LISTEN`, `SELECT`, `UNSELECT`, `FOLDER-TOUCH`, …).
+//! - [`midb::MidbClient`]: midbd, the IMAP/POP3 message index (`midbd/PROTOCOL.md`).
 //! - [`timer::TimerClient`]: timerd, Gromox's deferred command executor (timer(8gx) protocol:
 //!   `ADD`, `CANCEL`, `PING`).
 //!
@@ -12,6 +13,7 @@
 pub mod event;
 pub mod exmdb;
 pub mod line;
+pub mod midb;
 pub mod timer;
 
 /// Errors of the clients.
