@@ -826,7 +826,7 @@ pub(crate) fn put_prop_tx(c: &Connection, dir: &Path, dur: Durability, obj: Obj,
     Ok(())
 }
 
-fn decode_row(dir: &Path, tag: PropTag, v: ValueRef<'_>) -> Result<Option<TaggedVal>> {
+pub(crate) fn decode_row(dir: &Path, tag: PropTag, v: ValueRef<'_>) -> Result<Option<TaggedVal>> {
     let Some(ty) = tag.ptype() else { return Ok(None) };
     if cid::is_cid_tag(tag) {
         if let ValueRef::Text(t) = v {

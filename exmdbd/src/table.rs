@@ -1,0 +1,478 @@
+//! Content tables (MS-OXCTABL): a folder's messages restricted, sorted and paged.
+//!
+//! A [`ContentTable`] is built by one streaming SQL scan of the folder that reads only the
+//! properties the restriction and the sort keys need (joined from `message_properties`, plus
+//! the computed columns of [`computed`]); each row is tested with the reference evaluator
+//! ([`gromox_mapi::restriction`]) and kept as its sort key and message id. The table then
+//! holds nothing but that ordered id list (plus the keys while sorting), so a 250,000-message
+//! folder costs a few megabytes; rows are read only for the page a client asks for.
+//!
+//! Operations follow MS-OXCTABL §3.2.5: query rows forward and backward from the cursor
+//! (`RopQueryRows`), seek from the beginning, current row or end (`RopSeekRow`), seek by
+//! fraction (`RopSeekRowFractional`), bookmarks (`RopCreateBookmark`, `RopSeekRowBookmark`,
+//! `RopFreeBookmark`), find row (`RopFindRow`), position and count (`RopQueryPosition`),
+//! and reload after the folder changed.
+//!
+//! Not yet: hierarchy tables, categorized views, multi-valued instance expansion, and change
+//! notifications to table subscribers.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use gromox_mapi::restriction::{self, Matcher, PropSource, Restriction, SubObject};
+use gromox_mapi::tags::{PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
+use gromox_mapi::{PropTag, PropType, PropVal};
+use rusqlite::params_from_iter;
+
+use crate::store::{Obj, Store};
+use crate::Result;
+
+/// One sort key (MS-OXCDATA §2.13.1 SortOrder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    pub tag: PropTag,
+    pub descending: bool,
+}
+
+/// What a content table shows.
+#[derive(Debug, Clone, Default)]
+pub struct TableSpec {
+    pub folder: u64,
+    /// Folder associated information (FAI) instead of normal messages.
+    pub associated: bool,
+    pub restriction: Option<Restriction>,
+    /// Sort keys, most significant first; ties keep message-id order.
+    pub sort: Vec<SortKey>,
+}
+
+/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Beginning,
+    Current,
+    End,
+}
+
+/// `PidTagMessageFlags` bit for read messages (MS-OXCMSG §2.2.1.6).
+const MSGFLAG_READ: i32 = 0x1;
+/// `PidTagMessageFlags` bit for messages with attachments.
+const MSGFLAG_HASATTACH: i32 = 0x10;
+
+/// Properties the table computes from the `messages` row rather than reading them from
+/// `message_properties`: PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH and PR_MESSAGE_FLAGS
+/// (stored flags with the read and has-attachment bits made true).
+pub fn computed(tag: PropTag) -> bool {
+    [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH, PR_MESSAGE_FLAGS]
+        .iter()
+        .any(|t| t.id() == tag.id())
+}
+
+/// A content table over a folder.
+#[derive(Debug)]
+pub struct ContentTable {
+    spec: TableSpec,
+    rows: Vec<u64>,
+    cursor: usize,
+    bookmarks: HashMap<u32, u64>,
+    next_bookmark: u32,
+}
+
+/// A row being tested during the scan: the joined values, the computed columns, and lazy
+/// access to anything else (recipients and attachments for sub-object restrictions).
+struct ScanRow<'s> {
+    store: &'s Store,
+    mid: u64,
+    values: Vec<(PropTag, PropVal)>,
+    /// Tags already looked up: absent from `values` means the message lacks them.
+    looked_up: &'s [PropTag],
+}
+
+impl PropSource for ScanRow<'_> {
+    fn prop(&self, tag: PropTag) -> Option<Cow<'_, PropVal>> {
+        if let Some((_, v)) = self.values.iter().find(|(t, _)| t.id() == tag.id()) {
+            return Some(Cow::Borrowed(v));
+        }
+        if self.looked_up.iter().any(|t| t.id() == tag.id()) {
+            return None;
+        }
+        read_prop(self.store, self.mid, tag).ok().flatten().map(Cow::Owned)
+    }
+    fn any_sub(&self, which: SubObject, f: &mut dyn FnMut(&dyn PropSource) -> bool) -> bool {
+        let Ok(m) = self.store.read_message(self.mid) else {
+            return false;
+        };
+        match which {
+            SubObject::Recipients => m.recipients.iter().any(|r| f(r)),
+            SubObject::Attachments => m.attachments.iter().any(|a| f(&a.props)),
+        }
+    }
+}
+
+/// Every property tag a restriction reads (the top level; sub-object restrictions read rows
+/// of their own).
+fn restriction_tags(r: &Restriction, out: &mut Vec<PropTag>) {
+    match r {
+        Restriction::And(v) | Restriction::Or(v) => v.iter().for_each(|x| restriction_tags(x, out)),
+        Restriction::Not(x) | Restriction::Count { restriction: x, .. } => restriction_tags(x, out),
+        Restriction::Comment {
+            restriction: Some(x), ..
+        } => restriction_tags(x, out),
+        Restriction::Content { tag, .. }
+        | Restriction::Property { tag, .. }
+        | Restriction::BitMask { tag, .. }
+        | Restriction::Size { tag, .. }
+        | Restriction::Exist(tag) => out.push(*tag),
+        Restriction::CompareProps { tag1, tag2, .. } => out.extend([*tag1, *tag2]),
+        _ => {}
+    }
+}
+
+/// The stored tags to look for when a client names `tag` (strings are stored as Unicode;
+/// PT_UNSPECIFIED matches the stored type).
+fn stored_tags(tag: PropTag) -> Vec<i64> {
+    match tag.ptype() {
+        Some(PropType::String8) | Some(PropType::Unicode) => vec![
+            tag.with_type(PropType::Unicode).0 as i64,
+            tag.with_type(PropType::String8).0 as i64,
+        ],
+        Some(PropType::MvString8) | Some(PropType::MvUnicode) => vec![
+            tag.with_type(PropType::MvUnicode).0 as i64,
+            tag.with_type(PropType::MvString8).0 as i64,
+        ],
+        _ => vec![tag.0 as i64],
+    }
+}
+
+/// One property of a message as a table column shows it (computed columns included).
+pub fn read_prop(store: &Store, mid: u64, tag: PropTag) -> Result<Option<PropVal>> {
+    if computed(tag) {
+        let private = store.is_private();
+        let sql = if private {
+            "SELECT message_size, read_state, EXISTS(SELECT 1 FROM attachments a WHERE a.message_id=m.message_id) \
+             FROM messages m WHERE message_id=?1"
+        } else {
+            "SELECT message_size, 0, EXISTS(SELECT 1 FROM attachments a WHERE a.message_id=m.message_id) \
+             FROM messages m WHERE message_id=?1"
+        };
+        let row: Option<(i64, i64, i64)> = store
+            .conn()
+            .prepare_cached(sql)?
+            .query_row([mid as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ok();
+        let Some((size, read, attach)) = row else {
+            return Ok(None);
+        };
+        let flags = if tag.id() == PR_MESSAGE_FLAGS.id() {
+            store
+                .get_prop(Obj::Message(mid), PR_MESSAGE_FLAGS)?
+                .and_then(|v| v.as_i64())
+        } else {
+            None
+        };
+        return Ok(Some(computed_value(tag, mid, size, read != 0, attach != 0, flags)));
+    }
+    for t in stored_tags(tag) {
+        if let Some(v) = store.get_prop(Obj::Message(mid), PropTag(t as u32))? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+fn computed_value(tag: PropTag, mid: u64, size: i64, read: bool, attach: bool, flags: Option<i64>) -> PropVal {
+    match tag.id() {
+        id if id == PR_MID.id() => PropVal::I8(mid as i64),
+        id if id == PR_MESSAGE_SIZE.id() => PropVal::I4(size.clamp(0, i32::MAX as i64) as i32),
+        id if id == PR_READ.id() => PropVal::Boolean(read),
+        id if id == PR_HASATTACH.id() => PropVal::Boolean(attach),
+        _ => {
+            let mut f = flags.unwrap_or(0) as i32;
+            f = if read { f | MSGFLAG_READ } else { f & !MSGFLAG_READ };
+            if attach {
+                f |= MSGFLAG_HASATTACH;
+            }
+            PropVal::I4(f)
+        }
+    }
+}
+
+impl ContentTable {
+    /// Build the table (one scan of the folder).
+    pub fn load(store: &Store, spec: TableSpec) -> Result<ContentTable> {
+        let mut t = ContentTable {
+            spec,
+            rows: Vec::new(),
+            cursor: 0,
+            bookmarks: HashMap::new(),
+            next_bookmark: 1,
+        };
+        t.reload(store)?;
+        Ok(t)
+    }
+
+    /// Re-run the scan (the folder changed); the cursor stays on the same message when it is
+    /// still there, else at the same position; bookmarks to vanished rows go to the next row.
+    pub fn reload(&mut self, store: &Store) -> Result<()> {
+        let at = self.rows.get(self.cursor).copied();
+        let old_cursor = self.cursor;
+        self.rows = scan(store, &self.spec)?;
+        self.cursor = at
+            .and_then(|mid| self.rows.iter().position(|&m| m == mid))
+            .unwrap_or(old_cursor.min(self.rows.len()));
+        Ok(())
+    }
+
+    /// The message ids in table order.
+    pub fn mids(&self) -> &[u64] {
+        &self.rows
+    }
+
+    /// Number of rows (RopQueryPosition Denominator).
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The cursor (RopQueryPosition Numerator): index of the next row a forward query returns.
+    pub fn position(&self) -> usize {
+        self.cursor
+    }
+
+    /// RopQueryRows: up to `count` rows from the cursor, forward, or backward when
+    /// `forward` is false (rows before the cursor, nearest first, as MS-OXCTABL
+    /// §3.2.5.5 says); the cursor moves past them unless `no_advance`. Each row has one value
+    /// per column (`None`: the message lacks the property).
+    pub fn query_rows(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let idx: Vec<usize> = if forward {
+            (self.cursor..self.rows.len().min(self.cursor.saturating_add(count))).collect()
+        } else {
+            (self.cursor.saturating_sub(count)..self.cursor).rev().collect()
+        };
+        let mut out = Vec::with_capacity(idx.len());
+        for &i in &idx {
+            let mid = self.rows[i];
+            let mut row = Vec::with_capacity(columns.len());
+            for &c in columns {
+                row.push(read_prop(store, mid, c)?);
+            }
+            out.push(row);
+        }
+        if !no_advance {
+            if forward {
+                self.cursor += idx.len();
+            } else {
+                self.cursor -= idx.len();
+            }
+        }
+        Ok(out)
+    }
+
+    /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
+    /// returns how many rows it actually moved (signed) relative to the origin.
+    pub fn seek(&mut self, origin: Origin, offset: i64) -> i64 {
+        let base = match origin {
+            Origin::Beginning => 0i64,
+            Origin::Current => self.cursor as i64,
+            Origin::End => self.rows.len() as i64,
+        };
+        let target = (base + offset).clamp(0, self.rows.len() as i64);
+        self.cursor = target as usize;
+        target - base
+    }
+
+    /// RopSeekRowFractional: to `numerator / denominator` of the table.
+    pub fn seek_fraction(&mut self, numerator: u32, denominator: u32) {
+        self.cursor = if denominator == 0 || numerator >= denominator {
+            self.rows.len()
+        } else {
+            (self.rows.len() as u64 * u64::from(numerator) / u64::from(denominator)) as usize
+        };
+    }
+
+    /// RopCreateBookmark: a bookmark at the cursor.
+    pub fn create_bookmark(&mut self) -> u32 {
+        let b = self.next_bookmark;
+        self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
+        let mid = self.rows.get(self.cursor).copied().unwrap_or(u64::MAX);
+        self.bookmarks.insert(b, mid);
+        b
+    }
+
+    /// RopSeekRowBookmark: to the bookmarked row plus `offset`. Returns `(row_no_longer_visible,
+    /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark).
+    pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
+        let mid = *self.bookmarks.get(&bookmark)?;
+        let (at, gone) = match self.rows.iter().position(|&m| m == mid) {
+            Some(i) => (i, false),
+            // The row went away: the next row by message id, as a stand-in.
+            None => (
+                self.rows.iter().position(|&m| m > mid).unwrap_or(self.rows.len()),
+                mid != u64::MAX,
+            ),
+        };
+        self.cursor = at;
+        Some((gone, self.seek(Origin::Current, offset)))
+    }
+
+    /// RopFreeBookmark; whether it existed.
+    pub fn free_bookmark(&mut self, bookmark: u32) -> bool {
+        self.bookmarks.remove(&bookmark).is_some()
+    }
+
+    /// RopFindRow: the first row from the cursor (inclusive; backward: before it) that
+    /// satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is none.
+    pub fn find_row(&mut self, store: &Store, r: &Restriction, forward: bool) -> Result<Option<usize>> {
+        let mut m = Matcher::new(r);
+        let mut tags = Vec::new();
+        restriction_tags(r, &mut tags);
+        let order: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new(self.cursor..self.rows.len())
+        } else {
+            Box::new((0..self.cursor).rev())
+        };
+        for i in order {
+            let mid = self.rows[i];
+            let mut values = Vec::new();
+            for &t in &tags {
+                if let Some(v) = read_prop(store, mid, t)? {
+                    values.push((t, v));
+                }
+            }
+            let row = ScanRow {
+                store,
+                mid,
+                values,
+                looked_up: &tags,
+            };
+            if m.matches(&row) {
+                self.cursor = i;
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The scan: message ids of the folder that satisfy the restriction, in sort order.
+fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
+    let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| k.tag).collect();
+    if let Some(r) = &spec.restriction {
+        restriction_tags(r, &mut tags);
+    }
+    let mut joined: Vec<PropTag> = Vec::new();
+    for t in tags {
+        if !computed(t) && !joined.iter().any(|j| j.id() == t.id()) {
+            joined.push(t);
+        }
+    }
+    let private = store.is_private();
+    let mut sql = String::from("SELECT m.message_id, m.message_size, ");
+    sql.push_str(if private { "m.read_state" } else { "0" });
+    sql.push_str(", EXISTS(SELECT 1 FROM attachments a WHERE a.message_id=m.message_id)");
+    let mut binds: Vec<i64> = Vec::new();
+    for i in 0..joined.len() {
+        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
+    }
+    sql.push_str(" FROM messages m");
+    for (i, t) in joined.iter().enumerate() {
+        let st = stored_tags(*t);
+        let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
+        sql.push_str(&format!(
+            " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
+            marks.join(",")
+        ));
+        binds.extend(st);
+    }
+    sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    binds.push(spec.folder as i64);
+    binds.push(i64::from(spec.associated));
+    sql.push_str(" ORDER BY m.message_id");
+    let needs_flags = spec.restriction.is_some() || spec.sort.iter().any(|k| k.tag.id() == PR_MESSAGE_FLAGS.id());
+
+    let conn = store.conn();
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query(params_from_iter(binds.iter()))?;
+    let mut matcher = spec.restriction.as_ref().map(Matcher::new);
+    let mut kept: Vec<(Vec<Option<PropVal>>, u64)> = Vec::new();
+    let mut last_mid = None;
+    while let Some(r) = rows.next()? {
+        let mid = r.get::<_, i64>(0)? as u64;
+        // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
+        if last_mid == Some(mid) {
+            continue;
+        }
+        last_mid = Some(mid);
+        let size: i64 = r.get(1)?;
+        let read = r.get::<_, i64>(2)? != 0;
+        let attach = r.get::<_, i64>(3)? != 0;
+        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 4);
+        for (i, t) in joined.iter().enumerate() {
+            let stored: Option<i64> = r.get(4 + 2 * i)?;
+            if let Some(stored) = stored {
+                let stag = PropTag(stored as u32);
+                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
+                    values.push((*t, tv.val));
+                }
+            }
+        }
+        for t in [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH] {
+            values.push((t, computed_value(t, mid, size, read, attach, None)));
+        }
+        if needs_flags {
+            let stored = store
+                .get_prop(Obj::Message(mid), PR_MESSAGE_FLAGS)?
+                .and_then(|v| v.as_i64());
+            values.push((
+                PR_MESSAGE_FLAGS,
+                computed_value(PR_MESSAGE_FLAGS, mid, size, read, attach, stored),
+            ));
+        }
+        let row = ScanRow {
+            store,
+            mid,
+            values,
+            looked_up: &joined,
+        };
+        if let Some(m) = matcher.as_mut() {
+            if !m.matches(&row) {
+                continue;
+            }
+        }
+        let keys = spec
+            .sort
+            .iter()
+            .map(|k| {
+                row.values
+                    .iter()
+                    .find(|(t, _)| t.id() == k.tag.id())
+                    .map(|(_, v)| v.clone())
+            })
+            .collect();
+        kept.push((keys, mid));
+    }
+    if !spec.sort.is_empty() {
+        kept.sort_by(|(a, ma), (b, mb)| {
+            for (i, k) in spec.sort.iter().enumerate() {
+                // Missing values sort before present ones (ascending).
+                let o = match (&a[i], &b[i]) {
+                    (None, None) => std::cmp::Ordering::Equal,
+                    (None, Some(_)) => std::cmp::Ordering::Less,
+                    (Some(_), None) => std::cmp::Ordering::Greater,
+                    (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
+                };
+                let o = if k.descending { o.reverse() } else { o };
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+            }
+            ma.cmp(mb)
+        });
+    }
+    Ok(kept.into_iter().map(|(_, m)| m).collect())
+}
