@@ -365,16 +365,42 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
     if let Some(r) = &spec.restriction {
         restriction_tags(r, &mut tags);
     }
+    let needs_flags = tags.iter().any(|t| t.id() == PR_MESSAGE_FLAGS.id());
     let mut joined: Vec<PropTag> = Vec::new();
     for t in tags {
         if !computed(t) && !joined.iter().any(|j| j.id() == t.id()) {
             joined.push(t);
         }
     }
+    // The stored PR_MESSAGE_FLAGS is joined like any column; the computed one overlays the
+    // read and attachment bits on it.
+    let flags_col = needs_flags.then(|| {
+        joined.push(PR_MESSAGE_FLAGS);
+        joined.len() - 1
+    });
     let private = store.is_private();
     let mut sql = String::from("SELECT m.message_id, m.message_size, ");
     sql.push_str(if private { "m.read_state" } else { "0" });
-    sql.push_str(", EXISTS(SELECT 1 FROM attachments a WHERE a.message_id=m.message_id)");
+    // The attachment probe costs an index lookup per row: only when a column needs it.
+    let all: Vec<PropTag> = spec
+        .sort
+        .iter()
+        .map(|k| k.tag)
+        .chain(joined.iter().copied())
+        .chain(spec.restriction.iter().flat_map(|r| {
+            let mut v = Vec::new();
+            restriction_tags(r, &mut v);
+            v
+        }))
+        .collect();
+    if all
+        .iter()
+        .any(|t| t.id() == PR_HASATTACH.id() || t.id() == PR_MESSAGE_FLAGS.id())
+    {
+        sql.push_str(", EXISTS(SELECT 1 FROM attachments a WHERE a.message_id=m.message_id)");
+    } else {
+        sql.push_str(", 0");
+    }
     let mut binds: Vec<i64> = Vec::new();
     for i in 0..joined.len() {
         sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
@@ -393,7 +419,6 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
     binds.push(spec.folder as i64);
     binds.push(i64::from(spec.associated));
     sql.push_str(" ORDER BY m.message_id");
-    let needs_flags = spec.restriction.is_some() || spec.sort.iter().any(|k| k.tag.id() == PR_MESSAGE_FLAGS.id());
 
     let conn = store.conn();
     let mut st = conn.prepare(&sql)?;
@@ -424,9 +449,11 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
         for t in [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH] {
             values.push((t, computed_value(t, mid, size, read, attach, None)));
         }
-        if needs_flags {
-            let stored = store
-                .get_prop(Obj::Message(mid), PR_MESSAGE_FLAGS)?
+        if let Some(col) = flags_col {
+            let stored = values
+                .iter()
+                .position(|(t, _)| *t == joined[col])
+                .map(|i| values.remove(i).1)
                 .and_then(|v| v.as_i64());
             values.push((
                 PR_MESSAGE_FLAGS,

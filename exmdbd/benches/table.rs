@@ -1,0 +1,144 @@
+//! Content-table benchmark (issue "store part 2"): a folder of `TABLE_N` messages (default
+//! 250,000, inserted directly in bulk so the set-up takes seconds), then
+//! - a table sorted by delivery time (descending) and restricted by a subject substring:
+//!   build + first page of 50 rows;
+//! - seek to the middle and read 50 rows; seek by fraction;
+//! - the same table without restriction;
+//! - peak RSS growth of the process over the whole run.
+//!
+//! `cargo bench -p exmdbd --bench table` (`TABLE_N=20000` for a quick run).
+
+use std::time::Instant;
+
+use exmdbd::table::{ContentTable, Origin, SortKey, TableSpec};
+use exmdbd::Store;
+use gromox_mapi::restriction::{FuzzyLevel, Restriction, FL_IGNORECASE};
+use gromox_mapi::sqlcodec::{encode, SqlValue};
+use gromox_mapi::tags::{PR_MESSAGE_DELIVERY_TIME, PR_SENDER_NAME, PR_SUBJECT};
+use gromox_mapi::{PropVal, TaggedVal};
+
+const INBOX: i64 = 0x0d;
+
+fn rss_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn to_sql(v: SqlValue) -> rusqlite::types::Value {
+    match v {
+        SqlValue::Integer(i) => rusqlite::types::Value::Integer(i),
+        SqlValue::Real(f) => rusqlite::types::Value::Real(f),
+        SqlValue::Text(t) => rusqlite::types::Value::Text(t),
+        SqlValue::Blob(b) => rusqlite::types::Value::Blob(b),
+    }
+}
+
+fn main() {
+    let n: u64 = std::env::var("TABLE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let md = dir.path().join("bench");
+    let store = Store::create_private(&md, "bench@example.org", "en", false, &Default::default()).expect("store");
+    let t0 = Instant::now();
+    {
+        let c = store.conn();
+        c.execute_batch("BEGIN").expect("begin");
+        let mut m = c
+            .prepare("INSERT INTO messages (message_id, parent_fid, is_associated, change_number, read_state, message_size) VALUES (?1, ?2, 0, ?3, ?4, 4096)")
+            .expect("prepare");
+        let mut p = c
+            .prepare("INSERT INTO message_properties (message_id, proptag, propval) VALUES (?1, ?2, ?3)")
+            .expect("prepare");
+        let words = ["invoice", "meeting", "report", "lunch", "release", "review", "budget"];
+        for i in 0..n {
+            let mid = 0x1_0000_0000 + i as i64;
+            m.execute(rusqlite::params![mid, INBOX, mid, (i % 3 == 0) as i64])
+                .expect("insert");
+            let subject = format!("{} {} #{i}", words[(i % 7) as usize], words[(i / 7 % 7) as usize]);
+            for tv in [
+                TaggedVal::new(PR_SUBJECT, PropVal::Unicode(subject)),
+                TaggedVal::new(
+                    PR_MESSAGE_DELIVERY_TIME,
+                    PropVal::SysTime(133_000_000_000_000_000 + ((i * 7919) % n) * 10_000_000),
+                ),
+                TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode(format!("Sender {}", i % 97))),
+            ] {
+                p.execute(rusqlite::params![mid, tv.tag.0 as i64, to_sql(encode(&tv.val))])
+                    .expect("insert");
+            }
+        }
+        drop((m, p));
+        c.execute_batch("COMMIT").expect("commit");
+    }
+    println!("set-up: {n} messages inserted in {:.1} s", t0.elapsed().as_secs_f64());
+    let base_rss = rss_kb("VmRSS:");
+
+    let by_time = vec![SortKey {
+        tag: PR_MESSAGE_DELIVERY_TIME,
+        descending: true,
+    }];
+    let restriction = Restriction::Content {
+        level: FuzzyLevel::Substring,
+        flags: FL_IGNORECASE,
+        tag: PR_SUBJECT,
+        value: TaggedVal::new(PR_SUBJECT, PropVal::Unicode("REPORT".into())),
+    };
+    for (label, r) in [
+        ("sorted, restricted by subject substring", Some(restriction)),
+        ("sorted, unrestricted", None),
+    ] {
+        let t = Instant::now();
+        let mut table = ContentTable::load(
+            &store,
+            TableSpec {
+                folder: INBOX as u64,
+                restriction: r,
+                sort: by_time.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("table");
+        let rows = table
+            .query_rows(
+                &store,
+                &[PR_SUBJECT, PR_SENDER_NAME, PR_MESSAGE_DELIVERY_TIME],
+                50,
+                true,
+                false,
+            )
+            .expect("rows");
+        let first = t.elapsed();
+        let t = Instant::now();
+        table.seek(Origin::Beginning, (table.row_count() / 2) as i64);
+        let mid_rows = table.query_rows(&store, &[PR_SUBJECT], 50, true, false).expect("rows");
+        let seek = t.elapsed();
+        let t = Instant::now();
+        table.seek_fraction(3, 4);
+        let _ = table.query_rows(&store, &[PR_SUBJECT], 50, true, false).expect("rows");
+        let frac = t.elapsed();
+        println!(
+            "{label}: {} rows; build + first 50 rows {:.1} ms ({} rows); seek to middle + 50 rows {:.2} ms ({}); seek 3/4 + 50 rows {:.2} ms",
+            table.row_count(),
+            first.as_secs_f64() * 1e3,
+            rows.len(),
+            seek.as_secs_f64() * 1e3,
+            mid_rows.len(),
+            frac.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "RSS: {} MB after set-up, peak {} MB (growth during the table runs at most {} MB)",
+        base_rss / 1024,
+        rss_kb("VmHWM:") / 1024,
+        rss_kb("VmHWM:").saturating_sub(base_rss) / 1024
+    );
+    println!("categorized views: not implemented yet");
+}
