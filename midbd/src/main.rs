@@ -1,18 +1,133 @@
-//! midbd: message index daemon for IMAP and POP3 (midb.sqlite3, RFC 5322 renditions)
-//!
-//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
-//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
-//! already treat it like the finished daemon.
+//! midbd: the IMAP/POP3 message index daemon. See the library docs, `README.md` and
+//! `PROTOCOL.md`.
 
-use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-fn main() -> std::process::ExitCode {
-    let spec = Spec {
+use gromox_base::acl::HostsAllow;
+use gromox_base::server::{server_keys, ServerDefaults};
+use gromox_base::{Daemon, KeyDef, Kind, Spec};
+use gromox_clients::exmdb::ExmdbOptions;
+use gromox_runtime::{Control, Server};
+
+use midbd::exmdb_source::ExmdbSource;
+use midbd::source::StoreSource;
+use midbd::{MidbProtocol, Service};
+
+const DEFAULTS: ServerDefaults = ServerDefaults {
+    prefix: "midb",
+    listen: "[::1]:5555",
+    listen_tls: "",
+    threads: 8,
+    context_num: 1024,
+    idle: "30min",
+};
+
+fn spec() -> Spec {
+    let mut keys = server_keys(DEFAULTS);
+    keys.push(
+        KeyDef::new(
+            "midb_hosts_allow",
+            "::1 127.0.0.1",
+            Kind::Str,
+            "client addresses or CIDR prefixes allowed to connect (space-separated)",
+        )
+        .reloadable(),
+    );
+    keys.push(KeyDef::new(
+        "midb_cache_interval",
+        "30min",
+        Kind::Duration,
+        "how long an idle mailbox index stays open",
+    ));
+    keys.push(KeyDef::new(
+        "exmdb_listen",
+        "[::1]:5000",
+        Kind::Str,
+        "address of exmdbd (read from exmdb_provider.cfg, as exmdbd itself does)",
+    ));
+    Spec {
         prog: "midbd",
         about: "message index daemon for IMAP and POP3 (midb.sqlite3, RFC 5322 renditions)",
-        files: &["midb.cfg"],
-        keys: Vec::new(),
+        files: &["midb.cfg", "exmdb_provider.cfg"],
+        keys,
+    }
+}
+
+fn main() {
+    let (daemon, args) = Daemon::start(spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("midbd: {what}: {e}");
+        std::process::exit(2);
     };
-    let (daemon, _) = Daemon::start(spec);
-    run_placeholder(daemon, "the midb protocol")
+    let cfg = &daemon.config;
+    let exmdb: SocketAddr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .unwrap_or_else(|| fail("exmdb_listen", cfg.error("exmdb_listen", "not an address").to_string()));
+    let source: Arc<dyn StoreSource> = Arc::new(ExmdbSource::new(exmdb, ExmdbOptions::default()));
+    let service = Arc::new(Service::new(source, cfg.duration("midb_cache_interval")));
+
+    // `midbd [-c FILE] rebuild MAILDIR...`: drop and rebuild the indexes, then exit.
+    if args.first().map(String::as_str) == Some("rebuild") {
+        let mut ok = true;
+        for dir in &args[1..] {
+            let r = service.mailbox(dir).and_then(|m| {
+                let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
+                m.rebuild(service.source())
+            });
+            match r {
+                Ok(()) => println!("{dir}: index rebuilt"),
+                Err(e) => {
+                    eprintln!("{dir}: {e}");
+                    ok = false;
+                }
+            }
+        }
+        std::process::exit(if ok && args.len() > 1 { 0 } else { 1 });
+    }
+
+    let acl = HostsAllow::parse(cfg.str("midb_hosts_allow"))
+        .unwrap_or_else(|e| fail("midb_hosts_allow", cfg.error("midb_hosts_allow", e).to_string()));
+    // Request lines are capped by the codec; an APPEND literal may be up to 64 MiB.
+    let rcfg =
+        gromox_runtime::settings::server_config(cfg, "midb", midbd::codec::MAX_APPEND + midbd::codec::MAX_LINE + 4)
+            .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let metrics = rcfg.registry.clone();
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    let proto = Arc::new(MidbProtocol::new(service, acl, log.clone()).with_metrics(metrics));
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+    let daemon = std::sync::Mutex::new(daemon);
+    let reload_proto = proto.clone();
+    control.on_reload(move || {
+        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
+        let log = d.log.clone();
+        if let Some(cfg) = d.reload() {
+            match HostsAllow::parse(cfg.str("midb_hosts_allow")) {
+                Ok(acl) => reload_proto.set_acl(acl),
+                Err(e) => {
+                    slog::error!(log, "midb_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
+                }
+            }
+        }
+    });
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    slog::info!(log, "midbd ready"; "event" => "daemon.ready", "exmdb" => exmdb.to_string());
+    let result = server.run(proto, control.clone());
+    control.shutdown();
+    match result {
+        Ok(()) => slog::info!(log, "midbd stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
 }
