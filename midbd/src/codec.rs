@@ -332,6 +332,52 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     })
 }
 
+/// Fuzz entry point: frame `data` into lines as the server does and parse each; a parsed
+/// request's arguments must survive re-encoding.
+pub fn fuzz_request(data: &[u8]) {
+    let mut framer = gromox_runtime::line::LineFramer::<MAX_LINE>::default();
+    let mut rest = data;
+    loop {
+        let (frame, n) = framer.next(rest);
+        if let Some(gromox_runtime::line::Frame::Line(l)) = frame {
+            if let Ok(Request::Status { maildir, folder }) = parse_request(l) {
+                use gromox_clients::midb::wire::enc;
+                let again = format!("STATUS {} {}", enc(&maildir), enc(&folder));
+                assert_eq!(
+                    parse_request(again.as_bytes()),
+                    Ok(Request::Status { maildir, folder }),
+                    "re-encoded request differs"
+                );
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        rest = &rest[n..];
+    }
+}
+
+/// Fuzz entry point for the client's answer parsers (records and final lines).
+pub fn fuzz_answer(data: &[u8]) {
+    use gromox_clients::midb::wire;
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    for line in s.split("\r\n") {
+        let _ = wire::parse_final(line);
+        let _ = wire::parse_uids(line);
+        let _ = wire::parse_folder(line);
+        if let Ok(m) = wire::parse_meta(line) {
+            let mut again = String::new();
+            wire::encode_meta(&m, &mut again);
+            assert_eq!(wire::parse_meta(&again).ok(), Some(m), "message record round trip");
+        }
+        if let Ok(st) = wire::parse_status(line) {
+            let mut again = String::new();
+            wire::encode_status(&st, &mut again);
+            assert_eq!(wire::parse_status(&again).ok(), Some(st), "status record round trip");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,52 +449,6 @@ mod tests {
             b"FETCH-META /m INBOX 5:0",
         ] {
             assert!(parse_request(bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-    }
-}
-
-/// Fuzz entry point: frame `data` into lines as the server does and parse each; a parsed
-/// request's arguments must survive re-encoding.
-pub fn fuzz_request(data: &[u8]) {
-    let mut framer = gromox_runtime::line::LineFramer::<MAX_LINE>::default();
-    let mut rest = data;
-    loop {
-        let (frame, n) = framer.next(rest);
-        if let Some(gromox_runtime::line::Frame::Line(l)) = frame {
-            if let Ok(Request::Status { maildir, folder }) = parse_request(l) {
-                use gromox_clients::midb::wire::enc;
-                let again = format!("STATUS {} {}", enc(&maildir), enc(&folder));
-                assert_eq!(
-                    parse_request(again.as_bytes()),
-                    Ok(Request::Status { maildir, folder }),
-                    "re-encoded request differs"
-                );
-            }
-        }
-        if n == 0 {
-            break;
-        }
-        rest = &rest[n..];
-    }
-}
-
-/// Fuzz entry point for the client's answer parsers (records and final lines).
-pub fn fuzz_answer(data: &[u8]) {
-    use gromox_clients::midb::wire;
-    let Ok(s) = std::str::from_utf8(data) else { return };
-    for line in s.split("\r\n") {
-        let _ = wire::parse_final(line);
-        let _ = wire::parse_uids(line);
-        let _ = wire::parse_folder(line);
-        if let Ok(m) = wire::parse_meta(line) {
-            let mut again = String::new();
-            wire::encode_meta(&m, &mut again);
-            assert_eq!(wire::parse_meta(&again).ok(), Some(m), "message record round trip");
-        }
-        if let Ok(st) = wire::parse_status(line) {
-            let mut again = String::new();
-            wire::encode_status(&st, &mut again);
-            assert_eq!(wire::parse_status(&again).ok(), Some(st), "status record round trip");
         }
     }
 }
