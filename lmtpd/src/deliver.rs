@@ -54,12 +54,22 @@ pub enum Resolution {
     },
     /// The lookup itself failed (451 4.3.0).
     Unavailable(String),
+    /// This sender may not write to this recipient, e.g. a mailing list's privilege
+    /// (550 5.7.1, with the reason).
+    Refused(String),
 }
 
 /// Maps an envelope recipient to a mailbox.
 pub trait RecipientResolver: Send + Sync {
     /// Look `address` up (as given in RCPT TO, without brackets).
     fn resolve(&self, address: &str) -> Resolution;
+    /// Look `address` up for mail from `sender` (the reverse path, empty for `<>`): also
+    /// applies sender-dependent policy such as mailing-list privileges. The default ignores
+    /// the sender.
+    fn resolve_for(&self, address: &str, sender: &str) -> Resolution {
+        let _ = sender;
+        self.resolve(address)
+    }
 }
 
 /// The outcome of one delivery attempt.

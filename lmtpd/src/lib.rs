@@ -144,6 +144,12 @@ pub fn spec() -> Spec {
             "a queued message still deferred after this long is given up (logged)",
         ),
         KeyDef::new(
+            "lda_overquota_permanent",
+            "no",
+            Kind::Bool,
+            "a recipient over its receive quota is refused permanently (552 5.2.2) instead of temporarily (452 4.2.2)",
+        ),
+        KeyDef::new(
             "event_listen",
             "[::1]:33333",
             Kind::Str,

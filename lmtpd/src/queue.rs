@@ -74,12 +74,13 @@ pub fn resolution_reply(address: &str, r: &Resolution) -> Option<Reply> {
         Resolution::OverQuota { permanent: false } => Reply::new(452, "4.2.2", format!("<{address}> mailbox full")),
         Resolution::OverQuota { permanent: true } => Reply::new(552, "5.2.2", format!("<{address}> mailbox full")),
         Resolution::Unavailable(why) => Reply::new(451, "4.3.0", format!("<{address}> {why}")),
+        Resolution::Refused(why) => Reply::new(550, "5.7.1", format!("<{address}> {why}")),
     })
 }
 
 /// Resolve and deliver to one envelope recipient; the LMTP reply for it.
 pub fn deliver_one(backend: &Backend, msg: &SpooledMessage, env: &Envelope, address: &str, log: &Logger) -> Reply {
-    let r = backend.resolver.resolve(address);
+    let r = backend.resolver.resolve_for(address, &env.from);
     if let Some(reply) = resolution_reply(address, &r) {
         return reply;
     }

@@ -320,7 +320,7 @@ impl LmtpSession {
                 if !to.is_ascii() && !txn.params.smtputf8 {
                     return self.error(Reply::new(553, "5.6.7", "non-ASCII address requires SMTPUTF8"), cx.out);
                 }
-                let r = self.shared.backend.resolver.resolve(&to);
+                let r = self.shared.backend.resolver.resolve_for(&to, &txn.from);
                 if let Some(reply) = resolution_reply(&to, &r) {
                     slog::info!(self.shared.log, "recipient refused"; "event" => "lmtp.rcpt_refused",
                         "peer" => self.peer.to_string(), "rcpt" => gromox_base::log::sanitize(&to), "reply" => reply.to_string());

@@ -28,6 +28,7 @@ pub struct StoreBackend {
     dir: Directory,
     state: PathBuf,
     stores: StoreCache,
+    overquota_permanent: bool,
 }
 
 impl StoreBackend {
@@ -38,6 +39,7 @@ impl StoreBackend {
             dir,
             state: cfg.path("state_path"),
             stores: StoreCache::new(StoreOptions::default(), Duration::from_secs(60)),
+            overquota_permanent: cfg.bool("lda_overquota_permanent"),
         })
     }
 }
@@ -66,6 +68,16 @@ impl RecipientResolver for StoreBackend {
                 } else {
                     PathBuf::from(&u.maildir)
                 };
+                // A mailbox already over its receive quota is refused at RCPT time, so the
+                // sending MTA keeps the message instead of lmtpd accepting what it cannot store.
+                if let Ok(store) = self.stores.get(&maildir) {
+                    let store = store.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(exmdbd::Error::QuotaExceeded { .. }) = store.check_quota(0, exmdbd::QuotaKind::Receive) {
+                        return Resolution::OverQuota {
+                            permanent: self.overquota_permanent,
+                        };
+                    }
+                }
                 Resolution::Found(Resolved {
                     address: u.username.clone(),
                     maildir,
@@ -75,6 +87,39 @@ impl RecipientResolver for StoreBackend {
             Ok(None) => Resolution::Unknown,
             Err(e) => Resolution::Unavailable(e.to_string()),
         }
+    }
+
+    fn resolve_for(&self, address: &str, sender: &str) -> Resolution {
+        let r = self.resolve(address);
+        if let Resolution::Found(Resolved {
+            kind: RecipientKind::List(_),
+            address: list,
+            ..
+        }) = &r
+        {
+            match self.dir.mlist(list) {
+                Ok(Some(l)) => match self.dir.mlist_may_send(&l, sender) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let why = match l.privilege {
+                            gromox_directory::model::MLIST_PRIV_INTERNAL => "only list members may write to this list",
+                            gromox_directory::model::MLIST_PRIV_DOMAIN => {
+                                "only senders of the list's domain may write to this list"
+                            }
+                            gromox_directory::model::MLIST_PRIV_SPECIFIED => {
+                                "only specified senders may write to this list"
+                            }
+                            _ => "this sender may not write to this list",
+                        };
+                        return Resolution::Refused(why.into());
+                    }
+                    Err(e) => return Resolution::Unavailable(e.to_string()),
+                },
+                Ok(None) => return Resolution::Unknown,
+                Err(e) => return Resolution::Unavailable(e.to_string()),
+            }
+        }
+        r
     }
 }
 

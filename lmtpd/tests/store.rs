@@ -249,3 +249,76 @@ fn deliveries_are_announced_on_eventd() {
     );
     listener.stop();
 }
+
+/// RCPT answers for policy refusals, through Python's smtplib.LMTP: a mailbox over its receive
+/// quota gets 452 4.2.2 at RCPT time (the sender keeps the message); a mailing list open to
+/// its members only refuses an outsider with 550 5.7.1 and takes a member's mail, which reaches
+/// every member.
+#[test]
+fn over_quota_and_list_privileges_are_answered_at_rcpt() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["alice", "bob", "full"]);
+    // "full": a receive quota of 1 KiB and 2 KiB already used.
+    let maildir = gromox_base::names::user_maildir(&state, "full@example.org").unwrap();
+    let mut store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    store
+        .set_props(
+            exmdbd::Obj::Store,
+            &[
+                gromox_mapi::TaggedVal::new(
+                    gromox_mapi::tags::PR_PROHIBIT_RECEIVE_QUOTA,
+                    gromox_mapi::PropVal::I4(1),
+                ),
+                gromox_mapi::TaggedVal::new(
+                    gromox_mapi::tags::PR_MESSAGE_SIZE_EXTENDED,
+                    gromox_mapi::PropVal::I8(2048),
+                ),
+            ],
+        )
+        .unwrap();
+    drop(store);
+    // team@example.org: members alice and bob, internal privilege (members only).
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", state.to_str().unwrap()).unwrap();
+    let d = gromox_directory::Directory::open(&cfg).unwrap();
+    d.mlist_add("team@example.org", 0, gromox_directory::model::MLIST_PRIV_INTERNAL)
+        .unwrap();
+    d.mlist_member_add("team@example.org", "alice@example.org").unwrap();
+    d.mlist_member_add("team@example.org", "bob@example.org").unwrap();
+    drop(d);
+
+    let lmtpd = start(&dir);
+    let addr = lmtpd.addr("lda_listen");
+    let script = r#"
+import smtplib, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = smtplib.LMTP(host, port)
+s.ehlo_or_helo_if_needed()
+for sender, rcpt in [("x@example.net", "full@example.org"), ("x@example.net", "team@example.org"),
+                     ("alice@example.org", "team@example.org")]:
+    s.rset()
+    s.mail(sender)
+    code, text = s.rcpt(rcpt)
+    print(sender, rcpt, code, text.decode())
+    if code == 250:
+        code, text = s.data(b"Subject: to the team\r\n\r\nhello team\r\n")
+        print("DATA", code)
+s.quit()
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("x@example.net full@example.org 452 4.2.2"), "{stdout}");
+    assert!(lines[1].starts_with("x@example.net team@example.org 550 5.7.1"), "{stdout}");
+    assert!(lines[1].contains("only list members"), "{stdout}");
+    assert!(lines[2].starts_with("alice@example.org team@example.org 250"), "{stdout}");
+    assert!(lines[3].starts_with("DATA 250"), "{stdout}");
+    for u in ["alice@example.org", "bob@example.org"] {
+        assert_eq!(inbox_subjects(&state, u), vec!["to the team".to_string()], "{u}");
+    }
+    assert!(inbox_subjects(&state, "full@example.org").is_empty());
+}
