@@ -12,6 +12,7 @@
 //! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
 //! - [`layout`]: default folder trees and localized names.
 
+pub mod autoreply;
 pub mod cache;
 pub mod cid;
 pub mod cli;
