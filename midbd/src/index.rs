@@ -805,7 +805,8 @@ impl Mailbox {
             let rows = self.rows_in(folder, ranges, after, 500, "")?;
             let Some(last) = rows.last() else { break };
             after = last.uid;
-            for mut r in rows {
+            let mut updates: Vec<(Row, Flags)> = Vec::new();
+            for r in rows {
                 let new = r.flags.apply(mode, &change);
                 if new == r.flags {
                     out.push(r.meta());
@@ -825,8 +826,16 @@ impl Mailbox {
                         Err(e) => return Err(src_err(e)),
                     }
                 }
-                let tx = self.conn.transaction()?;
-                let m = next_modseq_tx(&tx)?;
+                updates.push((r, new));
+            }
+            if updates.is_empty() {
+                continue;
+            }
+            // One transaction per chunk; every changed message gets its own modseq.
+            let tx = self.conn.transaction()?;
+            let mut m = 0;
+            for (mut r, new) in updates {
+                m = next_modseq_tx(&tx)?;
                 tx.execute(
                     "UPDATE messages SET read=?2, replied=?3, flagged=?4, deleted=?5, draft=?6, forwarded=?7,
                      keywords=?8, modseq=?9 WHERE message_id=?1",
@@ -842,16 +851,17 @@ impl Mailbox {
                         m as i64
                     ],
                 )?;
-                tx.execute(
-                    "UPDATE folders SET highest_modseq=?2 WHERE folder_id=?1",
-                    params![folder as i64, m as i64],
-                )?;
-                tx.commit()?;
                 r.flags = new;
                 r.modseq = m;
                 out.push(r.meta());
             }
+            tx.execute(
+                "UPDATE folders SET highest_modseq=?2 WHERE folder_id=?1",
+                params![folder as i64, m as i64],
+            )?;
+            tx.commit()?;
         }
+        out.sort_by_key(|x| x.uid);
         Ok(out)
     }
 
