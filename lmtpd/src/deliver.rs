@@ -70,6 +70,12 @@ pub trait RecipientResolver: Send + Sync {
         let _ = sender;
         self.resolve(address)
     }
+    /// Whether `domain` is served here (mail for an unknown user of it is refused, never
+    /// relayed). The default: no domain is known.
+    fn is_local_domain(&self, domain: &str) -> bool {
+        let _ = domain;
+        false
+    }
 }
 
 /// The outcome of one delivery attempt.

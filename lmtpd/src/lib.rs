@@ -15,10 +15,12 @@
 //! Invariant: no `250` for a message before it is durable (spool committed, or stored in the
 //! recipient's mailbox).
 
+pub mod autoreply;
 pub mod command;
 pub mod deliver;
 pub mod dsn;
 pub mod notify;
+pub mod outgoing;
 pub mod queue;
 pub mod received;
 pub mod reply;
@@ -144,6 +146,18 @@ pub fn spec() -> Spec {
             "a queued message still deferred after this long is given up (logged)",
         ),
         KeyDef::new(
+            "outgoing_smtp_url",
+            "",
+            Kind::Str,
+            "where mail lmtpd generates (bounces, out-of-office replies) goes when its recipient is not local: smtp://host[:port] or sendmail:///usr/sbin/sendmail (empty: nowhere; logged)",
+        ),
+        KeyDef::new(
+            "autoreply_silence_window",
+            "1d",
+            Kind::Duration,
+            "a sender gets at most one out-of-office reply per mailbox within this time",
+        ),
+        KeyDef::new(
             "lda_overquota_permanent",
             "no",
             Kind::Bool,
@@ -215,7 +229,11 @@ pub fn build(
     let state = cfg.path("state_path");
     let io = |what: &'static str, path: PathBuf| move |source| LmtpError::Io { what, path, source };
     let spool = Arc::new(spool::Spool::open(&state).map_err(io("cannot open spool", state.join("spool")))?);
-    let backend = match cfg.str("lda_backend").to_ascii_lowercase().as_str() {
+    let relay = outgoing::Outgoing::parse(cfg.str("outgoing_smtp_url"))
+        .map_err(|e| cfg.error("outgoing_smtp_url", e))?
+        .map(Arc::new);
+    let submit: Arc<std::sync::OnceLock<autoreply::Submitter>> = Arc::default();
+    let mut backend = match cfg.str("lda_backend").to_ascii_lowercase().as_str() {
         "filedrop" => {
             let mut root = cfg.path("lda_filedrop_path");
             if root.as_os_str().is_empty() {
@@ -225,20 +243,31 @@ pub fn build(
             queue::Backend {
                 resolver: fd.clone(),
                 deliverer: fd,
+                relay: None,
             }
         }
         _ => match store_backend::backend(cfg) {
-            Ok(b) => queue::Backend {
-                resolver: b.clone(),
-                deliverer: match event_addr(cfg) {
-                    Ok(Some(addr)) => Arc::new(notify::Announcing::new(b, addr, log.clone())),
-                    Ok(None) => b,
-                    Err(e) => {
-                        slog::warn!(log, "new mail is not announced on eventd"; "event" => "lmtp.event_config", "error" => e);
-                        b
-                    }
-                },
-            },
+            Ok(b) => {
+                let oof: Arc<dyn deliver::Deliverer> = Arc::new(autoreply::Autoreplier::new(
+                    b.clone(),
+                    b.clone(),
+                    cfg.duration("autoreply_silence_window").as_secs() as i64,
+                    submit.clone(),
+                    log.clone(),
+                ));
+                queue::Backend {
+                    resolver: b.clone(),
+                    deliverer: match event_addr(cfg) {
+                        Ok(Some(addr)) => Arc::new(notify::Announcing::new(oof, addr, log.clone())),
+                        Ok(None) => oof,
+                        Err(e) => {
+                            slog::warn!(log, "new mail is not announced on eventd"; "event" => "lmtp.event_config", "error" => e);
+                            oof
+                        }
+                    },
+                    relay: None,
+                }
+            }
             Err(e) => {
                 // Without a directory nothing can be resolved: refuse (451) rather than accept.
                 slog::error!(log, "the information store backend is unavailable: every recipient gets 451 4.3.0";
@@ -246,10 +275,12 @@ pub fn build(
                 queue::Backend {
                     resolver: Arc::new(deliver::StoreUnavailable),
                     deliverer: Arc::new(deliver::StoreUnavailable),
+                    relay: None,
                 }
             }
         },
     };
+    backend.relay = relay;
     let policy = queue::RetryPolicy {
         min: cfg.duration("lda_retry_min").max(std::time::Duration::from_millis(10)),
         max: cfg.duration("lda_retry_max").max(std::time::Duration::from_millis(10)),
@@ -267,6 +298,11 @@ pub fn build(
         )
         .map_err(io("cannot start delivery workers", PathBuf::new()))?,
     );
+    let _ = submit.set(autoreply::Submitter {
+        spool: spool.clone(),
+        queue: q.clone(),
+        hostname: host.clone(),
+    });
     // Recovery pass: unacknowledged LMTP leftovers go, committed messages are delivered.
     let discarded = spool
         .clean_tmp()
@@ -348,6 +384,7 @@ pub mod fuzzing {
             let backend = Backend {
                 resolver: fd.clone(),
                 deliverer: fd,
+                relay: None,
             };
             let log = gromox_base::log::discard();
             let policy = RetryPolicy {

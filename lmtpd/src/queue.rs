@@ -26,7 +26,14 @@ pub struct Backend {
     pub resolver: Arc<dyn RecipientResolver>,
     /// Mailbox writer.
     pub deliverer: Arc<dyn Deliverer>,
+    /// Outgoing mail for messages lmtpd generated (DSNs, out-of-office replies) to
+    /// recipients outside this system (`outgoing_smtp_url`).
+    pub relay: Option<Arc<crate::outgoing::Outgoing>>,
 }
+
+/// `Envelope::peer` of messages lmtpd generates itself; only those are relayed to
+/// recipients outside this system, so lmtpd is never an open relay.
+pub const GENERATED_PEER: &str = "lmtpd-generated";
 
 /// Retry policy of queued (SMTP) messages.
 #[derive(Debug, Clone, Copy)]
@@ -78,9 +85,44 @@ pub fn resolution_reply(address: &str, r: &Resolution) -> Option<Reply> {
     })
 }
 
+/// Send a generated message to an outside recipient through the relay.
+fn relay_one(
+    relay: &crate::outgoing::Outgoing,
+    msg: &SpooledMessage,
+    env: &Envelope,
+    address: &str,
+    log: &Logger,
+) -> Reply {
+    let body = match msg.read_body() {
+        Ok(b) => b,
+        Err(e) => return Reply::new(451, "4.3.0", format!("cannot read the spooled message: {e}")),
+    };
+    match relay.send(&env.helo, &env.from, &[address.to_string()], &body) {
+        Ok(()) => {
+            slog::info!(log, "relayed"; "event" => "deliver.relayed", "id" => &msg.id, "rcpt" => address, "size" => msg.body_len);
+            Reply::new(250, "2.0.0", format!("<{address}> relayed"))
+        }
+        Err(e) => {
+            slog::warn!(log, "relay failed"; "event" => "deliver.relay_failed", "id" => &msg.id, "rcpt" => address,
+                "temporary" => e.temporary, "reason" => &e.reason);
+            if e.temporary {
+                Reply::new(451, "4.4.1", format!("<{address}> {}", e.reason))
+            } else {
+                Reply::new(550, "5.4.1", format!("<{address}> {}", e.reason))
+            }
+        }
+    }
+}
+
 /// Resolve and deliver to one envelope recipient; the LMTP reply for it.
 pub fn deliver_one(backend: &Backend, msg: &SpooledMessage, env: &Envelope, address: &str, log: &Logger) -> Reply {
     let r = backend.resolver.resolve_for(address, &env.from);
+    if let (Resolution::Unknown, Some(relay)) = (&r, &backend.relay) {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        if env.peer == GENERATED_PEER && !domain.is_empty() && !backend.resolver.is_local_domain(domain) {
+            return relay_one(relay, msg, env, address, log);
+        }
+    }
     if let Some(reply) = resolution_reply(address, &r) {
         return reply;
     }
@@ -274,7 +316,7 @@ fn bounce(cx: &JobCx<'_>, msg: &SpooledMessage, env: &Envelope, failed: &[(Strin
         from: String::new(),
         rcpts: vec![env.from.clone()],
         helo: cx.hostname.to_string(),
-        peer: "127.0.0.1".into(),
+        peer: GENERATED_PEER.into(),
         time: unix_now(),
         lmtp: false,
         body_8bit: true,
@@ -431,6 +473,7 @@ mod tests {
         let backend = Backend {
             resolver: fake.clone(),
             deliverer: fake.clone(),
+            relay: None,
         };
         let policy = RetryPolicy {
             min: Duration::from_secs(60),

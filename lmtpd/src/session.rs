@@ -767,6 +767,7 @@ mod tests {
         let backend = Backend {
             resolver: fd.clone(),
             deliverer: fd,
+            relay: None,
         };
         let log = gromox_base::log::discard();
         let policy = RetryPolicy {

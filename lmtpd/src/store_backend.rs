@@ -89,6 +89,12 @@ impl RecipientResolver for StoreBackend {
         }
     }
 
+    fn is_local_domain(&self, domain: &str) -> bool {
+        // When in doubt (directory trouble) treat the domain as local: refusing beats
+        // relaying mail in a loop.
+        !matches!(self.dir.domain(domain), Err(gromox_directory::DirError::NotFound(_)))
+    }
+
     fn resolve_for(&self, address: &str, sender: &str) -> Resolution {
         let r = self.resolve(address);
         if let Resolution::Found(Resolved {
@@ -186,4 +192,13 @@ impl Deliverer for StoreBackend {
 /// The store backend as the queue wants it; `Arc` so resolver and deliverer share it.
 pub fn backend(cfg: &Config) -> Result<Arc<StoreBackend>, String> {
     StoreBackend::open(cfg).map(Arc::new)
+}
+
+/// One automatic reply per `peer` and `window` seconds for the mailbox at `maildir` (the
+/// store's `autoreply_ts`; see `exmdbd::Store::autoreply_due`).
+pub fn autoreply_due(maildir: &std::path::Path, peer: &str, now: i64, window: i64) -> Result<bool, String> {
+    let mut store = Store::open(maildir, &StoreOptions::default()).map_err(|e| format!("mailbox: {e}"))?;
+    store
+        .autoreply_due(peer, now, window)
+        .map_err(|e| format!("autoreply_ts: {e}"))
 }

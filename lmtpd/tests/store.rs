@@ -310,15 +310,169 @@ s.quit()
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("x@example.net full@example.org 452 4.2.2"), "{stdout}");
-    assert!(lines[1].starts_with("x@example.net team@example.org 550 5.7.1"), "{stdout}");
+    assert!(
+        lines[0].starts_with("x@example.net full@example.org 452 4.2.2"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("x@example.net team@example.org 550 5.7.1"),
+        "{stdout}"
+    );
     assert!(lines[1].contains("only list members"), "{stdout}");
-    assert!(lines[2].starts_with("alice@example.org team@example.org 250"), "{stdout}");
+    assert!(
+        lines[2].starts_with("alice@example.org team@example.org 250"),
+        "{stdout}"
+    );
     assert!(lines[3].starts_with("DATA 250"), "{stdout}");
     for u in ["alice@example.org", "bob@example.org"] {
         assert_eq!(inbox_subjects(&state, u), vec!["to the team".to_string()], "{u}");
     }
     assert!(inbox_subjects(&state, "full@example.org").is_empty());
+}
+
+/// A minimal SMTP sink for the relay: accepts one session per connection and hands each
+/// message (envelope sender, recipients, data) to the channel.
+fn smtp_sink() -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<(String, Vec<String>, String)>,
+) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let (mut from, mut rcpts, mut data) = (String::new(), Vec::new(), String::new());
+                w.write_all(b"220 sink\r\n").unwrap();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let up = line.to_ascii_uppercase();
+                    if up.starts_with("EHLO") {
+                        w.write_all(b"250-sink\r\n250 8BITMIME\r\n").unwrap();
+                    } else if up.starts_with("MAIL FROM:") {
+                        from = line[10..].trim().trim_matches(|c| c == '<' || c == '>').to_string();
+                        w.write_all(b"250 ok\r\n").unwrap();
+                    } else if up.starts_with("RCPT TO:") {
+                        rcpts.push(line[8..].trim().trim_matches(|c| c == '<' || c == '>').to_string());
+                        w.write_all(b"250 ok\r\n").unwrap();
+                    } else if up.starts_with("DATA") {
+                        w.write_all(b"354 go\r\n").unwrap();
+                        loop {
+                            line.clear();
+                            r.read_line(&mut line).unwrap();
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&line);
+                        }
+                        w.write_all(b"250 queued\r\n").unwrap();
+                        let _ = tx.send((from.clone(), rcpts.clone(), data.clone()));
+                    } else if up.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        w.write_all(b"250 ok\r\n").unwrap();
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Out-of-office: carol is away. Mail from alice (inside) gets the internal text, delivered
+/// into alice's Inbox, once per silence window however often she writes; mail from outside
+/// gets the external text through the outgoing relay, from the null sender; list traffic
+/// gets nothing.
+#[test]
+fn out_of_office_replies_once_per_window_inside_and_out() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["alice", "carol"]);
+    let carol = gromox_base::names::user_maildir(&state, "carol@example.org").unwrap();
+    std::fs::create_dir_all(carol.join("config")).unwrap();
+    std::fs::write(
+        carol.join("config/autoreply.cfg"),
+        "OOF_STATE = 1\nALLOW_EXTERNAL_OOF = 1\nEXTERNAL_AUDIENCE = 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        carol.join("config/internal-reply"),
+        "Subject: Away (internal)\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBack Monday, colleague.\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        carol.join("config/external-reply"),
+        "Subject: Away\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBack Monday.\r\n",
+    )
+    .unwrap();
+    let (sink, relayed) = smtp_sink();
+    dir.write_config(
+        "smtp.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("lda_listen", "127.0.0.1:0"),
+            ("outgoing_smtp_url", &format!("smtp://{sink}")),
+            ("event_listen", ""),
+        ],
+    );
+    let d = start(&dir);
+    let addr = d.addr("lda_listen");
+    let script = r#"
+import smtplib, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = smtplib.LMTP(host, port)
+for sender, extra in [("alice@example.org", b""), ("alice@example.org", b""),
+                      ("x@example.net", b""), ("y@example.net", b"List-Id: <team.example.net>\r\n")]:
+    r = s.sendmail(sender, ["carol@example.org"], b"Subject: question\r\nMessage-ID: <q1@example.net>\r\n" + extra + b"\r\nare you there?\r\n")
+    print("sent", sender, r)
+s.quit()
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.output()
+    );
+    assert_eq!(inbox_subjects(&state, "carol@example.org").len(), 4);
+    // The internal reply reaches alice's Inbox, once.
+    assert!(
+        gromox_testkit::wait_until(Duration::from_secs(10), || {
+            inbox_subjects(&state, "alice@example.org") == vec!["Away (internal)".to_string()]
+        }),
+        "alice's inbox: {:?}\n{}",
+        inbox_subjects(&state, "alice@example.org"),
+        d.output()
+    );
+    // The outside sender gets the external text through the relay, from <>.
+    let (from, rcpts, data) = relayed
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("nothing relayed\n{}", d.output()));
+    assert_eq!(from, "");
+    assert_eq!(rcpts, vec!["x@example.net".to_string()]);
+    assert!(data.contains("Subject: Away\r\n"), "{data}");
+    assert!(data.contains("Auto-Submitted: auto-replied\r\n"), "{data}");
+    assert!(data.contains("In-Reply-To: <q1@example.net>\r\n"), "{data}");
+    assert!(data.contains("Back Monday."), "{data}");
+    // Nothing for the list message, and no second reply to alice.
+    assert!(relayed.recv_timeout(Duration::from_secs(2)).is_err());
+    assert_eq!(inbox_subjects(&state, "alice@example.org").len(), 1);
 }
