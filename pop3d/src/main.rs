@@ -1,18 +1,68 @@
-//! pop3d: POP3 server
-//!
-//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
-//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
-//! already treat it like the finished daemon.
+//! pop3d: the POP3 server daemon. See the library docs and `README.md`.
 
-use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+use std::sync::Arc;
 
-fn main() -> std::process::ExitCode {
-    let spec = Spec {
-        prog: "pop3d",
-        about: "POP3 server",
-        files: &["pop3.cfg"],
-        keys: Vec::new(),
+use gromox_base::Daemon;
+use gromox_clients::midb::{MidbClient, MidbOptions};
+use gromox_runtime::{Control, Server};
+use pop3d::maildrop::Locks;
+use pop3d::midb::{Announcer, DirectoryAccounts, MidbMaildrop};
+use pop3d::session::{Pop3Protocol, Shared, LINE_MAX};
+
+fn main() {
+    let (daemon, _) = Daemon::start(pop3d::config::spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("pop3d: {what}: {e}");
+        std::process::exit(2);
     };
-    let (daemon, _) = Daemon::start(spec);
-    run_placeholder(daemon, "POP3")
+    let cfg = &daemon.config;
+    // Pipelined commands are consumed as they arrive; 64 KiB unconsumed is only reached by
+    // abuse (a line is at most LINE_MAX octets, longer ones are discarded as they arrive).
+    let rcfg = gromox_runtime::settings::server_config(cfg, "pop3", (64 * 1024).max(4 * LINE_MAX))
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let midb = pop3d::config::addr(cfg, "midb_listen")
+        .unwrap_or_else(|e| fail("configuration", e))
+        .unwrap_or_else(|| fail("configuration", "midb_listen is empty".into()));
+    let events = pop3d::config::addr(cfg, "event_listen")
+        .unwrap_or_else(|e| fail("configuration", e))
+        .map(|a| Announcer::new(a, log.clone()));
+    let client = MidbClient::new(
+        midb,
+        MidbOptions {
+            timeout: cfg.duration("midb_timeout").max(std::time::Duration::from_secs(1)),
+            ..MidbOptions::default()
+        },
+    );
+    let shared = Arc::new(Shared {
+        settings: pop3d::config::settings(cfg, rcfg.tls.is_some()),
+        accounts: Arc::new(DirectoryAccounts::new(cfg, log.clone())),
+        maildrop: Arc::new(MidbMaildrop::new(client, events)),
+        locks: Locks::default(),
+        log: log.clone(),
+    });
+
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    let daemon = std::sync::Mutex::new(daemon);
+    control.on_reload(move || {
+        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+    });
+    slog::info!(log, "pop3d ready"; "event" => "daemon.ready");
+    match server.run(Arc::new(Pop3Protocol::new(shared)), control) {
+        Ok(()) => slog::info!(log, "pop3d stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
 }

@@ -38,7 +38,13 @@ fn bad_value_names_file_line_and_key() {
 fn starts_reloads_and_stops() {
     let dir = TestDir::new();
     let log = dir.path().join("pop3d.log");
-    let cfg = dir.write_config("pop3.cfg", &[("pop3d_log_file", log.to_str().unwrap())]);
+    let cfg = dir.write_config(
+        "pop3.cfg",
+        &[
+            ("pop3d_log_file", log.to_str().unwrap()),
+            ("pop3_listen", "127.0.0.1:0"),
+        ],
+    );
     let mut d = Daemon::start(std::path::Path::new(BIN), &["-c", cfg.to_str().unwrap()], dir.path()).unwrap();
     d.signal(libc::SIGHUP);
     assert!(gromox_testkit::wait_until(Duration::from_secs(10), || {

@@ -1,0 +1,174 @@
+//! The maildrop over midbd ([`gromox_clients::midb::MidbClient`], /work/notes/midb-api.md) and
+//! the login over the user directory.
+//!
+//! - open: `SELECT INBOX` (one consistent snapshot of UIDs and UIDVALIDITY), then
+//!   `FETCH-META` streamed for the sizes (the octets of the RFC 5322 rendition, what RETR sends);
+//! - RETR/TOP: `FETCH-MIME` of one UID (byte-identical to what LMTP delivered);
+//! - QUIT: `REMOVE` of the deleted UIDs in one step, then `FOLDER-TOUCH <user> INBOX` on
+//!   eventd (best effort) so IMAP IDLE sessions learn of it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gromox_base::Config;
+use gromox_clients::event::EventClient;
+use gromox_clients::midb::{MidbClient, MidbError};
+use gromox_directory::auth::{AuthError, Authenticator};
+use gromox_directory::model::PRIV_POP3_IMAP;
+use slog::Logger;
+
+use crate::error::{DropError, LoginError};
+use crate::maildrop::{Account, Accounts, DropMessage, Maildrop, Snapshot};
+
+/// The folder POP3 serves.
+pub const INBOX: &str = "INBOX";
+
+fn drop_err(e: MidbError) -> DropError {
+    match e {
+        MidbError::NoMailbox | MidbError::NoFolder => DropError::NoMailbox(e.to_string()),
+        e => DropError::Unavailable(e.to_string()),
+    }
+}
+
+/// Best-effort announcements on eventd.
+pub struct Announcer {
+    addr: SocketAddr,
+    id: String,
+    log: Logger,
+    conn: Mutex<(Option<EventClient>, Option<Instant>)>,
+}
+
+/// How long announcements pause after eventd could not be reached.
+const EVENT_PAUSE: Duration = Duration::from_secs(5);
+
+impl Announcer {
+    /// Announce to eventd at `addr`.
+    pub fn new(addr: SocketAddr, log: Logger) -> Self {
+        Announcer {
+            addr,
+            id: format!("pop3d:{}", std::process::id()),
+            log,
+            conn: Mutex::new((None, None)),
+        }
+    }
+
+    /// `FOLDER-TOUCH user folder`; failures are logged, never returned.
+    pub fn touch(&self, user: &str, folder: &str) {
+        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if c.1.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let r = match c.0.as_mut() {
+            Some(cl) => cl.folder_touch(user, folder),
+            None => EventClient::connect(self.addr, &self.id, Duration::from_millis(500)).and_then(|mut cl| {
+                let r = cl.folder_touch(user, folder);
+                c.0 = Some(cl);
+                r
+            }),
+        };
+        if let Err(e) = r {
+            c.0 = None;
+            c.1 = Some(Instant::now() + EVENT_PAUSE);
+            slog::warn!(self.log, "cannot announce on eventd"; "event" => "pop3.event_failed", "addr" => self.addr.to_string(), "error" => e.to_string());
+        } else {
+            c.1 = None;
+        }
+    }
+}
+
+/// The INBOX through midbd.
+pub struct MidbMaildrop {
+    client: MidbClient,
+    events: Option<Announcer>,
+}
+
+impl MidbMaildrop {
+    /// Over `client`; removals are announced through `events` when given.
+    pub fn new(client: MidbClient, events: Option<Announcer>) -> Self {
+        MidbMaildrop { client, events }
+    }
+}
+
+impl Maildrop for MidbMaildrop {
+    fn open(&self, a: &Account) -> Result<Snapshot, DropError> {
+        let (status, uids) = self.client.select(&a.maildir, INBOX).map_err(drop_err)?;
+        let mut messages = Vec::with_capacity(uids.len());
+        self.client
+            .fetch_meta(&a.maildir, INBOX, &uids, &mut |m| {
+                messages.push(DropMessage {
+                    uid: m.uid,
+                    size: m.size,
+                })
+            })
+            .map_err(drop_err)?;
+        // Messages expunged between SELECT and FETCH-META are skipped by midbd; the snapshot
+        // holds what could be described.
+        messages.sort_unstable_by_key(|m| m.uid);
+        Ok(Snapshot {
+            uidvalidity: status.uidvalidity,
+            messages,
+        })
+    }
+
+    fn read(&self, a: &Account, uid: u32, out: &mut Vec<u8>) -> Result<bool, DropError> {
+        self.client.fetch_mime(&a.maildir, INBOX, uid, out).map_err(drop_err)
+    }
+
+    fn remove(&self, a: &Account, uids: &[u32]) -> Result<Vec<u32>, DropError> {
+        let removed = self.client.remove(&a.maildir, INBOX, uids).map_err(drop_err)?;
+        if !removed.is_empty() {
+            if let Some(ev) = &self.events {
+                ev.touch(&a.user, INBOX);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Login against the user directory: the authenticator checks the password (or LDAP), the
+/// account and domain status, the POP3/IMAP privilege bit, the rate limits, and writes the
+/// fail2ban line. The directory is opened on first use and again after a failure, so pop3d
+/// starts while the directory is not there yet (logins then get `[SYS/TEMP]`).
+pub struct DirectoryAccounts {
+    cfg: Config,
+    log: Logger,
+    auth: Mutex<Option<Arc<Authenticator>>>,
+}
+
+impl DirectoryAccounts {
+    /// Prepare; nothing is opened yet.
+    pub fn new(cfg: &Config, log: Logger) -> Self {
+        DirectoryAccounts {
+            cfg: cfg.clone(),
+            log,
+            auth: Mutex::new(None),
+        }
+    }
+
+    fn get(&self) -> Result<Arc<Authenticator>, String> {
+        let mut g = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.as_ref() {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(gromox_directory::cli::open_auth(&self.cfg, self.log.clone()).map_err(|e| e.to_string())?);
+        *g = Some(a.clone());
+        Ok(a)
+    }
+}
+
+impl Accounts for DirectoryAccounts {
+    fn login(&self, user: &str, password: &str, peer: SocketAddr, operation: &str) -> Result<Account, LoginError> {
+        let auth = self.get().map_err(LoginError::Temporary)?;
+        match auth.authenticate_for(user, password, peer, operation, PRIV_POP3_IMAP) {
+            Ok(a) => Ok(Account {
+                user: a.user.username.to_ascii_lowercase(),
+                maildir: a.user.maildir.clone(),
+            }),
+            Err(AuthError::BadCredentials) => Err(LoginError::BadCredentials),
+            Err(AuthError::RateLimited) => Err(LoginError::RateLimited),
+            Err(AuthError::Disabled | AuthError::NotPermitted) => Err(LoginError::NotPermitted),
+            Err(AuthError::Temporary(e)) => Err(LoginError::Temporary(e)),
+        }
+    }
+}
