@@ -76,6 +76,12 @@ pub trait RecipientResolver: Send + Sync {
         let _ = domain;
         false
     }
+    /// The forward of mailbox `address`: `(redirect, destination)` (redirect: keep no copy).
+    /// The default: none.
+    fn forward_of(&self, address: &str) -> Option<(bool, String)> {
+        let _ = address;
+        None
+    }
 }
 
 /// The outcome of one delivery attempt.

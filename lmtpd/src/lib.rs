@@ -19,6 +19,7 @@ pub mod autoreply;
 pub mod command;
 pub mod deliver;
 pub mod dsn;
+pub mod forward;
 pub mod notify;
 pub mod outgoing;
 pub mod queue;
@@ -248,8 +249,14 @@ pub fn build(
         }
         _ => match store_backend::backend(cfg) {
             Ok(b) => {
-                let oof: Arc<dyn deliver::Deliverer> = Arc::new(autoreply::Autoreplier::new(
+                let fwd: Arc<dyn deliver::Deliverer> = Arc::new(forward::Forwarder::new(
                     b.clone(),
+                    b.clone(),
+                    submit.clone(),
+                    log.clone(),
+                ));
+                let oof: Arc<dyn deliver::Deliverer> = Arc::new(autoreply::Autoreplier::new(
+                    fwd,
                     b.clone(),
                     cfg.duration("autoreply_silence_window").as_secs() as i64,
                     submit.clone(),

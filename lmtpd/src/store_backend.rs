@@ -89,6 +89,13 @@ impl RecipientResolver for StoreBackend {
         }
     }
 
+    fn forward_of(&self, address: &str) -> Option<(bool, String)> {
+        match self.dir.forward(address) {
+            Ok(Some(f)) if !f.destination.is_empty() => Some((f.forward_type == 1, f.destination)),
+            _ => None,
+        }
+    }
+
     fn is_local_domain(&self, domain: &str) -> bool {
         // When in doubt (directory trouble) treat the domain as local: refusing beats
         // relaying mail in a loop.

@@ -476,3 +476,86 @@ s.quit()
     assert!(relayed.recv_timeout(Duration::from_secs(2)).is_err());
     assert_eq!(inbox_subjects(&state, "alice@example.org").len(), 1);
 }
+
+/// Forwards from the directory: bob keeps a copy and forwards one to alice; dave redirects to
+/// an outside address (nothing kept, the copy goes through the relay with the original
+/// sender); erin and frank forward to each other and the loop stops.
+#[test]
+fn forwards_keep_redirect_and_stop_loops() {
+    use gromox_directory::model::Forward;
+    let dir = TestDir::new();
+    let state = suite(&dir, &["alice", "bob", "dave", "erin", "frank"]);
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", state.to_str().unwrap()).unwrap();
+    let d = gromox_directory::Directory::open(&cfg).unwrap();
+    let fwd = |t: u8, dest: &str| Forward {
+        forward_type: t,
+        destination: dest.into(),
+    };
+    d.forward_set("bob@example.org", Some(&fwd(0, "alice@example.org")))
+        .unwrap();
+    d.forward_set("dave@example.org", Some(&fwd(1, "x@example.net")))
+        .unwrap();
+    d.forward_set("erin@example.org", Some(&fwd(0, "frank@example.org")))
+        .unwrap();
+    d.forward_set("frank@example.org", Some(&fwd(0, "erin@example.org")))
+        .unwrap();
+    drop(d);
+    let (sink, relayed) = smtp_sink();
+    dir.write_config(
+        "smtp.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("lda_listen", "127.0.0.1:0"),
+            ("outgoing_smtp_url", &format!("smtp://{sink}")),
+            ("event_listen", ""),
+        ],
+    );
+    let lmtpd = start(&dir);
+    let addr = lmtpd.addr("lda_listen");
+    let script = r#"
+import smtplib, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = smtplib.LMTP(host, port)
+for rcpt in ["bob@example.org", "dave@example.org", "erin@example.org"]:
+    print(s.sendmail("s@example.com", [rcpt], b"Subject: for " + rcpt.encode() + b"\r\n\r\nhi\r\n"))
+s.quit()
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let subj = |u: &str| inbox_subjects(&state, u);
+    assert!(
+        gromox_testkit::wait_until(Duration::from_secs(10), || subj("alice@example.org").len() == 1
+            && subj("erin@example.org").len() == 2
+            && subj("frank@example.org").len() == 1),
+        "alice {:?} erin {:?} frank {:?}\n{}",
+        subj("alice@example.org"),
+        subj("erin@example.org"),
+        subj("frank@example.org"),
+        lmtpd.output()
+    );
+    assert_eq!(subj("bob@example.org"), vec!["for bob@example.org".to_string()]);
+    assert_eq!(subj("alice@example.org"), vec!["for bob@example.org".to_string()]);
+    assert!(subj("dave@example.org").is_empty(), "a redirect keeps no copy");
+    let (from, rcpts, data) = relayed
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("nothing relayed\n{}", lmtpd.output()));
+    assert_eq!(
+        (from.as_str(), rcpts),
+        ("s@example.com", vec!["x@example.net".to_string()])
+    );
+    assert!(
+        data.starts_with("X-Gromox-Forwarded-For: <dave@example.org>\r\n"),
+        "{data}"
+    );
+    assert!(data.contains("Subject: for dave@example.org\r\n"), "{data}");
+    // The loop stopped: nothing more arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (subj("erin@example.org").len(), subj("frank@example.org").len()),
+        (2, 1)
+    );
+}
