@@ -13,6 +13,7 @@
 //! - [`time`]: FILETIME ⇄ Unix time;
 //! - [`restriction`]: restrictions (MS-OXCDATA §2.12), their wire format and the reference
 //!   evaluator;
+//! - [`rule`]: server-side rule actions (MS-OXORULE §2.2.5) and ServerEids;
 //! - [`sqlcodec`]: how Gromox 3.10 stores a property value in the `propval` column of its SQLite
 //!   tables.
 
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod named;
 pub mod props;
 pub mod restriction;
+pub mod rule;
 pub mod sqlcodec;
 pub mod tags;
 pub mod time;
@@ -63,6 +65,7 @@ pub fn fuzz_entry_points() -> Vec<FuzzEntry> {
             }
         }),
         ("restriction", restriction::fuzz),
+        ("rule_actions", rule::fuzz),
         ("pcl", |d| {
             if let Ok(p) = ids::Pcl::parse(d) {
                 assert_eq!(ids::Pcl::parse(&p.to_bytes()), Ok(p));

@@ -347,6 +347,24 @@ fn value(r: &mut Reader<'_>, ty: PropType) -> Result<PropVal, Error> {
     })
 }
 
+/// Read one TaggedPropertyValue (MS-OXCDATA §2.11.4: tag, then the value); returns it and
+/// the bytes used.
+pub fn read_tagged(b: &[u8], wide: bool) -> Result<(TaggedVal, usize), Error> {
+    let mut r = Reader {
+        b,
+        pos: 0,
+        wide,
+        nodes: 0,
+    };
+    let t = tagged(&mut r)?;
+    Ok((t, r.pos))
+}
+
+/// Append one TaggedPropertyValue.
+pub fn write_tagged(out: &mut Vec<u8>, t: &TaggedVal, wide: bool) {
+    put_tagged(out, t, wide)
+}
+
 fn tagged(r: &mut Reader<'_>) -> Result<TaggedVal, Error> {
     let tag = PropTag(r.u32("property tag")?);
     let ty = tag.ptype().ok_or(Error::UnsupportedType(tag.type_raw()))?;
