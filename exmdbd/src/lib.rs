@@ -8,6 +8,7 @@
 //! - [`store`]: [`Store`] — open/create private and public stores, ids, properties, folders;
 //! - [`message`]: messages, instances, read state, soft delete/purge, quotas, delivery;
 //! - [`cid`]: content files; [`perms`]: folder permissions; [`notify`]: notifications;
+//! - [`rules`]: server-side rules storage (MS-OXORULE);
 //! - [`table`]: content tables (restrict, sort, page, seek, bookmarks, find);
 //! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
 //! - [`layout`]: default folder trees and localized names.
@@ -25,6 +26,7 @@ pub mod notify;
 pub mod paths;
 pub mod perms;
 pub mod rpc;
+pub mod rules;
 pub mod schema;
 pub mod store;
 pub mod table;
