@@ -53,25 +53,41 @@ impl Forwarder {
         let Some(sub) = self.submit.get() else {
             return Err("queue not running".into());
         };
-        let fenv = Envelope {
-            from: env.from.clone(),
-            rcpts: vec![dest.to_string()],
-            helo: sub.hostname.clone(),
-            peer: GENERATED_PEER.into(),
-            time: unix_now(),
-            lmtp: false,
-            body_8bit: env.body_8bit,
-            smtputf8: env.smtputf8 || !dest.is_ascii(),
-        };
-        let mut w = sub.spool.create(&fenv).map_err(|e| format!("spooling: {e}"))?;
-        w.write(format!("{FORWARDED_FOR}: <{}>\r\n", rcpt.address).as_bytes())
-            .and_then(|_| w.write(&raw))
-            .map_err(|e| format!("spooling: {e}"))?;
-        let d = w.commit(&sub.spool).map_err(|e| format!("spooling: {e}"))?;
-        slog::info!(self.log, "forward queued"; "event" => "forward.queued", "mailbox" => &rcpt.address, "to" => dest, "id" => &d.id);
-        sub.queue.enqueue(d.path);
+        let id = spool_copy(sub, env, &rcpt.address, dest, &raw)?;
+        slog::info!(self.log, "forward queued"; "event" => "forward.queued", "mailbox" => &rcpt.address, "to" => dest, "id" => id);
         Ok(true)
     }
+}
+
+/// Spool a copy of `raw` (received by mailbox `via`) to `dest` as a generated message from
+/// the original envelope sender, with the loop-prevention field prepended, and queue it;
+/// returns the spool id.
+pub fn spool_copy(sub: &Submitter, env: &Envelope, via: &str, dest: &str, raw: &[u8]) -> Result<String, String> {
+    let fenv = Envelope {
+        from: env.from.clone(),
+        rcpts: vec![dest.to_string()],
+        helo: sub.hostname.clone(),
+        peer: GENERATED_PEER.into(),
+        time: unix_now(),
+        lmtp: false,
+        body_8bit: env.body_8bit,
+        smtputf8: env.smtputf8 || !dest.is_ascii(),
+    };
+    let mut w = sub.spool.create(&fenv).map_err(|e| format!("spooling: {e}"))?;
+    w.write(format!("{FORWARDED_FOR}: <{via}>\r\n").as_bytes())
+        .and_then(|_| w.write(raw))
+        .map_err(|e| format!("spooling: {e}"))?;
+    let d = w.commit(&sub.spool).map_err(|e| format!("spooling: {e}"))?;
+    let id = d.id.clone();
+    sub.queue.enqueue(d.path);
+    Ok(id)
+}
+
+/// Whether `raw` was already forwarded by mailbox `via` (loop prevention).
+pub fn already_forwarded(raw: &[u8], via: &str) -> bool {
+    header_fields(raw)
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(FORWARDED_FOR) && v.trim_matches(['<', '>']).eq_ignore_ascii_case(via))
 }
 
 impl Deliverer for Forwarder {

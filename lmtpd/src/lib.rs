@@ -25,6 +25,7 @@ pub mod outgoing;
 pub mod queue;
 pub mod received;
 pub mod reply;
+pub mod rules;
 pub mod session;
 pub mod spool;
 pub mod store_backend;
@@ -233,7 +234,7 @@ pub fn build(
     let relay = outgoing::Outgoing::parse(cfg.str("outgoing_smtp_url"))
         .map_err(|e| cfg.error("outgoing_smtp_url", e))?
         .map(Arc::new);
-    let submit: Arc<std::sync::OnceLock<autoreply::Submitter>> = Arc::default();
+    let mut submit: Arc<std::sync::OnceLock<autoreply::Submitter>> = Arc::default();
     let mut backend = match cfg.str("lda_backend").to_ascii_lowercase().as_str() {
         "filedrop" => {
             let mut root = cfg.path("lda_filedrop_path");
@@ -247,8 +248,9 @@ pub fn build(
                 relay: None,
             }
         }
-        _ => match store_backend::backend(cfg) {
+        _ => match store_backend::backend(cfg, log) {
             Ok(b) => {
+                submit = b.submit.clone();
                 let fwd: Arc<dyn deliver::Deliverer> = Arc::new(forward::Forwarder::new(
                     b.clone(),
                     b.clone(),

@@ -29,6 +29,9 @@ pub struct StoreBackend {
     state: PathBuf,
     stores: StoreCache,
     overquota_permanent: bool,
+    /// Where forwards from rules are spooled (set once the queue runs).
+    pub submit: Arc<std::sync::OnceLock<crate::autoreply::Submitter>>,
+    log: slog::Logger,
 }
 
 impl StoreBackend {
@@ -40,6 +43,8 @@ impl StoreBackend {
             state: cfg.path("state_path"),
             stores: StoreCache::new(StoreOptions::default(), Duration::from_secs(60)),
             overquota_permanent: cfg.bool("lda_overquota_permanent"),
+            submit: Arc::default(),
+            log: gromox_base::log::discard(),
         })
     }
 }
@@ -170,7 +175,7 @@ pub fn resolve_named(store: &mut Store, m: &MapiMessage) -> exmdbd::Result<Messa
 }
 
 impl Deliverer for StoreBackend {
-    fn deliver(&self, msg: &SpooledMessage, _env: &Envelope, rcpt: &Resolved) -> Delivery {
+    fn deliver(&self, msg: &SpooledMessage, env: &Envelope, rcpt: &Resolved) -> Delivery {
         let raw = match msg.read_body() {
             Ok(r) => r,
             Err(e) => return Delivery::Temporary(format!("cannot read the spooled message: {e}")),
@@ -186,19 +191,81 @@ impl Deliverer for StoreBackend {
             Ok(c) => c,
             Err(e) => return Delivery::Temporary(format!("named properties: {e}")),
         };
-        match store.deliver_message(None, &content, Some(&raw)) {
-            Ok(_) => Delivery::Delivered,
-            Err(exmdbd::Error::QuotaExceeded { used, limit }) => {
-                Delivery::Temporary(format!("mailbox over quota ({used} of {limit} bytes)"))
-            }
-            Err(e) => Delivery::Temporary(format!("store: {e}")),
+        let class = content
+            .get(gromox_mapi::tags::PR_MESSAGE_CLASS)
+            .and_then(|v| v.as_str())
+            .unwrap_or("IPM.Note")
+            .to_string();
+        let inbox = match store.receive_folder(&class) {
+            Ok(f) => f,
+            Err(e) => return Delivery::Temporary(format!("receive folder: {e}")),
+        };
+        let oof = std::fs::read_to_string(rcpt.maildir.join("config/autoreply.cfg"))
+            .map(|t| crate::autoreply::OofSettings::parse(&t).active(crate::spool::unix_now() as i64))
+            .unwrap_or(false);
+        let rules = crate::rules::evaluate(&store, inbox, &content, oof).unwrap_or_else(|e| {
+            slog::warn!(self.log, "inbox rules not evaluated"; "event" => "rules.failed", "mailbox" => &rcpt.address, "error" => e.to_string());
+            Default::default()
+        });
+        if !rules.matched.is_empty() {
+            slog::info!(self.log, "inbox rules matched"; "event" => "rules.matched", "mailbox" => &rcpt.address,
+                "id" => &msg.id, "rules" => rules.matched.join(", "), "skipped" => rules.skipped.join("; "));
         }
+        // Forwards are durably spooled before the delivery counts as done.
+        if !rules.forward_to.is_empty() && !crate::forward::already_forwarded(&raw, &rcpt.address) {
+            let Some(sub) = self.submit.get() else {
+                return Delivery::Temporary("queue not running".into());
+            };
+            for dest in &rules.forward_to {
+                if let Err(e) = crate::forward::spool_copy(sub, env, &rcpt.address, dest, &raw) {
+                    return Delivery::Temporary(format!("rule forward to {dest}: {e}"));
+                }
+            }
+        }
+        if rules.delete {
+            slog::info!(self.log, "deleted by an inbox rule"; "event" => "rules.deleted", "mailbox" => &rcpt.address, "id" => &msg.id);
+            return Delivery::Delivered;
+        }
+        let target = rules
+            .move_to
+            .filter(|f| {
+                store.list_messages(*f, false).is_ok()
+                    && store.get_props(exmdbd::Obj::Folder(*f)).is_ok_and(|p| !p.is_empty())
+            })
+            .unwrap_or(inbox);
+        let d = match store.deliver_message(Some(target), &content, Some(&raw)) {
+            Ok(d) => d,
+            Err(exmdbd::Error::QuotaExceeded { used, limit }) => {
+                return Delivery::Temporary(format!("mailbox over quota ({used} of {limit} bytes)"))
+            }
+            Err(e) => return Delivery::Temporary(format!("store: {e}")),
+        };
+        // The message is stored; what follows changes its state and is only logged on failure.
+        for f in &rules.copy_to {
+            if let Err(e) = store.copy_message(d.message, *f) {
+                slog::warn!(self.log, "rule copy failed"; "event" => "rules.copy_failed", "folder" => *f, "error" => e.to_string());
+            }
+        }
+        if rules.mark_read {
+            if let Err(e) = store.set_read(d.message, true) {
+                slog::warn!(self.log, "rule mark-as-read failed"; "event" => "rules.read_failed", "error" => e.to_string());
+            }
+        }
+        if !rules.tags.is_empty() {
+            if let Err(e) = store.set_props(exmdbd::Obj::Message(d.message), &rules.tags) {
+                slog::warn!(self.log, "rule tag failed"; "event" => "rules.tag_failed", "error" => e.to_string());
+            }
+        }
+        Delivery::Delivered
     }
 }
 
 /// The store backend as the queue wants it; `Arc` so resolver and deliverer share it.
-pub fn backend(cfg: &Config) -> Result<Arc<StoreBackend>, String> {
-    StoreBackend::open(cfg).map(Arc::new)
+pub fn backend(cfg: &Config, log: &slog::Logger) -> Result<Arc<StoreBackend>, String> {
+    StoreBackend::open(cfg).map(|mut b| {
+        b.log = log.clone();
+        Arc::new(b)
+    })
 }
 
 /// One automatic reply per `peer` and `window` seconds for the mailbox at `maildir` (the

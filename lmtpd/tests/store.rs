@@ -559,3 +559,157 @@ s.quit()
         (2, 1)
     );
 }
+
+/// Inbox rules stored in the mailbox run at delivery in sequence order: a subject rule moves
+/// invoices into a folder, an "urgent" rule marks read, raises the importance and stops
+/// further rules, a catch-all rule copies everything else into another folder.
+#[test]
+fn inbox_rules_move_mark_tag_copy_and_stop() {
+    use gromox_mapi::restriction::{FuzzyLevel, Restriction, FL_IGNORECASE};
+    use gromox_mapi::rule::{self, Action, ActionData};
+    let dir = TestDir::new();
+    let state = suite(&dir, &["alice"]);
+    let maildir = gromox_base::names::user_maildir(&state, "alice@example.org").unwrap();
+    let mut store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    let invoices = store.create_folder(0x09, "Invoices", Some("IPF.Note")).unwrap();
+    let all = store.create_folder(0x09, "All", Some("IPF.Note")).unwrap();
+    let subject_has = |s: &str| Restriction::Content {
+        level: FuzzyLevel::Substring,
+        flags: FL_IGNORECASE,
+        tag: PR_SUBJECT,
+        value: gromox_mapi::TaggedVal::new(PR_SUBJECT, gromox_mapi::PropVal::Unicode(s.into())),
+    };
+    let act = |kind: u8, data: ActionData| Action {
+        kind,
+        flavor: 0,
+        flags: 0,
+        data,
+    };
+    let to = |f: u64| ActionData::MoveCopy {
+        same_store: true,
+        store_eid: vec![],
+        folder_eid: rule::server_eid(f),
+    };
+    let mk = |name: &str, seq: u32, state: u32, condition: Restriction, actions: Vec<Action>| exmdbd::rules::Rule {
+        id: 0,
+        name: name.into(),
+        provider: "RuleOrganizer".into(),
+        sequence: seq,
+        state,
+        level: 0,
+        user_flags: 0,
+        provider_data: vec![],
+        condition,
+        actions,
+    };
+    store
+        .add_rule(
+            INBOX,
+            &mk(
+                "invoices",
+                1,
+                rule::ST_ENABLED,
+                subject_has("invoice"),
+                vec![act(rule::OP_MOVE, to(invoices))],
+            ),
+        )
+        .unwrap();
+    store
+        .add_rule(
+            INBOX,
+            &mk(
+                "urgent",
+                2,
+                rule::ST_ENABLED | rule::ST_EXIT_LEVEL,
+                subject_has("urgent"),
+                vec![
+                    act(rule::OP_MARK_AS_READ, ActionData::None),
+                    act(
+                        rule::OP_TAG,
+                        ActionData::Tag(gromox_mapi::TaggedVal::new(
+                            gromox_mapi::PropTag(0x0017_0003),
+                            gromox_mapi::PropVal::I4(2),
+                        )),
+                    ),
+                ],
+            ),
+        )
+        .unwrap();
+    store
+        .add_rule(
+            INBOX,
+            &mk(
+                "disabled",
+                3,
+                0,
+                Restriction::Exist(PR_SUBJECT),
+                vec![act(rule::OP_DELETE, ActionData::None)],
+            ),
+        )
+        .unwrap();
+    store
+        .add_rule(
+            INBOX,
+            &mk(
+                "copy all",
+                4,
+                rule::ST_ENABLED,
+                Restriction::Exist(PR_SUBJECT),
+                vec![act(rule::OP_COPY, to(all))],
+            ),
+        )
+        .unwrap();
+    drop(store);
+    let d = start(&dir);
+    let addr = d.addr("lda_listen");
+    for subject in ["Invoice 42", "URGENT: call me", "hello"] {
+        let script = r#"
+import smtplib, sys
+s = smtplib.LMTP(sys.argv[1], int(sys.argv[2]))
+s.sendmail("s@example.com", ["alice@example.org"], ("Subject: " + sys.argv[3] + "\r\n\r\nbody\r\n").encode())
+s.quit()
+"#;
+        let out = Command::new(python())
+            .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string(), subject])
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    let subjects = |f: u64| -> Vec<(String, bool, Option<gromox_mapi::PropVal>)> {
+        let mut v: Vec<_> = store
+            .list_messages(f, false)
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                let c = store.read_message(m).unwrap();
+                (
+                    c.get(PR_SUBJECT).and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                    store.is_read(m).unwrap(),
+                    c.get(gromox_mapi::PropTag(0x0017_0003)).cloned(),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let inbox = subjects(INBOX);
+    assert_eq!(
+        inbox.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["URGENT: call me", "hello"],
+        "{}",
+        d.output()
+    );
+    assert!(inbox[0].1, "marked read");
+    assert_eq!(inbox[0].2, Some(gromox_mapi::PropVal::I4(2)));
+    assert!(!inbox[1].1);
+    assert_eq!(
+        subjects(invoices).iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["Invoice 42"]
+    );
+    // "copy all" ran for the invoice and "hello", not after the exit-level "urgent" rule.
+    assert_eq!(
+        subjects(all).iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["Invoice 42", "hello"]
+    );
+}
