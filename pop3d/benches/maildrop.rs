@@ -52,6 +52,7 @@ fn run(accounts: Arc<dyn Accounts>, maildrop: Arc<dyn Maildrop>, what: &str) {
         maildrop,
         locks: Locks::default(),
         log: gromox_base::log::discard(),
+        metrics: Default::default(),
     });
     println!("pop3d benchmark over the {what}");
 

@@ -36,6 +36,7 @@ pub fn session(data: &[u8]) -> usize {
         maildrop: drop,
         locks: Locks::default(),
         log: gromox_base::log::discard(),
+        metrics: Default::default(),
     });
     let mut d = Driver::new(shared, false);
     // Feed in uneven pieces to exercise partial lines.

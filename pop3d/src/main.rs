@@ -41,6 +41,7 @@ fn main() {
         maildrop: Arc::new(MidbMaildrop::new(client, events)),
         locks: Locks::default(),
         log: log.clone(),
+        metrics: rcfg.registry.clone(),
     });
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));

@@ -76,6 +76,9 @@ pub struct Shared {
     pub locks: Locks,
     /// Logger.
     pub log: Logger,
+    /// Per-command counters and latencies, failed logins (the server's registry, exported for
+    /// httpd's `/metrics`).
+    pub metrics: Arc<gromox_runtime::Registry>,
 }
 
 /// The protocol for the runtime.
@@ -279,6 +282,7 @@ impl Pop3Session {
         let cmd = match command::parse(line) {
             Ok(c) => c,
             Err(e) => {
+                self.shared.metrics.request("other", "ERR", Duration::ZERO);
                 let text = match e {
                     ParseError::Empty | ParseError::Unknown => "unknown command".to_string(),
                     e => format!("bad arguments: {e}"),
@@ -287,10 +291,14 @@ impl Pop3Session {
                 return if self.error(cx) { Next::Close } else { Next::Read };
             }
         };
-        match &self.state {
+        let (name, t, at) = (cmd.name(), std::time::Instant::now(), cx.out.len());
+        let next = match &self.state {
             State::Auth { .. } => self.auth_command(cmd, cx),
             State::Trans(_) => self.trans_command(cmd, cx),
-        }
+        };
+        let outcome = if cx.out[at..].starts_with(b"-ERR") { "ERR" } else { "OK" };
+        self.shared.metrics.request(name, outcome, t.elapsed());
+        next
     }
 
     fn auth_command(&mut self, cmd: Command<'_>, cx: &mut Cx<'_>) -> Next {
@@ -447,6 +455,7 @@ impl Pop3Session {
 
     /// Count a failed login; close after `auth_max_failures`.
     fn failed(&mut self, cx: &mut Cx<'_>) -> Next {
+        self.shared.metrics.auth_failure();
         self.auth_failures += 1;
         if self.auth_failures >= self.shared.settings.auth_max_failures {
             err(cx.out, "[AUTH] too many failed logins, closing connection");

@@ -51,6 +51,7 @@ fn env(settings: Settings) -> Env {
             maildrop: drop.clone(),
             locks: Locks::default(),
             log: logger,
+            metrics: Default::default(),
         }),
         drop,
         log,
@@ -336,6 +337,10 @@ fn failed_logins_are_logged_and_close_after_the_limit() {
     assert_eq!(log.matches("POP3 login rejected").count(), 3, "{log}");
     assert!(log.contains("user=alice POP3 login rejected: bad_password"), "{log}");
     assert!(!log.contains("wrong"), "password logged: {log}");
+    assert_eq!(e.shared.metrics.auth_failures(), 3);
+    let m = e.shared.metrics.render();
+    assert!(m.contains(r#"command="PASS",status="ERR"} 3"#), "{m}");
+    assert!(m.contains(r#"command="USER",status="OK"} 3"#), "{m}");
 }
 
 #[test]
