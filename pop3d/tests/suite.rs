@@ -651,3 +651,46 @@ for i in range(4):
     );
     assert!(!log.contains("wrong"), "password in the log: {log}");
 }
+
+/// Bad input over a real connection: an over-long line and binary junk get `-ERR` and the
+/// session goes on; pipelined commands, including a big UIDL, come back in order.
+#[test]
+fn raw_connection_survives_bad_input_and_pipelines() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = suite(Kind::Fake, &[]);
+    s.deliver(&FIXTURES.iter().map(|f| fixture(f)).collect::<Vec<_>>());
+    let mut w = std::net::TcpStream::connect(s.pop3d.addr("pop3_listen")).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "+OK gromox-rs POP3 server ready\r\n");
+    w.write_all(&vec![b'A'; 200_000]).unwrap();
+    w.write_all(
+        b"\r\n\x00\xff\xfe junk\r\nUSER alice@example.org\r\nPASS pw 123 456\r\nSTAT\r\nUIDL\r\nRETR 2\r\nQUIT\r\n",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(lines[0], "-ERR line too long", "{text}");
+    assert_eq!(lines[1], "-ERR unknown command", "{text}");
+    assert_eq!(lines[2], "+OK send your password", "{text}");
+    assert!(lines[3].starts_with("+OK maildrop has 3 messages"), "{text}");
+    assert!(lines[4].starts_with("+OK 3 "), "{text}");
+    assert_eq!(lines[5], "+OK unique-id listing follows", "{text}");
+    assert_eq!(lines[9], ".", "{text}");
+    assert!(
+        lines[10].starts_with("+OK ") && lines[10].ends_with(" octets"),
+        "{text}"
+    );
+    let sent = crlf(&std::fs::read(fixture(FIXTURES[1])).unwrap());
+    let body_start = text.find(lines[10]).unwrap() + lines[10].len() + 2;
+    assert_eq!(
+        &text.as_bytes()[body_start..body_start + sent.len()],
+        &sent[..],
+        "{text}"
+    );
+    assert!(text.ends_with(".\r\n+OK bye\r\n"), "{text}");
+}
