@@ -188,8 +188,11 @@ pub struct Pop3Session {
 }
 
 fn ok(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(b"+OK ");
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"+OK");
+    if !text.is_empty() {
+        out.push(b' ');
+        out.extend_from_slice(text.as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
 }
 

@@ -189,7 +189,7 @@ fn stat_list_uidl_retr_top() {
             std::str::from_utf8(M2).unwrap()
         )
     );
-    assert_eq!(d.cmd("NOOP"), "+OK \r\n");
+    assert_eq!(d.cmd("NOOP"), "+OK\r\n");
 }
 
 #[test]
