@@ -92,7 +92,7 @@ pub fn settings(cfg: &Config, tls_configured: bool) -> Settings {
         tls_configured,
         auth_max_failures: cfg.int("pop3_auth_max_failures").clamp(1, 100) as u32,
         max_errors: cfg.int("pop3_max_errors").clamp(1, 10_000) as u32,
-        autologout: cfg.duration("pop3_autologout_time").max(Duration::from_secs(60)),
+        autologout: cfg.duration("pop3_autologout_time").max(Duration::from_secs(1)),
     }
 }
 

@@ -501,6 +501,16 @@ p.quit()
             text,
             (1..=4).map(|i| format!("{i} {}\r\n", sizes[i - 1])).collect::<String>()
         );
+        // pop3s:// (implicit TLS); curl logs in with AUTH PLAIN, which CAPA offers.
+        let t = s.pop3d.addr("pop3_listen_tls");
+        let out = Command::new("curl")
+            .args(["-s", "-S", "-k", "--max-time", "20"])
+            .arg(format!("pop3s://127.0.0.1:{}/4", t.port()))
+            .args(["-u", "alice@example.org:pw 123 456"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_delivered_as_sent(&out.stdout, DOTTED, "curl pop3s RETR 4");
     }
 }
 
@@ -693,4 +703,33 @@ fn raw_connection_survives_bad_input_and_pipelines() {
         "{text}"
     );
     assert!(text.ends_with(".\r\n+OK bye\r\n"), "{text}");
+}
+
+/// An idle connection is told and closed after `pop3_conn_timeout` (before login), and a
+/// logged-in one after `pop3_autologout_time`; DELE marks are dropped with it.
+#[test]
+fn idle_connections_are_closed() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = suite(
+        Kind::Fake,
+        &[("pop3_conn_timeout", "1s"), ("pop3_autologout_time", "1s")],
+    );
+    s.deliver(&[fixture(FIXTURES[0])]);
+    let w = std::net::TcpStream::connect(s.pop3d.addr("pop3_listen")).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let mut r = BufReader::new(w);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let mut rest = String::new();
+    r.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "-ERR autologout: idle for too long, closing connection\r\n");
+
+    let mut w = std::net::TcpStream::connect(s.pop3d.addr("pop3_listen")).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    w.write_all(b"USER alice@example.org\r\nPASS pw 123 456\r\nDELE 1\r\n")
+        .unwrap();
+    let mut all = String::new();
+    BufReader::new(w).read_to_string(&mut all).unwrap();
+    assert!(all.contains("+OK message 1 deleted\r\n-ERR autologout"), "{all}");
+    assert_eq!(s.inbox().1.len(), 1, "the timed-out session removed mail");
 }
