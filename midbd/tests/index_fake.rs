@@ -287,3 +287,23 @@ fn uids_and_uidvalidity_survive_reopen_and_rebuild_changes_validity() {
     assert_eq!(m.uids_after(f, 0, 10).unwrap(), vec![1, 2]);
     assert!(m.status(f).unwrap().uidvalidity > v);
 }
+
+#[test]
+fn idle_mailboxes_are_closed() {
+    let a = env();
+    let b = env();
+    let src = std::sync::Arc::new(FakeSource::new());
+    src.create_mailbox(&a.md);
+    src.create_mailbox(&b.md);
+    let svc = midbd::Service::new(src, std::time::Duration::ZERO);
+    drop(svc.mailbox(&a.md).unwrap());
+    assert_eq!(svc.open_count(), 1);
+    // Opening another closes the idle one; one in use stays open.
+    let held = svc.mailbox(&b.md).unwrap();
+    assert_eq!(svc.open_count(), 1);
+    drop(svc.mailbox(&a.md).unwrap());
+    assert_eq!(svc.open_count(), 2);
+    drop(held);
+    assert!(matches!(svc.mailbox("/no/such/dir"), Err(Error::NoMailbox)));
+    assert!(matches!(svc.mailbox(&format!("{}/../x", a.md)), Err(Error::NoMailbox)));
+}
