@@ -18,6 +18,7 @@ pub mod cache;
 pub mod cid;
 pub mod cli;
 pub mod error;
+pub mod imapview;
 pub mod layout;
 pub mod mbck;
 pub mod mbop;

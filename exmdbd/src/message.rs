@@ -714,6 +714,20 @@ impl Store {
             |r| r.get(0),
         )?;
         let new = self.create_message(to, &without_store_tags(c), assoc)?;
+        // The copy shares the kept original MIME (eml/ files are only removed when no message
+        // refers to them) and keeps the read state, so IMAP sees the same message.
+        let read_col = if self.private {
+            ", read_state=(SELECT read_state FROM messages WHERE message_id=?2)"
+        } else {
+            ""
+        };
+        self.conn.execute(
+            &format!(
+                "UPDATE messages SET mid_string=(SELECT mid_string FROM messages WHERE message_id=?2){read_col} \
+                 WHERE message_id=?1"
+            ),
+            params![new as i64, mid as i64],
+        )?;
         self.notifier.emit(Event::MessageCopied {
             from,
             to,

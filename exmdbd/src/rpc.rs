@@ -123,6 +123,11 @@ impl ExmdbServer {
         }
         let store = self.cache.get(&path).map_err(err)?;
         let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
+        let call_kind = if matches!(call, Call::CopyMessages { .. }) {
+            CallKind::Copy
+        } else {
+            CallKind::Other
+        };
         let r = match call {
             Call::Ping | Call::Freeze | Call::Thaw | Call::Unload | Call::Subscribe { .. } => Response::Done,
             Call::GetStoreProps => Response::Props(st.get_props(Obj::Store).map_err(err)?),
@@ -171,10 +176,98 @@ impl ExmdbServer {
                 st.delete_messages(&mids, hard).map_err(err)?;
                 Response::Done
             }
-            Call::MoveMessages { mids, to } => {
+            Call::MoveMessages { mids, to } | Call::CopyMessages { mids, to } => {
+                let copy = matches!(call_kind, CallKind::Copy);
+                let mut ids = Vec::with_capacity(mids.len());
                 for m in mids {
-                    st.move_message(m, to).map_err(err)?;
+                    let r = if copy {
+                        st.copy_message(m, to)
+                    } else {
+                        st.move_message(m, to)
+                    };
+                    ids.push(match r {
+                        Ok(id) => id,
+                        Err(Error::NotFound(_)) => 0,
+                        Err(e) => return Err(err(e)),
+                    });
                 }
+                Response::Ids(ids)
+            }
+            Call::FolderState { folder } => {
+                let (max_cn, count) = st.folder_state(folder).map_err(err)?;
+                Response::FolderState { max_cn, count }
+            }
+            Call::ListMessages {
+                folder,
+                after_mid,
+                limit,
+            } => Response::Messages(
+                st.message_summaries(folder, after_mid, limit.min(100_000))
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|m| proto::MessageSummary {
+                        mid: m.mid,
+                        change_number: m.change_number,
+                        flags: proto::ImapFlags {
+                            read: m.flags.read,
+                            flagged: m.flags.flagged,
+                            answered: m.flags.answered,
+                            forwarded: m.flags.forwarded,
+                            draft: m.flags.draft,
+                            keywords: m.flags.keywords,
+                        },
+                        delivery_time: m.delivery_time,
+                    })
+                    .collect(),
+            ),
+            Call::MessageRfc822 { mid } => Response::Bytes(st.message_rfc822(mid).map_err(err)?),
+            Call::AppendRfc822 {
+                folder,
+                mime,
+                flags,
+                delivery_time,
+            } => {
+                let f = crate::imapview::ImapFlags {
+                    read: flags.read,
+                    flagged: flags.flagged,
+                    answered: flags.answered,
+                    forwarded: flags.forwarded,
+                    draft: flags.draft,
+                    keywords: flags.keywords,
+                };
+                let d = st.append_rfc822(folder, &mime, &f, delivery_time).map_err(err)?;
+                Response::Delivered {
+                    folder: d.folder,
+                    message: d.message,
+                }
+            }
+            Call::SetMessageFlags {
+                mid,
+                read,
+                flagged,
+                answered,
+                forwarded,
+                keywords,
+            } => {
+                st.set_message_flags(
+                    mid,
+                    &crate::imapview::FlagChange {
+                        read,
+                        flagged,
+                        answered,
+                        forwarded,
+                        keywords,
+                    },
+                )
+                .map_err(err)?;
+                Response::Done
+            }
+            Call::DeleteFolder { folder, hard } => {
+                st.delete_folder(folder, hard).map_err(err)?;
+                Response::Done
+            }
+            Call::MoveFolder { folder, parent, name } => {
+                st.rename_folder(folder, parent, &name).map_err(err)?;
                 Response::Done
             }
             Call::EmptyFolder { folder, hard } => Response::Count(st.empty_folder(folder, hard).map_err(err)? as u64),
@@ -196,6 +289,11 @@ impl ExmdbServer {
         };
         Ok(r)
     }
+}
+
+enum CallKind {
+    Copy,
+    Other,
 }
 
 /// Maps a store event to its wire form.

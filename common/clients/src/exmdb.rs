@@ -96,6 +96,80 @@ impl ExmdbClient {
         self.call(dir, &Call::Ping).map(|_| ())
     }
 
+    /// `(highest change number, count)` of a folder's messages ([`Call::FolderState`]).
+    pub fn folder_state(&self, dir: &str, folder: u64) -> Result<(u64, u64), ExmdbError> {
+        match self.call(dir, &Call::FolderState { folder })? {
+            Response::FolderState { max_cn, count } => Ok((max_cn, count)),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Message summaries with ids above `after_mid` ([`Call::ListMessages`]).
+    pub fn list_messages(
+        &self,
+        dir: &str,
+        folder: u64,
+        after_mid: u64,
+        limit: u32,
+    ) -> Result<Vec<proto::MessageSummary>, ExmdbError> {
+        match self.call(
+            dir,
+            &Call::ListMessages {
+                folder,
+                after_mid,
+                limit,
+            },
+        )? {
+            Response::Messages(v) => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The RFC 5322 rendition of a message ([`Call::MessageRfc822`]).
+    pub fn message_rfc822(&self, dir: &str, mid: u64) -> Result<Vec<u8>, ExmdbError> {
+        match self.call(dir, &Call::MessageRfc822 { mid })? {
+            Response::Bytes(b) => Ok(b),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Store a MIME message with IMAP flags; its id ([`Call::AppendRfc822`]).
+    pub fn append_rfc822(
+        &self,
+        dir: &str,
+        folder: u64,
+        mime: &[u8],
+        flags: &proto::ImapFlags,
+        delivery_time: Option<i64>,
+    ) -> Result<u64, ExmdbError> {
+        match self.call(
+            dir,
+            &Call::AppendRfc822 {
+                folder,
+                mime: mime.to_vec(),
+                flags: flags.clone(),
+                delivery_time,
+            },
+        )? {
+            Response::Delivered { message, .. } => Ok(message),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Copy (`copy`) or move messages; the new ids in order, 0 where a message was gone.
+    pub fn copy_messages(&self, dir: &str, mids: &[u64], to: u64, copy: bool) -> Result<Vec<u64>, ExmdbError> {
+        let mids = mids.to_vec();
+        let call = if copy {
+            Call::CopyMessages { mids, to }
+        } else {
+            Call::MoveMessages { mids, to }
+        };
+        match self.call(dir, &call)? {
+            Response::Ids(v) => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
     fn take_live(&self) -> Option<Conn> {
         let mut p = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(c) = p.pop() {
@@ -272,4 +346,11 @@ impl Drop for ExmdbListener {
             let _ = t.join();
         }
     }
+}
+
+fn unexpected(r: Response) -> ExmdbError {
+    ExmdbError::Protocol(proto::ProtoError::Invalid(match r {
+        Response::Done => "unexpected empty response",
+        _ => "unexpected response",
+    }))
 }

@@ -221,6 +221,58 @@ pub enum Call {
     /// response, the server only sends [`Notification`] frames (and keep-alives). `filter` is
     /// a bit set of [`Notification::kind`] bits (`1 << kind`); 0 means everything.
     Subscribe { filter: u32 },
+    /// `(highest change number, count)` of a folder's live normal messages
+    /// ([`Response::FolderState`]): the index's cheap change probe.
+    FolderState { folder: u64 },
+    /// Summaries of up to `limit` live normal messages with ids above `after_mid`, ascending
+    /// ([`Response::Messages`]).
+    ListMessages { folder: u64, after_mid: u64, limit: u32 },
+    /// The RFC 5322 rendition of a message ([`Response::Bytes`]).
+    MessageRfc822 { mid: u64 },
+    /// Store a MIME message (kept byte-identical) with IMAP flags ([`Response::Delivered`]).
+    AppendRfc822 {
+        folder: u64,
+        mime: Vec<u8>,
+        flags: ImapFlags,
+        /// Unix seconds; `None`: now.
+        delivery_time: Option<i64>,
+    },
+    /// Change IMAP flags of a message (`None`: unchanged).
+    SetMessageFlags {
+        mid: u64,
+        read: Option<bool>,
+        flagged: Option<bool>,
+        answered: Option<bool>,
+        forwarded: Option<bool>,
+        keywords: Option<Vec<String>>,
+    },
+    /// Copy messages ([`Response::Ids`]: the new ids in order, 0 where a message is gone).
+    CopyMessages { mids: Vec<u64>, to: u64 },
+    /// Delete a folder with its contents and subfolders.
+    DeleteFolder { folder: u64, hard: bool },
+    /// Move and/or rename a folder.
+    MoveFolder { folder: u64, parent: u64, name: String },
+}
+
+/// IMAP flags of a message in MAPI terms (see exmdbd's `imapview`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImapFlags {
+    pub read: bool,
+    pub flagged: bool,
+    pub answered: bool,
+    pub forwarded: bool,
+    pub draft: bool,
+    pub keywords: Vec<String>,
+}
+
+/// One message of [`Call::ListMessages`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageSummary {
+    pub mid: u64,
+    pub change_number: u64,
+    pub flags: ImapFlags,
+    /// Unix seconds.
+    pub delivery_time: i64,
 }
 
 /// Notification kinds (Gromox `NF_*` events).
@@ -283,6 +335,17 @@ pub enum Response {
     },
     /// A count (EmptyFolder, PurgeSoftdel, PurgeDatafiles).
     Count(u64),
+    /// FolderState.
+    FolderState {
+        max_cn: u64,
+        count: u64,
+    },
+    /// ListMessages.
+    Messages(Vec<MessageSummary>),
+    /// MessageRfc822.
+    Bytes(Vec<u8>),
+    /// CopyMessages, MoveMessages: new ids in order (0: not copied/moved).
+    Ids(Vec<u64>),
 }
 
 impl Call {
@@ -311,6 +374,14 @@ impl Call {
             Freeze => 18,
             Thaw => 19,
             Subscribe { .. } => 20,
+            FolderState { .. } => 21,
+            ListMessages { .. } => 22,
+            MessageRfc822 { .. } => 23,
+            AppendRfc822 { .. } => 24,
+            SetMessageFlags { .. } => 25,
+            CopyMessages { .. } => 26,
+            DeleteFolder { .. } => 27,
+            MoveFolder { .. } => 28,
         }
     }
 
@@ -321,8 +392,12 @@ impl Call {
             GetStoreProps | GetFolderProps(_) | GetMessageProps(_) => 1,
             ListFolders => 2,
             CreateFolder { .. } => 3,
-            DeliverMessage { .. } => 4,
+            DeliverMessage { .. } | AppendRfc822 { .. } => 4,
             EmptyFolder { .. } | PurgeSoftdel | PurgeDatafiles => 5,
+            FolderState { .. } => 6,
+            ListMessages { .. } => 7,
+            MessageRfc822 { .. } => 8,
+            CopyMessages { .. } | MoveMessages { .. } => 9,
             _ => 0,
         }
     }
@@ -378,8 +453,90 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             w.push(*hard as u8);
         }
         Subscribe { filter } => put_u32(&mut w, *filter),
+        FolderState { folder } => put_u64(&mut w, *folder),
+        ListMessages {
+            folder,
+            after_mid,
+            limit,
+        } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, *after_mid);
+            put_u32(&mut w, *limit);
+        }
+        MessageRfc822 { mid } => put_u64(&mut w, *mid),
+        AppendRfc822 {
+            folder,
+            mime,
+            flags,
+            delivery_time,
+        } => {
+            put_u64(&mut w, *folder);
+            put_bytes(&mut w, mime);
+            put_flags(&mut w, flags);
+            match delivery_time {
+                Some(t) => {
+                    w.push(1);
+                    put_u64(&mut w, *t as u64);
+                }
+                None => w.push(0),
+            }
+        }
+        SetMessageFlags {
+            mid,
+            read,
+            flagged,
+            answered,
+            forwarded,
+            keywords,
+        } => {
+            put_u64(&mut w, *mid);
+            for b in [read, flagged, answered, forwarded] {
+                w.push(match b {
+                    None => 2,
+                    Some(v) => *v as u8,
+                });
+            }
+            match keywords {
+                Some(k) => {
+                    w.push(1);
+                    put_strs(&mut w, k);
+                }
+                None => w.push(0),
+            }
+        }
+        CopyMessages { mids, to } => {
+            put_ids(&mut w, mids);
+            put_u64(&mut w, *to);
+        }
+        DeleteFolder { folder, hard } => {
+            put_u64(&mut w, *folder);
+            w.push(*hard as u8);
+        }
+        MoveFolder { folder, parent, name } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, *parent);
+            put_str32(&mut w, name);
+        }
     }
     w
+}
+
+fn put_strs(w: &mut Vec<u8>, v: &[String]) {
+    put_u32(w, v.len() as u32);
+    for s in v {
+        put_str32(w, s);
+    }
+}
+
+fn put_flags(w: &mut Vec<u8>, f: &ImapFlags) {
+    w.push(
+        f.read as u8
+            | (f.flagged as u8) << 1
+            | (f.answered as u8) << 2
+            | (f.forwarded as u8) << 3
+            | (f.draft as u8) << 4,
+    );
+    put_strs(w, &f.keywords);
 }
 
 /// Decodes a request payload into the mailbox directory and the call.
@@ -446,6 +603,61 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         18 => Freeze,
         19 => Thaw,
         20 => Subscribe { filter: r.u32()? },
+        21 => FolderState { folder: r.u64()? },
+        22 => ListMessages {
+            folder: r.u64()?,
+            after_mid: r.u64()?,
+            limit: r.u32()?,
+        },
+        23 => MessageRfc822 { mid: r.u64()? },
+        24 => AppendRfc822 {
+            folder: r.u64()?,
+            mime: r.bytes()?.to_vec(),
+            flags: r.flags()?,
+            delivery_time: match r.u8()? {
+                0 => None,
+                1 => Some(r.u64()? as i64),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            },
+        },
+        25 => {
+            let mid = r.u64()?;
+            let mut b = [None; 4];
+            for x in b.iter_mut() {
+                *x = match r.u8()? {
+                    0 => Some(false),
+                    1 => Some(true),
+                    2 => None,
+                    _ => return Err(ProtoError::Invalid("tri-state flag")),
+                };
+            }
+            let keywords = match r.u8()? {
+                0 => None,
+                1 => Some(r.strs()?),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            };
+            SetMessageFlags {
+                mid,
+                read: b[0],
+                flagged: b[1],
+                answered: b[2],
+                forwarded: b[3],
+                keywords,
+            }
+        }
+        26 => CopyMessages {
+            mids: r.ids()?,
+            to: r.u64()?,
+        },
+        27 => DeleteFolder {
+            folder: r.u64()?,
+            hard: r.bool()?,
+        },
+        28 => MoveFolder {
+            folder: r.u64()?,
+            parent: r.u64()?,
+            name: r.str32()?,
+        },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -472,6 +684,21 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             put_u64(&mut w, *folder);
             put_u64(&mut w, *message);
         }
+        Response::FolderState { max_cn, count } => {
+            put_u64(&mut w, *max_cn);
+            put_u64(&mut w, *count);
+        }
+        Response::Messages(v) => {
+            put_u32(&mut w, v.len() as u32);
+            for m in v {
+                put_u64(&mut w, m.mid);
+                put_u64(&mut w, m.change_number);
+                put_flags(&mut w, &m.flags);
+                put_u64(&mut w, m.delivery_time as u64);
+            }
+        }
+        Response::Bytes(b) => put_bytes(&mut w, b),
+        Response::Ids(ids) => put_ids(&mut w, ids),
     }
     w
 }
@@ -531,6 +758,25 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
             folder: r.u64()?,
             message: r.u64()?,
         },
+        6 => Response::FolderState {
+            max_cn: r.u64()?,
+            count: r.u64()?,
+        },
+        7 => {
+            let n = r.count(8 + 8 + 1 + 4 + 8)?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(MessageSummary {
+                    mid: r.u64()?,
+                    change_number: r.u64()?,
+                    flags: r.flags()?,
+                    delivery_time: r.u64()? as i64,
+                });
+            }
+            Response::Messages(v)
+        }
+        8 => Response::Bytes(r.bytes()?.to_vec()),
+        9 => Response::Ids(r.ids()?),
         _ => Response::Count(r.u64()?),
     })
 }
@@ -546,7 +792,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let _ = decode_request(&again);
     }
     let _ = Notification::decode(data);
-    for kind in 0..6u8 {
+    for kind in 0..10u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
     }
@@ -684,6 +930,28 @@ impl<'a> Reader<'a> {
             1 => Ok(Some(self.str32()?)),
             _ => Err(ProtoError::Invalid("option flag")),
         }
+    }
+    fn strs(&mut self) -> R<Vec<String>> {
+        let n = self.count(4)?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.str32()?);
+        }
+        Ok(v)
+    }
+    fn flags(&mut self) -> R<ImapFlags> {
+        let b = self.u8()?;
+        if b > 0x1f {
+            return Err(ProtoError::Invalid("flag bits"));
+        }
+        Ok(ImapFlags {
+            read: b & 1 != 0,
+            flagged: b & 2 != 0,
+            answered: b & 4 != 0,
+            forwarded: b & 8 != 0,
+            draft: b & 16 != 0,
+            keywords: self.strs()?,
+        })
     }
     fn ids(&mut self) -> R<Vec<u64>> {
         let n = self.count(8)?;
