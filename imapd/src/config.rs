@@ -4,10 +4,67 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use gromox_base::config::{Config as BaseConfig, KeyDef, Kind};
+use gromox_base::server::{server_keys, ServerDefaults};
+use gromox_base::Spec;
 
 use crate::framer::Limits;
 use crate::session::Config;
+
+/// The runtime defaults (Gromox: IMAP on 143, no implicit TLS unless configured).
+pub const DEFAULTS: ServerDefaults = ServerDefaults {
+    prefix: "imap",
+    listen: "[::]:143",
+    listen_tls: "",
+    threads: 16,
+    context_num: 1000,
+    idle: "3min",
+};
+
+/// Everything the daemon reads: the server keys (`imap_listen`, `imap_listen_tls`, …), the
+/// user directory keys, the IMAP keys of [`keys`], and the midbd and eventd addresses.
+/// `imap.cfg` is read last, so its values win over the other programs' files.
+pub fn spec() -> Spec {
+    let mut k = server_keys(DEFAULTS);
+    k.extend(gromox_directory::config_keys());
+    k.extend(keys());
+    k.extend([
+        KeyDef::new("midb_listen", "[::1]:5555", Kind::Str, "midbd address (read from midb.cfg)"),
+        KeyDef::new("midb_timeout", "60s", Kind::Duration, "timeout of each midbd request step"),
+        KeyDef::new(
+            "event_listen",
+            "[::1]:33333",
+            Kind::Str,
+            "eventd address: IDLE learns of deliveries and other sessions' changes there, and imapd announces its own (empty: none). Read from event.cfg",
+        ),
+    ]);
+    Spec {
+        prog: "imapd",
+        about: "IMAP4rev1/IMAP4rev2 server",
+        files: &[
+            "midb.cfg",
+            "event.cfg",
+            "mysql_adaptor.cfg",
+            "ldap_adaptor.cfg",
+            "authmgr.cfg",
+            "imap.cfg",
+        ],
+        keys: k,
+    }
+}
+
+/// The first address of a `*_listen` key, `None` when empty.
+pub fn addr(cfg: &BaseConfig, key: &str) -> Result<Option<SocketAddr>, String> {
+    let v = cfg.str(key).trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    gromox_base::config::parse_listen(v)
+        .map(|a| a.into_iter().next())
+        .map_err(|e| cfg.error(key, e).to_string())
+}
 
 /// The imapd-specific keys with their defaults.
 pub fn keys() -> Vec<KeyDef> {

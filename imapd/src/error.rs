@@ -48,6 +48,9 @@ pub enum StoreError {
     /// The backend failed (`NO [SERVERBUG]`); details are logged, not sent.
     #[error("backend failure: {0}")]
     Backend(String),
+    /// The backend cannot be reached now (`NO [UNAVAILABLE]`); details are logged.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -61,6 +64,7 @@ impl StoreError {
             StoreError::Cannot(s) => ("CANNOT", s.clone()),
             StoreError::OverQuota => ("OVERQUOTA", "Quota exceeded".into()),
             StoreError::Backend(_) => ("SERVERBUG", "Internal error, try again later".into()),
+            StoreError::Unavailable(_) => ("UNAVAILABLE", "Mail storage is temporarily unavailable".into()),
         }
     }
 }

@@ -1,18 +1,64 @@
-//! imapd: IMAP4rev1/IMAP4rev2 server
-//!
-//! The protocol is not implemented yet (see ARCHITECTURE.md, "Status"): the daemon starts,
-//! reads its configuration, logs, and stops on SIGTERM, so the launcher and packaging can
-//! already treat it like the finished daemon.
+//! imapd: the IMAP4rev1/IMAP4rev2 server daemon. Mail comes from midbd, users from the
+//! directory, change notices from eventd; see the library docs and `README.md`.
 
-use gromox_base::daemon::{run_placeholder, Daemon, Spec};
+use std::sync::Arc;
 
-fn main() -> std::process::ExitCode {
-    let spec = Spec {
-        prog: "imapd",
-        about: "IMAP4rev1/IMAP4rev2 server",
-        files: &["imap.cfg"],
-        keys: Vec::new(),
+use gromox_base::Daemon;
+use gromox_clients::midb::{MidbClient, MidbOptions};
+use gromox_runtime::{Control, Server};
+use imapd::midbstore::MidbStore;
+use imapd::session::{Config, ImapProtocol};
+
+fn main() {
+    let (daemon, _) = Daemon::start(imapd::config::spec());
+    let log = daemon.log.clone();
+    let fail = |what: &str, e: String| -> ! {
+        slog::crit!(log, "cannot start"; "event" => "daemon.start_failed", "what" => what.to_string(), "error" => e.clone());
+        eprintln!("imapd: {what}: {e}");
+        std::process::exit(2);
     };
-    let (daemon, _) = Daemon::start(spec);
-    run_placeholder(daemon, "IMAP")
+    let cfg = &daemon.config;
+    let rcfg_probe = gromox_runtime::settings::server_config(cfg, "imap", 1024)
+        .unwrap_or_else(|e| fail("configuration", e.to_string()));
+    let session_cfg = Config::from_base(cfg, rcfg_probe.tls.is_some());
+    // The framer holds at most one command line plus what is being read of a literal; the
+    // session consumes literals as they arrive, so this bounds unconsumed input.
+    let max_input = session_cfg.limits.line_max.saturating_mul(2).max(256 * 1024);
+    let mut rcfg = rcfg_probe;
+    rcfg.max_input = max_input;
+    let midb = imapd::config::addr(cfg, "midb_listen")
+        .unwrap_or_else(|e| fail("configuration", e))
+        .unwrap_or_else(|| fail("configuration", "midb_listen is empty".into()));
+    let events = imapd::config::addr(cfg, "event_listen").unwrap_or_else(|e| fail("configuration", e));
+    let client = MidbClient::new(
+        midb,
+        MidbOptions {
+            timeout: cfg.duration("midb_timeout").max(std::time::Duration::from_secs(1)),
+            ..MidbOptions::default()
+        },
+    );
+    let store = Arc::new(MidbStore::new(client, events, cfg, log.clone()));
+
+    let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
+    let addrs = server.local_addrs();
+    for (k, a) in &addrs {
+        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
+    }
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
+    let control = Control::new();
+    if let Err(e) = control.install_signal_handlers() {
+        fail("signal handlers", e.to_string());
+    }
+    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
+    let daemon = std::sync::Mutex::new(daemon);
+    control.on_reload(move || {
+        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
+    });
+    slog::info!(log, "imapd ready"; "event" => "daemon.ready", "midb" => midb.to_string());
+    match server.run(Arc::new(ImapProtocol::new(store, session_cfg, log.clone())), control) {
+        Ok(()) => slog::info!(log, "imapd stopped"; "event" => "daemon.stop"),
+        Err(e) => fail("runtime", e.to_string()),
+    }
 }

@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::command::{Date, DateTime, SearchKey, SeqSet, StoreMode};
+use crate::command::{Date, DateTime, SearchKey, StoreMode};
 use crate::error::StoreError;
-use crate::mime;
 use crate::store::*;
 
 #[derive(Debug, Clone)]
@@ -272,89 +271,19 @@ fn used_bytes(u: &User) -> u64 {
         .sum()
 }
 
-fn contains_ci(hay: &[u8], needle: &str) -> bool {
-    let n = needle.as_bytes();
-    if n.is_empty() {
-        return true;
-    }
-    hay.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-}
-
-/// Day, month and year of an RFC 5322 date (`Tue, 1 Jul 2003 10:52:37 +0200`).
-fn header_date(v: &[u8]) -> Option<Date> {
-    const M: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let s = String::from_utf8_lossy(v);
-    let s = s.split_once(',').map_or(&*s, |(_, r)| r);
-    let mut it = s.split_whitespace();
-    let day: u8 = it.next()?.parse().ok()?;
-    let m = it.next()?.to_ascii_lowercase();
-    let month = M.iter().position(|x| m.starts_with(x))? as u8 + 1;
-    let year: u16 = it.next()?.parse().ok()?;
-    Some(Date { year, month, day })
-}
-
-fn in_set(set: &SeqSet, uid: u32, max: u32) -> bool {
-    set.resolved(max).iter().any(|&(a, b)| a <= uid && uid <= b)
-}
-
 fn matches(m: &Msg, key: &SearchKey, max_uid: u32) -> bool {
-    use SearchKey as K;
-    let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
-    let root = || mime::parse(&m.raw);
-    let header = |name: &str, needle: &str| {
-        let r = root();
-        let h = &m.raw[r.header.clone()];
-        mime::fields(h).any(|(n, v)| n.eq_ignore_ascii_case(name.as_bytes()) && contains_ci(&mime::unfold(v), needle))
-    };
-    let sent = || {
-        let r = root();
-        mime::header_value(&m.raw[r.header.clone()], "date").and_then(|v| header_date(&v))
-    };
-    match key {
-        K::All => true,
-        K::Answered => has("\\Answered"),
-        K::Deleted => has("\\Deleted"),
-        K::Draft => has("\\Draft"),
-        K::Flagged => has("\\Flagged"),
-        K::Seen => has("\\Seen"),
-        K::Unanswered => !has("\\Answered"),
-        K::Undeleted => !has("\\Deleted"),
-        K::Undraft => !has("\\Draft"),
-        K::Unflagged => !has("\\Flagged"),
-        K::Unseen => !has("\\Seen"),
-        K::New | K::Recent => false,
-        K::Old => true,
-        K::Keyword(k) => has(k),
-        K::Unkeyword(k) => !has(k),
-        K::Bcc(s) => header("bcc", s),
-        K::Cc(s) => header("cc", s),
-        K::From(s) => header("from", s),
-        K::To(s) => header("to", s),
-        K::Subject(s) => header("subject", s),
-        K::Header(n, s) => header(n, s),
-        K::Body(s) => {
-            let r = root();
-            contains_ci(&m.raw[r.body.clone()], s)
-        }
-        K::Text(s) => contains_ci(&m.raw, s),
-        K::Before(d) => m.date.date < *d,
-        K::On(d) => m.date.date == *d,
-        K::Since(d) => m.date.date >= *d,
-        K::SentBefore(d) => sent().is_some_and(|x| x < *d),
-        K::SentOn(d) => sent().is_some_and(|x| x == *d),
-        K::SentSince(d) => sent().is_some_and(|x| x >= *d),
-        K::Larger(n) => m.raw.len() as u64 > *n,
-        K::Smaller(n) => (m.raw.len() as u64) < *n,
-        K::Uid(set) => in_set(set, m.uid, max_uid),
-        K::ModSeq(n) => m.modseq >= *n,
-        // The session rewrites sequence sets to UID sets; an unrewritten one matches nothing.
-        K::Seq(_) => false,
-        K::Not(k) => !matches(m, k, max_uid),
-        K::Or(a, b) => matches(m, a, max_uid) || matches(m, b, max_uid),
-        K::And(v) => v.iter().all(|k| matches(m, k, max_uid)),
-    }
+    crate::search::matches(
+        &crate::search::Candidate {
+            uid: m.uid,
+            flags: &m.flags,
+            internal: &m.date,
+            size: m.raw.len() as u64,
+            modseq: m.modseq,
+            raw: Some(&m.raw),
+        },
+        key,
+        max_uid,
+    )
 }
 
 fn apply_flags(cur: &mut Vec<String>, mode: StoreMode, flags: &[String]) {

@@ -191,7 +191,7 @@ fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, code: Option<&str>, text: 
 }
 
 fn store_no(out: &mut Vec<u8>, tag: &str, e: &StoreError, log: &Logger, what: &str) {
-    if let StoreError::Backend(detail) = e {
+    if let StoreError::Backend(detail) | StoreError::Unavailable(detail) = e {
         warn!(log, "store failure"; "event" => "imap.store_error", "op" => what, "error" => detail.as_str());
     }
     let (code, text) = e.code_and_text();
@@ -789,10 +789,13 @@ impl<S: MailStore> ImapSession<S> {
             }
             Err(e) => {
                 self.auth_failures += 1;
-                // fail2ban-compatible line (DESIGN.md §2); the password is never logged.
-                warn!(self.log, "rhost=[{}]:{} user={} {} rejected: {}",
-                    self.peer.ip(), self.peer.port(), log_safe(user), op, e;
-                    "event" => "imap.auth_failed");
+                // fail2ban-compatible line (DESIGN.md §2), unless the store's authenticator
+                // wrote it; the password is never logged.
+                if !self.store.logs_auth_failures() {
+                    warn!(self.log, "rhost=[{}]:{} user={} {} rejected: {}",
+                        self.peer.ip(), self.peer.port(), log_safe(user), op, e;
+                        "event" => "imap.auth_failed");
+                }
                 if let StoreError::AuthFailed = e {
                     tagged(cx.out, tag, "NO", Some("AUTHENTICATIONFAILED"), "Authentication failed");
                 } else {

@@ -147,6 +147,12 @@ pub trait MailStore: Send + Sync + 'static {
     fn supports_qresync(&self) -> bool {
         false
     }
+
+    /// Whether [`MailStore::login`] writes the fail2ban line for rejected attempts itself
+    /// (the directory's authenticator does); the session then does not write a second one.
+    fn logs_auth_failures(&self) -> bool {
+        false
+    }
 }
 
 /// One user's mailbox, as the IMAP session sees it. Folder names are UTF-8 with `/`.

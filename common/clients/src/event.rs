@@ -373,6 +373,62 @@ fn listen_loop(s: &Shared, mut on_event: impl FnMut(Event)) {
     }
 }
 
+/// Best-effort announcements (`FOLDER-TOUCH user folder`) for daemons that change mailboxes:
+/// one lazily opened command connection; when eventd cannot be reached, announcements pause
+/// for a few seconds and the failure is reported once per outage (the caller logs it).
+pub struct EventAnnouncer {
+    addr: SocketAddr,
+    id: String,
+    conn: Mutex<(Option<EventClient>, Option<Instant>, bool)>,
+}
+
+/// How long announcements pause after eventd could not be reached.
+const ANNOUNCE_PAUSE: Duration = Duration::from_secs(5);
+
+impl EventAnnouncer {
+    /// Announce to eventd at `addr` as resource `id` (one word).
+    pub fn new(addr: SocketAddr, id: &str) -> Self {
+        EventAnnouncer {
+            addr,
+            id: id.to_string(),
+            conn: Mutex::new((None, None, false)),
+        }
+    }
+
+    /// `FOLDER-TOUCH user folder`. `Err` only for the first failure of an outage (log it);
+    /// later failures during the pause are silent.
+    pub fn touch(&self, user: &str, folder: &str) -> Result<(), ClientError> {
+        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if c.1.is_some_and(|t| Instant::now() < t) {
+            return Ok(());
+        }
+        let r = match c.0.as_mut() {
+            Some(cl) => cl.folder_touch(user, folder),
+            None => EventClient::connect(self.addr, &self.id, Duration::from_millis(500)).and_then(|mut cl| {
+                let r = cl.folder_touch(user, folder);
+                c.0 = Some(cl);
+                r
+            }),
+        };
+        match r {
+            Ok(()) => {
+                c.1 = None;
+                c.2 = false;
+                Ok(())
+            }
+            Err(e) => {
+                c.0 = None;
+                c.1 = Some(Instant::now() + ANNOUNCE_PAUSE);
+                if std::mem::replace(&mut c.2, true) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,513 @@
+//! The production [`MailStore`]: users from the directory, mail through midbd
+//! ([`gromox_clients::midb::MidbClient`]), change notices through eventd.
+//!
+//! - Login: the directory's authenticator (password or LDAP, account and domain status, the
+//!   POP3/IMAP privilege bit, rate limits, the fail2ban line). The directory is opened on
+//!   first use and again after a failure, so imapd starts before the directory exists.
+//! - Every folder operation is one midb request; FETCH asks for metadata in one streamed
+//!   request per batch and for a message's RFC 5322 form only when the items need it.
+//!   SEARCH keys are evaluated here ([`crate::search`]), fetching message text only for keys
+//!   on headers, bodies or text.
+//! - IDLE: one shared [`EventListener`] per daemon; a session's `watch` selects its user's
+//!   folder on eventd and registers the notifier. After its own changes (APPEND, STORE, COPY,
+//!   MOVE, EXPUNGE) imapd announces `FOLDER-TOUCH <user> <folder>` on eventd and notifies its
+//!   own watchers directly (eventd never echoes an event to its sender). lmtpd announces
+//!   deliveries the same way.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use gromox_base::Config;
+use gromox_clients::event::{EventAnnouncer, EventListener};
+use gromox_clients::midb::{FlagMode, MidbClient, MidbError, MidbMessage, MidbStatus};
+use gromox_directory::auth::{AuthError, Authenticator};
+use gromox_directory::model::PRIV_POP3_IMAP;
+use slog::Logger;
+
+use crate::command::{DateTime, SearchKey, StoreMode};
+use crate::error::StoreError;
+use crate::search::{self, Candidate};
+use crate::store::*;
+
+fn store_err(e: MidbError) -> StoreError {
+    match e {
+        MidbError::NoMailbox | MidbError::NoFolder => StoreError::NoMailbox,
+        MidbError::Exists => StoreError::AlreadyExists,
+        MidbError::Denied(s) => StoreError::Cannot(s),
+        MidbError::Quota => StoreError::OverQuota,
+        MidbError::Io(e) => StoreError::Unavailable(format!("midbd: {e}")),
+        e => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// The canonical form of a folder name for matching events (`INBOX` in any case).
+fn folder_key(user: &str, folder: &str) -> (String, String) {
+    let f = if folder.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else {
+        folder.to_string()
+    };
+    (user.to_ascii_lowercase(), f)
+}
+
+/// Watchers by (user, folder).
+#[derive(Default)]
+struct Hub {
+    next: u64,
+    watchers: HashMap<(String, String), Vec<(u64, Notifier)>>,
+}
+
+/// What all sessions of the daemon share.
+pub struct Shared {
+    client: MidbClient,
+    cfg: Config,
+    log: Logger,
+    auth: Mutex<Option<Arc<Authenticator>>>,
+    hub: Mutex<Hub>,
+    events: Option<SocketAddr>,
+    listener: OnceLock<Option<EventListener>>,
+    announcer: Option<EventAnnouncer>,
+}
+
+impl Shared {
+    fn authenticator(&self) -> Result<Arc<Authenticator>, String> {
+        let mut g = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.as_ref() {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(gromox_directory::cli::open_auth(&self.cfg, self.log.clone()).map_err(|e| e.to_string())?);
+        *g = Some(a.clone());
+        Ok(a)
+    }
+
+    /// Notify this daemon's watchers of (user, folder).
+    fn fire(&self, user: &str, folder: &str) {
+        let hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = hub.watchers.get(&folder_key(user, folder)) {
+            for (_, n) in v {
+                n();
+            }
+        }
+    }
+
+    /// The eventd listener, started on first use.
+    fn listener(self: &Arc<Self>) -> Option<&EventListener> {
+        self.listener
+            .get_or_init(|| {
+                let addr = self.events?;
+                let me = Arc::downgrade(self);
+                match EventListener::start(
+                    addr,
+                    &format!("imapd:{}", std::process::id()),
+                    Duration::from_secs(10),
+                    move |ev| {
+                        if let Some(s) = me.upgrade() {
+                            s.fire(&ev.user, &ev.folder);
+                        }
+                    },
+                ) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        slog::warn!(self.log, "no eventd listener: IDLE sees only this imapd's changes";
+                            "event" => "imap.event_listen_failed", "error" => e.to_string());
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    fn announce(&self, user: &str, folder: &str) {
+        self.fire(user, folder);
+        if let Some(a) = &self.announcer {
+            if let Err(e) = a.touch(user, folder) {
+                slog::warn!(self.log, "cannot announce on eventd"; "event" => "imap.event_failed", "error" => e.to_string());
+            }
+        }
+    }
+}
+
+/// The daemon-wide store.
+pub struct MidbStore {
+    shared: Arc<Shared>,
+}
+
+impl MidbStore {
+    /// Over midbd at `midb`; eventd at `events` (None: IDLE sees only this daemon's changes).
+    pub fn new(client: MidbClient, events: Option<SocketAddr>, cfg: &Config, log: Logger) -> Self {
+        MidbStore {
+            shared: Arc::new(Shared {
+                client,
+                cfg: cfg.clone(),
+                log,
+                auth: Mutex::new(None),
+                hub: Mutex::new(Hub::default()),
+                events,
+                listener: OnceLock::new(),
+                announcer: events.map(|a| EventAnnouncer::new(a, &format!("imapd:{}", std::process::id()))),
+            }),
+        }
+    }
+}
+
+impl MailStore for MidbStore {
+    type User = MidbUser;
+
+    fn login(&self, user: &str, password: &[u8], peer: SocketAddr) -> Result<MidbUser, StoreError> {
+        let auth = self.shared.authenticator().map_err(StoreError::Unavailable)?;
+        let password = String::from_utf8_lossy(password);
+        match auth.authenticate_for(user, &password, peer, "LOGIN", PRIV_POP3_IMAP) {
+            Ok(a) => Ok(MidbUser {
+                shared: self.shared.clone(),
+                user: a.user.username.to_ascii_lowercase(),
+                maildir: a.user.maildir.clone(),
+                watch: None,
+            }),
+            Err(AuthError::BadCredentials | AuthError::RateLimited) => Err(StoreError::AuthFailed),
+            Err(AuthError::Disabled | AuthError::NotPermitted) => Err(StoreError::NoPerm),
+            Err(AuthError::Temporary(e)) => Err(StoreError::Unavailable(e)),
+        }
+    }
+
+    fn logs_auth_failures(&self) -> bool {
+        true
+    }
+}
+
+/// One logged-in user's mailbox.
+pub struct MidbUser {
+    shared: Arc<Shared>,
+    user: String,
+    maildir: String,
+    watch: Option<((String, String), u64)>,
+}
+
+fn status_of(s: &MidbStatus) -> FolderStatus {
+    FolderStatus {
+        messages: s.messages,
+        recent: s.recent,
+        uidnext: s.uidnext,
+        uidvalidity: s.uidvalidity,
+        unseen: s.unseen,
+        deleted: s.deleted,
+        size: s.size,
+        highest_modseq: s.highest_modseq,
+        deleted_size: s.deleted_size,
+    }
+}
+
+fn meta_of(m: &MidbMessage) -> MessageMeta {
+    MessageMeta {
+        uid: m.uid,
+        flags: m.flags.clone(),
+        internal_date: search::from_unix(m.internal_date),
+        size: m.size,
+        modseq: m.modseq,
+    }
+}
+
+fn date_unix(d: Option<DateTime>) -> Option<i64> {
+    d.map(|d| search::to_unix(&d))
+}
+
+impl MidbUser {
+    fn c(&self) -> &MidbClient {
+        &self.shared.client
+    }
+
+    fn metas(&self, folder: &str, uids: &[u32]) -> Result<Vec<MidbMessage>, StoreError> {
+        let mut v = Vec::with_capacity(uids.len());
+        self.c()
+            .fetch_meta(&self.maildir, folder, uids, &mut |m| v.push(m))
+            .map_err(store_err)?;
+        Ok(v)
+    }
+}
+
+impl UserStore for MidbUser {
+    fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
+        Ok(self
+            .c()
+            .list_folders(&self.maildir)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|f| FolderInfo {
+                name: f.name,
+                special_use: f.special_use,
+                subscribed: f.subscribed,
+                has_children: f.has_children,
+            })
+            .collect())
+    }
+
+    fn status(&mut self, folder: &str) -> Result<FolderStatus, StoreError> {
+        Ok(status_of(&self.c().status(&self.maildir, folder).map_err(store_err)?))
+    }
+
+    fn select(&mut self, folder: &str) -> Result<SelectInfo, StoreError> {
+        let (st, uids) = self.c().select(&self.maildir, folder).map_err(store_err)?;
+        Ok(SelectInfo {
+            status: status_of(&st),
+            uids,
+            keywords: st.keywords.clone(),
+            first_unseen: st.first_unseen,
+            modseq: st.highest_modseq,
+        })
+    }
+
+    fn uids(&mut self, folder: &str) -> Result<Vec<u32>, StoreError> {
+        Ok(self.c().select(&self.maildir, folder).map_err(store_err)?.1)
+    }
+
+    fn fetch(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        want: FetchWant,
+        sink: &mut dyn FnMut(FetchedMessage<'_>),
+    ) -> Result<(), StoreError> {
+        let need_raw = want.raw || want.envelope || want.structure;
+        if !need_raw {
+            // Metadata only: streamed straight through.
+            return self
+                .c()
+                .fetch_meta(&self.maildir, folder, uids, &mut |m| {
+                    sink(FetchedMessage {
+                        meta: meta_of(&m),
+                        raw: None,
+                        envelope: None,
+                        structure: None,
+                    })
+                })
+                .map_err(store_err);
+        }
+        let metas = self.metas(folder, uids)?;
+        let mut raw = Vec::new();
+        for m in metas {
+            raw.clear();
+            if !self
+                .c()
+                .fetch_mime(&self.maildir, folder, m.uid, &mut raw)
+                .map_err(store_err)?
+            {
+                continue; // expunged meanwhile
+            }
+            sink(FetchedMessage {
+                meta: meta_of(&m),
+                raw: Some(Cow::Borrowed(&raw)),
+                envelope: None,
+                structure: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn store_flags(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        mode: StoreMode,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome, StoreError> {
+        let before = self.metas(folder, uids)?;
+        let mut modified = Vec::new();
+        let targets: Vec<u32> = before
+            .iter()
+            .filter(|m| match unchanged_since {
+                Some(s) if m.modseq > s => {
+                    modified.push(m.uid);
+                    false
+                }
+                _ => true,
+            })
+            .map(|m| m.uid)
+            .collect();
+        let mode = match mode {
+            StoreMode::Replace => FlagMode::Set,
+            StoreMode::Add => FlagMode::Add,
+            StoreMode::Remove => FlagMode::Remove,
+        };
+        let flags: Vec<String> = flags.iter().filter(|f| *f != "\\Recent").cloned().collect();
+        let after = if targets.is_empty() {
+            Vec::new()
+        } else {
+            self.c()
+                .set_flags(&self.maildir, folder, &targets, mode, &flags)
+                .map_err(store_err)?
+        };
+        let same = |a: &[String], b: &[String]| {
+            a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| y.eq_ignore_ascii_case(x)))
+        };
+        let updated: Vec<FlagUpdate> = after
+            .iter()
+            .map(|m| FlagUpdate {
+                uid: m.uid,
+                flags: m.flags.clone(),
+                modseq: m.modseq,
+                changed: before
+                    .iter()
+                    .find(|b| b.uid == m.uid)
+                    .is_none_or(|b| !same(&b.flags, &m.flags)),
+            })
+            .collect();
+        if updated.iter().any(|u| u.changed) {
+            self.shared.announce(&self.user, folder);
+        }
+        Ok(StoreOutcome { updated, modified })
+    }
+
+    fn search(&mut self, folder: &str, key: &SearchKey) -> Result<Vec<u32>, StoreError> {
+        let uids = self.uids(folder)?;
+        let max = uids.last().copied().unwrap_or(0);
+        let metas = self.metas(folder, &uids)?;
+        let raw_needed = search::needs_raw(key);
+        let mut out = Vec::new();
+        let mut raw = Vec::new();
+        for m in &metas {
+            raw.clear();
+            if raw_needed
+                && !self
+                    .c()
+                    .fetch_mime(&self.maildir, folder, m.uid, &mut raw)
+                    .map_err(store_err)?
+            {
+                continue;
+            }
+            let internal = search::from_unix(m.internal_date);
+            let cand = Candidate {
+                uid: m.uid,
+                flags: &m.flags,
+                internal: &internal,
+                size: m.size,
+                modseq: m.modseq,
+                raw: raw_needed.then_some(raw.as_slice()),
+            };
+            if search::matches(&cand, key, max) {
+                out.push(m.uid);
+            }
+        }
+        Ok(out)
+    }
+
+    fn copy(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError> {
+        let (uidvalidity, pairs) = self.c().copy(&self.maildir, folder, uids, dest).map_err(store_err)?;
+        if !pairs.is_empty() {
+            self.shared.announce(&self.user, dest);
+        }
+        Ok(CopyResult { uidvalidity, pairs })
+    }
+
+    fn move_messages(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError> {
+        let (uidvalidity, pairs) = self
+            .c()
+            .move_messages(&self.maildir, folder, uids, dest)
+            .map_err(store_err)?;
+        if !pairs.is_empty() {
+            self.shared.announce(&self.user, folder);
+            self.shared.announce(&self.user, dest);
+        }
+        Ok(CopyResult { uidvalidity, pairs })
+    }
+
+    fn expunge(&mut self, folder: &str, only: Option<&[u32]>) -> Result<Vec<u32>, StoreError> {
+        let gone = self.c().expunge(&self.maildir, folder, only).map_err(store_err)?;
+        if !gone.is_empty() {
+            self.shared.announce(&self.user, folder);
+        }
+        Ok(gone)
+    }
+
+    fn append(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        date: Option<DateTime>,
+        data: &[u8],
+    ) -> Result<(u32, u32), StoreError> {
+        let flags: Vec<String> = flags.iter().filter(|f| *f != "\\Recent").cloned().collect();
+        let r = self
+            .c()
+            .append(&self.maildir, folder, &flags, date_unix(date), data)
+            .map_err(store_err)?;
+        self.shared.announce(&self.user, folder);
+        Ok(r)
+    }
+
+    fn create(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.c().create_folder(&self.maildir, folder).map_err(store_err)
+    }
+
+    fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.c().delete_folder(&self.maildir, folder).map_err(store_err)
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        self.c().rename_folder(&self.maildir, from, to).map_err(store_err)
+    }
+
+    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
+        self.c().subscribe(&self.maildir, folder, on).map_err(store_err)
+    }
+
+    fn flag_changes(&mut self, folder: &str, since: u64) -> Result<(u64, Vec<FlagUpdate>), StoreError> {
+        let (modseq, msgs) = self
+            .c()
+            .changes_since(&self.maildir, folder, since)
+            .map_err(store_err)?;
+        Ok((
+            modseq,
+            msgs.into_iter()
+                .map(|m| FlagUpdate {
+                    uid: m.uid,
+                    flags: m.flags,
+                    modseq: m.modseq,
+                    changed: true,
+                })
+                .collect(),
+        ))
+    }
+
+    fn watch(&mut self, folder: &str, notify: Notifier) {
+        self.unwatch();
+        let key = folder_key(&self.user, folder);
+        if let Some(l) = self.shared.listener() {
+            if let Err(e) = l.select(&key.0, &key.1) {
+                slog::debug!(self.shared.log, "eventd select failed"; "event" => "imap.event_select_failed", "error" => e.to_string());
+            }
+        }
+        let mut hub = self.shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+        hub.next += 1;
+        let id = hub.next;
+        hub.watchers.entry(key.clone()).or_default().push((id, notify));
+        self.watch = Some((key, id));
+    }
+
+    fn unwatch(&mut self) {
+        let Some((key, id)) = self.watch.take() else { return };
+        let mut hub = self.shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+        let last = match hub.watchers.get_mut(&key) {
+            Some(v) => {
+                v.retain(|(i, _)| *i != id);
+                v.is_empty()
+            }
+            None => false,
+        };
+        if last {
+            hub.watchers.remove(&key);
+            drop(hub);
+            if let Some(l) = self.shared.listener() {
+                let _ = l.unselect(&key.0, &key.1);
+            }
+        }
+    }
+}
+
+impl Drop for MidbUser {
+    fn drop(&mut self) {
+        self.unwatch();
+    }
+}
