@@ -1,5 +1,5 @@
 //! midbd benchmark: fill a folder of the in-memory store with N messages (default 10,000;
-//! `MIDB_BENCH_N` overrides), then time through the real protocol server and client:
+//! `MIDB_BENCH_N` overrides; `MIDB_BENCH_BODY` sets the body size, default 2000), then time through the real protocol server and client:
 //! the first sync (UIDs, rendition sizes), SELECT, FETCH-META of every UID, a re-sync after
 //! one delivery, STATUS when nothing changed, and SET-FLAGS on every message.
 //!
@@ -26,7 +26,11 @@ fn main() {
     let md = dir.path().to_str().expect("utf-8 path").to_string();
     let src = Arc::new(FakeSource::new());
     src.create_mailbox(&md);
-    let body = "x".repeat(2000);
+    let body_len: usize = std::env::var("MIDB_BENCH_BODY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let body = "x".repeat(body_len);
     for i in 0..n {
         let mime = format!("From: a@example.org\r\nSubject: message {i}\r\n\r\n{body}\r\n");
         src.deliver(&md, fid::INBOX, mime.as_bytes(), 1_700_000_000 + i as i64);

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use gromox_clients::exmdb::{ExmdbClient, ExmdbError, ExmdbOptions};
-use gromox_exmdb_proto::{Call, Response, Status};
+use gromox_exmdb_proto::{Call, ImapFlags, Response, Status};
 
 use crate::source::{FlagChange, MessageSummary, NewMessage, SourceError, StoreFolder, StoreSource};
 
@@ -39,10 +39,6 @@ fn unexpected(r: Response) -> SourceError {
     SourceError::Other(format!("unexpected exmdb response {r:?}"))
 }
 
-fn unsupported(what: &str) -> SourceError {
-    SourceError::Other(format!("exmdbd does not offer {what} yet"))
-}
-
 impl StoreSource for ExmdbSource {
     fn list_folders(&self, maildir: &str) -> Result<Vec<StoreFolder>, SourceError> {
         match self.call(maildir, &Call::ListFolders)? {
@@ -59,38 +55,112 @@ impl StoreSource for ExmdbSource {
         }
     }
 
-    fn folder_state(&self, _maildir: &str, _folder: u64) -> Result<(u64, u64), SourceError> {
-        Err(unsupported("FolderState"))
+    fn folder_state(&self, maildir: &str, folder: u64) -> Result<(u64, u64), SourceError> {
+        match self.call(maildir, &Call::FolderState { folder })? {
+            Response::FolderState { max_cn, count } => Ok((max_cn, count)),
+            r => Err(unexpected(r)),
+        }
     }
 
     fn list_messages(
         &self,
-        _maildir: &str,
-        _folder: u64,
-        _after: u64,
-        _limit: u32,
+        maildir: &str,
+        folder: u64,
+        after_mid: u64,
+        limit: u32,
     ) -> Result<Vec<MessageSummary>, SourceError> {
-        Err(unsupported("ListMessages"))
+        match self.call(
+            maildir,
+            &Call::ListMessages {
+                folder,
+                after_mid,
+                limit,
+            },
+        )? {
+            Response::Messages(v) => Ok(v
+                .into_iter()
+                .map(|m| MessageSummary {
+                    mid: m.mid,
+                    change_number: m.change_number,
+                    read: m.flags.read,
+                    flagged: m.flags.flagged,
+                    answered: m.flags.answered,
+                    forwarded: m.flags.forwarded,
+                    draft: m.flags.draft,
+                    keywords: m.flags.keywords,
+                    delivery_time: m.delivery_time,
+                })
+                .collect()),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn message_rfc822(&self, _maildir: &str, _mid: u64) -> Result<Vec<u8>, SourceError> {
-        Err(unsupported("MessageRfc822"))
+    fn message_rfc822(&self, maildir: &str, mid: u64) -> Result<Vec<u8>, SourceError> {
+        match self.call(maildir, &Call::MessageRfc822 { mid })? {
+            Response::Bytes(b) => Ok(b),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn append(&self, _maildir: &str, _folder: u64, _msg: &NewMessage<'_>) -> Result<u64, SourceError> {
-        Err(unsupported("AppendRfc822"))
+    fn append(&self, maildir: &str, folder: u64, msg: &NewMessage<'_>) -> Result<u64, SourceError> {
+        let call = Call::AppendRfc822 {
+            folder,
+            mime: msg.mime.to_vec(),
+            flags: ImapFlags {
+                read: msg.read,
+                flagged: msg.flagged,
+                answered: msg.answered,
+                forwarded: msg.forwarded,
+                draft: msg.draft,
+                keywords: msg.keywords.clone(),
+            },
+            delivery_time: Some(msg.delivery_time),
+        };
+        match self.call(maildir, &call)? {
+            Response::Delivered { message, .. } => Ok(message),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn set_flags(&self, _maildir: &str, _mid: u64, _change: &FlagChange) -> Result<(), SourceError> {
-        Err(unsupported("SetMessageFlags"))
+    fn set_flags(&self, maildir: &str, mid: u64, c: &FlagChange) -> Result<(), SourceError> {
+        let call = Call::SetMessageFlags {
+            mid,
+            read: c.read,
+            flagged: c.flagged,
+            answered: c.answered,
+            forwarded: c.forwarded,
+            keywords: c.keywords.clone(),
+        };
+        match self.call(maildir, &call)? {
+            Response::Done => Ok(()),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn copy_messages(&self, _maildir: &str, _mids: &[u64], _to: u64) -> Result<Vec<u64>, SourceError> {
-        Err(unsupported("CopyMessages"))
+    fn copy_messages(&self, maildir: &str, mids: &[u64], to: u64) -> Result<Vec<u64>, SourceError> {
+        match self.call(
+            maildir,
+            &Call::CopyMessages {
+                mids: mids.to_vec(),
+                to,
+            },
+        )? {
+            Response::Ids(v) if v.len() == mids.len() => Ok(v),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn move_messages(&self, _maildir: &str, _mids: &[u64], _to: u64) -> Result<Vec<u64>, SourceError> {
-        Err(unsupported("MoveMessages with ids"))
+    fn move_messages(&self, maildir: &str, mids: &[u64], to: u64) -> Result<Vec<u64>, SourceError> {
+        match self.call(
+            maildir,
+            &Call::MoveMessages {
+                mids: mids.to_vec(),
+                to,
+            },
+        )? {
+            Response::Ids(v) if v.len() == mids.len() => Ok(v),
+            r => Err(unexpected(r)),
+        }
     }
 
     fn delete_messages(&self, maildir: &str, mids: &[u64]) -> Result<(), SourceError> {
@@ -118,11 +188,22 @@ impl StoreSource for ExmdbSource {
         }
     }
 
-    fn delete_folder(&self, _maildir: &str, _folder: u64) -> Result<(), SourceError> {
-        Err(unsupported("DeleteFolder"))
+    fn delete_folder(&self, maildir: &str, folder: u64) -> Result<(), SourceError> {
+        match self.call(maildir, &Call::DeleteFolder { folder, hard: true })? {
+            Response::Done | Response::Count(_) => Ok(()),
+            r => Err(unexpected(r)),
+        }
     }
 
-    fn move_folder(&self, _maildir: &str, _folder: u64, _parent: u64, _name: &str) -> Result<(), SourceError> {
-        Err(unsupported("MoveFolder"))
+    fn move_folder(&self, maildir: &str, folder: u64, parent: u64, name: &str) -> Result<(), SourceError> {
+        let call = Call::MoveFolder {
+            folder,
+            parent,
+            name: name.to_string(),
+        };
+        match self.call(maildir, &call)? {
+            Response::Done => Ok(()),
+            r => Err(unexpected(r)),
+        }
     }
 }
