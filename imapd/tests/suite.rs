@@ -1,0 +1,278 @@
+//! imapd end to end over the real suite: eventd, exmdbd, midbd, lmtpd and imapd binaries on
+//! 127.0.0.1 port 0 with a real user directory. Mail delivered by LMTP (Python's smtplib)
+//! comes out of IMAP (Python's imaplib and imapclient) byte-identical apart from the trace
+//! headers lmtpd prepends; flags set over IMAP are the store's read state; APPEND, COPY,
+//! CREATE/RENAME/DELETE reach the store; an IDLE client sees a delivery within a second;
+//! failed logins are refused and logged.
+//!
+//! The other daemons' binaries must be built in the same target directory (`cargo test
+//! --workspace` does that).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gromox_base::Config;
+use gromox_testkit::{bin, python, Daemon, TestDir};
+
+struct Suite {
+    dir: TestDir,
+    state: PathBuf,
+    _eventd: Daemon,
+    _exmdbd: Daemon,
+    midbd: Daemon,
+    lmtpd: Daemon,
+    imapd: Daemon,
+    log: PathBuf,
+}
+
+fn conf(dir: &TestDir, sub: &str, name: &str, keys: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    dir.write_config(&format!("{sub}/{name}"), keys)
+}
+
+fn start(dir: &TestDir, bin: &Path, cfg: &Path) -> Daemon {
+    Daemon::start(bin, &["-c", cfg.to_str().unwrap()], dir.path()).unwrap()
+}
+
+fn suite() -> Suite {
+    let dir = TestDir::new();
+    let state = dir.path().join("state");
+    let st = state.to_str().unwrap().to_string();
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", &st).unwrap();
+    gromox_directory::ensure_demo(&cfg, "example.org", "alice", "pw 123 456").unwrap();
+    let maildir = gromox_base::names::user_maildir(&state, "alice@example.org").unwrap();
+    exmdbd::Store::create_private(&maildir, "alice@example.org", "en", false, &Default::default()).unwrap();
+
+    let c = conf(
+        &dir,
+        "eventd",
+        "event.cfg",
+        &[("event_listen", "127.0.0.1:0"), ("event_hosts_allow", "127.0.0.1")],
+    );
+    let eventd = start(&dir, &bin("eventd"), &c);
+    let event = eventd.addr("event_listen").to_string();
+    let c = conf(
+        &dir,
+        "exmdbd",
+        "exmdb_provider.cfg",
+        &[("state_path", &st), ("exmdb_listen", "127.0.0.1:0")],
+    );
+    let exmdbd = start(&dir, &bin("exmdbd"), &c);
+    let exmdb = exmdbd.addr("exmdb_listen").to_string();
+    let c = conf(
+        &dir,
+        "midbd",
+        "midb.cfg",
+        &[
+            ("state_path", &st),
+            ("midb_listen", "127.0.0.1:0"),
+            ("exmdb_listen", &exmdb),
+        ],
+    );
+    let midbd = start(&dir, &bin("midbd"), &c);
+    let midb = midbd.addr("midb_listen").to_string();
+    let c = conf(
+        &dir,
+        "lmtpd",
+        "smtp.cfg",
+        &[
+            ("state_path", &st),
+            ("lda_listen", "127.0.0.1:0"),
+            ("event_listen", &event),
+        ],
+    );
+    let lmtpd = start(&dir, &bin("lmtpd"), &c);
+    let log = dir.path().join("imapd.log");
+    let c = conf(
+        &dir,
+        "imapd",
+        "imap.cfg",
+        &[
+            ("state_path", &st),
+            ("imap_listen", "127.0.0.1:0"),
+            ("midb_listen", &midb),
+            ("event_listen", &event),
+            ("imapd_log_file", log.to_str().unwrap()),
+            ("auth_fail_delay", "0"),
+        ],
+    );
+    let imapd = Daemon::start(
+        Path::new(env!("CARGO_BIN_EXE_imapd")),
+        &["-c", c.to_str().unwrap()],
+        dir.path(),
+    )
+    .unwrap();
+    Suite {
+        dir,
+        state,
+        _eventd: eventd,
+        _exmdbd: exmdbd,
+        midbd,
+        lmtpd,
+        imapd,
+        log,
+    }
+}
+
+impl Suite {
+    fn run(&self, script: &str, args: &[&str]) -> String {
+        let imap = self.imapd.addr("imap_listen");
+        let lmtp = self.lmtpd.addr("lda_listen");
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(script)
+            .args([imap.ip().to_string(), imap.port().to_string(), lmtp.port().to_string()])
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}\nimapd:\n{}\nmidbd:\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.imapd.output(),
+            self.midbd.output(),
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        stdout
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Deliver over LMTP, then read, flag, search, copy, append, manage folders with imaplib.
+const SESSION: &str = r#"
+import imaplib, smtplib, sys, re
+host, port, lport, fixture = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+sent = open(fixture, "rb").read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+s = smtplib.LMTP(host, lport)
+s.sendmail("bob@example.net", ["alice@example.org"], sent)
+s.sendmail("bob@example.net", ["alice@example.org"], b"Subject: second one\r\nFrom: bob@example.net\r\n\r\nhello there\r\n")
+s.quit()
+
+m = imaplib.IMAP4(host, port)
+typ, caps = m.capability()
+assert b"IMAP4rev1" in caps[0] and b"IDLE" in caps[0], caps
+try:
+    m.login("alice@example.org", "wrong")
+    raise SystemExit("bad password accepted")
+except imaplib.IMAP4.error as e:
+    assert "AUTHENTICATIONFAILED" in str(e), e
+m = imaplib.IMAP4(host, port)
+m.login("alice@example.org", "pw 123 456")
+typ, lst = m.list()
+names = b"\n".join(lst)
+assert b'"INBOX"' in names or b" INBOX" in names, names
+assert b"\\Sent" in names and b"\\Trash" in names, names
+typ, d = m.select("INBOX")
+assert typ == "OK" and d[0] == b"2", d
+typ, d = m.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE)")
+assert len(d) == 2, d
+typ, d = m.fetch("1", "(BODY.PEEK[])")
+body = d[0][1]
+# lmtpd prepends its trace header (Received:); the rest is what was sent.
+assert body.endswith(sent), (len(body), len(sent))
+assert body[: len(body) - len(sent)].startswith(b"Received: "), body[:200]
+typ, d = m.fetch("2", "(ENVELOPE BODYSTRUCTURE)")
+assert b"second one" in b"".join(x if isinstance(x, bytes) else b"".join(x) for x in d if x), (typ, d)
+typ, d = m.search(None, "SUBJECT", "second")
+assert d[0] == b"2", d
+typ, d = m.store("2", "+FLAGS", "(\\Seen \\Flagged)")
+assert b"\\Seen" in d[0] and b"\\Flagged" in d[0], d
+typ, d = m.search(None, "UNSEEN")
+assert d[0] == b"1", d
+typ, d = m.create("Projects")
+assert typ == "OK", d
+# imaplib drops the tagged OK's response code; send UID COPY by hand to see COPYUID.
+tag = m._new_tag()
+m.send(tag + b" UID COPY 1:* Projects\r\n")
+while True:
+    line = m.readline()
+    if line.startswith(tag):
+        break
+assert b"OK [COPYUID " in line, line
+typ, d = m.append("Projects", "(\\Seen)", None, b"Subject: appended\r\nFrom: me@example.org\r\n\r\nnote\r\n")
+assert typ == "OK" and b"APPENDUID" in d[0], d
+typ, d = m.status("Projects", "(MESSAGES UNSEEN)")
+assert b"MESSAGES 3" in d[0] and b"UNSEEN 1" in d[0], d
+typ, d = m.rename("Projects", "Archive")
+assert typ == "OK", d
+typ, d = m.select("Archive")
+assert d[0] == b"3", d
+typ, d = m.store("1", "+FLAGS", "\\Deleted")
+typ, d = m.expunge()
+assert d[0] == b"1", d
+typ, d = m.select("Archive")
+assert d[0] == b"2", d
+m.close()
+typ, d = m.delete("Archive")
+assert typ == "OK", d
+typ, lst = m.list()
+assert b"Archive" not in b"\n".join(lst), lst
+m.logout()
+print("ok")
+"#;
+
+#[test]
+fn imaplib_session_over_the_real_suite() {
+    let s = suite();
+    let out = s.run(SESSION, &[fixture("cpython-test_email-msg_01.eml").to_str().unwrap()]);
+    assert!(out.contains("ok"), "{out}");
+    // The store: the flagged message is read there; the failed login was logged for fail2ban.
+    let maildir = gromox_base::names::user_maildir(&s.state, "alice@example.org").unwrap();
+    let store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    let inbox = store.list_messages(0x0d, false).unwrap();
+    assert_eq!(inbox.len(), 2);
+    assert_eq!(
+        inbox.iter().filter(|m| store.is_read(**m).unwrap()).count(),
+        1,
+        "one message read through IMAP"
+    );
+    let log = std::fs::read_to_string(&s.log).unwrap_or_default() + &s.imapd.output();
+    assert!(
+        log.contains("user=alice@example.org LOGIN rejected"),
+        "no fail2ban line in:\n{log}"
+    );
+    assert!(!log.contains("wrong"), "password in the log:\n{log}");
+}
+
+/// IDLE: a message delivered by LMTP shows up as EXISTS within a second.
+const IDLE: &str = r#"
+import imaplib, smtplib, sys, time, socket
+host, port, lport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+m = imaplib.IMAP4(host, port)
+m.login("alice@example.org", "pw 123 456")
+m.select("INBOX")
+tag = m._new_tag()
+m.send(tag + b" IDLE\r\n")
+assert m.readline().startswith(b"+"), "no continuation"
+time.sleep(0.3)
+t0 = time.time()
+s = smtplib.LMTP(host, lport)
+s.sendmail("bob@example.net", ["alice@example.org"], b"Subject: while idle\r\n\r\nping\r\n")
+s.quit()
+m.sock.settimeout(5)
+line = m.readline()
+elapsed = time.time() - t0
+assert b"EXISTS" in line, line
+assert elapsed < 1.0, elapsed
+m.send(b"DONE\r\n")
+while True:
+    l = m.readline()
+    if l.startswith(tag):
+        assert b"OK" in l, l
+        break
+m.logout()
+print("idle ok %.3f" % elapsed)
+"#;
+
+#[test]
+fn idle_sees_an_lmtp_delivery_within_a_second() {
+    let s = suite();
+    let out = s.run(IDLE, &[]);
+    assert!(out.contains("idle ok"), "{out}");
+}
