@@ -274,3 +274,40 @@ fn uids_survive_restart_and_sigkill() {
     assert_eq!(w.len(), uids.len());
     let _ = e.dir.path();
 }
+
+#[test]
+fn rebuild_from_the_command_line_and_online() {
+    let mut e = env();
+    let c = client(&e);
+    deliver(&e, &mime(1));
+    deliver(&e, &mime(2));
+    let (st, _) = c.select(&e.md, "INBOX").unwrap();
+    c.remove(&e.md, "INBOX", &[1]).unwrap();
+    e.midbd.terminate(Duration::from_secs(10)).unwrap();
+    // Offline: `midbd -c FILE rebuild MAILDIR` with midbd stopped.
+    let cfg = e.dir.path().join("midb.cfg");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_midbd"))
+        .args(["-c", cfg.to_str().unwrap(), "rebuild", &e.md])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("index rebuilt"));
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_midbd"))
+        .args(["-c", cfg.to_str().unwrap(), "rebuild", "/no/such/maildir"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    e.midbd.restart().unwrap();
+    let c = client(&e);
+    let (st2, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!(uids, vec![1], "renumbered from 1");
+    assert!(st2.uidvalidity > st.uidvalidity, "a rebuild changes UIDVALIDITY");
+    // Online.
+    c.rebuild(&e.md).unwrap();
+    let (st3, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!(uids, vec![1]);
+    assert!(st3.uidvalidity > st2.uidvalidity);
+    let mut out = Vec::new();
+    assert!(c.fetch_mime(&e.md, "INBOX", 1, &mut out).unwrap());
+    assert_eq!(out, mime(2));
+}
