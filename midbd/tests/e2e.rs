@@ -250,17 +250,16 @@ fn uids_survive_restart_and_sigkill() {
 
     // SIGKILL while a big sync is under way, with store changes behind its back; after the
     // restart, the index agrees with the store.
-    for i in 10..200 {
+    for i in 10..1500 {
         deliver(&e, &mime(i));
     }
     let c2 = c.clone();
     let md = e.md.clone();
-    let t = std::thread::spawn(move || {
-        let _ = c2.status(&md, "INBOX");
-    });
+    let t = std::thread::spawn(move || c2.status(&md, "INBOX").is_err());
     std::thread::sleep(Duration::from_millis(50));
     e.midbd.kill();
-    let _ = t.join();
+    let interrupted = t.join().unwrap();
+    eprintln!("sync interrupted by SIGKILL: {interrupted}");
     e.midbd.restart().unwrap();
     let c = client(&e);
     let (st3, uids) = c.select(&e.md, "INBOX").unwrap();
