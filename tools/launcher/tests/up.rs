@@ -89,6 +89,50 @@ fn up_starts_supervises_and_stops_the_suite() {
         .unwrap();
     assert_eq!(inbox.len(), 1, "{transcript}");
 
+    // The demo user reads that mail over IMAP and POP3 (imapd and pop3d over midbd over exmdbd).
+    let password = fs::read_to_string(state.join("etc/demo-password")).unwrap();
+    let (imap, pop3) = (suite.addr("imap_listen"), suite.addr("pop3_listen"));
+    let script = r#"
+import imaplib, poplib, sys
+host, iport, pport, pw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+m = imaplib.IMAP4(host, iport)
+m.login("demo@example.org", pw)
+typ, d = m.select("INBOX")
+print("IMAP", d[0].decode())
+typ, d = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+print("IMAP", d[0][1].decode().strip())
+m.logout()
+p = poplib.POP3(host, pport)
+p.user("demo@example.org")
+p.pass_(pw)
+print("POP3", p.stat()[0])
+print("POP3", b"\n".join(p.retr(1)[1]).decode().count("first mail"))
+p.quit()
+"#;
+    let out = std::process::Command::new(gromox_testkit::python())
+        .args([
+            "-c",
+            script,
+            &imap.ip().to_string(),
+            &imap.port().to_string(),
+            &pop3.port().to_string(),
+        ])
+        .arg(password.trim())
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        suite.output()
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["IMAP 1", "IMAP Subject: hello from swaks", "POP3 1", "POP3 1"],
+        "{text}"
+    );
+
     // httpd's /metrics serves every daemon's connection counters, not only its own.
     let http = suite.addr("http_listen");
     let mut metrics = String::new();
