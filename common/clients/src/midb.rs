@@ -1084,4 +1084,32 @@ mod tests {
         assert_eq!(seen[4], "APPEND /m INBOX 5 \\Seen {3}");
         assert_eq!(seen.len(), 6);
     }
+
+    /// A pooled connection the server closed while idle (restart) is replaced, not reused,
+    /// and the request is sent once.
+    #[test]
+    fn reconnects_after_server_closed_idle_connection() {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let (s, _) = l.accept().unwrap();
+                let mut w = s.try_clone().unwrap();
+                w.write_all(b"OK midbd\r\n").unwrap();
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line).unwrap();
+                got.push(line);
+                w.write_all(b"TRUE\r\n").unwrap();
+                // Dropping both halves closes the connection while the client holds it idle.
+            }
+            got
+        });
+        let c = MidbClient::new(addr, MidbOptions::default());
+        c.ping().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        c.ping().unwrap();
+        assert_eq!(t.join().unwrap(), vec!["PING\r\n", "PING\r\n"]);
+    }
 }
