@@ -65,6 +65,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS fid_uid_index ON messages(folder_id, uid);
 CREATE INDEX IF NOT EXISTS fid_recent_index ON messages(folder_id, recent);
 CREATE INDEX IF NOT EXISTS fid_read_index ON messages(folder_id, read);
 CREATE INDEX IF NOT EXISTS fid_modseq_index ON messages(folder_id, modseq);
+CREATE INDEX IF NOT EXISTS fid_keywords_index ON messages(folder_id) WHERE keywords IS NOT NULL;
+CREATE INDEX IF NOT EXISTS fid_forwarded_index ON messages(folder_id) WHERE forwarded=1;
 CREATE TABLE IF NOT EXISTS mapping (message_id INTEGER PRIMARY KEY, mid_string TEXT NOT NULL, flag_string TEXT);
 ";
 
@@ -680,7 +682,7 @@ impl Mailbox {
             kws.extend(keywords_from(k?));
         }
         let fw: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE folder_id=?1 AND forwarded)",
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE folder_id=?1 AND forwarded=1)",
             [folder as i64],
             |r| r.get(0),
         )?;
