@@ -310,3 +310,37 @@ fn rebuild_from_the_command_line_and_online() {
     assert!(c.fetch_mime(&e.md, "INBOX", 1, &mut out).unwrap());
     assert_eq!(out, mime(2));
 }
+
+#[test]
+fn real_messages_come_back_byte_identical() {
+    let e = env();
+    let c = client(&e);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4);
+    let raws: Vec<Vec<u8>> = names.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for r in &raws {
+        deliver(&e, r);
+    }
+    let (_, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!(uids.len(), raws.len());
+    let mut sizes = Vec::new();
+    c.fetch_meta(&e.md, "INBOX", &uids, &mut |m| sizes.push(m.size))
+        .unwrap();
+    for (i, uid) in uids.iter().enumerate() {
+        let mut out = Vec::new();
+        assert!(c.fetch_mime(&e.md, "INBOX", *uid, &mut out).unwrap());
+        assert_eq!(out, raws[i], "{}", names[i].display());
+        assert_eq!(sizes[i], raws[i].len() as u64);
+    }
+    // And through APPEND.
+    let (_, uid) = c.append(&e.md, "Drafts", &s(&["\\Draft"]), None, &raws[0]).unwrap();
+    let mut out = Vec::new();
+    assert!(c.fetch_mime(&e.md, "Drafts", uid, &mut out).unwrap());
+    assert_eq!(out, raws[0]);
+}
