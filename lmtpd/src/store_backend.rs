@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exmdbd::cache::StoreCache;
-use exmdbd::{AttachmentContent, MessageContent, Store, StoreOptions};
+use exmdbd::{Store, StoreOptions};
 use gromox_base::Config;
-use gromox_convert::mapi::{to_mapi, MapiMessage};
+use gromox_convert::mapi::to_mapi;
 use gromox_directory::Directory;
-use gromox_mapi::{PropTag, TaggedVal};
 
 use crate::deliver::{Deliverer, Delivery, RecipientKind, RecipientResolver, Resolution, Resolved};
 use crate::spool::{Envelope, SpooledMessage};
@@ -141,39 +140,6 @@ impl RecipientResolver for StoreBackend {
     }
 }
 
-/// Give the named properties of a converted message their ids in `store` (created on demand,
-/// from 0x8001) and return the message in the store's terms.
-pub fn resolve_named(store: &mut Store, m: &MapiMessage) -> exmdbd::Result<MessageContent> {
-    let mut props = m.props.clone();
-    for (name, val) in &m.named {
-        if let Some(id) = store.get_named_propid(name, true)? {
-            props.push(TaggedVal::new(PropTag::new(id, val.ptype()), val.clone()));
-        }
-    }
-    let mut attachments = Vec::with_capacity(m.attachments.len());
-    for a in &m.attachments {
-        let mut aprops = a.props.clone();
-        for (name, val) in &a.named {
-            if let Some(id) = store.get_named_propid(name, true)? {
-                aprops.push(TaggedVal::new(PropTag::new(id, val.ptype()), val.clone()));
-            }
-        }
-        let embedded = match &a.embedded {
-            Some(e) => Some(Box::new(resolve_named(store, e)?)),
-            None => None,
-        };
-        attachments.push(AttachmentContent {
-            props: aprops,
-            embedded,
-        });
-    }
-    Ok(MessageContent {
-        props,
-        recipients: m.recipients.clone(),
-        attachments,
-    })
-}
-
 impl Deliverer for StoreBackend {
     fn deliver(&self, msg: &SpooledMessage, env: &Envelope, rcpt: &Resolved) -> Delivery {
         let raw = match msg.read_body() {
@@ -187,7 +153,7 @@ impl Deliverer for StoreBackend {
             Err(e) => return Delivery::Temporary(format!("mailbox {}: {e}", rcpt.maildir.display())),
         };
         let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-        let content = match resolve_named(&mut store, &mapi) {
+        let content = match exmdbd::imapview::from_bridge(&mut store, &mapi) {
             Ok(c) => c,
             Err(e) => return Delivery::Temporary(format!("named properties: {e}")),
         };

@@ -3,59 +3,18 @@
 use crate::stream::{FolderFrame, MessageFrame};
 use crate::Error;
 use exmdbd::{MessageContent, Store};
-use gromox_convert::mapi::{from_mapi, MapiAttachment, MapiMessage};
-use gromox_mapi::{PropVal, TaggedVal};
+use gromox_convert::mapi::MapiMessage;
 use std::collections::HashMap;
 use std::io::Write;
 
-type Named = Vec<(gromox_mapi::PropName, PropVal)>;
-
-fn split(store: &Store, p: &[TaggedVal]) -> Result<(Vec<TaggedVal>, Named), Error> {
-    let mut tagged = Vec::new();
-    let mut named = Vec::new();
-    for t in p {
-        if t.tag.id() < 0x8000 {
-            tagged.push(t.clone());
-        } else if let Some(n) = store.get_propname(t.tag.id())? {
-            named.push((n, t.val.clone()));
-        }
-    }
-    Ok((tagged, named))
-}
-
 /// A stored message in `gromox-mapi` bridge form (named properties resolved to names).
 pub fn to_bridge(store: &Store, c: &MessageContent) -> Result<MapiMessage, Error> {
-    let (props, named) = split(store, &c.props)?;
-    let mut attachments = Vec::new();
-    for a in &c.attachments {
-        let (props, named) = split(store, &a.props)?;
-        let embedded = match &a.embedded {
-            Some(e) => Some(Box::new(to_bridge(store, e)?)),
-            None => None,
-        };
-        attachments.push(MapiAttachment { props, named, embedded });
-    }
-    Ok(MapiMessage {
-        props,
-        named,
-        recipients: c
-            .recipients
-            .iter()
-            .map(|r| split(store, r).map(|x| x.0))
-            .collect::<Result<_, _>>()?,
-        attachments,
-    })
+    Ok(exmdbd::imapview::to_bridge(store, c)?)
 }
 
 /// The RFC 5322 form of a stored message: the original MIME when kept, else generated.
 pub fn message_eml(store: &Store, mid: u64) -> Result<Vec<u8>, Error> {
-    if let Some(m) = store.message_mime(mid)? {
-        return Ok(m);
-    }
-    let c = store.read_message(mid)?;
-    Ok(gromox_convert::mime_out::mapi_to_mime(&from_mapi(&to_bridge(
-        store, &c,
-    )?)))
+    Ok(store.message_rfc822(mid)?)
 }
 
 /// Folders to export: `(id, parent, name, container class)` below `root`, parents first.
