@@ -159,38 +159,47 @@ pub enum Restriction {
 // ---------------------------------------------------------------------------------------------
 // Wire format
 
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-    wide: bool,
+/// A bounds-checked little-endian reader shared by the restriction and rule-action decoders.
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) wide: bool,
     nodes: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
+    pub(crate) fn new(b: &'a [u8], wide: bool) -> Self {
+        Reader {
+            b,
+            pos: 0,
+            wide,
+            nodes: 0,
+        }
+    }
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
         let end = self.pos.checked_add(n).ok_or(Error::Truncated(what))?;
         let s = self.b.get(self.pos..end).ok_or(Error::Truncated(what))?;
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8, Error> {
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, Error> {
         Ok(self.take(1, what)?[0])
     }
-    fn u16(&mut self, what: &'static str) -> Result<u16, Error> {
+    pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, Error> {
         let s = self.take(2, what)?;
         Ok(u16::from_le_bytes([s[0], s[1]]))
     }
-    fn u32(&mut self, what: &'static str) -> Result<u32, Error> {
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, Error> {
         let s = self.take(4, what)?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
-    fn u64(&mut self, what: &'static str) -> Result<u64, Error> {
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, Error> {
         let s = self.take(8, what)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
         Ok(u64::from_le_bytes(a))
     }
-    fn count(&mut self, what: &'static str) -> Result<usize, Error> {
+    pub(crate) fn count(&mut self, what: &'static str) -> Result<usize, Error> {
         Ok(if self.wide {
             self.u32(what)? as usize
         } else {

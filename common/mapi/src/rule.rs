@@ -82,46 +82,16 @@ pub fn server_eid_folder(b: &[u8]) -> Option<u64> {
     Some(Eid(u64::from_le_bytes(id)).gc())
 }
 
-struct Rd<'a> {
-    b: &'a [u8],
-    pos: usize,
-    wide: bool,
-}
+type Rd<'a> = crate::restriction::Reader<'a>;
 
-impl<'a> Rd<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
-        let end = self.pos.checked_add(n).ok_or(Error::Truncated(what))?;
-        let s = self.b.get(self.pos..end).ok_or(Error::Truncated(what))?;
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &'static str) -> Result<u8, Error> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u16(&mut self, what: &'static str) -> Result<u16, Error> {
-        let s = self.take(2, what)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
-    }
-    fn u32(&mut self, what: &'static str) -> Result<u32, Error> {
-        let s = self.take(4, what)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn count(&mut self, what: &'static str) -> Result<usize, Error> {
-        Ok(if self.wide {
-            self.u32(what)? as usize
-        } else {
-            usize::from(self.u16(what)?)
-        })
-    }
-    fn tagged(&mut self) -> Result<TaggedVal, Error> {
-        let (t, n) = read_tagged(&self.b[self.pos..], self.wide)?;
-        self.pos += n;
-        Ok(t)
-    }
+fn tagged(r: &mut Rd<'_>) -> Result<TaggedVal, Error> {
+    let (t, n) = read_tagged(&r.b[r.pos..], r.wide)?;
+    r.pos += n;
+    Ok(t)
 }
 
 fn action_data(kind: u8, data: &[u8], wide: bool) -> Result<ActionData, Error> {
-    let mut r = Rd { b: data, pos: 0, wide };
+    let mut r = Rd::new(data, wide);
     let d = match kind {
         OP_MOVE | OP_COPY => {
             let same_store = r.u8("FolderInThisStore")? != 0;
@@ -152,13 +122,13 @@ fn action_data(kind: u8, data: &[u8], wide: bool) -> Result<ActionData, Error> {
                 }
                 let mut props = Vec::with_capacity(np);
                 for _ in 0..np {
-                    props.push(r.tagged()?);
+                    props.push(tagged(&mut r)?);
                 }
                 rcpts.push(props);
             }
             ActionData::Recipients(rcpts)
         }
-        OP_TAG => ActionData::Tag(r.tagged()?),
+        OP_TAG => ActionData::Tag(tagged(&mut r)?),
         OP_DELETE | OP_MARK_AS_READ => ActionData::None,
         _ => return Ok(ActionData::Raw(data.to_vec())),
     };
@@ -170,7 +140,7 @@ fn action_data(kind: u8, data: &[u8], wide: bool) -> Result<ActionData, Error> {
 
 /// Decode a RuleAction structure (MS-OXORULE §2.2.5) that fills `b` exactly.
 pub fn decode_actions(b: &[u8], wide: bool) -> Result<Vec<Action>, Error> {
-    let mut r = Rd { b, pos: 0, wide };
+    let mut r = Rd::new(b, wide);
     let n = r.count("NoOfActions")?;
     if n > b.len() {
         return Err(Error::Truncated("actions"));
@@ -179,7 +149,7 @@ pub fn decode_actions(b: &[u8], wide: bool) -> Result<Vec<Action>, Error> {
     for _ in 0..n {
         let len = r.count("ActionLength")?;
         let block = r.take(len, "action block")?;
-        let mut br = Rd { b: block, pos: 0, wide };
+        let mut br = Rd::new(block, wide);
         let kind = br.u8("ActionType")?;
         let flavor = br.u32("ActionFlavor")?;
         let flags = br.u32("ActionFlags")?;
