@@ -4,6 +4,10 @@ use std::net::SocketAddr;
 
 use gromox_clients::exmdb::{ExmdbClient, ExmdbError, ExmdbOptions};
 use gromox_exmdb_proto::{Call, ImapFlags, Response, Status};
+use gromox_mapi::props::{PropTag, PropVal};
+
+/// PR_ATTR_HIDDEN (MS-OXPROPS).
+const PR_ATTR_HIDDEN: PropTag = PropTag(0x10F4_000B);
 
 use crate::source::{FlagChange, MessageSummary, NewMessage, SourceError, StoreFolder, StoreSource};
 
@@ -203,6 +207,15 @@ impl StoreSource for ExmdbSource {
         };
         match self.call(maildir, &call)? {
             Response::Done => Ok(()),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    fn folder_hidden(&self, maildir: &str, folder: u64) -> Result<bool, SourceError> {
+        match self.call(maildir, &Call::GetFolderProps(folder))? {
+            Response::Props(v) => Ok(v
+                .iter()
+                .any(|p| p.tag == PR_ATTR_HIDDEN && matches!(p.val, PropVal::Boolean(true)))),
             r => Err(unexpected(r)),
         }
     }

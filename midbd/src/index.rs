@@ -41,6 +41,9 @@ const CFG_MODSEQ: i64 = 101;
 const CFG_VALIDITY: i64 = 102;
 const SCHEMA_VERSION: i64 = 1;
 
+/// Folders with ids below this are Gromox's default folders.
+const FIRST_CUSTOM_FOLDER: u64 = 0x100;
+
 /// Messages per `ListMessages` page during synchronisation.
 pub const PAGE: u32 = 1000;
 
@@ -358,7 +361,8 @@ impl Mailbox {
                     .class
                     .as_deref()
                     .is_none_or(|k| k.is_empty() || k.starts_with("IPF.Note"));
-                if !mail {
+                // Default folders are never hidden; ask the store about the others.
+                if !mail || c.id >= FIRST_CUSTOM_FOLDER && src.folder_hidden(&self.maildir, c.id).map_err(src_err)? {
                     continue;
                 }
                 let leaf = if c.id == fid::INBOX {

@@ -113,6 +113,10 @@ pub trait StoreSource: Send + Sync {
     fn delete_folder(&self, maildir: &str, folder: u64) -> Result<(), SourceError>;
     /// Move and/or rename a folder.
     fn move_folder(&self, maildir: &str, folder: u64, parent: u64, name: &str) -> Result<(), SourceError>;
+    /// Whether a folder is hidden from IPM views (PR_ATTR_HIDDEN, MS-OXPROPS).
+    fn folder_hidden(&self, _maildir: &str, _folder: u64) -> Result<bool, SourceError> {
+        Ok(false)
+    }
 }
 
 /// An in-memory store for tests: one mailbox per maildir string, Gromox's default folder ids.
@@ -135,6 +139,7 @@ struct FakeBox {
     cn: u64,
     /// Folder max change numbers (bumped on any change inside).
     fcn: BTreeMap<u64, u64>,
+    hidden: std::collections::BTreeSet<u64>,
 }
 
 impl FakeSource {
@@ -176,6 +181,7 @@ impl FakeSource {
             next_mid: 0x10000,
             cn: 1,
             fcn: BTreeMap::new(),
+            hidden: Default::default(),
         };
         self.lock().boxes.insert(maildir.to_string(), b);
     }
@@ -208,6 +214,13 @@ impl FakeSource {
             },
         )
         .expect("fake deliver")
+    }
+
+    /// Mark a folder hidden (PR_ATTR_HIDDEN).
+    pub fn set_hidden(&self, maildir: &str, folder: u64) {
+        if let Some(b) = self.lock().boxes.get_mut(maildir) {
+            b.hidden.insert(folder);
+        }
     }
 
     /// Store operations made so far (tests count round trips with it).
@@ -416,6 +429,10 @@ impl StoreSource for FakeSource {
             b.messages.retain(|_, m| !doomed.contains(&m.0));
             Ok(())
         })
+    }
+
+    fn folder_hidden(&self, maildir: &str, folder: u64) -> Result<bool, SourceError> {
+        self.with(maildir, |b| Ok(b.hidden.contains(&folder)))
     }
 
     fn move_folder(&self, maildir: &str, folder: u64, parent: u64, name: &str) -> Result<(), SourceError> {

@@ -307,3 +307,24 @@ fn idle_mailboxes_are_closed() {
     assert!(matches!(svc.mailbox("/no/such/dir"), Err(Error::NoMailbox)));
     assert!(matches!(svc.mailbox(&format!("{}/../x", a.md)), Err(Error::NoMailbox)));
 }
+
+#[test]
+fn hidden_folders_are_not_listed() {
+    let e = env();
+    let mut m = Mailbox::open(&e.md).unwrap();
+    m.create(&e.src, "Secret/Inner").unwrap();
+    m.create(&e.src, "Visible").unwrap();
+    let secret = e
+        .src
+        .list_folders(&e.md)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "Secret")
+        .unwrap()
+        .id;
+    e.src.set_hidden(&e.md, secret);
+    let names: Vec<String> = m.list(&e.src).unwrap().into_iter().map(|f| f.name).collect();
+    assert!(names.contains(&"Visible".to_string()));
+    assert!(!names.iter().any(|n| n.starts_with("Secret")), "{names:?}");
+    assert!(matches!(m.open_folder(&e.src, "Secret/Inner"), Err(Error::NoFolder)));
+}
