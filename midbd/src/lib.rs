@@ -110,6 +110,8 @@ type Shared = Arc<Mutex<Mailbox>>;
 /// The open mailboxes and the store.
 pub struct Service {
     source: Arc<dyn StoreSource>,
+    /// Mailboxes must lie under this directory (`state_path`), if set.
+    root: Option<std::path::PathBuf>,
     boxes: Mutex<HashMap<String, (Shared, Instant)>>,
     idle: Duration,
 }
@@ -128,14 +130,26 @@ impl Service {
     pub fn new(source: Arc<dyn StoreSource>, idle: Duration) -> Service {
         Service {
             source,
+            root: None,
             boxes: Mutex::new(HashMap::new()),
             idle,
         }
     }
 
+    /// Accept only mailboxes under `root` (the daemon passes `state_path`).
+    pub fn with_root(mut self, root: std::path::PathBuf) -> Self {
+        self.root = Some(root);
+        self
+    }
+
     /// The open index of a mailbox (opened on demand; idle ones are closed on the way).
     pub fn mailbox(&self, maildir: &str) -> Result<Shared, Error> {
         validate_maildir(maildir)?;
+        if let Some(root) = &self.root {
+            if !Path::new(maildir).starts_with(root) {
+                return Err(Error::NoMailbox);
+            }
+        }
         let now = Instant::now();
         let mut b = lock(&self.boxes);
         let idle = self.idle;

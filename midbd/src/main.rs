@@ -68,7 +68,7 @@ fn main() {
         .and_then(|v| v.into_iter().next())
         .unwrap_or_else(|| fail("exmdb_listen", cfg.error("exmdb_listen", "not an address").to_string()));
     let source: Arc<dyn StoreSource> = Arc::new(ExmdbSource::new(exmdb, ExmdbOptions::default()));
-    let service = Arc::new(Service::new(source, cfg.duration("midb_cache_interval")));
+    let service = Arc::new(Service::new(source, cfg.duration("midb_cache_interval")).with_root(cfg.path("state_path")));
 
     // `midbd [-c FILE] rebuild MAILDIR...`: drop and rebuild the indexes, then exit.
     if args.first().map(String::as_str) == Some("rebuild") {
