@@ -119,7 +119,8 @@ fn main() {
     ));
     let state = cfg.path("state_path");
     let home = home_check(cfg, &log);
-    let srv = Arc::new(ExmdbServer::new(cache.clone(), state, acl, home, log.clone()));
+    let srv =
+        Arc::new(ExmdbServer::new(cache.clone(), state, acl, home, log.clone()).with_metrics(rcfg.registry.clone()));
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
     let addrs = server.local_addrs();

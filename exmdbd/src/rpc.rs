@@ -32,6 +32,7 @@ pub struct ExmdbServer {
     home: Option<HomeCheck>,
     frozen: Mutex<HashSet<PathBuf>>,
     log: slog::Logger,
+    metrics: Arc<gromox_runtime::Registry>,
 }
 
 impl ExmdbServer {
@@ -49,7 +50,14 @@ impl ExmdbServer {
             home,
             frozen: Mutex::new(HashSet::new()),
             log,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Record calls into `m` (the server's registry, exported for httpd's `/metrics`).
+    pub fn with_metrics(mut self, m: Arc<gromox_runtime::Registry>) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// Replace the access list (SIGHUP).
@@ -93,7 +101,11 @@ impl ExmdbServer {
 
     /// Executes one decoded request; returns the response payload.
     pub fn execute(&self, dir: &str, call: Call) -> Vec<u8> {
-        match self.run(dir, call) {
+        let (name, t) = (call.name(), std::time::Instant::now());
+        let r = self.run(dir, call);
+        self.metrics
+            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
+        match r {
             Ok(r) => proto::encode_response(&r),
             Err((s, m)) => {
                 slog::debug!(self.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => &m);

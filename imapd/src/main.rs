@@ -38,6 +38,7 @@ fn main() {
         },
     );
     let store = Arc::new(MidbStore::new(client, events, cfg, log.clone()));
+    let metrics = rcfg.registry.clone();
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
     let addrs = server.local_addrs();
@@ -57,7 +58,8 @@ fn main() {
         daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
     });
     slog::info!(log, "imapd ready"; "event" => "daemon.ready", "midb" => midb.to_string());
-    match server.run(Arc::new(ImapProtocol::new(store, session_cfg, log.clone())), control) {
+    let proto = ImapProtocol::new(store, session_cfg, log.clone()).with_metrics(metrics);
+    match server.run(Arc::new(proto), control) {
         Ok(()) => slog::info!(log, "imapd stopped"; "event" => "daemon.stop"),
         Err(e) => fail("runtime", e.to_string()),
     }

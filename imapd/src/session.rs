@@ -79,6 +79,7 @@ pub struct ImapProtocol<S: MailStore> {
     store: Arc<S>,
     cfg: Arc<Config>,
     log: Logger,
+    metrics: Option<Arc<gromox_runtime::Registry>>,
 }
 
 impl<S: MailStore> ImapProtocol<S> {
@@ -88,7 +89,14 @@ impl<S: MailStore> ImapProtocol<S> {
             store,
             cfg: Arc::new(cfg),
             log,
+            metrics: None,
         }
+    }
+
+    /// Record commands into `m` (the server's registry, exported for httpd's `/metrics`).
+    pub fn with_metrics(mut self, m: Arc<gromox_runtime::Registry>) -> Self {
+        self.metrics = Some(m);
+        self
     }
 }
 
@@ -96,12 +104,14 @@ impl<S: MailStore> Protocol for ImapProtocol<S> {
     type Session = ImapSession<S>;
 
     fn accept(&self, info: &ConnInfo) -> ImapSession<S> {
-        ImapSession::new(
+        let mut s = ImapSession::new(
             self.store.clone(),
             self.cfg.clone(),
             self.log.new(o!("conn" => info.id)),
             info.peer,
-        )
+        );
+        s.metrics = self.metrics.clone();
+        s
     }
 
     fn busy_reply(&self) -> &[u8] {
@@ -178,6 +188,7 @@ pub struct ImapSession<S: MailStore> {
     /// COMPRESS=DEFLATE active (RFC 4978).
     deflate: Option<Box<Deflate>>,
     auth_failures: u32,
+    metrics: Option<Arc<gromox_runtime::Registry>>,
 }
 
 fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, code: Option<&str>, text: &str) {
@@ -196,6 +207,65 @@ fn store_no(out: &mut Vec<u8>, tag: &str, e: &StoreError, log: &Logger, what: &s
     }
     let (code, text) = e.code_and_text();
     tagged(out, tag, "NO", Some(code), &text);
+}
+
+/// Command names counted in the metrics (anything else is `other`).
+const COMMANDS: &[&str] = &[
+    "CAPABILITY",
+    "NOOP",
+    "LOGOUT",
+    "STARTTLS",
+    "AUTHENTICATE",
+    "LOGIN",
+    "ENABLE",
+    "SELECT",
+    "EXAMINE",
+    "CREATE",
+    "DELETE",
+    "RENAME",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "LIST",
+    "LSUB",
+    "XLIST",
+    "NAMESPACE",
+    "STATUS",
+    "APPEND",
+    "IDLE",
+    "CHECK",
+    "CLOSE",
+    "UNSELECT",
+    "EXPUNGE",
+    "SEARCH",
+    "FETCH",
+    "STORE",
+    "COPY",
+    "MOVE",
+    "UID",
+    "ID",
+    "SORT",
+    "THREAD",
+    "GETQUOTA",
+    "GETQUOTAROOT",
+    "SETQUOTA",
+    "COMPRESS",
+];
+
+/// The command word of a command line (`a1 UID FETCH …` → `UID`).
+fn command_label(buf: &[u8]) -> &'static str {
+    let rest = buf.iter().position(|b| *b == b' ').map_or(&buf[..0], |i| &buf[i + 1..]);
+    gromox_runtime::metrics::word_label(rest, COMMANDS)
+}
+
+/// `OK`/`NO`/`BAD` of the tagged response written for the command, `pending` when it has
+/// not been written yet (a streamed FETCH, IDLE).
+fn outcome_label(buf: &[u8], out: &[u8]) -> &'static str {
+    let tag = buf.split(|b| *b == b' ').next().unwrap_or_default();
+    out.split(|b| *b == b'\n')
+        .filter(|l| !tag.is_empty() && l.starts_with(tag) && l.get(tag.len()) == Some(&b' '))
+        .map(|l| gromox_runtime::metrics::word_label(&l[tag.len() + 1..], &["OK", "NO", "BAD"]))
+        .next_back()
+        .unwrap_or("pending")
 }
 
 /// Minimal standard base64 decoder (RFC 4648 §4) for SASL.
@@ -518,6 +588,7 @@ impl<S: MailStore> ImapSession<S> {
             qresync: false,
             deflate: None,
             auth_failures: 0,
+            metrics: None,
         }
     }
 
@@ -740,7 +811,15 @@ impl<S: MailStore> ImapSession<S> {
                 }
                 self.auth_plain(&tag, line, cx)
             }
-            Mode::Command | Mode::Fetch(_) | Mode::Done => self.command(buf, cx),
+            Mode::Command | Mode::Fetch(_) | Mode::Done => {
+                let Some(m) = self.metrics.clone() else {
+                    return self.command(buf, cx);
+                };
+                let (t, at) = (std::time::Instant::now(), cx.out.len());
+                let next = self.command(buf, cx);
+                m.request(command_label(buf), outcome_label(buf, &cx.out[at..]), t.elapsed());
+                next
+            }
         }
     }
 
@@ -789,6 +868,9 @@ impl<S: MailStore> ImapSession<S> {
             }
             Err(e) => {
                 self.auth_failures += 1;
+                if let Some(m) = &self.metrics {
+                    m.auth_failure();
+                }
                 // fail2ban-compatible line (DESIGN.md §2), unless the store's authenticator
                 // wrote it; the password is never logged.
                 if !self.store.logs_auth_failures() {

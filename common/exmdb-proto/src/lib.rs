@@ -385,6 +385,42 @@ impl Call {
         }
     }
 
+    /// The call's name (logs, metrics).
+    pub fn name(&self) -> &'static str {
+        const NAMES: [&str; 29] = [
+            "Ping",
+            "GetStoreProps",
+            "SetStoreProps",
+            "RemoveStoreProps",
+            "ListFolders",
+            "CreateFolder",
+            "GetFolderProps",
+            "GetMessageProps",
+            "DeliverMessage",
+            "SetReadState",
+            "DeleteMessages",
+            "MoveMessages",
+            "EmptyFolder",
+            "PurgeSoftdel",
+            "PurgeDatafiles",
+            "RecalcSizes",
+            "Vacuum",
+            "Unload",
+            "Freeze",
+            "Thaw",
+            "Subscribe",
+            "FolderState",
+            "ListMessages",
+            "MessageRfc822",
+            "AppendRfc822",
+            "SetMessageFlags",
+            "CopyMessages",
+            "DeleteFolder",
+            "MoveFolder",
+        ];
+        NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
+    }
+
     /// The response shape this call expects (used by the client to decode).
     fn response_kind(&self) -> u8 {
         use Call::*;
@@ -988,6 +1024,24 @@ impl<'a> Reader<'a> {
         } else {
             Err(ProtoError::Trailing)
         }
+    }
+}
+
+#[cfg(test)]
+mod names {
+    #[test]
+    fn every_call_has_its_name() {
+        assert_eq!(super::Call::Ping.name(), "Ping");
+        assert_eq!(
+            super::Call::MoveFolder {
+                folder: 0,
+                parent: 0,
+                name: String::new()
+            }
+            .name(),
+            "MoveFolder"
+        );
+        assert_eq!(super::Call::FolderState { folder: 0 }.name(), "FolderState");
     }
 }
 

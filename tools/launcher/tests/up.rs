@@ -132,6 +132,20 @@ p.quit()
         ["IMAP 1", "IMAP Subject: hello from swaks", "POP3 1", "POP3 1"],
         "{text}"
     );
+    // ... and the daemons behind it counted their commands (httpd's /metrics serves them all).
+    let mut metrics = String::new();
+    let counted = wait_until(Duration::from_secs(25), || {
+        metrics = http_get(suite.addr("http_listen"), "/metrics");
+        [
+            "gromox_imap_requests_total{command=\"LOGIN\",status=\"OK\"} 1\n",
+            "gromox_pop3_requests_total{",
+            "gromox_midb_connections_open ",
+            "gromox_exmdb_requests_total{command=\"ListMessages\",status=\"OK\"}",
+        ]
+        .iter()
+        .all(|m| metrics.contains(m))
+    });
+    assert!(counted, "{metrics}");
 
     // httpd's /metrics serves every daemon's connection counters, not only its own.
     let http = suite.addr("http_listen");
