@@ -49,9 +49,8 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    // Signal handlers before readiness: a SIGHUP right after the announcement must reload,
+    // not kill (SIGHUP's default action).
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
@@ -61,6 +60,9 @@ fn main() {
     control.on_reload(move || {
         daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
     });
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
     slog::info!(log, "pop3d ready"; "event" => "daemon.ready");
     match server.run(Arc::new(Pop3Protocol::new(shared)), control) {
         Ok(()) => slog::info!(log, "pop3d stopped"; "event" => "daemon.stop"),

@@ -8,9 +8,7 @@
 //! Two back ends: [`Backend::Fake`] runs midbd's protocol server in-process over midbd's
 //! in-memory store (`FakeSource`), mail delivered into that store; [`Backend::Real`] runs the
 //! exmdbd, midbd and lmtpd binaries, mail delivered through LMTP (Python's smtplib), and RETR
-//! compared byte for byte with the store's kept original (`eml/`). The real one needs midbd's
-//! exmdb source to use exmdbd's FolderState/ListMessages/MessageRfc822 calls; its test is
-//! `#[ignore]`d until that is committed (it passes with that work in the tree).
+//! compared byte for byte with the store's kept original (`eml/`).
 //!
 //! The other daemons' binaries must be built in the same target directory
 //! (`cargo build -p exmdbd -p midbd -p lmtpd -p eventd`, or `cargo test --workspace`).
@@ -449,7 +447,6 @@ fn poplib_and_curl_read_what_was_delivered() {
 }
 
 #[test]
-#[ignore = "needs midbd's exmdb source over exmdbd's FolderState/ListMessages/MessageRfc822 (midbd work in progress)"]
 fn poplib_and_curl_read_what_lmtp_delivered_through_the_real_suite() {
     retrieve_what_was_delivered(suite(Kind::Real, &[]));
 }
@@ -576,7 +573,6 @@ fn dele_applies_at_quit_only_and_sessions_are_exclusive() {
 }
 
 #[test]
-#[ignore = "needs midbd's exmdb source over exmdbd's FolderState/ListMessages/MessageRfc822 (midbd work in progress)"]
 fn dele_applies_at_quit_only_through_the_real_suite() {
     let s = suite(Kind::Real, &[]);
     let maildir = s.maildir("alice@example.org");
