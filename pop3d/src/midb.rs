@@ -9,10 +9,9 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use gromox_base::Config;
-use gromox_clients::event::EventClient;
+use gromox_clients::event::EventAnnouncer;
 use gromox_clients::midb::{MidbClient, MidbError};
 use gromox_directory::auth::{AuthError, Authenticator};
 use gromox_directory::model::PRIV_POP3_IMAP;
@@ -31,48 +30,29 @@ fn drop_err(e: MidbError) -> DropError {
     }
 }
 
-/// Best-effort announcements on eventd.
+/// Best-effort announcements on eventd (the shared [`EventAnnouncer`]), failures logged once
+/// per outage.
 pub struct Announcer {
+    inner: EventAnnouncer,
     addr: SocketAddr,
-    id: String,
     log: Logger,
-    conn: Mutex<(Option<EventClient>, Option<Instant>)>,
 }
-
-/// How long announcements pause after eventd could not be reached.
-const EVENT_PAUSE: Duration = Duration::from_secs(5);
 
 impl Announcer {
     /// Announce to eventd at `addr`.
     pub fn new(addr: SocketAddr, log: Logger) -> Self {
         Announcer {
+            inner: EventAnnouncer::new(addr, &format!("pop3d:{}", std::process::id())),
             addr,
-            id: format!("pop3d:{}", std::process::id()),
             log,
-            conn: Mutex::new((None, None)),
         }
     }
 
     /// `FOLDER-TOUCH user folder`; failures are logged, never returned.
     pub fn touch(&self, user: &str, folder: &str) {
-        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if c.1.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        let r = match c.0.as_mut() {
-            Some(cl) => cl.folder_touch(user, folder),
-            None => EventClient::connect(self.addr, &self.id, Duration::from_millis(500)).and_then(|mut cl| {
-                let r = cl.folder_touch(user, folder);
-                c.0 = Some(cl);
-                r
-            }),
-        };
-        if let Err(e) = r {
-            c.0 = None;
-            c.1 = Some(Instant::now() + EVENT_PAUSE);
-            slog::warn!(self.log, "cannot announce on eventd"; "event" => "pop3.event_failed", "addr" => self.addr.to_string(), "error" => e.to_string());
-        } else {
-            c.1 = None;
+        if let Err(e) = self.inner.touch(user, folder) {
+            slog::warn!(self.log, "cannot announce on eventd; IMAP IDLE clients notice the removal on their next command";
+                "event" => "pop3.event_failed", "addr" => self.addr.to_string(), "error" => e.to_string());
         }
     }
 }
