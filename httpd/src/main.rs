@@ -29,9 +29,6 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
     let proto = Arc::new(HttpProtocol::new(Arc::new(app)));
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
@@ -58,6 +55,10 @@ fn main() {
             }
         }
     });
+    // Ready only once SIGHUP/SIGTERM are handled: a supervisor may signal right away.
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
     if let Err(e) = server.run(proto, control) {
         slog::crit!(log, "server failed"; "event" => "daemon.failed", "error" => e.to_string());
         std::process::exit(1);

@@ -45,9 +45,6 @@ fn main() {
     for (k, a) in &addrs {
         slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
     }
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
     let control = Control::new();
     if let Err(e) = control.install_signal_handlers() {
         fail("signal handlers", e.to_string());
@@ -57,6 +54,10 @@ fn main() {
     control.on_reload(move || {
         daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
     });
+    // Ready only once SIGHUP/SIGTERM are handled: a supervisor may signal right away.
+    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
+        fail("GROMOX_READY_FILE", e.to_string());
+    }
     slog::info!(log, "imapd ready"; "event" => "daemon.ready", "midb" => midb.to_string());
     let proto = ImapProtocol::new(store, session_cfg, log.clone()).with_metrics(metrics);
     match server.run(Arc::new(proto), control) {
