@@ -132,12 +132,27 @@ p.quit()
         ["IMAP 1", "IMAP Subject: hello from swaks", "POP3 1", "POP3 1"],
         "{text}"
     );
+    // curl (Debian package) reads it over POP3 and IMAP too.
+    for url in [format!("pop3://{pop3}/1"), format!("imap://{imap}/INBOX;UID=1")] {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "10", "--user"])
+            .arg(format!("demo@example.org:{}", password.trim()))
+            .arg(&url)
+            .output()
+            .expect("curl (Debian package curl) is installed");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && body.contains("Subject: hello from swaks") && body.contains("first mail"),
+            "{url}: {body}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // ... and the daemons behind it counted their commands (httpd's /metrics serves them all).
     let mut metrics = String::new();
     let counted = wait_until(Duration::from_secs(25), || {
         metrics = http_get(suite.addr("http_listen"), "/metrics");
         [
-            "gromox_imap_requests_total{command=\"LOGIN\",status=\"OK\"} 1\n",
+            "gromox_imap_requests_total{command=\"LOGIN\",status=\"OK\"} ",
             "gromox_pop3_requests_total{",
             "gromox_midb_connections_open ",
             "gromox_exmdb_requests_total{command=\"ListMessages\",status=\"OK\"}",
@@ -165,7 +180,7 @@ p.quit()
             .iter()
             .all(|p| metrics.contains(&format!("{p}connections_open ")) && metrics.contains(&format!("{p}workers ")))
             && metrics.contains("gromox_lda_requests_total{command=\"RCPT\",status=\"5xx\"} 1\n")
-            && metrics.contains("gromox_event_requests_total{command=\"FOLDER-TOUCH\",status=\"TRUE\"} 1\n")
+            && metrics.contains("gromox_event_requests_total{command=\"FOLDER-TOUCH\",status=\"TRUE\"} ")
     });
     assert!(all_there, "{metrics}");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
