@@ -25,7 +25,7 @@ pub const DEFAULTS: ServerDefaults = ServerDefaults {
 
 /// Everything the daemon reads: the server keys (`imap_listen`, `imap_listen_tls`, …), the
 /// user directory keys, the IMAP keys of [`keys`], and the midbd and eventd addresses.
-/// `imap.cfg` is read last, so its values win over the other programs' files.
+/// `imap.cfg` comes first, so its values win over the other programs' files.
 pub fn spec() -> Spec {
     let mut k = server_keys(DEFAULTS);
     k.extend(gromox_directory::config_keys());
@@ -44,12 +44,12 @@ pub fn spec() -> Spec {
         prog: "imapd",
         about: "IMAP4rev1/IMAP4rev2 server",
         files: &[
+            "imap.cfg",
             "midb.cfg",
             "event.cfg",
             "mysql_adaptor.cfg",
             "ldap_adaptor.cfg",
             "authmgr.cfg",
-            "imap.cfg",
         ],
         keys: k,
     }

@@ -49,6 +49,7 @@ fn spec() -> Spec {
     Spec {
         prog: "midbd",
         about: "message index daemon for IMAP and POP3 (midb.sqlite3, RFC 5322 renditions)",
+        // midb.cfg first: it wins over exmdb_provider.cfg (read for exmdb_listen).
         files: &["midb.cfg", "exmdb_provider.cfg"],
         keys,
     }

@@ -73,6 +73,7 @@ pub fn spec() -> Spec {
         prog: "pop3d",
         about: "POP3 server",
         // pop3.cfg, the midbd and eventd files, and gromox_directory::CONFIG_FILES.
+        // pop3.cfg first: it wins over the other programs' files.
         files: &[
             "pop3.cfg",
             "midb.cfg",

@@ -349,9 +349,11 @@ impl Config {
     ///
     /// `main`: an explicit file (`-c FILE`, or the `GROMOX_CONFIG` environment variable by the
     /// caller); otherwise `gromox.cfg` in [`DEFAULT_CONFIG_DIR`] if it exists. Then each of
-    /// `per_prog` (e.g. `["imap.cfg"]`) is searched along `config_file_path` (default: the main
-    /// file's directory, then [`DEFAULT_CONFIG_DIR`]) and the first copy found overrides. If the
-    /// explicit file is itself a per-program file, `gromox.cfg` beside it is read first.
+    /// `per_prog` (e.g. `["imap.cfg", "midb.cfg"]`) is searched along `config_file_path`
+    /// (default: the main file's directory, then [`DEFAULT_CONFIG_DIR`]); the first copy found
+    /// of each overrides what came before, and earlier names win over later ones (the program's
+    /// own file is listed first). If the explicit file is itself a per-program file, `gromox.cfg`
+    /// beside it is read first and the explicit file wins over every other file.
     pub fn load(prog: &str, main: Option<&Path>, per_prog: &[&str], defs: &[KeyDef]) -> Result<Config, ConfigError> {
         let mut cfg = Config::defaults(prog, defs);
         cfg.main_file = main.map(Path::to_path_buf);
@@ -434,12 +436,23 @@ impl Config {
             .as_ref()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().to_string());
-        for name in self.per_prog.clone() {
+        // The program's own file comes first in `per_prog` and wins: files are applied last
+        // to first, and an explicit per-program main file is applied again at the end.
+        for name in self.per_prog.clone().iter().rev() {
             if main_name.as_deref() == Some(name.as_str()) {
                 continue;
             }
-            if let Some(found) = search_dirs.iter().map(|d| d.join(&name)).find(|p| p.is_file()) {
+            if let Some(found) = search_dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
                 self.read_file(&found)?;
+            }
+        }
+        if let Some(path) = &main {
+            if !path.file_name().is_some_and(|n| n == "gromox.cfg") && !self.per_prog.is_empty() {
+                let text = std::fs::read(path).map_err(|source| ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                self.apply_text(&text, path)?;
             }
         }
         for (k, v) in self.overrides.clone() {
@@ -786,6 +799,25 @@ mod tests {
         let cfg = cfg.reload().unwrap();
         assert_eq!(cfg.int("imap_threads_num"), 3);
         assert!(!cfg.bool("imap_force_tls"));
+
+        // The program's own file (listed first) wins over other programs' files it also reads,
+        // whether found along the search path or given explicitly.
+        write("imap.cfg", "imap_threads_num = 7\n");
+        write("midb.cfg", "imap_threads_num = 99\nimap_force_tls = no\n");
+        for main in ["gromox.cfg", "imap.cfg"] {
+            let cfg = Config::load(
+                "imapd",
+                Some(&dir.path().join(main)),
+                &["imap.cfg", "midb.cfg"],
+                &defs(),
+            )
+            .unwrap();
+            assert_eq!(cfg.int("imap_threads_num"), 7, "{main}");
+            assert!(
+                !cfg.bool("imap_force_tls"),
+                "{main}: midb.cfg still overrides gromox.cfg"
+            );
+        }
 
         let missing = Config::load("imapd", Some(&dir.path().join("nope.cfg")), &[], &defs()).unwrap_err();
         assert!(missing.to_string().contains("nope.cfg: cannot read configuration"));
