@@ -135,7 +135,67 @@ pub fn parse_content_type(v: &[u8]) -> (String, String, Vec<(String, String)>) {
         }
         _ => ("text".into(), "plain".into()),
     };
-    (t, st, it.filter_map(|p| param(&p)).collect())
+    (t, st, rfc2231(it.filter_map(|p| param(&p)).collect()))
+}
+
+/// Join RFC 2231 parameters: `name*=charset'lang'value` (percent-encoded) and continuations
+/// `name*0=`, `name*1*=` … become one `name` (the value's bytes taken as UTF-8).
+fn rfc2231(params: Vec<(String, String)>) -> Vec<(String, String)> {
+    if !params.iter().any(|(k, _)| k.contains('*')) {
+        return params;
+    }
+    let decode = |v: &str, encoded: bool, first: bool| -> String {
+        if !encoded {
+            return v.to_string();
+        }
+        // Only the first encoded segment carries charset'language'.
+        let v = if first {
+            let mut it = v.splitn(3, '\'');
+            match (it.next(), it.next(), it.next()) {
+                (Some(_), Some(_), Some(rest)) => rest,
+                _ => v,
+            }
+        } else {
+            v
+        };
+        let b = v.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() && v.is_char_boundary(i + 3) {
+                if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let mut plain: Vec<(String, String)> = Vec::new();
+    let mut joined: Vec<(String, Vec<(u32, String)>)> = Vec::new();
+    for (k, v) in params {
+        let Some((name, rest)) = k.split_once('*') else {
+            plain.push((k, v));
+            continue;
+        };
+        let encoded = rest.ends_with('*') || rest.is_empty();
+        let idx: u32 = rest.trim_end_matches('*').parse().unwrap_or(0);
+        let value = decode(&v, encoded, idx == 0);
+        match joined.iter_mut().find(|(n, _)| n == name) {
+            Some((_, segs)) => segs.push((idx, value)),
+            None => joined.push((name.to_string(), vec![(idx, value)])),
+        }
+    }
+    for (name, mut segs) in joined {
+        segs.sort_by_key(|(i, _)| *i);
+        let v: String = segs.into_iter().map(|(_, s)| s).collect();
+        plain.retain(|(k, _)| *k != name);
+        plain.push((name, v));
+    }
+    plain
 }
 
 fn param(p: &str) -> Option<(String, String)> {
@@ -673,6 +733,19 @@ pub fn body_structure(raw: &[u8], p: &Part) -> BodyStructure {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rfc2231_parameters() {
+        let (t, st, p) = parse_content_type(
+            b"multipart/signed; micalg*=ansi-x3.4-1968''pgp-md5; boundary*=\"us-ascii'en'Ee%3DQf\"; name*0=\"a b\"; name*1*=%41c",
+        );
+        assert_eq!((t.as_str(), st.as_str()), ("multipart", "signed"));
+        let get = |k: &str| p.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("boundary"), Some("Ee=Qf"));
+        assert_eq!(get("micalg"), Some("pgp-md5"));
+        assert_eq!(get("name"), Some("a bAc"));
+    }
+
     use super::*;
 
     const MSG: &[u8] = b"From: \"Doe, John\" <john@example.org>\r\nTo: a@b.c, Team: x@y.z, w@v.u;\r\nSubject: hi\r\n there\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n--XX--\r\n";

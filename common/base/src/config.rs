@@ -447,7 +447,7 @@ impl Config {
             }
         }
         if let Some(path) = &main {
-            if !path.file_name().is_some_and(|n| n == "gromox.cfg") && !self.per_prog.is_empty() {
+            if path.file_name().is_none_or(|n| n != "gromox.cfg") && !self.per_prog.is_empty() {
                 let text = std::fs::read(path).map_err(|source| ConfigError::Io {
                     path: path.to_path_buf(),
                     source,
