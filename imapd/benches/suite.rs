@@ -1,0 +1,212 @@
+//! imapd over midbd, end to end in one process: midbd's protocol server over its in-memory
+//! store (so the numbers are imapd's and midbd's own cost, not exmdbd's), imapd's
+//! `ImapProtocol` with the production `MidbStore`, a real user directory, and a raw IMAP
+//! client over loopback. For a folder of `IMAP_BENCH_N` messages (default 20,000; 2 KB
+//! messages with a multipart body) it reports: SELECT, `UID FETCH 1:* (UID FLAGS)`,
+//! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` first and second time, and the process's RSS growth.
+//!
+//! Run: `cargo bench -p imapd --bench suite` (`IMAP_BENCH_N=100000` for a bigger folder).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gromox_base::acl::HostsAllow;
+use gromox_base::Config;
+use gromox_clients::midb::{MidbClient, MidbOptions};
+use gromox_runtime::{Control, Listener, Server, ServerConfig};
+use imapd::midbstore::MidbStore;
+use imapd::session::{Config as SessionConfig, ImapProtocol};
+use midbd::index::fid;
+use midbd::source::FakeSource;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn listener(name: &'static str) -> Vec<Listener> {
+    vec![Listener {
+        name,
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        tls: false,
+        haproxy: false,
+    }]
+}
+
+struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    n: u32,
+}
+
+impl Client {
+    /// Send a command; read to its tagged answer; the number of untagged lines.
+    fn cmd(&mut self, c: &str) -> usize {
+        self.n += 1;
+        let tag = format!("b{}", self.n);
+        self.w.write_all(format!("{tag} {c}\r\n").as_bytes()).expect("write");
+        let mut lines = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if self.r.read_until(b'\n', &mut line).expect("read") == 0 {
+                panic!("connection closed after {c}");
+            }
+            if line.starts_with(tag.as_bytes()) {
+                assert!(
+                    line[tag.len()..].starts_with(b" OK"),
+                    "{c}: {}",
+                    String::from_utf8_lossy(&line)
+                );
+                return lines;
+            }
+            if line.starts_with(b"* ") {
+                lines += 1;
+            }
+            // Literals: read exactly the announced octets.
+            if let Some(open) = line.iter().rposition(|&b| b == b'{') {
+                if line.ends_with(b"}\r\n") {
+                    let n: usize = std::str::from_utf8(&line[open + 1..line.len() - 3])
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let mut buf = vec![0u8; n];
+                    std::io::Read::read_exact(&mut self.r, &mut buf).expect("literal");
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    let n: u32 = std::env::var("IMAP_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let mut cfg = Config::defaults("bench", &imapd::config::spec().keys);
+    cfg.set("state_path", state.to_str().expect("utf-8"))
+        .expect("state_path");
+    cfg.set("auth_fail_delay", "0").expect("key");
+    gromox_directory::ensure_demo(&cfg, "example.org", "bench", "pw").expect("user");
+    let maildir = gromox_base::names::user_maildir(&state, "bench@example.org").expect("maildir");
+    std::fs::create_dir_all(maildir.join("exmdb")).expect("mkdir");
+    std::fs::write(maildir.join("exmdb/exchange.sqlite3"), b"").expect("store file");
+    let md = maildir.to_str().expect("utf-8").to_string();
+    let src = Arc::new(FakeSource::new());
+    src.create_mailbox(&md);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let m = format!(
+            "From: Sender {s} <s{s}@example.net>\r\nTo: bench@example.org\r\nSubject: message number {i}\r\n\
+             Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{i}@example.net>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/alternative; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+             --b{i}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{body}</p>\r\n--b{i}--\r\n",
+            s = i % 97,
+            body = "lorem ipsum dolor sit amet ".repeat(30)
+        );
+        src.deliver(&md, fid::INBOX, m.as_bytes(), 1_790_000_000 + i64::from(i));
+    }
+    println!("(filled {n} messages in {:.1} s)", t0.elapsed().as_secs_f64());
+
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let midb_server = Server::bind(
+        ServerConfig {
+            listeners: listener("midb_listen"),
+            threads: 4,
+            max_input: midbd::codec::MAX_APPEND + midbd::codec::MAX_LINE,
+            ..ServerConfig::default()
+        },
+        log.clone(),
+    )
+    .expect("bind midb");
+    let midb_addr = midb_server.local_addrs()[0].1;
+    let svc = Arc::new(midbd::Service::new(src, Duration::from_secs(600)));
+    let midb_proto = Arc::new(midbd::MidbProtocol::new(
+        svc,
+        HostsAllow::parse("127.0.0.1").expect("acl"),
+        log.clone(),
+    ));
+    let midb_control = Control::new();
+    let c2 = midb_control.clone();
+    let midb_thread = std::thread::spawn(move || midb_server.run(midb_proto, c2));
+
+    let client = MidbClient::new(midb_addr, MidbOptions::default());
+    let store = Arc::new(MidbStore::new(client, None, &cfg, log.clone()));
+    let imap_server = Server::bind(
+        ServerConfig {
+            listeners: listener("imap_listen"),
+            threads: 4,
+            ..ServerConfig::default()
+        },
+        log.clone(),
+    )
+    .expect("bind imap");
+    let imap_addr = imap_server.local_addrs()[0].1;
+    let proto = Arc::new(ImapProtocol::new(store, SessionConfig::default(), log));
+    let imap_control = Control::new();
+    let c3 = imap_control.clone();
+    let imap_thread = std::thread::spawn(move || imap_server.run(proto, c3));
+
+    let s = TcpStream::connect(imap_addr).expect("connect");
+    let mut c = Client {
+        r: BufReader::new(s.try_clone().expect("clone")),
+        w: s,
+        n: 0,
+    };
+    let mut greeting = String::new();
+    c.r.read_line(&mut greeting).expect("greeting");
+    c.cmd("LOGIN bench@example.org pw");
+    // midbd builds its index on the first request for the folder.
+    let t = Instant::now();
+    c.cmd("STATUS INBOX (MESSAGES)");
+    println!(
+        "first access (midbd builds the index of {n}): {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    let base = rss_kb();
+    let row = |label: &str, cmd: &str, c: &mut Client| {
+        let t = Instant::now();
+        let lines = c.cmd(cmd);
+        let dt = t.elapsed().as_secs_f64();
+        println!(
+            "{label}: {dt:.3} s ({lines} untagged lines, {:.0} msg/s)",
+            f64::from(n) / dt
+        );
+    };
+    row("SELECT INBOX", "SELECT INBOX", &mut c);
+    row("UID FETCH 1:* (UID FLAGS)", "UID FETCH 1:* (UID FLAGS)", &mut c);
+    row(
+        "FETCH 1:* (ENVELOPE BODYSTRUCTURE), first",
+        "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+        &mut c,
+    );
+    row(
+        "FETCH 1:* (ENVELOPE BODYSTRUCTURE), again",
+        "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+        &mut c,
+    );
+    row(
+        "UID SEARCH SUBJECT \"number 1999\"",
+        "UID SEARCH SUBJECT \"number 1999\"",
+        &mut c,
+    );
+    println!(
+        "RSS growth of imapd + midbd (one process) while serving: {} MB",
+        rss_kb().saturating_sub(base) / 1024
+    );
+    c.cmd("LOGOUT");
+    imap_control.shutdown();
+    midb_control.shutdown();
+    let _ = imap_thread.join();
+    let _ = midb_thread.join();
+}
