@@ -285,24 +285,24 @@ impl UserStore for MidbUser {
                 .map_err(store_err);
         }
         let metas = self.metas(folder, uids)?;
-        let mut raw = Vec::new();
-        for m in metas {
-            raw.clear();
-            if !self
-                .c()
-                .fetch_mime(&self.maildir, folder, m.uid, &mut raw)
-                .map_err(store_err)?
-            {
-                continue; // expunged meanwhile
-            }
-            sink(FetchedMessage {
-                meta: meta_of(&m),
-                raw: Some(Cow::Borrowed(&raw)),
-                envelope: None,
-                structure: None,
-            });
-        }
-        Ok(())
+        let wanted: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        let mut i = 0;
+        self.c()
+            .fetch_mimes(&self.maildir, folder, &wanted, &mut |uid, raw| {
+                // Renditions come in request order; expunged UIDs are skipped.
+                while i < metas.len() && metas[i].uid != uid {
+                    i += 1;
+                }
+                if let Some(m) = metas.get(i) {
+                    sink(FetchedMessage {
+                        meta: meta_of(m),
+                        raw: Some(Cow::Borrowed(raw)),
+                        envelope: None,
+                        structure: None,
+                    });
+                }
+            })
+            .map_err(store_err)
     }
 
     fn store_flags(
@@ -366,17 +366,7 @@ impl UserStore for MidbUser {
         let metas = self.metas(folder, &uids)?;
         let raw_needed = search::needs_raw(key);
         let mut out = Vec::new();
-        let mut raw = Vec::new();
-        for m in &metas {
-            raw.clear();
-            if raw_needed
-                && !self
-                    .c()
-                    .fetch_mime(&self.maildir, folder, m.uid, &mut raw)
-                    .map_err(store_err)?
-            {
-                continue;
-            }
+        let mut test = |m: &MidbMessage, raw: Option<&[u8]>| {
             let internal = search::from_unix(m.internal_date);
             let cand = Candidate {
                 uid: m.uid,
@@ -384,10 +374,27 @@ impl UserStore for MidbUser {
                 internal: &internal,
                 size: m.size,
                 modseq: m.modseq,
-                raw: raw_needed.then_some(raw.as_slice()),
+                raw,
             };
             if search::matches(&cand, key, max) {
                 out.push(m.uid);
+            }
+        };
+        if raw_needed {
+            let mut i = 0;
+            self.c()
+                .fetch_mimes(&self.maildir, folder, &uids, &mut |uid, raw| {
+                    while i < metas.len() && metas[i].uid != uid {
+                        i += 1;
+                    }
+                    if let Some(m) = metas.get(i) {
+                        test(m, Some(raw));
+                    }
+                })
+                .map_err(store_err)?;
+        } else {
+            for m in &metas {
+                test(m, None);
             }
         }
         Ok(out)
