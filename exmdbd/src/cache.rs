@@ -72,6 +72,21 @@ impl StoreCache {
         before - m.len()
     }
 
+    /// Close the store of `maildir` now (Gromox `unload_store`): `Ok(true)` when it was open
+    /// and is closed, `Ok(false)` when it was not open, `Err(())` while a request is using it.
+    #[allow(clippy::result_unit_err)]
+    pub fn unload(&self, maildir: &Path) -> std::result::Result<bool, ()> {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get(maildir) {
+            None => Ok(false),
+            Some(e) if Arc::strong_count(&e.store) > 1 => Err(()),
+            Some(_) => {
+                m.remove(maildir);
+                Ok(true)
+            }
+        }
+    }
+
     /// Number of open stores.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -129,7 +129,10 @@ impl ExmdbServer {
             Call::Ping | Call::Subscribe { .. } => {}
             _ if frozen => return Err((Status::Frozen, "mailbox is in maintenance mode".into())),
             Call::Unload => {
-                return Err((Status::NotSupported, "unload is not implemented by this server".into()));
+                return match self.cache.unload(&path) {
+                    Ok(_) => Ok(Response::Done),
+                    Err(()) => Err((Status::StoreError, "the store is in use; try again".into())),
+                };
             }
             _ => {}
         }

@@ -252,3 +252,17 @@ fn copy_move_and_folders() {
     assert!(!left.contains(&a) && !left.contains(&b), "subtree deleted: {left:?}");
     let _ = TaggedVal::new(PropTag(0), PropVal::Null);
 }
+
+/// `Unload` closes an open store (Gromox `unload_store`); the next call opens it again.
+#[test]
+fn unload_closes_and_the_next_call_reopens() {
+    let e = env();
+    let (_d, c) = start(&e);
+    let dir = e.maildir.to_str().unwrap();
+    assert_eq!(c.folder_state(dir, INBOX).unwrap(), (0, 0));
+    assert!(matches!(c.call(dir, &Call::Unload).unwrap(), Response::Done));
+    // Not open any more: still fine.
+    assert!(matches!(c.call(dir, &Call::Unload).unwrap(), Response::Done));
+    let m = c.append_rfc822(dir, INBOX, MIME, &ImapFlags::default(), None).unwrap();
+    assert_eq!(c.message_rfc822(dir, m).unwrap(), MIME);
+}
