@@ -17,7 +17,8 @@ Commands:
   ping                         check that exmdbd serves the mailbox
   unload                       close the store in exmdbd
   vacuum                       compact the store database
-  purge-softdelete [-r]        remove soft-deleted messages and folders for good
+  purge-softdelete [-r] [-t AGE]  remove soft-deleted messages and folders for good (-t: only
+                               messages deleted more than AGE ago, e.g. 30d)
   purge-datafiles              remove content files no message refers to
   recalc-sizes                 recompute the store size
   emptyfld [--soft] FOLDER...  delete every message of FOLDER (hard unless --soft)
@@ -168,12 +169,27 @@ fn run(args: &[String]) -> Result<(), String> {
         "freeze" => call(Call::Freeze).map(|_| ()),
         "thaw" => call(Call::Thaw).map(|_| ()),
         "purge-softdelete" => {
-            if let Some(a) = rest.iter().find(|a| *a != "-r") {
-                return Err(format!(
-                    "purge-softdelete: unsupported argument {a:?} (age limits are not implemented)"
-                ));
+            // `-t AGE` (Gromox durations: 30d, 1d12h, "2 weeks" …): only what was deleted
+            // longer ago; `-r` (recursive) is implied, the whole store is purged.
+            let mut age = None;
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-r" => {}
+                    "-t" => {
+                        let v = it.next().ok_or("purge-softdelete: -t needs an age, e.g. -t 30d")?;
+                        let d = gromox_base::duration::parse_duration(v)
+                            .map_err(|e| format!("purge-softdelete: -t {v:?}: {e}"))?;
+                        age = Some(d.as_secs());
+                    }
+                    a => return Err(format!("purge-softdelete: unsupported argument {a:?}")),
+                }
             }
-            call(Call::PurgeSoftdel).map(|r| println!("{}", count(&r)))
+            match age {
+                Some(age_secs) => call(Call::PurgeSoftdelOlder { age_secs }),
+                None => call(Call::PurgeSoftdel),
+            }
+            .map(|r| println!("{}", count(&r)))
         }
         "emptyfld" => {
             let soft = rest.iter().any(|a| a == "--soft");

@@ -66,6 +66,9 @@ fn val_size(v: &PropVal) -> u64 {
         + 4
 }
 
+/// PidTagDeletedOn (MS-OXPROPS): when a message was soft-deleted.
+const PR_DELETED_ON: PropTag = PropTag(0x668F_0040);
+
 /// The size a message accounts for (PR_MESSAGE_SIZE): property data of the message, its
 /// recipients and attachments, recursively.
 pub fn content_size(c: &MessageContent) -> u64 {
@@ -461,6 +464,15 @@ impl Store {
                 tx.exec("DELETE FROM messages WHERE message_id=?1", [m as i64])?;
             } else {
                 tx.exec("UPDATE messages SET is_deleted=1 WHERE message_id=?1", [m as i64])?;
+                // When it was deleted, for `purge_older_than` (PidTagDeletedOn, MS-OXPROPS).
+                tx.exec(
+                    "INSERT OR REPLACE INTO message_properties (message_id, proptag, propval) VALUES (?1, ?2, ?3)",
+                    params![
+                        m as i64,
+                        PR_DELETED_ON.0 as i64,
+                        gromox_mapi::time::now_filetime() as i64
+                    ],
+                )?;
             }
             ev.push(Event::MessageDeleted { folder: f, message: m });
         }
@@ -485,6 +497,10 @@ impl Store {
             {
                 return Err(Error::NotFound("deleted message"));
             }
+            tx.exec(
+                "DELETE FROM message_properties WHERE message_id=?1 AND proptag=?2",
+                params![m as i64, PR_DELETED_ON.0 as i64],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -502,6 +518,28 @@ impl Store {
         Ok(PurgeStats {
             messages,
             folders,
+            files,
+        })
+    }
+
+    /// Remove soft-deleted messages deleted more than `age` ago (their PidTagDeletedOn, else
+    /// their last modification time; messages with neither count as old) and then content
+    /// files nothing refers to. Soft-deleted folders are kept (their age is not recorded).
+    pub fn purge_older_than(&mut self, age: std::time::Duration) -> Result<PurgeStats> {
+        let cutoff = gromox_mapi::time::now_filetime().saturating_sub(age.as_secs().saturating_mul(10_000_000)) as i64;
+        let tx = self.conn.transaction()?;
+        let messages = tx.exec(
+            "DELETE FROM messages WHERE is_deleted=1 AND COALESCE(\
+               (SELECT propval FROM message_properties p WHERE p.message_id=messages.message_id AND p.proptag=?1), \
+               (SELECT propval FROM message_properties p WHERE p.message_id=messages.message_id AND p.proptag=?2), 0) < ?3",
+            params![PR_DELETED_ON.0 as i64, PR_LAST_MODIFICATION_TIME.0 as i64, cutoff],
+        )?;
+        recompute_store_size(&tx)?;
+        tx.commit()?;
+        let files = self.purge_content()?;
+        Ok(PurgeStats {
+            messages,
+            folders: 0,
             files,
         })
     }

@@ -286,6 +286,12 @@ impl ExmdbServer {
                 Response::Done
             }
             Call::EmptyFolder { folder, hard } => Response::Count(st.empty_folder(folder, hard).map_err(err)? as u64),
+            Call::PurgeSoftdelOlder { age_secs } => {
+                let s = st
+                    .purge_older_than(std::time::Duration::from_secs(age_secs))
+                    .map_err(err)?;
+                Response::Count(s.messages as u64)
+            }
             Call::PurgeSoftdel => {
                 let s = st.purge().map_err(err)?;
                 Response::Count((s.messages + s.folders) as u64)

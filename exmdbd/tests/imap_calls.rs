@@ -266,3 +266,39 @@ fn unload_closes_and_the_next_call_reopens() {
     let m = c.append_rfc822(dir, INBOX, MIME, &ImapFlags::default(), None).unwrap();
     assert_eq!(c.message_rfc822(dir, m).unwrap(), MIME);
 }
+
+/// `gromox-mbop purge-softdelete -t AGE`: only messages soft-deleted longer ago go.
+#[test]
+fn purge_softdelete_with_an_age() {
+    let e = env();
+    let (_d, c) = start(&e);
+    let dir = e.maildir.to_str().unwrap();
+    let old = c.append_rfc822(dir, INBOX, MIME, &ImapFlags::default(), None).unwrap();
+    let new = c.append_rfc822(dir, INBOX, MIME, &ImapFlags::default(), None).unwrap();
+    c.call(
+        dir,
+        &Call::DeleteMessages {
+            mids: vec![old, new],
+            hard: false,
+        },
+    )
+    .unwrap();
+    let purge = |age| match c.call(dir, &Call::PurgeSoftdelOlder { age_secs: age }).unwrap() {
+        Response::Count(n) => n,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(purge(3600), 0, "both were deleted just now");
+    // Pretend `old` was deleted two hours ago (PidTagDeletedOn, FILETIME).
+    let two_hours_ago = gromox_mapi::time::now_filetime() - 2 * 3600 * 10_000_000;
+    let store = exmdbd::Store::open(&e.maildir, &Default::default()).unwrap();
+    store
+        .conn()
+        .execute(
+            "UPDATE message_properties SET propval=?1 WHERE message_id=?2 AND proptag=?3",
+            rusqlite::params![two_hours_ago as i64, old as i64, 0x668F_0040i64],
+        )
+        .unwrap();
+    drop(store);
+    assert_eq!(purge(3600), 1);
+    assert_eq!(purge(0), 1, "the other one goes with age 0");
+}

@@ -252,6 +252,9 @@ pub enum Call {
     DeleteFolder { folder: u64, hard: bool },
     /// Move and/or rename a folder.
     MoveFolder { folder: u64, parent: u64, name: String },
+    /// `purge_softdelete` with an age: only messages soft-deleted more than `age_secs` ago
+    /// ([`Response::Count`]).
+    PurgeSoftdelOlder { age_secs: u64 },
 }
 
 /// IMAP flags of a message in MAPI terms (see exmdbd's `imapview`).
@@ -382,12 +385,13 @@ impl Call {
             CopyMessages { .. } => 26,
             DeleteFolder { .. } => 27,
             MoveFolder { .. } => 28,
+            PurgeSoftdelOlder { .. } => 29,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 29] = [
+        const NAMES: [&str; 30] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -417,6 +421,7 @@ impl Call {
             "CopyMessages",
             "DeleteFolder",
             "MoveFolder",
+            "PurgeSoftdelOlder",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -429,7 +434,7 @@ impl Call {
             ListFolders => 2,
             CreateFolder { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
-            EmptyFolder { .. } | PurgeSoftdel | PurgeDatafiles => 5,
+            EmptyFolder { .. } | PurgeSoftdel | PurgeSoftdelOlder { .. } | PurgeDatafiles => 5,
             FolderState { .. } => 6,
             ListMessages { .. } => 7,
             MessageRfc822 { .. } => 8,
@@ -553,6 +558,7 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u64(&mut w, *parent);
             put_str32(&mut w, name);
         }
+        PurgeSoftdelOlder { age_secs } => put_u64(&mut w, *age_secs),
     }
     w
 }
@@ -694,6 +700,7 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             parent: r.u64()?,
             name: r.str32()?,
         },
+        29 => PurgeSoftdelOlder { age_secs: r.u64()? },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
