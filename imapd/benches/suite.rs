@@ -5,7 +5,8 @@
 //! messages with a multipart body) it reports: SELECT, `UID FETCH 1:* (UID FLAGS)`,
 //! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` first and second time, and the process's RSS growth.
 //!
-//! Run: `cargo bench -p imapd --bench suite` (`IMAP_BENCH_N=100000` for a bigger folder).
+//! Run: `cargo bench -p imapd --bench suite` (`IMAP_BENCH_N=100000` for a bigger folder,
+//! `IMAP_BENCH_CACHE=N` for another `imap_summary_cache`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -97,6 +98,9 @@ fn main() {
     cfg.set("state_path", state.to_str().expect("utf-8"))
         .expect("state_path");
     cfg.set("auth_fail_delay", "0").expect("key");
+    if let Ok(v) = std::env::var("IMAP_BENCH_CACHE") {
+        cfg.set("imap_summary_cache", &v).expect("imap_summary_cache");
+    }
     gromox_directory::ensure_demo(&cfg, "example.org", "bench", "pw").expect("user");
     let maildir = gromox_base::names::user_maildir(&state, "bench@example.org").expect("maildir");
     std::fs::create_dir_all(maildir.join("exmdb")).expect("mkdir");

@@ -100,6 +100,12 @@ pub fn keys() -> Vec<KeyDef> {
             "interval of \"* OK Still here\" during IDLE (keeps NAT mappings open)",
         ),
         KeyDef::new(
+            "imap_summary_cache",
+            "20000",
+            Kind::Int { min: 0, max: 10_000_000 },
+            "messages whose encoded ENVELOPE and BODYSTRUCTURE imapd keeps in memory for all sessions (well under 1 KB each; 0: none)",
+        ),
+        KeyDef::new(
             "imap_auth_max_failures",
             "3",
             Kind::Int { min: 1, max: 100 },

@@ -389,6 +389,7 @@ impl UserStore for MemUser {
                 raw: (want.raw || want.envelope || want.structure).then(|| Cow::Borrowed(&m.raw[..])),
                 envelope: None,
                 structure: None,
+                encoded: None,
             });
         }
         Ok(())

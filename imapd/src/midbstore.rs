@@ -29,6 +29,7 @@ use slog::Logger;
 
 use crate::command::{DateTime, SearchKey, StoreMode};
 use crate::error::StoreError;
+use crate::mime;
 use crate::search::{self, Candidate};
 use crate::store::*;
 
@@ -60,8 +61,43 @@ struct Hub {
     watchers: HashMap<(String, String), Vec<(u64, Notifier)>>,
 }
 
+/// ENVELOPE, BODY and BODYSTRUCTURE of one message, computed once from its rendition and
+/// kept encoded (a few hundred bytes).
+type Summary = Arc<EncodedSummary>;
+
+/// Summaries shared by all sessions, keyed by (maildir, UIDVALIDITY, UID) — a UID never
+/// names another message under the same UIDVALIDITY — bounded by a count with FIFO eviction.
+#[derive(Default)]
+struct SummaryCache {
+    map: HashMap<(String, u32, u32), Summary>,
+    order: std::collections::VecDeque<(String, u32, u32)>,
+}
+
+impl SummaryCache {
+    fn get(&self, k: &(String, u32, u32)) -> Option<Summary> {
+        self.map.get(k).cloned()
+    }
+    fn put(&mut self, k: (String, u32, u32), v: Summary, max: usize) {
+        if max == 0 || self.map.contains_key(&k) {
+            return;
+        }
+        while self.map.len() >= max {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.order.push_back(k.clone());
+        self.map.insert(k, v);
+    }
+}
+
 /// What all sessions of the daemon share.
 pub struct Shared {
+    summaries: Mutex<SummaryCache>,
+    summary_max: usize,
     client: MidbClient,
     cfg: Config,
     log: Logger,
@@ -140,6 +176,8 @@ impl MidbStore {
     pub fn new(client: MidbClient, events: Option<SocketAddr>, cfg: &Config, log: Logger) -> Self {
         MidbStore {
             shared: Arc::new(Shared {
+                summaries: Mutex::new(SummaryCache::default()),
+                summary_max: cfg.usize("imap_summary_cache"),
                 client,
                 cfg: cfg.clone(),
                 log,
@@ -165,6 +203,7 @@ impl MailStore for MidbStore {
                 user: a.user.username.to_ascii_lowercase(),
                 maildir: a.user.maildir.clone(),
                 watch: None,
+                validity: HashMap::new(),
             }),
             Err(AuthError::BadCredentials | AuthError::RateLimited) => Err(StoreError::AuthFailed),
             Err(AuthError::Disabled | AuthError::NotPermitted) => Err(StoreError::NoPerm),
@@ -183,6 +222,8 @@ pub struct MidbUser {
     user: String,
     maildir: String,
     watch: Option<((String, String), u64)>,
+    /// UIDVALIDITY of folders seen in SELECT/STATUS (summary cache keys).
+    validity: HashMap<String, u32>,
 }
 
 fn status_of(s: &MidbStatus) -> FolderStatus {
@@ -227,6 +268,67 @@ impl MidbUser {
     }
 }
 
+impl MidbUser {
+    /// FETCH of ENVELOPE/BODYSTRUCTURE without the message text: from the shared summary
+    /// cache, computing (and caching) the missing ones from their renditions.
+    fn fetch_summaries(
+        &mut self,
+        folder: &str,
+        metas: &[MidbMessage],
+        sink: &mut dyn FnMut(FetchedMessage<'_>),
+    ) -> Result<(), StoreError> {
+        let validity = match self.validity.get(folder) {
+            Some(v) => *v,
+            None => {
+                let v = self.c().status(&self.maildir, folder).map_err(store_err)?.uidvalidity;
+                self.validity.insert(folder.to_string(), v);
+                v
+            }
+        };
+        let key = |uid: u32| (self.maildir.clone(), validity, uid);
+        let mut found: Vec<Option<Summary>> = {
+            let cache = self.shared.summaries.lock().unwrap_or_else(|p| p.into_inner());
+            metas.iter().map(|m| cache.get(&key(m.uid))).collect()
+        };
+        let missing: Vec<u32> = metas
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(m, _)| m.uid)
+            .collect();
+        if !missing.is_empty() {
+            let mut computed: Vec<(u32, Summary)> = Vec::with_capacity(missing.len());
+            self.c()
+                .fetch_mimes(&self.maildir, folder, &missing, &mut |uid, raw| {
+                    let tree = mime::parse(raw);
+                    let env = mime::envelope(&raw[tree.header.clone()]);
+                    let bs = mime::body_structure(raw, &tree);
+                    computed.push((uid, Arc::new(EncodedSummary::new(&env, &bs))));
+                })
+                .map_err(store_err)?;
+            let mut cache = self.shared.summaries.lock().unwrap_or_else(|p| p.into_inner());
+            for (uid, sum) in computed {
+                if let Some(i) = metas.iter().position(|m| m.uid == uid) {
+                    found[i] = Some(sum.clone());
+                }
+                cache.put(key(uid), sum, self.shared.summary_max);
+            }
+        }
+        for (m, f) in metas.iter().zip(found) {
+            // A message expunged meanwhile has no rendition and is skipped.
+            let Some(f) = f else { continue };
+            sink(FetchedMessage {
+                meta: meta_of(m),
+                raw: None,
+                envelope: None,
+                structure: None,
+                encoded: Some(f),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl UserStore for MidbUser {
     fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
         Ok(self
@@ -244,11 +346,14 @@ impl UserStore for MidbUser {
     }
 
     fn status(&mut self, folder: &str) -> Result<FolderStatus, StoreError> {
-        Ok(status_of(&self.c().status(&self.maildir, folder).map_err(store_err)?))
+        let st = self.c().status(&self.maildir, folder).map_err(store_err)?;
+        self.validity.insert(folder.to_string(), st.uidvalidity);
+        Ok(status_of(&st))
     }
 
     fn select(&mut self, folder: &str) -> Result<SelectInfo, StoreError> {
         let (st, uids) = self.c().select(&self.maildir, folder).map_err(store_err)?;
+        self.validity.insert(folder.to_string(), st.uidvalidity);
         Ok(SelectInfo {
             status: status_of(&st),
             uids,
@@ -280,11 +385,17 @@ impl UserStore for MidbUser {
                         raw: None,
                         envelope: None,
                         structure: None,
+                        encoded: None,
                     })
                 })
                 .map_err(store_err);
         }
         let metas = self.metas(folder, uids)?;
+        // FETCH of ENVELOPE/BODY/BODYSTRUCTURE without the text: the summary cache. (SORT asks
+        // for the envelope alone and needs it parsed, so it takes the rendition path.)
+        if !want.raw && want.structure {
+            return self.fetch_summaries(folder, &metas, sink);
+        }
         let wanted: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         let mut i = 0;
         self.c()
@@ -299,6 +410,7 @@ impl UserStore for MidbUser {
                         raw: Some(Cow::Borrowed(raw)),
                         envelope: None,
                         structure: None,
+                        encoded: None,
                     });
                 }
             })

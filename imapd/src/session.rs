@@ -468,6 +468,10 @@ fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[Fet
             }
             FetchAtt::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");
+                if let Some(x) = &m.encoded {
+                    out.extend_from_slice(&x.envelope);
+                    continue;
+                }
                 match &m.envelope {
                     Some(e) => e.write(out),
                     None => {
@@ -479,6 +483,10 @@ fn write_fetch(out: &mut Vec<u8>, msn: u32, m: &FetchedMessage<'_>, items: &[Fet
             FetchAtt::Body | FetchAtt::BodyStructure => {
                 let ext = *item == FetchAtt::BodyStructure;
                 out.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                if let Some(x) = &m.encoded {
+                    out.extend_from_slice(if ext { &x.bodystructure } else { &x.body });
+                    continue;
+                }
                 match &m.structure {
                     Some(s) => s.write(out, ext),
                     None => mime::body_structure(raw, tree.get_or_insert_with(|| mime::parse(raw))).write(out, ext),

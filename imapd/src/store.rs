@@ -94,6 +94,34 @@ pub struct FetchedMessage<'a> {
     pub envelope: Option<Envelope>,
     /// Precomputed BODYSTRUCTURE; computed from `raw` when `None`.
     pub structure: Option<BodyStructure>,
+    /// Pre-encoded ENVELOPE, BODY and BODYSTRUCTURE data (a store's summary cache); used
+    /// before `envelope` and `structure`.
+    pub encoded: Option<Arc<EncodedSummary>>,
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE of a message in their wire form (RFC 9051 §7.5.2), compact
+/// enough to keep for many messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSummary {
+    pub envelope: Box<[u8]>,
+    pub body: Box<[u8]>,
+    pub bodystructure: Box<[u8]>,
+}
+
+impl EncodedSummary {
+    /// Encode an envelope and a structure.
+    pub fn new(env: &Envelope, bs: &BodyStructure) -> EncodedSummary {
+        let mut e = Vec::new();
+        env.write(&mut e);
+        let (mut b, mut x) = (Vec::new(), Vec::new());
+        bs.write(&mut b, false);
+        bs.write(&mut x, true);
+        EncodedSummary {
+            envelope: e.into_boxed_slice(),
+            body: b.into_boxed_slice(),
+            bodystructure: x.into_boxed_slice(),
+        }
+    }
 }
 
 /// Result of COPY/MOVE (RFC 4315 COPYUID).
