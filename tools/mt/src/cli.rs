@@ -19,6 +19,8 @@ pub enum Mode {
     Ical,
     Vcard,
     Tnef,
+    /// Outlook .msg files (MS-OXMSG).
+    Msg,
 }
 
 fn prog(args: &[String], def: &str) -> String {
@@ -50,6 +52,7 @@ pub fn eml2mt_main(args: Vec<String>, default: Mode) -> ExitCode {
     o.optflag("", "ical", "inputs are iCalendar files");
     o.optflag("", "vcard", "inputs are vCard files");
     o.optflag("", "tnef", "inputs are TNEF (winmail.dat) files");
+    o.optflag("", "msg", "inputs are Outlook .msg files");
     o.optflag("v", "", "verbose");
     o.optflag("h", "help", "this help");
     let m = match o.parse(&args[1.min(args.len())..]) {
@@ -63,7 +66,7 @@ pub fn eml2mt_main(args: Vec<String>, default: Mode) -> ExitCode {
         eprint!(
             "{}",
             o.usage(&format!(
-                "Usage: {me} [--mail|--mbox|--ical|--vcard|--tnef] FILE... > stream"
+                "Usage: {me} [--mail|--mbox|--ical|--vcard|--tnef|--msg] FILE... > stream"
             ))
         );
         return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
@@ -76,6 +79,8 @@ pub fn eml2mt_main(args: Vec<String>, default: Mode) -> ExitCode {
         Mode::Vcard
     } else if m.opt_present("tnef") {
         Mode::Tnef
+    } else if m.opt_present("msg") {
+        Mode::Msg
     } else if m.opt_present("mail") {
         Mode::Mail
     } else {
@@ -177,6 +182,16 @@ pub fn produce_files<W: Write>(
                         }
                         n += k as u64;
                     }
+                    Mode::Msg => match crate::oxm::msg_to_mapi(&data) {
+                        Ok(msg) => {
+                            p.message(&msg, 0, f, None)?;
+                            n += 1;
+                        }
+                        Err(e) => {
+                            let _ = writeln!(errs, "{f}: {e}");
+                            failed += 1;
+                        }
+                    },
                     Mode::Tnef => {
                         let (msg, err) = tnef_message(&data);
                         if let Some(e) = err {

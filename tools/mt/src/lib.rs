@@ -4,6 +4,7 @@
 //!   streaming, bounded-memory reader;
 //! - [`produce`]: producers turning EML (RFC 5322), mbox, iCalendar (RFC 5545), vCard
 //!   (RFC 6350) and TNEF (MS-OXTNEF) into stream frames via `gromox-convert`;
+//! - [`oxm`]: Outlook .msg files (MS-OXMSG on MS-CFB compound files);
 //! - [`import`]: the importer writing frames into an information store (in-process, using the
 //!   `exmdbd` library directly; the exmdb RPC path is to come);
 //! - [`export`]: store → EML files, store → stream, EML → mbox;
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod export;
 pub mod import;
+pub mod oxm;
 pub mod produce;
 pub mod stream;
 
