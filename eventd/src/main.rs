@@ -6,7 +6,7 @@ use std::time::Duration;
 use gromox_base::acl::HostsAllow;
 use gromox_base::server::{server_keys, ServerDefaults};
 use gromox_base::{Daemon, KeyDef, Kind, Spec};
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 
 use eventd::EventProtocol;
 
@@ -63,35 +63,14 @@ fn main() {
 
     let metrics = rcfg.registry.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
     let proto = Arc::new(EventProtocol::new(acl, log.clone(), ping).with_metrics(metrics));
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
-    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file,
-    // access list).
-    let daemon = std::sync::Mutex::new(daemon);
     let reload_proto = proto.clone();
-    control.on_reload(move || {
-        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
-        let log = d.log.clone();
-        if let Some(cfg) = d.reload() {
-            match HostsAllow::parse(cfg.str("event_hosts_allow")) {
-                Ok(acl) => reload_proto.set_acl(acl),
-                Err(e) => {
-                    slog::error!(log, "event_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
-                }
-            }
-        }
-    });
-    // Ready only now: a signal sent by a supervisor that saw the ready file is handled.
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    let control = gromox_runtime::daemon::prepare(
+        &server,
+        &log,
+        gromox_runtime::daemon::reload_with_acl(daemon, "event_hosts_allow", move |acl| reload_proto.set_acl(acl)),
+    )
+    .unwrap_or_else(|e| fail("start-up", e));
 
     // Keep-alive ticks for listeners (Gromox pings idle listeners about once a minute).
     let registry = proto.registry().clone();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gromox_base::acl::HostsAllow;
 use gromox_base::server::{server_keys, ServerDefaults};
 use gromox_base::{Daemon, KeyDef, Kind, Spec};
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 
 use exmdbd::cache::StoreCache;
 use exmdbd::rpc::{ExmdbProtocol, ExmdbServer, HomeCheck};
@@ -123,31 +123,13 @@ fn main() {
         Arc::new(ExmdbServer::new(cache.clone(), state, acl, home, log.clone()).with_metrics(rcfg.registry.clone()));
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
-    let daemon = std::sync::Mutex::new(daemon);
     let reload_srv = srv.clone();
-    control.on_reload(move || {
-        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
-        let log = d.log.clone();
-        if let Some(cfg) = d.reload() {
-            match HostsAllow::parse(cfg.str("exmdb_hosts_allow")) {
-                Ok(acl) => reload_srv.set_acl(acl),
-                Err(e) => {
-                    slog::error!(log, "exmdb_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
-                }
-            }
-        }
-    });
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    let control = gromox_runtime::daemon::prepare(
+        &server,
+        &log,
+        gromox_runtime::daemon::reload_with_acl(daemon, "exmdb_hosts_allow", move |acl| reload_srv.set_acl(acl)),
+    )
+    .unwrap_or_else(|e| fail("start-up", e));
     // Close idle stores now and then.
     let tc = control.clone();
     let closer = std::thread::Builder::new()

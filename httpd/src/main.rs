@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gromox_base::Daemon;
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 
 use httpd::session::HttpProtocol;
 
@@ -25,21 +25,13 @@ fn main() {
     // httpd's own registry (endpoint/code labels) gets the runtime's counters.
     rcfg.registry = app.metrics.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
     let proto = Arc::new(HttpProtocol::new(Arc::new(app)));
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
     // SIGHUP: re-read the configuration; apply the log keys, the http_* keys and the
     // rewrite/fastcgi/cache lists (listeners, threads and TLS need a restart).
     let daemon = std::sync::Mutex::new(daemon);
     let reload_proto = proto.clone();
     let reload_log = log.clone();
-    control.on_reload(move || {
+    let reload = move || {
         let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
         let Some(cfg) = d.reload() else {
             return;
@@ -54,11 +46,8 @@ fn main() {
                 slog::error!(reload_log, "reload failed, keeping the old routes"; "event" => "http.reload_failed", "error" => e);
             }
         }
-    });
-    // Ready only once SIGHUP/SIGTERM are handled: a supervisor may signal right away.
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    };
+    let control = gromox_runtime::daemon::prepare(&server, &log, reload).unwrap_or_else(|e| fail("start-up", e));
     if let Err(e) = server.run(proto, control) {
         slog::crit!(log, "server failed"; "event" => "daemon.failed", "error" => e.to_string());
         std::process::exit(1);

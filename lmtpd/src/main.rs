@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gromox_base::Daemon;
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 
 fn main() {
     let (daemon, _) = Daemon::start(lmtpd::spec());
@@ -24,23 +24,8 @@ fn main() {
     slog::info!(log, "spool recovery"; "event" => "spool.recovered", "queued" => built.recovered, "discarded_unacknowledged" => built.discarded);
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
-    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
-    let daemon = std::sync::Mutex::new(daemon);
-    control.on_reload(move || {
-        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
-    });
-    // Ready only once SIGHUP/SIGTERM are handled: a supervisor may signal right away.
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    let control = gromox_runtime::daemon::prepare(&server, &log, gromox_runtime::daemon::reload_config(daemon))
+        .unwrap_or_else(|e| fail("start-up", e));
     slog::info!(log, "lmtpd ready"; "event" => "daemon.ready");
     let result = server.run(Arc::clone(&built.protocol), control);
     match result {

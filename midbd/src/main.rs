@@ -8,7 +8,7 @@ use gromox_base::acl::HostsAllow;
 use gromox_base::server::{server_keys, ServerDefaults};
 use gromox_base::{Daemon, KeyDef, Kind, Spec};
 use gromox_clients::exmdb::ExmdbOptions;
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 
 use midbd::exmdb_source::ExmdbSource;
 use midbd::source::StoreSource;
@@ -98,32 +98,14 @@ fn main() {
             .unwrap_or_else(|e| fail("configuration", e.to_string()));
     let metrics = rcfg.registry.clone();
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
     let proto = Arc::new(MidbProtocol::new(service, acl, log.clone()).with_metrics(metrics));
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
-    let daemon = std::sync::Mutex::new(daemon);
     let reload_proto = proto.clone();
-    control.on_reload(move || {
-        let mut d = daemon.lock().unwrap_or_else(|p| p.into_inner());
-        let log = d.log.clone();
-        if let Some(cfg) = d.reload() {
-            match HostsAllow::parse(cfg.str("midb_hosts_allow")) {
-                Ok(acl) => reload_proto.set_acl(acl),
-                Err(e) => {
-                    slog::error!(log, "midb_hosts_allow not changed"; "event" => "config.reload_failed", "error" => e)
-                }
-            }
-        }
-    });
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    let control = gromox_runtime::daemon::prepare(
+        &server,
+        &log,
+        gromox_runtime::daemon::reload_with_acl(daemon, "midb_hosts_allow", move |acl| reload_proto.set_acl(acl)),
+    )
+    .unwrap_or_else(|e| fail("start-up", e));
     slog::info!(log, "midbd ready"; "event" => "daemon.ready", "exmdb" => exmdb.to_string());
     let result = server.run(proto, control.clone());
     control.shutdown();

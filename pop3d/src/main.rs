@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gromox_base::Daemon;
 use gromox_clients::midb::{MidbClient, MidbOptions};
-use gromox_runtime::{Control, Server};
+use gromox_runtime::Server;
 use pop3d::maildrop::Locks;
 use pop3d::midb::{Announcer, DirectoryAccounts, MidbMaildrop};
 use pop3d::session::{Pop3Protocol, Shared, LINE_MAX};
@@ -45,24 +45,8 @@ fn main() {
     });
 
     let server = Server::bind(rcfg, log.clone()).unwrap_or_else(|e| fail("listen", e.to_string()));
-    let addrs = server.local_addrs();
-    for (k, a) in &addrs {
-        slog::info!(log, "listening"; "event" => "daemon.listen", "key" => *k, "addr" => a.to_string());
-    }
-    // Signal handlers before readiness: a SIGHUP right after the announcement must reload,
-    // not kill (SIGHUP's default action).
-    let control = Control::new();
-    if let Err(e) = control.install_signal_handlers() {
-        fail("signal handlers", e.to_string());
-    }
-    // SIGHUP: re-read the configuration and apply the reloadable keys (log level and file).
-    let daemon = std::sync::Mutex::new(daemon);
-    control.on_reload(move || {
-        daemon.lock().unwrap_or_else(|p| p.into_inner()).reload();
-    });
-    if let Err(e) = gromox_base::daemon::announce_ready(&addrs) {
-        fail("GROMOX_READY_FILE", e.to_string());
-    }
+    let control = gromox_runtime::daemon::prepare(&server, &log, gromox_runtime::daemon::reload_config(daemon))
+        .unwrap_or_else(|e| fail("start-up", e));
     slog::info!(log, "pop3d ready"; "event" => "daemon.ready");
     match server.run(Arc::new(Pop3Protocol::new(shared)), control) {
         Ok(()) => slog::info!(log, "pop3d stopped"; "event" => "daemon.stop"),

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod control;
+pub mod daemon;
 mod error;
 pub mod line;
 pub mod metrics;
