@@ -5,7 +5,9 @@
 //! and 5 KB messages over 1, 4 and 8 connections, both with connections kept open and with a
 //! new connection per message. `LMTPD_BENCH_SECS` sets the seconds per case (default 3);
 //! `LMTPD_BENCH_DIR` puts the state directory on a chosen file system (default: the system
-//! temporary directory).
+//! temporary directory); `LMTPD_BENCH_BACKEND=store` measures the default backend instead (user
+//! directory + MIME → MAPI + the information store, the message readable in the mailbox when
+//! `250` is sent).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -139,15 +141,27 @@ fn main() {
         .tempdir_in(base)
         .expect("temp dir");
     let state = dir.path().display().to_string();
-    let drop = dir.path().join("drop");
-    std::fs::create_dir_all(drop.join("alice@example.org")).expect("mailbox dir");
+    let store_backend = std::env::var("LMTPD_BENCH_BACKEND").is_ok_and(|v| v == "store");
     let cfg = dir.path().join("smtp.cfg");
+    let backend = if store_backend {
+        // The default backend: the user directory (SQLite) and alice's information store;
+        // every 250 follows the store commit.
+        let mut c = gromox_base::Config::defaults("bench", &gromox_directory::config_keys());
+        c.set("state_path", &state).expect("state_path");
+        gromox_directory::ensure_demo(&c, "example.org", "alice", "pw").expect("user");
+        let maildir = gromox_base::names::user_maildir(dir.path(), "alice@example.org").expect("maildir");
+        exmdbd::Store::create_private(&maildir, "alice@example.org", "en", false, &Default::default()).expect("store");
+        "lda_backend = store\nevent_listen =\n".to_string()
+    } else {
+        let drop = dir.path().join("drop");
+        std::fs::create_dir_all(drop.join("alice@example.org")).expect("mailbox dir");
+        format!("lda_backend = filedrop\nlda_filedrop_path = {}\n", drop.display())
+    };
     std::fs::write(
         &cfg,
         format!(
-            "config_file_path = {state}\nstate_path = {state}\nlda_listen = 127.0.0.1:0\nlda_backend = filedrop\n\
-             lda_filedrop_path = {}\nlmtpd_log_level = warn\nhostname = bench\n",
-            drop.display()
+            "config_file_path = {state}\nstate_path = {state}\nlda_listen = 127.0.0.1:0\n{backend}\
+             lmtpd_log_level = warn\nhostname = bench\n"
         ),
     )
     .expect("config");
@@ -158,7 +172,14 @@ fn main() {
     )
     .expect("lmtpd starts");
     let addr = d.addr("lda_listen");
-    println!("lmtpd throughput, file-drop backend, durable 250, {secs} s per case, state in {state}");
+    println!(
+        "lmtpd throughput, {} backend, durable 250, {secs} s per case, state in {state}",
+        if store_backend {
+            "information store"
+        } else {
+            "file-drop"
+        }
+    );
     println!(
         "{:>6} {:>5} {:>10} {:>10} {:>9} {:>9}",
         "size", "conns", "mode", "msg/s", "p50 ms", "p99 ms"
