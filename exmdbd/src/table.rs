@@ -13,15 +13,18 @@
 //! `RopFreeBookmark`), find row (`RopFindRow`), position and count (`RopQueryPosition`),
 //! and reload after the folder changed.
 //!
-//! Not yet: hierarchy tables, categorized views, multi-valued instance expansion, and change
-//! notifications to table subscribers.
+//! [`HierarchyTable`] lists a folder's subfolders (one level or the whole subtree, depth-first
+//! with `PR_DEPTH`), restricted and sorted the same way over folder properties.
+//!
+//! Not yet: categorized views, multi-valued instance expansion, and change notifications to
+//! table subscribers.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gromox_mapi::restriction::{self, Matcher, PropSource, Restriction, SubObject};
 use gromox_mapi::tags::{PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
-use gromox_mapi::{PropTag, PropType, PropVal};
+use gromox_mapi::{PropTag, PropType, PropVal, TaggedVal};
 use rusqlite::params_from_iter;
 
 use crate::store::{Obj, Store};
@@ -502,4 +505,141 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
         });
     }
     Ok(kept.into_iter().map(|(_, m)| m).collect())
+}
+
+/// PidTagDepth (MS-OXPROPS): a row's depth below the table's folder (0 = direct child).
+pub const PR_DEPTH: PropTag = PropTag(0x3005_0003);
+/// PidTagFolderId (MS-OXPROPS).
+pub const PR_FOLDER_ID: PropTag = PropTag(0x6748_0014);
+/// PidTagSubfolders (MS-OXPROPS).
+pub const PR_SUBFOLDERS: PropTag = PropTag(0x360A_000B);
+/// PidTagContentCount (MS-OXPROPS).
+pub const PR_CONTENT_COUNT: PropTag = PropTag(0x3602_0003);
+
+/// A hierarchy table (MS-OXCFOLD §2.2.1.13 RopGetHierarchyTable): the subfolders of a folder,
+/// one level or (`recursive`) the whole subtree in depth-first order, soft-deleted folders
+/// left out. Computed columns: PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT.
+#[derive(Debug)]
+pub struct HierarchyTable {
+    /// (folder id, depth) in table order.
+    rows: Vec<(u64, u32)>,
+    cursor: usize,
+}
+
+impl HierarchyTable {
+    /// Build the table of `folder`'s subfolders; `restriction` and `sort` apply to folder
+    /// properties (the computed ones included). Sorting keeps each folder's subtree under it
+    /// only when unsorted; a sorted recursive table orders all rows by the keys.
+    pub fn load(
+        store: &Store,
+        folder: u64,
+        recursive: bool,
+        restriction: Option<&Restriction>,
+        sort: &[SortKey],
+    ) -> Result<HierarchyTable> {
+        let all = store.list_folders()?;
+        let mut rows: Vec<(u64, u32)> = Vec::new();
+        let mut stack: Vec<(u64, u32)> = vec![(folder, 0)];
+        // Depth-first: children in id order.
+        let children = |p: u64| -> Vec<u64> {
+            let mut v: Vec<u64> = all
+                .iter()
+                .filter(|f| f.parent == Some(p) && !f.deleted)
+                .map(|f| f.id)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        while let Some((f, depth)) = stack.pop() {
+            let kids = children(f);
+            for &k in kids.iter().rev() {
+                stack.push((k, depth + 1));
+            }
+            if f != folder {
+                rows.push((f, depth - 1));
+            }
+            if !recursive && f != folder {
+                // Only direct children: drop what was pushed for this child.
+                for _ in 0..kids.len() {
+                    stack.pop();
+                }
+            }
+        }
+        let mut matcher = restriction.map(Matcher::new);
+        let mut kept: Vec<(Vec<Option<PropVal>>, (u64, u32))> = Vec::new();
+        for (f, depth) in rows {
+            let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
+            let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
+            let count = store.list_messages(f, false)?.len();
+            row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
+            row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
+            row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
+            row.push(TaggedVal::new(PR_CONTENT_COUNT, PropVal::I4(count as i32)));
+            if let Some(m) = matcher.as_mut() {
+                if !m.matches(&row) {
+                    continue;
+                }
+            }
+            let keys = sort
+                .iter()
+                .map(|k| row.iter().find(|t| t.tag.id() == k.tag.id()).map(|t| t.val.clone()))
+                .collect();
+            kept.push((keys, (f, depth)));
+        }
+        if !sort.is_empty() {
+            kept.sort_by(|(a, _), (b, _)| {
+                for (i, k) in sort.iter().enumerate() {
+                    let o = match (&a[i], &b[i]) {
+                        (None, None) => std::cmp::Ordering::Equal,
+                        (None, Some(_)) => std::cmp::Ordering::Less,
+                        (Some(_), None) => std::cmp::Ordering::Greater,
+                        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
+                    };
+                    let o = if k.descending { o.reverse() } else { o };
+                    if o != std::cmp::Ordering::Equal {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+        }
+        Ok(HierarchyTable {
+            rows: kept.into_iter().map(|(_, r)| r).collect(),
+            cursor: 0,
+        })
+    }
+
+    /// `(folder id, depth)` of every row in order.
+    pub fn rows(&self) -> &[(u64, u32)] {
+        &self.rows
+    }
+
+    /// Number of rows.
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Up to `count` rows from the cursor (forward), one value per column; the cursor moves.
+    pub fn query_rows(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let end = self.rows.len().min(self.cursor.saturating_add(count));
+        let mut out = Vec::with_capacity(end - self.cursor);
+        for &(f, depth) in &self.rows[self.cursor..end] {
+            let mut row = Vec::with_capacity(columns.len());
+            for &c in columns {
+                row.push(match c.id() {
+                    id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
+                    id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
+                    _ => store.get_prop(Obj::Folder(f), c)?,
+                });
+            }
+            out.push(row);
+        }
+        self.cursor = end;
+        Ok(out)
+    }
 }

@@ -231,3 +231,41 @@ fn empty_and_associated_tables() {
     t.seek_fraction(3, 2);
     assert_eq!(t.position(), 0);
 }
+
+#[test]
+fn hierarchy_tables_one_level_recursive_sorted_restricted() {
+    use exmdbd::table::{HierarchyTable, PR_DEPTH};
+    use gromox_mapi::tags::PR_DISPLAY_NAME;
+    let (_d, mut s) = store();
+    let top = s.create_folder(0x09, "Top", Some("IPF.Note")).unwrap();
+    let b = s.create_folder(top, "b", Some("IPF.Note")).unwrap();
+    let a = s.create_folder(top, "a", Some("IPF.Note")).unwrap();
+    let a1 = s.create_folder(a, "a1", Some("IPF.Note")).unwrap();
+    let deep = s.create_folder(a1, "deep", Some("IPF.Note")).unwrap();
+    let gone = s.create_folder(top, "gone", Some("IPF.Note")).unwrap();
+    s.delete_folder(gone, false).unwrap();
+    let ids = |t: &HierarchyTable| t.rows().to_vec();
+    let t = HierarchyTable::load(&s, top, false, None, &[]).unwrap();
+    assert_eq!(ids(&t), vec![(b, 0), (a, 0)], "one level, soft-deleted left out");
+    let t = HierarchyTable::load(&s, top, true, None, &[]).unwrap();
+    assert_eq!(ids(&t), vec![(b, 0), (a, 0), (a1, 1), (deep, 2)], "depth-first");
+    let by_name = [SortKey {
+        tag: PR_DISPLAY_NAME,
+        descending: false,
+    }];
+    let mut t = HierarchyTable::load(&s, top, true, None, &by_name).unwrap();
+    let rows = t.query_rows(&s, &[PR_DISPLAY_NAME, PR_DEPTH], 10).unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r[0].as_ref().and_then(|v| v.as_str()).unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["a", "a1", "b", "deep"]);
+    assert_eq!(rows[3][1], Some(PropVal::I4(2)));
+    let level0 = Restriction::Property {
+        op: RelOp::Eq,
+        tag: PR_DEPTH,
+        value: TaggedVal::new(PR_DEPTH, PropVal::I4(0)),
+    };
+    let t = HierarchyTable::load(&s, top, true, Some(&level0), &[]).unwrap();
+    assert_eq!(t.row_count(), 2);
+}
