@@ -507,6 +507,9 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
     Ok(kept.into_iter().map(|(_, m)| m).collect())
 }
 
+/// A row's sort-key values (`None`: the row lacks the property).
+type SortValues = Vec<Option<PropVal>>;
+
 /// PidTagDepth (MS-OXPROPS): a row's depth below the table's folder (0 = direct child).
 pub const PR_DEPTH: PropTag = PropTag(0x3005_0003);
 /// PidTagFolderId (MS-OXPROPS).
@@ -566,7 +569,7 @@ impl HierarchyTable {
             }
         }
         let mut matcher = restriction.map(Matcher::new);
-        let mut kept: Vec<(Vec<Option<PropVal>>, (u64, u32))> = Vec::new();
+        let mut kept: Vec<(SortValues, (u64, u32))> = Vec::new();
         for (f, depth) in rows {
             let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
             let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
