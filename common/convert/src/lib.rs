@@ -38,6 +38,7 @@ pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;
 pub mod vcard;
+pub mod vcard_export;
 
 pub use error::{Error, Result};
 pub use message::{Attachment, MessageContent};

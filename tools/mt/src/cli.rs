@@ -318,7 +318,8 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// `gromox-export` (`--mail DIR` EML per message, `--mt` stream to stdout) and
+/// `gromox-export` (`--mail DIR` EML per message, `--mt` stream to stdout, `--vcard` contacts
+/// as vCard to stdout) and
 /// `gromox-exm2eml` (same as `--mail`).
 pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     let me = prog(&args, "gromox-export");
@@ -326,6 +327,7 @@ pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     store_opts(&mut o);
     o.optopt("", "mail", "write one .eml per message below DIR", "DIR");
     o.optflag("", "mt", "write the stream to stdout");
+    o.optflag("", "vcard", "write every contact as vCard 3.0 to stdout");
     let m = match o.parse(&args[1.min(args.len())..]) {
         Ok(m) => m,
         Err(e) => {
@@ -336,10 +338,12 @@ pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     let outdir = m
         .opt_str("mail")
         .or_else(|| if mail_default { m.free.first().cloned() } else { None });
-    if m.opt_present("h") || (outdir.is_none() && !m.opt_present("mt")) {
+    if m.opt_present("h") || (outdir.is_none() && !m.opt_present("mt") && !m.opt_present("vcard")) {
         eprint!(
             "{}",
-            o.usage(&format!("Usage: {me} -u user@domain (--mail DIR | --mt > stream)"))
+            o.usage(&format!(
+                "Usage: {me} -u user@domain (--mail DIR | --mt > stream | --vcard > contacts.vcf)"
+            ))
         );
         return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
     }
@@ -364,6 +368,12 @@ pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     };
     let mut errs = std::io::stderr();
     let r = match outdir {
+        _ if m.opt_present("vcard") => export::export_vcard(
+            &store,
+            root,
+            std::io::BufWriter::new(std::io::stdout().lock()),
+            &mut errs,
+        ),
         Some(d) => export::export_eml(&store, root, Path::new(&d), &mut errs),
         None => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());

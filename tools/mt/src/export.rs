@@ -72,6 +72,41 @@ pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dy
     Ok(n)
 }
 
+/// Writes every contact (IPM.Contact) below `root` as vCard 3.0 to `out`; returns how many.
+pub fn export_vcard<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut dyn Write) -> Result<u64, Error> {
+    let mut n = 0;
+    for f in folder_tree(store, root)? {
+        for mid in store.list_messages(f.id, false)? {
+            let c = match store.read_message(mid) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
+                    continue;
+                }
+            };
+            let is_contact = c
+                .get(gromox_mapi::tags::PR_MESSAGE_CLASS)
+                .and_then(|v| v.as_str())
+                .is_some_and(|k| k.to_ascii_lowercase().starts_with("ipm.contact"));
+            if !is_contact {
+                continue;
+            }
+            let m = gromox_convert::mapi::from_mapi(&to_bridge(store, &c)?);
+            out.write_all(gromox_convert::vcard_export::contact_to_vcard(&m).as_bytes())
+                .map_err(|err| Error::Io {
+                    path: "stdout".into(),
+                    err,
+                })?;
+            n += 1;
+        }
+    }
+    out.flush().map_err(|err| Error::Io {
+        path: "stdout".into(),
+        err,
+    })?;
+    Ok(n)
+}
+
 /// A folder name usable as one path component.
 fn safe_name(s: &str) -> String {
     let t: String = s
