@@ -3,7 +3,8 @@
 //! `ImapProtocol` with the production `MidbStore`, a real user directory, and a raw IMAP
 //! client over loopback. For a folder of `IMAP_BENCH_N` messages (default 20,000; 2 KB
 //! messages with a multipart body) it reports: SELECT, `UID FETCH 1:* (UID FLAGS)`,
-//! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` first and second time, and the process's RSS growth.
+//! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` first and second time, the process's RSS growth, and
+//! the memory per connection of `IMAP_BENCH_IDLE` clients (default 2,000) sitting in IDLE.
 //!
 //! Run: `cargo bench -p imapd --bench suite` (`IMAP_BENCH_N=100000` for a bigger folder,
 //! `IMAP_BENCH_CACHE=N` for another `imap_summary_cache`).
@@ -150,6 +151,7 @@ fn main() {
         ServerConfig {
             listeners: listener("imap_listen"),
             threads: 4,
+            context_num: 20_000,
             ..ServerConfig::default()
         },
         log.clone(),
@@ -209,6 +211,40 @@ fn main() {
         rss_kb().saturating_sub(base) / 1024
     );
     c.cmd("LOGOUT");
+
+    // Idle IDLE clients: memory per connection (clients in this process too; their sockets
+    // and buffers are counted, so the figure is an upper bound for imapd's share).
+    let idle: usize = std::env::var("IMAP_BENCH_IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let before = rss_kb();
+    let mut idlers = Vec::with_capacity(idle);
+    for i in 0..idle {
+        let s = TcpStream::connect(imap_addr).expect("connect");
+        let mut c = Client {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        c.r.read_line(&mut greeting).expect("greeting");
+        c.cmd("LOGIN bench@example.org pw");
+        c.cmd("SELECT INBOX");
+        c.w.write_all(format!("i{i} IDLE\r\n").as_bytes()).expect("idle");
+        let mut cont = String::new();
+        c.r.read_line(&mut cont).expect("continuation");
+        assert!(cont.starts_with('+'), "{cont}");
+        idlers.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = rss_kb().saturating_sub(before);
+    println!(
+        "{idle} clients in IDLE on the {n}-message folder: RSS +{} MB, {:.1} KB per connection (clients included)",
+        grown / 1024,
+        grown as f64 / idle as f64
+    );
+    drop(idlers);
     imap_control.shutdown();
     midb_control.shutdown();
     let _ = imap_thread.join();
