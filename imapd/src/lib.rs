@@ -16,8 +16,8 @@
 //!   CONDSTORE/QRESYNC (RFC 7162), UTF8=ACCEPT (RFC 6855);
 //! - [`config`]: the `imap_*` configuration keys; [`fuzzing`]: entry points of the fuzz targets.
 //!
-//! The daemon binary is still a placeholder until a `MailStore` over midbd/exmdb exists; see
-//! the crate README for what that store has to provide.
+//! - [`midbstore`]: the production `MailStore` over midbd (and eventd for IDLE);
+//!   [`uidlist`]: sequence-number maps shared by the sessions that have a folder selected.
 
 pub mod caps;
 pub mod command;
@@ -35,6 +35,7 @@ pub mod search;
 pub mod session;
 pub mod sort;
 pub mod store;
+pub mod uidlist;
 pub mod utf7;
 
 pub use error::{ParseError, StoreError};

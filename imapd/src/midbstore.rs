@@ -306,9 +306,11 @@ impl MidbUser {
                     computed.push((uid, Arc::new(EncodedSummary::new(&env, &bs))));
                 })
                 .map_err(store_err)?;
+            let pos: std::collections::HashMap<u32, usize> =
+                metas.iter().enumerate().map(|(i, m)| (m.uid, i)).collect();
             let mut cache = self.shared.summaries.lock().unwrap_or_else(|p| p.into_inner());
             for (uid, sum) in computed {
-                if let Some(i) = metas.iter().position(|m| m.uid == uid) {
+                if let Some(&i) = pos.get(&uid) {
                     found[i] = Some(sum.clone());
                 }
                 cache.put(key(uid), sum, self.shared.summary_max);
@@ -454,16 +456,14 @@ impl UserStore for MidbUser {
         let same = |a: &[String], b: &[String]| {
             a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| y.eq_ignore_ascii_case(x)))
         };
+        let before: std::collections::HashMap<u32, &MidbMessage> = before.iter().map(|m| (m.uid, m)).collect();
         let updated: Vec<FlagUpdate> = after
             .iter()
             .map(|m| FlagUpdate {
                 uid: m.uid,
                 flags: m.flags.clone(),
                 modseq: m.modseq,
-                changed: before
-                    .iter()
-                    .find(|b| b.uid == m.uid)
-                    .is_none_or(|b| !same(&b.flags, &m.flags)),
+                changed: before.get(&m.uid).is_none_or(|b| !same(&b.flags, &m.flags)),
             })
             .collect();
         if updated.iter().any(|u| u.changed) {

@@ -25,6 +25,7 @@ use crate::framer::{Frame, Framer, Limits};
 use crate::mime;
 use crate::parser::parse_command_mode;
 use crate::store::*;
+use crate::uidlist::{UidList, UidLists};
 
 /// Session settings (from `imap.cfg`; see the crate README for the keys).
 #[derive(Debug, Clone)]
@@ -46,6 +47,10 @@ pub struct Config {
     /// Output size at which FETCH yields to the runtime.
     pub out_chunk: usize,
 }
+
+/// How many times `fetch_batch` messages a FETCH of metadata only (UID, FLAGS, sizes,
+/// dates, MODSEQ) asks the store for at once.
+const META_BATCH_FACTOR: usize = 32;
 
 impl Default for Config {
     fn default() -> Self {
@@ -78,6 +83,7 @@ fn preauth_limits(l: Limits) -> Limits {
 pub struct ImapProtocol<S: MailStore> {
     store: Arc<S>,
     cfg: Arc<Config>,
+    uid_lists: Arc<UidLists>,
     log: Logger,
     metrics: Option<Arc<gromox_runtime::Registry>>,
 }
@@ -88,6 +94,7 @@ impl<S: MailStore> ImapProtocol<S> {
         ImapProtocol {
             store,
             cfg: Arc::new(cfg),
+            uid_lists: Arc::new(UidLists::default()),
             log,
             metrics: None,
         }
@@ -111,6 +118,7 @@ impl<S: MailStore> Protocol for ImapProtocol<S> {
             info.peer,
         );
         s.metrics = self.metrics.clone();
+        s.uid_lists = self.uid_lists.clone();
         s
     }
 
@@ -125,8 +133,8 @@ pub struct FolderChanged;
 struct Selected {
     name: String,
     read_only: bool,
-    /// UIDs by sequence number − 1.
-    uids: Vec<u32>,
+    /// UIDs by sequence number − 1 (shared with other sessions on the same folder).
+    uids: UidList,
     /// SEARCHRES saved result (RFC 5182), as UIDs.
     saved: Vec<u32>,
     /// Store change counter up to which flag changes have been shown.
@@ -189,6 +197,7 @@ pub struct ImapSession<S: MailStore> {
     deflate: Option<Box<Deflate>>,
     auth_failures: u32,
     metrics: Option<Arc<gromox_runtime::Registry>>,
+    uid_lists: Arc<UidLists>,
 }
 
 fn tagged(out: &mut Vec<u8>, tag: &str, status: &str, code: Option<&str>, text: &str) {
@@ -597,6 +606,7 @@ impl<S: MailStore> ImapSession<S> {
             deflate: None,
             auth_failures: 0,
             metrics: None,
+            uid_lists: Arc::new(UidLists::default()),
         }
     }
 
@@ -661,6 +671,7 @@ impl<S: MailStore> ImapSession<S> {
         if new.len() != old_len - removed {
             let _ = write!(out, "* {} EXISTS\r\n", new.len());
         }
+        let new = self.uid_lists.share(&self.username, &sel.name, new);
         let old_uids = std::mem::replace(&mut sel.uids, new);
         // New messages are skipped: the client learns their flags when it fetches them.
         self.flag_updates(out, |uid| old_uids.binary_search(&uid).is_err());
@@ -1409,7 +1420,7 @@ impl<S: MailStore> ImapSession<S> {
         self.sel = Some(Selected {
             name: name.to_string(),
             read_only,
-            uids: info.uids,
+            uids: self.uid_lists.share(&self.username, name, info.uids),
             saved: Vec::new(),
             modseq: info.modseq,
         });
@@ -1565,7 +1576,13 @@ impl<S: MailStore> ImapSession<S> {
                 }
             }
         }
-        sel.uids.retain(|u| gone.binary_search(u).is_err());
+        let left: Vec<u32> = sel
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| gone.binary_search(u).is_err())
+            .collect();
+        sel.uids = self.uid_lists.share(&self.username, &sel.name, left);
         sel.saved.retain(|u| gone.binary_search(u).is_err());
     }
 
@@ -1965,7 +1982,10 @@ impl<S: MailStore> ImapSession<S> {
                 self.mode = Mode::Fetch(job);
                 return Next::Write;
             }
-            let end = (job.pos + self.cfg.fetch_batch.max(1)).min(job.idx.len());
+            // Metadata-only lines are short: bigger batches, fewer index round trips.
+            let meta_only = !(job.want.raw || job.want.envelope || job.want.structure);
+            let batch = self.cfg.fetch_batch.max(1) * if meta_only { META_BATCH_FACTOR } else { 1 };
+            let end = (job.pos + batch).min(job.idx.len());
             let uids: Vec<u32> = job.idx[job.pos..end].iter().map(|&i| sel.uids[i as usize]).collect();
             job.pos = end;
             if job.set_seen {

@@ -430,9 +430,8 @@ impl Mailbox {
     fn lookup(&self, name: &str) -> Result<Option<u64>, Error> {
         Ok(self
             .conn
-            .query_row("SELECT folder_id FROM folders WHERE name=?1", [name], |r| {
-                r.get::<_, i64>(0)
-            })
+            .prepare_cached("SELECT folder_id FROM folders WHERE name=?1")?
+            .query_row([name], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|x| x as u64))
     }
@@ -470,11 +469,8 @@ impl Mailbox {
         let (cn, count) = src.folder_state(&self.maildir, folder).map_err(src_err)?;
         let (commit_max, msg_count, mut uidnext): (i64, i64, i64) = self
             .conn
-            .query_row(
-                "SELECT commit_max, msg_count, uidnext FROM folders WHERE folder_id=?1",
-                [folder as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .prepare_cached("SELECT commit_max, msg_count, uidnext FROM folders WHERE folder_id=?1")?
+            .query_row([folder as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?
             .ok_or(Error::NoFolder)?;
         if commit_max as u64 == cn && msg_count >= 0 && msg_count as u64 == count {
@@ -774,11 +770,8 @@ impl Mailbox {
     pub fn mid_of(&self, folder: u64, uid: u32) -> Result<Option<u64>, Error> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT message_id FROM messages WHERE folder_id=?1 AND uid=?2",
-                params![folder as i64, uid as i64],
-                |r| r.get::<_, i64>(0),
-            )
+            .prepare_cached("SELECT message_id FROM messages WHERE folder_id=?1 AND uid=?2")?
+            .query_row(params![folder as i64, uid as i64], |r| r.get::<_, i64>(0))
             .optional()?
             .map(|m| m as u64))
     }

@@ -99,7 +99,13 @@ pub fn validate_maildir(maildir: &str) -> Result<(), Error> {
     {
         return Err(Error::NoMailbox);
     }
-    if !p.join("exmdb").join("exchange.sqlite3").is_file() {
+    Ok(())
+}
+
+/// [`validate_maildir`] plus: the directory holds an information store.
+fn validate_store_dir(maildir: &str) -> Result<(), Error> {
+    validate_maildir(maildir)?;
+    if !Path::new(maildir).join("exmdb").join("exchange.sqlite3").is_file() {
         return Err(Error::NoMailbox);
     }
     Ok(())
@@ -158,6 +164,8 @@ impl Service {
             *t = now;
             return Ok(m.clone());
         }
+        // Only a mailbox not open yet is checked on disk (a stat per request showed in profiles).
+        validate_store_dir(maildir)?;
         let m = Arc::new(Mutex::new(Mailbox::open(maildir)?));
         b.insert(maildir.to_string(), (m.clone(), now));
         Ok(m)
@@ -244,8 +252,17 @@ impl Service {
             Request::FetchMime { maildir, folder, uid } => {
                 let mb = self.mailbox(maildir)?;
                 let mut m = lock(&mb);
-                let f = m.open_folder(src, folder)?;
-                match m.fetch_mime(src, f, *uid)? {
+                // A UID the index knows needs no store probe (the client learned it from an
+                // earlier, synchronised answer); an unknown one may have arrived since: sync.
+                let f = m.folder_id(src, folder)?;
+                let found = match m.fetch_mime(src, f, *uid)? {
+                    Some(b) => Some(b),
+                    None => {
+                        let f = m.open_folder(src, folder)?;
+                        m.fetch_mime(src, f, *uid)?
+                    }
+                };
+                match found {
                     None => out.extend_from_slice(b"TRUE NIL\r\n"),
                     Some(b) => {
                         out.extend_from_slice(format!("TRUE {{{}}}\r\n", b.len()).as_bytes());
