@@ -4,7 +4,8 @@
 //! client over loopback. For a folder of `IMAP_BENCH_N` messages (default 20,000; 2 KB
 //! messages with a multipart body) it reports: SELECT, `UID FETCH 1:* (UID FLAGS)`,
 //! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` first and second time, the process's RSS growth, and
-//! the memory per connection of `IMAP_BENCH_IDLE` clients (default 2,000) sitting in IDLE.
+//! the memory per connection of `IMAP_BENCH_IDLE` clients (default 10,000; held by a child
+//! process) sitting in IDLE.
 //!
 //! Run: `cargo bench -p imapd --bench suite` (`IMAP_BENCH_N=100000` for a bigger folder,
 //! `IMAP_BENCH_CACHE=N` for another `imap_summary_cache`).
@@ -88,7 +89,44 @@ impl Client {
     }
 }
 
+/// Client mode: hold `IMAP_BENCH_IDLE` connections in IDLE on INBOX of the server at
+/// `addr`, say "ready", and keep them until stdin closes.
+fn hold_idle_clients(addr: &str) {
+    let idle: usize = std::env::var("IMAP_BENCH_IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut idlers = Vec::with_capacity(idle);
+    for i in 0..idle {
+        let s = TcpStream::connect(addr).expect("connect");
+        let mut c = Client {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        c.r.read_line(&mut greeting).expect("greeting");
+        c.cmd("LOGIN bench@example.org pw");
+        c.cmd("SELECT INBOX");
+        c.w.write_all(format!("i{i} IDLE\r\n").as_bytes()).expect("idle");
+        let mut cont = String::new();
+        c.r.read_line(&mut cont).expect("continuation");
+        assert!(cont.starts_with('+'), "{cont}");
+        // Only the write half is kept: the reader's buffer is not needed any more.
+        idlers.push(c.w);
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let mut sink = String::new();
+    let _ = std::io::stdin().read_line(&mut sink);
+    drop(idlers);
+}
+
 fn main() {
+    if let Ok(addr) = std::env::var("IMAP_BENCH_CLIENTS_OF") {
+        hold_idle_clients(&addr);
+        return;
+    }
     let n: u32 = std::env::var("IMAP_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -225,39 +263,35 @@ fn main() {
     );
     c.cmd("LOGOUT");
 
-    // Idle IDLE clients: memory per connection (clients in this process too; their sockets
-    // and buffers are counted, so the figure is an upper bound for imapd's share).
+    // Idle IDLE clients: memory per connection. The clients live in a child process (this
+    // bench re-executed in client mode), so the figure is the server's alone and 10,000 of them
+    // fit under a per-process descriptor limit of 20,000.
     let idle: usize = std::env::var("IMAP_BENCH_IDLE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(10_000);
     let before = rss_kb();
-    let mut idlers = Vec::with_capacity(idle);
-    for i in 0..idle {
-        let s = TcpStream::connect(imap_addr).expect("connect");
-        let mut c = Client {
-            r: BufReader::new(s.try_clone().expect("clone")),
-            w: s,
-            n: 0,
-        };
-        let mut greeting = String::new();
-        c.r.read_line(&mut greeting).expect("greeting");
-        c.cmd("LOGIN bench@example.org pw");
-        c.cmd("SELECT INBOX");
-        c.w.write_all(format!("i{i} IDLE\r\n").as_bytes()).expect("idle");
-        let mut cont = String::new();
-        c.r.read_line(&mut cont).expect("continuation");
-        assert!(cont.starts_with('+'), "{cont}");
-        idlers.push(c);
-    }
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("IMAP_BENCH_CLIENTS_OF", imap_addr.to_string())
+        .env("IMAP_BENCH_IDLE", idle.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("client process");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("client process output");
+    assert_eq!(ready.trim(), "ready", "client process: {ready}");
     std::thread::sleep(Duration::from_millis(500));
     let grown = rss_kb().saturating_sub(before);
     println!(
-        "{idle} clients in IDLE on the {n}-message folder: RSS +{} MB, {:.1} KB per connection (clients included)",
+        "{idle} clients in IDLE on the {n}-message folder: imapd + midbd RSS +{} MB, {:.1} KB per connection",
         grown / 1024,
         grown as f64 / idle as f64
     );
-    drop(idlers);
+    drop(child.stdin.take());
+    let _ = child.wait();
     imap_control.shutdown();
     midb_control.shutdown();
     let _ = imap_thread.join();

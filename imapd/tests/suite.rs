@@ -389,3 +389,74 @@ fn corpus_through_lmtp_comes_back_byte_identical_with_the_reference_structure() 
         .collect();
     assert!(trees.is_empty(), "{}", trees.join("\n"));
 }
+
+/// mutt (Debian's, driven through a pseudo-terminal): a message delivered by LMTP is read
+/// over IMAP and copied into a local mbox, which then holds the message's text.
+const MUTT: &str = r#"
+import os, pty, select, smtplib, sys, time
+host, port, lport, workdir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = smtplib.LMTP(host, lport)
+s.sendmail("carol@example.net", ["alice@example.org"],
+           b"From: Carol <carol@example.net>\r\nTo: alice@example.org\r\n"
+           b"Subject: read by mutt\r\nMessage-ID: <mutt-1@example.net>\r\n\r\n"
+           b"The body mutt saves.\r\n")
+s.quit()
+out = os.path.join(workdir, "saved.mbox")
+rc = os.path.join(workdir, "muttrc")
+with open(rc, "w") as f:
+    f.write(f'''set imap_user="alice@example.org"
+set imap_pass="pw 123 456"
+set folder="imap://{host}:{port}/"
+set spoolfile="+INBOX"
+set ssl_starttls=no
+set ssl_force_tls=no
+set mbox_type=mbox
+set confirmappend=no
+set confirmcreate=no
+set quit=yes
+set header_cache=""
+set message_cachedir=""
+set imap_check_subscribed=no
+set mail_check=60
+push "<tag-pattern>~A<enter><tag-prefix><copy-message>{out}<enter><quit>"
+''')
+env = dict(os.environ, HOME=workdir, TERM="vt100", LC_ALL="C.UTF-8")
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvpe("mutt", ["mutt", "-n", "-F", rc, "-f", f"imap://{host}:{port}/INBOX"], env)
+screen = b""
+deadline = time.time() + 30
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if r:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+        break
+else:
+    os.kill(pid, 9)
+    sys.exit("mutt did not finish: " + screen[-2000:].decode("latin-1"))
+data = open(out, "rb").read()
+assert b"Subject: read by mutt" in data, data[:2000]
+assert b"The body mutt saves." in data, data[:2000]
+assert data.startswith(b"From "), data[:200]
+print("mutt ok")
+"#;
+
+#[test]
+fn mutt_reads_a_delivered_message_over_imap() {
+    if Command::new("mutt").arg("-v").output().is_err() {
+        eprintln!("mutt is not installed (Debian package mutt): skipped");
+        return;
+    }
+    let s = suite();
+    let work = s.dir.path().join("mutt");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = s.run(MUTT, &[work.to_str().unwrap()]);
+    assert!(out.contains("mutt ok"), "{out}");
+}
