@@ -211,6 +211,10 @@ impl MailStore for MidbStore {
         }
     }
 
+    fn supports_qresync(&self) -> bool {
+        true
+    }
+
     fn logs_auth_failures(&self) -> bool {
         true
     }
@@ -510,6 +514,18 @@ impl UserStore for MidbUser {
             }
         }
         Ok(out)
+    }
+
+    fn vanished(&mut self, folder: &str, since: u64) -> Result<Vec<u32>, StoreError> {
+        self.c().vanished(&self.maildir, folder, since).map_err(store_err)
+    }
+
+    fn quota(&mut self) -> Result<Option<Quota>, StoreError> {
+        Ok(self
+            .c()
+            .quota(&self.maildir)
+            .map_err(store_err)?
+            .map(|(used, limit)| Quota { used, limit }))
     }
 
     fn copy(&mut self, folder: &str, uids: &[u32], dest: &str) -> Result<CopyResult, StoreError> {

@@ -460,3 +460,67 @@ fn mutt_reads_a_delivered_message_over_imap() {
     let out = s.run(MUTT, &[work.to_str().unwrap()]);
     assert!(out.contains("mutt ok"), "{out}");
 }
+
+/// QRESYNC over midbd's expunge log (RFC 7162 §3.2.5): a client that knew the folder at
+/// HIGHESTMODSEQ m learns on SELECT (QRESYNC (v m)) which UIDs vanished since; GETQUOTAROOT
+/// reports the store's size against its quota.
+const QRESYNC: &str = r#"
+import imaplib, smtplib, sys, re
+host, port, lport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = smtplib.LMTP(host, lport)
+for i in range(3):
+    s.sendmail("bob@example.net", ["alice@example.org"], b"Subject: q%d\r\n\r\nbody\r\n" % i)
+s.quit()
+m = imaplib.IMAP4(host, port)
+m.login("alice@example.org", "pw 123 456")
+assert b"QRESYNC" in m.capabilities or "QRESYNC" in m.capabilities, m.capabilities
+typ, _ = m.enable("QRESYNC")
+assert typ == "OK"
+typ, _ = m.select("INBOX")
+validity = int(m.untagged_responses["UIDVALIDITY"][0])
+modseq = int(m.untagged_responses["HIGHESTMODSEQ"][0])
+typ, d = m.uid("SEARCH", "ALL")
+uids = [int(x) for x in d[0].split()]
+assert len(uids) == 3, uids
+# Another session removes the middle message.
+o = imaplib.IMAP4(host, port)
+o.login("alice@example.org", "pw 123 456")
+o.select("INBOX")
+o.uid("STORE", str(uids[1]), "+FLAGS", "(\\Deleted)")
+o.expunge()
+o.logout()
+m.close()
+m.untagged_responses.clear()
+typ, d = m._simple_command("SELECT", "INBOX (QRESYNC (%d %d))" % (validity, modseq))
+assert typ == "OK", d
+v = m.untagged_responses.get("VANISHED", [])
+assert any(("(EARLIER) %d" % uids[1]).encode() in x for x in v), v
+typ, d = m.getquotaroot("INBOX")
+assert typ == "OK", d
+q = b" ".join(x for part in d for x in part)
+mt = re.search(rb"STORAGE (\d+) (\d+)", q)
+assert mt and int(mt.group(2)) == 50, q
+assert int(mt.group(1)) > 0, q
+m.logout()
+print("qresync ok")
+"#;
+
+#[test]
+fn qresync_vanished_and_quota_through_midbd() {
+    let s = suite();
+    // A prohibit-send quota of 50 KiB on alice's store (RFC 9208 reports KiB).
+    let maildir = gromox_base::names::user_maildir(&s.state, "alice@example.org").unwrap();
+    let mut store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    store
+        .set_props(
+            exmdbd::Obj::Store,
+            &[gromox_mapi::props::TaggedVal {
+                tag: gromox_mapi::props::PropTag(0x666E_0003),
+                val: gromox_mapi::props::PropVal::I4(50),
+            }],
+        )
+        .unwrap();
+    drop(store);
+    let out = s.run(QRESYNC, &[]);
+    assert!(out.contains("qresync ok"), "{out}");
+}

@@ -99,6 +99,16 @@ pub enum Request {
     Rebuild {
         maildir: String,
     },
+    /// UIDs removed after a mod-sequence (QRESYNC's VANISHED (EARLIER)).
+    Vanished {
+        maildir: String,
+        folder: String,
+        modseq: u64,
+    },
+    /// The mailbox's storage use and limit.
+    Quota {
+        maildir: String,
+    },
 }
 
 impl Request {
@@ -124,6 +134,8 @@ impl Request {
             Request::Rename { .. } => "RENAME",
             Request::Subscribe { .. } => "SUBSCRIBE",
             Request::Rebuild { .. } => "REBUILD",
+            Request::Vanished { .. } => "VANISHED",
+            Request::Quota { .. } => "QUOTA",
         }
     }
 }
@@ -149,6 +161,8 @@ pub const COMMANDS: &[&str] = &[
     "RENAME",
     "SUBSCRIBE",
     "REBUILD",
+    "VANISHED",
+    "QUOTA",
 ];
 
 fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
@@ -202,6 +216,18 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         "REBUILD" => {
             want(1)?;
             Request::Rebuild { maildir: s(0)? }
+        }
+        "QUOTA" => {
+            want(1)?;
+            Request::Quota { maildir: s(0)? }
+        }
+        "VANISHED" => {
+            want(3)?;
+            Request::Vanished {
+                maildir: s(0)?,
+                folder: s(1)?,
+                modseq: num(args[2], "modseq")?,
+            }
         }
         "STATUS" | "SELECT" | "CREATE" | "DELETE" => {
             want(2)?;

@@ -8,6 +8,11 @@ use gromox_mapi::props::{PropTag, PropVal};
 
 /// PR_ATTR_HIDDEN (MS-OXPROPS).
 const PR_ATTR_HIDDEN: PropTag = PropTag(0x10F4_000B);
+/// PR_MESSAGE_SIZE_EXTENDED: the store's size in bytes.
+const PR_MESSAGE_SIZE_EXTENDED: PropTag = PropTag(0x0E08_0014);
+/// PR_PROHIBIT_SEND_QUOTA, PR_PROHIBIT_RECEIVE_QUOTA (KiB).
+const PR_PROHIBIT_SEND_QUOTA: PropTag = PropTag(0x666E_0003);
+const PR_PROHIBIT_RECEIVE_QUOTA: PropTag = PropTag(0x666A_0003);
 
 use crate::source::{FlagChange, MessageSummary, NewMessage, SourceError, StoreFolder, StoreSource};
 
@@ -218,5 +223,23 @@ impl StoreSource for ExmdbSource {
                 .any(|p| p.tag == PR_ATTR_HIDDEN && matches!(p.val, PropVal::Boolean(true)))),
             r => Err(unexpected(r)),
         }
+    }
+
+    fn quota(&self, maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
+        let props = match self.call(maildir, &Call::GetStoreProps)? {
+            Response::Props(v) => v,
+            r => return Err(unexpected(r)),
+        };
+        let get = |t: PropTag| {
+            props
+                .iter()
+                .find(|p| p.tag == t)
+                .and_then(|p| p.val.as_i64())
+                .filter(|v| *v > 0)
+        };
+        let used = get(PR_MESSAGE_SIZE_EXTENDED).unwrap_or(0) as u64;
+        Ok(get(PR_PROHIBIT_SEND_QUOTA)
+            .or_else(|| get(PR_PROHIBIT_RECEIVE_QUOTA))
+            .map(|kib| (used, kib as u64 * 1024)))
     }
 }

@@ -71,6 +71,16 @@ CREATE INDEX IF NOT EXISTS fid_modseq_index ON messages(folder_id, modseq);
 CREATE INDEX IF NOT EXISTS fid_keywords_index ON messages(folder_id) WHERE keywords IS NOT NULL;
 CREATE INDEX IF NOT EXISTS fid_forwarded_index ON messages(folder_id) WHERE forwarded=1;
 CREATE TABLE IF NOT EXISTS mapping (message_id INTEGER PRIMARY KEY, mid_string TEXT NOT NULL, flag_string TEXT);
+CREATE TABLE IF NOT EXISTS expunged (folder_id INTEGER NOT NULL, uid INTEGER NOT NULL,
+  modseq INTEGER NOT NULL, PRIMARY KEY (folder_id, uid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fid_expunged_modseq ON expunged(folder_id, modseq);
+CREATE TRIGGER IF NOT EXISTS log_expunged AFTER DELETE ON messages BEGIN
+  INSERT OR REPLACE INTO expunged VALUES (old.folder_id, old.uid,
+    (SELECT COALESCE(MAX(CAST(config_value AS INTEGER)), 0) + 1 FROM configurations WHERE config_id = 101));
+END;
+CREATE TRIGGER IF NOT EXISTS drop_expunged AFTER DELETE ON folders BEGIN
+  DELETE FROM expunged WHERE folder_id = old.folder_id;
+END;
 ";
 
 /// Path of the index inside a mailbox directory.
@@ -271,7 +281,8 @@ impl Row {
     }
 }
 
-fn src_err(e: SourceError) -> Error {
+/// A store error as an index error.
+pub fn src_err(e: SourceError) -> Error {
     match e {
         SourceError::NoMailbox => Error::NoMailbox,
         SourceError::NotFound => Error::NoFolder,
@@ -879,6 +890,21 @@ impl Mailbox {
             .map(|r| r.map(|r| r.meta()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((hms as u64, v))
+    }
+
+    /// UIDs removed from a folder after `modseq` (RFC 7162 §3.2.10, VANISHED (EARLIER)),
+    /// ascending. The log is written by a trigger on every removal from the index, with a
+    /// mod-sequence at least that of the removal, so nothing removed after `modseq` is missed
+    /// (a UID may be reported once more than strictly needed, which RFC 7162 allows).
+    pub fn vanished_since(&self, folder: u64, modseq: u64) -> Result<Vec<u32>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT uid FROM expunged WHERE folder_id=?1 AND modseq>?2 ORDER BY uid")?;
+        let v = st
+            .query_map(params![folder as i64, modseq as i64], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|u| u as u32))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(v)
     }
 
     /// Delete messages (all in `ranges`, or only those flagged `\Deleted`) from the store and

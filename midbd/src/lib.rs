@@ -287,6 +287,25 @@ impl Service {
                 }
                 out.extend_from_slice(b"TRUE\r\n");
             }
+            Request::Vanished {
+                maildir,
+                folder,
+                modseq,
+            } => {
+                let mb = self.mailbox(maildir)?;
+                let mut m = lock(&mb);
+                let f = m.open_folder(src, folder)?;
+                uid_records(out, &m.vanished_since(f, *modseq)?);
+                out.extend_from_slice(b"TRUE\r\n");
+            }
+            Request::Quota { maildir } => {
+                // Checked like any mailbox request, though the answer comes from the store.
+                let _mb = self.mailbox(maildir)?;
+                match src.quota(maildir).map_err(index::src_err)? {
+                    Some((used, limit)) => out.extend_from_slice(format!("TRUE {used} {limit}\r\n").as_bytes()),
+                    None => out.extend_from_slice(b"TRUE NIL\r\n"),
+                }
+            }
             Request::Changes {
                 maildir,
                 folder,

@@ -117,6 +117,12 @@ pub trait StoreSource: Send + Sync {
     fn folder_hidden(&self, _maildir: &str, _folder: u64) -> Result<bool, SourceError> {
         Ok(false)
     }
+    /// `(bytes used, byte limit)` of the mailbox when a limit is set: the store size
+    /// (PR_MESSAGE_SIZE_EXTENDED) against PR_PROHIBIT_SEND_QUOTA (what stops APPEND), or
+    /// PR_PROHIBIT_RECEIVE_QUOTA when only that is set (MS-OXPROPS; both in KiB).
+    fn quota(&self, _maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// An in-memory store for tests: one mailbox per maildir string, Gromox's default folder ids.
@@ -140,6 +146,8 @@ struct FakeBox {
     /// Folder max change numbers (bumped on any change inside).
     fcn: BTreeMap<u64, u64>,
     hidden: std::collections::BTreeSet<u64>,
+    /// `(used, limit)` reported by [`StoreSource::quota`].
+    quota: Option<(u64, u64)>,
 }
 
 impl FakeSource {
@@ -182,6 +190,7 @@ impl FakeSource {
             cn: 1,
             fcn: BTreeMap::new(),
             hidden: Default::default(),
+            quota: None,
         };
         self.lock().boxes.insert(maildir.to_string(), b);
     }
@@ -214,6 +223,13 @@ impl FakeSource {
             },
         )
         .expect("fake deliver")
+    }
+
+    /// Set the quota [`StoreSource::quota`] reports: `(bytes used, byte limit)`.
+    pub fn set_quota(&self, maildir: &str, quota: Option<(u64, u64)>) {
+        if let Some(b) = self.lock().boxes.get_mut(maildir) {
+            b.quota = quota;
+        }
     }
 
     /// Mark a folder hidden (PR_ATTR_HIDDEN).
@@ -433,6 +449,10 @@ impl StoreSource for FakeSource {
 
     fn folder_hidden(&self, maildir: &str, folder: u64) -> Result<bool, SourceError> {
         self.with(maildir, |b| Ok(b.hidden.contains(&folder)))
+    }
+
+    fn quota(&self, maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
+        self.with(maildir, |b| Ok(b.quota))
     }
 
     fn move_folder(&self, maildir: &str, folder: u64, parent: u64, name: &str) -> Result<(), SourceError> {

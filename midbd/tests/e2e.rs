@@ -344,3 +344,48 @@ fn real_messages_come_back_byte_identical() {
     assert!(c.fetch_mime(&e.md, "Drafts", uid, &mut out).unwrap());
     assert_eq!(out, raws[0]);
 }
+
+#[test]
+fn vanished_log_and_quota_over_the_real_store() {
+    let e = env();
+    let c = client(&e);
+    for i in 1..=4 {
+        deliver(&e, &mime(i));
+    }
+    let (st, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!(uids, vec![1, 2, 3, 4]);
+    let before = st.highest_modseq;
+    assert_eq!(c.vanished(&e.md, "INBOX", before).unwrap(), Vec::<u32>::new());
+    // Removed through midbd, and behind its back in the store: both are logged.
+    assert_eq!(c.remove(&e.md, "INBOX", &[2]).unwrap(), vec![2]);
+    {
+        let mut st = Store::open(&e.maildir, &StoreOptions::default()).unwrap();
+        let mids = st.list_messages(INBOX, false).unwrap();
+        st.delete_messages(&mids[2..3], true).unwrap();
+    }
+    let (st2, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!(uids, vec![1, 3]);
+    assert!(st2.highest_modseq > before);
+    assert_eq!(c.vanished(&e.md, "INBOX", before).unwrap(), vec![2, 4]);
+    assert_eq!(
+        c.vanished(&e.md, "INBOX", st2.highest_modseq).unwrap(),
+        Vec::<u32>::new()
+    );
+
+    // No quota set: NIL; a prohibit-send quota of 10 KiB: the store size against 10,240 bytes.
+    assert_eq!(c.quota(&e.md).unwrap(), None);
+    {
+        let mut st = Store::open(&e.maildir, &StoreOptions::default()).unwrap();
+        st.set_props(
+            exmdbd::Obj::Store,
+            &[gromox_mapi::props::TaggedVal {
+                tag: PropTag(0x666E_0003),
+                val: PropVal::I4(10),
+            }],
+        )
+        .unwrap();
+    }
+    let (used, limit) = c.quota(&e.md).unwrap().expect("a quota");
+    assert_eq!(limit, 10 * 1024);
+    assert!(used > 0, "two messages are stored");
+}

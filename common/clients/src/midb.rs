@@ -802,6 +802,28 @@ impl MidbClient {
         Ok((hi, v))
     }
 
+    /// UIDs removed from `folder` after `modseq`, ascending (RFC 7162 QRESYNC's VANISHED).
+    pub fn vanished(&self, maildir: &str, folder: &str, modseq: u64) -> Result<Vec<u32>, MidbError> {
+        self.uid_list_request(format!("VANISHED {} {} {modseq}", enc(maildir), enc(folder)))
+    }
+
+    /// `(bytes used, byte limit)` of the mailbox, `None` when no limit is set.
+    pub fn quota(&self, maildir: &str) -> Result<Option<(u64, u64)>, MidbError> {
+        let a = self.simple(format!("QUOTA {}", enc(maildir)))?;
+        if a == "NIL" {
+            return Ok(None);
+        }
+        let mut w = a.split(' ');
+        match (
+            w.next().and_then(|x| x.parse().ok()),
+            w.next().and_then(|x| x.parse().ok()),
+            w.next(),
+        ) {
+            (Some(used), Some(limit), None) => Ok(Some((used, limit))),
+            _ => Err(proto_err(format!("bad quota answer {}", &a[..a.len().min(40)]))),
+        }
+    }
+
     fn uid_list_request(&self, line: String) -> Result<Vec<u32>, MidbError> {
         let mut v = Vec::new();
         self.request(line, &mut |r| {
