@@ -170,8 +170,9 @@ impl Store {
     }
 
     /// Summaries of up to `limit` live normal messages of `folder` with ids above
-    /// `after_mid`, ascending by id.
-    pub fn message_summaries(&mut self, folder: u64, after_mid: u64, limit: u32) -> Result<Vec<Summary>> {
+    /// `after_mid` and a change number (or read-state change number) of at least `min_cn`
+    /// (0: all), ascending by id.
+    pub fn message_summaries(&mut self, folder: u64, after_mid: u64, limit: u32, min_cn: u64) -> Result<Vec<Summary>> {
         let kw = self.keywords_tag(false)?;
         let read_col = if self.is_private() { "m.read_state" } else { "0" };
         let tags = [
@@ -197,14 +198,19 @@ impl Store {
         }
         sql.push_str(
             " WHERE m.parent_fid=?1 AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=0 AND m.message_id>?2 \
-             ORDER BY m.message_id LIMIT ?3",
+             AND (m.change_number>=?4 OR COALESCE(m.read_cn, 0)>=?4) ORDER BY m.message_id LIMIT ?3",
         );
         if !self.is_private() {
             sql = sql.replace("COALESCE(m.read_cn, 0)", "0");
         }
         let dir = self.dir().to_path_buf();
         let mut st = self.conn().prepare(&sql)?;
-        let mut rows = st.query(params![folder as i64, after_mid as i64, i64::from(limit)])?;
+        let mut rows = st.query(params![
+            folder as i64,
+            after_mid as i64,
+            i64::from(limit),
+            min_cn as i64
+        ])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let mut vals: Vec<Option<PropVal>> = Vec::with_capacity(tags.len());

@@ -216,8 +216,9 @@ impl ExmdbServer {
                 folder,
                 after_mid,
                 limit,
+                min_cn,
             } => Response::Messages(
-                st.message_summaries(folder, after_mid, limit.min(100_000))
+                st.message_summaries(folder, after_mid, limit.min(100_000), min_cn)
                     .map_err(err)?
                     .into_iter()
                     .map(|m| proto::MessageSummary {

@@ -73,15 +73,15 @@ fn summaries_flags_and_renditions() {
     assert_eq!(n, 2);
     // The kept MIME comes back byte-identical.
     assert_eq!(c.message_rfc822(dir, m1).unwrap(), MIME);
-    let s = c.list_messages(dir, INBOX, 0, 100).unwrap();
+    let s = c.list_messages(dir, INBOX, 0, 100, 0).unwrap();
     assert_eq!(s.iter().map(|m| m.mid).collect::<Vec<_>>(), vec![m1, m2]);
     assert_eq!(s[0].flags, flags);
     assert_eq!(s[0].delivery_time, 1_790_000_000);
     assert!(!s[1].flags.read && !s[1].flags.flagged && s[1].flags.keywords.is_empty());
     // Paging: every message exactly once.
-    assert_eq!(c.list_messages(dir, INBOX, 0, 1).unwrap()[0].mid, m1);
-    assert_eq!(c.list_messages(dir, INBOX, m1, 1).unwrap()[0].mid, m2);
-    assert!(c.list_messages(dir, INBOX, m2, 10).unwrap().is_empty());
+    assert_eq!(c.list_messages(dir, INBOX, 0, 1, 0).unwrap()[0].mid, m1);
+    assert_eq!(c.list_messages(dir, INBOX, m1, 1, 0).unwrap()[0].mid, m2);
+    assert!(c.list_messages(dir, INBOX, m2, 10, 0).unwrap().is_empty());
 
     // Flag changes bump the folder state and read back.
     c.call(
@@ -98,9 +98,13 @@ fn summaries_flags_and_renditions() {
     .unwrap();
     let (cn2, _) = c.folder_state(dir, INBOX).unwrap();
     assert!(cn2 > cn1, "{cn2} > {cn1}");
-    let s2 = &c.list_messages(dir, m1, 0, 10).unwrap_or_default();
+    // Only what changed after the first probe: m2, not m1.
+    let changed = c.list_messages(dir, INBOX, 0, 10, cn1 + 1).unwrap();
+    assert_eq!(changed.iter().map(|m| m.mid).collect::<Vec<_>>(), vec![m2]);
+    assert!(c.list_messages(dir, INBOX, 0, 10, cn2 + 1).unwrap().is_empty());
+    let s2 = &c.list_messages(dir, m1, 0, 10, 0).unwrap_or_default();
     assert!(s2.is_empty());
-    let s = c.list_messages(dir, INBOX, m1, 10).unwrap();
+    let s = c.list_messages(dir, INBOX, m1, 10, 0).unwrap();
     assert_eq!(
         s[0].flags,
         ImapFlags {
@@ -122,7 +126,7 @@ fn summaries_flags_and_renditions() {
         },
     )
     .unwrap();
-    let s = c.list_messages(dir, INBOX, 0, 1).unwrap();
+    let s = c.list_messages(dir, INBOX, 0, 1, 0).unwrap();
     assert_eq!(
         s[0].flags,
         ImapFlags {
@@ -194,7 +198,7 @@ fn copy_move_and_folders() {
     assert_eq!(c.message_rfc822(dir, copies[0]).unwrap(), MIME);
     let moved = c.copy_messages(dir, &[m], b, false).unwrap();
     assert_eq!(c.folder_state(dir, INBOX).unwrap().1, 0);
-    assert_eq!(c.list_messages(dir, b, 0, 10).unwrap()[0].mid, moved[0]);
+    assert_eq!(c.list_messages(dir, b, 0, 10, 0).unwrap()[0].mid, moved[0]);
 
     // Rename, reparent, refuse clashes, cycles and default folders; delete.
     c.call(

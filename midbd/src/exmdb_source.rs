@@ -77,6 +77,7 @@ impl StoreSource for ExmdbSource {
         folder: u64,
         after_mid: u64,
         limit: u32,
+        min_cn: u64,
     ) -> Result<Vec<MessageSummary>, SourceError> {
         match self.call(
             maildir,
@@ -84,6 +85,7 @@ impl StoreSource for ExmdbSource {
                 folder,
                 after_mid,
                 limit,
+                min_cn,
             },
         )? {
             Response::Messages(v) => Ok(v

@@ -292,6 +292,10 @@ pub fn src_err(e: SourceError) -> Error {
     }
 }
 
+/// A full synchronisation pass: the folder's indexed `(mid, change_num)` rows, ascending, and
+/// which of them the store still has.
+type FullPass<'a> = (&'a [(u64, u64)], &'a mut [bool]);
+
 /// One mailbox's open index.
 pub struct Mailbox {
     conn: Connection,
@@ -487,6 +491,26 @@ impl Mailbox {
         if commit_max as u64 == cn && msg_count >= 0 && msg_count as u64 == count {
             return Ok(());
         }
+        // Incremental first: only messages whose change number is above the last one seen
+        // (new, moved in, flags changed). When the counts then agree, nothing was removed and
+        // the folder is in step without listing all its messages.
+        if commit_max > 0 && msg_count >= 0 {
+            let mut uidnext_inc = uidnext;
+            self.apply_pages(src, folder, commit_max as u64 + 1, None, &mut uidnext_inc)?;
+            let indexed: i64 = self
+                .conn
+                .prepare_cached("SELECT COUNT(*) FROM messages WHERE folder_id=?1")?
+                .query_row([folder as i64], |r| r.get(0))?;
+            if indexed as u64 == count {
+                self.conn.execute(
+                    "UPDATE folders SET commit_max=?2, msg_count=?3 WHERE folder_id=?1",
+                    params![folder as i64, cn as i64, count as i64],
+                )?;
+                return Ok(());
+            }
+            uidnext = uidnext_inc;
+        }
+        // Full pass: every message of the folder, so removed ones are found.
         let existing: Vec<(u64, u64)> = {
             let mut st = self
                 .conn
@@ -499,17 +523,73 @@ impl Mailbox {
             v
         };
         let mut seen = vec![false; existing.len()];
+        self.apply_pages(src, folder, 0, Some((&existing, &mut seen)), &mut uidnext)?;
+        let tx = self.conn.transaction()?;
+        let gone: Vec<u64> = existing
+            .iter()
+            .zip(&seen)
+            .filter(|(_, s)| !**s)
+            .map(|(e, _)| e.0)
+            .collect();
+        if !gone.is_empty() {
+            for mid in &gone {
+                tx.execute(
+                    "DELETE FROM messages WHERE message_id=?1 AND folder_id=?2",
+                    params![*mid as i64, folder as i64],
+                )?;
+            }
+            let m = next_modseq_tx(&tx)?;
+            tx.execute(
+                "UPDATE folders SET highest_modseq=?2 WHERE folder_id=?1",
+                params![folder as i64, m as i64],
+            )?;
+        }
+        tx.execute(
+            "UPDATE folders SET commit_max=?2, msg_count=?3 WHERE folder_id=?1",
+            params![folder as i64, cn as i64, count as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Page through the store's messages of `folder` with a change number of at least
+    /// `min_cn` and bring the index rows in line: new messages get UIDs, changed flags a new
+    /// modseq. With `full`, the folder's indexed `(mid, change_num)` rows (ascending) are
+    /// looked up there and marked seen; without, each message is looked up in the index.
+    fn apply_pages(
+        &mut self,
+        src: &dyn StoreSource,
+        folder: u64,
+        min_cn: u64,
+        mut full: Option<FullPass<'_>>,
+        uidnext: &mut i64,
+    ) -> Result<(), Error> {
         let mut after = 0u64;
         let mut hi_modseq: Option<u64> = None;
         loop {
-            let page = src.list_messages(&self.maildir, folder, after, PAGE).map_err(src_err)?;
+            let page = src
+                .list_messages(&self.maildir, folder, after, PAGE, min_cn)
+                .map_err(src_err)?;
             let n = page.len();
             let tx = self.conn.transaction()?;
             for s in page {
                 after = after.max(s.mid);
-                if let Ok(i) = existing.binary_search_by_key(&s.mid, |e| e.0) {
-                    seen[i] = true;
-                    if existing[i].1 == s.change_number {
+                let known: Option<u64> = match full.as_mut() {
+                    Some((existing, seen)) => match existing.binary_search_by_key(&s.mid, |e| e.0) {
+                        Ok(i) => {
+                            seen[i] = true;
+                            Some(existing[i].1)
+                        }
+                        Err(_) => None,
+                    },
+                    None => tx
+                        .prepare_cached("SELECT change_num FROM messages WHERE message_id=?1 AND folder_id=?2")?
+                        .query_row(params![s.mid as i64, folder as i64], |r| r.get::<_, i64>(0))
+                        .optional()?
+                        .map(|c| c as u64),
+                };
+                if let Some(known_cn) = known {
+                    if known_cn == s.change_number {
                         continue;
                     }
                     let (read, flagged, replied, forwarded, kw): (bool, bool, bool, bool, Option<String>) = tx
@@ -584,18 +664,18 @@ impl Mailbox {
                     &tx,
                     folder,
                     s.mid,
-                    uidnext as u32,
+                    *uidnext as u32,
                     &flags,
                     s.delivery_time,
                     size,
                     m,
                     s.change_number,
                 )?;
-                uidnext += 1;
+                *uidnext += 1;
             }
             tx.execute(
                 "UPDATE folders SET uidnext=?2 WHERE folder_id=?1",
-                params![folder as i64, uidnext],
+                params![folder as i64, *uidnext],
             )?;
             if let Some(m) = hi_modseq {
                 tx.execute(
@@ -608,31 +688,6 @@ impl Mailbox {
                 break;
             }
         }
-        let tx = self.conn.transaction()?;
-        let gone: Vec<u64> = existing
-            .iter()
-            .zip(&seen)
-            .filter(|(_, s)| !**s)
-            .map(|(e, _)| e.0)
-            .collect();
-        if !gone.is_empty() {
-            for mid in &gone {
-                tx.execute(
-                    "DELETE FROM messages WHERE message_id=?1 AND folder_id=?2",
-                    params![*mid as i64, folder as i64],
-                )?;
-            }
-            let m = next_modseq_tx(&tx)?;
-            tx.execute(
-                "UPDATE folders SET highest_modseq=?2 WHERE folder_id=?1",
-                params![folder as i64, m as i64],
-            )?;
-        }
-        tx.execute(
-            "UPDATE folders SET commit_max=?2, msg_count=?3 WHERE folder_id=?1",
-            params![folder as i64, cn as i64, count as i64],
-        )?;
-        tx.commit()?;
         Ok(())
     }
 

@@ -87,13 +87,15 @@ pub trait StoreSource: Send + Sync {
     fn list_folders(&self, maildir: &str) -> Result<Vec<StoreFolder>, SourceError>;
     /// `(max change number, message count)` of a folder: cheap probe for changes.
     fn folder_state(&self, maildir: &str, folder: u64) -> Result<(u64, u64), SourceError>;
-    /// Up to `limit` messages with mid > `after_mid`, ascending by mid.
+    /// Up to `limit` messages with mid > `after_mid` and a change number of at least
+    /// `min_cn` (0: all), ascending by mid.
     fn list_messages(
         &self,
         maildir: &str,
         folder: u64,
         after_mid: u64,
         limit: u32,
+        min_cn: u64,
     ) -> Result<Vec<MessageSummary>, SourceError>;
     /// The RFC 5322 rendition of a message.
     fn message_rfc822(&self, maildir: &str, mid: u64) -> Result<Vec<u8>, SourceError>;
@@ -295,12 +297,13 @@ impl StoreSource for FakeSource {
         folder: u64,
         after: u64,
         limit: u32,
+        min_cn: u64,
     ) -> Result<Vec<MessageSummary>, SourceError> {
         self.with(maildir, |b| {
             b.folder(folder)?;
             Ok(b.messages
                 .range(after + 1..)
-                .filter(|(_, m)| m.0 == folder)
+                .filter(|(_, m)| m.0 == folder && m.1.change_number >= min_cn)
                 .take(limit as usize)
                 .map(|(_, m)| m.1.clone())
                 .collect())

@@ -328,3 +328,43 @@ fn hidden_folders_are_not_listed() {
     assert!(!names.iter().any(|n| n.starts_with("Secret")), "{names:?}");
     assert!(matches!(m.open_folder(&e.src, "Secret/Inner"), Err(Error::NoFolder)));
 }
+
+#[test]
+fn incremental_sync_sees_flag_changes_additions_and_removals() {
+    use midbd::source::FlagChange;
+    let e = env();
+    let mut m = Mailbox::open(&e.md).unwrap();
+    let a = e.src.deliver(&e.md, fid::INBOX, b"Subject: a\r\n\r\nA\r\n", 100);
+    let b = e.src.deliver(&e.md, fid::INBOX, b"Subject: b\r\n\r\nB\r\n", 200);
+    e.src.deliver(&e.md, fid::INBOX, b"Subject: c\r\n\r\nC\r\n", 300);
+    let f = m.open_folder(&e.src, "INBOX").unwrap();
+    assert_eq!(m.uids_after(f, 0, 100).unwrap(), vec![1, 2, 3]);
+    let hms = m.select_status(f).unwrap().highest_modseq;
+
+    // A flag change only: the counts agree, the changed message is picked up.
+    e.src
+        .set_flags(
+            &e.md,
+            b,
+            &FlagChange {
+                read: Some(true),
+                ..FlagChange::default()
+            },
+        )
+        .unwrap();
+    let f = m.open_folder(&e.src, "INBOX").unwrap();
+    let meta = m.meta(f, &[(2, 2)], 0, 10).unwrap();
+    assert!(meta[0].flags.iter().any(|x| x == "\\Seen"), "{:?}", meta[0].flags);
+    assert!(meta[0].modseq > hms);
+
+    // One removed and one added in the same interval (the store count is unchanged).
+    e.src.delete_messages(&e.md, &[a]).unwrap();
+    e.src.deliver(&e.md, fid::INBOX, b"Subject: d\r\n\r\nD\r\n", 400);
+    let f = m.open_folder(&e.src, "INBOX").unwrap();
+    assert_eq!(m.uids_after(f, 0, 100).unwrap(), vec![2, 3, 4]);
+    assert_eq!(m.vanished_since(f, hms).unwrap(), vec![1]);
+
+    // Nothing changed: nothing moves.
+    let f = m.open_folder(&e.src, "INBOX").unwrap();
+    assert_eq!(m.uids_after(f, 0, 100).unwrap(), vec![2, 3, 4]);
+}

@@ -104,13 +104,15 @@ impl ExmdbClient {
         }
     }
 
-    /// Message summaries with ids above `after_mid` ([`Call::ListMessages`]).
+    /// Message summaries with ids above `after_mid` and a change number of at least `min_cn`
+    /// ([`Call::ListMessages`]).
     pub fn list_messages(
         &self,
         dir: &str,
         folder: u64,
         after_mid: u64,
         limit: u32,
+        min_cn: u64,
     ) -> Result<Vec<proto::MessageSummary>, ExmdbError> {
         match self.call(
             dir,
@@ -118,6 +120,7 @@ impl ExmdbClient {
                 folder,
                 after_mid,
                 limit,
+                min_cn,
             },
         )? {
             Response::Messages(v) => Ok(v),

@@ -17,7 +17,7 @@ use gromox_mapi::props::{PropTag, PropVal, TaggedVal};
 use gromox_mapi::sqlcodec::{self, SqlValue};
 
 /// Protocol version spoken by this crate.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Magic of the client's handshake frame.
 pub const MAGIC: &[u8; 7] = b"GXEXMDB";
 /// Hard cap on a frame's payload (a delivered message with its MIME must fit).
@@ -224,9 +224,15 @@ pub enum Call {
     /// `(highest change number, count)` of a folder's live normal messages
     /// ([`Response::FolderState`]): the index's cheap change probe.
     FolderState { folder: u64 },
-    /// Summaries of up to `limit` live normal messages with ids above `after_mid`, ascending
-    /// ([`Response::Messages`]).
-    ListMessages { folder: u64, after_mid: u64, limit: u32 },
+    /// Summaries of up to `limit` live normal messages with ids above `after_mid` and a change
+    /// number (or read-state change number) of at least `min_cn` (0: all), ascending
+    /// ([`Response::Messages`]). `min_cn` lets the index fetch only what changed.
+    ListMessages {
+        folder: u64,
+        after_mid: u64,
+        limit: u32,
+        min_cn: u64,
+    },
     /// The RFC 5322 rendition of a message ([`Response::Bytes`]).
     MessageRfc822 { mid: u64 },
     /// Store a MIME message (kept byte-identical) with IMAP flags ([`Response::Delivered`]).
@@ -499,10 +505,12 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             folder,
             after_mid,
             limit,
+            min_cn,
         } => {
             put_u64(&mut w, *folder);
             put_u64(&mut w, *after_mid);
             put_u32(&mut w, *limit);
+            put_u64(&mut w, *min_cn);
         }
         MessageRfc822 { mid } => put_u64(&mut w, *mid),
         AppendRfc822 {
@@ -650,6 +658,7 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             folder: r.u64()?,
             after_mid: r.u64()?,
             limit: r.u32()?,
+            min_cn: r.u64()?,
         },
         23 => MessageRfc822 { mid: r.u64()? },
         24 => AppendRfc822 {
@@ -1171,7 +1180,7 @@ mod tests {
         assert_eq!(split_frame(&out[..5]), Ok(None));
         let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
         assert_eq!(split_frame(&huge), Err(ProtoError::TooLarge(MAX_FRAME + 1)));
-        assert!(parse_handshake_request(b"GXEXMDB\x02\x00").is_err());
+        assert!(parse_handshake_request(b"GXEXMDB\x01\x00").is_err(), "version 1 (ListMessages without min_cn) is refused");
         assert_eq!(
             parse_handshake_response(&handshake_response(Status::Ok)),
             Ok(Status::Ok)
