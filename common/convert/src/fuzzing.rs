@@ -52,9 +52,39 @@ pub fn mime(data: &[u8]) {
     let _ = crate::mime_in::mime_to_mapi(&out);
 }
 
-/// iCalendar: parse and map.
+/// iCalendar: parse and map, export the items and map the export again.
 pub fn ical(data: &[u8]) {
-    let _ = crate::ical::ical_to_items(&String::from_utf8_lossy(data));
+    let items = crate::ical::ical_to_items(&String::from_utf8_lossy(data));
+    let out = crate::ical_export::items_to_ical(&items, None);
+    assert!(out.split("\r\n").all(|l| l.len() <= 75), "unfolded line");
+    let _ = crate::ical::ical_to_items(&out);
+}
+
+/// PidLidAppointmentRecur: parse any blob; a parsed blob serialises to one
+/// that parses to the same pattern and exceptions, and an appointment
+/// carrying it exports to iCalendar.
+pub fn recur(data: &[u8]) {
+    let Ok(r) = crate::recur::parse(data) else { return };
+    let again = crate::recur::parse(&r.to_bytes()).expect("serialised blob parses");
+    assert_eq!(again.pattern, r.pattern);
+    assert_eq!(again.exceptions.len(), r.exceptions.len());
+    let mut m = crate::MessageContent::default();
+    m.set(
+        crate::props::PR_MESSAGE_CLASS,
+        crate::props::PropVal::String("IPM.Appointment".into()),
+    );
+    m.set_named(
+        crate::props::PropName::Id(crate::ical::PSETID_APPOINTMENT, 0x8216),
+        crate::props::PT_BINARY,
+        crate::props::PropVal::Binary(data.to_vec()),
+    );
+    m.set_named(
+        crate::props::PropName::Id(crate::ical::PSETID_APPOINTMENT, 0x820D),
+        crate::props::PT_SYSTIME,
+        crate::props::PropVal::SysTime(133_000_000_000_000_000),
+    );
+    let out = crate::ical_export::items_to_ical(&[m], None);
+    let _ = crate::ical::ical_to_items(&out);
 }
 
 /// vCard: parse and map.

@@ -30,6 +30,14 @@ pub const PSETID_MEETING: [u8; 16] = [
 
 pub const PR_START_DATE: u32 = tag(0x0060, PT_SYSTIME);
 pub const PR_END_DATE: u32 = tag(0x0061, PT_SYSTIME);
+/// PidTagAttachmentFlags (afException = 2).
+pub const PR_ATTACHMENT_FLAGS: u32 = tag(0x7FFD, PT_LONG);
+pub const PR_ATTACHMENT_LINKID: u32 = tag(0x7FFA, PT_LONG);
+/// PidTagExceptionStartTime / EndTime: local times of the instance.
+pub const PR_EXCEPTION_STARTTIME: u32 = tag(0x7FFB, PT_SYSTIME);
+pub const PR_EXCEPTION_ENDTIME: u32 = tag(0x7FFC, PT_SYSTIME);
+/// PidTagExceptionReplaceTime: UTC original start of the instance.
+pub const PR_EXCEPTION_REPLACETIME: u32 = tag(0x7FF9, PT_SYSTIME);
 
 fn s(v: impl Into<String>) -> PropVal {
     PropVal::String(v.into())
@@ -52,11 +60,35 @@ pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
             continue;
         };
         let method = cal.text("METHOD").unwrap_or_default().to_ascii_uppercase();
+        // Masters first; then instances with RECURRENCE-ID become
+        // exceptions of the recurring master of the same UID.
+        let first = out.len();
+        let mut masters: Vec<(usize, &Component)> = Vec::new();
         for c in &cal.children {
             match c.name.as_str() {
-                "VEVENT" => out.push(event(&cal, c, &method)),
+                "VEVENT" if c.prop("RECURRENCE-ID").is_none() => {
+                    masters.push((out.len(), c));
+                    out.push(event(&cal, c, &method));
+                }
                 "VTODO" => out.push(todo(&cal, c)),
                 _ => {}
+            }
+        }
+        for c in cal
+            .children
+            .iter()
+            .filter(|c| c.name == "VEVENT" && c.prop("RECURRENCE-ID").is_some())
+        {
+            let uid = c.text("UID");
+            let master = masters
+                .iter()
+                .find(|(_, mc)| uid.is_some() && mc.text("UID") == uid && mc.prop("RRULE").is_some());
+            let done = match master {
+                Some(&(i, mc)) if i >= first => add_exception(&mut out[i], &cal, mc, c, &method),
+                _ => false,
+            };
+            if !done {
+                out.push(event(&cal, c, &method));
             }
         }
     }
@@ -401,7 +433,8 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
     if let Some(r) = rrule {
         // PidLidRecurrencePattern holds a description; keep the rule.
         m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8232), PT_UNICODE, s(r.clone()));
-        if let Some(blob) = recurrence_blob(c, &r, start, end) {
+        store_timezone(&mut m, cal, c);
+        if let Some(blob) = recurrence_blob(cal, c, &r, start, end) {
             m.set_named(
                 PropName::Id(PSETID_APPOINTMENT, 0x8216),
                 PT_BINARY,
@@ -483,9 +516,47 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
     m
 }
 
-/// PidLidAppointmentRecur from RRULE, DTSTART (local wall time) and EXDATE.
-fn recurrence_blob(c: &Component, rrule: &str, start: Option<(u64, bool)>, end: Option<u64>) -> Option<Vec<u8>> {
+/// Local wall time (minutes since 1601) of a DATE or DATE-TIME value in
+/// the series' zone `tzid` (the TZID of DTSTART): values with a TZID or
+/// floating are taken as written, UTC values are converted.
+fn local_minutes(cal: &Component, p: &Property, tzid: Option<&str>, default_minute: u32) -> Option<u32> {
+    let v = p.value.trim();
+    let d: String = v.chars().filter(char::is_ascii_digit).collect();
+    let y: i64 = d.get(0..4)?.parse().ok()?;
+    let mo: u32 = d.get(4..6)?.parse().ok()?;
+    let day: u32 = d.get(6..8)?.parse().ok()?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if d.len() < 12 || !v.contains('T') {
+        return crate::recur::minutes1601(y, mo, day, default_minute);
+    }
+    let h: u32 = d.get(8..10)?.parse().ok()?;
+    let mi: u32 = d.get(10..12)?.parse().ok()?;
+    if h > 23 || mi > 59 {
+        return None;
+    }
+    let m = crate::recur::minutes1601(y, mo, day, h * 60 + mi)?;
+    match tzid {
+        Some(tz) if v.ends_with(['Z', 'z']) => {
+            let ft = m as u64 * 600_000_000;
+            let off = tz_offset(cal, tz, y, ft);
+            u32::try_from(m as i64 + off).ok()
+        }
+        _ => Some(m),
+    }
+}
+
+/// PidLidAppointmentRecur from RRULE, DTSTART (local wall time), EXDATE.
+fn recurrence_blob(
+    cal: &Component,
+    c: &Component,
+    rrule: &str,
+    start: Option<(u64, bool)>,
+    end: Option<u64>,
+) -> Option<Vec<u8>> {
     let dt = c.prop("DTSTART")?;
+    let tzid = dt.param("TZID");
     let d: String = dt.value.chars().filter(char::is_ascii_digit).collect();
     let year: i64 = d.get(0..4)?.parse().ok()?;
     let month: u32 = d.get(4..6)?.parse().ok()?;
@@ -499,16 +570,33 @@ fn recurrence_blob(c: &Component, rrule: &str, start: Option<(u64, bool)>, end: 
     let mut ex = Vec::new();
     for p in c.props_named("EXDATE") {
         for v in p.value.split(',') {
-            let v: String = v.chars().filter(char::is_ascii_digit).collect();
-            if let (Some(y), Some(mo), Some(dd)) = (v.get(0..4), v.get(4..6), v.get(6..8)) {
-                if let (Ok(y), Ok(mo), Ok(dd)) = (y.parse(), mo.parse(), dd.parse()) {
-                    ex.push((y, mo, dd));
-                }
+            let one = Property {
+                value: v.to_string(),
+                ..p.clone()
+            };
+            if let Some(m) = local_minutes(cal, &one, tzid.or(p.param("TZID")), 0) {
+                let (y, mo, dd, _) = crate::recur::civil_minutes(m);
+                ex.push((y, mo, dd));
             }
         }
     }
+    // UNTIL (UTC when DTSTART has a zone) as a local date.
+    let mut rule = rrule.to_string();
+    if let Some(u) = rrule
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("UNTIL=").or_else(|| kv.strip_prefix("until=")))
+    {
+        let p = Property {
+            value: u.to_string(),
+            ..Default::default()
+        };
+        if let Some(m) = local_minutes(cal, &p, tzid, 0) {
+            let (y, mo, dd, _) = crate::recur::civil_minutes(m);
+            rule = rule.replace(u, &format!("{y:04}{mo:02}{dd:02}"));
+        }
+    }
     crate::recur::appointment_recur(
-        rrule,
+        &rule,
         crate::recur::LocalStart {
             year,
             month,
@@ -520,10 +608,197 @@ fn recurrence_blob(c: &Component, rrule: &str, start: Option<(u64, bool)>, end: 
     )
 }
 
+/// PidLidTimeZoneStruct and PidLidTimeZoneDescription of a recurring
+/// event whose DTSTART names a VTIMEZONE ([MS-OXCICAL] 2.1.3.1.1.19.2).
+fn store_timezone(m: &mut MessageContent, cal: &Component, c: &Component) {
+    let Some(tzid) = c.prop("DTSTART").and_then(|p| p.param("TZID")) else {
+        return;
+    };
+    let tzid = tzid.trim_matches('"');
+    let Some(vtz) = cal
+        .children
+        .iter()
+        .find(|t| t.name == "VTIMEZONE" && t.text("TZID").as_deref() == Some(tzid))
+    else {
+        return;
+    };
+    if let Some(ts) = crate::tz::TimeZoneStruct::from_vtimezone(vtz) {
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8233),
+            PT_BINARY,
+            PropVal::Binary(ts.to_bytes()),
+        );
+        m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8234), PT_UNICODE, s(tzid));
+    }
+}
+
+/// Message class of exception attachments' embedded messages
+/// ([MS-OXOCAL] section 2.2.10.1.1).
+pub const EXCEPTION_CLASS: &str = "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}";
+
+/// Records the instance `x` (a VEVENT with RECURRENCE-ID) as an exception
+/// of the recurring master `master` ([MS-OXOCAL] sections 2.2.1.44.2,
+/// 2.2.10.1 and 3.1.4.5): the instance's original date goes into the
+/// deleted and its new date into the modified instance list of
+/// PidLidAppointmentRecur, an ExceptionInfo carries the overridden
+/// subject, location and busy status, and a hidden exception attachment
+/// holds the instance as an embedded message. `false` if the master has no
+/// usable recurrence blob or the instance's dates cannot be read.
+fn add_exception(m: &mut MessageContent, cal: &Component, master: &Component, x: &Component, method: &str) -> bool {
+    let recur_name = PropName::Id(PSETID_APPOINTMENT, 0x8216);
+    let Some(PropVal::Binary(blob)) = m.get_named(&recur_name) else {
+        return false;
+    };
+    let Ok(mut r) = crate::recur::parse(blob) else {
+        return false;
+    };
+    let tzid = master.prop("DTSTART").and_then(|p| p.param("TZID"));
+    let Some(rid) = x.prop("RECURRENCE-ID") else {
+        return false;
+    };
+    let Some(orig) = local_minutes(cal, rid, tzid, r.start_time_offset) else {
+        return false;
+    };
+    let duration = r.end_time_offset.saturating_sub(r.start_time_offset);
+    let start = x
+        .prop("DTSTART")
+        .and_then(|p| local_minutes(cal, p, tzid, r.start_time_offset))
+        .unwrap_or(orig);
+    let end = x
+        .prop("DTEND")
+        .and_then(|p| local_minutes(cal, p, tzid, r.start_time_offset))
+        .unwrap_or(start.saturating_add(duration));
+    let inst = event(cal, x, method);
+    let mut e = crate::recur::ExceptionInfo {
+        start_date_time: start,
+        end_date_time: end,
+        original_start_date: orig,
+        ..Default::default()
+    };
+    let subject = x.text("SUMMARY");
+    if subject != master.text("SUMMARY") {
+        e.override_flags |= crate::recur::ARO_SUBJECT;
+        e.subject = Some(subject.clone().unwrap_or_default());
+    }
+    let location = x.text("LOCATION");
+    if location != master.text("LOCATION") {
+        e.override_flags |= crate::recur::ARO_LOCATION;
+        e.location = Some(location.unwrap_or_default());
+    }
+    let busy = PropName::Id(PSETID_APPOINTMENT, 0x8205);
+    if let (Some(PropVal::Long(b)), true) = (inst.get_named(&busy), inst.get_named(&busy) != m.get_named(&busy)) {
+        e.override_flags |= crate::recur::ARO_BUSYSTATUS;
+        e.busy_status = Some(*b as u32);
+    }
+    let body_differs = x.text("DESCRIPTION").is_some() && x.text("DESCRIPTION") != master.text("DESCRIPTION");
+    if body_differs {
+        e.override_flags |= crate::recur::ARO_EXCEPTIONAL_BODY;
+    }
+    e.override_flags |= crate::recur::ARO_ATTACHMENT;
+    e.attachment = Some(0);
+    let p = &mut r.pattern;
+    let day = |v: u32| v - v % 1440;
+    p.deleted_instance_dates.push(day(orig));
+    p.deleted_instance_dates.sort_unstable();
+    p.deleted_instance_dates.dedup();
+    p.modified_instance_dates.push(day(start));
+    p.modified_instance_dates.sort_unstable();
+    r.exceptions.retain(|o| o.original_start_date != orig);
+    r.exceptions.push(e);
+    r.exceptions.sort_by_key(|e| e.start_date_time);
+    m.set_named(recur_name, PT_BINARY, PropVal::Binary(r.to_bytes()));
+    // The exception attachment with the instance as embedded message.
+    let mut inst = inst;
+    inst.set(PR_MESSAGE_CLASS, s(EXCEPTION_CLASS));
+    let orig_utc = datetime(cal, rid).map(|t| t.0).or_else(|| {
+        let off = (m.get(PR_START_DATE).and_then(|v| match v {
+            PropVal::SysTime(t) => Some(*t as i64 / 600_000_000),
+            _ => None,
+        }))? - (r.pattern.start_date + r.start_time_offset) as i64;
+        u64::try_from((orig as i64 + off).checked_mul(600_000_000)?).ok()
+    });
+    if let Some(t) = orig_utc {
+        inst.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8228),
+            PT_SYSTIME,
+            PropVal::SysTime(t),
+        );
+    }
+    inst.set_named(
+        PropName::Id(PSETID_APPOINTMENT, 0x8206),
+        PT_BOOLEAN,
+        PropVal::Bool(body_differs),
+    );
+    let subj = inst.get_str(0x0037).unwrap_or_default().to_string();
+    let mut props = vec![
+        Prop {
+            tag: PR_ATTACH_METHOD,
+            name: None,
+            value: PropVal::Long(5),
+        },
+        Prop {
+            tag: PR_ATTACHMENT_HIDDEN,
+            name: None,
+            value: PropVal::Bool(true),
+        },
+        Prop {
+            tag: PR_ATTACHMENT_FLAGS,
+            name: None,
+            value: PropVal::Long(2),
+        },
+        Prop {
+            tag: PR_ATTACHMENT_LINKID,
+            name: None,
+            value: PropVal::Long(0),
+        },
+        Prop {
+            tag: PR_RENDERING_POSITION,
+            name: None,
+            value: PropVal::Long(-1),
+        },
+        Prop {
+            tag: PR_DISPLAY_NAME,
+            name: None,
+            value: s(subj),
+        },
+        Prop {
+            tag: PR_EXCEPTION_STARTTIME,
+            name: None,
+            value: PropVal::SysTime(start as u64 * 600_000_000),
+        },
+        Prop {
+            tag: PR_EXCEPTION_ENDTIME,
+            name: None,
+            value: PropVal::SysTime(end as u64 * 600_000_000),
+        },
+    ];
+    if let Some(t) = orig_utc {
+        props.push(Prop {
+            tag: PR_EXCEPTION_REPLACETIME,
+            name: None,
+            value: PropVal::SysTime(t),
+        });
+    }
+    m.attachments.push(crate::message::Attachment {
+        props,
+        embedded: Some(Box::new(inst)),
+    });
+    m.set(PR_HASATTACH, PropVal::Bool(true));
+    true
+}
+
 fn todo(cal: &Component, c: &Component) -> MessageContent {
     let mut m = MessageContent::default();
     m.set(PR_MESSAGE_CLASS, s("IPM.Task"));
     common(&mut m, c);
+    // The UID, kept as for events so that an export gives it back.
+    if let Some(uid) = c.text("UID") {
+        m.set_named(
+            PropName::Id(PSETID_MEETING, 0x0003),
+            PT_BINARY,
+            PropVal::Binary(global_object_id(&uid)),
+        );
+    }
     if let Some((t, _)) = c.prop("DTSTART").and_then(|p| datetime(cal, p)) {
         m.set_named(PropName::Id(PSETID_TASK, 0x8104), PT_SYSTIME, PropVal::SysTime(t));
         m.set_named(PropName::Id(PSETID_COMMON, 0x8516), PT_SYSTIME, PropVal::SysTime(t));

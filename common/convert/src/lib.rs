@@ -15,7 +15,12 @@
 //! - [`contentline`], [`ical`], [`vcard`]: iCalendar (RFC 5545) and vCard
 //!   (RFC 6350, RFC 2426, 2.1) parsing and mapping to appointment, meeting,
 //!   task and contact properties ([MS-OXCICAL], [MS-OXVCARD]);
-//!   [`recur`] builds PidLidAppointmentRecur ([MS-OXOCAL]).
+//!   [`recur`] builds and parses PidLidAppointmentRecur ([MS-OXOCAL]),
+//!   [`tz`] maps VTIMEZONE to PidLidTimeZoneStruct and back.
+//! - [`ical_export`]: appointments, meetings and tasks to iCalendar
+//!   ([MS-OXCICAL] section 2.1.3, export direction), recurrences with
+//!   EXDATE and RECURRENCE-ID instances.
+//! - [`vcard_export`]: contacts to vCard 3.0.
 //! - [`message`] / [`props`]: the message structure the conversions share;
 //!   [`mapi`] converts it to and from `gromox-mapi` types.
 //! - [`charset`], [`base64`]: helpers.
@@ -27,6 +32,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod html;
 pub mod ical;
+pub mod ical_export;
 pub mod mapi;
 pub mod message;
 pub mod mime_in;
@@ -37,6 +43,7 @@ pub mod recur;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;
+pub mod tz;
 pub mod vcard;
 pub mod vcard_export;
 

@@ -5,9 +5,12 @@
 //! Supported: DAILY, WEEKLY (BYDAY, WKST), MONTHLY (BYMONTHDAY or an nth
 //! BYDAY, also via BYSETPOS), YEARLY (BYMONTH with BYMONTHDAY or nth
 //! BYDAY); INTERVAL; COUNT, UNTIL or no end; EXDATE as deleted instances.
-//! Exceptions (modified instances) are not written. Dates are the local
-//! dates of DTSTART, as the structure requires.
+//! [`parse`] reads the structure back (with ExceptionInfo and
+//! ExtendedException), [`AppointmentRecur::to_bytes`] writes it, so that
+//! callers can add modified-instance exceptions. Dates are the local dates
+//! of DTSTART, as the structure requires.
 
+use crate::error::{Error, Result};
 use crate::props::days_from_civil;
 
 const NO_END: u32 = 0x5AE9_80DF;
@@ -273,29 +276,6 @@ pub fn appointment_recur(
             (pt, months, first as u32)
         }
     };
-    let mut b = Vec::with_capacity(128);
-    let w16 = |b: &mut Vec<u8>, v: u16| b.extend_from_slice(&v.to_le_bytes());
-    let w32 = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
-    w16(&mut b, 0x3004);
-    w16(&mut b, 0x3004);
-    w16(&mut b, recur_freq);
-    w16(&mut b, pattern_type);
-    w16(&mut b, 0); // CalendarType: Gregorian
-    w32(&mut b, first_dt);
-    w32(&mut b, period);
-    w32(&mut b, 0); // SlidingFlag
-    match kind {
-        Kind::Daily => {}
-        Kind::Weekly { mask } => w32(&mut b, mask),
-        Kind::MonthDay { day } => w32(&mut b, day),
-        Kind::MonthNth { mask, n } => {
-            w32(&mut b, mask);
-            w32(&mut b, n);
-        }
-    }
-    w32(&mut b, end_type);
-    w32(&mut b, occ_count);
-    w32(&mut b, first_dow);
     let mut del: Vec<u32> = exdates
         .iter()
         .map(|&(y, m, d)| days1601(y, m, d))
@@ -304,22 +284,427 @@ pub fn appointment_recur(
         .collect();
     del.sort_unstable();
     del.dedup();
-    w32(&mut b, del.len() as u32);
-    for d in &del {
-        w32(&mut b, *d);
+    let pattern_specific = match kind {
+        Kind::Daily => PatternSpecific::None,
+        Kind::Weekly { mask } => PatternSpecific::Week(mask),
+        Kind::MonthDay { day } => PatternSpecific::Day(day),
+        Kind::MonthNth { mask, n } => PatternSpecific::MonthNth(mask, n),
+    };
+    let r = AppointmentRecur {
+        pattern: RecurrencePattern {
+            recur_frequency: recur_freq,
+            pattern_type,
+            calendar_type: 0,
+            first_date_time: first_dt,
+            period,
+            sliding_flag: 0,
+            pattern_specific,
+            end_type,
+            occurrence_count: occ_count,
+            first_dow,
+            deleted_instance_dates: del,
+            modified_instance_dates: Vec::new(),
+            start_date: (sd * 1440) as u32,
+            end_date,
+        },
+        reader_version2: 0x3006,
+        writer_version2: 0x3009,
+        start_time_offset: start.minute_of_day,
+        end_time_offset: start.minute_of_day + duration_min,
+        exceptions: Vec::new(),
+    };
+    Some(r.to_bytes())
+}
+
+/// ExceptionInfo OverrideFlags ([MS-OXOCAL] section 2.2.1.44.2).
+pub const ARO_SUBJECT: u16 = 0x0001;
+pub const ARO_MEETINGTYPE: u16 = 0x0002;
+pub const ARO_REMINDERDELTA: u16 = 0x0004;
+pub const ARO_REMINDER: u16 = 0x0008;
+pub const ARO_LOCATION: u16 = 0x0010;
+pub const ARO_BUSYSTATUS: u16 = 0x0020;
+pub const ARO_ATTACHMENT: u16 = 0x0040;
+pub const ARO_SUBTYPE: u16 = 0x0080;
+pub const ARO_APPTCOLOR: u16 = 0x0100;
+pub const ARO_EXCEPTIONAL_BODY: u16 = 0x0200;
+
+/// EndType values ([MS-OXOCAL] section 2.2.1.44.1).
+pub const END_AFTER_DATE: u32 = 0x2021;
+pub const END_AFTER_N: u32 = 0x2022;
+pub const END_NEVER: u32 = 0x2023;
+
+/// PatternTypeSpecific ([MS-OXOCAL] section 2.2.1.44.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternSpecific {
+    /// PatternType 0 (day).
+    None,
+    /// PatternType 1 (week): day-of-week bit mask (bit 0 Sunday).
+    Week(u32),
+    /// PatternType 2, 4, 0xA, 0xC (month, month end, Hijri): day of month.
+    Day(u32),
+    /// PatternType 3, 0xB (nth weekday): day mask and N (5 = last).
+    MonthNth(u32, u32),
+}
+
+/// RecurrencePattern ([MS-OXOCAL] section 2.2.1.44.1). Dates and times
+/// are minutes since 1601-01-01 in the series' local time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecurrencePattern {
+    /// 0x200A daily, 0x200B weekly, 0x200C monthly, 0x200D yearly.
+    pub recur_frequency: u16,
+    pub pattern_type: u16,
+    pub calendar_type: u16,
+    pub first_date_time: u32,
+    /// Minutes (daily), weeks (weekly) or months (monthly, yearly).
+    pub period: u32,
+    pub sliding_flag: u32,
+    pub pattern_specific: PatternSpecific,
+    pub end_type: u32,
+    pub occurrence_count: u32,
+    pub first_dow: u32,
+    /// Original dates (local midnight) of deleted and of modified instances.
+    pub deleted_instance_dates: Vec<u32>,
+    /// Dates (local midnight) modified instances now start on.
+    pub modified_instance_dates: Vec<u32>,
+    pub start_date: u32,
+    pub end_date: u32,
+}
+
+/// One modified instance: ExceptionInfo ([MS-OXOCAL] section 2.2.1.44.2)
+/// merged with its ExtendedException (section 2.2.1.44.3). Times are local
+/// minutes since 1601.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExceptionInfo {
+    pub start_date_time: u32,
+    pub end_date_time: u32,
+    pub original_start_date: u32,
+    pub override_flags: u16,
+    /// Subject (the wide ExtendedException copy when present).
+    pub subject: Option<String>,
+    pub meeting_type: Option<u32>,
+    pub reminder_delta: Option<u32>,
+    pub reminder_set: Option<u32>,
+    pub location: Option<String>,
+    pub busy_status: Option<u32>,
+    pub attachment: Option<u32>,
+    pub sub_type: Option<u32>,
+    pub appointment_color: Option<u32>,
+    /// ExtendedException ChangeHighlight value.
+    pub change_highlight: Option<u32>,
+}
+
+/// AppointmentRecurrencePattern, the PidLidAppointmentRecur value
+/// ([MS-OXOCAL] section 2.2.1.44.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentRecur {
+    pub pattern: RecurrencePattern,
+    pub reader_version2: u32,
+    pub writer_version2: u32,
+    /// Minutes after local midnight each instance starts / ends.
+    pub start_time_offset: u32,
+    pub end_time_offset: u32,
+    pub exceptions: Vec<ExceptionInfo>,
+}
+
+struct Rd<'a> {
+    b: &'a [u8],
+    o: usize,
+}
+
+impl Rd<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let e = self.o.checked_add(n).filter(|e| *e <= self.b.len());
+        let e = e.ok_or(Error::Truncated("appointment recurrence"))?;
+        let s = &self.b[self.o..e];
+        self.o = e;
+        Ok(s)
     }
-    w32(&mut b, 0); // ModifiedInstanceCount
-    w32(&mut b, (sd * 1440) as u32);
-    w32(&mut b, end_date);
-    // AppointmentRecurrencePattern tail ([MS-OXOCAL] 2.2.1.44.5).
-    w32(&mut b, 0x3006);
-    w32(&mut b, 0x3009);
-    w32(&mut b, start.minute_of_day);
-    w32(&mut b, start.minute_of_day + duration_min);
-    w16(&mut b, 0); // ExceptionCount
-    w32(&mut b, 0); // ReservedBlock1Size
-    w32(&mut b, 0); // ReservedBlock2Size
-    Some(b)
+    fn u16(&mut self) -> Result<u16> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn dates(&mut self) -> Result<Vec<u32>> {
+        let n = self.u32()? as usize;
+        // Each date takes 4 bytes: a count beyond the input is bad data.
+        if n > (self.b.len() - self.o) / 4 {
+            return Err(Error::Truncated("instance dates"));
+        }
+        (0..n).map(|_| self.u32()).collect()
+    }
+}
+
+/// Parses a PidLidAppointmentRecur blob (AppointmentRecurrencePattern of
+/// [MS-OXOCAL] section 2.2.1.44.5, with RecurrencePattern 2.2.1.44.1,
+/// ExceptionInfo 2.2.1.44.2 and ExtendedException 2.2.1.44.3). Any input is
+/// accepted: malformed blobs give an error, never a panic.
+pub fn parse(b: &[u8]) -> Result<AppointmentRecur> {
+    let mut r = Rd { b, o: 0 };
+    let reader = r.u16()?;
+    let _writer = r.u16()?;
+    if reader != 0x3004 {
+        return Err(Error::BadSignature("RecurrencePattern ReaderVersion"));
+    }
+    let recur_frequency = r.u16()?;
+    let pattern_type = r.u16()?;
+    let calendar_type = r.u16()?;
+    let first_date_time = r.u32()?;
+    let period = r.u32()?;
+    let sliding_flag = r.u32()?;
+    let pattern_specific = match pattern_type {
+        0 => PatternSpecific::None,
+        1 => PatternSpecific::Week(r.u32()?),
+        2 | 4 | 0xA | 0xC => PatternSpecific::Day(r.u32()?),
+        3 | 0xB => {
+            let mask = r.u32()?;
+            PatternSpecific::MonthNth(mask, r.u32()?)
+        }
+        t => return Err(Error::Invalid(format!("recurrence PatternType {t:#x}"))),
+    };
+    let end_type = r.u32()?;
+    let occurrence_count = r.u32()?;
+    let first_dow = r.u32()?;
+    let deleted_instance_dates = r.dates()?;
+    let modified_instance_dates = r.dates()?;
+    let start_date = r.u32()?;
+    let end_date = r.u32()?;
+    let pattern = RecurrencePattern {
+        recur_frequency,
+        pattern_type,
+        calendar_type,
+        first_date_time,
+        period,
+        sliding_flag,
+        pattern_specific,
+        end_type,
+        occurrence_count,
+        first_dow,
+        deleted_instance_dates,
+        modified_instance_dates,
+        start_date,
+        end_date,
+    };
+    let reader_version2 = r.u32()?;
+    let writer_version2 = r.u32()?;
+    let start_time_offset = r.u32()?;
+    let end_time_offset = r.u32()?;
+    let count = r.u16()? as usize;
+    let mut exceptions = Vec::with_capacity(count.min(256));
+    for _ in 0..count {
+        let mut e = ExceptionInfo {
+            start_date_time: r.u32()?,
+            end_date_time: r.u32()?,
+            original_start_date: r.u32()?,
+            override_flags: r.u16()?,
+            ..Default::default()
+        };
+        let f = e.override_flags;
+        let string8 = |r: &mut Rd| -> Result<String> {
+            let _len = r.u16()?;
+            let len2 = r.u16()? as usize;
+            Ok(crate::charset::decode_label("windows-1252", r.take(len2)?))
+        };
+        if f & ARO_SUBJECT != 0 {
+            e.subject = Some(string8(&mut r)?);
+        }
+        if f & ARO_MEETINGTYPE != 0 {
+            e.meeting_type = Some(r.u32()?);
+        }
+        if f & ARO_REMINDERDELTA != 0 {
+            e.reminder_delta = Some(r.u32()?);
+        }
+        if f & ARO_REMINDER != 0 {
+            e.reminder_set = Some(r.u32()?);
+        }
+        if f & ARO_LOCATION != 0 {
+            e.location = Some(string8(&mut r)?);
+        }
+        if f & ARO_BUSYSTATUS != 0 {
+            e.busy_status = Some(r.u32()?);
+        }
+        if f & ARO_ATTACHMENT != 0 {
+            e.attachment = Some(r.u32()?);
+        }
+        if f & ARO_SUBTYPE != 0 {
+            e.sub_type = Some(r.u32()?);
+        }
+        if f & ARO_APPTCOLOR != 0 {
+            e.appointment_color = Some(r.u32()?);
+        }
+        exceptions.push(e);
+    }
+    let rb1 = r.u32()? as usize;
+    r.take(rb1)?;
+    // ExtendedException entries exist from WriterVersion2 0x3009 on; older
+    // writers and some truncated blobs stop here, keep what was read.
+    if writer_version2 >= 0x3009 {
+        for e in exceptions.iter_mut() {
+            let Ok(hl_size) = r.u32() else { break };
+            if hl_size >= 4 {
+                e.change_highlight = Some(r.u32()?);
+                r.take(hl_size as usize - 4)?;
+            } else {
+                r.take(hl_size as usize)?;
+            }
+            let ee1 = r.u32()? as usize;
+            r.take(ee1)?;
+            if e.override_flags & (ARO_SUBJECT | ARO_LOCATION) != 0 {
+                r.take(12)?; // StartDateTime, EndDateTime, OriginalStartDate again
+                let wide = |r: &mut Rd| -> Result<String> {
+                    let n = r.u16()? as usize;
+                    let raw = r.take(n * 2)?;
+                    let u: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    Ok(String::from_utf16_lossy(&u))
+                };
+                if e.override_flags & ARO_SUBJECT != 0 {
+                    e.subject = Some(wide(&mut r)?);
+                }
+                if e.override_flags & ARO_LOCATION != 0 {
+                    e.location = Some(wide(&mut r)?);
+                }
+                let ee2 = r.u32()? as usize;
+                r.take(ee2)?;
+            }
+        }
+    }
+    Ok(AppointmentRecur {
+        pattern,
+        reader_version2,
+        writer_version2,
+        start_time_offset,
+        end_time_offset,
+        exceptions,
+    })
+}
+
+impl AppointmentRecur {
+    /// Serialises the structure ([MS-OXOCAL] section 2.2.1.44.5): exception
+    /// subjects and locations as Windows-1252 in ExceptionInfo and as
+    /// UTF-16 in ExtendedException (WriterVersion2 0x3009).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = &self.pattern;
+        let mut b = Vec::with_capacity(128);
+        let w16 = |b: &mut Vec<u8>, v: u16| b.extend_from_slice(&v.to_le_bytes());
+        let w32 = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
+        w16(&mut b, 0x3004);
+        w16(&mut b, 0x3004);
+        w16(&mut b, p.recur_frequency);
+        w16(&mut b, p.pattern_type);
+        w16(&mut b, p.calendar_type);
+        w32(&mut b, p.first_date_time);
+        w32(&mut b, p.period);
+        w32(&mut b, p.sliding_flag);
+        match p.pattern_specific {
+            PatternSpecific::None => {}
+            PatternSpecific::Week(m) | PatternSpecific::Day(m) => w32(&mut b, m),
+            PatternSpecific::MonthNth(m, n) => {
+                w32(&mut b, m);
+                w32(&mut b, n);
+            }
+        }
+        w32(&mut b, p.end_type);
+        w32(&mut b, p.occurrence_count);
+        w32(&mut b, p.first_dow);
+        for list in [&p.deleted_instance_dates, &p.modified_instance_dates] {
+            w32(&mut b, list.len() as u32);
+            for d in list {
+                w32(&mut b, *d);
+            }
+        }
+        w32(&mut b, p.start_date);
+        w32(&mut b, p.end_date);
+        w32(&mut b, self.reader_version2);
+        w32(&mut b, self.writer_version2);
+        w32(&mut b, self.start_time_offset);
+        w32(&mut b, self.end_time_offset);
+        let exceptions = &self.exceptions[..self.exceptions.len().min(u16::MAX as usize)];
+        w16(&mut b, exceptions.len() as u16);
+        let string8 = |b: &mut Vec<u8>, s: &str| {
+            let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(s);
+            let n = bytes.len().min(u16::MAX as usize - 1);
+            w16(b, n as u16 + 1);
+            w16(b, n as u16);
+            b.extend_from_slice(&bytes[..n]);
+        };
+        for e in exceptions {
+            w32(&mut b, e.start_date_time);
+            w32(&mut b, e.end_date_time);
+            w32(&mut b, e.original_start_date);
+            w16(&mut b, e.override_flags);
+            let f = e.override_flags;
+            if f & ARO_SUBJECT != 0 {
+                string8(&mut b, e.subject.as_deref().unwrap_or(""));
+            }
+            for (flag, v) in [
+                (ARO_MEETINGTYPE, e.meeting_type),
+                (ARO_REMINDERDELTA, e.reminder_delta),
+                (ARO_REMINDER, e.reminder_set),
+            ] {
+                if f & flag != 0 {
+                    w32(&mut b, v.unwrap_or(0));
+                }
+            }
+            if f & ARO_LOCATION != 0 {
+                string8(&mut b, e.location.as_deref().unwrap_or(""));
+            }
+            for (flag, v) in [
+                (ARO_BUSYSTATUS, e.busy_status),
+                (ARO_ATTACHMENT, e.attachment),
+                (ARO_SUBTYPE, e.sub_type),
+                (ARO_APPTCOLOR, e.appointment_color),
+            ] {
+                if f & flag != 0 {
+                    w32(&mut b, v.unwrap_or(0));
+                }
+            }
+        }
+        w32(&mut b, 0); // ReservedBlock1Size
+        if self.writer_version2 >= 0x3009 {
+            let wide = |b: &mut Vec<u8>, s: &str| {
+                let u: Vec<u16> = s.encode_utf16().take(u16::MAX as usize).collect();
+                w16(b, u.len() as u16);
+                for c in u {
+                    w16(b, c);
+                }
+            };
+            for e in exceptions {
+                w32(&mut b, 4); // ChangeHighlightSize
+                w32(&mut b, e.change_highlight.unwrap_or(0));
+                w32(&mut b, 0); // ReservedBlockEE1Size
+                if e.override_flags & (ARO_SUBJECT | ARO_LOCATION) != 0 {
+                    w32(&mut b, e.start_date_time);
+                    w32(&mut b, e.end_date_time);
+                    w32(&mut b, e.original_start_date);
+                    if e.override_flags & ARO_SUBJECT != 0 {
+                        wide(&mut b, e.subject.as_deref().unwrap_or(""));
+                    }
+                    if e.override_flags & ARO_LOCATION != 0 {
+                        wide(&mut b, e.location.as_deref().unwrap_or(""));
+                    }
+                    w32(&mut b, 0); // ReservedBlockEE2Size
+                }
+            }
+        }
+        w32(&mut b, 0); // ReservedBlock2Size
+        b
+    }
+}
+
+/// Local civil date of a minutes-since-1601 value, and the minute of day.
+pub fn civil_minutes(m: u32) -> (i64, u32, u32, u32) {
+    let days = (m / 1440) as i64;
+    let (y, mo, d) = civil(days);
+    (y, mo, d, m % 1440)
+}
+
+/// Minutes since 1601 of a local civil date and minute of day; `None`
+/// before 1601 or past the 32-bit range.
+pub fn minutes1601(y: i64, m: u32, d: u32, minute_of_day: u32) -> Option<u32> {
+    let days = days1601(y, m, d);
+    u32::try_from(days.checked_mul(1440)?.checked_add(minute_of_day as i64)?).ok()
 }
 
 #[cfg(test)]

@@ -53,3 +53,8 @@ fn vcard_seeds() {
 fn entryid_seeds() {
     run("entryid", gromox_convert::fuzzing::entryid);
 }
+
+#[test]
+fn recur_seeds() {
+    run("recur", gromox_convert::fuzzing::recur);
+}

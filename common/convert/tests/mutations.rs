@@ -117,3 +117,8 @@ fn mutated_vcard() {
 fn mutated_entryid() {
     run("entryid", gromox_convert::fuzzing::entryid, 500);
 }
+
+#[test]
+fn mutated_recur() {
+    run("recur", gromox_convert::fuzzing::recur, 500);
+}

@@ -1,0 +1,774 @@
+//! Appointments, meeting objects and tasks → iCalendar (RFC 5545), the
+//! export direction of [MS-OXCICAL] section 2.1.3 and the inverse of
+//! [`crate::ical::ical_to_items`].
+//!
+//! One VCALENDAR (PRODID, VERSION:2.0, METHOD) holds a VEVENT per
+//! appointment / meeting object and a VTODO per task. Times are UTC, DATE
+//! values for all-day events; recurring series are written in their local
+//! zone (TZID + VTIMEZONE from PidLidTimeZoneStruct, or a fixed-offset zone
+//! derived from the recurrence blob) so that RRULE expansion keeps the wall
+//! time. PidLidAppointmentRecur ([MS-OXOCAL] section 2.2.1.44) becomes
+//! RRULE, EXDATE for deleted instances and one VEVENT with RECURRENCE-ID per
+//! modified instance. Text is escaped (RFC 5545 section 3.3.11) and lines
+//! are folded at 75 octets (section 3.1).
+
+use crate::ical::{PSETID_APPOINTMENT, PSETID_COMMON, PSETID_MEETING, PSETID_TASK};
+use crate::message::MessageContent;
+use crate::props::*;
+use crate::recur::{self, AppointmentRecur, PatternSpecific};
+use crate::tz::TimeZoneStruct;
+use std::fmt::Write;
+
+/// PRODID of exported calendars.
+pub const PRODID: &str = "-//gromox-rs//gromox-convert//EN";
+
+/// TEXT escaping (RFC 5545 section 3.3.11).
+pub fn escape_text(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            ',' => o.push_str("\\,"),
+            ';' => o.push_str("\\;"),
+            '\n' => o.push_str("\\n"),
+            '\r' => {}
+            c if (c as u32) < 0x20 && c != '\t' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Parameter value (RFC 5545 section 3.2): quoted when it holds `:;,`,
+/// with DQUOTE and control characters removed.
+fn param(v: &str) -> String {
+    let v: String = v.chars().filter(|c| *c != '"' && !c.is_control()).collect();
+    if v.contains([':', ';', ',']) {
+        format!("\"{v}\"")
+    } else {
+        v
+    }
+}
+
+/// Appends one content line folded at 75 octets (RFC 5545 section 3.1) on
+/// character boundaries.
+fn line(out: &mut String, l: &str) {
+    let mut width = 0;
+    for c in l.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out.push_str("\r\n");
+}
+
+/// The UID of a PidLidGlobalObjectId ([MS-OXOCAL] section 2.2.1.27), the
+/// inverse of [`crate::ical::global_object_id`]: the "vCal-Uid" wrapped
+/// UID byte for byte, else the whole id as upper-case hex (as Outlook
+/// writes it).
+pub fn uid_of_goid(g: &[u8]) -> String {
+    if g.len() >= 52 && &g[40..52] == b"vCal-Uid\x01\x00\x00\x00" {
+        let size = u32::from_le_bytes([g[36], g[37], g[38], g[39]]) as usize;
+        if let Some(data) = g.get(40..40usize.saturating_add(size)).filter(|_| size >= 12) {
+            let uid = &data[12..];
+            let uid = uid.strip_suffix(&[0]).unwrap_or(uid);
+            if let Ok(s) = std::str::from_utf8(uid) {
+                return s.to_string();
+            }
+        }
+    }
+    let mut s = String::with_capacity(g.len() * 2);
+    // The instance date (bytes 16..20) is not part of the series' UID.
+    for (i, b) in g.iter().enumerate() {
+        let b = if (16..20).contains(&i) { 0 } else { *b };
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+fn named(m: &MessageContent, set: [u8; 16], lid: u32) -> Option<&PropVal> {
+    m.get_named(&PropName::Id(set, lid))
+}
+
+fn named_time(m: &MessageContent, set: [u8; 16], lid: u32) -> Option<u64> {
+    match named(m, set, lid) {
+        Some(PropVal::SysTime(t)) => Some(*t),
+        _ => None,
+    }
+}
+
+fn named_long(m: &MessageContent, set: [u8; 16], lid: u32) -> Option<i32> {
+    match named(m, set, lid) {
+        Some(PropVal::Long(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn named_bool(m: &MessageContent, set: [u8; 16], lid: u32) -> bool {
+    matches!(named(m, set, lid), Some(PropVal::Bool(true)))
+}
+
+fn named_str(m: &MessageContent, set: [u8; 16], lid: u32) -> Option<&str> {
+    match named(m, set, lid) {
+        Some(PropVal::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+fn time(m: &MessageContent, tag: u32) -> Option<u64> {
+    match m.get(tag) {
+        Some(PropVal::SysTime(t)) => Some(*t),
+        _ => None,
+    }
+}
+
+fn text(m: &MessageContent, id: u16) -> Option<&str> {
+    m.get_str(id).filter(|s| !s.is_empty())
+}
+
+/// `YYYYMMDDThhmmssZ` of a FILETIME.
+pub fn utc_stamp(ft: u64) -> String {
+    let s = filetime_str(ft);
+    format!(
+        "{}{}{}T{}{}{}Z",
+        &s[0..4],
+        &s[5..7],
+        &s[8..10],
+        &s[11..13],
+        &s[14..16],
+        &s[17..19]
+    )
+}
+
+/// `YYYYMMDDThhmmss` of local minutes since 1601.
+fn local_stamp(min: u32) -> String {
+    let (y, mo, d, md) = recur::civil_minutes(min);
+    format!("{y:04}{mo:02}{d:02}T{:02}{:02}00", md / 60, md % 60)
+}
+
+fn date_stamp(ft: u64) -> String {
+    let s = filetime_str(ft);
+    format!("{}{}{}", &s[0..4], &s[5..7], &s[8..10])
+}
+
+/// The zone a recurring series is written in.
+enum Zone {
+    Utc,
+    /// Fixed offset, minutes east.
+    Fixed(i64),
+    Rules(String, TimeZoneStruct),
+}
+
+impl Zone {
+    fn offset(&self, local_min: i64) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::Fixed(o) => *o,
+            Zone::Rules(_, tz) => tz.offset_at_local(local_min),
+        }
+    }
+    fn tzid(&self) -> Option<String> {
+        match self {
+            Zone::Utc => None,
+            Zone::Fixed(o) => Some(format!(
+                "UTC{}{:02}:{:02}",
+                if *o < 0 { '-' } else { '+' },
+                o.abs() / 60,
+                o.abs() % 60
+            )),
+            Zone::Rules(id, _) => Some(id.clone()),
+        }
+    }
+    /// UTC FILETIME of local minutes.
+    fn to_utc(&self, local_min: u32) -> u64 {
+        let l = local_min as i64;
+        ((l - self.offset(l)).max(0) as u64).saturating_mul(600_000_000)
+    }
+    /// A DATE-TIME property with this zone's TZID, or in UTC.
+    fn prop(&self, name: &str, local_min: u32) -> String {
+        match self.tzid() {
+            Some(id) => format!("{name};TZID={}:{}", param(&id), local_stamp(local_min)),
+            None => format!("{name}:{}", local_stamp(local_min) + "Z"),
+        }
+    }
+}
+
+/// The zone of a series from PidLidTimeZoneStruct, else the fixed offset
+/// between its first local start and PidLidAppointmentStartWhole.
+fn zone_of(m: &MessageContent, r: &AppointmentRecur, start: Option<u64>) -> Zone {
+    if let Some(PropVal::Binary(b)) = named(m, PSETID_APPOINTMENT, 0x8233) {
+        if let Some(tz) = TimeZoneStruct::parse(b) {
+            let id = named_str(m, PSETID_APPOINTMENT, 0x8234).unwrap_or("Custom").to_string();
+            return Zone::Rules(id, tz);
+        }
+    }
+    let Some(st) = start else { return Zone::Utc };
+    let local = r.pattern.start_date as i64 + r.start_time_offset as i64;
+    let off = local - (st / 600_000_000) as i64;
+    if off == 0 || off.abs() > 18 * 60 {
+        Zone::Utc
+    } else {
+        Zone::Fixed(off)
+    }
+}
+
+const DAYS: [&str; 7] = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
+
+fn day_list(mask: u32, prefix: &str) -> String {
+    (0..7)
+        .filter(|d| mask & (1 << d) != 0)
+        .map(|d| format!("{prefix}{}", DAYS[d]))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// RRULE value of a recurrence pattern ([MS-OXCICAL] section
+/// 2.1.3.2.2); `None` for patterns RFC 5545 cannot express (Hijri and
+/// other non-Gregorian calendars).
+pub fn rrule(r: &AppointmentRecur, zone_until: impl Fn(u32) -> u64) -> Option<String> {
+    let p = &r.pattern;
+    if p.calendar_type != 0 && p.calendar_type != 1 {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let nth = |n: u32| if n >= 5 { -1 } else { n as i32 };
+    match (p.recur_frequency, &p.pattern_specific) {
+        (0x200A, PatternSpecific::None) => {
+            parts.push("FREQ=DAILY".into());
+            let i = (p.period / 1440).max(1);
+            if i > 1 {
+                parts.push(format!("INTERVAL={i}"));
+            }
+        }
+        (0x200A | 0x200B, PatternSpecific::Week(mask)) => {
+            parts.push("FREQ=WEEKLY".into());
+            let i = if p.recur_frequency == 0x200A {
+                1
+            } else {
+                p.period.max(1)
+            };
+            if i > 1 {
+                parts.push(format!("INTERVAL={i}"));
+            }
+            parts.push(format!("BYDAY={}", day_list(*mask, "")));
+        }
+        (0x200C | 0x200D, spec) => {
+            let yearly = p.recur_frequency == 0x200D;
+            let i = if yearly {
+                (p.period / 12).max(1)
+            } else {
+                p.period.max(1)
+            };
+            parts.push(if yearly { "FREQ=YEARLY" } else { "FREQ=MONTHLY" }.into());
+            if i > 1 {
+                parts.push(format!("INTERVAL={i}"));
+            }
+            match spec {
+                PatternSpecific::Day(d) => {
+                    if p.pattern_type == 4 {
+                        parts.push("BYMONTHDAY=-1".into());
+                    } else {
+                        parts.push(format!("BYMONTHDAY={}", (*d).clamp(1, 31)));
+                    }
+                }
+                PatternSpecific::MonthNth(mask, n) => {
+                    if mask.count_ones() == 1 {
+                        parts.push(format!("BYDAY={}", day_list(*mask, &nth(*n).to_string())));
+                    } else {
+                        parts.push(format!("BYDAY={}", day_list(*mask, "")));
+                        parts.push(format!("BYSETPOS={}", nth(*n)));
+                    }
+                }
+                _ => return None,
+            }
+            if yearly {
+                let (_, month, _, _) = recur::civil_minutes(p.start_date);
+                parts.push(format!("BYMONTH={month}"));
+            }
+        }
+        _ => return None,
+    }
+    match p.end_type {
+        recur::END_AFTER_N => parts.push(format!("COUNT={}", p.occurrence_count.max(1))),
+        recur::END_AFTER_DATE => {
+            let last = (p.end_date - p.end_date % 1440).saturating_add(r.start_time_offset);
+            parts.push(format!("UNTIL={}", utc_stamp(zone_until(last))));
+        }
+        _ => {}
+    }
+    if matches!(p.pattern_specific, PatternSpecific::Week(_)) && p.first_dow < 7 {
+        parts.push(format!("WKST={}", DAYS[p.first_dow as usize]));
+    }
+    Some(parts.join(";"))
+}
+
+fn method_of(class: &str) -> &'static str {
+    let c = class.to_ascii_lowercase();
+    if c.starts_with("ipm.schedule.meeting.request") {
+        "REQUEST"
+    } else if c.starts_with("ipm.schedule.meeting.canceled") {
+        "CANCEL"
+    } else if c.starts_with("ipm.schedule.meeting.resp.") {
+        "REPLY"
+    } else {
+        "PUBLISH"
+    }
+}
+
+/// Converts appointments, meeting objects (VEVENT) and tasks (VTODO) into
+/// one iCalendar object ([MS-OXCICAL] section 2.1.3). `method` `None`
+/// derives METHOD from the first item's class: meeting request → REQUEST,
+/// cancellation → CANCEL, response → REPLY, else PUBLISH. Items of other
+/// classes are skipped. CRLF line ends.
+pub fn items_to_ical(items: &[MessageContent], method: Option<&str>) -> String {
+    let method = method.map(|m| m.trim().to_ascii_uppercase()).unwrap_or_else(|| {
+        items
+            .first()
+            .and_then(|m| m.get_str(0x001A))
+            .map(method_of)
+            .unwrap_or("PUBLISH")
+            .to_string()
+    });
+    let mut zones: Vec<Vec<String>> = Vec::new();
+    let mut body = String::new();
+    for m in items {
+        let class = m.get_str(0x001A).unwrap_or("IPM.Appointment").to_ascii_lowercase();
+        if class.starts_with("ipm.task") {
+            todo(&mut body, m);
+        } else if class.starts_with("ipm.appointment") || class.starts_with("ipm.schedule.meeting") {
+            event(&mut body, &mut zones, m, &method);
+        }
+    }
+    let mut out = String::new();
+    line(&mut out, "BEGIN:VCALENDAR");
+    line(&mut out, &format!("PRODID:{PRODID}"));
+    line(&mut out, "VERSION:2.0");
+    line(&mut out, &format!("METHOD:{}", escape_text(&method)));
+    for z in &zones {
+        for l in z {
+            line(&mut out, l);
+        }
+    }
+    out.push_str(&body);
+    line(&mut out, "END:VCALENDAR");
+    out
+}
+
+/// UID, DTSTAMP, SUMMARY, DESCRIPTION, CLASS, PRIORITY, CATEGORIES.
+fn common(out: &mut String, m: &MessageContent, uid: &str) {
+    line(out, &format!("UID:{}", escape_text(uid)));
+    let stamp = time(m, PR_LAST_MODIFICATION_TIME)
+        .or_else(|| time(m, PR_CREATION_TIME))
+        .or_else(|| time(m, PR_CLIENT_SUBMIT_TIME))
+        .unwrap_or(116_444_736_000_000_000);
+    line(out, &format!("DTSTAMP:{}", utc_stamp(stamp)));
+    if let Some(v) = text(m, 0x0037) {
+        line(out, &format!("SUMMARY:{}", escape_text(v)));
+    }
+    if let Some(v) = text(m, 0x1000) {
+        line(out, &format!("DESCRIPTION:{}", escape_text(v)));
+    }
+    if let Some(PropVal::Long(v)) = m.get(PR_SENSITIVITY) {
+        let c = match v {
+            2 => "PRIVATE",
+            3 => "CONFIDENTIAL",
+            _ => "PUBLIC",
+        };
+        line(out, &format!("CLASS:{c}"));
+    }
+    if let Some(PropVal::Long(v)) = m.get(PR_IMPORTANCE) {
+        // [MS-OXCICAL] 2.1.3.1.1.20.17: high 1, normal 5, low 9.
+        let p = match v {
+            2 => 1,
+            0 => 9,
+            _ => 5,
+        };
+        line(out, &format!("PRIORITY:{p}"));
+    }
+    if let Some(PropVal::Multi(cats)) = m.get_named(&PropName::Name(PS_PUBLIC_STRINGS, "Keywords".into())) {
+        let v: Vec<String> = cats
+            .iter()
+            .filter_map(|c| match c {
+                PropVal::String(s) if !s.is_empty() => Some(escape_text(s)),
+                _ => None,
+            })
+            .collect();
+        if !v.is_empty() {
+            line(out, &format!("CATEGORIES:{}", v.join(",")));
+        }
+    }
+}
+
+fn alarm(out: &mut String, m: &MessageContent) {
+    if named_bool(m, PSETID_COMMON, 0x8503) {
+        let delta = named_long(m, PSETID_COMMON, 0x8501).unwrap_or(15).max(0);
+        line(out, "BEGIN:VALARM");
+        line(out, &format!("TRIGGER:-PT{delta}M"));
+        line(out, "ACTION:DISPLAY");
+        line(out, "DESCRIPTION:Reminder");
+        line(out, "END:VALARM");
+    }
+}
+
+fn uid(m: &MessageContent) -> String {
+    for lid in [0x0023, 0x0003] {
+        if let Some(PropVal::Binary(g)) = named(m, PSETID_MEETING, lid) {
+            if !g.is_empty() {
+                return uid_of_goid(g);
+            }
+        }
+    }
+    // No GlobalObjectId: a stable id from what the item shows.
+    let mut seed = String::new();
+    for p in &m.props {
+        if p.name.is_none() && matches!(p.tag >> 16, 0x0037 | 0x0060 | 0x0061 | 0x1000) {
+            let _ = write!(seed, "{}|", p.value);
+        }
+    }
+    format!("gromox-{:016x}", fnv(seed.as_bytes()))
+}
+
+fn smtp_of(props: &[Prop], smtp: u16, addrtype: u16, email: u16) -> Option<String> {
+    if let Some(a) = get_str(props, smtp).filter(|a| !a.is_empty()) {
+        return Some(a.to_string());
+    }
+    let at = get_str(props, addrtype).unwrap_or("SMTP");
+    get_str(props, email)
+        .filter(|e| !e.is_empty() && at.eq_ignore_ascii_case("SMTP"))
+        .map(str::to_string)
+}
+
+fn people(out: &mut String, m: &MessageContent, method: &str) {
+    let org = smtp_of(&m.props, 0x5D02, 0x0064, 0x0065).or_else(|| smtp_of(&m.props, 0x5D01, 0x0C1E, 0x0C1F));
+    if let Some(a) = &org {
+        let cn = text(m, 0x0042).or_else(|| text(m, 0x0C1A));
+        let cn = cn.map(|c| format!(";CN={}", param(c))).unwrap_or_default();
+        line(out, &format!("ORGANIZER{cn}:mailto:{a}"));
+    }
+    let rsvp = !matches!(m.get(tag(0x0063, PT_BOOLEAN)), Some(PropVal::Bool(false))) && method == "REQUEST";
+    for r in &m.recipients {
+        let Some(addr) = smtp_of(r, 0x39FE, 0x3002, 0x3003) else {
+            continue;
+        };
+        // recipOrganizer ([MS-OXOCAL] 2.2.4.10.1) is the ORGANIZER already.
+        if matches!(get(r, tag(0x5FFD, PT_LONG)), Some(PropVal::Long(f)) if f & 2 != 0) {
+            continue;
+        }
+        let ty = match get(r, PR_RECIPIENT_TYPE) {
+            Some(PropVal::Long(t)) => *t & 0xff,
+            _ => 1,
+        };
+        let (role, cutype) = match ty {
+            2 => ("OPT-PARTICIPANT", "INDIVIDUAL"),
+            3 => ("NON-PARTICIPANT", "RESOURCE"),
+            _ => ("REQ-PARTICIPANT", "INDIVIDUAL"),
+        };
+        let partstat = match get(r, tag(0x5FFF, PT_LONG)) {
+            Some(PropVal::Long(1 | 3)) => "ACCEPTED",
+            Some(PropVal::Long(2)) => "TENTATIVE",
+            Some(PropVal::Long(4)) => "DECLINED",
+            _ => "NEEDS-ACTION",
+        };
+        let cn = get_str(r, 0x3001)
+            .filter(|c| !c.is_empty())
+            .map(|c| format!(";CN={}", param(c)))
+            .unwrap_or_default();
+        let rsvp = if rsvp { ";RSVP=TRUE" } else { "" };
+        line(
+            out,
+            &format!("ATTENDEE;CUTYPE={cutype};ROLE={role};PARTSTAT={partstat}{rsvp}{cn}:mailto:{addr}"),
+        );
+    }
+}
+
+fn busy(out: &mut String, b: i32) {
+    line(
+        out,
+        &format!("TRANSP:{}", if b == 0 { "TRANSPARENT" } else { "OPAQUE" }),
+    );
+    let s = match b {
+        0 => "FREE",
+        1 => "TENTATIVE",
+        3 => "OOF",
+        4 => "WORKINGELSEWHERE",
+        _ => "BUSY",
+    };
+    line(out, &format!("X-MICROSOFT-CDO-BUSYSTATUS:{s}"));
+}
+
+fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, method: &str) {
+    let uid = uid(m);
+    let start = named_time(m, PSETID_APPOINTMENT, 0x820D).or_else(|| time(m, crate::ical::PR_START_DATE));
+    let end = named_time(m, PSETID_APPOINTMENT, 0x820E).or_else(|| time(m, crate::ical::PR_END_DATE));
+    let allday = named_bool(m, PSETID_APPOINTMENT, 0x8215);
+    let recur = match named(m, PSETID_APPOINTMENT, 0x8216) {
+        Some(PropVal::Binary(b)) => recur::parse(b).ok(),
+        _ => None,
+    };
+    let zone = recur.as_ref().map(|r| zone_of(m, r, start)).unwrap_or(Zone::Utc);
+    if let (Some(id), Zone::Rules(_, tz)) = (zone.tzid(), &zone) {
+        push_zone(zones, tz.vtimezone(&id, escape_text));
+    } else if let (Some(id), Zone::Fixed(o)) = (zone.tzid(), &zone) {
+        let tz = TimeZoneStruct {
+            bias: -*o as i32,
+            standard_bias: 0,
+            daylight_bias: 0,
+            standard: None,
+            daylight: None,
+        };
+        push_zone(zones, tz.vtimezone(&id, escape_text));
+    }
+    let busy_status = named_long(m, PSETID_APPOINTMENT, 0x8205).unwrap_or(2);
+    line(out, "BEGIN:VEVENT");
+    common(out, m, &uid);
+    if let Some(seq) = named_long(m, PSETID_APPOINTMENT, 0x8201) {
+        line(out, &format!("SEQUENCE:{}", seq.max(0)));
+    }
+    // Start and end: the series' local zone for recurrences, else UTC.
+    let local_of = |ft: u64| -> u32 {
+        let utc = (ft / 600_000_000) as i64;
+        let l = utc + zone.offset(utc + zone.offset(utc));
+        l.clamp(0, u32::MAX as i64) as u32
+    };
+    for (name, t) in [("DTSTART", start), ("DTEND", end)] {
+        let Some(t) = t else { continue };
+        if allday {
+            let local = local_of(t) as u64 * 600_000_000;
+            line(out, &format!("{name};VALUE=DATE:{}", date_stamp(local)));
+        } else if recur.is_some() && !matches!(zone, Zone::Utc) {
+            line(out, &zone.prop(name, local_of(t)));
+        } else {
+            line(out, &format!("{name}:{}", utc_stamp(t)));
+        }
+    }
+    if let Some(v) = named_str(m, PSETID_APPOINTMENT, 0x8208) {
+        line(out, &format!("LOCATION:{}", escape_text(v)));
+    }
+    busy(out, busy_status);
+    let state = named_long(m, PSETID_APPOINTMENT, 0x8217).unwrap_or(0);
+    let status = if method == "CANCEL" || state & 4 != 0 {
+        "CANCELLED"
+    } else if busy_status == 1 {
+        "TENTATIVE"
+    } else {
+        "CONFIRMED"
+    };
+    line(out, &format!("STATUS:{status}"));
+    people(out, m, method);
+    let mut instances = Vec::new();
+    match &recur {
+        Some(r) => {
+            if let Some(rule) = rrule(r, |l| zone.to_utc(l)) {
+                line(out, &format!("RRULE:{rule}"));
+            }
+            // Deleted instances: originals that are not modified ones.
+            let moved: Vec<u32> = r.exceptions.iter().map(|e| e.original_start_date / 1440).collect();
+            for d in &r.pattern.deleted_instance_dates {
+                if moved.contains(&(d / 1440)) {
+                    continue;
+                }
+                let at = (d - d % 1440).saturating_add(r.start_time_offset);
+                if allday {
+                    line(out, &format!("EXDATE;VALUE=DATE:{}", &local_stamp(at)[..8]));
+                } else {
+                    line(out, &zone.prop("EXDATE", at));
+                }
+            }
+            instances.extend(r.exceptions.iter().cloned());
+        }
+        None => {
+            // A rule the blob builder could not represent is kept as text.
+            if let Some(rule) =
+                named_str(m, PSETID_APPOINTMENT, 0x8232).filter(|r| r.to_ascii_uppercase().contains("FREQ="))
+            {
+                if named_bool(m, PSETID_APPOINTMENT, 0x8223) {
+                    line(out, &format!("RRULE:{}", rule.replace(['\r', '\n'], "")));
+                }
+            }
+        }
+    }
+    alarm(out, m);
+    line(out, "END:VEVENT");
+    // Modified instances ([MS-OXCICAL] 2.1.3.1.1.20.13, RECURRENCE-ID).
+    for e in instances {
+        let att = exception_message(m, &zone, e.original_start_date);
+        line(out, "BEGIN:VEVENT");
+        line(out, &format!("UID:{}", escape_text(&uid)));
+        let stamp = time(m, PR_LAST_MODIFICATION_TIME).unwrap_or(116_444_736_000_000_000);
+        line(out, &format!("DTSTAMP:{}", utc_stamp(stamp)));
+        if allday {
+            line(
+                out,
+                &format!("RECURRENCE-ID;VALUE=DATE:{}", &local_stamp(e.original_start_date)[..8]),
+            );
+            line(
+                out,
+                &format!("DTSTART;VALUE=DATE:{}", &local_stamp(e.start_date_time)[..8]),
+            );
+            line(out, &format!("DTEND;VALUE=DATE:{}", &local_stamp(e.end_date_time)[..8]));
+        } else {
+            line(out, &zone.prop("RECURRENCE-ID", e.original_start_date));
+            line(out, &zone.prop("DTSTART", e.start_date_time));
+            line(out, &zone.prop("DTEND", e.end_date_time));
+        }
+        let subject = e.subject.as_deref().or_else(|| text(m, 0x0037));
+        if let Some(v) = subject.filter(|v| !v.is_empty()) {
+            line(out, &format!("SUMMARY:{}", escape_text(v)));
+        }
+        let body = att.and_then(|a| text(a, 0x1000)).or_else(|| text(m, 0x1000));
+        if let Some(v) = body {
+            line(out, &format!("DESCRIPTION:{}", escape_text(v)));
+        }
+        let loc = e
+            .location
+            .as_deref()
+            .or_else(|| named_str(m, PSETID_APPOINTMENT, 0x8208));
+        if let Some(v) = loc.filter(|v| !v.is_empty()) {
+            line(out, &format!("LOCATION:{}", escape_text(v)));
+        }
+        busy(out, e.busy_status.map(|b| b as i32).unwrap_or(busy_status));
+        people(out, m, method);
+        line(out, "END:VEVENT");
+    }
+}
+
+/// The embedded message of the exception attachment for the instance that
+/// originally started at `orig` (local minutes).
+fn exception_message<'a>(m: &'a MessageContent, zone: &Zone, orig: u32) -> Option<&'a MessageContent> {
+    let want = zone.to_utc(orig);
+    m.attachments.iter().find_map(|a| {
+        let replace = match get(&a.props, crate::ical::PR_EXCEPTION_REPLACETIME) {
+            Some(PropVal::SysTime(t)) => Some(*t),
+            _ => None,
+        };
+        let emb = a.embedded.as_deref()?;
+        let inner = named_time(emb, PSETID_APPOINTMENT, 0x8228);
+        (replace.or(inner)? / 600_000_000 == want / 600_000_000).then_some(emb)
+    })
+}
+
+fn push_zone(zones: &mut Vec<Vec<String>>, z: Vec<String>) {
+    if !zones.iter().any(|x| x.get(1) == z.get(1)) {
+        zones.push(z);
+    }
+}
+
+fn todo(out: &mut String, m: &MessageContent) {
+    line(out, "BEGIN:VTODO");
+    common(out, m, &uid(m));
+    if let Some(t) = named_time(m, PSETID_TASK, 0x8104).or_else(|| named_time(m, PSETID_COMMON, 0x8516)) {
+        line(out, &format!("DTSTART:{}", utc_stamp(t)));
+    }
+    if let Some(t) = named_time(m, PSETID_TASK, 0x8105).or_else(|| named_time(m, PSETID_COMMON, 0x8517)) {
+        line(out, &format!("DUE:{}", utc_stamp(t)));
+    }
+    if let Some(t) = named_time(m, PSETID_TASK, 0x810F) {
+        line(out, &format!("COMPLETED:{}", utc_stamp(t)));
+    }
+    let st = named_long(m, PSETID_TASK, 0x8101).unwrap_or(0);
+    let status = match st {
+        1 => "IN-PROCESS",
+        2 => "COMPLETED",
+        4 => "CANCELLED",
+        _ => "NEEDS-ACTION",
+    };
+    line(out, &format!("STATUS:{status}"));
+    if let Some(PropVal::Double(f)) = named(m, PSETID_TASK, 0x8102) {
+        if f.is_finite() {
+            line(
+                out,
+                &format!("PERCENT-COMPLETE:{}", (f * 100.0).round().clamp(0.0, 100.0) as i32),
+            );
+        }
+    }
+    alarm(out, m);
+    line(out, "END:VTODO");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ical::{global_object_id, ical_to_items};
+
+    #[test]
+    fn uid_inverse_of_global_object_id() {
+        for uid in ["abc-1", "ümlaut@example.org", "a\\b"] {
+            assert_eq!(uid_of_goid(&global_object_id(uid)), uid);
+        }
+        assert_eq!(
+            uid_of_goid(&global_object_id("040000008200e00074c5b7101a82e00800000000d0")),
+            "040000008200E00074C5B7101A82E00800000000D0"
+        );
+        let outlook = "040000008200E00074C5B7101A82E0080000000080E3F0A0C31AD901000000000000000010000000B8C4E7A1B6E4C7479E4C4FC4E9B2E46A";
+        assert_eq!(uid_of_goid(&global_object_id(outlook)), outlook);
+    }
+
+    #[test]
+    fn escaping_and_folding() {
+        assert_eq!(escape_text("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
+        let mut o = String::new();
+        line(&mut o, &format!("SUMMARY:{}", "ä".repeat(60)));
+        assert!(o.split("\r\n").all(|l| l.len() <= 75), "{o}");
+        let back = crate::contentline::parse(&format!("BEGIN:X\r\n{o}END:X\r\n"));
+        assert_eq!(back[0].text("SUMMARY").unwrap(), "ä".repeat(60));
+    }
+
+    #[test]
+    fn meeting_request_fields() {
+        let t = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:m-1\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nSUMMARY:Budget\\, Q2\r\nLOCATION:Room 4\r\nDESCRIPTION:line 1\\nline 2\r\nCLASS:PRIVATE\r\nPRIORITY:1\r\nCATEGORIES:Work,Money\r\nORGANIZER;CN=Boss:mailto:boss@example.org\r\nATTENDEE;CN=Ann;ROLE=REQ-PARTICIPANT:mailto:ann@example.org\r\nATTENDEE;ROLE=OPT-PARTICIPANT:mailto:bob@example.org\r\nATTENDEE;CUTYPE=RESOURCE:mailto:room@example.org\r\nX-MICROSOFT-CDO-BUSYSTATUS:OOF\r\nBEGIN:VALARM\r\nTRIGGER:-PT30M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let items = ical_to_items(t);
+        let out = items_to_ical(&items, None);
+        assert!(out.split("\r\n").all(|l| l.len() <= 75), "{out}");
+        let unfolded = out.replace("\r\n ", "");
+        for want in [
+            "METHOD:REQUEST\r\n",
+            "UID:m-1\r\n",
+            "DTSTART:20260301T090000Z\r\n",
+            "DTEND:20260301T100000Z\r\n",
+            "SUMMARY:Budget\\, Q2\r\n",
+            "DESCRIPTION:line 1\\nline 2\r\n",
+            "LOCATION:Room 4\r\n",
+            "CLASS:PRIVATE\r\n",
+            "PRIORITY:1\r\n",
+            "CATEGORIES:Work,Money\r\n",
+            "ORGANIZER;CN=Boss:mailto:boss@example.org\r\n",
+            "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Ann:mailto:ann@example.org\r\n",
+            "ROLE=OPT-PARTICIPANT",
+            "ATTENDEE;CUTYPE=RESOURCE;ROLE=NON-PARTICIPANT",
+            "X-MICROSOFT-CDO-BUSYSTATUS:OOF\r\n",
+            "TRIGGER:-PT30M\r\n",
+        ] {
+            assert!(unfolded.contains(want), "missing {want:?} in\n{out}");
+        }
+        let again = ical_to_items(&out);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].recipients, items[0].recipients);
+        assert_eq!(again[0].props.len(), items[0].props.len(), "{out}");
+        for p in &items[0].props {
+            assert!(again[0].props.contains(p), "lost {p:?}\n{out}");
+        }
+        let t2 = t.replace("METHOD:REQUEST", "METHOD:CANCEL");
+        assert!(items_to_ical(&ical_to_items(&t2), None).contains("METHOD:CANCEL\r\nBEGIN:VEVENT"));
+        assert!(items_to_ical(&items, Some("publish")).contains("METHOD:PUBLISH\r\n"));
+    }
+
+    #[test]
+    fn task_fields() {
+        let t = "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t-1\r\nSUMMARY:Do it\r\nDTSTART:20260101T080000Z\r\nDUE:20260102T120000Z\r\nPERCENT-COMPLETE:40\r\nSTATUS:IN-PROCESS\r\nEND:VTODO\r\nBEGIN:VTODO\r\nUID:t-2\r\nSUMMARY:Done\r\nCOMPLETED:20260103T100000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+        let items = ical_to_items(t);
+        let out = items_to_ical(&items, None);
+        assert!(out.contains("METHOD:PUBLISH\r\n"));
+        assert!(out.contains("BEGIN:VTODO\r\nUID:t-1\r\n"), "{out}");
+        assert!(out.contains("DUE:20260102T120000Z\r\n"));
+        assert!(out.contains("PERCENT-COMPLETE:40\r\nEND:VTODO"), "{out}");
+        assert!(out.contains("STATUS:IN-PROCESS\r\n"));
+        assert!(
+            out.contains("COMPLETED:20260103T100000Z\r\nSTATUS:COMPLETED\r\nPERCENT-COMPLETE:100\r\n"),
+            "{out}"
+        );
+        assert_eq!(ical_to_items(&out), items);
+    }
+}
