@@ -25,13 +25,18 @@ pub fn html(data: &[u8]) {
     let _ = crate::html::html_to_text(&h);
 }
 
-/// TNEF: partial decode never panics; a full decode agrees with it.
+/// TNEF: partial decode never panics; a full decode agrees with it and
+/// re-encodes ([`crate::tnef_export`]).
 pub fn tnef(data: &[u8]) {
     let (partial, err) = crate::tnef::decode_partial(data);
     if err.is_none() {
         // Compare dumps: values may hold NaN floats.
         let full = crate::tnef::decode(data).map(|t| crate::tnef::dump(&t));
         assert_eq!(full.ok(), Some(crate::tnef::dump(&partial)));
+        // What decodes re-encodes to a stream that decodes cleanly.
+        let m = crate::mime_in::tnef_to_message(partial);
+        let again = crate::tnef::decode(&crate::tnef_export::encode(&m)).expect("re-encoded TNEF decodes");
+        assert!(again.warnings.is_empty());
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`rtf`]: RTF to HTML / text, including de-encapsulation of HTML
 //!   ([MS-OXRTFEX]).
 //! - [`html`]: HTML to plain text and plain text to HTML.
-//! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]).
+//! - [`tnef`]: Transport Neutral Encapsulation Format decoder ([MS-OXTNEF]);
+//!   [`tnef_export`] encodes a message as TNEF.
 //! - [`mime_in`]: Internet message to MAPI message ([MS-OXCMAIL]).
 //! - [`mime_out`]: MAPI message to Internet message ([MS-OXCMAIL],
 //!   RFC 2045-2047, RFC 2231, RFC 5322).
@@ -43,6 +44,7 @@ pub mod recur;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;
+pub mod tnef_export;
 pub mod tz;
 pub mod vcard;
 pub mod vcard_export;
