@@ -10,19 +10,55 @@
 //! with short lines, else quoted-printable (RFC 2045 section 6.7); binary
 //! as base64 with 76-character lines. Non-ASCII header text uses RFC 2047
 //! encoded words, non-ASCII file names RFC 2231 parameters. Boundaries are
-//! derived from the content (no randomness, no clock).
+//! derived from the content (no randomness, no clock). Meeting messages
+//! carry a `text/calendar` alternative ([`MimeOptions::calendar`]); a
+//! `winmail.dat` TNEF attachment is optional ([`MimeOptions::tnef`]).
 
 use crate::message::{Attachment, MessageContent};
 use crate::props::*;
 use std::fmt::Write;
 
-/// Converts a MAPI message to MIME bytes (CRLF line ends).
+/// Options of the MIME generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MimeOptions {
+    /// Meeting messages (IPM.Schedule.Meeting.*) carry their meeting as a
+    /// `text/calendar; method=...` alternative ([MS-OXCMAIL] section
+    /// 2.2.3.4.1, iCalendar per [MS-OXCICAL]), so that Internet clients see
+    /// an invitation. Default on.
+    pub calendar: bool,
+    /// Add the whole message as an `application/ms-tnef` attachment
+    /// (`winmail.dat`, [MS-OXTNEF]) for MAPI recipients. Default off.
+    pub tnef: bool,
+}
+
+impl Default for MimeOptions {
+    fn default() -> Self {
+        MimeOptions {
+            calendar: true,
+            tnef: false,
+        }
+    }
+}
+
+/// Converts a MAPI message to MIME bytes (CRLF line ends) with the
+/// default [`MimeOptions`].
 pub fn mapi_to_mime(m: &MessageContent) -> Vec<u8> {
+    mapi_to_mime_with(m, &MimeOptions::default())
+}
+
+/// Converts a MAPI message to MIME bytes (CRLF line ends).
+pub fn mapi_to_mime_with(m: &MessageContent, opts: &MimeOptions) -> Vec<u8> {
     let mut w = Writer {
         counter: 0,
         seed: seed(m),
+        opts: *opts,
     };
     w.message(m, 0)
+}
+
+/// Whether a message class is a meeting object ([MS-OXOCAL] 2.2.6).
+fn is_meeting(class: &str) -> bool {
+    class.to_ascii_lowercase().starts_with("ipm.schedule.meeting.")
 }
 
 fn seed(m: &MessageContent) -> u64 {
@@ -34,6 +70,7 @@ fn seed(m: &MessageContent) -> u64 {
 struct Writer {
     counter: u32,
     seed: u64,
+    opts: MimeOptions,
 }
 
 fn str_of(props: &[Prop], id: u16) -> Option<&str> {
@@ -505,7 +542,20 @@ impl Writer {
                 }
             }
         }
-        let (inline, regular): (Vec<&Attachment>, Vec<&Attachment>) = m.attachments.iter().partition(|a| {
+        // Meetings: the iCalendar rendition replaces a stored text/calendar
+        // attachment (as an import keeps it).
+        let calendar = (self.opts.calendar && depth == 0 && is_meeting(class))
+            .then(|| crate::ical_export::items_to_ical(std::slice::from_ref(m), None));
+        let attachments: Vec<&Attachment> = m
+            .attachments
+            .iter()
+            .filter(|a| {
+                calendar.is_none()
+                    || a.embedded.is_some()
+                    || !str_of(&a.props, 0x370E).is_some_and(|t| t.eq_ignore_ascii_case("text/calendar"))
+            })
+            .collect();
+        let (inline, regular): (Vec<&Attachment>, Vec<&Attachment>) = attachments.into_iter().partition(|a| {
             html.is_some()
                 && a.embedded.is_none()
                 && (str_of(&a.props, 0x3712).is_some()
@@ -523,21 +573,43 @@ impl Writer {
                 self.multipart("multipart/related; type=\"text/html\"", parts)
             }
         });
-        let body = match (text, html_part) {
-            (Some(t), Some(hp)) => {
+        let body = match (text, html_part, calendar) {
+            (t, hp, Some(cal)) => {
+                let mut parts = vec![self.text_part(t.as_deref().unwrap_or(""), "plain")];
+                parts.extend(hp);
+                parts.push(calendar_part(&cal));
+                self.multipart("multipart/alternative", parts)
+            }
+            (Some(t), Some(hp), None) => {
                 let tp = self.text_part(&t, "plain");
                 self.multipart("multipart/alternative", vec![tp, hp])
             }
-            (None, Some(hp)) => hp,
-            (Some(t), None) => self.text_part(&t, "plain"),
-            (None, None) => self.text_part("", "plain"),
+            (None, Some(hp), None) => hp,
+            (Some(t), None, None) => self.text_part(&t, "plain"),
+            (None, None, None) => self.text_part("", "plain"),
         };
-        if regular.is_empty() {
+        let tnef = self.opts.tnef && depth == 0;
+        if regular.is_empty() && !tnef {
             return body;
         }
         let mut parts = vec![body];
         for a in regular {
             parts.push(self.attachment(a, false, depth));
+        }
+        if tnef {
+            let mut h = String::new();
+            header(&mut h, "Content-Type", "application/ms-tnef;\r\n name=\"winmail.dat\"");
+            header(
+                &mut h,
+                "Content-Disposition",
+                "attachment;\r\n filename=\"winmail.dat\"",
+            );
+            header(&mut h, "Content-Transfer-Encoding", "base64");
+            let data = crate::tnef_export::encode(m);
+            parts.push(Part {
+                headers: h,
+                body: crate::base64::encode(&data, 76).into_bytes(),
+            });
         }
         let container = if class.to_ascii_uppercase().starts_with("REPORT.") {
             if class.contains(".IPNRN") || class.contains(".IPNNRN") {
@@ -549,6 +621,37 @@ impl Writer {
             "multipart/mixed"
         };
         self.multipart(container, parts)
+    }
+}
+
+/// The `text/calendar` part of a meeting message; METHOD from the
+/// calendar itself (RFC 6047 section 2.4).
+fn calendar_part(cal: &str) -> Part {
+    let method = cal
+        .lines()
+        .find_map(|l| l.strip_prefix("METHOD:"))
+        .map(str::trim)
+        .filter(|m| m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or("PUBLISH");
+    let mut h = String::new();
+    header(
+        &mut h,
+        "Content-Type",
+        &format!("text/calendar; charset=utf-8;\r\n method={method}"),
+    );
+    // Lines are folded at 75 octets; UTF-8 text needs 8-bit-safe transport.
+    if cal.is_ascii() {
+        header(&mut h, "Content-Transfer-Encoding", "7bit");
+        Part {
+            headers: h,
+            body: cal.as_bytes().to_vec(),
+        }
+    } else {
+        header(&mut h, "Content-Transfer-Encoding", "base64");
+        Part {
+            headers: h,
+            body: crate::base64::encode(cal.as_bytes(), 76).into_bytes(),
+        }
     }
 }
 
