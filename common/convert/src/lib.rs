@@ -22,6 +22,7 @@
 //!   ([MS-OXCICAL] section 2.1.3, export direction), recurrences with
 //!   EXDATE and RECURRENCE-ID instances.
 //! - [`vcard_export`]: contacts to vCard 3.0.
+//! - [`report`]: MDN (RFC 8098) and DSN (RFC 3464) generation.
 //! - [`message`] / [`props`]: the message structure the conversions share;
 //!   [`mapi`] converts it to and from `gromox-mapi` types.
 //! - [`charset`], [`base64`]: helpers.
@@ -41,6 +42,7 @@ pub mod mime_out;
 pub mod oneoff;
 pub mod props;
 pub mod recur;
+pub mod report;
 pub mod rtf;
 pub mod rtfcp;
 pub mod tnef;

@@ -525,7 +525,10 @@ fn report_class(m: &Message, report_type: &str) -> String {
             "REPORT.IPM.Note.IPNRN".into()
         }
     } else if report_type.eq_ignore_ascii_case("delivery-status") {
-        if status.contains("action: delivered")
+        // Any failed recipient makes it a non-delivery report.
+        if status.contains("action: failed") {
+            "REPORT.IPM.Note.NDR".into()
+        } else if status.contains("action: delivered")
             || status.contains("action: relayed")
             || status.contains("action: expanded")
         {

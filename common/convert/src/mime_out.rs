@@ -127,7 +127,7 @@ fn clean(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn mailbox(name: &str, addr: &str) -> String {
+pub(crate) fn mailbox(name: &str, addr: &str) -> String {
     let (name, addr) = (clean(name), clean(addr));
     let (name, addr) = (name.as_str(), addr.as_str());
     if name.is_empty() || name == addr {
@@ -156,7 +156,7 @@ pub fn encode_words(s: &str) -> String {
 }
 
 /// Unstructured header text: as is if ASCII, else encoded words.
-fn unstructured(s: &str) -> String {
+pub(crate) fn unstructured(s: &str) -> String {
     let s: String = s
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
@@ -170,7 +170,7 @@ fn unstructured(s: &str) -> String {
 
 /// Appends `Name: value` folded at spaces so lines stay within 78
 /// characters where possible (RFC 5322 section 2.2.3).
-fn header(out: &mut String, name: &str, value: &str) {
+pub(crate) fn header(out: &mut String, name: &str, value: &str) {
     let mut line_len = name.len() + 2;
     out.push_str(name);
     out.push_str(": ");
