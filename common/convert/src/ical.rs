@@ -609,7 +609,8 @@ fn recurrence_blob(
 }
 
 /// PidLidTimeZoneStruct and PidLidTimeZoneDescription of a recurring
-/// event whose DTSTART names a VTIMEZONE ([MS-OXCICAL] 2.1.3.1.1.19.2).
+/// event whose DTSTART names a VTIMEZONE ([MS-OXCICAL] 2.1.3.1.1.19.2),
+/// and the same zone as PidLidAppointmentTimeZoneDefinitionRecur.
 fn store_timezone(m: &mut MessageContent, cal: &Component, c: &Component) {
     let Some(tzid) = c.prop("DTSTART").and_then(|p| p.param("TZID")) else {
         return;
@@ -629,6 +630,12 @@ fn store_timezone(m: &mut MessageContent, cal: &Component, c: &Component) {
             PropVal::Binary(ts.to_bytes()),
         );
         m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8234), PT_UNICODE, s(tzid));
+        // PidLidAppointmentTimeZoneDefinitionRecur, which Outlook reads first.
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8260),
+            PT_BINARY,
+            PropVal::Binary(crate::tz::tzdefinition(tzid, &ts)),
+        );
     }
 }
 

@@ -198,12 +198,26 @@ impl Zone {
 
 /// The zone of a series from PidLidTimeZoneStruct, else the fixed offset
 /// between its first local start and PidLidAppointmentStartWhole.
+/// PidLidTimeZoneStruct wins over PidLidAppointmentTimeZoneDefinitionRecur
+/// ([MS-OXOCAL] section 2.2.1.41), which names the zone.
 fn zone_of(m: &MessageContent, r: &AppointmentRecur, start: Option<u64>) -> Zone {
+    let def = match named(m, PSETID_APPOINTMENT, 0x8260) {
+        Some(PropVal::Binary(b)) => crate::tz::from_tzdefinition(b),
+        _ => None,
+    };
     if let Some(PropVal::Binary(b)) = named(m, PSETID_APPOINTMENT, 0x8233) {
         if let Some(tz) = TimeZoneStruct::parse(b) {
-            let id = named_str(m, PSETID_APPOINTMENT, 0x8234).unwrap_or("Custom").to_string();
+            let id = named_str(m, PSETID_APPOINTMENT, 0x8234)
+                .map(str::to_string)
+                .or_else(|| def.as_ref().map(|d| d.0.clone()))
+                .filter(|id| !id.trim().is_empty())
+                .unwrap_or_else(|| "Custom".into());
             return Zone::Rules(id, tz);
         }
+    }
+    if let Some((id, tz)) = def {
+        let id = if id.trim().is_empty() { "Custom".into() } else { id };
+        return Zone::Rules(id, tz);
     }
     let Some(st) = start else { return Zone::Utc };
     let local = r.pattern.start_date as i64 + r.start_time_offset as i64;
@@ -753,6 +767,20 @@ mod tests {
         let t2 = t.replace("METHOD:REQUEST", "METHOD:CANCEL");
         assert!(items_to_ical(&ical_to_items(&t2), None).contains("METHOD:CANCEL\r\nBEGIN:VEVENT"));
         assert!(items_to_ical(&items, Some("publish")).contains("METHOD:PUBLISH\r\n"));
+    }
+
+    #[test]
+    fn outlook_zone_definition_names_the_zone() {
+        let t = "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Berlin:20260105T090000\r\nDTEND;TZID=Berlin:20260105T100000\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut items = ical_to_items(t);
+        // As Outlook or a PST gives it: only the TZDEFINITION.
+        items[0]
+            .props
+            .retain(|p| !matches!(&p.name, Some(PropName::Id(g, 0x8233 | 0x8234)) if *g == PSETID_APPOINTMENT));
+        let out = items_to_ical(&items, None);
+        assert!(out.contains("TZID:Berlin\r\n"), "{out}");
+        assert!(out.contains("DTSTART;TZID=Berlin:20260105T090000\r\n"), "{out}");
+        assert!(out.contains("RRULE:FREQ=DAILY;COUNT=3\r\n"), "{out}");
     }
 
     #[test]

@@ -258,6 +258,65 @@ impl TimeZoneStruct {
     }
 }
 
+/// The key name (Windows time-zone id, e.g. "W. Europe Standard Time")
+/// and effective rule of a TZDEFINITION, the value of
+/// PidLidAppointmentTimeZoneDefinitionRecur / StartDisplay / EndDisplay
+/// ([MS-OXOCAL] section 2.2.1.41): the rule flagged
+/// TZRULE_FLAG_EFFECTIVE_TZREG, else the last one. `None` for malformed data.
+pub fn from_tzdefinition(b: &[u8]) -> Option<(String, TimeZoneStruct)> {
+    let u16_at = |o: usize| -> Option<u16> { Some(u16::from_le_bytes([*b.get(o)?, *b.get(o + 1)?])) };
+    if *b.first()? != 2 {
+        return None;
+    }
+    let cb_header = u16_at(2)? as usize;
+    let cch = u16_at(6)? as usize;
+    let name: Vec<u16> = (0..cch).map(|i| u16_at(8 + 2 * i)).collect::<Option<_>>()?;
+    let rules = u16_at(8 + 2 * cch)? as usize;
+    let mut best: Option<TimeZoneStruct> = None;
+    for i in 0..rules.min(1024) {
+        let o = 4usize.checked_add(cb_header)?.checked_add(i * 66)?;
+        let r = b.get(o..o + 66)?;
+        let flags = u16::from_le_bytes([r[4], r[5]]);
+        // lBias .. stDaylightDate have the TimeZoneStruct layout without
+        // the two wYear fields.
+        let mut ts = r[22..34].to_vec();
+        ts.extend_from_slice(&[0, 0]);
+        ts.extend_from_slice(&r[34..50]);
+        ts.extend_from_slice(&[0, 0]);
+        ts.extend_from_slice(&r[50..66]);
+        let Some(t) = TimeZoneStruct::parse(&ts) else { continue };
+        best = Some(t);
+        if flags & 2 != 0 {
+            break;
+        }
+    }
+    Some((String::from_utf16_lossy(&name), best?))
+}
+
+/// A TZDEFINITION ([MS-OXOCAL] section 2.2.1.41) with one rule, flagged
+/// effective and current for the series (TZRULE_FLAG_EFFECTIVE_TZREG |
+/// TZRULE_FLAG_RECUR_CURRENT_TZREG), under the key name `name`.
+pub fn tzdefinition(name: &str, tz: &TimeZoneStruct) -> Vec<u8> {
+    let key: Vec<u16> = name.encode_utf16().take(255).collect();
+    let mut d = vec![2, 1];
+    d.extend_from_slice(&((6 + 2 * key.len()) as u16).to_le_bytes());
+    d.extend_from_slice(&2u16.to_le_bytes());
+    d.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    for c in key {
+        d.extend_from_slice(&c.to_le_bytes());
+    }
+    d.extend_from_slice(&1u16.to_le_bytes());
+    d.extend_from_slice(&[2, 1, 0x3E, 0]);
+    d.extend_from_slice(&3u16.to_le_bytes());
+    d.extend_from_slice(&1601u16.to_le_bytes());
+    d.extend_from_slice(&[0; 14]);
+    let b = tz.to_bytes();
+    d.extend_from_slice(&b[0..12]);
+    d.extend_from_slice(&b[14..30]);
+    d.extend_from_slice(&b[32..48]);
+    d
+}
+
 /// UTC offset "+hhmm" / "-hhmm[ss]" in minutes east.
 pub fn parse_offset(v: &str) -> Option<i64> {
     let v = v.trim();
@@ -289,6 +348,36 @@ mod tests {
         let tz2 = TimeZoneStruct::from_vtimezone(&parse(&again)[0]).unwrap();
         assert_eq!(tz2, tz);
         assert_eq!(nth_weekday(2026, 3, 0, 5), Some(29));
+        // The same zone as an Outlook TZDEFINITION with two rules, the
+        // second effective.
+        let key: Vec<u8> = "W. Europe Standard Time"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let mut d = vec![2, 1];
+        d.extend_from_slice(&((6 + key.len()) as u16).to_le_bytes());
+        d.extend_from_slice(&2u16.to_le_bytes());
+        d.extend_from_slice(&((key.len() / 2) as u16).to_le_bytes());
+        d.extend_from_slice(&key);
+        d.extend_from_slice(&2u16.to_le_bytes());
+        for (flags, bias) in [(0u16, 0i32), (3, -60)] {
+            d.extend_from_slice(&[2, 1, 0x3E, 0]);
+            d.extend_from_slice(&flags.to_le_bytes());
+            d.extend_from_slice(&2007u16.to_le_bytes());
+            d.extend_from_slice(&[0; 14]);
+            let mut t = tz;
+            t.bias = bias;
+            let b = t.to_bytes();
+            d.extend_from_slice(&b[0..12]);
+            d.extend_from_slice(&b[14..30]);
+            d.extend_from_slice(&b[32..48]);
+        }
+        assert_eq!(from_tzdefinition(&d), Some(("W. Europe Standard Time".to_string(), tz)));
+        assert_eq!(from_tzdefinition(&d[..d.len() - 1]), None);
+        assert_eq!(
+            from_tzdefinition(&tzdefinition("Europe/Berlin", &tz)),
+            Some(("Europe/Berlin".to_string(), tz))
+        );
         assert_eq!(nth_weekday(2026, 11, 0, 1), Some(1));
     }
 }
