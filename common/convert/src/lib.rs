@@ -26,6 +26,24 @@
 //! - [`message`] / [`props`]: the message structure the conversions share;
 //!   [`mapi`] converts it to and from `gromox-mapi` types.
 //! - [`charset`], [`base64`]: helpers.
+//!
+//! # What converts in which direction
+//!
+//! | format | → MAPI | MAPI → |
+//! |---|---|---|
+//! | MIME (RFC 5322) | [`mime_in::mime_to_mapi`] | [`mime_out::mapi_to_mime`] / [`mime_out::mapi_to_mime_with`] (meetings get a text/calendar alternative, winmail.dat optional) |
+//! | TNEF | [`tnef::decode`] + [`mime_in::tnef_to_message`] | [`tnef_export::encode`] |
+//! | iCalendar | [`ical::ical_to_items`] (RECURRENCE-ID instances become exceptions) | [`ical_export::items_to_ical`] |
+//! | vCard | [`vcard::vcards_to_contacts`] | [`vcard_export::contact_to_vcard`] (3.0) |
+//! | MDN / DSN | classified by `mime_to_mapi` | [`report::mdn`], [`report::dsn`] |
+//!
+//! Not yet: RDATE and RRULEs the recurrence blob cannot hold (kept as text
+//! in PidLidRecurrencePattern and exported as written, without
+//! exceptions); METHOD:REPLY export writes the stored attendee states, not
+//! the replying attendee's answer; VTIMEZONE export of non-recurring events
+//! (they are written in UTC); Hijri/other calendar types; VJOURNAL, VFREEBUSY;
+//! vCard 4.0 output; RTF generation from HTML. (Outlook .msg files are
+//! read by `tools/mt`, not here.)
 
 pub mod base64;
 pub mod charset;

@@ -317,7 +317,7 @@ pub fn tzdefinition(name: &str, tz: &TimeZoneStruct) -> Vec<u8> {
     d
 }
 
-/// UTC offset "+hhmm" / "-hhmm[ss]" in minutes east.
+/// UTC offset `+hhmm` / `-hhmm[ss]` in minutes east.
 pub fn parse_offset(v: &str) -> Option<i64> {
     let v = v.trim();
     let sign = if v.starts_with('-') { -1 } else { 1 };
