@@ -30,6 +30,8 @@ pub const PSETID_MEETING: [u8; 16] = [
 
 pub const PR_START_DATE: u32 = tag(0x0060, PT_SYSTIME);
 pub const PR_END_DATE: u32 = tag(0x0061, PT_SYSTIME);
+/// PidTagRecipientTrackStatus: 0 none, 2 tentative, 3 accepted, 4 declined.
+pub const PR_RECIPIENT_TRACKSTATUS: u32 = tag(0x5FFF, PT_LONG);
 /// PidTagAttachmentFlags (afException = 2).
 pub const PR_ATTACHMENT_FLAGS: u32 = tag(0x7FFD, PT_LONG);
 pub const PR_ATTACHMENT_LINKID: u32 = tag(0x7FFA, PT_LONG);
@@ -356,10 +358,21 @@ pub fn global_object_id(uid: &str) -> Vec<u8> {
 
 fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
     let mut m = MessageContent::default();
+    // A REPLY is the answer of its (first) attendee ([MS-OXCICAL]
+    // 2.1.3.1.1.20.29): its PARTSTAT picks the response class.
+    let reply_partstat = c
+        .prop("ATTENDEE")
+        .and_then(|a| a.param("PARTSTAT"))
+        .unwrap_or("ACCEPTED")
+        .to_ascii_uppercase();
     let class = match method {
-        "REQUEST" => "IPM.Schedule.Meeting.Request",
+        "REQUEST" | "ADD" => "IPM.Schedule.Meeting.Request",
         "CANCEL" => "IPM.Schedule.Meeting.Canceled",
-        "REPLY" => "IPM.Schedule.Meeting.Resp.Pos",
+        "REPLY" => match reply_partstat.as_str() {
+            "DECLINED" => "IPM.Schedule.Meeting.Resp.Neg",
+            "TENTATIVE" => "IPM.Schedule.Meeting.Resp.Tent",
+            _ => "IPM.Schedule.Meeting.Resp.Pos",
+        },
         _ => "IPM.Appointment",
     };
     m.set(PR_MESSAGE_CLASS, s(class));
@@ -463,57 +476,72 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
         );
         m.set_named(PropName::Id(PSETID_MEETING, 0x0023), PT_BINARY, PropVal::Binary(goid));
     }
-    if let Some(o) = c.prop("ORGANIZER") {
+    let organizer = c.prop("ORGANIZER").map(|o| {
         let addr = mailto(&o.value);
-        let name = o.param("CN").map(str::to_string).unwrap_or_else(|| addr.clone());
+        (o.param("CN").map(str::to_string).unwrap_or_else(|| addr.clone()), addr)
+    });
+    let set_sender = |m: &mut MessageContent, name: String, addr: String| {
         m.set(PR_SENT_REPRESENTING_NAME, s(name));
         m.set(PR_SENT_REPRESENTING_ADDRTYPE, s("SMTP"));
         m.set(PR_SENT_REPRESENTING_EMAIL_ADDRESS, s(addr.clone()));
         m.set(PR_SENT_REPRESENTING_SMTP_ADDRESS, s(addr));
-    }
-    for a in c.props_named("ATTENDEE") {
-        let addr = mailto(&a.value);
-        let role = a.param("ROLE").unwrap_or("REQ-PARTICIPANT").to_ascii_uppercase();
-        let cutype = a.param("CUTYPE").unwrap_or("").to_ascii_uppercase();
-        let ty = if cutype == "RESOURCE" || cutype == "ROOM" || role == "NON-PARTICIPANT" {
-            3
-        } else if role == "OPT-PARTICIPANT" {
-            2
-        } else {
-            1
-        };
-        m.recipients.push(vec![
-            Prop {
-                tag: PR_RECIPIENT_TYPE,
-                name: None,
-                value: PropVal::Long(ty),
-            },
-            Prop {
-                tag: PR_DISPLAY_NAME,
-                name: None,
-                value: s(a.param("CN").unwrap_or(&addr).to_string()),
-            },
-            Prop {
-                tag: PR_ADDRTYPE,
-                name: None,
-                value: s("SMTP"),
-            },
-            Prop {
-                tag: PR_EMAIL_ADDRESS,
-                name: None,
-                value: s(addr.clone()),
-            },
-            Prop {
-                tag: PR_SMTP_ADDRESS,
-                name: None,
-                value: s(addr),
-            },
-        ]);
+    };
+    if method == "REPLY" {
+        // The replying attendee sends to the organizer.
+        if let Some(a) = c.prop("ATTENDEE") {
+            let addr = mailto(&a.value);
+            set_sender(&mut m, a.param("CN").unwrap_or(&addr).to_string(), addr);
+        }
+        if let Some((name, addr)) = organizer {
+            m.recipients.push(recipient(1, name, addr, None));
+        }
+    } else {
+        if let Some((name, addr)) = organizer {
+            set_sender(&mut m, name, addr);
+        }
+        for a in c.props_named("ATTENDEE") {
+            let addr = mailto(&a.value);
+            let role = a.param("ROLE").unwrap_or("REQ-PARTICIPANT").to_ascii_uppercase();
+            let cutype = a.param("CUTYPE").unwrap_or("").to_ascii_uppercase();
+            let ty = if cutype == "RESOURCE" || cutype == "ROOM" || role == "NON-PARTICIPANT" {
+                3
+            } else if role == "OPT-PARTICIPANT" {
+                2
+            } else {
+                1
+            };
+            // PidTagRecipientTrackStatus ([MS-OXOCAL] 2.2.4.10.2).
+            let track = match a.param("PARTSTAT").unwrap_or("").to_ascii_uppercase().as_str() {
+                "TENTATIVE" => Some(2),
+                "ACCEPTED" => Some(3),
+                "DECLINED" => Some(4),
+                _ => None,
+            };
+            let name = a.param("CN").unwrap_or(&addr).to_string();
+            m.recipients.push(recipient(ty, name, addr, track));
+        }
     }
     // PidLidAppointmentStateFlags: asfMeeting when there are attendees.
     let state = if m.recipients.is_empty() { 0 } else { 1 };
     m.set_named(PropName::Id(PSETID_APPOINTMENT, 0x8217), PT_LONG, PropVal::Long(state));
     m
+}
+
+/// A recipient row: type, display name, SMTP address and optionally
+/// PidTagRecipientTrackStatus.
+fn recipient(ty: i32, name: String, addr: String, track: Option<i32>) -> Vec<Prop> {
+    let p = |tag, value| Prop { tag, name: None, value };
+    let mut r = vec![
+        p(PR_RECIPIENT_TYPE, PropVal::Long(ty)),
+        p(PR_DISPLAY_NAME, s(name)),
+        p(PR_ADDRTYPE, s("SMTP")),
+        p(PR_EMAIL_ADDRESS, s(addr.clone())),
+        p(PR_SMTP_ADDRESS, s(addr)),
+    ];
+    if let Some(t) = track {
+        r.push(p(PR_RECIPIENT_TRACKSTATUS, PropVal::Long(t)));
+    }
+    r
 }
 
 /// Local wall time (minutes since 1601) of a DATE or DATE-TIME value in

@@ -456,6 +456,30 @@ fn smtp_of(props: &[Prop], smtp: u16, addrtype: u16, email: u16) -> Option<Strin
 }
 
 fn people(out: &mut String, m: &MessageContent, method: &str) {
+    let class = m.get_str(0x001A).unwrap_or("").to_ascii_lowercase();
+    if let Some(answer) = class.strip_prefix("ipm.schedule.meeting.resp.") {
+        // A response: the organizer is its recipient, the sender the
+        // attendee whose answer the class carries.
+        if let Some(r) = m.recipients.first() {
+            if let Some(a) = smtp_of(r, 0x39FE, 0x3002, 0x3003) {
+                let cn = get_str(r, 0x3001).filter(|c| !c.is_empty());
+                let cn = cn.map(|c| format!(";CN={}", param(c))).unwrap_or_default();
+                line(out, &format!("ORGANIZER{cn}:mailto:{a}"));
+            }
+        }
+        let me = smtp_of(&m.props, 0x5D02, 0x0064, 0x0065).or_else(|| smtp_of(&m.props, 0x5D01, 0x0C1E, 0x0C1F));
+        if let Some(a) = me {
+            let partstat = match answer {
+                "neg" => "DECLINED",
+                "tent" => "TENTATIVE",
+                _ => "ACCEPTED",
+            };
+            let cn = text(m, 0x0042).or_else(|| text(m, 0x0C1A));
+            let cn = cn.map(|c| format!(";CN={}", param(c))).unwrap_or_default();
+            line(out, &format!("ATTENDEE;PARTSTAT={partstat}{cn}:mailto:{a}"));
+        }
+        return;
+    }
     let org = smtp_of(&m.props, 0x5D02, 0x0064, 0x0065).or_else(|| smtp_of(&m.props, 0x5D01, 0x0C1E, 0x0C1F));
     if let Some(a) = &org {
         let cn = text(m, 0x0042).or_else(|| text(m, 0x0C1A));
@@ -480,7 +504,7 @@ fn people(out: &mut String, m: &MessageContent, method: &str) {
             3 => ("NON-PARTICIPANT", "RESOURCE"),
             _ => ("REQ-PARTICIPANT", "INDIVIDUAL"),
         };
-        let partstat = match get(r, tag(0x5FFF, PT_LONG)) {
+        let partstat = match get(r, crate::ical::PR_RECIPIENT_TRACKSTATUS) {
             Some(PropVal::Long(1 | 3)) => "ACCEPTED",
             Some(PropVal::Long(2)) => "TENTATIVE",
             Some(PropVal::Long(4)) => "DECLINED",
@@ -781,6 +805,31 @@ mod tests {
         assert!(out.contains("TZID:Berlin\r\n"), "{out}");
         assert!(out.contains("DTSTART;TZID=Berlin:20260105T090000\r\n"), "{out}");
         assert!(out.contains("RRULE:FREQ=DAILY;COUNT=3\r\n"), "{out}");
+    }
+
+    #[test]
+    fn replies_answer_the_organizer() {
+        for (partstat, class) in [("ACCEPTED", "Pos"), ("DECLINED", "Neg"), ("TENTATIVE", "Tent")] {
+            let t = format!("BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:r-1\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nSUMMARY:Budget\r\nORGANIZER;CN=Boss:mailto:boss@example.org\r\nATTENDEE;CN=Ann;PARTSTAT={partstat}:mailto:ann@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+            let items = ical_to_items(&t);
+            let m = &items[0];
+            assert_eq!(
+                m.get_str(0x001A),
+                Some(format!("IPM.Schedule.Meeting.Resp.{class}").as_str())
+            );
+            assert_eq!(m.get_str(0x5D02), Some("ann@example.org"));
+            assert_eq!(get_str(&m.recipients[0], 0x39FE), Some("boss@example.org"));
+            let out = items_to_ical(&items, None);
+            assert!(out.contains("METHOD:REPLY\r\n"), "{out}");
+            assert!(out.contains("ORGANIZER;CN=Boss:mailto:boss@example.org\r\n"), "{out}");
+            assert!(
+                out.contains(&format!(
+                    "ATTENDEE;PARTSTAT={partstat};CN=Ann:mailto:ann@example.org\r\n"
+                )),
+                "{out}"
+            );
+            assert_eq!(ical_to_items(&out), items);
+        }
     }
 
     #[test]
