@@ -39,8 +39,7 @@
 //!
 //! Not yet: RDATE and RRULEs the recurrence blob cannot hold (kept as text
 //! in PidLidRecurrencePattern and exported as written, without
-//! exceptions); METHOD:REPLY export writes the stored attendee states, not
-//! the replying attendee's answer; VTIMEZONE export of non-recurring events
+//! exceptions); VTIMEZONE export of non-recurring events
 //! (they are written in UTC); Hijri/other calendar types; VJOURNAL, VFREEBUSY;
 //! vCard 4.0 output; RTF generation from HTML. (Outlook .msg files are
 //! read by `tools/mt`, not here.)
