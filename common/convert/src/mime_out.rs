@@ -56,6 +56,15 @@ pub fn mapi_to_mime_with(m: &MessageContent, opts: &MimeOptions) -> Vec<u8> {
     w.message(m, 0)
 }
 
+/// afException in PidTagAttachmentFlags, or an embedded exception message.
+fn is_exception_attachment(a: &Attachment) -> bool {
+    matches!(get(&a.props, tag(0x7FFD, PT_LONG)), Some(PropVal::Long(f)) if f & 2 != 0)
+        || a.embedded.as_ref().is_some_and(|e| {
+            e.get_str(0x001A)
+                .is_some_and(|c| c.eq_ignore_ascii_case(crate::ical::EXCEPTION_CLASS))
+        })
+}
+
 /// Whether a message class is a meeting object ([MS-OXOCAL] 2.2.6).
 fn is_meeting(class: &str) -> bool {
     class.to_ascii_lowercase().starts_with("ipm.schedule.meeting.")
@@ -549,6 +558,9 @@ impl Writer {
         let attachments: Vec<&Attachment> = m
             .attachments
             .iter()
+            // Exception attachments of recurring series ([MS-OXOCAL]
+            // 2.2.10.1) are no documents: the calendar carries them.
+            .filter(|a| !is_exception_attachment(a))
             .filter(|a| {
                 calendar.is_none()
                     || a.embedded.is_some()

@@ -77,3 +77,14 @@ fn notes_are_unchanged_and_tnef_is_optional() {
     assert_eq!(back.get_named(&named), Some(&PropVal::Long(77)));
     assert_eq!(get_str(&back.props, 0x0037), Some("Hello"));
 }
+
+#[test]
+fn recurring_meeting_exceptions_stay_in_the_calendar() {
+    let t = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:s-1\r\nDTSTART:20261005T080000Z\r\nDTEND:20261005T083000Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\nSUMMARY:Daily\r\nORGANIZER:mailto:o@example.org\r\nATTENDEE:mailto:a@example.org\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s-1\r\nRECURRENCE-ID:20261007T080000Z\r\nDTSTART:20261007T090000Z\r\nDTEND:20261007T093000Z\r\nSUMMARY:Later today\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let m = ical_to_items(t).remove(0);
+    assert_eq!(m.attachments.len(), 1, "one exception attachment");
+    let text = String::from_utf8_lossy(&mapi_to_mime(&m)).into_owned();
+    assert!(!text.contains("message/rfc822"), "{text}");
+    assert!(text.contains("RECURRENCE-ID:20261007T080000Z"), "{text}");
+    assert!(text.contains("SUMMARY:Later today"), "{text}");
+}
