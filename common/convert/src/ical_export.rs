@@ -574,7 +574,14 @@ fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, met
     for (name, t) in [("DTSTART", start), ("DTEND", end)] {
         let Some(t) = t else { continue };
         if allday {
-            let local = local_of(t) as u64 * 600_000_000;
+            // Outlook stores local midnight as UTC: without a zone, the
+            // nearest midnight is the date (offsets are within ±12 h).
+            let local = match zone {
+                Zone::Utc => {
+                    t.saturating_add(12 * 36_000_000_000) - (t.saturating_add(12 * 36_000_000_000)) % 864_000_000_000
+                }
+                _ => local_of(t) as u64 * 600_000_000,
+            };
             line(out, &format!("{name};VALUE=DATE:{}", date_stamp(local)));
         } else if recur.is_some() && !matches!(zone, Zone::Utc) {
             line(out, &zone.prop(name, local_of(t)));
@@ -830,6 +837,42 @@ mod tests {
             );
             assert_eq!(ical_to_items(&out), items);
         }
+    }
+
+    #[test]
+    fn outlook_all_day_dates() {
+        let mut m = MessageContent::default();
+        m.set(PR_MESSAGE_CLASS, PropVal::String("IPM.Appointment".into()));
+        let set = |m: &mut MessageContent, lid, v| m.set_named(PropName::Id(PSETID_APPOINTMENT, lid), PT_SYSTIME, v);
+        // Berlin all-day 1 Jan 2026: 2025-12-31 23:00Z to 2026-01-01 23:00Z.
+        set(
+            &mut m,
+            0x820D,
+            PropVal::SysTime(filetime(2025, 12, 31, 23, 0, 0).unwrap()),
+        );
+        set(
+            &mut m,
+            0x820E,
+            PropVal::SysTime(filetime(2026, 1, 1, 23, 0, 0).unwrap()),
+        );
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8215),
+            PT_BOOLEAN,
+            PropVal::Bool(true),
+        );
+        let out = items_to_ical(&[m.clone()], None);
+        assert!(
+            out.contains("DTSTART;VALUE=DATE:20260101\r\nDTEND;VALUE=DATE:20260102\r\n"),
+            "{out}"
+        );
+        // New York all-day: 05:00Z.
+        set(&mut m, 0x820D, PropVal::SysTime(filetime(2026, 1, 1, 5, 0, 0).unwrap()));
+        set(&mut m, 0x820E, PropVal::SysTime(filetime(2026, 1, 2, 5, 0, 0).unwrap()));
+        let out = items_to_ical(&[m], None);
+        assert!(
+            out.contains("DTSTART;VALUE=DATE:20260101\r\nDTEND;VALUE=DATE:20260102\r\n"),
+            "{out}"
+        );
     }
 
     #[test]
