@@ -174,7 +174,7 @@ impl Zone {
         match self {
             Zone::Utc => None,
             Zone::Fixed(o) => Some(format!(
-                "UTC{}{:02}:{:02}",
+                "UTC{}{:02}{:02}",
                 if *o < 0 { '-' } else { '+' },
                 o.abs() / 60,
                 o.abs() % 60
@@ -873,6 +873,59 @@ mod tests {
             out.contains("DTSTART;VALUE=DATE:20260101\r\nDTEND;VALUE=DATE:20260102\r\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn outlook_blob_with_exception() {
+        // [MS-OXOCAL] 4.1.1.2 example blob; the series starts 10:00 local
+        // at UTC-7.
+        let h = "043004300B2001000000C0210000010000000000000032000000222000000C0000000000000001000000A096BC0C01000000A096BC0C8020BC0C20ADBC0C0630000009300000580200007602000001003499BC0C5299BC0CF898BC0C11002200210053696D706C6520526563757272656E6365207769746820657863657074696F6E730800070033342F34313431000000000400000000000000000000003499BC0C5299BC0CF898BC0C2100530069006D0070006C006500200052006500630075007200720065006E006300650020007700690074006800200065007800630065007000740069006F006E0073000700330034002F0034003100340031000000000000000000";
+        let blob: Vec<u8> = (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect();
+        let r = recur::parse(&blob).unwrap();
+        let first = (r.pattern.start_date + r.start_time_offset) as u64 * 600_000_000;
+        let mut m = MessageContent::default();
+        m.set(PR_MESSAGE_CLASS, PropVal::String("IPM.Appointment".into()));
+        m.set(PR_SUBJECT, PropVal::String("Simple Recurrence".into()));
+        let set = |m: &mut MessageContent, lid, ty, v| m.set_named(PropName::Id(PSETID_APPOINTMENT, lid), ty, v);
+        set(&mut m, 0x820D, PT_SYSTIME, PropVal::SysTime(first + 7 * 36_000_000_000));
+        set(
+            &mut m,
+            0x820E,
+            PT_SYSTIME,
+            PropVal::SysTime(first + 7 * 36_000_000_000 + 18_000_000_000),
+        );
+        set(&mut m, 0x8208, PT_UNICODE, PropVal::String("34/4639".into()));
+        set(&mut m, 0x8223, PT_BOOLEAN, PropVal::Bool(true));
+        set(&mut m, 0x8216, PT_BINARY, PropVal::Binary(blob.clone()));
+        let out = items_to_ical(&[m], None);
+        for want in [
+            "TZID:UTC-0700\r\n",
+            "DTSTART;TZID=UTC-0700:20070326T100000\r\n",
+            "RRULE:FREQ=WEEKLY;BYDAY=MO,TH,FR;COUNT=12;WKST=SU\r\n",
+            "RECURRENCE-ID;TZID=UTC-0700:20070416T100000\r\nDTSTART;TZID=UTC-0700:20070416T110000\r\nDTEND;TZID=UTC-0700:20070416T113000\r\nSUMMARY:Simple Recurrence with exceptions\r\nLOCATION:34/4141\r\n",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        assert!(!out.contains("EXDATE"), "{out}");
+        // Imported again: the same pattern and exception.
+        let back = ical_to_items(&out);
+        let Some(PropVal::Binary(b2)) = back[0].get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) else {
+            panic!("{out}")
+        };
+        let r2 = recur::parse(b2).unwrap();
+        assert_eq!(r2.pattern.pattern_specific, r.pattern.pattern_specific);
+        assert_eq!(r2.pattern.deleted_instance_dates, r.pattern.deleted_instance_dates);
+        assert_eq!(r2.pattern.modified_instance_dates, r.pattern.modified_instance_dates);
+        assert_eq!(r2.pattern.end_date, r.pattern.end_date);
+        let (e, e2) = (&r.exceptions[0], &r2.exceptions[0]);
+        assert_eq!(
+            (e2.start_date_time, e2.end_date_time, e2.original_start_date),
+            (e.start_date_time, e.end_date_time, e.original_start_date)
+        );
+        assert_eq!((&e2.subject, &e2.location), (&e.subject, &e.location));
     }
 
     #[test]

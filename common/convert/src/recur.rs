@@ -742,6 +742,47 @@ mod tests {
         assert_eq!(u32_at(&b, 70), 600);
     }
 
+    fn unhex(h: &str) -> Vec<u8> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn spec_examples_parse_and_reserialise() {
+        // [MS-OXOCAL] 4.1.1.2: Mon/Thu/Fri 10:00-10:30, 12 times, one
+        // instance moved by an hour with another subject and location.
+        let b = unhex("043004300B2001000000C0210000010000000000000032000000222000000C0000000000000001000000A096BC0C01000000A096BC0C8020BC0C20ADBC0C0630000009300000580200007602000001003499BC0C5299BC0CF898BC0C11002200210053696D706C6520526563757272656E6365207769746820657863657074696F6E730800070033342F34313431000000000400000000000000000000003499BC0C5299BC0CF898BC0C2100530069006D0070006C006500200052006500630075007200720065006E006300650020007700690074006800200065007800630065007000740069006F006E0073000700330034002F0034003100340031000000000000000000");
+        assert_eq!(b.len(), 0x106);
+        let r = parse(&b).unwrap();
+        assert_eq!(r.pattern.pattern_specific, PatternSpecific::Week(0x32));
+        assert_eq!((r.pattern.end_type, r.pattern.occurrence_count), (END_AFTER_N, 12));
+        assert_eq!((r.start_time_offset, r.end_time_offset), (600, 630));
+        assert_eq!(r.exceptions.len(), 1);
+        let e = &r.exceptions[0];
+        assert_eq!(e.subject.as_deref(), Some("Simple Recurrence with exceptions"));
+        assert_eq!(e.location.as_deref(), Some("34/4141"));
+        assert_eq!(civil_minutes(e.original_start_date), (2007, 4, 16, 600));
+        assert_eq!(civil_minutes(e.start_date_time), (2007, 4, 16, 660));
+        assert_eq!(r.to_bytes(), b);
+        // [MS-OXOCAL] 4.1.1.3: every three days until 5/4/2011, two deleted.
+        let b = unhex("043004300A2000000000A0050000E010000000000000212000000A0000000000000002000000A0C1DC0C80D2DC0C00000000207EDC0C0016DD0C0630000009300000E0010000FE01000000000000000000000000");
+        let r = parse(&b).unwrap();
+        assert_eq!((r.pattern.period, r.pattern.end_type), (4320, END_AFTER_DATE));
+        assert_eq!(r.pattern.deleted_instance_dates.len(), 2);
+        assert_eq!(
+            civil_minutes(r.pattern.deleted_instance_dates[0]).0..=civil_minutes(r.pattern.end_date).0,
+            2011..=2011
+        );
+        assert_eq!(r.to_bytes(), b);
+        // Truncated blobs are errors (a missing trailing ReservedBlock2Size
+        // is tolerated).
+        for n in 0..b.len() - 4 {
+            assert!(parse(&b[..n]).is_err(), "prefix {n}");
+        }
+    }
+
     #[test]
     fn monthly_nth_and_daily() {
         let st = LocalStart {
