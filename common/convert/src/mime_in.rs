@@ -604,6 +604,9 @@ fn attach_part(mc: &mut MessageContent, p: &MessagePart, depth: usize, html: Opt
             .into_iter()
             .next()
         {
+            // Exceptions of a recurring meeting (RECURRENCE-ID overrides)
+            // come along as hidden exception attachments.
+            mc.attachments.extend(item.attachments);
             for p in item.props {
                 let keep = p.name.is_some() || p.tag == crate::ical::PR_START_DATE || p.tag == crate::ical::PR_END_DATE;
                 if keep {

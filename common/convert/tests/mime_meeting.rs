@@ -83,8 +83,19 @@ fn recurring_meeting_exceptions_stay_in_the_calendar() {
     let t = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:s-1\r\nDTSTART:20261005T080000Z\r\nDTEND:20261005T083000Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\nSUMMARY:Daily\r\nORGANIZER:mailto:o@example.org\r\nATTENDEE:mailto:a@example.org\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s-1\r\nRECURRENCE-ID:20261007T080000Z\r\nDTSTART:20261007T090000Z\r\nDTEND:20261007T093000Z\r\nSUMMARY:Later today\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
     let m = ical_to_items(t).remove(0);
     assert_eq!(m.attachments.len(), 1, "one exception attachment");
-    let text = String::from_utf8_lossy(&mapi_to_mime(&m)).into_owned();
+    let mime = mapi_to_mime(&m);
+    let text = String::from_utf8_lossy(&mime).into_owned();
     assert!(!text.contains("message/rfc822"), "{text}");
     assert!(text.contains("RECURRENCE-ID:20261007T080000Z"), "{text}");
     assert!(text.contains("SUMMARY:Later today"), "{text}");
+    // Received by another server: the exception is there again.
+    let back = mime_to_mapi(&mime);
+    let exc: Vec<_> = back.attachments.iter().filter_map(|a| a.embedded.as_ref()).collect();
+    assert_eq!(exc.len(), 1, "{back:#?}");
+    assert_eq!(exc[0].get_str(0x0037), Some("Later today"));
+    let recur = PropName::Id(PSETID_APPOINTMENT, 0x8216);
+    assert_eq!(back.get_named(&recur), m.get_named(&recur));
+    // And it is not rendered twice when exported again.
+    let again = String::from_utf8_lossy(&mapi_to_mime(&back)).into_owned();
+    assert_eq!(again.matches("RECURRENCE-ID").count(), 1, "{again}");
 }
