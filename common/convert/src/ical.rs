@@ -467,6 +467,14 @@ fn event(cal: &Component, c: &Component, method: &str) -> MessageContent {
             }
         }
     }
+    // PidLidAppointmentSequence ([MS-OXCICAL] 2.1.3.1.1.20.31).
+    if let Some(seq) = c.text("SEQUENCE").and_then(|v| v.trim().parse::<i32>().ok()) {
+        m.set_named(
+            PropName::Id(PSETID_APPOINTMENT, 0x8201),
+            PT_LONG,
+            PropVal::Long(seq.max(0)),
+        );
+    }
     if let Some(uid) = c.text("UID") {
         let goid = global_object_id(&uid);
         m.set_named(

@@ -592,6 +592,9 @@ fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, met
     if let Some(v) = named_str(m, PSETID_APPOINTMENT, 0x8208) {
         line(out, &format!("LOCATION:{}", escape_text(v)));
     }
+    if allday {
+        line(out, "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE");
+    }
     busy(out, busy_status);
     let state = named_long(m, PSETID_APPOINTMENT, 0x8217).unwrap_or(0);
     let status = if method == "CANCEL" || state & 4 != 0 {
