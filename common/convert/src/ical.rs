@@ -302,6 +302,52 @@ fn common(m: &mut MessageContent, c: &Component) {
             PropVal::Multi(cats),
         );
     }
+    // Inline attachments ([MS-OXCICAL] 2.1.3.1.1.20.1): ATTACH with
+    // VALUE=BINARY / ENCODING=BASE64; URI references are not fetched.
+    for a in c.props_named("ATTACH") {
+        let inline = a.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("BINARY"))
+            || a.param("ENCODING").is_some_and(|v| v.eq_ignore_ascii_case("BASE64"));
+        if !inline {
+            continue;
+        }
+        let data = crate::base64::decode(a.value.as_bytes());
+        let name = a
+            .param("X-FILENAME")
+            .or_else(|| a.param("FILENAME"))
+            .unwrap_or("attachment")
+            .to_string();
+        let mut props = vec![
+            Prop {
+                tag: PR_ATTACH_METHOD,
+                name: None,
+                value: PropVal::Long(1),
+            },
+            Prop {
+                tag: PR_ATTACH_LONG_FILENAME,
+                name: None,
+                value: s(name),
+            },
+            Prop {
+                tag: PR_RENDERING_POSITION,
+                name: None,
+                value: PropVal::Long(-1),
+            },
+        ];
+        if let Some(t) = a.param("FMTTYPE").filter(|t| t.contains('/')) {
+            props.push(Prop {
+                tag: PR_ATTACH_MIME_TAG,
+                name: None,
+                value: s(t.to_ascii_lowercase()),
+            });
+        }
+        props.push(Prop {
+            tag: PR_ATTACH_DATA_BIN,
+            name: None,
+            value: PropVal::Binary(data),
+        });
+        m.attachments.push(crate::message::Attachment { props, embedded: None });
+        m.set(PR_HASATTACH, PropVal::Bool(true));
+    }
     // Alarm: the first VALARM with a relative trigger.
     if let Some(secs) = c
         .children

@@ -416,6 +416,34 @@ fn common(out: &mut String, m: &MessageContent, uid: &str) {
     }
 }
 
+/// File attachments as inline ATTACH ([MS-OXCICAL] 2.1.3.1.1.20.1);
+/// exception and embedded-message attachments are not files.
+fn attachments(out: &mut String, m: &MessageContent) {
+    for a in &m.attachments {
+        if a.embedded.is_some() || matches!(get(&a.props, tag(0x7FFD, PT_LONG)), Some(PropVal::Long(f)) if f & 2 != 0) {
+            continue;
+        }
+        let Some(PropVal::Binary(data)) = get(&a.props, PR_ATTACH_DATA_BIN) else {
+            continue;
+        };
+        let mut l = String::from("ATTACH");
+        if let Some(t) = get_str(&a.props, 0x370E).filter(|t| t.contains('/') && t.is_ascii()) {
+            l.push_str(&format!(";FMTTYPE={}", param(t)));
+        }
+        l.push_str(";ENCODING=BASE64;VALUE=BINARY");
+        let name = get_str(&a.props, 0x3707)
+            .or_else(|| get_str(&a.props, 0x3704))
+            .or_else(|| get_str(&a.props, 0x3001))
+            .filter(|n| !n.is_empty());
+        if let Some(n) = name {
+            l.push_str(&format!(";X-FILENAME={}", param(n)));
+        }
+        l.push(':');
+        l.push_str(&crate::base64::encode(data, 0));
+        line(out, &l);
+    }
+}
+
 fn alarm(out: &mut String, m: &MessageContent) {
     if named_bool(m, PSETID_COMMON, 0x8503) {
         let delta = named_long(m, PSETID_COMMON, 0x8501).unwrap_or(15).max(0);
@@ -638,6 +666,7 @@ fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, met
             }
         }
     }
+    attachments(out, m);
     alarm(out, m);
     line(out, "END:VEVENT");
     // Modified instances ([MS-OXCICAL] 2.1.3.1.1.20.13, RECURRENCE-ID).
@@ -732,6 +761,7 @@ fn todo(out: &mut String, m: &MessageContent) {
             );
         }
     }
+    attachments(out, m);
     alarm(out, m);
     line(out, "END:VTODO");
 }
@@ -929,6 +959,26 @@ mod tests {
             (e.start_date_time, e.end_date_time, e.original_start_date)
         );
         assert_eq!((&e2.subject, &e2.location), (&e.subject, &e.location));
+    }
+
+    #[test]
+    fn inline_attachments_round_trip() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(700).collect();
+        let b64 = crate::base64::encode(&data, 0);
+        let t = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:att\r\nDTSTART:20260101T100000Z\r\nATTACH;FMTTYPE=application/pdf;ENCODING=BASE64;VALUE=BINARY;X-FILENAME=\"Agenda, v2.pdf\":{b64}\r\nATTACH:https://example.org/not-fetched\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        let items = ical_to_items(&t);
+        assert_eq!(items[0].attachments.len(), 1);
+        let a = &items[0].attachments[0];
+        assert_eq!(get_str(&a.props, 0x3707), Some("Agenda, v2.pdf"));
+        assert_eq!(get(&a.props, PR_ATTACH_DATA_BIN), Some(&PropVal::Binary(data)));
+        let out = items_to_ical(&items, None);
+        assert!(
+            out.replace("\r\n ", "")
+                .contains("ATTACH;FMTTYPE=application/pdf;ENCODING=BASE64;VALUE=BINARY;X-FILENAME=\"Agenda, v2.pdf\":"),
+            "{out}"
+        );
+        assert!(out.split("\r\n").all(|l| l.len() <= 75));
+        assert_eq!(ical_to_items(&out), items);
     }
 
     #[test]
