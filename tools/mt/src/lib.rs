@@ -15,6 +15,7 @@ pub mod export;
 pub mod import;
 pub mod oxm;
 pub mod produce;
+pub mod pst;
 pub mod stream;
 
 pub use stream::{Frame, Reader, StreamError, Writer};

@@ -1,0 +1,215 @@
+//! PST import (`gromox-pff2mt`): counts against readpst, import into a store, broken files.
+
+use gromox_mapi::{PropVal, TaggedVal};
+use gromox_mt::cli::pst_files;
+use gromox_mt::import::{Importer, Options};
+use gromox_mt::pst::PstStats;
+use gromox_mt::{Frame, Reader};
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pst")
+        .join(name)
+}
+
+const DIST: &str = "java-libpst-dist-list.pst";
+const PASS: &str = "java-libpst-passworded.pst";
+
+fn convert(files: &[PathBuf], splice: bool) -> (Vec<u8>, PstStats, String) {
+    let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    let st = pst_files(&mut out, &files, splice, &mut errs).unwrap();
+    (out, st, String::from_utf8(errs).unwrap())
+}
+
+fn text(props: &[TaggedVal], id: u16) -> Option<String> {
+    props.iter().find(|t| t.tag.id() == id).and_then(|t| match &t.val {
+        PropVal::Unicode(s) | PropVal::String8(s) => Some(s.clone()),
+        _ => None,
+    })
+}
+
+/// Folder frames and (folder name, subject, class) of every message in a stream.
+fn frames(stream: &[u8]) -> (Vec<String>, Vec<(String, String, String)>) {
+    let mut r = Reader::new(stream).unwrap();
+    let mut folders = std::collections::HashMap::new();
+    let mut names = Vec::new();
+    let mut msgs = Vec::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        match f {
+            Frame::Folder(f) => {
+                names.push(f.name.clone());
+                folders.insert(f.id, f.name);
+            }
+            Frame::Message(m) => msgs.push((
+                folders.get(&m.folder).cloned().unwrap_or_default(),
+                text(&m.message.props, 0x0037).unwrap_or_default(),
+                text(&m.message.props, 0x001A).unwrap_or_default(),
+            )),
+            _ => {}
+        }
+    }
+    (names, msgs)
+}
+
+/// (folders, messages incl. FAI) as readpst reports them: the root line "N items" counts the
+/// top folders, the other folder lines count their items (done + skipped).
+fn readpst_counts(pst: &Path) -> Option<(u64, u64)> {
+    let which = std::process::Command::new("which").arg("readpst").output().ok()?;
+    if !which.status.success() {
+        return None;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("readpst")
+        .args(["-D", "-S", "-o"])
+        .arg(out.path())
+        .arg(pst)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let (mut folders, mut msgs) = (0, 0);
+    for l in text.lines().filter(|l| l.contains(" items done, ")) {
+        let nums: Vec<u64> = l
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let n: u64 = nums.iter().rev().take(2).sum();
+        if l.trim_start().starts_with("\"Personal Folders\"") {
+            folders = n;
+        } else {
+            msgs += n;
+        }
+    }
+    Some((folders, msgs))
+}
+
+#[test]
+fn counts_equal_readpst() {
+    // Verified with readpst 0.6.76 (pst-utils): 12 folders each; dist-list: Calendar 1,
+    // Contacts 2; passworded: Inbox 4, Calendar 4 (all FAI), Contacts 2.
+    for (f, folders, msgs) in [(DIST, 12, 3), (PASS, 12, 10)] {
+        let (_, st, errs) = convert(&[fixture(f)], true);
+        assert_eq!(
+            (st.folders, st.messages + st.associated),
+            (folders, msgs),
+            "{f}: {errs}"
+        );
+        if let Some(rp) = readpst_counts(&fixture(f)) {
+            assert_eq!(rp, (folders, msgs), "{f}: readpst disagrees");
+        }
+    }
+}
+
+#[test]
+fn stream_has_folders_classes_and_subjects() {
+    let (s, st, errs) = convert(&[fixture(DIST)], true);
+    assert_eq!(st.failed, 0, "{errs}");
+    let (names, msgs) = frames(&s);
+    assert!(names.contains(&"Inbox".to_string()) && names.contains(&"Contacts".to_string()));
+    let want = [
+        ("Calendar", "Test appointment", "IPM.Appointment"),
+        ("Contacts", "contact name 1", "IPM.Contact"),
+        ("Contacts", "test dist list", "IPM.DistList"),
+    ];
+    for (f, subj, class) in want {
+        assert!(
+            msgs.contains(&(f.into(), subj.into(), class.into())),
+            "{f}/{subj}/{class} missing in {msgs:?}"
+        );
+    }
+}
+
+fn import(stream: &[u8]) -> (tempfile::TempDir, exmdbd::Store, gromox_mt::import::Stats) {
+    let t = tempfile::tempdir().unwrap();
+    let mut s = exmdbd::Store::create_private(t.path(), "alice@example.org", "en", false, &Default::default()).unwrap();
+    let mut imp = Importer::new(&mut s, Options::default(), Box::new(std::io::sink())).unwrap();
+    let st = imp.run(stream, &mut Vec::new()).unwrap();
+    drop(imp);
+    (t, s, st)
+}
+
+/// `gromox-pff2mt -s | gromox-import`: the PST's folders are spliced into the store's
+/// (Calendar → Calendar, Contacts → Contacts), the messages land there with their subjects,
+/// and the FAI messages as associated.
+#[test]
+fn splice_import_lands_in_the_right_folders() {
+    let (s, _, _) = convert(&[fixture(DIST), fixture(PASS)], true);
+    let (_t, store, st) = import(&s);
+    assert_eq!(st.failed, 0);
+    assert_eq!(st.messages, 13);
+    assert!(st.folders_spliced >= 10, "{st:?}");
+    let subjects = |fid: u64| -> Vec<String> {
+        let mut v: Vec<String> = store
+            .list_messages(fid, false)
+            .unwrap()
+            .iter()
+            .map(|m| text(&store.read_message(*m).unwrap().props, 0x0037).unwrap_or_default())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(subjects(0x0f), vec!["Test appointment".to_string()]);
+    assert_eq!(
+        subjects(0x13),
+        vec!["contact name 1", "contact name 1", "test dist list", "test dist list"]
+    );
+    assert_eq!(store.list_messages(0x0d, true).unwrap().len(), 4, "Inbox FAI");
+    assert_eq!(store.list_messages(0x0f, true).unwrap().len(), 4, "Calendar FAI");
+}
+
+/// Without -s everything goes below one new "Import of <file>" folder.
+#[test]
+fn without_splice_one_import_folder() {
+    let (s, st, _) = convert(&[fixture(DIST)], false);
+    assert_eq!(st.folders, 13);
+    let (names, _) = frames(&s);
+    assert_eq!(names[0], format!("Import of {DIST}"));
+    let (_t, store, ist) = import(&s);
+    assert_eq!(ist.messages, 3);
+    assert_eq!(ist.folders_spliced, 0);
+    assert!(store.list_messages(0x0f, false).unwrap().is_empty());
+}
+
+/// A truncated PST: a clear error naming the file and what could not be read, a failure count
+/// (exit status 1 in the tool), and the other files still convert.
+#[test]
+fn truncated_pst_names_the_problem_and_the_rest_imports() {
+    let data = std::fs::read(fixture(DIST)).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let cut = t.path().join("cut.pst");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let (s, st, errs) = convert(&[cut.clone(), fixture(PASS)], true);
+    assert!(st.failed >= 1, "{st:?}");
+    assert!(errs.contains("cut.pst"), "{errs}");
+    // The second file converted whole.
+    assert!(st.messages + st.associated >= 10, "{st:?} {errs}");
+    let (_, _, ist) = import(&s);
+    assert!(ist.messages >= 10);
+    // Not a PST at all.
+    let junk = t.path().join("junk.pst");
+    std::fs::write(&junk, b"definitely not a PST").unwrap();
+    let (_, st, errs) = convert(&[junk], true);
+    assert_eq!(st.failed, 1);
+    assert!(errs.contains("not a readable PST"), "{errs}");
+    // Every prefix and some corruptions: errors or messages, never a panic.
+    for c in (0..data.len()).step_by(data.len() / 23) {
+        gromox_mt::pst::fuzz(&data[..c]);
+        let mut bad = data.clone();
+        bad[c] ^= 0x5A;
+        gromox_mt::pst::fuzz(&bad);
+    }
+}
+
+/// The fuzz target's seeds (`fuzz/seeds/pst`) run through the same entry point.
+#[test]
+fn fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/pst");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        gromox_mt::pst::fuzz(&std::fs::read(e.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 3);
+}
