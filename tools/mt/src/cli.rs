@@ -322,12 +322,38 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
 /// as vCard to stdout) and
 /// `gromox-exm2eml` (same as `--mail`).
 pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
+    export_main_as(args, if mail_default { Some("mail") } else { None })
+}
+
+/// `gromox-export` with a default format (`"mail"`, `"mt"`, `"vcard"`, `"ical"`, `"tnef"`) for
+/// the `gromox-exm2*` programs: the format's option is implied, and for `mail`/`tnef` the first
+/// free argument is the output directory.
+pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode {
     let me = prog(&args, "gromox-export");
+    match default {
+        Some(f @ ("mt" | "vcard" | "ical")) if !args.iter().any(|a| a == &format!("--{f}")) => {
+            args.insert(1.min(args.len()), format!("--{f}"))
+        }
+        _ => {}
+    }
+    let mail_default = default == Some("mail");
+    let tnef_default = default == Some("tnef");
     let mut o = getopts::Options::new();
     store_opts(&mut o);
     o.optopt("", "mail", "write one .eml per message below DIR", "DIR");
     o.optflag("", "mt", "write the stream to stdout");
     o.optflag("", "vcard", "write every contact as vCard 3.0 to stdout");
+    o.optflag(
+        "",
+        "ical",
+        "write every appointment and task as one iCalendar to stdout",
+    );
+    o.optopt(
+        "",
+        "tnef",
+        "write one TNEF (winmail.dat) file per message below DIR",
+        "DIR",
+    );
     let m = match o.parse(&args[1.min(args.len())..]) {
         Ok(m) => m,
         Err(e) => {
@@ -338,11 +364,20 @@ pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     let outdir = m
         .opt_str("mail")
         .or_else(|| if mail_default { m.free.first().cloned() } else { None });
-    if m.opt_present("h") || (outdir.is_none() && !m.opt_present("mt") && !m.opt_present("vcard")) {
+    let tnefdir = m
+        .opt_str("tnef")
+        .or_else(|| if tnef_default { m.free.first().cloned() } else { None });
+    if m.opt_present("h")
+        || (outdir.is_none()
+            && tnefdir.is_none()
+            && !m.opt_present("mt")
+            && !m.opt_present("vcard")
+            && !m.opt_present("ical"))
+    {
         eprint!(
             "{}",
             o.usage(&format!(
-                "Usage: {me} -u user@domain (--mail DIR | --mt > stream | --vcard > contacts.vcf)"
+                "Usage: {me} -u user@domain (--mail DIR | --mt > stream | --vcard > contacts.vcf | --ical > calendar.ics | --tnef DIR)"
             ))
         );
         return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
@@ -368,6 +403,16 @@ pub fn export_main(args: Vec<String>, mail_default: bool) -> ExitCode {
     };
     let mut errs = std::io::stderr();
     let r = match outdir {
+        _ if m.opt_present("ical") => export::export_ical(
+            &store,
+            root,
+            std::io::BufWriter::new(std::io::stdout().lock()),
+            &mut errs,
+        ),
+        _ if tnefdir.is_some() => match &tnefdir {
+            Some(d) => export::export_tnef(&store, root, Path::new(d), &mut errs),
+            None => Ok(0),
+        },
         _ if m.opt_present("vcard") => export::export_vcard(
             &store,
             root,

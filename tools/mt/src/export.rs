@@ -185,3 +185,88 @@ pub fn mbox_append<W: Write>(out: &mut W, eml: &[u8]) -> std::io::Result<()> {
     }
     out.write_all(b"\n")
 }
+
+fn class_of(c: &MessageContent) -> String {
+    c.get(gromox_mapi::tags::PR_MESSAGE_CLASS)
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// `--ical`: every appointment, meeting object and task below `root` as one VCALENDAR
+/// (RFC 5545, METHOD:PUBLISH; MS-OXCICAL via `gromox_convert::ical_export::items_to_ical`).
+/// Returns the number of items written.
+pub fn export_ical<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut dyn Write) -> Result<u64, Error> {
+    let mut items = Vec::new();
+    for f in folder_tree(store, root)? {
+        for mid in store.list_messages(f.id, false)? {
+            let c = match store.read_message(mid) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
+                    continue;
+                }
+            };
+            let k = class_of(&c);
+            if !(k.starts_with("ipm.appointment") || k.starts_with("ipm.schedule.meeting") || k.starts_with("ipm.task"))
+            {
+                continue;
+            }
+            items.push(gromox_convert::mapi::from_mapi(&to_bridge(store, &c)?));
+        }
+    }
+    let text = gromox_convert::ical_export::items_to_ical(&items, Some("PUBLISH"));
+    let io = |err| Error::Io {
+        path: "stdout".into(),
+        err,
+    };
+    out.write_all(text.as_bytes()).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(items.len() as u64)
+}
+
+/// `--tnef DIR`: one TNEF stream (MS-OXTNEF, `winmail.dat` form) per message below `root`,
+/// written as `DIR/<folder path>/<mid>.tnef`. Returns the number of files written.
+pub fn export_tnef(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dyn Write) -> Result<u64, Error> {
+    let folders = folder_tree(store, root)?;
+    let mut paths: HashMap<u64, std::path::PathBuf> = HashMap::new();
+    paths.insert(root, dir.to_path_buf());
+    let mkdir = |p: &std::path::Path| {
+        std::fs::create_dir_all(p).map_err(|err| Error::Io {
+            path: p.display().to_string(),
+            err,
+        })
+    };
+    mkdir(dir)?;
+    let mut n = 0;
+    for f in folders {
+        let base = f
+            .parent
+            .and_then(|p| paths.get(&p).cloned())
+            .unwrap_or_else(|| dir.to_path_buf());
+        let p = base.join(safe_name(&f.name));
+        paths.insert(f.id, p.clone());
+        let mids = store.list_messages(f.id, false)?;
+        if mids.is_empty() {
+            continue;
+        }
+        mkdir(&p)?;
+        for mid in mids {
+            let c = match store.read_message(mid) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
+                    continue;
+                }
+            };
+            let m = gromox_convert::mapi::from_mapi(&to_bridge(store, &c)?);
+            let file = p.join(format!("{mid:x}.tnef"));
+            std::fs::write(&file, gromox_convert::tnef_export::encode(&m)).map_err(|err| Error::Io {
+                path: file.display().to_string(),
+                err,
+            })?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

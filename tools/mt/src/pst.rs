@@ -339,6 +339,9 @@ fn read_message(
 
 fn guarded<T>(f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(std::io::Error::other(format!(
+            "data missing past the end of the file (truncated?): {e}"
+        ))),
         Ok(r) => r,
         Err(_) => Err(std::io::Error::other("malformed structure (reader failure)")),
     }

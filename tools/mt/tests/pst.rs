@@ -182,7 +182,7 @@ fn truncated_pst_names_the_problem_and_the_rest_imports() {
     std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
     let (s, st, errs) = convert(&[cut.clone(), fixture(PASS)], true);
     assert!(st.failed >= 1, "{st:?}");
-    assert!(errs.contains("cut.pst"), "{errs}");
+    assert!(errs.contains("cut.pst") && errs.contains("truncated"), "{errs}");
     // The second file converted whole.
     assert!(st.messages + st.associated >= 10, "{st:?} {errs}");
     let (_, _, ist) = import(&s);

@@ -1,0 +1,5 @@
+//! `gromox-exm2tnef`: `gromox-export --tnef`; see `gromox_mt::cli::export_main_as`.
+
+fn main() -> std::process::ExitCode {
+    gromox_mt::cli::export_main_as(std::env::args().collect(), Some("tnef"))
+}
