@@ -151,6 +151,16 @@ fn splice_import_lands_in_the_right_folders() {
         v
     };
     assert_eq!(subjects(0x0f), vec!["Test appointment".to_string()]);
+    let appt = store
+        .read_message(store.list_messages(0x0f, false).unwrap()[0])
+        .unwrap();
+    let body = gromox_mt::export::to_bridge(&store, &appt).unwrap();
+    assert_eq!(
+        text(&body.props, 0x1000).as_deref(),
+        Some("This is a complete test\r\n")
+    );
+    assert_eq!(text(&body.props, 0x0C1A).as_deref(), Some("Unknown"));
+    assert!(body.named.len() >= 40, "named properties stored: {}", body.named.len());
     assert_eq!(
         subjects(0x13),
         vec!["contact name 1", "contact name 1", "test dist list", "test dist list"]
@@ -212,4 +222,30 @@ fn fuzz_seeds() {
         n += 1;
     }
     assert!(n >= 3);
+}
+
+/// The appointment keeps body, sender, named properties (through the stream's named-property
+/// frames) and its two attachments.
+#[test]
+fn appointment_has_body_sender_named_props_attachments() {
+    let (s, _, _) = convert(&[fixture(DIST)], true);
+    let mut r = Reader::new(&s[..]).unwrap();
+    let mut named_frames = 0;
+    let mut seen = false;
+    while let Some(f) = r.next_frame().unwrap() {
+        match f {
+            Frame::Named(..) => named_frames += 1,
+            Frame::Message(m) if text(&m.message.props, 0x0037).as_deref() == Some("Test appointment") => {
+                let p = &m.message.props;
+                assert_eq!(text(p, 0x1000).as_deref(), Some("This is a complete test\r\n"));
+                assert_eq!(text(p, 0x0C1A).as_deref(), Some("Unknown"));
+                assert!(p.iter().filter(|t| t.tag.id() >= 0x8000).count() >= 40);
+                assert_eq!(m.message.attachments.len(), 2);
+                seen = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(seen);
+    assert!(named_frames >= 40, "{named_frames}");
 }
