@@ -60,6 +60,37 @@ fn ipm_root(store: &Store) -> u64 {
     }
 }
 
+/// The default folder of a private store a top folder of the stream stands for, by its name in
+/// any of the store's languages (`exmdbd::layout::folder_name`) or Outlook's English variants:
+/// so a German PST's "Posteingang" is spliced into an English store's "Inbox" and vice versa.
+fn special_folder(name: &str) -> Option<u64> {
+    const SPECIAL: [(&str, u64); 11] = [
+        ("Inbox", fid::INBOX),
+        ("Drafts", fid::DRAFT),
+        ("Outbox", fid::OUTBOX),
+        ("Sent Items", fid::SENT_ITEMS),
+        ("Deleted Items", fid::DELETED_ITEMS),
+        ("Calendar", fid::CALENDAR),
+        ("Journal", fid::JOURNAL),
+        ("Notes", fid::NOTES),
+        ("Tasks", fid::TASKS),
+        ("Contacts", fid::CONTACTS),
+        ("Junk Email", fid::JUNK),
+    ];
+    let n = if name.eq_ignore_ascii_case("Junk E-mail") {
+        "Junk Email"
+    } else {
+        name
+    };
+    SPECIAL.iter().find_map(|(en, id)| {
+        let hit = en.eq_ignore_ascii_case(n)
+            || exmdbd::layout::LANGUAGES
+                .iter()
+                .any(|l| exmdbd::layout::folder_name(en, l).eq_ignore_ascii_case(n));
+        hit.then_some(*id)
+    })
+}
+
 impl<'a> Importer<'a> {
     /// Prepares an import into `store`; `out` receives -p/-t/-v output.
     pub fn new(store: &'a mut Store, opts: Options, out: Box<dyn Write + 'a>) -> Result<Self, Error> {
@@ -112,7 +143,16 @@ impl<'a> Importer<'a> {
                 None => self.base.unwrap_or_else(|| ipm_root(self.store)),
             },
         };
-        let id = match self.store.find_folder(parent, &f.name)? {
+        let mut found = self.store.find_folder(parent, &f.name)?;
+        if found.is_none() && parent == fid::IPMSUBTREE && self.store.is_private() {
+            // A default folder under another language's (or Outlook's) name.
+            if let Some(sf) = special_folder(&f.name) {
+                if self.store.list_folders()?.iter().any(|x| x.id == sf && !x.deleted) {
+                    found = Some(sf);
+                }
+            }
+        }
+        let id = match found {
             Some(x) => {
                 self.stats.folders_spliced += 1;
                 x

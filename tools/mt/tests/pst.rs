@@ -169,6 +169,49 @@ fn splice_import_lands_in_the_right_folders() {
     assert_eq!(store.list_messages(0x0f, true).unwrap().len(), 4, "Calendar FAI");
 }
 
+/// Splicing maps default folders across languages: a stream whose top folders carry German
+/// names lands in an English store's Inbox/Calendar.
+#[test]
+fn splice_maps_localised_default_folders() {
+    use gromox_mapi::PropTag;
+    use gromox_mt::stream::{FolderFrame, MessageFrame, MtMessage, Writer};
+    let mut w = Writer::new(Vec::new()).unwrap();
+    for (id, name) in [(1, "Posteingang"), (2, "Kalender"), (3, "Junk E-mail"), (4, "Eigene")] {
+        w.folder(&FolderFrame {
+            id,
+            parent: 0,
+            name: name.into(),
+            container_class: None,
+        })
+        .unwrap();
+        let props = vec![TaggedVal::new(
+            PropTag::new(0x0037, gromox_mapi::PropType::Unicode),
+            PropVal::Unicode(format!("in {name}")),
+        )];
+        w.message(&MessageFrame {
+            folder: id,
+            associated: false,
+            source: name.into(),
+            message: MtMessage {
+                props,
+                ..Default::default()
+            },
+            mime: None,
+        })
+        .unwrap();
+    }
+    let (_t, store, st) = import(&w.finish().unwrap());
+    assert_eq!((st.folders_spliced, st.folders_created), (3, 1), "{st:?}");
+    let subj = |fid: u64| {
+        let m = store.list_messages(fid, false).unwrap();
+        assert_eq!(m.len(), 1, "folder {fid:#x}");
+        text(&store.read_message(m[0]).unwrap().props, 0x0037).unwrap()
+    };
+    assert_eq!(subj(0x0d), "in Posteingang");
+    assert_eq!(subj(0x0f), "in Kalender");
+    assert_eq!(subj(0x17), "in Junk E-mail");
+}
+
 /// Without -s everything goes below one new "Import of <file>" folder.
 #[test]
 fn without_splice_one_import_folder() {
