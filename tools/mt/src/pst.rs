@@ -288,8 +288,10 @@ fn message_body(m: &dyn Message, names: &HashMap<u16, PropName>) -> std::io::Res
     Ok(out)
 }
 
-fn attachment(a: &dyn Attachment, names: &HashMap<u16, PropName>) -> std::io::Result<MapiAttachment> {
+/// An attachment, plus a note when part of it could not be read.
+fn attachment(a: &dyn Attachment, names: &HashMap<u16, PropName>) -> std::io::Result<(MapiAttachment, Option<String>)> {
     let mut out = MapiAttachment::default();
+    let mut note = None;
     props(a.properties().iter(), names, &mut out.props, &mut out.named);
     match a.data() {
         Some(AttachmentData::Binary(b)) if !out.props.iter().any(|t| t.tag.id() == PR_ATTACH_DATA_BIN) => {
@@ -299,11 +301,18 @@ fn attachment(a: &dyn Attachment, names: &HashMap<u16, PropName>) -> std::io::Re
             ));
         }
         Some(AttachmentData::Message(m)) => {
+            let inner = m.attachment_table().map_or(0, |t| t.rows_matrix().count());
+            if inner > 0 {
+                // Not dropped silently: the message is reported (see the module docs).
+                note = Some(format!(
+                    "embedded message imported without its {inner} attachment(s) (not readable with outlook-pst 1.2)"
+                ));
+            }
             out.embedded = Some(Box::new(message_body(m.as_ref(), names)?));
         }
         _ => {}
     }
-    Ok(out)
+    Ok((out, note))
 }
 
 /// A whole message: properties, recipients, attachments. Per-attachment failures are
@@ -322,7 +331,12 @@ fn read_message(
                 .attachment(NodeId::from(id))
                 .and_then(|a| attachment(a.as_ref(), names))
             {
-                Ok(a) => out.attachments.push(a),
+                Ok((a, note)) => {
+                    if let Some(n) = note {
+                        problems.push(format!("attachment {id:#x}: {n}"));
+                    }
+                    out.attachments.push(a);
+                }
                 // outlook-pst 1.2 refuses attachment objects without PidTagAttachMethod; the
                 // attachment-table row (MS-PST §2.4.6.1) still describes the attachment.
                 Err(e) if e.to_string().contains("PidTagAttachMethod") && !row.is_empty() => {
