@@ -1180,7 +1180,10 @@ mod tests {
         assert_eq!(split_frame(&out[..5]), Ok(None));
         let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
         assert_eq!(split_frame(&huge), Err(ProtoError::TooLarge(MAX_FRAME + 1)));
-        assert!(parse_handshake_request(b"GXEXMDB\x01\x00").is_err(), "version 1 (ListMessages without min_cn) is refused");
+        assert!(
+            parse_handshake_request(b"GXEXMDB\x01\x00").is_err(),
+            "version 1 (ListMessages without min_cn) is refused"
+        );
         assert_eq!(
             parse_handshake_response(&handshake_response(Status::Ok)),
             Ok(Status::Ok)
