@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gromox_base::Config;
 use gromox_clients::event::{EventAnnouncer, EventListener};
@@ -204,6 +204,7 @@ impl MailStore for MidbStore {
                 maildir: a.user.maildir.clone(),
                 watch: None,
                 validity: HashMap::new(),
+                synced: None,
             }),
             Err(AuthError::BadCredentials | AuthError::RateLimited) => Err(StoreError::AuthFailed),
             Err(AuthError::Disabled | AuthError::NotPermitted) => Err(StoreError::NoPerm),
@@ -228,7 +229,19 @@ pub struct MidbUser {
     watch: Option<((String, String), u64)>,
     /// UIDVALIDITY of folders seen in SELECT/STATUS (summary cache keys).
     validity: HashMap<String, u32>,
+    /// The folder this handle last had midbd synchronise with the store, and when.
+    synced: Option<(String, Instant)>,
 }
+
+/// How long after a synchronising request a metadata fetch of the same folder is answered
+/// from midbd's index without a new store probe (the later batches of one FETCH, SEARCH's
+/// metadata after its UID list). Changes made through midbd are in the index at once; only
+/// changes made elsewhere (Outlook, EWS, delivery) can be this much late in a FETCH — and
+/// NOOP/IDLE/SELECT always synchronise.
+const SYNC_REUSE: Duration = Duration::from_secs(1);
+
+/// Messages per round of a text SEARCH (metadata, then renditions).
+const SEARCH_CHUNK: usize = 1000;
 
 fn status_of(s: &MidbStatus) -> FolderStatus {
     FolderStatus {
@@ -263,12 +276,40 @@ impl MidbUser {
         &self.shared.client
     }
 
-    fn metas(&self, folder: &str, uids: &[u32]) -> Result<Vec<MidbMessage>, StoreError> {
+    /// Note that midbd synchronised `folder` just now.
+    fn mark_synced(&mut self, folder: &str) {
+        self.synced = Some((folder.to_string(), Instant::now()));
+    }
+
+    /// Whether a request on `folder` should have midbd probe the store (see [`SYNC_REUSE`]);
+    /// a synchronising request is recorded as such.
+    fn sync_needed(&mut self, folder: &str) -> bool {
+        let fresh = self
+            .synced
+            .as_ref()
+            .is_some_and(|(f, t)| f == folder && t.elapsed() < SYNC_REUSE);
+        if !fresh {
+            self.mark_synced(folder);
+        }
+        !fresh
+    }
+
+    fn metas(&mut self, folder: &str, uids: &[u32]) -> Result<Vec<MidbMessage>, StoreError> {
         let mut v = Vec::with_capacity(uids.len());
-        self.c()
-            .fetch_meta(&self.maildir, folder, uids, &mut |m| v.push(m))
-            .map_err(store_err)?;
+        self.stream_metas(folder, uids, &mut |m| v.push(m))?;
         Ok(v)
+    }
+
+    fn stream_metas(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        sink: &mut dyn FnMut(MidbMessage),
+    ) -> Result<(), StoreError> {
+        let sync = self.sync_needed(folder);
+        self.c()
+            .fetch_meta_opt(&self.maildir, folder, uids, sync, sink)
+            .map_err(store_err)
     }
 }
 
@@ -354,12 +395,14 @@ impl UserStore for MidbUser {
     fn status(&mut self, folder: &str) -> Result<FolderStatus, StoreError> {
         let st = self.c().status(&self.maildir, folder).map_err(store_err)?;
         self.validity.insert(folder.to_string(), st.uidvalidity);
+        self.mark_synced(folder);
         Ok(status_of(&st))
     }
 
     fn select(&mut self, folder: &str) -> Result<SelectInfo, StoreError> {
         let (st, uids) = self.c().select(&self.maildir, folder).map_err(store_err)?;
         self.validity.insert(folder.to_string(), st.uidvalidity);
+        self.mark_synced(folder);
         Ok(SelectInfo {
             status: status_of(&st),
             uids,
@@ -370,7 +413,9 @@ impl UserStore for MidbUser {
     }
 
     fn uids(&mut self, folder: &str) -> Result<Vec<u32>, StoreError> {
-        Ok(self.c().select(&self.maildir, folder).map_err(store_err)?.1)
+        let uids = self.c().select(&self.maildir, folder).map_err(store_err)?.1;
+        self.mark_synced(folder);
+        Ok(uids)
     }
 
     fn fetch(
@@ -383,18 +428,15 @@ impl UserStore for MidbUser {
         let need_raw = want.raw || want.envelope || want.structure;
         if !need_raw {
             // Metadata only: streamed straight through.
-            return self
-                .c()
-                .fetch_meta(&self.maildir, folder, uids, &mut |m| {
-                    sink(FetchedMessage {
-                        meta: meta_of(&m),
-                        raw: None,
-                        envelope: None,
-                        structure: None,
-                        encoded: None,
-                    })
+            return self.stream_metas(folder, uids, &mut |m| {
+                sink(FetchedMessage {
+                    meta: meta_of(&m),
+                    raw: None,
+                    envelope: None,
+                    structure: None,
+                    encoded: None,
                 })
-                .map_err(store_err);
+            });
         }
         let metas = self.metas(folder, uids)?;
         // FETCH of ENVELOPE/BODY/BODYSTRUCTURE without the text: the summary cache. (SORT asks
@@ -479,10 +521,9 @@ impl UserStore for MidbUser {
     fn search(&mut self, folder: &str, key: &SearchKey) -> Result<Vec<u32>, StoreError> {
         let uids = self.uids(folder)?;
         let max = uids.last().copied().unwrap_or(0);
-        let metas = self.metas(folder, &uids)?;
         let raw_needed = search::needs_raw(key);
         let mut out = Vec::new();
-        let mut test = |m: &MidbMessage, raw: Option<&[u8]>| {
+        let test = |m: &MidbMessage, raw: Option<&[u8]>, out: &mut Vec<u32>| {
             let internal = search::from_unix(m.internal_date);
             let cand = Candidate {
                 uid: m.uid,
@@ -496,22 +537,26 @@ impl UserStore for MidbUser {
                 out.push(m.uid);
             }
         };
-        if raw_needed {
+        if !raw_needed {
+            // Metadata only: streamed, nothing per message kept.
+            self.stream_metas(folder, &uids, &mut |m| test(&m, None, &mut out))?;
+            return Ok(out);
+        }
+        // Text keys: metadata and renditions a chunk at a time, so memory stays bounded
+        // whatever the folder size.
+        for chunk in uids.chunks(SEARCH_CHUNK) {
+            let metas = self.metas(folder, chunk)?;
             let mut i = 0;
             self.c()
-                .fetch_mimes(&self.maildir, folder, &uids, &mut |uid, raw| {
+                .fetch_mimes(&self.maildir, folder, chunk, &mut |uid, raw| {
                     while i < metas.len() && metas[i].uid != uid {
                         i += 1;
                     }
                     if let Some(m) = metas.get(i) {
-                        test(m, Some(raw));
+                        test(m, Some(raw), &mut out);
                     }
                 })
                 .map_err(store_err)?;
-        } else {
-            for m in &metas {
-                test(m, None);
-            }
         }
         Ok(out)
     }

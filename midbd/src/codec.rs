@@ -34,6 +34,9 @@ pub enum Request {
         maildir: String,
         folder: String,
         uids: Uids,
+        /// `NOSYNC`: answer from the index without probing the store first (the client
+        /// synchronised the folder a moment ago, e.g. for an earlier batch of one FETCH).
+        nosync: bool,
     },
     FetchMime {
         maildir: String,
@@ -240,11 +243,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
             }
         }
         "FETCH-META" => {
-            want(3)?;
+            let nosync = args.len() == 4 && args[3].eq_ignore_ascii_case("NOSYNC");
+            if !nosync {
+                want(3)?;
+            }
             Request::FetchMeta {
                 maildir: s(0)?,
                 folder: s(1)?,
                 uids: uids(2)?,
+                nosync,
             }
         }
         "FETCH-MIME" => {
@@ -423,9 +430,20 @@ mod tests {
             Request::FetchMeta {
                 maildir: "/m".into(),
                 folder: "INBOX".into(),
-                uids: vec![(1, 3), (5, 5)]
+                uids: vec![(1, 3), (5, 5)],
+                nosync: false
             }
         );
+        assert_eq!(
+            parse_request(b"FETCH-META /m INBOX 7 nosync").unwrap(),
+            Request::FetchMeta {
+                maildir: "/m".into(),
+                folder: "INBOX".into(),
+                uids: vec![(7, 7)],
+                nosync: true
+            }
+        );
+        assert!(parse_request(b"FETCH-META /m INBOX 7 LATER").is_err());
         assert_eq!(
             parse_request(b"SET-FLAGS /m INBOX 2 ADD \\Seen $Label1").unwrap(),
             Request::SetFlags {

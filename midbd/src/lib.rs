@@ -238,9 +238,18 @@ impl Service {
                 out.extend_from_slice(s.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Request::FetchMeta { maildir, folder, uids } => {
+            Request::FetchMeta {
+                maildir,
+                folder,
+                uids,
+                nosync,
+            } => {
                 let mb = self.mailbox(maildir)?;
-                let f = lock(&mb).open_folder(src, folder)?;
+                let f = if *nosync {
+                    lock(&mb).folder_id(src, folder)?
+                } else {
+                    lock(&mb).open_folder(src, folder)?
+                };
                 let p = Pending::Meta {
                     mb,
                     folder: f,

@@ -663,12 +663,31 @@ impl MidbClient {
         uids: &[u32],
         sink: &mut dyn FnMut(MidbMessage),
     ) -> Result<(), MidbError> {
+        self.fetch_meta_opt(maildir, folder, uids, true, sink)
+    }
+
+    /// [`MidbClient::fetch_meta`]; with `sync == false` midbd answers from its index without
+    /// probing the store (`NOSYNC`), for a caller that synchronised the folder a moment ago.
+    pub fn fetch_meta_opt(
+        &self,
+        maildir: &str,
+        folder: &str,
+        uids: &[u32],
+        sync: bool,
+        sink: &mut dyn FnMut(MidbMessage),
+    ) -> Result<(), MidbError> {
+        let opt = if sync { "" } else { " NOSYNC" };
         let mut sorted = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         for chunk in sorted.chunks(MAX_UIDS_PER_REQUEST) {
             self.request(
-                format!("FETCH-META {} {} {}", enc(maildir), enc(folder), encode_uids(chunk)),
+                format!(
+                    "FETCH-META {} {} {}{opt}",
+                    enc(maildir),
+                    enc(folder),
+                    encode_uids(chunk)
+                ),
                 &mut |r| {
                     sink(wire::parse_meta(r).map_err(proto_err)?);
                     Ok(())
