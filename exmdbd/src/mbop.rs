@@ -26,8 +26,50 @@ Commands:
   freeze | thaw                maintenance mode on / off
   get-props                    print the store properties (TAG TYPE VALUE)
   set-props TAG=VALUE...       set store properties (TAG in hex, e.g. 0x3004001f=text)
+  set-perm MEMBER FOLDER RIGHTS  grant MEMBER (a user, `default` or `anonymous`) RIGHTS on
+                               FOLDER; RIGHTS: a number or names joined by `,` (readany create
+                               editowned deleteowned editany deleteany createsubfolder owner
+                               contact visible freebusysimple freebusydetailed storeowner all
+                               none); `storeowner` on IPM_SUBTREE lets MEMBER log in as
+                               MEMBER!mailbox over IMAP and POP3
+  del-perm MEMBER FOLDER       remove MEMBER from FOLDER's permissions
+  mbox-rights USER             print USER's store-level rights (hex; 0x2000: store owner)
 FOLDER: numeric id, /path/below/IPM_SUBTREE, or one of INBOX SENT DRAFTS DELETED JUNK
   CALENDAR CONTACTS TASKS NOTES JOURNAL OUTBOX IPM_SUBTREE";
+
+/// Parses the RIGHTS argument of `set-perm`: a decimal or `0x` number, or right names
+/// joined by `,` or `+` (MS-OXCPERM PR_MEMBER_RIGHTS bits).
+pub fn parse_rights(spec: &str) -> Result<u32, String> {
+    use gromox_mapi::tags::frights as f;
+    if let Some(h) = spec.strip_prefix("0x") {
+        return u32::from_str_radix(h, 16).map_err(|_| format!("{spec:?}: bad hex number"));
+    }
+    if !spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit()) {
+        return spec.parse().map_err(|_| format!("{spec:?}: number too large"));
+    }
+    let mut r = 0;
+    for name in spec.split([',', '+']).filter(|n| !n.is_empty()) {
+        r |= match name.to_ascii_lowercase().as_str() {
+            "readany" => f::READ_ANY,
+            "create" => f::CREATE,
+            "editowned" => f::EDIT_OWNED,
+            "deleteowned" => f::DELETE_OWNED,
+            "editany" => f::EDIT_ANY,
+            "deleteany" => f::DELETE_ANY,
+            "createsubfolder" => f::CREATE_SUBFOLDER,
+            "owner" => f::OWNER,
+            "contact" => f::CONTACT,
+            "visible" => f::VISIBLE,
+            "freebusysimple" => f::FREEBUSY_SIMPLE,
+            "freebusydetailed" => f::FREEBUSY_DETAILED,
+            "storeowner" => f::GROMOX_STORE_OWNER,
+            "all" => f::ALL,
+            "none" => 0,
+            other => return Err(format!("{other:?}: unknown right")),
+        };
+    }
+    Ok(r)
+}
 
 /// Resolves a symbolic folder name to Gromox's fixed private folder id.
 pub fn symbolic_folder(name: &str) -> Option<u64> {
@@ -235,6 +277,42 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             call(Call::SetStoreProps(p)).map(|_| ())
         }
+        "set-perm" => {
+            let [member, spec, rights] = rest else {
+                return Err("set-perm MEMBER FOLDER RIGHTS".into());
+            };
+            let rights = parse_rights(rights)?;
+            let folder = resolve_folder(spec, &folders()?)?;
+            call(Call::SetPermission {
+                folder,
+                user: member.clone(),
+                rights,
+            })
+            .map(|_| ())
+        }
+        "del-perm" => {
+            let [member, spec] = rest else {
+                return Err("del-perm MEMBER FOLDER".into());
+            };
+            let folder = resolve_folder(spec, &folders()?)?;
+            call(Call::RemovePermission {
+                folder,
+                user: member.clone(),
+            })
+            .map(|_| ())
+        }
+        "mbox-rights" => {
+            let [user] = rest else {
+                return Err("mbox-rights USER".into());
+            };
+            match call(Call::MailboxRights { user: user.clone() })? {
+                Response::Count(r) => {
+                    println!("0x{r:04x}");
+                    Ok(())
+                }
+                r => Err(format!("unexpected response {r:?}")),
+            }
+        }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
 }
@@ -262,6 +340,17 @@ fn user_dir(cfg: &Config, user: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rights_specs() {
+        assert_eq!(parse_rights("storeowner"), Ok(0x2000));
+        assert_eq!(parse_rights("readany,visible"), Ok(0x401));
+        assert_eq!(parse_rights("0x2000"), Ok(0x2000));
+        assert_eq!(parse_rights("1025"), Ok(0x401));
+        assert_eq!(parse_rights("none"), Ok(0));
+        assert!(parse_rights("godmode").is_err());
+        assert!(parse_rights("0xzz").is_err());
+    }
 
     #[test]
     fn folder_specs() {

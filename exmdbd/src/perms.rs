@@ -86,6 +86,19 @@ impl Store {
         }
     }
 
+    /// Store-level rights of `user` (MS-OXCPERM rights plus Gromox's store-owner bit): the
+    /// user's own row on IPM_SUBTREE — never the `default` member, so granting everyone
+    /// folder access cannot make everyone a store owner — with
+    /// [`frights::GROMOX_STORE_OWNER`] added when that row holds it or the folder-owner bit.
+    pub fn mailbox_rights(&self, user: &str) -> Result<u32> {
+        let r = self.member_rights(crate::layout::fid::IPMSUBTREE, user)?.unwrap_or(0);
+        Ok(if r & (frights::OWNER | frights::GROMOX_STORE_OWNER) != 0 {
+            r | frights::GROMOX_STORE_OWNER
+        } else {
+            r
+        })
+    }
+
     /// [`Error::AccessDenied`] unless `actor` holds every bit of `needed` on `folder`.
     pub fn check_rights(&self, folder: u64, actor: Actor<'_>, needed: u32) -> Result<()> {
         if self.rights(folder, actor)? & needed == needed {

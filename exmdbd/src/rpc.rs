@@ -293,6 +293,15 @@ impl ExmdbServer {
                     .map_err(err)?;
                 Response::Count(s.messages as u64)
             }
+            Call::SetPermission { folder, user, rights } => {
+                st.set_permission(folder, &user, rights).map_err(err)?;
+                Response::Done
+            }
+            Call::RemovePermission { folder, user } => {
+                st.remove_permission(folder, &user).map_err(err)?;
+                Response::Done
+            }
+            Call::MailboxRights { user } => Response::Count(u64::from(st.mailbox_rights(&user).map_err(err)?)),
             Call::PurgeSoftdel => {
                 let s = st.purge().map_err(err)?;
                 Response::Count((s.messages + s.folders) as u64)

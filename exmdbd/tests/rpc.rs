@@ -337,6 +337,64 @@ fn mbop_commands_over_rpc() {
     for cmd in ["vacuum", "purge-datafiles", "recalc-sizes", "freeze", "thaw"] {
         assert!(mbop(&mcfg, &["-d", dir, cmd]), "{cmd}");
     }
+
+    // Permissions: store-owner rights come only from the member's own IPM_SUBTREE row.
+    let rights = |u: &str| match c.call(dir, &Call::MailboxRights { user: u.into() }).unwrap() {
+        Response::Count(r) => r,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(rights("bob@example.org"), 0);
+    assert!(mbop(&mcfg, &["-d", dir, "set-perm", "default", "IPM_SUBTREE", "all"]));
+    assert_eq!(
+        rights("bob@example.org"),
+        0,
+        "the default member never makes a store owner"
+    );
+    assert!(mbop(
+        &mcfg,
+        &["-d", dir, "set-perm", "bob@example.org", "INBOX", "storeowner"]
+    ));
+    assert_eq!(rights("bob@example.org"), 0, "only IPM_SUBTREE counts");
+    assert!(mbop(
+        &mcfg,
+        &[
+            "-d",
+            dir,
+            "set-perm",
+            "bob@example.org",
+            "IPM_SUBTREE",
+            "readany,visible"
+        ]
+    ));
+    assert_eq!(rights("BOB@example.org"), 0x401);
+    assert!(mbop(
+        &mcfg,
+        &["-d", dir, "set-perm", "bob@example.org", "IPM_SUBTREE", "owner"]
+    ));
+    assert_eq!(
+        rights("bob@example.org"),
+        0x2100,
+        "folder owner on IPM_SUBTREE is store owner"
+    );
+    assert!(mbop(
+        &mcfg,
+        &["-d", dir, "set-perm", "carol@example.org", "IPM_SUBTREE", "0x2000"]
+    ));
+    assert_eq!(rights("carol@example.org"), 0x2000);
+    assert!(mbop(&mcfg, &["-d", dir, "mbox-rights", "carol@example.org"]));
+    assert!(mbop(
+        &mcfg,
+        &["-d", dir, "del-perm", "carol@example.org", "IPM_SUBTREE"]
+    ));
+    assert_eq!(rights("carol@example.org"), 0);
+    assert!(!mbop(
+        &mcfg,
+        &["-d", dir, "set-perm", "carol@example.org", "IPM_SUBTREE", "godmode"]
+    ));
+    assert!(!mbop(
+        &mcfg,
+        &["-d", dir, "set-perm", "carol@example.org", "/No/Such", "all"]
+    ));
 }
 
 #[test]

@@ -197,7 +197,14 @@ impl MailStore for MidbStore {
     fn login(&self, user: &str, password: &[u8], peer: SocketAddr) -> Result<MidbUser, StoreError> {
         let auth = self.shared.authenticator().map_err(StoreError::Unavailable)?;
         let password = String::from_utf8_lossy(password);
-        match auth.authenticate_for(user, &password, peer, "LOGIN", PRIV_POP3_IMAP) {
+        // `actor!mailbox`: the store decides through midbd whether the actor owns the mailbox.
+        let client = &self.shared.client;
+        let owner = |a: &gromox_directory::model::User, t: &gromox_directory::model::User| {
+            client
+                .is_store_owner(&t.maildir, &a.username)
+                .map_err(|e| e.to_string())
+        };
+        match auth.authenticate_mailbox(user, &password, peer, "LOGIN", PRIV_POP3_IMAP, &owner) {
             Ok(a) => Ok(MidbUser {
                 shared: self.shared.clone(),
                 user: a.user.username.to_ascii_lowercase(),

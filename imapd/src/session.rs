@@ -855,17 +855,22 @@ impl<S: MailStore> ImapSession<S> {
             return Next::Read;
         }
         let (authz, authc, pass) = (parts[0], parts[1], parts[2]);
-        if !authz.is_empty() && authz != authc {
-            tagged(
-                cx.out,
-                tag,
-                "NO",
-                Some("AUTHORIZATIONFAILED"),
-                "Proxy authentication is not supported",
-            );
-            return Next::Read;
+        let mut user = String::from_utf8_lossy(authc).into_owned();
+        if !authz.is_empty() && !authz.eq_ignore_ascii_case(authc) {
+            // An authorization identity other than the user: the mailbox to open, as with
+            // `actor!mailbox` (the store-owner right is checked at login).
+            if authc.contains(&b'!') || authz.contains(&b'!') {
+                tagged(
+                    cx.out,
+                    tag,
+                    "NO",
+                    Some("AUTHORIZATIONFAILED"),
+                    "Use either an authorization identity or user!mailbox",
+                );
+                return Next::Read;
+            }
+            user = format!("{user}!{}", String::from_utf8_lossy(authz));
         }
-        let user = String::from_utf8_lossy(authc).into_owned();
         self.do_login(tag, &user, pass, "AUTHENTICATE", cx)
     }
 

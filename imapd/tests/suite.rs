@@ -524,3 +524,85 @@ fn qresync_vanished_and_quota_through_midbd() {
     let out = s.run(QRESYNC, &[]);
     assert!(out.contains("qresync ok"), "{out}");
 }
+
+/// Impersonation: `actor!mailbox` with the actor's password opens the mailbox only once the
+/// actor holds the store-owner right on it; AUTHENTICATE PLAIN with the mailbox as
+/// authorization identity is the same login. What the actor APPENDs is in the owner's INBOX.
+const IMPERSONATE: &str = r#"
+import imaplib, sys, base64
+host, port, lport, phase = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def plain(authz, authc, pw):
+    m = imaplib.IMAP4(host, port)
+    try:
+        m.authenticate("PLAIN", lambda _: ("%s\0%s\0%s" % (authz, authc, pw)).encode())
+        return m
+    except imaplib.IMAP4.error as e:
+        m.logout()
+        return str(e)
+if phase == "before":
+    m = imaplib.IMAP4(host, port)
+    try:
+        m.login("bob@example.org!alice@example.org", "bob pw")
+        sys.exit("impersonation without the right was let in")
+    except imaplib.IMAP4.error as e:
+        print("refused:", e)
+    r = plain("alice@example.org", "bob@example.org", "bob pw")
+    assert isinstance(r, str), "PLAIN authzid without the right was let in"
+    # Bob himself may log in.
+    m = imaplib.IMAP4(host, port)
+    m.login("bob@example.org", "bob pw")
+    m.logout()
+    print("before ok")
+else:
+    m = imaplib.IMAP4(host, port)
+    try:
+        m.login("bob@example.org!alice@example.org", "pw 123 456")
+        sys.exit("the mailbox owner's password opened it for bob")
+    except imaplib.IMAP4.error:
+        pass
+    m = imaplib.IMAP4(host, port)
+    typ, _ = m.login("bob@example.org!alice@example.org", "bob pw")
+    assert typ == "OK"
+    typ, d = m.list()
+    assert any(b"Sent" in x for x in d), d
+    typ, d = m.append("INBOX", None, None, b"Subject: put there by bob\r\n\r\nhello\r\n")
+    assert typ == "OK", d
+    m.logout()
+    m = plain("alice@example.org", "bob@example.org", "bob pw")
+    assert not isinstance(m, str), m
+    m.select("INBOX", readonly=True)
+    typ, d = m.search(None, "SUBJECT", "bob")
+    assert d[0].split(), d
+    m.logout()
+    m = imaplib.IMAP4(host, port)
+    m.login("alice@example.org", "pw 123 456")
+    m.select("INBOX", readonly=True)
+    typ, d = m.search(None, "SUBJECT", "\"put there by bob\"")
+    assert len(d[0].split()) == 1, d
+    m.logout()
+    print("after ok")
+"#;
+
+#[test]
+fn impersonation_needs_the_store_owner_right() {
+    let s = suite();
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", s.state.to_str().unwrap()).unwrap();
+    gromox_directory::ensure_demo(&cfg, "example.org", "bob", "bob pw").unwrap();
+    let out = s.run(IMPERSONATE, &["before"]);
+    assert!(out.contains("before ok"), "{out}");
+    let maildir = gromox_base::names::user_maildir(&s.state, "alice@example.org").unwrap();
+    let mut store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    store
+        .set_permission(0x09, "bob@example.org", gromox_mapi::tags::frights::GROMOX_STORE_OWNER)
+        .unwrap();
+    drop(store);
+    let out = s.run(IMPERSONATE, &["after"]);
+    assert!(out.contains("after ok"), "{out}");
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("user=bob@example.org!alice@example.org LOGIN rejected: no_store-owner_right"),
+        "{log}"
+    );
+    assert!(!log.contains("bob pw"), "password in the log");
+}

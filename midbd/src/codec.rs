@@ -112,6 +112,11 @@ pub enum Request {
     Quota {
         maildir: String,
     },
+    /// The store-level rights a user holds on the mailbox (impersonation checks).
+    Rights {
+        maildir: String,
+        user: String,
+    },
 }
 
 impl Request {
@@ -139,6 +144,7 @@ impl Request {
             Request::Rebuild { .. } => "REBUILD",
             Request::Vanished { .. } => "VANISHED",
             Request::Quota { .. } => "QUOTA",
+            Request::Rights { .. } => "RIGHTS",
         }
     }
 }
@@ -166,6 +172,7 @@ pub const COMMANDS: &[&str] = &[
     "REBUILD",
     "VANISHED",
     "QUOTA",
+    "RIGHTS",
 ];
 
 fn num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
@@ -223,6 +230,13 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
         "QUOTA" => {
             want(1)?;
             Request::Quota { maildir: s(0)? }
+        }
+        "RIGHTS" => {
+            want(2)?;
+            Request::Rights {
+                maildir: s(0)?,
+                user: s(1)?,
+            }
         }
         "VANISHED" => {
             want(3)?;
@@ -444,6 +458,14 @@ mod tests {
             }
         );
         assert!(parse_request(b"FETCH-META /m INBOX 7 LATER").is_err());
+        assert_eq!(
+            parse_request(b"RIGHTS /m bob@example.org").unwrap(),
+            Request::Rights {
+                maildir: "/m".into(),
+                user: "bob@example.org".into()
+            }
+        );
+        assert!(parse_request(b"RIGHTS /m").is_err());
         assert_eq!(
             parse_request(b"SET-FLAGS /m INBOX 2 ADD \\Seen $Label1").unwrap(),
             Request::SetFlags {

@@ -227,6 +227,13 @@ impl StoreSource for ExmdbSource {
         }
     }
 
+    fn mailbox_rights(&self, maildir: &str, user: &str) -> Result<u32, SourceError> {
+        match self.call(maildir, &Call::MailboxRights { user: user.into() })? {
+            Response::Count(r) => Ok(u32::try_from(r).unwrap_or(0)),
+            r => Err(unexpected(r)),
+        }
+    }
+
     fn quota(&self, maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
         let props = match self.call(maildir, &Call::GetStoreProps)? {
             Response::Props(v) => v,

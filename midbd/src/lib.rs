@@ -315,6 +315,11 @@ impl Service {
                     None => out.extend_from_slice(b"TRUE NIL\r\n"),
                 }
             }
+            Request::Rights { maildir, user } => {
+                let _mb = self.mailbox(maildir)?;
+                let r = src.mailbox_rights(maildir, user).map_err(index::src_err)?;
+                out.extend_from_slice(format!("TRUE {r}\r\n").as_bytes());
+            }
             Request::Changes {
                 maildir,
                 folder,

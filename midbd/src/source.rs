@@ -125,6 +125,11 @@ pub trait StoreSource: Send + Sync {
     fn quota(&self, _maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
         Ok(None)
     }
+    /// The store-level rights `user` holds on the mailbox (MS-OXCPERM bits plus Gromox's
+    /// store-owner bit 0x2000; exmdb `MailboxRights`), for impersonation checks.
+    fn mailbox_rights(&self, _maildir: &str, _user: &str) -> Result<u32, SourceError> {
+        Ok(0)
+    }
 }
 
 /// An in-memory store for tests: one mailbox per maildir string, Gromox's default folder ids.
@@ -150,6 +155,8 @@ struct FakeBox {
     hidden: std::collections::BTreeSet<u64>,
     /// `(used, limit)` reported by [`StoreSource::quota`].
     quota: Option<(u64, u64)>,
+    /// Rights reported by [`StoreSource::mailbox_rights`], by lower-case user name.
+    rights: BTreeMap<String, u32>,
 }
 
 impl FakeSource {
@@ -193,6 +200,7 @@ impl FakeSource {
             fcn: BTreeMap::new(),
             hidden: Default::default(),
             quota: None,
+            rights: BTreeMap::new(),
         };
         self.lock().boxes.insert(maildir.to_string(), b);
     }
@@ -231,6 +239,13 @@ impl FakeSource {
     pub fn set_quota(&self, maildir: &str, quota: Option<(u64, u64)>) {
         if let Some(b) = self.lock().boxes.get_mut(maildir) {
             b.quota = quota;
+        }
+    }
+
+    /// Set the rights [`StoreSource::mailbox_rights`] reports for `user`.
+    pub fn set_mailbox_rights(&self, maildir: &str, user: &str, rights: u32) {
+        if let Some(b) = self.lock().boxes.get_mut(maildir) {
+            b.rights.insert(user.to_ascii_lowercase(), rights);
         }
     }
 
@@ -456,6 +471,12 @@ impl StoreSource for FakeSource {
 
     fn quota(&self, maildir: &str) -> Result<Option<(u64, u64)>, SourceError> {
         self.with(maildir, |b| Ok(b.quota))
+    }
+
+    fn mailbox_rights(&self, maildir: &str, user: &str) -> Result<u32, SourceError> {
+        self.with(maildir, |b| {
+            Ok(b.rights.get(&user.to_ascii_lowercase()).copied().unwrap_or(0))
+        })
     }
 
     fn move_folder(&self, maildir: &str, folder: u64, parent: u64, name: &str) -> Result<(), SourceError> {

@@ -388,4 +388,14 @@ fn vanished_log_and_quota_over_the_real_store() {
     let (used, limit) = c.quota(&e.md).unwrap().expect("a quota");
     assert_eq!(limit, 10 * 1024);
     assert!(used > 0, "two messages are stored");
+
+    // Store-level rights (impersonation): none, then owner of IPM_SUBTREE = store owner.
+    assert_eq!(c.rights(&e.md, "bob@example.org").unwrap(), 0);
+    {
+        let mut st = Store::open(&e.maildir, &StoreOptions::default()).unwrap();
+        st.set_permission(0x09, "bob@example.org", gromox_mapi::tags::frights::OWNER)
+            .unwrap();
+    }
+    assert_eq!(c.rights(&e.md, "Bob@Example.org").unwrap(), 0x2100);
+    assert!(c.rights("/nonexistent/mailbox", "bob@example.org").is_err());
 }

@@ -37,7 +37,7 @@ fn main() {
     );
     let shared = Arc::new(Shared {
         settings: pop3d::config::settings(cfg, rcfg.tls.is_some()),
-        accounts: Arc::new(DirectoryAccounts::new(cfg, log.clone())),
+        accounts: Arc::new(DirectoryAccounts::new(cfg, log.clone()).with_impersonation(client.clone())),
         maildrop: Arc::new(MidbMaildrop::new(client, events)),
         locks: Locks::default(),
         log: log.clone(),

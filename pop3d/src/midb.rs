@@ -114,6 +114,8 @@ pub struct DirectoryAccounts {
     cfg: Config,
     log: Logger,
     auth: Mutex<Option<Arc<Authenticator>>>,
+    /// Asked for the store-owner right of `actor!mailbox` logins (none: refused).
+    rights: Option<MidbClient>,
 }
 
 impl DirectoryAccounts {
@@ -123,7 +125,15 @@ impl DirectoryAccounts {
             cfg: cfg.clone(),
             log,
             auth: Mutex::new(None),
+            rights: None,
         }
+    }
+
+    /// Allow `actor!mailbox` logins, asking midbd through `client` whether the actor holds
+    /// the store-owner right on the mailbox.
+    pub fn with_impersonation(mut self, client: MidbClient) -> Self {
+        self.rights = Some(client);
+        self
     }
 
     fn get(&self) -> Result<Arc<Authenticator>, String> {
@@ -140,7 +150,11 @@ impl DirectoryAccounts {
 impl Accounts for DirectoryAccounts {
     fn login(&self, user: &str, password: &str, peer: SocketAddr, operation: &str) -> Result<Account, LoginError> {
         let auth = self.get().map_err(LoginError::Temporary)?;
-        match auth.authenticate_for(user, password, peer, operation, PRIV_POP3_IMAP) {
+        let owner = |a: &gromox_directory::model::User, t: &gromox_directory::model::User| match &self.rights {
+            Some(c) => c.is_store_owner(&t.maildir, &a.username).map_err(|e| e.to_string()),
+            None => Ok(false),
+        };
+        match auth.authenticate_mailbox(user, password, peer, operation, PRIV_POP3_IMAP, &owner) {
             Ok(a) => Ok(Account {
                 user: a.user.username.to_ascii_lowercase(),
                 maildir: a.user.maildir.clone(),

@@ -427,7 +427,8 @@ impl Pop3Session {
         }
     }
 
-    /// RFC 4616: `[authzid] NUL authcid NUL passwd`; no proxy authorization.
+    /// RFC 4616: `[authzid] NUL authcid NUL passwd`; an authzid other than the user names the
+    /// mailbox to open, as `authcid!authzid` would.
     fn sasl_plain(&mut self, b64: &[u8], cx: &mut Cx<'_>) -> Next {
         let raw = if b64 == b"=" {
             Some(Vec::new())
@@ -448,11 +449,15 @@ impl Pop3Session {
         ) else {
             return self.malformed(cx);
         };
-        if !authz.is_empty() && !authz.eq_ignore_ascii_case(authc) {
-            err(cx.out, "[AUTH] authorization identity must be the user itself");
-            return self.failed(cx);
+        let mut authc = authc.to_string();
+        if !authz.is_empty() && !authz.eq_ignore_ascii_case(&authc) {
+            if authc.contains('!') || authz.contains('!') {
+                err(cx.out, "[AUTH] use either an authorization identity or user!mailbox");
+                return self.failed(cx);
+            }
+            authc = format!("{authc}!{authz}");
         }
-        let (authc, pw) = (authc.to_string(), pw.to_string());
+        let pw = pw.to_string();
         self.login(&authc, &pw, cx)
     }
 
@@ -476,7 +481,7 @@ impl Pop3Session {
                 return Next::Read;
             }
             Err(LoginError::NotPermitted) => {
-                err(cx.out, "[AUTH] this account may not use POP3");
+                err(cx.out, "[AUTH] this account may not use POP3 or open that mailbox");
                 return self.failed(cx);
             }
             Err(LoginError::BadCredentials | LoginError::RateLimited) => {

@@ -325,7 +325,10 @@ fn failed_logins_are_logged_and_close_after_the_limit() {
     assert_eq!(d.cmd("PASS wrong"), "-ERR [AUTH] authentication failed\r\n");
     // The privilege bit / account status: bob is not permitted.
     d.cmd("USER bob");
-    assert_eq!(d.cmd("PASS bobpw"), "-ERR [AUTH] this account may not use POP3\r\n");
+    assert_eq!(
+        d.cmd("PASS bobpw"),
+        "-ERR [AUTH] this account may not use POP3 or open that mailbox\r\n"
+    );
     assert!(!d.closed);
     d.cmd("USER nobody");
     assert_eq!(
@@ -377,10 +380,16 @@ fn sasl_plain_and_login() {
     assert_eq!(d.cmd("*"), "-ERR authentication cancelled\r\n");
     d.cmd("AUTH PLAIN");
     assert_eq!(d.cmd("!!notbase64"), "-ERR malformed SASL response\r\n");
-    // "bob\0alice\0secret pw"
+    // "bob\0alice\0secret pw": alice opening bob's mailbox (`alice!bob`), which these
+    // accounts do not allow.
     assert_eq!(
         d.cmd("AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldCBwdw=="),
-        "-ERR [AUTH] authorization identity must be the user itself\r\n"
+        "-ERR [AUTH] authentication failed\r\n"
+    );
+    // "bob\0alice!carol\0secret pw": both forms at once.
+    assert_eq!(
+        d.cmd("AUTH PLAIN Ym9iAGFsaWNlIWNhcm9sAHNlY3JldCBwdw=="),
+        "-ERR [AUTH] use either an authorization identity or user!mailbox\r\n"
     );
     assert_eq!(d.cmd("STAT"), "-ERR log in first\r\n");
 }

@@ -799,3 +799,58 @@ fn idle_connections_are_closed() {
     assert!(all.contains("+OK message 1 deleted\r\n-ERR autologout"), "{all}");
     assert_eq!(s.inbox().1.len(), 1, "the timed-out session removed mail");
 }
+
+/// `actor!mailbox` (and AUTH PLAIN with the mailbox as authorization identity): the actor's
+/// password opens the mailbox only once midbd reports the store-owner right.
+#[test]
+fn impersonation_needs_the_store_owner_right() {
+    let s = suite(Kind::Fake, &[("auth_fail_delay", "0")]);
+    s.deliver(&[fixture(FIXTURES[0])]);
+    let mut cfg = Config::defaults("test", &gromox_directory::config_keys());
+    cfg.set("state_path", s.state.to_str().unwrap()).unwrap();
+    gromox_directory::ensure_demo(&cfg, "example.org", "carol", "carol pw").unwrap();
+    let script = r#"
+import base64
+def try_login(user, pw):
+    p = poplib.POP3(HOST, PORT)
+    p.user(user)
+    try:
+        r = p.pass_(pw).decode()
+        n = p.stat()[0]
+        p.quit()
+        return "OK %d" % n
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+def try_plain(authz, authc, pw):
+    p = poplib.POP3(HOST, PORT)
+    tok = base64.b64encode(("%s\0%s\0%s" % (authz, authc, pw)).encode()).decode()
+    try:
+        p._shortcmd("AUTH PLAIN " + tok)
+        n = p.stat()[0]
+        p.quit()
+        return "OK %d" % n
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+print("IMP", try_login("carol@example.org!alice@example.org", "carol pw"))
+print("PLAIN", try_plain("alice@example.org", "carol@example.org", "carol pw"))
+print("OWNERPW", try_login("carol@example.org!alice@example.org", "pw 123 456"))
+"#;
+    let out = s.poplib(script);
+    // The password was right: refused as not permitted, not as a bad password.
+    assert!(out.contains("IMP -ERR [AUTH] this account may not"), "{out}");
+    assert!(out.contains("PLAIN -ERR [AUTH] this account may not"), "{out}");
+    let Backend::Fake { src, .. } = &s.backend else {
+        unreachable!()
+    };
+    src.set_mailbox_rights(&s.maildir("alice@example.org"), "carol@example.org", 0x2000);
+    let out = s.poplib(script);
+    assert!(out.contains("IMP OK 1"), "{out}");
+    assert!(out.contains("PLAIN OK 1"), "{out}");
+    assert!(out.contains("OWNERPW -ERR"), "{out}");
+    let log = s.log();
+    assert!(
+        log.contains("user=carol@example.org!alice@example.org POP3 login rejected: no_store-owner_right"),
+        "{log}"
+    );
+    assert!(!log.contains("carol pw"), "password in the log");
+}

@@ -15,6 +15,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Gromox's store-owner permission bit (frightsGromoxStoreOwner), as `RIGHTS` reports it.
+pub const STORE_OWNER_RIGHT: u32 = 0x2000;
+
 /// Most UIDs one request carries; longer lists are split into several requests.
 pub const MAX_UIDS_PER_REQUEST: usize = 10_000;
 
@@ -841,6 +844,20 @@ impl MidbClient {
             (Some(used), Some(limit), None) => Ok(Some((used, limit))),
             _ => Err(proto_err(format!("bad quota answer {}", &a[..a.len().min(40)]))),
         }
+    }
+
+    /// The store-level rights `user` holds on the mailbox at `maildir` (MS-OXCPERM bits plus
+    /// Gromox's store-owner bit 0x2000): midbd's `RIGHTS`.
+    pub fn rights(&self, maildir: &str, user: &str) -> Result<u32, MidbError> {
+        let a = self.simple(format!("RIGHTS {} {}", enc(maildir), enc(user)))?;
+        a.parse()
+            .map_err(|_| proto_err(format!("bad rights answer {}", &a[..a.len().min(40)])))
+    }
+
+    /// Whether `user` holds the store-owner right (Gromox's 0x2000 bit, or folder owner on
+    /// IPM_SUBTREE) on the mailbox at `maildir`: the check behind `user!mailbox` logins.
+    pub fn is_store_owner(&self, maildir: &str, user: &str) -> Result<bool, MidbError> {
+        Ok(self.rights(maildir, user)? & STORE_OWNER_RIGHT != 0)
     }
 
     fn uid_list_request(&self, line: String) -> Result<Vec<u32>, MidbError> {

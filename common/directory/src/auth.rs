@@ -61,6 +61,9 @@ pub struct AuthedUser {
     pub user: User,
     /// Whether the password was checked by LDAP.
     pub via_ldap: bool,
+    /// For an `actor!mailbox` login: the actor whose password was checked (then `user` is the
+    /// mailbox opened).
+    pub actor: Option<String>,
 }
 
 /// Failure bookkeeping per user and per peer address.
@@ -295,7 +298,78 @@ impl Authenticator {
         }
         self.filter.succeeded(user);
         slog::info!(self.log, "authenticated"; "event" => "auth.ok", "user" => gromox_base::log::sanitize(&u.username), "rhost" => peer.ip().to_string(), "ldap" => via_ldap);
-        Ok(AuthedUser { user: u, via_ldap })
+        Ok(AuthedUser {
+            user: u,
+            via_ldap,
+            actor: None,
+        })
+    }
+
+    /// As [`Authenticator::authenticate_for`], also accepting Gromox's impersonation syntax
+    /// `actor!mailbox`: the actor's password and privileges are checked, the mailbox must
+    /// exist and accept mail (a normal or shared mailbox in an active domain), and
+    /// `is_store_owner(actor, mailbox)` — the store-owner right of the actor on the mailbox's
+    /// store, asked of the store — must say yes. The result is the mailbox's record with
+    /// [`AuthedUser::actor`] set. A refused impersonation is logged in the fail2ban format
+    /// but not counted as a password failure.
+    pub fn authenticate_mailbox(
+        &self,
+        login: &str,
+        password: &str,
+        peer: SocketAddr,
+        operation: &str,
+        required: u32,
+        is_store_owner: &dyn Fn(&User, &User) -> Result<bool, String>,
+    ) -> Result<AuthedUser, AuthError> {
+        let Some((actor, mailbox)) = login.trim().split_once('!') else {
+            return self.authenticate_for(login, password, peer, operation, required);
+        };
+        let (actor, mailbox) = (actor.trim(), mailbox.trim());
+        if actor.is_empty() || mailbox.is_empty() || mailbox.len() > crate::directory::MAX_NAME {
+            return Err(self.reject(
+                peer,
+                login,
+                operation,
+                "malformed user name",
+                AuthError::BadCredentials,
+                true,
+            ));
+        }
+        let a = self.authenticate_for(actor, password, peer, operation, required)?;
+        let target = match self.dir.lookup_fresh(mailbox) {
+            Ok(t) => t,
+            Err(e) => {
+                slog::error!(self.log, "directory lookup failed"; "event" => "auth.directory_error", "error" => e.to_string());
+                return Err(AuthError::Temporary("directory unavailable".into()));
+            }
+        };
+        let denied = |why: &str| self.reject(peer, login, operation, why, AuthError::NotPermitted, false);
+        let Some(target) = target else {
+            return Err(denied("no such mailbox"));
+        };
+        if target.username.eq_ignore_ascii_case(&a.user.username) {
+            return Ok(a);
+        }
+        if !target.can_receive() || target.maildir.is_empty() {
+            return Err(denied("mailbox or its domain not active"));
+        }
+        match is_store_owner(&a.user, &target) {
+            Ok(true) => {}
+            Ok(false) => return Err(denied("no store-owner right on the mailbox")),
+            Err(e) => {
+                slog::error!(self.log, "cannot check mailbox rights"; "event" => "auth.rights_error", "error" => gromox_base::log::sanitize(&e));
+                return Err(AuthError::Temporary("mailbox rights unavailable".into()));
+            }
+        }
+        slog::info!(self.log, "impersonating"; "event" => "auth.impersonate",
+            "user" => gromox_base::log::sanitize(&a.user.username),
+            "mailbox" => gromox_base::log::sanitize(&target.username),
+            "rhost" => peer.ip().to_string());
+        Ok(AuthedUser {
+            actor: Some(a.user.username),
+            user: target,
+            via_ldap: a.via_ldap,
+        })
     }
 
     fn reject(

@@ -148,6 +148,95 @@ fn passwords_status_privileges_and_logs() {
 }
 
 #[test]
+fn impersonation_needs_the_actors_password_and_the_store_owner_right() {
+    use gromox_directory::model::PRIV_POP3_IMAP;
+    let (b, dir) = setup("auth_fail_delay = 0\n");
+    let (log, buf) = common::capture_log();
+    let auth = Authenticator::new(&b.config(), dir, log);
+    // The store says: alice owns the shared mailbox, nobody owns alice's.
+    let asked = std::sync::Mutex::new(Vec::new());
+    let owner = |a: &gromox_directory::model::User, t: &gromox_directory::model::User| {
+        asked.lock().unwrap().push((a.username.clone(), t.username.clone()));
+        Ok(a.username == "alice@example.org" && t.username == "shared@example.org")
+    };
+    let login = |l: &str, pw: &str| auth.authenticate_mailbox(l, pw, peer(), "LOGIN", PRIV_POP3_IMAP, &owner);
+
+    let ok = login("Alice@example.org!Shared@Example.org", "Sup3r-Secret!").unwrap();
+    assert_eq!(ok.user.username, "shared@example.org");
+    assert_eq!(ok.actor.as_deref(), Some("alice@example.org"));
+    assert!(!ok.user.maildir.is_empty());
+    // Without '!': an ordinary login; the same user on both sides: no rights check.
+    let plain = login("alice@example.org", "Sup3r-Secret!").unwrap();
+    assert_eq!((plain.user.username.as_str(), plain.actor), ("alice@example.org", None));
+    let me = login("alice@example.org!alice@example.org", "Sup3r-Secret!").unwrap();
+    assert_eq!(me.actor, None);
+    assert_eq!(asked.lock().unwrap().len(), 1);
+
+    // The shared mailbox's own password does not open it, and a wrong actor password is a
+    // password failure (counted) before any rights are asked.
+    assert_eq!(
+        login("shared@example.org!shared@example.org", "sharedpw").unwrap_err(),
+        AuthError::Disabled
+    );
+    assert_eq!(
+        login("alice@example.org!shared@example.org", "wrong").unwrap_err(),
+        AuthError::BadCredentials
+    );
+    assert_eq!(asked.lock().unwrap().len(), 1);
+    // Right password, no right / no such mailbox / inactive domain: refused.
+    assert_eq!(
+        login("nomail@example.org!alice@example.org", "nomailpw").unwrap_err(),
+        AuthError::NotPermitted,
+        "the actor needs the IMAP/POP3 privilege itself"
+    );
+    let bob = b.admin(&["user", "add", "bob@example.org", "--password-stdin"], "bobpw");
+    assert_eq!(bob.0, 0, "{}", bob.2);
+    assert_eq!(
+        login("bob@example.org!shared@example.org", "bobpw").unwrap_err(),
+        AuthError::NotPermitted
+    );
+    assert_eq!(
+        login("alice@example.org!ghost@example.org", "Sup3r-Secret!").unwrap_err(),
+        AuthError::NotPermitted
+    );
+    assert_eq!(
+        login("alice@example.org!carol@closed.test", "Sup3r-Secret!").unwrap_err(),
+        AuthError::NotPermitted
+    );
+    assert_eq!(
+        login("!shared@example.org", "x").unwrap_err(),
+        AuthError::BadCredentials
+    );
+    // A store that cannot answer: a temporary failure, not a refusal.
+    let broken = |_: &gromox_directory::model::User, _: &gromox_directory::model::User| Err("exmdb down".to_string());
+    assert!(matches!(
+        auth.authenticate_mailbox(
+            "alice@example.org!shared@example.org",
+            "Sup3r-Secret!",
+            peer(),
+            "LOGIN",
+            PRIV_POP3_IMAP,
+            &broken
+        ),
+        Err(AuthError::Temporary(_))
+    ));
+
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("user=bob@example.org!shared@example.org LOGIN rejected: no_store-owner_right"),
+        "{text}"
+    );
+    assert!(text.contains("auth.impersonate"), "{text}");
+    let re = regex::Regex::new(FAILREGEX).unwrap();
+    for l in text.lines().filter(|l| l.contains("rejected: ")) {
+        assert!(re.is_match(l), "fail2ban regex does not match: {l}");
+    }
+    for pw in ["Sup3r-Secret", "bobpw", "nomailpw"] {
+        assert!(!text.contains(pw), "password {pw} in the log:\n{text}");
+    }
+}
+
+#[test]
 fn attempt_after_the_limit_is_refused_without_checking_the_password() {
     // An LDAP "server" that counts connections: checking an LDAP user's password would
     // connect to it.

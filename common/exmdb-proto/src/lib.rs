@@ -261,6 +261,16 @@ pub enum Call {
     /// `purge_softdelete` with an age: only messages soft-deleted more than `age_secs` ago
     /// ([`Response::Count`]).
     PurgeSoftdelOlder { age_secs: u64 },
+    /// Set a member's rights on a folder (MS-OXCPERM PR_MEMBER_RIGHTS; `default` and
+    /// `anonymous` are the special members).
+    SetPermission { folder: u64, user: String, rights: u32 },
+    /// Remove a member from a folder's permission list.
+    RemovePermission { folder: u64, user: String },
+    /// The store-level rights of `user` ([`Response::Count`]): the user's own permission row
+    /// on IPM_SUBTREE (no `default` fallback), with the Gromox store-owner bit (0x2000) added
+    /// when that row holds it or the folder-owner bit — what impersonation (`actor!mailbox`)
+    /// and delegate logons check.
+    MailboxRights { user: String },
 }
 
 /// IMAP flags of a message in MAPI terms (see exmdbd's `imapview`).
@@ -392,12 +402,15 @@ impl Call {
             DeleteFolder { .. } => 27,
             MoveFolder { .. } => 28,
             PurgeSoftdelOlder { .. } => 29,
+            SetPermission { .. } => 30,
+            RemovePermission { .. } => 31,
+            MailboxRights { .. } => 32,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 30] = [
+        const NAMES: [&str; 33] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -428,6 +441,9 @@ impl Call {
             "DeleteFolder",
             "MoveFolder",
             "PurgeSoftdelOlder",
+            "SetPermission",
+            "RemovePermission",
+            "MailboxRights",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -440,7 +456,7 @@ impl Call {
             ListFolders => 2,
             CreateFolder { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
-            EmptyFolder { .. } | PurgeSoftdel | PurgeSoftdelOlder { .. } | PurgeDatafiles => 5,
+            EmptyFolder { .. } | PurgeSoftdel | PurgeSoftdelOlder { .. } | PurgeDatafiles | MailboxRights { .. } => 5,
             FolderState { .. } => 6,
             ListMessages { .. } => 7,
             MessageRfc822 { .. } => 8,
@@ -567,6 +583,16 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_str32(&mut w, name);
         }
         PurgeSoftdelOlder { age_secs } => put_u64(&mut w, *age_secs),
+        SetPermission { folder, user, rights } => {
+            put_u64(&mut w, *folder);
+            put_str32(&mut w, user);
+            put_u32(&mut w, *rights);
+        }
+        RemovePermission { folder, user } => {
+            put_u64(&mut w, *folder);
+            put_str32(&mut w, user);
+        }
+        MailboxRights { user } => put_str32(&mut w, user),
     }
     w
 }
@@ -710,6 +736,16 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             name: r.str32()?,
         },
         29 => PurgeSoftdelOlder { age_secs: r.u64()? },
+        30 => SetPermission {
+            folder: r.u64()?,
+            user: r.str32()?,
+            rights: r.u32()?,
+        },
+        31 => RemovePermission {
+            folder: r.u64()?,
+            user: r.str32()?,
+        },
+        32 => MailboxRights { user: r.str32()? },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -1058,6 +1094,10 @@ mod names {
             "MoveFolder"
         );
         assert_eq!(super::Call::FolderState { folder: 0 }.name(), "FolderState");
+        assert_eq!(
+            super::Call::MailboxRights { user: String::new() }.name(),
+            "MailboxRights"
+        );
     }
 }
 
@@ -1087,6 +1127,18 @@ mod tests {
         ];
         let calls = vec![
             Call::Ping,
+            Call::SetPermission {
+                folder: 9,
+                user: "bob@example.org".into(),
+                rights: 0x2000 | 0x7fb,
+            },
+            Call::RemovePermission {
+                folder: 9,
+                user: "default".into(),
+            },
+            Call::MailboxRights {
+                user: "bob@example.org".into(),
+            },
             Call::SetStoreProps(props.clone()),
             Call::RemoveStoreProps(vec![tag(0x37, PropType::Unicode)]),
             Call::CreateFolder {

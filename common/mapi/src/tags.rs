@@ -391,6 +391,9 @@ pub mod frights {
     pub const VISIBLE: u32 = 0x0400;
     pub const FREEBUSY_SIMPLE: u32 = 0x0800;
     pub const FREEBUSY_DETAILED: u32 = 0x1000;
+    /// Gromox's store-owner bit, meaningful on IPM_SUBTREE: the member may open the whole
+    /// mailbox as its owner (impersonation `actor!mailbox`, owner logons).
+    pub const GROMOX_STORE_OWNER: u32 = 0x2000;
     /// Everything an owner holds.
     pub const ALL: u32 = 0x07FB;
 }
