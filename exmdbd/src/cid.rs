@@ -24,6 +24,19 @@ use std::path::{Path, PathBuf};
 /// Raw size from which a content value goes to a file in `cid/` instead of inline.
 pub const INLINE_MAX: usize = 8192;
 
+/// Largest delivered MIME message kept inside the database (table `kept_mime`, name prefix
+/// `I-`) instead of as a file under `eml/`: creating one file per message is what limits
+/// delivery rates on ext4 (inode and directory allocation), and a small file wastes most of
+/// its 4 KiB block. Larger messages keep Gromox's `eml/` layout.
+pub const MIME_INLINE_MAX: usize = 128 * 1024;
+
+/// Prefix of kept-MIME names stored in the database rather than under `eml/`.
+pub const INLINE_MIME_PREFIX: &str = "I-";
+
+/// The table holding inline kept MIME (created on first use, so stores Gromox made stay as
+/// they are until we deliver into them).
+pub const KEPT_MIME_DDL: &str = "CREATE TABLE IF NOT EXISTS kept_mime (name TEXT PRIMARY KEY, data BLOB NOT NULL)";
+
 /// Whether values of this tag live in `cid/` (Gromox's set).
 pub fn is_cid_tag(tag: PropTag) -> bool {
     matches!(tag.0 >> 16, 0x1000 | 0x1013 | 0x1009 | 0x007D) || tag.0 == 0x3701_0102

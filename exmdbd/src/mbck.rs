@@ -106,10 +106,18 @@ pub fn check(maildir: &Path, purge: bool) -> Result<Report> {
     let recorded = st.store_size()? as i64;
     let size_off = sum != recorded && st.is_private();
     let (cids, emls) = st.referenced_files()?;
+    let inline = st.inline_mime_names()?;
+    for name in inline.iter().filter(|n| !emls.contains(*n)) {
+        rep.warnings.push(format!("orphaned kept MIME {name}"));
+    }
     for (sub, set) in [("cid", &cids), ("eml", &emls)] {
         for name in set.iter() {
             if !cid::valid_name(name) {
                 rep.errors.push(format!("bad {sub} reference {name:?}"));
+            } else if sub == "eml" && name.starts_with(cid::INLINE_MIME_PREFIX) {
+                if !inline.contains(name) {
+                    rep.errors.push(format!("missing kept MIME {name}"));
+                }
             } else if !cid::path(maildir, sub, name).exists() {
                 rep.errors.push(format!("missing {sub}/{name}"));
             }
@@ -134,7 +142,8 @@ pub fn check(maildir: &Path, purge: bool) -> Result<Report> {
     if purge {
         let n = st.purge_content()?;
         if n > 0 {
-            rep.fixed.push(format!("removed {n} orphaned content file(s)"));
+            rep.fixed
+                .push(format!("removed {n} orphaned content file(s) or kept MIME"));
         }
     }
     Ok(rep)

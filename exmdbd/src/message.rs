@@ -575,10 +575,43 @@ impl Store {
         Ok((cids, emls))
     }
 
-    /// Deletes unreferenced content files; returns how many.
+    /// Names of the kept MIME stored inline (table `kept_mime`; empty when it does not exist).
+    pub fn inline_mime_names(&self) -> Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        if !self.has_table("kept_mime")? {
+            return Ok(out);
+        }
+        let mut s = self.conn.prepare("SELECT name FROM kept_mime")?;
+        let mut rows = s.query([])?;
+        while let Some(r) = rows.next()? {
+            out.insert(r.get::<_, String>(0)?);
+        }
+        Ok(out)
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Deletes unreferenced content files and inline kept MIME; returns how many.
     pub fn purge_content(&mut self) -> Result<usize> {
         let (cids, emls) = self.referenced_files()?;
         let mut n = 0;
+        if self.has_table("kept_mime")? {
+            n += self.conn.execute(
+                "DELETE FROM kept_mime WHERE name NOT IN \
+                 (SELECT mid_string FROM messages WHERE mid_string IS NOT NULL)",
+                [],
+            )?;
+        }
         for (sub, set) in [("cid", &cids), ("eml", &emls)] {
             for f in cid::list(&self.dir, sub)? {
                 if !set.contains(&f) && cid::valid_name(&f) {
@@ -867,7 +900,15 @@ impl Store {
         };
         let size = content_size(c) + mime.map_or(0, |m| m.len() as u64);
         self.check_quota(size, QuotaKind::Receive)?;
+        // Small MIME goes into the database with the message (one transaction, no file);
+        // larger MIME to `eml/` first, referenced by the commit below.
+        let mut inline = None;
         let eml = match mime {
+            Some(m) if m.len() <= cid::MIME_INLINE_MAX => {
+                let name = cid::name_for('I', m);
+                inline = Some(cid::compress(m)?);
+                Some(name)
+            }
             Some(m) => Some(cid::store(&self.dir, "eml", 'Z', m, self.durability)?),
             None => None,
         };
@@ -886,6 +927,13 @@ impl Store {
         let mid = Store::next_message_id(&tx, folder)?;
         let msize = write_message_tx(self, &tx, mid, Parent::Folder(folder, false), c, true)?;
         if let Some(e) = &eml {
+            if let Some(z) = &inline {
+                tx.exec(cid::KEPT_MIME_DDL, [])?;
+                tx.exec(
+                    "INSERT OR IGNORE INTO kept_mime (name, data) VALUES (?1, ?2)",
+                    params![e, z],
+                )?;
+            }
             tx.exec(
                 "UPDATE messages SET mid_string=?1 WHERE message_id=?2",
                 params![e, mid as i64],
@@ -913,6 +961,17 @@ impl Store {
             .optional()?
             .flatten();
         match s {
+            Some(name) if name.starts_with(cid::INLINE_MIME_PREFIX) => {
+                let z: Option<Vec<u8>> = self
+                    .conn
+                    .query_row("SELECT data FROM kept_mime WHERE name=?1", [&name], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| Error::Corrupt(format!("kept MIME {name}: {e}")))?;
+                match z {
+                    Some(z) => Ok(Some(cid::decode(&z)?)),
+                    None => Err(Error::Corrupt(format!("kept MIME {name} missing"))),
+                }
+            }
             Some(name) => Ok(Some(cid::load(&self.dir, "eml", &name)?)),
             None => Ok(None),
         }

@@ -565,6 +565,43 @@ fn delivery_notifies_and_keeps_mime_and_read_state() {
 }
 
 #[test]
+fn small_mime_is_kept_in_the_database_large_mime_in_eml_files() {
+    let t = tempfile::tempdir().unwrap();
+    let mut st = new_store(t.path(), "en");
+    let small = b"From: a@b\r\nSubject: small\r\n\r\nbody\r\n".to_vec();
+    let mut large = b"From: a@b\r\nSubject: large\r\n\r\n".to_vec();
+    for i in 0..20_000 {
+        large.extend_from_slice(format!("line {i} of a large message\r\n").as_bytes());
+    }
+    assert!(large.len() > exmdbd::cid::MIME_INLINE_MAX);
+    let a = st
+        .deliver_message(None, &simple_mail("small", "body"), Some(&small))
+        .unwrap();
+    let b = st
+        .deliver_message(None, &simple_mail("small again", "body"), Some(&small))
+        .unwrap();
+    let c = st
+        .deliver_message(None, &simple_mail("large", "x"), Some(&large))
+        .unwrap();
+    assert!(
+        exmdbd::cid::list(t.path(), "eml").unwrap().len() == 1,
+        "only the large MIME is a file"
+    );
+    for (m, want) in [(a.message, &small), (b.message, &small), (c.message, &large)] {
+        assert_eq!(st.message_mime(m).unwrap().as_deref(), Some(&want[..]));
+    }
+    assert!(exmdbd::mbck::check(t.path(), false).unwrap().ok());
+    // Deleted for good: the inline MIME goes at purge once no message refers to it.
+    st.delete_messages(&[a.message], true).unwrap();
+    assert_eq!(st.purge_content().unwrap(), 0, "still used by the second delivery");
+    st.delete_messages(&[b.message], true).unwrap();
+    assert_eq!(st.purge_content().unwrap(), 1);
+    assert!(st.inline_mime_names().unwrap().is_empty());
+    assert_eq!(st.message_mime(c.message).unwrap().as_deref(), Some(&large[..]));
+    assert!(exmdbd::mbck::check(t.path(), false).unwrap().ok());
+}
+
+#[test]
 fn copy_folder_info_and_quota_warning() {
     let t = tempfile::tempdir().unwrap();
     let mut st = new_store(t.path(), "en");

@@ -8,7 +8,7 @@
 //! Two back ends: [`Backend::Fake`] runs midbd's protocol server in-process over midbd's
 //! in-memory store (`FakeSource`), mail delivered into that store; [`Backend::Real`] runs the
 //! exmdbd, midbd and lmtpd binaries, mail delivered through LMTP (Python's smtplib), and RETR
-//! compared byte for byte with the store's kept original (`eml/`).
+//! compared byte for byte with the store's kept original.
 //!
 //! The other daemons' binaries must be built in the same target directory
 //! (`cargo build -p exmdbd -p midbd -p lmtpd -p eventd`, or `cargo test --workspace`).
@@ -352,21 +352,20 @@ print("delivered")
         stdout
     }
 
-    /// Every message as the store keeps it: the real store's `eml/` files (what LMTP
-    /// delivered, trace header included), decompressed; `None` for the fake store.
+    /// Every message as the store keeps it: the real store's kept originals (what LMTP
+    /// delivered, trace header included), read through the store library; `None` for the
+    /// fake store.
     fn stored_originals(&self) -> Option<Vec<Vec<u8>>> {
         if let Backend::Fake { .. } = self.backend {
             return None;
         }
-        let eml = Path::new(&self.maildir("alice@example.org")).join("eml");
-        let mut out = Vec::new();
-        for sub in std::fs::read_dir(&eml).unwrap() {
-            for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
-                let raw = std::fs::read(f.unwrap().path()).unwrap();
-                out.push(zstd::decode_all(&raw[..]).unwrap());
-            }
-        }
-        Some(out)
+        let st = exmdbd::Store::open(Path::new(&self.maildir("alice@example.org")), &Default::default()).unwrap();
+        let mids = st.list_messages(0x0d, false).unwrap();
+        Some(
+            mids.into_iter()
+                .map(|m| st.message_mime(m).unwrap().expect("kept MIME"))
+                .collect(),
+        )
     }
 
     /// RETR `n` over a raw connection: the message bytes exactly as sent, dot-unstuffed.
