@@ -42,12 +42,7 @@ pub fn check(maildir: &Path, purge: bool) -> Result<Report> {
         rep.errors.push(format!("schema version {v}"));
     }
     for t in schema::REQUIRED_TABLES {
-        let ok: bool = c.query_row(
-            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1)",
-            [t],
-            |r| r.get(0),
-        )?;
-        if !ok {
+        if !crate::store::table_exists(c, t)? {
             rep.errors.push(format!("table {t} missing"));
         }
     }

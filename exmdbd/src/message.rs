@@ -578,7 +578,7 @@ impl Store {
     /// Names of the kept MIME stored inline (table `kept_mime`; empty when it does not exist).
     pub fn inline_mime_names(&self) -> Result<std::collections::HashSet<String>> {
         let mut out = std::collections::HashSet::new();
-        if !self.has_table("kept_mime")? {
+        if !crate::store::table_exists(&self.conn, "kept_mime")? {
             return Ok(out);
         }
         let mut s = self.conn.prepare("SELECT name FROM kept_mime")?;
@@ -589,23 +589,11 @@ impl Store {
         Ok(out)
     }
 
-    fn has_table(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
-                [name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
-
     /// Deletes unreferenced content files and inline kept MIME; returns how many.
     pub fn purge_content(&mut self) -> Result<usize> {
         let (cids, emls) = self.referenced_files()?;
         let mut n = 0;
-        if self.has_table("kept_mime")? {
+        if crate::store::table_exists(&self.conn, "kept_mime")? {
             n += self.conn.execute(
                 "DELETE FROM kept_mime WHERE name NOT IN \
                  (SELECT mid_string FROM messages WHERE mid_string IS NOT NULL)",

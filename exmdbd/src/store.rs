@@ -25,6 +25,12 @@ impl ExecCached for Connection {
     }
 }
 
+/// Whether the database has a table of that name.
+pub(crate) fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1)")?
+        .query_row([name], |r| r.get(0))
+}
+
 /// Size of the id ranges taken from `allocated_eids` (per folder for messages, and for the
 /// store-wide folder/embedded-message counter).
 pub const EID_RANGE: u64 = 0x10000;
@@ -156,14 +162,7 @@ impl Store {
         let conn = Connection::open(&p)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::setup_connection(&conn, opts.durability)?;
-        let private = conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='receive_table'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let private = table_exists(&conn, "receive_table")?;
         let ver = cfg_get(&conn, cfg::SCHEMA_VERSION)?;
         if ver != schema::SCHEMA_VERSION {
             return Err(Error::SchemaVersion(ver));
@@ -748,11 +747,7 @@ fn create_folder_row(
 ) -> Result<()> {
     let cn = Store::next_cn(tx)?;
     let (b, e) = Store::alloc_range(tx)?;
-    let private: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name='receive_table')",
-        [],
-        |r| r.get(0),
-    )?;
+    let private = table_exists(tx, "receive_table")?;
     if private {
         tx.exec(
             "INSERT INTO folders (folder_id, parent_id, change_number, is_search, cur_eid, max_eid, is_deleted) \
