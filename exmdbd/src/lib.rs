@@ -17,6 +17,7 @@ pub mod autoreply;
 pub mod cache;
 pub mod cid;
 pub mod cli;
+pub mod delivery;
 pub mod error;
 pub mod imapview;
 pub mod layout;

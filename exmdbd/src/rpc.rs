@@ -136,6 +136,11 @@ impl ExmdbServer {
             }
             _ => {}
         }
+        // MIME → MAPI conversion is CPU work that needs no store: done before the store lock.
+        let converted = match &call {
+            Call::DeliverMail { mime, .. } => Some(crate::delivery::convert(mime)),
+            _ => None,
+        };
         let store = self.cache.get(&path).map_err(err)?;
         let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
         let call_kind = if matches!(call, Call::CopyMessages { .. }) {
@@ -300,6 +305,22 @@ impl ExmdbServer {
             Call::RemovePermission { folder, user } => {
                 st.remove_permission(folder, &user).map_err(err)?;
                 Response::Done
+            }
+            Call::DeliverMail { mime, now, from, rcpt } => {
+                let Some(mapi) = converted else {
+                    return Err((Status::StoreError, "conversion missing".into()));
+                };
+                let d = st.deliver_mail(&mapi, &mime, now).map_err(err)?;
+                slog::debug!(self.log, "mail delivered"; "event" => "exmdb.deliver_mail", "dir" => dir, "from" => from,
+                    "rcpt" => rcpt, "folder" => d.folder, "message" => d.message, "rules" => d.matched.join(", "));
+                Response::MailDelivered(d)
+            }
+            Call::CheckQuota { size } => {
+                st.check_quota(size, crate::QuotaKind::Receive).map_err(err)?;
+                Response::Done
+            }
+            Call::AutoreplyDue { peer, now, window } => {
+                Response::Count(u64::from(st.autoreply_due(&peer, now, window).map_err(err)?))
             }
             Call::MailboxRights { user } => Response::Count(u64::from(st.mailbox_rights(&user).map_err(err)?)),
             Call::PurgeSoftdel => {

@@ -141,7 +141,11 @@ fn main() {
         .tempdir_in(base)
         .expect("temp dir");
     let state = dir.path().display().to_string();
-    let store_backend = std::env::var("LMTPD_BENCH_BACKEND").is_ok_and(|v| v == "store");
+    // `store`: through exmdbd (the default store access); `store-local`: stores opened inside
+    // lmtpd; anything else: the file drop.
+    let mode = std::env::var("LMTPD_BENCH_BACKEND").unwrap_or_default();
+    let store_backend = mode == "store" || mode == "store-local";
+    let mut exmdbd = None;
     let cfg = dir.path().join("smtp.cfg");
     let backend = if store_backend {
         // The default backend: the user directory (SQLite) and alice's information store;
@@ -151,7 +155,26 @@ fn main() {
         gromox_directory::ensure_demo(&c, "example.org", "alice", "pw").expect("user");
         let maildir = gromox_base::names::user_maildir(dir.path(), "alice@example.org").expect("maildir");
         exmdbd::Store::create_private(&maildir, "alice@example.org", "en", false, &Default::default()).expect("store");
-        "lda_backend = store\nevent_listen =\n".to_string()
+        if mode == "store-local" {
+            "lda_backend = store\nlda_store_access = local\nevent_listen =\n".to_string()
+        } else {
+            let ecfg = dir.path().join("exmdb_provider.cfg");
+            std::fs::write(
+                &ecfg,
+                format!("state_path = {state}\nexmdb_listen = 127.0.0.1:0\nexmdbd_log_level = warn\n"),
+            )
+            .expect("config");
+            // Built by `cargo build --release -p exmdbd` (see README.md).
+            let e = Daemon::start(
+                &gromox_testkit::bin("exmdbd"),
+                &["-c", ecfg.to_str().unwrap_or("")],
+                dir.path(),
+            )
+            .expect("exmdbd starts");
+            let addr = e.addr("exmdb_listen");
+            exmdbd = Some(e);
+            format!("lda_backend = store\nlda_store_access = exmdb\nexmdb_listen = {addr}\nevent_listen =\n")
+        }
     } else {
         let drop = dir.path().join("drop");
         std::fs::create_dir_all(drop.join("alice@example.org")).expect("mailbox dir");
@@ -174,10 +197,10 @@ fn main() {
     let addr = d.addr("lda_listen");
     println!(
         "lmtpd throughput, {} backend, durable 250, {secs} s per case, state in {state}",
-        if store_backend {
-            "information store"
-        } else {
-            "file-drop"
+        match mode.as_str() {
+            "store" => "information store over exmdb RPC",
+            "store-local" => "information store in-process",
+            _ => "file-drop",
         }
     );
     println!(
@@ -200,4 +223,6 @@ fn main() {
             }
         }
     }
+    drop(d);
+    drop(exmdbd);
 }

@@ -24,44 +24,7 @@ use crate::deliver::{Deliverer, Delivery, RecipientKind, RecipientResolver, Reso
 use crate::queue::{Queue, GENERATED_PEER};
 use crate::spool::{unix_now, Envelope, Spool, SpooledMessage};
 
-/// The OOF settings of a mailbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OofSettings {
-    pub state: u8,
-    pub start: Option<i64>,
-    pub end: Option<i64>,
-    pub allow_external: bool,
-    pub external_audience: u8,
-}
-
-impl OofSettings {
-    /// Parse `autoreply.cfg`.
-    pub fn parse(text: &str) -> OofSettings {
-        let mut s = OofSettings::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else { continue };
-            let v = v.trim();
-            match k.trim().to_ascii_uppercase().as_str() {
-                "OOF_STATE" => s.state = v.parse().unwrap_or(0),
-                "START_TIME" => s.start = v.parse().ok(),
-                "END_TIME" => s.end = v.parse().ok(),
-                "ALLOW_EXTERNAL_OOF" => s.allow_external = v == "1" || v.eq_ignore_ascii_case("true"),
-                "EXTERNAL_AUDIENCE" => s.external_audience = v.parse().unwrap_or(0),
-                _ => {}
-            }
-        }
-        s
-    }
-
-    /// Whether replies are on at `now`.
-    pub fn active(&self, now: i64) -> bool {
-        match self.state {
-            1 => true,
-            2 => self.start.is_none_or(|s| now >= s) && self.end.is_none_or(|e| now < e),
-            _ => false,
-        }
-    }
-}
+pub use exmdbd::delivery::OofSettings;
 
 /// The header fields of `msg` (up to the blank line), unfolded: `(lower-case name, value)`.
 pub fn header_fields(msg: &[u8]) -> Vec<(String, String)> {
@@ -251,43 +214,52 @@ impl Autoreplier {
             return Ok(());
         };
         let template = read_template(&cfg_dir, file)?;
-        if !crate::store_backend::autoreply_due(&rcpt.maildir, &env.from, now, self.window)? {
+        if !self.resolver.autoreply_due(rcpt, &env.from, now, self.window)? {
             slog::debug!(self.log, "no out-of-office reply"; "event" => "oof.suppressed", "mailbox" => &rcpt.address, "reason" => "silence window");
             return Ok(());
         }
         let Some(sub) = self.submit.get() else {
             return Err("queue not running".into());
         };
-        let reply = build_reply(
-            &template,
-            &headers,
-            &rcpt.address,
-            &env.from,
-            &sub.hostname,
-            now,
-            msg.body_len,
-        );
-        let renv = Envelope {
-            from: String::new(),
-            rcpts: vec![env.from.clone()],
-            helo: sub.hostname.clone(),
-            peer: GENERATED_PEER.into(),
-            time: unix_now(),
-            lmtp: false,
-            body_8bit: true,
-            smtputf8: !env.from.is_ascii(),
-        };
-        let mut w = sub
-            .spool
-            .create(&renv)
-            .map_err(|e| format!("spooling the reply: {e}"))?;
-        w.write(&reply).map_err(|e| format!("spooling the reply: {e}"))?;
-        let d = w.commit(&sub.spool).map_err(|e| format!("spooling the reply: {e}"))?;
+        let id = spool_reply(sub, &template, &headers, &rcpt.address, &env.from, now)?;
         slog::info!(self.log, "out-of-office reply queued"; "event" => "oof.reply", "mailbox" => &rcpt.address,
-            "to" => &env.from, "id" => &d.id, "internal" => internal);
-        sub.queue.enqueue(d.path);
+            "to" => &env.from, "id" => id, "internal" => internal);
         Ok(())
     }
+}
+
+/// Build a reply from `mailbox` to `to` with `template` (see [`build_reply`]), spool it from the
+/// null sender and queue it; the spool id.
+pub fn spool_reply(
+    sub: &Submitter,
+    template: &[u8],
+    original: &[(String, String)],
+    mailbox: &str,
+    to: &str,
+    now: i64,
+) -> Result<String, String> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Unique per process and call: the Message-ID of the reply.
+    let seq = u64::from(std::process::id()) << 32 | SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let reply = build_reply(template, original, mailbox, to, &sub.hostname, now, seq);
+    let renv = Envelope {
+        from: String::new(),
+        rcpts: vec![to.to_string()],
+        helo: sub.hostname.clone(),
+        peer: GENERATED_PEER.into(),
+        time: unix_now(),
+        lmtp: false,
+        body_8bit: true,
+        smtputf8: !to.is_ascii(),
+    };
+    let mut w = sub
+        .spool
+        .create(&renv)
+        .map_err(|e| format!("spooling the reply: {e}"))?;
+    w.write(&reply).map_err(|e| format!("spooling the reply: {e}"))?;
+    let d = w.commit(&sub.spool).map_err(|e| format!("spooling the reply: {e}"))?;
+    sub.queue.enqueue(d.path);
+    Ok(d.id)
 }
 
 fn read_template(dir: &Path, file: &str) -> Result<Vec<u8>, String> {

@@ -34,6 +34,8 @@ pub struct Resolved {
     pub address: String,
     /// The mailbox directory.
     pub maildir: PathBuf,
+    /// The home server (`servers.hostname`; empty: this host) whose exmdbd serves the mailbox.
+    pub home: String,
     /// Kind.
     pub kind: RecipientKind,
 }
@@ -81,6 +83,13 @@ pub trait RecipientResolver: Send + Sync {
     fn forward_of(&self, address: &str) -> Option<(bool, String)> {
         let _ = address;
         None
+    }
+    /// Whether an automatic reply from mailbox `rcpt` to `peer` is due at `now` with `window`
+    /// seconds of silence, recording it when it is (the store's `autoreply_ts`). The default,
+    /// for backends without a store: never.
+    fn autoreply_due(&self, rcpt: &Resolved, peer: &str, now: i64, window: i64) -> Result<bool, String> {
+        let _ = (rcpt, peer, now, window);
+        Ok(false)
     }
 }
 
@@ -280,6 +289,7 @@ impl RecipientResolver for FileDrop {
         Resolution::Found(Resolved {
             address: canonical,
             maildir: dir,
+            home: String::new(),
             kind,
         })
     }

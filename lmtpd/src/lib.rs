@@ -25,7 +25,6 @@ pub mod outgoing;
 pub mod queue;
 pub mod received;
 pub mod reply;
-pub mod rules;
 pub mod session;
 pub mod spool;
 pub mod store_backend;
@@ -129,6 +128,18 @@ pub fn spec() -> Spec {
             "where mail goes: store (the user directory and the information store; 451 4.3.0 when the directory cannot be opened) or filedrop (a directory per recipient)",
         ),
         KeyDef::new(
+            "lda_store_access",
+            "exmdb",
+            Kind::Choice(&["exmdb", "local"]),
+            "how the store backend reaches mailboxes: exmdb (RPC to the exmdbd of the mailbox's home server: exmdb_listen for this host, servers.hostname on the same port for others) or local (the store library inside lmtpd; one host only)",
+        ),
+        KeyDef::new(
+            "exmdb_listen",
+            "[::1]:5000",
+            Kind::Str,
+            "address of this host's exmdbd (read from exmdb_provider.cfg, as exmdbd itself does); its port is used for other home servers too",
+        ),
+        KeyDef::new(
             "lda_filedrop_path",
             "",
             Kind::Path,
@@ -182,6 +193,7 @@ pub fn spec() -> Spec {
             "mysql_adaptor.cfg",
             "ldap_adaptor.cfg",
             "authmgr.cfg",
+            "exmdb_provider.cfg",
         ],
         keys,
     }

@@ -439,6 +439,7 @@ mod tests {
             Resolution::Found(Resolved {
                 address: address.to_string(),
                 maildir: PathBuf::from("/nonexistent"),
+                home: String::new(),
                 kind: if address.starts_with("list@") {
                     RecipientKind::List(vec!["m1@x".into(), "unknown@x".into(), "m2@x".into()])
                 } else {

@@ -1,47 +1,157 @@
 //! The information-store backend (`lda_backend = store`, the default): recipients are resolved
 //! through the user directory (`gromox-directory`: addresses, aliases, altnames, the recipient
-//! delimiter, account status, mailing lists), each message is converted from MIME to MAPI
-//! (`gromox-convert`, MS-OXCMAIL) and stored with the store library's `deliver_message`
-//! (`exmdbd`, in-process; over exmdb RPC once the client routes by home server), which also
-//! keeps the original MIME for IMAP.
+//! delimiter, account status, mailing lists, home servers), and each message is delivered with
+//! exmdb `DeliverMail`: the store converts it from MIME to MAPI (MS-OXCMAIL), runs the inbox
+//! rules and stores it keeping the original MIME for IMAP.
 //!
-//! Durability: `deliver_message` returns after the store transaction committed (WAL), so a
-//! [`Delivery::Delivered`] survives SIGKILL of lmtpd, and the LMTP 250 for the recipient is
-//! sent only after that.
+//! Store access (`lda_store_access`): `exmdb` (the default) sends every call over the exmdb
+//! RPC to the exmdbd that is the mailbox's home server (`users.homeserver` →
+//! `servers.hostname`; none or this host: `exmdb_listen`); `local` opens the stores in this
+//! process through the same store library (one host, no exmdbd needed).
+//!
+//! Durability: `DeliverMail` answers after the store transaction committed (WAL), so a
+//! [`Delivery::Delivered`] survives SIGKILL of lmtpd or exmdbd, and the LMTP 250 for the
+//! recipient is sent only after that. A call cut short by a dying exmdbd is a temporary
+//! failure (451 / retried from the spool): the message may arrive twice, never vanish.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use exmdbd::cache::StoreCache;
-use exmdbd::{Store, StoreOptions};
+use exmdbd::StoreOptions;
 use gromox_base::Config;
-use gromox_convert::mapi::to_mapi;
+use gromox_clients::exmdb::{ExmdbError, ExmdbOptions, ExmdbRouter};
 use gromox_directory::Directory;
+use gromox_exmdb_proto::{MailDelivery, Status};
 
 use crate::deliver::{Deliverer, Delivery, RecipientKind, RecipientResolver, Resolution, Resolved};
 use crate::spool::{Envelope, SpooledMessage};
+
+/// How lmtpd reaches the stores (`lda_store_access`).
+pub enum StoreAccess {
+    /// exmdb RPC, routed by home server.
+    Exmdb(ExmdbRouter),
+    /// The store library in this process.
+    Local(StoreCache),
+}
+
+/// Why a store call failed.
+enum AccessError {
+    /// Over the receive quota.
+    OverQuota(String),
+    /// Anything else (store down, I/O, misrouted): temporary.
+    Other(String),
+}
+
+impl StoreAccess {
+    fn deliver_mail(&self, rcpt: &Resolved, from: &str, raw: &[u8], now: i64) -> Result<MailDelivery, AccessError> {
+        match self {
+            StoreAccess::Exmdb(r) => {
+                let c = r.client(&rcpt.home).map_err(|e| AccessError::Other(e.to_string()))?;
+                c.deliver_mail(&dir_str(rcpt)?, from, &rcpt.address, raw, now)
+                    .map_err(|e| match e {
+                        ExmdbError::Call(Status::QuotaExceeded, m) => AccessError::OverQuota(m),
+                        e => AccessError::Other(format!("exmdb {}: {e}", c.addr())),
+                    })
+            }
+            StoreAccess::Local(cache) => {
+                let mapi = exmdbd::delivery::convert(raw);
+                let store = cache
+                    .get(&rcpt.maildir)
+                    .map_err(|e| AccessError::Other(e.to_string()))?;
+                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                store.deliver_mail(&mapi, raw, now).map_err(|e| match e {
+                    e @ exmdbd::Error::QuotaExceeded { .. } => AccessError::OverQuota(e.to_string()),
+                    e => AccessError::Other(format!("store: {e}")),
+                })
+            }
+        }
+    }
+
+    /// `Ok(true)` when the mailbox is over its receive quota.
+    fn over_quota(&self, rcpt: &Resolved) -> Result<bool, String> {
+        match self {
+            StoreAccess::Exmdb(r) => {
+                let c = r.client(&rcpt.home).map_err(|e| e.to_string())?;
+                let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
+                c.over_quota(&dir, 0).map(|o| o.is_some()).map_err(|e| e.to_string())
+            }
+            StoreAccess::Local(cache) => {
+                let store = cache.get(&rcpt.maildir).map_err(|e| e.to_string())?;
+                let store = store.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(matches!(
+                    store.check_quota(0, exmdbd::QuotaKind::Receive),
+                    Err(exmdbd::Error::QuotaExceeded { .. })
+                ))
+            }
+        }
+    }
+
+    fn autoreply_due(&self, rcpt: &Resolved, peer: &str, now: i64, window: i64) -> Result<bool, String> {
+        match self {
+            StoreAccess::Exmdb(r) => {
+                let c = r.client(&rcpt.home).map_err(|e| e.to_string())?;
+                let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
+                c.autoreply_due(&dir, peer, now, window)
+                    .map_err(|e| format!("autoreply_ts: {e}"))
+            }
+            StoreAccess::Local(cache) => {
+                let store = cache.get(&rcpt.maildir).map_err(|e| format!("mailbox: {e}"))?;
+                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                store
+                    .autoreply_due(peer, now, window)
+                    .map_err(|e| format!("autoreply_ts: {e}"))
+            }
+        }
+    }
+}
+
+fn dir_str(rcpt: &Resolved) -> Result<String, AccessError> {
+    rcpt.maildir
+        .to_str()
+        .map(str::to_string)
+        .ok_or_else(|| AccessError::Other("mailbox path is not UTF-8".into()))
+}
 
 /// Directory lookups and store delivery.
 pub struct StoreBackend {
     dir: Directory,
     state: PathBuf,
-    stores: StoreCache,
+    access: StoreAccess,
     overquota_permanent: bool,
-    /// Where forwards from rules are spooled (set once the queue runs).
+    /// Silence window of replies sent by rules (`autoreply_silence_window`), seconds.
+    reply_window: i64,
+    /// Where forwards and replies from rules are spooled (set once the queue runs).
     pub submit: Arc<std::sync::OnceLock<crate::autoreply::Submitter>>,
     log: slog::Logger,
 }
 
 impl StoreBackend {
-    /// Open the directory configured in `cfg` (stores are opened on first delivery).
+    /// Open the directory configured in `cfg` (stores are reached on first delivery).
     pub fn open(cfg: &Config) -> Result<StoreBackend, String> {
         let dir = Directory::open(cfg).map_err(|e| format!("user directory: {e}"))?;
+        let access = match cfg.str("lda_store_access").to_ascii_lowercase().as_str() {
+            "local" => StoreAccess::Local(StoreCache::new(StoreOptions::default(), Duration::from_secs(60))),
+            _ => {
+                let addr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))
+                    .map_err(|e| cfg.error("exmdb_listen", e).to_string())?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| cfg.error("exmdb_listen", "empty").to_string())?;
+                let opts = ExmdbOptions {
+                    pool_size: cfg.usize("work_threads_max").max(1),
+                    ..ExmdbOptions::default()
+                };
+                StoreAccess::Exmdb(ExmdbRouter::new(addr, &crate::hostname(cfg), opts))
+            }
+        };
         Ok(StoreBackend {
             dir,
             state: cfg.path("state_path"),
-            stores: StoreCache::new(StoreOptions::default(), Duration::from_secs(60)),
+            access,
             overquota_permanent: cfg.bool("lda_overquota_permanent"),
+            reply_window: cfg.duration("autoreply_silence_window").as_secs() as i64,
             submit: Arc::default(),
             log: gromox_base::log::discard(),
         })
@@ -55,6 +165,7 @@ impl RecipientResolver for StoreBackend {
                 return Resolution::Found(Resolved {
                     address: list.listname.clone(),
                     maildir: PathBuf::new(),
+                    home: String::new(),
                     kind: RecipientKind::List(list.members.clone()),
                 })
             }
@@ -72,25 +183,36 @@ impl RecipientResolver for StoreBackend {
                 } else {
                     PathBuf::from(&u.maildir)
                 };
-                // A mailbox already over its receive quota is refused at RCPT time, so the
-                // sending MTA keeps the message instead of lmtpd accepting what it cannot store.
-                if let Ok(store) = self.stores.get(&maildir) {
-                    let store = store.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Err(exmdbd::Error::QuotaExceeded { .. }) = store.check_quota(0, exmdbd::QuotaKind::Receive) {
-                        return Resolution::OverQuota {
-                            permanent: self.overquota_permanent,
-                        };
-                    }
-                }
-                Resolution::Found(Resolved {
+                let r = Resolved {
                     address: u.username.clone(),
                     maildir,
+                    home: match u.homeserver {
+                        0 => String::new(),
+                        _ => u.homeserver_host.clone().unwrap_or_default(),
+                    },
                     kind: RecipientKind::Mailbox,
-                })
+                };
+                // A mailbox already over its receive quota is refused at RCPT time, so the
+                // sending MTA keeps the message instead of lmtpd accepting what it cannot store.
+                // A store that cannot be asked now is not refused: delivery decides.
+                match self.access.over_quota(&r) {
+                    Ok(true) => Resolution::OverQuota {
+                        permanent: self.overquota_permanent,
+                    },
+                    Ok(false) => Resolution::Found(r),
+                    Err(e) => {
+                        slog::debug!(self.log, "quota not checked"; "event" => "lmtp.quota_unknown", "mailbox" => &r.address, "error" => e);
+                        Resolution::Found(r)
+                    }
+                }
             }
             Ok(None) => Resolution::Unknown,
             Err(e) => Resolution::Unavailable(e.to_string()),
         }
+    }
+
+    fn autoreply_due(&self, rcpt: &Resolved, peer: &str, now: i64, window: i64) -> Result<bool, String> {
+        self.access.autoreply_due(rcpt, peer, now, window)
     }
 
     fn forward_of(&self, address: &str) -> Option<(bool, String)> {
@@ -146,83 +268,59 @@ impl Deliverer for StoreBackend {
             Ok(r) => r,
             Err(e) => return Delivery::Temporary(format!("cannot read the spooled message: {e}")),
         };
-        // Conversion never fails: malformed MIME is converted as far as it goes.
-        let mapi = to_mapi(&gromox_convert::mime_in::mime_to_mapi(&raw));
-        let store = match self.stores.get(&rcpt.maildir) {
-            Ok(s) => s,
-            Err(e) => return Delivery::Temporary(format!("mailbox {}: {e}", rcpt.maildir.display())),
+        let now = crate::spool::unix_now() as i64;
+        let d = match self.access.deliver_mail(rcpt, &env.from, &raw, now) {
+            Ok(d) => d,
+            Err(AccessError::OverQuota(m)) => return Delivery::Temporary(format!("mailbox over quota ({m})")),
+            Err(AccessError::Other(m)) => return Delivery::Temporary(m),
         };
-        let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-        let content = match exmdbd::imapview::from_bridge(&mut store, &mapi) {
-            Ok(c) => c,
-            Err(e) => return Delivery::Temporary(format!("named properties: {e}")),
-        };
-        let class = content
-            .get(gromox_mapi::tags::PR_MESSAGE_CLASS)
-            .and_then(|v| v.as_str())
-            .unwrap_or("IPM.Note")
-            .to_string();
-        let inbox = match store.receive_folder(&class) {
-            Ok(f) => f,
-            Err(e) => return Delivery::Temporary(format!("receive folder: {e}")),
-        };
-        let oof = std::fs::read_to_string(rcpt.maildir.join("config/autoreply.cfg"))
-            .map(|t| crate::autoreply::OofSettings::parse(&t).active(crate::spool::unix_now() as i64))
-            .unwrap_or(false);
-        let rules = crate::rules::evaluate(&store, inbox, &content, oof).unwrap_or_else(|e| {
-            slog::warn!(self.log, "inbox rules not evaluated"; "event" => "rules.failed", "mailbox" => &rcpt.address, "error" => e.to_string());
-            Default::default()
-        });
-        if !rules.matched.is_empty() {
+        if !d.matched.is_empty() || !d.skipped.is_empty() {
             slog::info!(self.log, "inbox rules matched"; "event" => "rules.matched", "mailbox" => &rcpt.address,
-                "id" => &msg.id, "rules" => rules.matched.join(", "), "skipped" => rules.skipped.join("; "));
+                "id" => &msg.id, "rules" => d.matched.join(", "), "skipped" => d.skipped.join("; "));
         }
-        // Forwards are durably spooled before the delivery counts as done.
-        if !rules.forward_to.is_empty() && !crate::forward::already_forwarded(&raw, &rcpt.address) {
+        if d.message == 0 {
+            slog::info!(self.log, "deleted by an inbox rule"; "event" => "rules.deleted", "mailbox" => &rcpt.address, "id" => &msg.id);
+        }
+        // Forwards are durably spooled before the delivery counts as done; if that fails the
+        // recipient is retried (the stored copy may then arrive twice, the forward is not lost).
+        if !d.forward_to.is_empty() && !crate::forward::already_forwarded(&raw, &rcpt.address) {
             let Some(sub) = self.submit.get() else {
                 return Delivery::Temporary("queue not running".into());
             };
-            for dest in &rules.forward_to {
+            for dest in &d.forward_to {
                 if let Err(e) = crate::forward::spool_copy(sub, env, &rcpt.address, dest, &raw) {
                     return Delivery::Temporary(format!("rule forward to {dest}: {e}"));
                 }
             }
         }
-        if rules.delete {
-            slog::info!(self.log, "deleted by an inbox rule"; "event" => "rules.deleted", "mailbox" => &rcpt.address, "id" => &msg.id);
-            return Delivery::Delivered;
-        }
-        let target = rules
-            .move_to
-            .filter(|f| {
-                store.list_messages(*f, false).is_ok()
-                    && store.get_props(exmdbd::Obj::Folder(*f)).is_ok_and(|p| !p.is_empty())
-            })
-            .unwrap_or(inbox);
-        let d = match store.deliver_message(Some(target), &content, Some(&raw)) {
-            Ok(d) => d,
-            Err(exmdbd::Error::QuotaExceeded { used, limit }) => {
-                return Delivery::Temporary(format!("mailbox over quota ({used} of {limit} bytes)"))
-            }
-            Err(e) => return Delivery::Temporary(format!("store: {e}")),
-        };
-        // The message is stored; what follows changes its state and is only logged on failure.
-        for f in &rules.copy_to {
-            if let Err(e) = store.copy_message(d.message, *f) {
-                slog::warn!(self.log, "rule copy failed"; "event" => "rules.copy_failed", "folder" => *f, "error" => e.to_string());
-            }
-        }
-        if rules.mark_read {
-            if let Err(e) = store.set_read(d.message, true) {
-                slog::warn!(self.log, "rule mark-as-read failed"; "event" => "rules.read_failed", "error" => e.to_string());
-            }
-        }
-        if !rules.tags.is_empty() {
-            if let Err(e) = store.set_props(exmdbd::Obj::Message(d.message), &rules.tags) {
-                slog::warn!(self.log, "rule tag failed"; "event" => "rules.tag_failed", "error" => e.to_string());
+        for template in &d.replies {
+            if let Err(e) = self.rule_reply(env, rcpt, &raw, template, now) {
+                slog::warn!(self.log, "rule reply failed"; "event" => "rules.reply_failed", "mailbox" => &rcpt.address, "error" => e);
             }
         }
         Delivery::Delivered
+    }
+}
+
+impl StoreBackend {
+    /// Answer the sender with a rule's reply template (MS-OXORULE §3.2.5.1.2.2), under the same
+    /// loop protections as out-of-office replies (RFC 3834): never to the null sender, the
+    /// mailbox itself, list or automatic mail, and once per sender per silence window.
+    fn rule_reply(&self, env: &Envelope, rcpt: &Resolved, raw: &[u8], template: &[u8], now: i64) -> Result<(), String> {
+        let headers = crate::autoreply::header_fields(raw);
+        if let Some(why) = crate::autoreply::suppressed(&headers, &env.from, &rcpt.address) {
+            slog::debug!(self.log, "no rule reply"; "event" => "rules.reply_suppressed", "mailbox" => &rcpt.address, "reason" => why);
+            return Ok(());
+        }
+        let peer = format!("rule-reply:{}", env.from);
+        if !self.access.autoreply_due(rcpt, &peer, now, self.reply_window)? {
+            slog::debug!(self.log, "no rule reply"; "event" => "rules.reply_suppressed", "mailbox" => &rcpt.address, "reason" => "silence window");
+            return Ok(());
+        }
+        let sub = self.submit.get().ok_or("queue not running")?;
+        let id = crate::autoreply::spool_reply(sub, template, &headers, &rcpt.address, &env.from, now)?;
+        slog::info!(self.log, "rule reply queued"; "event" => "rules.reply", "mailbox" => &rcpt.address, "to" => &env.from, "id" => id);
+        Ok(())
     }
 }
 
@@ -232,13 +330,4 @@ pub fn backend(cfg: &Config, log: &slog::Logger) -> Result<Arc<StoreBackend>, St
         b.log = log.clone();
         Arc::new(b)
     })
-}
-
-/// One automatic reply per `peer` and `window` seconds for the mailbox at `maildir` (the
-/// store's `autoreply_ts`; see `exmdbd::Store::autoreply_due`).
-pub fn autoreply_due(maildir: &std::path::Path, peer: &str, now: i64, window: i64) -> Result<bool, String> {
-    let mut store = Store::open(maildir, &StoreOptions::default()).map_err(|e| format!("mailbox: {e}"))?;
-    store
-        .autoreply_due(peer, now, window)
-        .map_err(|e| format!("autoreply_ts: {e}"))
 }

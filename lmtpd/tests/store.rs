@@ -37,14 +37,67 @@ fn suite(dir: &TestDir, users: &[&str]) -> PathBuf {
     state
 }
 
-fn start(dir: &TestDir) -> Daemon {
+/// lmtpd with the exmdbd it delivers through (`lda_store_access = exmdb`, the default);
+/// derefs to lmtpd.
+struct Started {
+    lmtpd: Daemon,
+    exmdbd: Daemon,
+}
+
+impl std::ops::Deref for Started {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.lmtpd
+    }
+}
+
+impl std::ops::DerefMut for Started {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.lmtpd
+    }
+}
+
+/// A port free right now (exmdbd keeps it across restarts, so lmtpd's address stays valid).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &TestDir) -> Started {
+    start_with(dir, &[])
+}
+
+/// Start exmdbd and lmtpd; `extra` are `key=value` overrides for lmtpd.
+fn start_with(dir: &TestDir, extra: &[&str]) -> Started {
     let cfg = dir.path().join("smtp.cfg");
-    Daemon::start(
-        Path::new(env!("CARGO_BIN_EXE_lmtpd")),
-        &["-c", cfg.to_str().unwrap()],
+    let state = dir.path().join("state"); // as written by `suite`
+    let exmdb_addr = format!("127.0.0.1:{}", free_port());
+    let ecfg = dir.write_config(
+        "exmdb_provider.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("exmdb_listen", exmdb_addr.as_str()),
+            ("exmdbd_log_level", "debug"),
+        ],
+    );
+    let exmdbd = Daemon::start(
+        &gromox_testkit::bin("exmdbd"),
+        &["-c", ecfg.to_str().unwrap()],
         dir.path(),
     )
-    .unwrap()
+    .unwrap();
+    let listen = format!("exmdb_listen={exmdb_addr}");
+    // A fixed port, so a restarted lmtpd is found at the same address.
+    let lda = format!("lda_listen=127.0.0.1:{}", free_port());
+    let mut args = vec!["-c", cfg.to_str().unwrap(), "-o", listen.as_str(), "-o", lda.as_str()];
+    for e in extra {
+        args.extend(["-o", e]);
+    }
+    let lmtpd = Daemon::start(Path::new(env!("CARGO_BIN_EXE_lmtpd")), &args, dir.path()).unwrap();
+    Started { lmtpd, exmdbd }
 }
 
 fn inbox_subjects(state: &Path, user: &str) -> Vec<String> {
@@ -130,6 +183,11 @@ fn lmtp_delivers_into_the_stores_with_per_recipient_answers() {
 }
 
 fn lmtp_send(addr: std::net::SocketAddr, subject: &str) -> std::io::Result<bool> {
+    Ok(lmtp_send_code(addr, subject)? == 250)
+}
+
+/// One message to carol on a new connection; the reply code after DATA.
+fn lmtp_send_code(addr: std::net::SocketAddr, subject: &str) -> std::io::Result<u16> {
     let s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut r = BufReader::new(s.try_clone()?);
@@ -158,50 +216,115 @@ fn lmtp_send(addr: std::net::SocketAddr, subject: &str) -> std::io::Result<bool>
         reply(&mut r)?;
     }
     w.write_all(format!("Subject: {subject}\r\n\r\nbody\r\n.\r\n").as_bytes())?;
-    Ok(reply(&mut r)?.starts_with("250"))
+    let line = reply(&mut r)?;
+    line.get(..3)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad reply {line:?}")))
 }
 
-#[test]
-fn sigkill_during_deliveries_loses_nothing_acknowledged() {
-    let dir = TestDir::new();
-    let state = suite(&dir, &["carol"]);
-    let mut d = start(&dir);
+/// 2,000 messages to carol over 4 connections (a new connection per message). Once 200 are
+/// acknowledged, `kill` SIGKILLs a daemon and restarts it; the senders keep going, sending a
+/// message again when it was refused (4xx) or cut off. Returns what got 250 and how many
+/// 4xx answers there were.
+fn push_2000(d: &mut Started, kill: impl FnOnce(&mut Started)) -> (std::collections::HashSet<String>, usize) {
     let addr = d.addr("lda_listen");
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let sender = {
-        let acked = acked.clone();
-        std::thread::spawn(move || {
-            for i in 0..100_000 {
-                let subject = format!("msg {i}");
-                match lmtp_send(addr, &subject) {
-                    Ok(true) => acked.lock().unwrap().push(subject),
-                    Ok(false) => panic!("message {i} refused"),
-                    Err(_) => break, // lmtpd was killed
+    let acked = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let temp = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let (acked, temp) = (acked.clone(), temp.clone());
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    let subject = format!("msg {t}-{i}");
+                    let mut tries = 0;
+                    loop {
+                        match lmtp_send_code(addr, &subject) {
+                            Ok(250) => break,
+                            Ok(c) if (400..500).contains(&c) => {
+                                temp.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Ok(c) => panic!("{subject}: permanent refusal {c}"),
+                            Err(_) => {} // the daemon is down
+                        }
+                        tries += 1;
+                        assert!(tries < 600, "{subject}: never accepted");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    acked.lock().unwrap().insert(subject);
                 }
-            }
+            })
         })
-    };
-    assert!(gromox_testkit::wait_until(Duration::from_secs(30), || acked
+        .collect();
+    assert!(gromox_testkit::wait_until(Duration::from_secs(60), || acked
         .lock()
         .unwrap()
         .len()
-        >= 20));
-    d.kill();
-    sender.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
-    let stored = inbox_subjects(&state, "carol@example.org");
-    for s in &acked {
-        assert!(
-            stored.contains(s),
-            "acknowledged {s:?} is not in the store ({} acked, {} stored)",
-            acked.len(),
-            stored.len()
-        );
+        >= 200));
+    kill(d);
+    for s in senders {
+        s.join().unwrap();
     }
-    // And the daemon comes back and delivers again.
-    d.restart().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 2000);
+    (acked, temp.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn assert_all_stored(state: &Path, acked: &std::collections::HashSet<String>, d: &Started) {
+    let stored: std::collections::HashSet<String> = inbox_subjects(state, "carol@example.org").into_iter().collect();
+    let missing: Vec<_> = acked.iter().filter(|s| !stored.contains(*s)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages are not in the store, e.g. {:?}\n{}",
+        missing.len(),
+        missing.first(),
+        d.output()
+    );
+}
+
+#[test]
+fn sigkill_of_lmtpd_during_deliveries_loses_nothing_acknowledged() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let mut d = start(&dir);
+    let (acked, _) = push_2000(&mut d, |d| {
+        d.lmtpd.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        d.lmtpd.restart().unwrap();
+    });
+    assert_all_stored(&state, &acked, &d);
     assert!(lmtp_send(d.addr("lda_listen"), "after restart").unwrap());
     assert!(inbox_subjects(&state, "carol@example.org").contains(&"after restart".to_string()));
+}
+
+/// The same with the store daemon: while exmdbd is down lmtpd answers 451 (the senders retry),
+/// and once it is back deliveries resume on new connections.
+#[test]
+fn sigkill_of_exmdbd_during_deliveries_loses_nothing_acknowledged() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let mut d = start(&dir);
+    let (acked, temporary) = push_2000(&mut d, |d| {
+        d.exmdbd.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        d.exmdbd.restart().unwrap();
+    });
+    assert_all_stored(&state, &acked, &d);
+    // lmtpd really depended on exmdbd: deliveries in the gap were answered 4xx.
+    assert!(temporary > 0, "no 4xx while exmdbd was down\n{}", d.output());
+}
+
+/// `lda_store_access = local`: lmtpd opens the stores itself (one host, no exmdbd needed).
+#[test]
+fn local_store_access_delivers_without_exmdbd() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let mut d = start_with(&dir, &["lda_store_access=local"]);
+    d.exmdbd.kill();
+    assert!(lmtp_send(d.addr("lda_listen"), "in-process").unwrap(), "{}", d.output());
+    assert_eq!(
+        inbox_subjects(&state, "carol@example.org"),
+        vec!["in-process".to_string()]
+    );
 }
 
 /// An IMAP daemon watching a mailbox learns of new mail through eventd: every delivery is
@@ -394,6 +517,24 @@ fn smtp_sink() -> (
     (addr, rx)
 }
 
+/// Start the suite with generated mail for outside recipients relayed to an [`smtp_sink`].
+fn start_with_relay(
+    dir: &TestDir,
+    state: &Path,
+) -> (Started, std::sync::mpsc::Receiver<(String, Vec<String>, String)>) {
+    let (sink, relayed) = smtp_sink();
+    dir.write_config(
+        "smtp.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("lda_listen", "127.0.0.1:0"),
+            ("outgoing_smtp_url", &format!("smtp://{sink}")),
+            ("event_listen", ""),
+        ],
+    );
+    (start(dir), relayed)
+}
+
 /// Out-of-office: carol is away. Mail from alice (inside) gets the internal text, delivered
 /// into alice's Inbox, once per silence window however often she writes; mail from outside
 /// gets the external text through the outgoing relay, from the null sender; list traffic
@@ -419,17 +560,7 @@ fn out_of_office_replies_once_per_window_inside_and_out() {
         "Subject: Away\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBack Monday.\r\n",
     )
     .unwrap();
-    let (sink, relayed) = smtp_sink();
-    dir.write_config(
-        "smtp.cfg",
-        &[
-            ("state_path", state.to_str().unwrap()),
-            ("lda_listen", "127.0.0.1:0"),
-            ("outgoing_smtp_url", &format!("smtp://{sink}")),
-            ("event_listen", ""),
-        ],
-    );
-    let d = start(&dir);
+    let (d, relayed) = start_with_relay(&dir, &state);
     let addr = d.addr("lda_listen");
     let script = r#"
 import smtplib, sys
@@ -501,17 +632,7 @@ fn forwards_keep_redirect_and_stop_loops() {
     d.forward_set("frank@example.org", Some(&fwd(0, "erin@example.org")))
         .unwrap();
     drop(d);
-    let (sink, relayed) = smtp_sink();
-    dir.write_config(
-        "smtp.cfg",
-        &[
-            ("state_path", state.to_str().unwrap()),
-            ("lda_listen", "127.0.0.1:0"),
-            ("outgoing_smtp_url", &format!("smtp://{sink}")),
-            ("event_listen", ""),
-        ],
-    );
-    let lmtpd = start(&dir);
+    let (lmtpd, relayed) = start_with_relay(&dir, &state);
     let addr = lmtpd.addr("lda_listen");
     let script = r#"
 import smtplib, sys
@@ -712,4 +833,97 @@ s.quit()
         subjects(all).iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
         ["Invoice 42", "hello"]
     );
+}
+
+/// A "reply with template" rule (MS-OXORULE §2.2.5.1.2.2): the sender gets the template FAI
+/// message's subject and text through the outgoing relay, from the null sender, once per
+/// silence window; the message itself is stored as usual.
+#[test]
+fn reply_rule_answers_with_the_template_once() {
+    use gromox_mapi::rule::{self, Action, ActionData};
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let maildir = gromox_base::names::user_maildir(&state, "carol@example.org").unwrap();
+    let mut store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    let guid = [7u8; 16];
+    let mut t = exmdbd::MessageContent::default();
+    t.set(
+        gromox_mapi::tags::PR_MESSAGE_CLASS,
+        gromox_mapi::PropVal::Unicode("IPM.Note.rules.ReplyTemplate.Microsoft".into()),
+    );
+    t.set(
+        PR_SUBJECT,
+        gromox_mapi::PropVal::Unicode("Danke für Ihre Nachricht".into()),
+    );
+    t.set(
+        gromox_mapi::tags::PR_BODY,
+        gromox_mapi::PropVal::Unicode("We answer within two days.\r\n".into()),
+    );
+    t.set(
+        gromox_mapi::PropTag(0x65C2_0102),
+        gromox_mapi::PropVal::Binary(guid.to_vec()),
+    );
+    let tmid = store.create_message(INBOX, &t, true).unwrap();
+    let mut data = gromox_mapi::ids::Eid::new(1, INBOX).to_bytes().to_vec();
+    data.extend_from_slice(&gromox_mapi::ids::Eid::new(1, tmid).to_bytes());
+    data.extend_from_slice(&guid);
+    store
+        .add_rule(
+            INBOX,
+            &exmdbd::rules::Rule {
+                id: 0,
+                name: "auto answer".into(),
+                provider: "RuleOrganizer".into(),
+                sequence: 1,
+                state: rule::ST_ENABLED,
+                level: 0,
+                user_flags: 0,
+                provider_data: vec![],
+                condition: gromox_mapi::restriction::Restriction::Exist(PR_SUBJECT),
+                actions: vec![Action {
+                    kind: rule::OP_REPLY,
+                    flavor: 0,
+                    flags: 0,
+                    data: ActionData::Raw(data),
+                }],
+            },
+        )
+        .unwrap();
+    drop(store);
+    let (d, relayed) = start_with_relay(&dir, &state);
+    let addr = d.addr("lda_listen");
+    let script = r#"
+import smtplib, sys
+s = smtplib.LMTP(sys.argv[1], int(sys.argv[2]))
+for i in range(2):
+    s.sendmail("x@example.net", ["carol@example.org"], b"Subject: offer\r\nMessage-ID: <o%d@example.net>\r\n\r\nhello\r\n" % i)
+s.sendmail("y@example.net", ["carol@example.org"], b"Subject: list\r\nPrecedence: bulk\r\n\r\nnews\r\n")
+s.quit()
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (from, rcpts, data) = relayed
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("no reply relayed\n{}", d.output()));
+    assert_eq!((from.as_str(), rcpts), ("", vec!["x@example.net".to_string()]));
+    // "Danke für Ihre Nachricht", RFC 2047-encoded.
+    assert!(
+        data.contains("Subject: =?UTF-8?B?RGFua2UgZsO8ciBJaHJlIE5hY2hyaWNodA==?=\r\n"),
+        "{data}"
+    );
+    assert!(data.contains("In-Reply-To: <o0@example.net>\r\n"), "{data}");
+    assert!(data.contains("Auto-Submitted: auto-replied\r\n"), "{data}");
+    assert!(data.ends_with("\r\n\r\nWe answer within two days.\r\n"), "{data}");
+    // Once per window, and nothing for bulk mail.
+    assert!(
+        relayed.recv_timeout(Duration::from_millis(800)).is_err(),
+        "{}",
+        d.output()
+    );
+    let mut subjects = inbox_subjects(&state, "carol@example.org");
+    subjects.sort();
+    assert_eq!(subjects, ["list", "offer", "offer"]);
 }

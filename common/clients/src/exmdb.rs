@@ -173,6 +173,51 @@ impl ExmdbClient {
         }
     }
 
+    /// Deliver an Internet message to the mailbox `dir` with server-side conversion and inbox
+    /// rules ([`Call::DeliverMail`]). Over quota is `Err(Call(QuotaExceeded, _))`.
+    pub fn deliver_mail(
+        &self,
+        dir: &str,
+        from: &str,
+        rcpt: &str,
+        mime: &[u8],
+        now: i64,
+    ) -> Result<proto::MailDelivery, ExmdbError> {
+        let call = Call::DeliverMail {
+            from: from.to_string(),
+            rcpt: rcpt.to_string(),
+            mime: mime.to_vec(),
+            now,
+        };
+        match self.call(dir, &call)? {
+            Response::MailDelivered(d) => Ok(d),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Whether the mailbox can take `size` more bytes: `Ok(None)`, or `Ok(Some(message))`
+    /// when it is over its receive quota ([`Call::CheckQuota`]).
+    pub fn over_quota(&self, dir: &str, size: u64) -> Result<Option<String>, ExmdbError> {
+        match self.call(dir, &Call::CheckQuota { size }) {
+            Ok(_) => Ok(None),
+            Err(ExmdbError::Call(Status::QuotaExceeded, m)) => Ok(Some(m)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether an automatic reply to `peer` is due (and then recorded) ([`Call::AutoreplyDue`]).
+    pub fn autoreply_due(&self, dir: &str, peer: &str, now: i64, window: i64) -> Result<bool, ExmdbError> {
+        let call = Call::AutoreplyDue {
+            peer: peer.to_string(),
+            now,
+            window,
+        };
+        match self.call(dir, &call)? {
+            Response::Count(n) => Ok(n != 0),
+            r => Err(unexpected(r)),
+        }
+    }
+
     fn take_live(&self) -> Option<Conn> {
         let mut p = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(c) = p.pop() {
@@ -236,6 +281,50 @@ impl Conn {
         self.send(&proto::encode_request(dir, call))?;
         let p = self.recv()?;
         Ok(proto::decode_response(call, &p)?)
+    }
+}
+
+/// Routing of exmdb calls by home server (DESIGN.md §5): a mailbox whose directory entry names
+/// no home server, or this host, goes to the local exmdbd (`exmdb_listen`); one homed on
+/// `servers.hostname` = H goes to H on the same port. One connection pool per server.
+pub struct ExmdbRouter {
+    local: SocketAddr,
+    me: String,
+    opts: ExmdbOptions,
+    clients: Mutex<std::collections::HashMap<String, std::sync::Arc<ExmdbClient>>>,
+    local_client: std::sync::Arc<ExmdbClient>,
+}
+
+impl ExmdbRouter {
+    /// `local`: this host's exmdbd; `me`: this host's name (a home server of that name is local).
+    pub fn new(local: SocketAddr, me: &str, opts: ExmdbOptions) -> ExmdbRouter {
+        ExmdbRouter {
+            local,
+            me: me.to_ascii_lowercase(),
+            local_client: std::sync::Arc::new(ExmdbClient::new(local, opts.clone())),
+            opts,
+            clients: Mutex::default(),
+        }
+    }
+
+    /// The client for mailboxes homed on `home` (`""`: this host).
+    pub fn client(&self, home: &str) -> Result<std::sync::Arc<ExmdbClient>, ExmdbError> {
+        let home = home.trim().to_ascii_lowercase();
+        if home.is_empty() || home == self.me || home == "localhost" {
+            return Ok(self.local_client.clone());
+        }
+        let mut m = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = m.get(&home) {
+            return Ok(c.clone());
+        }
+        use std::net::ToSocketAddrs;
+        let addr = (home.as_str(), self.local.port())
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, format!("home server {home}: no address")))?;
+        let c = std::sync::Arc::new(ExmdbClient::new(addr, self.opts.clone()));
+        m.insert(home, c.clone());
+        Ok(c)
     }
 }
 

@@ -17,7 +17,7 @@ use gromox_mapi::props::{PropTag, PropVal, TaggedVal};
 use gromox_mapi::sqlcodec::{self, SqlValue};
 
 /// Protocol version spoken by this crate.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Magic of the client's handshake frame.
 pub const MAGIC: &[u8; 7] = b"GXEXMDB";
 /// Hard cap on a frame's payload (a delivered message with its MIME must fit).
@@ -271,6 +271,42 @@ pub enum Call {
     /// when that row holds it or the folder-owner bit — what impersonation (`actor!mailbox`)
     /// and delegate logons check.
     MailboxRights { user: String },
+    /// Gromox `deliver_message` as the delivery agent uses it: the server converts `mime`
+    /// (MS-OXCMAIL), picks the receive folder, runs the inbox rules (MS-OXORULE §3.2.5.1)
+    /// with the out-of-office state of the mailbox at `now` (Unix seconds), stores the message
+    /// keeping the original MIME, and reports what the rules asked of the delivery agent
+    /// ([`Response::MailDelivered`]). `from` is the envelope sender, `rcpt` the recipient.
+    DeliverMail {
+        from: String,
+        rcpt: String,
+        mime: Vec<u8>,
+        now: i64,
+    },
+    /// Whether the mailbox can take `size` more bytes under its receive quota: `Done`, or
+    /// [`Status::QuotaExceeded`] (Gromox `check_mailbox_permission`/quota probe at RCPT time).
+    CheckQuota { size: u64 },
+    /// Whether an automatic reply to `peer` is due at `now` with `window` seconds of silence;
+    /// when it is, `now` is recorded ([`Response::Count`]: 1 due, 0 not; Gromox `autoreply_ts`).
+    AutoreplyDue { peer: String, now: i64, window: i64 },
+}
+
+/// What [`Call::DeliverMail`] did and what it leaves to the delivery agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailDelivery {
+    /// The folder the message went into (0: deleted by a rule, not stored).
+    pub folder: u64,
+    /// The new message's id (0: not stored).
+    pub message: u64,
+    /// SMTP addresses the rules forward or delegate the message to (the agent spools them).
+    pub forward_to: Vec<String>,
+    /// Replies the rules ask for (reply with template, MS-OXORULE 2.2.5.1.2.3): the template
+    /// message rendered as MIME without envelope headers (Subject, Content-Type, body); the
+    /// agent addresses and sends it to the sender.
+    pub replies: Vec<Vec<u8>>,
+    /// Names of the rules that matched (for the log).
+    pub matched: Vec<String>,
+    /// Actions not carried out, and follow-up steps that failed (for the log).
+    pub skipped: Vec<String>,
 }
 
 /// IMAP flags of a message in MAPI terms (see exmdbd's `imapview`).
@@ -365,6 +401,8 @@ pub enum Response {
     Bytes(Vec<u8>),
     /// CopyMessages, MoveMessages: new ids in order (0: not copied/moved).
     Ids(Vec<u64>),
+    /// DeliverMail.
+    MailDelivered(MailDelivery),
 }
 
 impl Call {
@@ -405,12 +443,15 @@ impl Call {
             SetPermission { .. } => 30,
             RemovePermission { .. } => 31,
             MailboxRights { .. } => 32,
+            DeliverMail { .. } => 33,
+            CheckQuota { .. } => 34,
+            AutoreplyDue { .. } => 35,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 33] = [
+        const NAMES: [&str; 36] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -444,6 +485,9 @@ impl Call {
             "SetPermission",
             "RemovePermission",
             "MailboxRights",
+            "DeliverMail",
+            "CheckQuota",
+            "AutoreplyDue",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -456,11 +500,17 @@ impl Call {
             ListFolders => 2,
             CreateFolder { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
-            EmptyFolder { .. } | PurgeSoftdel | PurgeSoftdelOlder { .. } | PurgeDatafiles | MailboxRights { .. } => 5,
+            EmptyFolder { .. }
+            | PurgeSoftdel
+            | PurgeSoftdelOlder { .. }
+            | PurgeDatafiles
+            | MailboxRights { .. }
+            | AutoreplyDue { .. } => 5,
             FolderState { .. } => 6,
             ListMessages { .. } => 7,
             MessageRfc822 { .. } => 8,
             CopyMessages { .. } | MoveMessages { .. } => 9,
+            DeliverMail { .. } => 10,
             _ => 0,
         }
     }
@@ -593,6 +643,18 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_str32(&mut w, user);
         }
         MailboxRights { user } => put_str32(&mut w, user),
+        DeliverMail { from, rcpt, mime, now } => {
+            put_str32(&mut w, from);
+            put_str32(&mut w, rcpt);
+            put_bytes(&mut w, mime);
+            put_u64(&mut w, *now as u64);
+        }
+        CheckQuota { size } => put_u64(&mut w, *size),
+        AutoreplyDue { peer, now, window } => {
+            put_str32(&mut w, peer);
+            put_u64(&mut w, *now as u64);
+            put_u64(&mut w, *window as u64);
+        }
     }
     w
 }
@@ -746,6 +808,18 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             user: r.str32()?,
         },
         32 => MailboxRights { user: r.str32()? },
+        33 => DeliverMail {
+            from: r.str32()?,
+            rcpt: r.str32()?,
+            mime: r.bytes()?.to_vec(),
+            now: r.u64()? as i64,
+        },
+        34 => CheckQuota { size: r.u64()? },
+        35 => AutoreplyDue {
+            peer: r.str32()?,
+            now: r.u64()? as i64,
+            window: r.u64()? as i64,
+        },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -787,6 +861,17 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
         }
         Response::Bytes(b) => put_bytes(&mut w, b),
         Response::Ids(ids) => put_ids(&mut w, ids),
+        Response::MailDelivered(d) => {
+            put_u64(&mut w, d.folder);
+            put_u64(&mut w, d.message);
+            put_strs(&mut w, &d.forward_to);
+            put_u32(&mut w, d.replies.len() as u32);
+            for r in &d.replies {
+                put_bytes(&mut w, r);
+            }
+            put_strs(&mut w, &d.matched);
+            put_strs(&mut w, &d.skipped);
+        }
     }
     w
 }
@@ -865,6 +950,24 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
         }
         8 => Response::Bytes(r.bytes()?.to_vec()),
         9 => Response::Ids(r.ids()?),
+        10 => {
+            let folder = r.u64()?;
+            let message = r.u64()?;
+            let forward_to = r.strs()?;
+            let n = r.count(4)?;
+            let mut replies = Vec::with_capacity(n);
+            for _ in 0..n {
+                replies.push(r.bytes()?.to_vec());
+            }
+            Response::MailDelivered(MailDelivery {
+                folder,
+                message,
+                forward_to,
+                replies,
+                matched: r.strs()?,
+                skipped: r.strs()?,
+            })
+        }
         _ => Response::Count(r.u64()?),
     })
 }
@@ -880,7 +983,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let _ = decode_request(&again);
     }
     let _ = Notification::decode(data);
-    for kind in 0..10u8 {
+    for kind in 0..11u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
     }
@@ -1139,6 +1242,18 @@ mod tests {
             Call::MailboxRights {
                 user: "bob@example.org".into(),
             },
+            Call::DeliverMail {
+                from: "sender@example.net".into(),
+                rcpt: "bob@example.org".into(),
+                mime: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+                now: 1_700_000_000,
+            },
+            Call::CheckQuota { size: 4096 },
+            Call::AutoreplyDue {
+                peer: "sender@example.net".into(),
+                now: 1_700_000_000,
+                window: 86_400,
+            },
             Call::SetStoreProps(props.clone()),
             Call::RemoveStoreProps(vec![tag(0x37, PropType::Unicode)]),
             Call::CreateFolder {
@@ -1183,8 +1298,33 @@ mod tests {
 
     #[test]
     fn responses_round_trip() {
+        let deliver = Call::DeliverMail {
+            from: String::new(),
+            rcpt: String::new(),
+            mime: Vec::new(),
+            now: 0,
+        };
         let cases = vec![
             (Call::Ping, Response::Done),
+            (
+                deliver,
+                Response::MailDelivered(MailDelivery {
+                    folder: 0x0d,
+                    message: 0x1_0001,
+                    forward_to: vec!["a@example.net".into(), "b@example.net".into()],
+                    replies: vec![b"Subject: Re\r\n\r\nThanks".to_vec()],
+                    matched: vec!["move it".into()],
+                    skipped: vec!["defer: action type 0x05".into()],
+                }),
+            ),
+            (
+                Call::AutoreplyDue {
+                    peer: "x@y".into(),
+                    now: 1,
+                    window: 2,
+                },
+                Response::Count(1),
+            ),
             (
                 Call::GetStoreProps,
                 Response::Props(vec![TaggedVal::new(tag(0x0e08, PropType::I8), PropVal::I8(1 << 40))]),
