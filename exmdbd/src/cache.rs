@@ -12,6 +12,16 @@ struct Entry {
     store: Arc<Mutex<Store>>,
     notifier: Arc<Notifier>,
     last: Instant,
+    ckpt: Arc<Mutex<Checkpointer>>,
+}
+
+/// A second connection to a store's database used only for WAL checkpoints, so they run
+/// beside the store's writes instead of inside one (SQLite checkpoints do not block writers).
+#[derive(Default)]
+struct Checkpointer {
+    conn: Option<rusqlite::Connection>,
+    /// Modification time of the `-wal` file at the last checkpoint.
+    seen: Option<std::time::SystemTime>,
 }
 
 /// Cache of open stores.
@@ -49,6 +59,7 @@ impl StoreCache {
                 store: store.clone(),
                 notifier,
                 last: Instant::now(),
+                ckpt: Arc::default(),
             },
         );
         Ok(store)
@@ -87,6 +98,56 @@ impl StoreCache {
         }
     }
 
+    /// Checkpoint the WAL of every open store written since its last checkpoint (SQLite
+    /// `wal_checkpoint(PASSIVE)` over a separate connection: it never blocks the store's
+    /// writers or readers). Run periodically by the daemon for stores opened with
+    /// `background_checkpoint`; returns how many stores were checkpointed. Errors are
+    /// returned as `(maildir, error)` and leave the store's own backstop checkpoint in charge.
+    pub fn checkpoint(&self) -> (usize, Vec<(PathBuf, String)>) {
+        let work: Vec<(PathBuf, Arc<Mutex<Checkpointer>>)> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(p, e)| (p.clone(), e.ckpt.clone()))
+            .collect();
+        let (mut done, mut errors) = (0, Vec::new());
+        for (dir, ck) in work {
+            let db = Store::db_path(&dir);
+            let mut wal = db.clone().into_os_string();
+            wal.push("-wal");
+            let Ok(mtime) = std::fs::metadata(&wal).and_then(|m| m.modified()) else {
+                continue; // no WAL (yet)
+            };
+            let mut ck = ck.lock().unwrap_or_else(|e| e.into_inner());
+            if ck.seen == Some(mtime) {
+                continue;
+            }
+            let r = (|| -> rusqlite::Result<()> {
+                if ck.conn.is_none() {
+                    let c = rusqlite::Connection::open(&db)?;
+                    c.busy_timeout(Duration::from_millis(100))?;
+                    ck.conn = Some(c);
+                }
+                if let Some(c) = &ck.conn {
+                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+                }
+                Ok(())
+            })();
+            match r {
+                Ok(()) => {
+                    ck.seen = Some(mtime);
+                    done += 1;
+                }
+                Err(e) => {
+                    ck.conn = None;
+                    errors.push((dir, e.to_string()));
+                }
+            }
+        }
+        (done, errors)
+    }
+
     /// Number of open stores.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -95,5 +156,43 @@ impl StoreCache {
     /// Whether no store is open.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_checkpoints_run_only_after_writes() {
+        let t = tempfile::tempdir().unwrap();
+        Store::create_private(t.path(), "a@example.org", "en", false, &StoreOptions::default()).unwrap();
+        let opts = StoreOptions {
+            background_checkpoint: true,
+            ..StoreOptions::default()
+        };
+        let cache = StoreCache::new(opts, Duration::from_secs(60));
+        let st = cache.get(t.path()).unwrap();
+        let auto: i64 = {
+            let g = st.lock().unwrap();
+            g.conn()
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(auto, crate::schema::WAL_BACKSTOP_PAGES);
+        st.lock().unwrap().create_folder(0x09, "A", None).unwrap();
+        assert_eq!(cache.checkpoint(), (1, vec![]));
+        // Nothing written since: nothing to do.
+        assert_eq!(cache.checkpoint(), (0, vec![]));
+        st.lock().unwrap().create_folder(0x09, "B", None).unwrap();
+        assert_eq!(cache.checkpoint().0, 1);
+        // Every WAL frame is in the database now.
+        let (log, done): (i64, i64) = st
+            .lock()
+            .unwrap()
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))
+            .unwrap();
+        assert_eq!(log, done);
     }
 }

@@ -114,7 +114,10 @@ fn main() {
     let rcfg = gromox_runtime::settings::server_config(cfg, "exmdb", gromox_exmdb_proto::MAX_FRAME + 4)
         .unwrap_or_else(|e| fail("configuration", e.to_string()));
     let cache = Arc::new(StoreCache::new(
-        StoreOptions::default(),
+        StoreOptions {
+            background_checkpoint: true,
+            ..StoreOptions::default()
+        },
         cfg.duration("exmdb_cache_interval"),
     ));
     let state = cfg.path("state_path");
@@ -132,6 +135,7 @@ fn main() {
     .unwrap_or_else(|e| fail("start-up", e));
     // Close idle stores now and then.
     let tc = control.clone();
+    let clog = log.clone();
     let closer = std::thread::Builder::new()
         .name("exmdb-idle".into())
         .spawn(move || {
@@ -139,6 +143,12 @@ fn main() {
             while !tc.is_shutdown() {
                 std::thread::sleep(Duration::from_millis(200));
                 n += 1;
+                // WAL checkpoints off the request path, once a second.
+                if n.is_multiple_of(5) {
+                    for (dir, e) in cache.checkpoint().1 {
+                        slog::warn!(clog, "WAL checkpoint failed"; "event" => "exmdb.checkpoint_failed", "dir" => dir.display().to_string(), "error" => e);
+                    }
+                }
                 if n.is_multiple_of(300) {
                     cache.close_idle();
                 }

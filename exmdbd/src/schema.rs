@@ -42,6 +42,11 @@ pub enum Durability {
     Power,
 }
 
+/// Automatic WAL checkpoint of a store whose checkpoints run in the background (see
+/// `StoreOptions::background_checkpoint`): only a backstop should the background thread fall
+/// behind (4000 pages otherwise).
+pub const WAL_BACKSTOP_PAGES: i64 = 32_000;
+
 /// Applies every PRAGMA a store connection needs. The single place for them.
 pub fn setup_connection(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(60))?;

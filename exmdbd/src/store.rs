@@ -39,6 +39,11 @@ pub const EID_RANGE: u64 = 0x10000;
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     pub durability: Durability,
+    /// WAL checkpoints are run by the owner of the store (exmdbd's [`crate::cache::StoreCache::checkpoint`]
+    /// on its maintenance thread) instead of inside a committing write: the connection's
+    /// automatic checkpoint is raised to a backstop of [`crate::schema::WAL_BACKSTOP_PAGES`]
+    /// pages, so a delivery never waits for a checkpoint's page copy and fsync.
+    pub background_checkpoint: bool,
 }
 
 /// Which object table a property row belongs to.
@@ -162,6 +167,9 @@ impl Store {
         let conn = Connection::open(&p)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::setup_connection(&conn, opts.durability)?;
+        if opts.background_checkpoint {
+            conn.pragma_update(None, "wal_autocheckpoint", schema::WAL_BACKSTOP_PAGES)?;
+        }
         let private = table_exists(&conn, "receive_table")?;
         let ver = cfg_get(&conn, cfg::SCHEMA_VERSION)?;
         if ver != schema::SCHEMA_VERSION {

@@ -649,6 +649,7 @@ fn power_durability_mode_writes_and_reads() {
     let t = tempfile::tempdir().unwrap();
     let o = StoreOptions {
         durability: exmdbd::Durability::Power,
+        ..Default::default()
     };
     let mut st = Store::create_private(t.path(), "alice@example.org", "en", false, &o).unwrap();
     let sync: i64 = st.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
