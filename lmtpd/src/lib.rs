@@ -162,7 +162,13 @@ pub fn spec() -> Spec {
             "outgoing_smtp_url",
             "",
             Kind::Str,
-            "where mail lmtpd generates (bounces, out-of-office replies) goes when its recipient is not local: smtp://host[:port] or sendmail:///usr/sbin/sendmail (empty: nowhere; logged)",
+            "where mail lmtpd generates (bounces, out-of-office replies) goes when its recipient is not local: smtp://host[:port], smtps://host[:port] (implicit TLS, port 465) or sendmail:///usr/sbin/sendmail (empty: nowhere; logged)",
+        ),
+        KeyDef::new(
+            "outgoing_smtp_ca_file",
+            "",
+            Kind::Path,
+            "PEM CA bundle the smtps:// relay's certificate must verify against (empty: /etc/ssl/certs/ca-certificates.crt)",
         ),
         KeyDef::new(
             "autoreply_silence_window",
@@ -243,7 +249,7 @@ pub fn build(
     let state = cfg.path("state_path");
     let io = |what: &'static str, path: PathBuf| move |source| LmtpError::Io { what, path, source };
     let spool = Arc::new(spool::Spool::open(&state).map_err(io("cannot open spool", state.join("spool")))?);
-    let relay = outgoing::Outgoing::parse(cfg.str("outgoing_smtp_url"))
+    let relay = outgoing::Outgoing::parse(cfg.str("outgoing_smtp_url"), cfg.str("outgoing_smtp_ca_file"))
         .map_err(|e| cfg.error("outgoing_smtp_url", e))?
         .map(Arc::new);
     let mut submit: Arc<std::sync::OnceLock<autoreply::Submitter>> = Arc::default();

@@ -261,25 +261,7 @@ pub struct LdapConn {
 }
 
 fn tls_config(ca: &str) -> Result<Arc<rustls::ClientConfig>> {
-    let path = if ca.is_empty() {
-        "/etc/ssl/certs/ca-certificates.crt"
-    } else {
-        ca
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls_pki_types::pem::PemObject;
-    let certs =
-        rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| DirError::Ldap(format!("{path}: {e}")))?;
-    for c in certs {
-        let c = c.map_err(|e| DirError::Ldap(format!("{path}: {e}")))?;
-        let _ = roots.add(c);
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DirError::Ldap(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
+    gromox_runtime::tls::client_config(ca).map_err(|e| DirError::Ldap(e.to_string()))
 }
 
 impl LdapConn {

@@ -1,5 +1,6 @@
 //! TLS material: loading PEM certificate chains and keys into a rustls server configuration
-//! (ring provider), and making a self-signed certificate on first start (rcgen).
+//! (ring provider), client configurations trusting a PEM CA bundle (for the suite's outgoing
+//! TLS: LDAP, the SMTP relay), and making a self-signed certificate on first start (rcgen).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,25 @@ fn pem_err(path: &Path, e: rustls_pki_types::pem::Error) -> RuntimeError {
             reason: format!("{other:?}"),
         },
     }
+}
+
+/// The system's CA bundle (Debian's `ca-certificates`).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A rustls client configuration (ring provider, safe default versions) trusting the
+/// certificates in the PEM bundle `ca_file` (empty: [`SYSTEM_CA_BUNDLE`]); servers are verified
+/// against it and the name connected to.
+pub fn client_config(ca_file: &str) -> Result<Arc<rustls::ClientConfig>, RuntimeError> {
+    let path = Path::new(if ca_file.is_empty() { SYSTEM_CA_BUNDLE } else { ca_file });
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(path).map_err(|e| pem_err(path, e))? {
+        let _ = roots.add(c.map_err(|e| pem_err(path, e))?);
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 /// Protocol versions for a `tls_min_proto`-style setting: `"1.2"` or `"1.3"`.
