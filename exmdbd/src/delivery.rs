@@ -11,8 +11,9 @@
 //! never run. Carried out here: move and copy (same store), delete, mark as read, tag (set a
 //! property). Handed back to the delivery agent ([`MailDelivery`]): forward and delegate (SMTP
 //! addresses to spool copies to), reply and OOF reply with a template (the template FAI message
-//! rendered as a MIME entity, MS-OXORULE §2.2.5.1.2.2). Not carried out (reported in
-//! `skipped`): deferred actions, bounce, moves into other stores.
+//! rendered as a MIME entity, MS-OXORULE §2.2.5.1.2.2). Deferred actions become Deferred
+//! Action Messages for the client (MS-OXORULE §2.2.6). Not carried out (reported in
+//! `skipped`): bounce, moves into other stores.
 //!
 //! Point of durability: the store commit of [`Store::deliver_message`]; the follow-up steps
 //! (copies, read state, tags) change an already stored message and are reported, not fatal.
@@ -65,6 +66,8 @@ pub struct Outcome {
     pub forward_to: Vec<String>,
     /// Reply templates to answer the sender with: (template message id, PR_REPLY_TEMPLATE_ID).
     pub replies: Vec<(u64, [u8; 16])>,
+    /// Deferred actions for the client: (rule id, rule provider, action).
+    pub deferred: Vec<(u64, String, rule::Action)>,
     /// Names of the rules that matched, for the log.
     pub matched: Vec<String>,
     /// Actions that were skipped, for the log.
@@ -128,6 +131,7 @@ pub fn evaluate(store: &Store, folder: u64, msg: &MessageContent, oof: bool) -> 
                 (rule::OP_FORWARD | rule::OP_DELEGATE, ActionData::Recipients(rs)) => {
                     out.forward_to.extend(rs.iter().filter_map(|p| smtp_of(p)))
                 }
+                (rule::OP_DEFER_ACTION, _) => out.deferred.push((r.id, r.provider.clone(), a.clone())),
                 (rule::OP_REPLY | rule::OP_OOF_REPLY, ActionData::Raw(b)) => match reply_template_ref(b) {
                     Some(t) => out.replies.push(t),
                     None => out
@@ -201,6 +205,15 @@ pub fn convert(raw: &[u8]) -> gromox_convert::mapi::MapiMessage {
 
 /// PR_REPLY_TEMPLATE_ID (MS-OXORULE §2.2.9.2).
 const PR_REPLY_TEMPLATE_ID: PropTag = PropTag(0x65C2_0102);
+/// Properties of a Deferred Action Message (MS-OXORULE §2.2.6, MS-OXPROPS).
+pub const PR_CLIENT_ACTIONS: PropTag = PropTag(0x6645_0102);
+pub const PR_DAM_ORIGINAL_ENTRYID: PropTag = PropTag(0x6646_0102);
+pub const PR_DAM_BACK_PATCHED: PropTag = PropTag(0x6647_000B);
+pub const PR_RULE_FOLDER_ENTRYID: PropTag = PropTag(0x6651_0102);
+pub const PR_RULE_IDS: PropTag = PropTag(0x6675_0102);
+pub const PR_RULE_PROVIDER: PropTag = PropTag(0x6681_001F);
+/// PR_HAS_DAMS on the message a DAM refers to.
+pub const PR_HAS_DAMS: PropTag = PropTag(0x3FEA_000B);
 
 impl Store {
     /// Deliver the Internet message `raw` (already converted: `mapi`, see [`convert`]) for
@@ -238,6 +251,9 @@ impl Store {
             }
         }
         if rules.delete {
+            if !rules.deferred.is_empty() {
+                report.skipped.push("deferred actions: the message was deleted".into());
+            }
             return Ok(report);
         }
         let target = rules
@@ -265,7 +281,59 @@ impl Store {
                 report.skipped.push(format!("tag: {e}"));
             }
         }
+        if !rules.deferred.is_empty() {
+            if let Err(e) = self.write_dams(inbox, d.folder, d.message, &rules.deferred) {
+                report.skipped.push(format!("deferred action message: {e}"));
+            }
+        }
         Ok(report)
+    }
+
+    /// Deferred Action Messages (MS-OXORULE §2.2.6, §3.2.5.1.2): one per rule provider in the
+    /// Deferred Action folder, naming the delivered message, the folder whose rules ran, the
+    /// rules and their deferred actions for the client (Outlook) to carry out; the message gets
+    /// PR_HAS_DAMS.
+    fn write_dams(
+        &mut self,
+        rule_folder: u64,
+        folder: u64,
+        mid: u64,
+        deferred: &[(u64, String, rule::Action)],
+    ) -> Result<()> {
+        let original = self.message_entry_id(folder, mid)?;
+        let rule_folder = self.folder_entry_id(rule_folder)?;
+        let mut providers: Vec<&str> = deferred.iter().map(|d| d.1.as_str()).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        for provider in providers {
+            let mine: Vec<_> = deferred.iter().filter(|d| d.1 == provider).collect();
+            let mut ids = Vec::new();
+            for (id, _, _) in &mine {
+                if !ids.ends_with(&id.to_le_bytes()) {
+                    ids.extend_from_slice(&id.to_le_bytes());
+                }
+            }
+            let actions: Vec<rule::Action> = mine.iter().map(|d| d.2.clone()).collect();
+            let mut dam = MessageContent::default();
+            dam.set(
+                gromox_mapi::tags::PR_MESSAGE_CLASS,
+                PropVal::Unicode("IPC.Microsoft Exchange 4.0.Deferred Action".into()),
+            );
+            dam.set(PR_DAM_BACK_PATCHED, PropVal::Boolean(false));
+            dam.set(PR_DAM_ORIGINAL_ENTRYID, PropVal::Binary(original.clone()));
+            dam.set(PR_RULE_FOLDER_ENTRYID, PropVal::Binary(rule_folder.clone()));
+            dam.set(
+                PR_CLIENT_ACTIONS,
+                PropVal::Binary(rule::encode_actions(&actions, false)),
+            );
+            dam.set(PR_RULE_IDS, PropVal::Binary(ids));
+            dam.set(PR_RULE_PROVIDER, PropVal::Unicode(provider.to_string()));
+            self.create_message(crate::layout::fid::DEFERRED_ACTION, &dam, false)?;
+        }
+        self.set_props(
+            Obj::Message(mid),
+            &[TaggedVal::new(PR_HAS_DAMS, PropVal::Boolean(true))],
+        )
     }
 
     /// The reply template `mid` (or, when that id is stale, the associated message of
@@ -296,13 +364,111 @@ impl Store {
             .unwrap_or("");
         let mut out = String::new();
         if !subject.is_empty() {
-            out.push_str(&format!(
-                "Subject: {}\r\n",
+            let subject = if subject.is_ascii() {
+                subject
+            } else {
                 gromox_convert::mime_out::encode_words(&subject)
-            ));
+            };
+            out.push_str(&format!("Subject: {subject}\r\n"));
         }
         out.push_str("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
         out.push_str(body);
         Some(out.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gromox_mapi::entryid::{FolderEntryId, MessageEntryId};
+    use gromox_mapi::restriction::Restriction;
+    use gromox_mapi::tags::{PR_MESSAGE_CLASS, PR_SUBJECT};
+
+    fn rule_with(actions: Vec<rule::Action>) -> crate::rules::Rule {
+        crate::rules::Rule::new("client rule", Restriction::Exist(PR_SUBJECT), actions)
+    }
+
+    #[test]
+    fn deferred_actions_become_a_dam_naming_the_message() {
+        let t = tempfile::tempdir().unwrap();
+        let mut st = Store::create_private(t.path(), "a@example.org", "en", false, &Default::default()).unwrap();
+        let inbox = crate::layout::fid::INBOX;
+        let defer = rule::Action {
+            kind: rule::OP_DEFER_ACTION,
+            flavor: 0,
+            flags: 0,
+            data: rule::ActionData::Raw(b"client data".to_vec()),
+        };
+        st.add_rule(inbox, &rule_with(vec![defer.clone()])).unwrap();
+        let raw = b"From: a@example.net\r\nSubject: hello\r\n\r\nbody\r\n";
+        let d = st.deliver_mail(&convert(raw), raw, 0).unwrap();
+        assert_eq!(d.folder, inbox);
+        assert_eq!(d.matched, ["client rule"]);
+        assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+        let dams = st.list_messages(crate::layout::fid::DEFERRED_ACTION, false).unwrap();
+        assert_eq!(dams.len(), 1);
+        let dam = st.read_message(dams[0]).unwrap();
+        assert_eq!(
+            dam.get(PR_MESSAGE_CLASS).and_then(|v| v.as_str()),
+            Some("IPC.Microsoft Exchange 4.0.Deferred Action")
+        );
+        assert_eq!(dam.get(PR_DAM_BACK_PATCHED), Some(&PropVal::Boolean(false)));
+        assert_eq!(
+            dam.get(PR_RULE_PROVIDER).and_then(|v| v.as_str()),
+            Some("RuleOrganizer")
+        );
+        let bin = |tag| match dam.get(tag) {
+            Some(PropVal::Binary(b)) => b.clone(),
+            v => panic!("{tag:?}: {v:?}"),
+        };
+        let orig = MessageEntryId::parse(&bin(PR_DAM_ORIGINAL_ENTRYID)).unwrap();
+        assert_eq!((orig.folder_gc, orig.message_gc), (inbox, d.message));
+        assert_eq!(orig.message_database_guid, st.guid());
+        assert_eq!(FolderEntryId::parse(&bin(PR_RULE_FOLDER_ENTRYID)).unwrap().gc, inbox);
+        assert_eq!(
+            rule::decode_actions(&bin(PR_CLIENT_ACTIONS), false).unwrap(),
+            vec![defer]
+        );
+        let rule_id = st.rules(inbox).unwrap()[0].id;
+        assert_eq!(bin(PR_RULE_IDS), rule_id.to_le_bytes());
+        let msg = st.read_message(d.message).unwrap();
+        assert_eq!(msg.get(PR_HAS_DAMS), Some(&PropVal::Boolean(true)));
+    }
+
+    #[test]
+    fn reply_templates_are_found_by_guid_when_the_id_is_stale() {
+        let t = tempfile::tempdir().unwrap();
+        let mut st = Store::create_private(t.path(), "a@example.org", "en", false, &Default::default()).unwrap();
+        let inbox = crate::layout::fid::INBOX;
+        let guid = [9u8; 16];
+        let mut tpl = MessageContent::default();
+        tpl.set(PR_SUBJECT, PropVal::Unicode("Thanks".into()));
+        tpl.set(gromox_mapi::tags::PR_BODY, PropVal::Unicode("Got it.".into()));
+        tpl.set(PR_REPLY_TEMPLATE_ID, PropVal::Binary(guid.to_vec()));
+        st.create_message(inbox, &tpl, true).unwrap();
+        let mut data = vec![0u8; 16]; // FID and a MID that names no message
+        data.extend_from_slice(&guid);
+        st.add_rule(
+            inbox,
+            &rule_with(vec![rule::Action {
+                kind: rule::OP_REPLY,
+                flavor: 0,
+                flags: 0,
+                data: rule::ActionData::Raw(data),
+            }]),
+        )
+        .unwrap();
+        let raw = b"Subject: question\r\n\r\n?\r\n";
+        let d = st.deliver_mail(&convert(raw), raw, 0).unwrap();
+        let replies: Vec<String> = d
+            .replies
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect();
+        assert_eq!(
+            replies,
+            vec!["Subject: Thanks\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGot it.".to_string()]
+        );
+        assert_ne!(d.message, 0);
     }
 }

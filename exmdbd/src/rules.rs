@@ -29,6 +29,24 @@ pub struct Rule {
     pub actions: Vec<Action>,
 }
 
+impl Rule {
+    /// An enabled Outlook rule (`RuleOrganizer`, sequence 1, level 0) not stored yet.
+    pub fn new(name: &str, condition: Restriction, actions: Vec<Action>) -> Rule {
+        Rule {
+            id: 0,
+            name: name.into(),
+            provider: "RuleOrganizer".into(),
+            sequence: 1,
+            state: gromox_mapi::rule::ST_ENABLED,
+            level: 0,
+            user_flags: 0,
+            provider_data: vec![],
+            condition,
+            actions,
+        }
+    }
+}
+
 impl Store {
     /// Add a rule to `folder`; returns its id.
     pub fn add_rule(&mut self, folder: u64, r: &Rule) -> Result<u64> {

@@ -545,6 +545,54 @@ impl Store {
         Ok(cur)
     }
 
+    /// The store's mapping signature (PR_MAPPING_SIGNATURE): the ProviderUID of its folder and
+    /// message entry ids (MS-OXCDATA §2.2.4.1). NIL when the store has none.
+    pub fn mapping_signature(&self) -> Result<Guid> {
+        let t: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT config_value FROM configurations WHERE config_id=?1",
+                [cfg::MAPPING_SIGNATURE],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(t.and_then(|t| Guid::parse(&t).ok()).unwrap_or(Guid::NIL))
+    }
+
+    /// The entry id of folder `fid` of this store (MS-OXCDATA §2.2.4.1).
+    pub fn folder_entry_id(&self, fid: u64) -> Result<Vec<u8>> {
+        use gromox_mapi::entryid::{FolderEntryId, EITLT_PRIVATE_FOLDER, EITLT_PUBLIC_FOLDER};
+        Ok(FolderEntryId {
+            provider_uid: self.mapping_signature()?,
+            folder_type: if self.private {
+                EITLT_PRIVATE_FOLDER
+            } else {
+                EITLT_PUBLIC_FOLDER
+            },
+            database_guid: self.guid,
+            gc: fid,
+        }
+        .to_bytes())
+    }
+
+    /// The entry id of message `mid` in folder `fid` of this store (MS-OXCDATA §2.2.4.2).
+    pub fn message_entry_id(&self, fid: u64, mid: u64) -> Result<Vec<u8>> {
+        use gromox_mapi::entryid::{MessageEntryId, EITLT_PRIVATE_MESSAGE, EITLT_PUBLIC_MESSAGE};
+        Ok(MessageEntryId {
+            provider_uid: self.mapping_signature()?,
+            message_type: if self.private {
+                EITLT_PRIVATE_MESSAGE
+            } else {
+                EITLT_PUBLIC_MESSAGE
+            },
+            folder_database_guid: self.guid,
+            folder_gc: fid,
+            message_database_guid: self.guid,
+            message_gc: mid,
+        }
+        .to_bytes())
+    }
+
     /// The replica id of a GUID in `replguidmap` (1 is the store itself), registered on demand.
     pub fn replid_for(&mut self, g: &Guid) -> Result<u16> {
         if *g == self.guid {

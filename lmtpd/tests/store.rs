@@ -870,23 +870,16 @@ fn reply_rule_answers_with_the_template_once() {
     store
         .add_rule(
             INBOX,
-            &exmdbd::rules::Rule {
-                id: 0,
-                name: "auto answer".into(),
-                provider: "RuleOrganizer".into(),
-                sequence: 1,
-                state: rule::ST_ENABLED,
-                level: 0,
-                user_flags: 0,
-                provider_data: vec![],
-                condition: gromox_mapi::restriction::Restriction::Exist(PR_SUBJECT),
-                actions: vec![Action {
+            &exmdbd::rules::Rule::new(
+                "auto answer",
+                gromox_mapi::restriction::Restriction::Exist(PR_SUBJECT),
+                vec![Action {
                     kind: rule::OP_REPLY,
                     flavor: 0,
                     flags: 0,
                     data: ActionData::Raw(data),
                 }],
-            },
+            ),
         )
         .unwrap();
     drop(store);
