@@ -920,3 +920,86 @@ s.quit()
     subjects.sort();
     assert_eq!(subjects, ["list", "offer", "offer"]);
 }
+
+/// Through exmdbd into the store: a 30 MB message, SMTPUTF8 with UTF-8 addresses and header
+/// fields, and broken MIME are each delivered and readable afterwards — subject and body in
+/// the MAPI properties, the original MIME kept byte for byte behind the Received: line.
+#[test]
+fn large_utf8_and_broken_messages_are_stored_and_readable() {
+    let dir = TestDir::new();
+    let state = suite(&dir, &["carol"]);
+    let d = start(&dir);
+    let addr = d.addr("lda_listen");
+    let work = dir.path().join("msgs");
+    std::fs::create_dir_all(&work).unwrap();
+    // 30 MB: a base64 attachment of 22.5 MB.
+    let mut big = b"From: a@example.net\r\nTo: carol@example.org\r\nSubject: big one\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n\
+--b\r\nContent-Type: application/octet-stream; name=blob.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    let line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n";
+    while big.len() < 30_000_000 {
+        big.extend_from_slice(line);
+    }
+    big.extend_from_slice(b"--b--\r\n");
+    let utf8 = "From: Jürgen <jürgen@example.net>\r\nTo: carol@example.org\r\nSubject: Grüße aus Köln ✓\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSchöne Grüße\r\n";
+    let broken = b"From: x@example.net\r\nSubject: broken\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=nothere\r\n\r\n--wrong\r\nContent-Type: text/plain; charset=bogus-42\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n!!!not base64\xff\xfe\r\n";
+    std::fs::write(work.join("big.eml"), &big).unwrap();
+    std::fs::write(work.join("utf8.eml"), utf8).unwrap();
+    std::fs::write(work.join("broken.eml"), broken).unwrap();
+    let script = r#"
+import smtplib, sys
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = smtplib.LMTP(host, port)
+s.ehlo_or_helo_if_needed()
+for name, sender, opts in [("big.eml", "a@example.net", []), ("utf8.eml", "jürgen@example.net", ["SMTPUTF8", "BODY=8BITMIME"]),
+                           ("broken.eml", "x@example.net", [])]:
+    data = open(d + "/" + name, "rb").read()
+    r = s.sendmail(sender, ["carol@example.org"], data, mail_options=opts)
+    print(name, r)
+s.quit()
+"#;
+    let out = Command::new(python())
+        .args([
+            "-c",
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            work.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.output()
+    );
+    let maildir = gromox_base::names::user_maildir(&state, "carol@example.org").unwrap();
+    let store = exmdbd::Store::open(&maildir, &Default::default()).unwrap();
+    let mut seen = Vec::new();
+    for mid in store.list_messages(INBOX, false).unwrap() {
+        let m = store.read_message(mid).unwrap();
+        let subject = m.get(PR_SUBJECT).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let mime = store.message_mime(mid).unwrap().expect("original MIME kept");
+        let original: &[u8] = match subject.as_str() {
+            "big one" => &big,
+            "Grüße aus Köln ✓" => utf8.as_bytes(),
+            "broken" => broken,
+            s => panic!("unexpected message {s:?}"),
+        };
+        assert!(mime.starts_with(b"Received: "), "{subject}");
+        assert!(mime.ends_with(original), "{subject}: original kept byte for byte");
+        if subject.starts_with("Grüße") {
+            let body = m.get(gromox_mapi::tags::PR_BODY).and_then(|v| v.as_str()).unwrap_or("");
+            assert!(body.contains("Schöne Grüße"), "{body:?}");
+        }
+        seen.push(subject);
+    }
+    seen.sort();
+    assert_eq!(seen, ["Grüße aus Köln ✓", "big one", "broken"]);
+}
