@@ -70,30 +70,11 @@ fn home_check(cfg: &gromox_base::Config, log: &slog::Logger) -> Option<HomeCheck
             return None;
         }
     };
-    let me = match cfg.str("hostname") {
-        "" => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default(),
-        h => h.to_owned(),
-    };
+    let me = cfg.hostname();
     let state = cfg.path("state_path");
-    Some(Box::new(move |p: &Path| {
-        let Ok(rel) = p.strip_prefix(state.join("user")) else {
-            return Ok(());
-        };
-        let parts: Vec<_> = rel.iter().filter_map(|c| c.to_str()).collect();
-        if parts.len() != 2 {
-            return Ok(());
-        }
-        let addr = format!("{}@{}", parts[1], parts[0]);
-        match dir.lookup(&addr) {
-            Ok(Some(u)) => match (u.homeserver, u.homeserver_host.as_deref()) {
-                (0, _) | (_, None) | (_, Some("")) => Ok(()),
-                (_, Some(h)) if h.eq_ignore_ascii_case(&me) => Ok(()),
-                (_, Some(h)) => Err(h.to_owned()),
-            },
-            _ => Ok(()),
-        }
+    Some(Box::new(move |p: &Path| match dir.home_of_maildir(&state, p) {
+        Ok(Some(h)) if !h.eq_ignore_ascii_case(&me) => Err(h),
+        _ => Ok(()),
     }))
 }
 

@@ -182,12 +182,6 @@ pub fn spec() -> Spec {
     }
 }
 
-fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 /// Where `rewrite.txt`, `fastcgi.txt` and `cache.txt` are looked for: `config_file_path`,
 /// then the directories of the configuration files read.
 pub fn data_dirs(cfg: &Config) -> Vec<PathBuf> {
@@ -263,13 +257,7 @@ pub fn build_app_with(
         .map_err(|e| cfg.error("http_metrics_hosts_allow", e).to_string())?;
     let mut host = cfg.str("http_external_host").to_string();
     if host.is_empty() {
-        host = cfg.str("hostname").to_string();
-    }
-    if host.is_empty() {
-        host = system_hostname();
-    }
-    if host.is_empty() {
-        host = "localhost".into();
+        host = cfg.hostname();
     }
     let svc = |p: &str| {
         let h = cfg.str(&format!("autoconfig_{p}_host"));

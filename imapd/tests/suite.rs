@@ -80,6 +80,7 @@ fn suite() -> Suite {
             ("state_path", &st),
             ("lda_listen", "127.0.0.1:0"),
             ("event_listen", &event),
+            ("exmdb_listen", &exmdb),
         ],
     );
     let lmtpd = start(&dir, &bin("lmtpd"), &c);

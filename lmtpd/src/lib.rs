@@ -134,12 +134,6 @@ pub fn spec() -> Spec {
             "how the store backend reaches mailboxes: exmdb (RPC to the exmdbd of the mailbox's home server: exmdb_listen for this host, servers.hostname on the same port for others) or local (the store library inside lmtpd; one host only)",
         ),
         KeyDef::new(
-            "exmdb_listen",
-            "[::1]:5000",
-            Kind::Str,
-            "address of this host's exmdbd (read from exmdb_provider.cfg, as exmdbd itself does); its port is used for other home servers too",
-        ),
-        KeyDef::new(
             "lda_filedrop_path",
             "",
             Kind::Path,
@@ -189,6 +183,7 @@ pub fn spec() -> Spec {
             "eventd address; every delivery into a mailbox is announced there (FOLDER-TOUCH) for IMAP IDLE (empty: none). Read from event.cfg",
         ),
     ]);
+    keys.extend(gromox_clients::exmdb::config_keys());
     Spec {
         prog: "lmtpd",
         about: "LMTP/SMTP delivery agent with a durable spool",
@@ -207,15 +202,7 @@ pub fn spec() -> Spec {
 
 /// The host name: the `hostname` key, else the system's.
 pub fn hostname(cfg: &Config) -> String {
-    let h = cfg.str("hostname").trim().to_string();
-    if !h.is_empty() {
-        return h;
-    }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    cfg.hostname()
 }
 
 /// The eventd address from `event_listen` (the first one), `None` when empty.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use exmdbd::cache::StoreCache;
 use exmdbd::StoreOptions;
 use gromox_base::Config;
-use gromox_clients::exmdb::{ExmdbError, ExmdbOptions, ExmdbRouter};
+use gromox_clients::exmdb::{ExmdbError, ExmdbRouter};
 use gromox_directory::Directory;
 use gromox_exmdb_proto::{MailDelivery, Status};
 
@@ -133,18 +133,7 @@ impl StoreBackend {
         let dir = Directory::open(cfg).map_err(|e| format!("user directory: {e}"))?;
         let access = match cfg.str("lda_store_access").to_ascii_lowercase().as_str() {
             "local" => StoreAccess::Local(StoreCache::new(StoreOptions::default(), Duration::from_secs(60))),
-            _ => {
-                let addr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))
-                    .map_err(|e| cfg.error("exmdb_listen", e).to_string())?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| cfg.error("exmdb_listen", "empty").to_string())?;
-                let opts = ExmdbOptions {
-                    pool_size: cfg.usize("work_threads_max").max(1),
-                    ..ExmdbOptions::default()
-                };
-                StoreAccess::Exmdb(ExmdbRouter::new(addr, &crate::hostname(cfg), opts))
-            }
+            _ => StoreAccess::Exmdb(gromox_clients::exmdb::router_from_config(cfg)?),
         };
         Ok(StoreBackend {
             dir,

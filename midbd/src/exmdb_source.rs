@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use gromox_clients::exmdb::{ExmdbClient, ExmdbError, ExmdbOptions};
+use gromox_clients::exmdb::{ExmdbError, ExmdbOptions, ExmdbRouter};
 use gromox_exmdb_proto::{Call, ImapFlags, Response, Status};
 use gromox_mapi::props::{PropTag, PropVal};
 
@@ -16,21 +16,30 @@ const PR_PROHIBIT_RECEIVE_QUOTA: PropTag = PropTag(0x666A_0003);
 
 use crate::source::{FlagChange, MessageSummary, NewMessage, SourceError, StoreFolder, StoreSource};
 
-/// The store behind an exmdbd.
+/// The stores behind exmdbd: the local one, or each mailbox's home server (DESIGN.md §5).
 pub struct ExmdbSource {
-    client: ExmdbClient,
+    router: ExmdbRouter,
 }
 
 impl ExmdbSource {
-    /// A source talking to the exmdbd at `addr`.
+    /// A source talking to the exmdbd at `addr` for every mailbox.
     pub fn new(addr: SocketAddr, opts: ExmdbOptions) -> Self {
         ExmdbSource {
-            client: ExmdbClient::new(addr, opts),
+            router: ExmdbRouter::new(addr, "", opts),
         }
     }
 
+    /// A source routing each mailbox to its home server: `router` knows this host's exmdbd
+    /// and how to find a mailbox's home.
+    pub fn routed(router: ExmdbRouter) -> Self {
+        ExmdbSource { router }
+    }
+
     fn call(&self, maildir: &str, call: &Call) -> Result<Response, SourceError> {
-        self.client.call(maildir, call).map_err(map_err)
+        self.router
+            .for_maildir(maildir)
+            .and_then(|c| c.call(maildir, call))
+            .map_err(map_err)
     }
 }
 

@@ -1,13 +1,11 @@
 //! midbd: the IMAP/POP3 message index daemon. See the library docs, `README.md` and
 //! `PROTOCOL.md`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gromox_base::acl::HostsAllow;
 use gromox_base::server::{server_keys, ServerDefaults};
 use gromox_base::{Daemon, KeyDef, Kind, Spec};
-use gromox_clients::exmdb::ExmdbOptions;
 use gromox_runtime::Server;
 
 use midbd::exmdb_source::ExmdbSource;
@@ -40,17 +38,15 @@ fn spec() -> Spec {
         Kind::Duration,
         "how long an idle mailbox index stays open",
     ));
-    keys.push(KeyDef::new(
-        "exmdb_listen",
-        "[::1]:5000",
-        Kind::Str,
-        "address of exmdbd (read from exmdb_provider.cfg, as exmdbd itself does)",
-    ));
+    keys.extend(gromox_clients::exmdb::config_keys());
+    keys.extend(gromox_directory::config_keys());
+    // midb.cfg first: it wins over exmdb_provider.cfg (read for exmdb_listen).
+    let mut files = vec!["midb.cfg", "exmdb_provider.cfg"];
+    files.extend_from_slice(gromox_directory::CONFIG_FILES);
     Spec {
         prog: "midbd",
         about: "message index daemon for IMAP and POP3 (midb.sqlite3, RFC 5322 renditions)",
-        // midb.cfg first: it wins over exmdb_provider.cfg (read for exmdb_listen).
-        files: &["midb.cfg", "exmdb_provider.cfg"],
+        files: Box::leak(files.into_boxed_slice()),
         keys,
     }
 }
@@ -64,11 +60,23 @@ fn main() {
         std::process::exit(2);
     };
     let cfg = &daemon.config;
-    let exmdb: SocketAddr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .unwrap_or_else(|| fail("exmdb_listen", cfg.error("exmdb_listen", "not an address").to_string()));
-    let source: Arc<dyn StoreSource> = Arc::new(ExmdbSource::new(exmdb, ExmdbOptions::default()));
+    let mut router = gromox_clients::exmdb::router_from_config(cfg).unwrap_or_else(|e| fail("exmdb_listen", e));
+    let exmdb = router.local_addr();
+    // Routing by home server through the user directory; without one every mailbox is local.
+    match gromox_directory::Directory::open(cfg) {
+        Ok(dir) => {
+            let state = cfg.path("state_path");
+            router = router.with_home_lookup(Box::new(move |maildir| {
+                dir.home_of_maildir(&state, std::path::Path::new(maildir))
+                    .ok()
+                    .flatten()
+            }));
+        }
+        Err(e) => {
+            slog::warn!(log, "user directory unavailable: every mailbox is served by the local exmdbd"; "event" => "midb.no_directory", "error" => e.to_string())
+        }
+    }
+    let source: Arc<dyn StoreSource> = Arc::new(ExmdbSource::routed(router));
     let service = Arc::new(Service::new(source, cfg.duration("midb_cache_interval")).with_root(cfg.path("state_path")));
 
     // `midbd [-c FILE] rebuild MAILDIR...`: drop and rebuild the indexes, then exit.

@@ -197,6 +197,7 @@ fn suite(kind: Kind, pop3_extra: &[(&str, &str)]) -> Suite {
                 ("state_path", &st),
                 ("lda_listen", "127.0.0.1:0"),
                 ("event_listen", &event.to_string()),
+                ("exmdb_listen", &exmdb),
             ],
         );
         let lmtpd = start(&dir, &bin("lmtpd"), &c);

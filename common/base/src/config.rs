@@ -574,6 +574,20 @@ impl Config {
         self.get(key).unwrap_or("")
     }
 
+    /// This host's name: the `hostname` key, else the system's (`/proc/sys/kernel/hostname`),
+    /// else `localhost`. Used for greetings and to recognise this host as a home server.
+    pub fn hostname(&self) -> String {
+        let h = self.str("hostname").trim();
+        if !h.is_empty() {
+            return h.to_string();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    }
+
     /// Path value; relative paths are taken as they are.
     pub fn path(&self, key: &str) -> PathBuf {
         PathBuf::from(self.str(key))

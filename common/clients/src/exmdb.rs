@@ -284,6 +284,47 @@ impl Conn {
     }
 }
 
+/// The configuration keys of an exmdb client (also read from `exmdb_provider.cfg`, where
+/// exmdbd finds its own `exmdb_listen`).
+pub fn config_keys() -> Vec<gromox_base::KeyDef> {
+    use gromox_base::{KeyDef, Kind};
+    vec![
+        KeyDef::new(
+            "exmdb_listen",
+            "[::1]:5000",
+            Kind::Str,
+            "address of this host's exmdbd; mailboxes homed on another server (users.homeserver → servers.hostname) are reached on that host at the same port",
+        ),
+        KeyDef::new(
+            "rpc_proxy_connection_num",
+            "10",
+            Kind::Int { min: 1, max: 4096 },
+            "idle exmdb connections kept per exmdbd; busier moments open more for one call each",
+        ),
+    ]
+}
+
+/// A router from [`config_keys`] and the `hostname` key (without a home lookup yet).
+pub fn router_from_config(cfg: &gromox_base::Config) -> Result<ExmdbRouter, String> {
+    let addr = gromox_base::config::parse_listen(cfg.str("exmdb_listen"))
+        .map_err(|e| cfg.error("exmdb_listen", e).to_string())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| cfg.error("exmdb_listen", "empty").to_string())?;
+    let opts = ExmdbOptions {
+        pool_size: cfg.usize("rpc_proxy_connection_num").max(1),
+        ..ExmdbOptions::default()
+    };
+    Ok(ExmdbRouter::new(addr, &cfg.hostname(), opts))
+}
+
+/// Finds the home server of a mailbox directory (`None`: this host), e.g. through the user
+/// directory (`gromox_directory::Directory::home_of_maildir`).
+pub type HomeLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How long [`ExmdbRouter::for_maildir`] remembers a mailbox's home server.
+const HOME_TTL: Duration = Duration::from_secs(60);
+
 /// Routing of exmdb calls by home server (DESIGN.md §5): a mailbox whose directory entry names
 /// no home server, or this host, goes to the local exmdbd (`exmdb_listen`); one homed on
 /// `servers.hostname` = H goes to H on the same port. One connection pool per server.
@@ -293,6 +334,8 @@ pub struct ExmdbRouter {
     opts: ExmdbOptions,
     clients: Mutex<std::collections::HashMap<String, std::sync::Arc<ExmdbClient>>>,
     local_client: std::sync::Arc<ExmdbClient>,
+    lookup: Option<HomeLookup>,
+    homes: Mutex<std::collections::HashMap<String, (Option<String>, std::time::Instant)>>,
 }
 
 impl ExmdbRouter {
@@ -304,7 +347,47 @@ impl ExmdbRouter {
             local_client: std::sync::Arc::new(ExmdbClient::new(local, opts.clone())),
             opts,
             clients: Mutex::default(),
+            lookup: None,
+            homes: Mutex::default(),
         }
+    }
+
+    /// This host's exmdbd.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Route [`ExmdbRouter::for_maildir`] with `lookup` (results kept for a minute).
+    pub fn with_home_lookup(mut self, lookup: HomeLookup) -> Self {
+        self.lookup = Some(lookup);
+        self
+    }
+
+    /// The client for the mailbox directory `maildir`: its home server per the lookup (this
+    /// host without one).
+    pub fn for_maildir(&self, maildir: &str) -> Result<std::sync::Arc<ExmdbClient>, ExmdbError> {
+        let Some(lookup) = &self.lookup else {
+            return Ok(self.local_client.clone());
+        };
+        let cached = {
+            let h = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+            h.get(maildir)
+                .filter(|(_, t)| t.elapsed() < HOME_TTL)
+                .map(|(home, _)| home.clone())
+        };
+        let home = match cached {
+            Some(h) => h,
+            None => {
+                let h = lookup(maildir);
+                let mut m = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+                if m.len() > 100_000 {
+                    m.clear();
+                }
+                m.insert(maildir.to_string(), (h.clone(), std::time::Instant::now()));
+                h
+            }
+        };
+        self.client(home.as_deref().unwrap_or(""))
     }
 
     /// The client for mailboxes homed on `home` (`""`: this host).

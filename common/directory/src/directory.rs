@@ -307,6 +307,26 @@ impl Directory {
         Ok(self.lookup(name)?.and_then(|u| u.homeserver_host.clone()))
     }
 
+    /// The home server of the mailbox directory `maildir` (DESIGN.md §5): for a private store in
+    /// Gromox's layout `<state>/user/<domain>/<local>`, the `servers.hostname` of its user's
+    /// `users.homeserver`; `None` when it has none (homed on every host of a single-host
+    /// setup), is not such a path, or the user is unknown.
+    pub fn home_of_maildir(&self, state: &Path, maildir: &Path) -> Result<Option<String>> {
+        let Ok(rel) = maildir.strip_prefix(state.join("user")) else {
+            return Ok(None);
+        };
+        let parts: Vec<_> = rel.iter().filter_map(|c| c.to_str()).collect();
+        let [domain, local] = parts.as_slice() else {
+            return Ok(None);
+        };
+        Ok(self
+            .lookup(&format!("{local}@{domain}"))?
+            .and_then(|u| match u.homeserver {
+                0 => None,
+                _ => u.homeserver_host.clone().filter(|h| !h.is_empty()),
+            }))
+    }
+
     /// A user property as text (`user_properties.propval_str`, order 1).
     pub fn user_property(&self, user_id: i64, proptag: u32) -> Result<Option<String>> {
         let r = self.conn()?.row(
