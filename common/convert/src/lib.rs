@@ -21,7 +21,8 @@
 //! - [`ical_export`]: appointments, meetings and tasks to iCalendar
 //!   ([MS-OXCICAL] section 2.1.3, export direction), recurrences with
 //!   EXDATE and RECURRENCE-ID instances.
-//! - [`vcard_export`]: contacts to vCard 3.0.
+//! - [`vcard_export`]: contacts to vCard 2.1, 3.0 and 4.0; distribution
+//!   lists to group vCards (and group vCards to IPM.DistList on import).
 //! - [`report`]: MDN (RFC 8098) and DSN (RFC 3464) generation.
 //! - [`message`] / [`props`]: the message structure the conversions share;
 //!   [`mapi`] converts it to and from `gromox-mapi` types.
@@ -34,14 +35,14 @@
 //! | MIME (RFC 5322) | [`mime_in::mime_to_mapi`] | [`mime_out::mapi_to_mime`] / [`mime_out::mapi_to_mime_with`] (meetings get a text/calendar alternative, winmail.dat optional) |
 //! | TNEF | [`tnef::decode`] + [`mime_in::tnef_to_message`] | [`tnef_export::encode`] |
 //! | iCalendar | [`ical::ical_to_items`] (RECURRENCE-ID instances become exceptions) | [`ical_export::items_to_ical`] |
-//! | vCard | [`vcard::vcards_to_contacts`] | [`vcard_export::contact_to_vcard`] (3.0) |
+//! | vCard | [`vcard::vcards_to_contacts`] (2.1, 3.0, 4.0; groups become IPM.DistList) | [`vcard_export::contact_to_vcard_version`] (2.1, 3.0, 4.0; IPM.DistList as a group) |
 //! | MDN / DSN | classified by `mime_to_mapi` | [`report::mdn`], [`report::dsn`] |
 //!
 //! Not yet: RDATE and RRULEs the recurrence blob cannot hold (kept as text
 //! in PidLidRecurrencePattern and exported as written, without
 //! exceptions); VTIMEZONE export of non-recurring events
 //! (they are written in UTC); Hijri/other calendar types; VJOURNAL, VFREEBUSY;
-//! vCard 4.0 output; RTF generation from HTML. (Outlook .msg files are
+//! RTF generation from HTML. (Outlook .msg files are
 //! read by `tools/mt`, not here.)
 
 pub mod base64;
