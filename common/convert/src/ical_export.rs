@@ -666,6 +666,26 @@ fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, met
             }
         }
     }
+    // Added instances the recurrence blob cannot hold, as imported from
+    // RDATE ([MS-OXCICAL] 2.1.3.1.1.20.18; PidNameICalendarRecurrenceDate).
+    if let Some(PropVal::Multi(v)) = m.get_named(&crate::ical::rdate_name()) {
+        for t in v.iter().filter_map(|x| match x {
+            PropVal::SysTime(t) => Some(*t),
+            _ => None,
+        }) {
+            if allday {
+                let local = match zone {
+                    Zone::Utc => t.saturating_add(12 * 36_000_000_000) / 864_000_000_000 * 864_000_000_000,
+                    _ => local_of(t) as u64 * 600_000_000,
+                };
+                line(out, &format!("RDATE;VALUE=DATE:{}", date_stamp(local)));
+            } else if recur.is_some() && !matches!(zone, Zone::Utc) {
+                line(out, &zone.prop("RDATE", local_of(t)));
+            } else {
+                line(out, &format!("RDATE:{}", utc_stamp(t)));
+            }
+        }
+    }
     attachments(out, m);
     alarm(out, m);
     line(out, "END:VEVENT");
@@ -996,5 +1016,113 @@ mod tests {
             "{out}"
         );
         assert_eq!(ical_to_items(&out), items);
+    }
+
+    const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    fn weekly(extra: &str) -> String {
+        format!("BEGIN:VCALENDAR\r\n{BERLIN}BEGIN:VEVENT\r\nUID:rd-1\r\nSUMMARY:Standup\r\nDTSTART;TZID=Europe/Berlin:20260105T100000\r\nDTEND;TZID=Europe/Berlin:20260105T103000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
+    }
+
+    fn blob(m: &MessageContent) -> AppointmentRecur {
+        match m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) {
+            Some(PropVal::Binary(b)) => recur::parse(b).unwrap(),
+            _ => panic!("no recurrence blob"),
+        }
+    }
+
+    fn rdates(m: &MessageContent) -> Vec<String> {
+        match m.get_named(&crate::ical::rdate_name()) {
+            Some(PropVal::Multi(v)) => v.iter().map(|x| x.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rdate_paired_with_exdate_is_a_moved_instance() {
+        // Monday 12 Jan moved to Tuesday 13 Jan, 15:00.
+        let t = weekly("EXDATE;TZID=Europe/Berlin:20260112T100000\r\nRDATE;TZID=Europe/Berlin:20260113T150000\r\n");
+        let items = ical_to_items(&t);
+        assert_eq!(items.len(), 1);
+        let m = &items[0];
+        let r = blob(m);
+        let day = |d| recur::minutes1601(2026, 1, d, 0).unwrap();
+        assert_eq!(r.pattern.deleted_instance_dates, vec![day(12)]);
+        assert_eq!(r.pattern.modified_instance_dates, vec![day(13)]);
+        assert_eq!(r.exceptions.len(), 1);
+        let e = &r.exceptions[0];
+        assert_eq!(
+            (e.original_start_date, e.start_date_time, e.end_date_time),
+            (day(12) + 600, day(13) + 900, day(13) + 930)
+        );
+        assert!(rdates(m).is_empty());
+        // The exception attachment as Outlook expects it.
+        assert_eq!(m.attachments.len(), 1);
+        let emb = m.attachments[0].embedded.as_deref().unwrap();
+        assert_eq!(emb.get_str(0x0037), Some("Standup"));
+        assert_eq!(
+            named_time(emb, PSETID_APPOINTMENT, 0x820D).map(filetime_str).as_deref(),
+            Some("2026-01-13 14:00:00")
+        );
+        assert_eq!(
+            named_time(emb, PSETID_APPOINTMENT, 0x8228).map(filetime_str).as_deref(),
+            Some("2026-01-12 09:00:00")
+        );
+        // Exported as a RECURRENCE-ID instance, not as EXDATE + RDATE.
+        let out = items_to_ical(&items, None);
+        assert!(
+            out.contains("RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r\nDTSTART;TZID=Europe/Berlin:20260113T150000\r\nDTEND;TZID=Europe/Berlin:20260113T153000\r\n"),
+            "{out}"
+        );
+        assert!(!out.contains("EXDATE") && !out.contains("RDATE"), "{out}");
+        let again = ical_to_items(&out);
+        let r2 = blob(&again[0]);
+        assert_eq!(r2.pattern, r.pattern);
+        assert_eq!(r2.exceptions[0].start_date_time, e.start_date_time);
+    }
+
+    #[test]
+    fn added_rdates_are_kept_and_exported() {
+        // Wednesday 21 Jan 15:00 is an added instance (no EXDATE to pair);
+        // Thursday 22 Jan cannot take Monday 12 Jan's place (19 Jan lies
+        // between); the PERIOD value is ignored.
+        let t = weekly("EXDATE;TZID=Europe/Berlin:20260112T100000\r\nRDATE;TZID=Europe/Berlin:20260121T150000,20260122T100000\r\nRDATE;VALUE=PERIOD:20260201T100000Z/PT1H\r\n");
+        let items = ical_to_items(&t);
+        let m = &items[0];
+        assert_eq!(rdates(m), vec!["2026-01-21 14:00:00", "2026-01-22 09:00:00"]);
+        let r = blob(m);
+        assert!(r.exceptions.is_empty());
+        assert_eq!(
+            r.pattern.deleted_instance_dates,
+            vec![recur::minutes1601(2026, 1, 12, 0).unwrap()]
+        );
+        let out = items_to_ical(&items, None);
+        for want in [
+            "EXDATE;TZID=Europe/Berlin:20260112T100000\r\n",
+            "RDATE;TZID=Europe/Berlin:20260121T150000\r\n",
+            "RDATE;TZID=Europe/Berlin:20260122T100000\r\n",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        assert!(!out.contains("PERIOD"), "{out}");
+        let again = ical_to_items(&out);
+        assert_eq!(rdates(&again[0]), rdates(m));
+        assert_eq!(blob(&again[0]), r);
+    }
+
+    #[test]
+    fn rdates_without_rrule_are_kept() {
+        let t = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:rd-2\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nRDATE:20260305T090000Z\r\nRDATE;VALUE=DATE-TIME:20260310T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let items = ical_to_items(t);
+        assert_eq!(rdates(&items[0]), vec!["2026-03-05 09:00:00", "2026-03-10 09:00:00"]);
+        let out = items_to_ical(&items, None);
+        assert!(
+            out.contains("RDATE:20260305T090000Z\r\nRDATE:20260310T090000Z\r\n"),
+            "{out}"
+        );
+        assert_eq!(ical_to_items(&out), items);
+        let allday = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:rd-3\r\nDTSTART;VALUE=DATE:20260301\r\nRDATE;VALUE=DATE:20260308\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let out = items_to_ical(&ical_to_items(allday), None);
+        assert!(out.contains("RDATE;VALUE=DATE:20260308\r\n"), "{out}");
     }
 }

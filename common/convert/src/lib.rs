@@ -38,7 +38,11 @@
 //! | vCard | [`vcard::vcards_to_contacts`] (2.1, 3.0, 4.0; groups become IPM.DistList) | [`vcard_export::contact_to_vcard_version`] (2.1, 3.0, 4.0; IPM.DistList as a group) |
 //! | MDN / DSN | classified by `mime_to_mapi` | [`report::mdn`], [`report::dsn`] |
 //!
-//! Not yet: RDATE and RRULEs the recurrence blob cannot hold (kept as text
+//! RDATE: an RDATE that pairs with an EXDATE becomes a moved instance
+//! (exception), other RDATEs are kept in PidNameICalendarRecurrenceDate and
+//! exported again, but MAPI clients do not show them as instances.
+//!
+//! Not yet: RRULEs the recurrence blob cannot hold (kept as text
 //! in PidLidRecurrencePattern and exported as written, without
 //! exceptions); VTIMEZONE export of non-recurring events
 //! (they are written in UTC); Hijri/other calendar types; VJOURNAL, VFREEBUSY;
