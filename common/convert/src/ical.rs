@@ -46,14 +46,15 @@ fn s(v: impl Into<String>) -> PropVal {
     PropVal::String(v.into())
 }
 
-/// Converts every VEVENT and VTODO of an iCalendar text. Never fails.
+/// Converts every VEVENT, VTODO and VJOURNAL of an iCalendar text. Never
+/// fails.
 pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
     let mut out = Vec::new();
     for top in parse(text) {
         // Bare VEVENT/VTODO files (no VCALENDAR) are accepted too.
         let cal = if top.name == "VCALENDAR" {
             top
-        } else if top.name == "VEVENT" || top.name == "VTODO" {
+        } else if top.name == "VEVENT" || top.name == "VTODO" || top.name == "VJOURNAL" {
             Component {
                 name: "VCALENDAR".into(),
                 props: Vec::new(),
@@ -74,6 +75,7 @@ pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
                     out.push(event(&cal, c, &method));
                 }
                 "VTODO" => out.push(todo(&cal, c)),
+                "VJOURNAL" => out.push(journal(&cal, c)),
                 _ => {}
             }
         }
@@ -1075,6 +1077,60 @@ fn pair_rdate(r: &crate::recur::AppointmentRecur, start: u32, exclude: &[u32]) -
         }
     }
     best
+}
+
+/// PSETID_Log {0006200A-0000-0000-C000-000000000046} ([MS-OXOJRNL]).
+pub const PSETID_LOG: [u8; 16] = [
+    0x0A, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PidLidLogType ([MS-OXOJRNL] section 2.2.1.1).
+pub const LID_LOG_TYPE: u32 = 0x8700;
+/// PidLidLogStart (2.2.1.3).
+pub const LID_LOG_START: u32 = 0x8706;
+/// PidLidLogDuration (2.2.1.5), minutes.
+pub const LID_LOG_DURATION: u32 = 0x8707;
+/// PidLidLogEnd (2.2.1.4).
+pub const LID_LOG_END: u32 = 0x8708;
+/// Message class of journal entries ([MS-OXOJRNL] section 2.2.1).
+pub const JOURNAL_CLASS: &str = "IPM.Activity";
+
+/// A VJOURNAL (RFC 5545 section 3.6.3) as a journal entry, IPM.Activity
+/// ([MS-OXOJRNL]; [MS-OXCICAL] defines no VJOURNAL mapping): SUMMARY,
+/// DESCRIPTION, CLASS, CATEGORIES and inline ATTACHes as for events, the
+/// UID as PidLidGlobalObjectId (as for tasks), DTSTART as PidLidLogStart.
+/// A journal entry takes no time in iCalendar; PidLidLogEnd and
+/// PidLidLogType ride in `X-GROMOX-LOGEND` / `X-GROMOX-LOGTYPE` (written by
+/// [`crate::ical_export`]), else the entry ends when it starts and its type
+/// is "Note".
+fn journal(cal: &Component, c: &Component) -> MessageContent {
+    let mut m = MessageContent::default();
+    m.set(PR_MESSAGE_CLASS, s(JOURNAL_CLASS));
+    common(&mut m, c);
+    if let Some(uid) = c.text("UID") {
+        m.set_named(
+            PropName::Id(PSETID_MEETING, 0x0003),
+            PT_BINARY,
+            PropVal::Binary(global_object_id(&uid)),
+        );
+    }
+    let log = |lid| PropName::Id(PSETID_LOG, lid);
+    let ty = c.text("X-GROMOX-LOGTYPE").unwrap_or_else(|| "Note".into());
+    m.set_named(log(LID_LOG_TYPE), PT_UNICODE, s(ty));
+    if let Some((st, _)) = c.prop("DTSTART").and_then(|p| datetime(cal, p)) {
+        let en = c
+            .prop("X-GROMOX-LOGEND")
+            .and_then(|p| datetime(cal, p))
+            .map(|e| e.0)
+            .filter(|e| *e >= st)
+            .unwrap_or(st);
+        m.set_named(log(LID_LOG_START), PT_SYSTIME, PropVal::SysTime(st));
+        m.set_named(log(LID_LOG_END), PT_SYSTIME, PropVal::SysTime(en));
+        let minutes = ((en - st) / 600_000_000).min(i32::MAX as u64) as i32;
+        m.set_named(log(LID_LOG_DURATION), PT_LONG, PropVal::Long(minutes));
+        m.set(PR_START_DATE, PropVal::SysTime(st));
+        m.set(PR_END_DATE, PropVal::SysTime(en));
+    }
+    m
 }
 
 fn todo(cal: &Component, c: &Component) -> MessageContent {
