@@ -921,6 +921,7 @@ fn add_rdates(m: &mut MessageContent, cal: &Component, master: &Component, metho
         .take(1000)
         .collect();
     let mut kept: Vec<u64> = Vec::new();
+    let mut attempts = 0;
     let recur = match m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) {
         Some(PropVal::Binary(b)) => crate::recur::parse(b).ok(),
         _ => None,
@@ -957,7 +958,9 @@ fn add_rdates(m: &mut MessageContent, cal: &Component, master: &Component, metho
             Some(PropVal::Binary(b)) => crate::recur::parse(b).ok(),
             _ => None,
         };
-        let orig = r.as_ref().and_then(|r| {
+        // At most 64 RDATEs are tried as moved instances.
+        attempts += 1;
+        let orig = r.as_ref().filter(|_| attempts <= 64).and_then(|r| {
             let exclude: Vec<u32> = claimed.iter().chain(&used).copied().collect();
             pair_rdate(r, start, &exclude)
         });
@@ -967,7 +970,11 @@ fn add_rdates(m: &mut MessageContent, cal: &Component, master: &Component, metho
         };
         // The moved instance as a RECURRENCE-ID VEVENT would give it.
         let allday = master.prop("DTSTART").is_some_and(|d| !d.value.contains('T'));
-        let (y, mo, d, md) = crate::recur::civil_minutes(orig * 1440 + r.start_time_offset);
+        let Some(orig_start) = orig.checked_mul(1440).and_then(|x| x.checked_add(r.start_time_offset)) else {
+            kept.extend(datetime(cal, &p).map(|t| t.0));
+            continue;
+        };
+        let (y, mo, d, md) = crate::recur::civil_minutes(orig_start);
         let mut rid = Property {
             name: "RECURRENCE-ID".into(),
             ..Default::default()
@@ -1028,31 +1035,49 @@ fn add_rdates(m: &mut MessageContent, cal: &Component, master: &Component, metho
 /// them, no other instance starts on the new day, and the moved instance
 /// does not overlap its neighbours ([MS-OXCICAL] 2.1.3.1.1.20.18).
 fn pair_rdate(r: &crate::recur::AppointmentRecur, start: u32, exclude: &[u32]) -> Option<u32> {
+    // Bounds keep hostile input cheap: moves of up to ten years, the eight
+    // nearest candidates, neighbours within the (capped) instance length.
+    const MAX_MOVE: u32 = 3660;
     let p = &r.pattern;
     let new_day = start / 1440;
     let dur = r.end_time_offset.saturating_sub(r.start_time_offset);
-    let deleted: Vec<u32> = p.deleted_instance_dates.iter().map(|d| d / 1440).collect();
-    let modified: Vec<u32> = p.modified_instance_dates.iter().map(|d| d / 1440).collect();
+    let sorted = |v: &[u32]| {
+        let mut v: Vec<u32> = v.iter().map(|d| d / 1440).collect();
+        v.sort_unstable();
+        v
+    };
+    let deleted = sorted(&p.deleted_instance_dates);
+    let modified = sorted(&p.modified_instance_dates);
+    let moved_from = sorted(&r.exceptions.iter().map(|e| e.original_start_date).collect::<Vec<_>>());
+    let mut moved_to: Vec<(u32, u32)> = r
+        .exceptions
+        .iter()
+        .map(|e| (e.start_date_time / 1440, e.start_date_time))
+        .collect();
+    moved_to.sort_unstable();
     // Start (local minutes) of the instance on `day`, if one is there.
     let instance_on = |day: u32, skip: u32| -> Option<u32> {
         if day == skip {
             return None;
         }
-        if let Some(e) = r.exceptions.iter().find(|e| e.start_date_time / 1440 == day) {
-            return Some(e.start_date_time);
+        if let Ok(i) = moved_to.binary_search_by_key(&day, |x| x.0) {
+            return Some(moved_to[i].1);
         }
-        if modified.contains(&day) {
-            return Some(day * 1440 + r.start_time_offset);
+        let at = day.checked_mul(1440)?.checked_add(r.start_time_offset)?;
+        if modified.binary_search(&day).is_ok() {
+            return Some(at);
         }
-        (!deleted.contains(&day) && r.occurs_on(day as i64) == Some(true)).then(|| day * 1440 + r.start_time_offset)
+        (deleted.binary_search(&day).is_err() && r.occurs_on(day as i64) == Some(true)).then_some(at)
     };
-    let mut best: Option<u32> = None;
-    for &orig in &deleted {
-        if exclude.contains(&orig)
-            || r.exceptions.iter().any(|e| e.original_start_date / 1440 == orig)
-            || r.occurs_on(orig as i64) != Some(true)
-            || orig.abs_diff(new_day) > 3660
-        {
+    let mut candidates: Vec<u32> = deleted
+        .iter()
+        .copied()
+        .filter(|o| o.abs_diff(new_day) <= MAX_MOVE && !exclude.contains(o) && moved_from.binary_search(o).is_err())
+        .collect();
+    candidates.sort_by_key(|o| o.abs_diff(new_day));
+    candidates.dedup();
+    for orig in candidates.into_iter().take(8) {
+        if r.occurs_on(orig as i64) != Some(true) {
             continue;
         }
         if instance_on(new_day, orig).is_some() {
@@ -1063,20 +1088,18 @@ fn pair_rdate(r: &crate::recur::AppointmentRecur, start: u32, exclude: &[u32]) -
             continue;
         }
         // Neighbours: the instances before and after the new start.
-        let reach = dur / 1440 + 2;
+        let reach = (dur / 1440 + 2).min(MAX_MOVE);
         let prev_end = (new_day.saturating_sub(reach)..new_day)
             .filter_map(|d| instance_on(d, orig))
-            .map(|s| s + dur)
+            .map(|s| s.saturating_add(dur))
             .max();
-        let next_start = (new_day + 1..=new_day + reach).find_map(|d| instance_on(d, orig));
-        if prev_end.is_some_and(|e| e > start) || next_start.is_some_and(|s| s < start + dur) {
+        let next_start = (new_day + 1..=new_day.saturating_add(reach)).find_map(|d| instance_on(d, orig));
+        if prev_end.is_some_and(|e| e > start) || next_start.is_some_and(|s| s < start.saturating_add(dur)) {
             continue;
         }
-        if best.is_none_or(|b| orig.abs_diff(new_day) < b.abs_diff(new_day)) {
-            best = Some(orig);
-        }
+        return Some(orig);
     }
-    best
+    None
 }
 
 /// PSETID_Log {0006200A-0000-0000-C000-000000000046} ([MS-OXOJRNL]).

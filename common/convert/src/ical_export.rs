@@ -982,7 +982,8 @@ pub fn busy_periods(items: &[MessageContent], start: u64, end: u64) -> Vec<BusyP
         // Local days to visit: the range widened by a day on each side.
         let first = (start / 600_000_000 / 1440).saturating_sub(2) as i64;
         let last = (end / 600_000_000 / 1440 + 2) as i64;
-        let deleted: Vec<u32> = r.pattern.deleted_instance_dates.iter().map(|d| d / 1440).collect();
+        let mut deleted: Vec<u32> = r.pattern.deleted_instance_dates.iter().map(|d| d / 1440).collect();
+        deleted.sort_unstable();
         let mut push = |s: u64, e: u64, b: i32| {
             if let Some(ty) = FbType::from_busy_status(b) {
                 if s < e && s < end && e > start {
@@ -996,11 +997,14 @@ pub fn busy_periods(items: &[MessageContent], start: u64, end: u64) -> Vec<BusyP
         };
         for day in first.max(0)..=last.min(u32::MAX as i64 / 1440) {
             let d = day as u32;
-            if deleted.contains(&d) || r.occurs_on(day) != Some(true) {
+            if deleted.binary_search(&d).is_ok() || r.occurs_on(day) != Some(true) {
                 continue;
             }
-            let s = zone.to_utc(d * 1440 + r.start_time_offset);
-            push(s, s + dur, busy);
+            let Some(at) = d.checked_mul(1440).and_then(|x| x.checked_add(r.start_time_offset)) else {
+                continue;
+            };
+            let s = zone.to_utc(at);
+            push(s, s.saturating_add(dur), busy);
         }
         for x in &r.exceptions {
             let b = x.busy_status.map(|b| b as i32).unwrap_or(busy);
