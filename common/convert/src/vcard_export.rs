@@ -285,7 +285,10 @@ pub fn contact_to_vcard(m: &MessageContent) -> String {
 /// version (CRLF line ends).
 pub fn contact_to_vcard_version(m: &MessageContent, version: VcardVersion) -> String {
     let class = m.get_str(0x001A).unwrap_or("");
-    if class.len() >= DISTLIST_CLASS.len() && class[..DISTLIST_CLASS.len()].eq_ignore_ascii_case(DISTLIST_CLASS) {
+    if class
+        .get(..DISTLIST_CLASS.len())
+        .is_some_and(|c| c.eq_ignore_ascii_case(DISTLIST_CLASS))
+    {
         return distlist_to_vcard(m, version);
     }
     let mut c = Card::new(version);
@@ -825,5 +828,21 @@ NOTE:line one\\nline two\r\nCATEGORIES:Friends,VIP\r\nURL:https://example.org/\r
             "{out}"
         );
         assert!(!out.contains("legacy"), "{out}");
+    }
+
+    #[test]
+    fn odd_message_classes_do_not_panic() {
+        for class in [
+            "IPM.Dis\u{e9}tList",
+            "IPM.DistLis\u{20ac}",
+            "IPM.DistList.Custom",
+            "é",
+            "",
+        ] {
+            let mut m = MessageContent::default();
+            m.set(PR_MESSAGE_CLASS, PropVal::String(class.into()));
+            let out = contact_to_vcard_version(&m, VcardVersion::V40);
+            assert_eq!(out.contains("KIND:group"), class.starts_with("IPM.DistList"), "{class}");
+        }
     }
 }
