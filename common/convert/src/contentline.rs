@@ -227,6 +227,8 @@ pub fn parse_line(line: &str) -> Option<Property> {
                 String::from_utf8(bytes).unwrap_or_else(|e| crate::charset::decode_label("windows-1252", e.as_bytes()))
             }
         };
+        // Encoded line breaks are CRLF (canonical form); text uses LF.
+        value = value.replace("\r\n", "\n");
         p.params.retain(|(n, _)| n != "ENCODING");
     }
     p.value = value;

@@ -92,9 +92,20 @@ pub fn recur(data: &[u8]) {
     let _ = crate::ical::ical_to_items(&out);
 }
 
-/// vCard: parse and map.
+/// vCard: parse and map; every contact exports as vCard 2.1, 3.0 and 4.0
+/// with folded lines, and each export maps again to one contact of the
+/// same message class.
 pub fn vcard(data: &[u8]) {
-    let _ = crate::vcard::vcards_to_contacts(&String::from_utf8_lossy(data));
+    use crate::vcard_export::{contact_to_vcard_version, VcardVersion};
+    for c in crate::vcard::vcards_to_contacts(&String::from_utf8_lossy(data)) {
+        for v in [VcardVersion::V21, VcardVersion::V30, VcardVersion::V40] {
+            let out = contact_to_vcard_version(&c, v);
+            assert!(out.split("\r\n").all(|l| l.len() <= 75), "unfolded line");
+            let again = crate::vcard::vcards_to_contacts(&out);
+            assert_eq!(again.len(), 1, "{out}");
+            assert_eq!(again[0].get_str(0x001A), c.get_str(0x001A), "{out}");
+        }
+    }
 }
 
 /// One-off entry ids and flat entry lists: decoding never panics, and a

@@ -4,8 +4,9 @@
 //! day), summary, description, location, class, transparency, organizer
 //! and attendees, alarm, status/percent of tasks, categories, the UID as
 //! PidLidGlobalObjectId. Recurrences set PidLidRecurring, keep the RRULE as
-//! text and get PidLidAppointmentRecur from [`crate::recur`] (without
-//! modified-instance exceptions).
+//! text and get PidLidAppointmentRecur from [`crate::recur`]; VEVENTs with
+//! RECURRENCE-ID and RDATEs paired with an EXDATE become modified-instance
+//! exceptions, other RDATEs are kept (see `add_rdates`).
 
 use crate::contentline::{parse, split_structured, Component, Property};
 use crate::message::MessageContent;
@@ -45,14 +46,15 @@ fn s(v: impl Into<String>) -> PropVal {
     PropVal::String(v.into())
 }
 
-/// Converts every VEVENT and VTODO of an iCalendar text. Never fails.
+/// Converts every VEVENT, VTODO and VJOURNAL of an iCalendar text. Never
+/// fails.
 pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
     let mut out = Vec::new();
     for top in parse(text) {
         // Bare VEVENT/VTODO files (no VCALENDAR) are accepted too.
         let cal = if top.name == "VCALENDAR" {
             top
-        } else if top.name == "VEVENT" || top.name == "VTODO" {
+        } else if top.name == "VEVENT" || top.name == "VTODO" || top.name == "VJOURNAL" {
             Component {
                 name: "VCALENDAR".into(),
                 props: Vec::new(),
@@ -73,7 +75,15 @@ pub fn ical_to_items(text: &str) -> Vec<MessageContent> {
                     out.push(event(&cal, c, &method));
                 }
                 "VTODO" => out.push(todo(&cal, c)),
+                "VJOURNAL" => out.push(journal(&cal, c)),
                 _ => {}
+            }
+        }
+        // RDATEs: moved instances where an EXDATE pairs with them, the
+        // rest kept as PidNameICalendarRecurrenceDate.
+        for &(i, mc) in &masters {
+            if mc.prop("RDATE").is_some() {
+                add_rdates(&mut out[i], &cal, mc, &method);
             }
         }
         for c in cal
@@ -874,6 +884,276 @@ fn add_exception(m: &mut MessageContent, cal: &Component, master: &Component, x:
     });
     m.set(PR_HASATTACH, PropVal::Bool(true));
     true
+}
+
+/// PidNameICalendarRecurrenceDate ([MS-XWDCAL] 2.2.2.36, urn:schemas:calendar:rdate):
+/// the RDATEs of an event that are not moved instances, as UTC times.
+pub fn rdate_name() -> PropName {
+    PropName::Name(PS_PUBLIC_STRINGS, "urn:schemas:calendar:rdate".into())
+}
+
+/// RDATE ([MS-OXCICAL] section 2.1.3.1.1.20.18, RFC 5545 section 3.8.5.2).
+/// PidLidAppointmentRecur holds no instance the pattern does not generate,
+/// so, as the specification says, an RDATE can only be a moved instance:
+/// it pairs with an EXDATE of the series (the original date) when the move
+/// keeps the series valid ([MS-OXOCAL] 2.2.1.44.1: not before the previous
+/// or after the next instance, no overlap, not on another instance's day)
+/// and then becomes a modified instance (ModifiedInstanceDates, an
+/// ExceptionInfo and an exception attachment, as a RECURRENCE-ID instance
+/// does). RDATEs in PERIOD form are ignored. RDATEs that pair with nothing
+/// (added occurrences, or any RDATE of an event without a usable RRULE)
+/// are kept as UTC times in PidNameICalendarRecurrenceDate, so that the
+/// export writes them back; MAPI clients do not show them as instances.
+fn add_rdates(m: &mut MessageContent, cal: &Component, master: &Component, method: &str) {
+    let rdates: Vec<Property> = master
+        .props_named("RDATE")
+        .filter(|p| !p.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")))
+        .flat_map(|p| {
+            p.value
+                .split(',')
+                .filter(|v| !v.contains('/') && !v.trim().is_empty())
+                .map(|v| Property {
+                    value: v.trim().to_string(),
+                    ..p.clone()
+                })
+                .collect::<Vec<_>>()
+        })
+        .take(1000)
+        .collect();
+    let mut kept: Vec<u64> = Vec::new();
+    let mut attempts = 0;
+    let recur = match m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) {
+        Some(PropVal::Binary(b)) => crate::recur::parse(b).ok(),
+        _ => None,
+    };
+    let tzid = master.prop("DTSTART").and_then(|p| p.param("TZID"));
+    let uid = master.text("UID");
+    // Original dates already claimed by RECURRENCE-ID instances.
+    let claimed: Vec<u32> = match &recur {
+        Some(r) => cal
+            .children
+            .iter()
+            .filter(|x| x.name == "VEVENT" && uid.is_some() && x.text("UID") == uid)
+            .filter_map(|x| x.prop("RECURRENCE-ID"))
+            .filter_map(|rid| local_minutes(cal, rid, tzid, r.start_time_offset))
+            .map(|v| v / 1440)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut used: Vec<u32> = Vec::new();
+    let mut with_start: Vec<(u32, Property)> = Vec::new();
+    for p in rdates {
+        let local = recur
+            .as_ref()
+            .and_then(|r| local_minutes(cal, &p, tzid, r.start_time_offset));
+        match local {
+            Some(l) => with_start.push((l, p)),
+            None => kept.extend(datetime(cal, &p).map(|t| t.0)),
+        }
+    }
+    with_start.sort_by_key(|(l, _)| *l);
+    for (start, p) in with_start {
+        // The blob changes with every pairing: read it again.
+        let r = match m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) {
+            Some(PropVal::Binary(b)) => crate::recur::parse(b).ok(),
+            _ => None,
+        };
+        // At most 64 RDATEs are tried as moved instances.
+        attempts += 1;
+        let orig = r.as_ref().filter(|_| attempts <= 64).and_then(|r| {
+            let exclude: Vec<u32> = claimed.iter().chain(&used).copied().collect();
+            pair_rdate(r, start, &exclude)
+        });
+        let (Some(r), Some(orig)) = (r, orig) else {
+            kept.extend(datetime(cal, &p).map(|t| t.0));
+            continue;
+        };
+        // The moved instance as a RECURRENCE-ID VEVENT would give it.
+        let allday = master.prop("DTSTART").is_some_and(|d| !d.value.contains('T'));
+        let Some(orig_start) = orig.checked_mul(1440).and_then(|x| x.checked_add(r.start_time_offset)) else {
+            kept.extend(datetime(cal, &p).map(|t| t.0));
+            continue;
+        };
+        let (y, mo, d, md) = crate::recur::civil_minutes(orig_start);
+        let mut rid = Property {
+            name: "RECURRENCE-ID".into(),
+            ..Default::default()
+        };
+        if allday {
+            rid.params.push(("VALUE".into(), vec!["DATE".into()]));
+            rid.value = format!("{y:04}{mo:02}{d:02}");
+        } else {
+            if let Some(t) = tzid {
+                rid.params.push(("TZID".into(), vec![t.to_string()]));
+            }
+            rid.value = format!("{y:04}{mo:02}{d:02}T{:02}{:02}00", md / 60, md % 60);
+        }
+        let dur = r.end_time_offset.saturating_sub(r.start_time_offset);
+        let mut x = Component {
+            name: "VEVENT".into(),
+            props: master
+                .props
+                .iter()
+                .filter(|q| {
+                    !matches!(
+                        q.name.as_str(),
+                        "RRULE" | "RDATE" | "EXDATE" | "EXRULE" | "DTSTART" | "DTEND" | "DURATION" | "RECURRENCE-ID"
+                    )
+                })
+                .cloned()
+                .collect(),
+            children: master.children.clone(),
+        };
+        x.props.push(rid);
+        x.props.push(Property {
+            name: "DTSTART".into(),
+            ..p
+        });
+        x.props.push(Property {
+            name: "DURATION".into(),
+            value: format!("PT{dur}M"),
+            ..Default::default()
+        });
+        if add_exception(m, cal, master, &x, method) {
+            used.push(orig);
+        }
+    }
+    kept.sort_unstable();
+    kept.dedup();
+    if !kept.is_empty() {
+        m.set_named(
+            rdate_name(),
+            MV_FLAG | PT_SYSTIME,
+            PropVal::Multi(kept.into_iter().map(PropVal::SysTime).collect()),
+        );
+    }
+}
+
+/// The original day (days since 1601) of the deleted instance an RDATE
+/// starting at local minute `start` moves, if one can: the nearest deleted,
+/// not yet claimed instance day such that no other instance lies between
+/// them, no other instance starts on the new day, and the moved instance
+/// does not overlap its neighbours ([MS-OXCICAL] 2.1.3.1.1.20.18).
+fn pair_rdate(r: &crate::recur::AppointmentRecur, start: u32, exclude: &[u32]) -> Option<u32> {
+    // Bounds keep hostile input cheap: moves of up to ten years, the eight
+    // nearest candidates, neighbours within the (capped) instance length.
+    const MAX_MOVE: u32 = 3660;
+    let p = &r.pattern;
+    let new_day = start / 1440;
+    let dur = r.end_time_offset.saturating_sub(r.start_time_offset);
+    let sorted = |v: &[u32]| {
+        let mut v: Vec<u32> = v.iter().map(|d| d / 1440).collect();
+        v.sort_unstable();
+        v
+    };
+    let deleted = sorted(&p.deleted_instance_dates);
+    let modified = sorted(&p.modified_instance_dates);
+    let moved_from = sorted(&r.exceptions.iter().map(|e| e.original_start_date).collect::<Vec<_>>());
+    let mut moved_to: Vec<(u32, u32)> = r
+        .exceptions
+        .iter()
+        .map(|e| (e.start_date_time / 1440, e.start_date_time))
+        .collect();
+    moved_to.sort_unstable();
+    // Start (local minutes) of the instance on `day`, if one is there.
+    let instance_on = |day: u32, skip: u32| -> Option<u32> {
+        if day == skip {
+            return None;
+        }
+        if let Ok(i) = moved_to.binary_search_by_key(&day, |x| x.0) {
+            return Some(moved_to[i].1);
+        }
+        let at = day.checked_mul(1440)?.checked_add(r.start_time_offset)?;
+        if modified.binary_search(&day).is_ok() {
+            return Some(at);
+        }
+        (deleted.binary_search(&day).is_err() && r.occurs_on(day as i64) == Some(true)).then_some(at)
+    };
+    let mut candidates: Vec<u32> = deleted
+        .iter()
+        .copied()
+        .filter(|o| o.abs_diff(new_day) <= MAX_MOVE && !exclude.contains(o) && moved_from.binary_search(o).is_err())
+        .collect();
+    candidates.sort_by_key(|o| o.abs_diff(new_day));
+    candidates.dedup();
+    for orig in candidates.into_iter().take(8) {
+        if r.occurs_on(orig as i64) != Some(true) {
+            continue;
+        }
+        if instance_on(new_day, orig).is_some() {
+            return None;
+        }
+        let (lo, hi) = (orig.min(new_day), orig.max(new_day));
+        if (lo + 1..hi).any(|d| instance_on(d, orig).is_some()) {
+            continue;
+        }
+        // Neighbours: the instances before and after the new start.
+        let reach = (dur / 1440 + 2).min(MAX_MOVE);
+        let prev_end = (new_day.saturating_sub(reach)..new_day)
+            .filter_map(|d| instance_on(d, orig))
+            .map(|s| s.saturating_add(dur))
+            .max();
+        let next_start = (new_day + 1..=new_day.saturating_add(reach)).find_map(|d| instance_on(d, orig));
+        if prev_end.is_some_and(|e| e > start) || next_start.is_some_and(|s| s < start.saturating_add(dur)) {
+            continue;
+        }
+        return Some(orig);
+    }
+    None
+}
+
+/// PSETID_Log {0006200A-0000-0000-C000-000000000046} ([MS-OXOJRNL]).
+pub const PSETID_LOG: [u8; 16] = [
+    0x0A, 0x20, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// PidLidLogType ([MS-OXOJRNL] section 2.2.1.1).
+pub const LID_LOG_TYPE: u32 = 0x8700;
+/// PidLidLogStart (2.2.1.3).
+pub const LID_LOG_START: u32 = 0x8706;
+/// PidLidLogDuration (2.2.1.5), minutes.
+pub const LID_LOG_DURATION: u32 = 0x8707;
+/// PidLidLogEnd (2.2.1.4).
+pub const LID_LOG_END: u32 = 0x8708;
+/// Message class of journal entries ([MS-OXOJRNL] section 2.2.1).
+pub const JOURNAL_CLASS: &str = "IPM.Activity";
+
+/// A VJOURNAL (RFC 5545 section 3.6.3) as a journal entry, IPM.Activity
+/// ([MS-OXOJRNL]; [MS-OXCICAL] defines no VJOURNAL mapping): SUMMARY,
+/// DESCRIPTION, CLASS, CATEGORIES and inline ATTACHes as for events, the
+/// UID as PidLidGlobalObjectId (as for tasks), DTSTART as PidLidLogStart.
+/// A journal entry takes no time in iCalendar; PidLidLogEnd and
+/// PidLidLogType ride in `X-GROMOX-LOGEND` / `X-GROMOX-LOGTYPE` (written by
+/// [`crate::ical_export`]), else the entry ends when it starts and its type
+/// is "Note".
+fn journal(cal: &Component, c: &Component) -> MessageContent {
+    let mut m = MessageContent::default();
+    m.set(PR_MESSAGE_CLASS, s(JOURNAL_CLASS));
+    common(&mut m, c);
+    if let Some(uid) = c.text("UID") {
+        m.set_named(
+            PropName::Id(PSETID_MEETING, 0x0003),
+            PT_BINARY,
+            PropVal::Binary(global_object_id(&uid)),
+        );
+    }
+    let log = |lid| PropName::Id(PSETID_LOG, lid);
+    let ty = c.text("X-GROMOX-LOGTYPE").unwrap_or_else(|| "Note".into());
+    m.set_named(log(LID_LOG_TYPE), PT_UNICODE, s(ty));
+    if let Some((st, _)) = c.prop("DTSTART").and_then(|p| datetime(cal, p)) {
+        let en = c
+            .prop("X-GROMOX-LOGEND")
+            .and_then(|p| datetime(cal, p))
+            .map(|e| e.0)
+            .filter(|e| *e >= st)
+            .unwrap_or(st);
+        m.set_named(log(LID_LOG_START), PT_SYSTIME, PropVal::SysTime(st));
+        m.set_named(log(LID_LOG_END), PT_SYSTIME, PropVal::SysTime(en));
+        let minutes = ((en - st) / 600_000_000).min(i32::MAX as u64) as i32;
+        m.set_named(log(LID_LOG_DURATION), PT_LONG, PropVal::Long(minutes));
+        m.set(PR_START_DATE, PropVal::SysTime(st));
+        m.set(PR_END_DATE, PropVal::SysTime(en));
+    }
+    m
 }
 
 fn todo(cal: &Component, c: &Component) -> MessageContent {

@@ -332,7 +332,8 @@ fn method_of(class: &str) -> &'static str {
     }
 }
 
-/// Converts appointments, meeting objects (VEVENT) and tasks (VTODO) into
+/// Converts appointments, meeting objects (VEVENT), tasks (VTODO) and
+/// journal entries (VJOURNAL, see [`crate::ical`]'s journal mapping) into
 /// one iCalendar object ([MS-OXCICAL] section 2.1.3). `method` `None`
 /// derives METHOD from the first item's class: meeting request → REQUEST,
 /// cancellation → CANCEL, response → REPLY, else PUBLISH. Items of other
@@ -352,6 +353,8 @@ pub fn items_to_ical(items: &[MessageContent], method: Option<&str>) -> String {
         let class = m.get_str(0x001A).unwrap_or("IPM.Appointment").to_ascii_lowercase();
         if class.starts_with("ipm.task") {
             todo(&mut body, m);
+        } else if class.starts_with("ipm.activity") {
+            journal(&mut body, m);
         } else if class.starts_with("ipm.appointment") || class.starts_with("ipm.schedule.meeting") {
             event(&mut body, &mut zones, m, &method);
         }
@@ -666,6 +669,26 @@ fn event(out: &mut String, zones: &mut Vec<Vec<String>>, m: &MessageContent, met
             }
         }
     }
+    // Added instances the recurrence blob cannot hold, as imported from
+    // RDATE ([MS-OXCICAL] 2.1.3.1.1.20.18; PidNameICalendarRecurrenceDate).
+    if let Some(PropVal::Multi(v)) = m.get_named(&crate::ical::rdate_name()) {
+        for t in v.iter().filter_map(|x| match x {
+            PropVal::SysTime(t) => Some(*t),
+            _ => None,
+        }) {
+            if allday {
+                let local = match zone {
+                    Zone::Utc => t.saturating_add(12 * 36_000_000_000) / 864_000_000_000 * 864_000_000_000,
+                    _ => local_of(t) as u64 * 600_000_000,
+                };
+                line(out, &format!("RDATE;VALUE=DATE:{}", date_stamp(local)));
+            } else if recur.is_some() && !matches!(zone, Zone::Utc) {
+                line(out, &zone.prop("RDATE", local_of(t)));
+            } else {
+                line(out, &format!("RDATE:{}", utc_stamp(t)));
+            }
+        }
+    }
     attachments(out, m);
     alarm(out, m);
     line(out, "END:VEVENT");
@@ -764,6 +787,231 @@ fn todo(out: &mut String, m: &MessageContent) {
     attachments(out, m);
     alarm(out, m);
     line(out, "END:VTODO");
+}
+
+/// A journal entry (IPM.Activity, [MS-OXOJRNL]) as VJOURNAL (RFC 5545
+/// section 3.6.3): the inverse of the import in [`crate::ical`].
+fn journal(out: &mut String, m: &MessageContent) {
+    use crate::ical::{LID_LOG_END, LID_LOG_START, LID_LOG_TYPE, PSETID_LOG};
+    line(out, "BEGIN:VJOURNAL");
+    common(out, m, &uid(m));
+    let start = named_time(m, PSETID_LOG, LID_LOG_START).or_else(|| time(m, crate::ical::PR_START_DATE));
+    if let Some(t) = start {
+        line(out, &format!("DTSTART:{}", utc_stamp(t)));
+    }
+    if let Some(t) = named_time(m, PSETID_LOG, LID_LOG_END).filter(|e| start.is_some_and(|s| *e > s)) {
+        line(out, &format!("X-GROMOX-LOGEND:{}", utc_stamp(t)));
+    }
+    if let Some(t) = named_str(m, PSETID_LOG, LID_LOG_TYPE) {
+        line(out, &format!("X-GROMOX-LOGTYPE:{}", escape_text(t)));
+    }
+    attachments(out, m);
+    line(out, "END:VJOURNAL");
+}
+
+/// FBTYPE of a busy period (RFC 5545 section 3.2.9), in increasing weight:
+/// where periods of different types overlap, the heavier one is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FbType {
+    /// BUSY-TENTATIVE (PidLidBusyStatus 1, olTentative).
+    BusyTentative,
+    /// BUSY (2, olBusy).
+    Busy,
+    /// BUSY-UNAVAILABLE (3, olOutOfOffice).
+    BusyUnavailable,
+}
+
+impl FbType {
+    fn as_str(self) -> &'static str {
+        match self {
+            FbType::BusyTentative => "BUSY-TENTATIVE",
+            FbType::Busy => "BUSY",
+            FbType::BusyUnavailable => "BUSY-UNAVAILABLE",
+        }
+    }
+    /// The type of a PidLidBusyStatus value ([MS-OXOCAL] 2.2.1.2); free (0)
+    /// and working elsewhere (4) are not busy.
+    pub fn from_busy_status(b: i32) -> Option<FbType> {
+        match b {
+            1 => Some(FbType::BusyTentative),
+            2 => Some(FbType::Busy),
+            3 => Some(FbType::BusyUnavailable),
+            _ => None,
+        }
+    }
+}
+
+/// One busy period: UTC FILETIMEs, `start` < `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPeriod {
+    pub start: u64,
+    pub end: u64,
+    pub fbtype: FbType,
+}
+
+/// What a VFREEBUSY publishes: the owner, the covered range and the busy
+/// periods (any order, may overlap). The caller supplies UID and DTSTAMP
+/// (no clock here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreeBusy {
+    pub uid: String,
+    /// DTSTAMP, UTC FILETIME.
+    pub dtstamp: u64,
+    /// DTSTART / DTEND of the published range, UTC FILETIMEs.
+    pub start: u64,
+    pub end: u64,
+    /// ORGANIZER: display name (may be empty) and SMTP address.
+    pub organizer: Option<(String, String)>,
+    pub periods: Vec<BusyPeriod>,
+}
+
+/// Busy periods clipped to `[start, end)` and flattened: where periods
+/// overlap the heaviest type wins; adjacent periods of one type merge.
+/// Sorted by start.
+pub fn flatten_busy(periods: &[BusyPeriod], start: u64, end: u64) -> Vec<BusyPeriod> {
+    let mut edges: Vec<(u64, usize, i32)> = Vec::with_capacity(periods.len() * 2);
+    for p in periods {
+        let (s, e) = (p.start.max(start), p.end.min(end));
+        if s < e {
+            edges.push((s, p.fbtype as usize, 1));
+            edges.push((e, p.fbtype as usize, -1));
+        }
+    }
+    edges.sort_unstable();
+    let mut count = [0i64; 3];
+    let mut out: Vec<BusyPeriod> = Vec::new();
+    let mut i = 0;
+    while i < edges.len() {
+        let t = edges[i].0;
+        while i < edges.len() && edges[i].0 == t {
+            count[edges[i].1] += edges[i].2 as i64;
+            i += 1;
+        }
+        let Some(&(next, _, _)) = edges.get(i) else { break };
+        let ty = [FbType::BusyUnavailable, FbType::Busy, FbType::BusyTentative]
+            .into_iter()
+            .find(|ty| count[*ty as usize] > 0);
+        let Some(ty) = ty else { continue };
+        match out.last_mut() {
+            Some(l) if l.end == t && l.fbtype == ty => l.end = next,
+            _ => out.push(BusyPeriod {
+                start: t,
+                end: next,
+                fbtype: ty,
+            }),
+        }
+    }
+    out
+}
+
+/// A VFREEBUSY publication (RFC 5545 section 3.6.4, RFC 5546 section 3.4.1
+/// METHOD:PUBLISH): UID, DTSTAMP, DTSTART, DTEND, ORGANIZER and one
+/// FREEBUSY property per FBTYPE holding its periods (UTC start/end,
+/// section 3.3.9) in ascending order, after [`flatten_busy`]. CRLF line
+/// ends, folded at 75 octets.
+pub fn freebusy_to_ical(fb: &FreeBusy) -> String {
+    let mut out = String::new();
+    line(&mut out, "BEGIN:VCALENDAR");
+    line(&mut out, &format!("PRODID:{PRODID}"));
+    line(&mut out, "VERSION:2.0");
+    line(&mut out, "METHOD:PUBLISH");
+    line(&mut out, "BEGIN:VFREEBUSY");
+    line(&mut out, &format!("UID:{}", escape_text(&fb.uid)));
+    line(&mut out, &format!("DTSTAMP:{}", utc_stamp(fb.dtstamp)));
+    line(&mut out, &format!("DTSTART:{}", utc_stamp(fb.start)));
+    line(&mut out, &format!("DTEND:{}", utc_stamp(fb.end.max(fb.start))));
+    if let Some((name, addr)) = &fb.organizer {
+        let cn = if name.is_empty() {
+            String::new()
+        } else {
+            format!(";CN={}", param(name))
+        };
+        let addr: String = addr.chars().filter(|c| !c.is_control()).collect();
+        line(&mut out, &format!("ORGANIZER{cn}:mailto:{addr}"));
+    }
+    let flat = flatten_busy(&fb.periods, fb.start, fb.end);
+    for ty in [FbType::Busy, FbType::BusyTentative, FbType::BusyUnavailable] {
+        let v: Vec<String> = flat
+            .iter()
+            .filter(|p| p.fbtype == ty)
+            .map(|p| format!("{}/{}", utc_stamp(p.start), utc_stamp(p.end)))
+            .collect();
+        if !v.is_empty() {
+            line(&mut out, &format!("FREEBUSY;FBTYPE={}:{}", ty.as_str(), v.join(",")));
+        }
+    }
+    line(&mut out, "END:VFREEBUSY");
+    line(&mut out, "END:VCALENDAR");
+    out
+}
+
+/// The busy periods of appointments within `[start, end)` (UTC FILETIMEs):
+/// single appointments by PidLidAppointmentStartWhole/EndWhole and
+/// PidLidBusyStatus; recurring series expanded from PidLidAppointmentRecur
+/// in their zone (deleted instances left out, modified instances at their
+/// new times with their own busy status). Free and working-elsewhere time
+/// is not busy; items of other classes are skipped.
+pub fn busy_periods(items: &[MessageContent], start: u64, end: u64) -> Vec<BusyPeriod> {
+    let mut out = Vec::new();
+    for m in items {
+        let class = m.get_str(0x001A).unwrap_or("IPM.Appointment").to_ascii_lowercase();
+        if !class.starts_with("ipm.appointment") && !class.starts_with("ipm.schedule.meeting.request") {
+            continue;
+        }
+        let busy = named_long(m, PSETID_APPOINTMENT, 0x8205).unwrap_or(2);
+        let s = named_time(m, PSETID_APPOINTMENT, 0x820D).or_else(|| time(m, crate::ical::PR_START_DATE));
+        let e = named_time(m, PSETID_APPOINTMENT, 0x820E).or_else(|| time(m, crate::ical::PR_END_DATE));
+        let recur = match named(m, PSETID_APPOINTMENT, 0x8216) {
+            Some(PropVal::Binary(b)) => recur::parse(b).ok(),
+            _ => None,
+        };
+        let Some(r) = recur else {
+            if let (Some(s), Some(e), Some(ty)) = (s, e, FbType::from_busy_status(busy)) {
+                if s < e && s < end && e > start {
+                    out.push(BusyPeriod {
+                        start: s,
+                        end: e,
+                        fbtype: ty,
+                    });
+                }
+            }
+            continue;
+        };
+        let zone = zone_of(m, &r, s);
+        let dur = r.end_time_offset.saturating_sub(r.start_time_offset) as u64 * 600_000_000;
+        // Local days to visit: the range widened by a day on each side.
+        let first = (start / 600_000_000 / 1440).saturating_sub(2) as i64;
+        let last = (end / 600_000_000 / 1440 + 2) as i64;
+        let mut deleted: Vec<u32> = r.pattern.deleted_instance_dates.iter().map(|d| d / 1440).collect();
+        deleted.sort_unstable();
+        let mut push = |s: u64, e: u64, b: i32| {
+            if let Some(ty) = FbType::from_busy_status(b) {
+                if s < e && s < end && e > start {
+                    out.push(BusyPeriod {
+                        start: s,
+                        end: e,
+                        fbtype: ty,
+                    });
+                }
+            }
+        };
+        for day in first.max(0)..=last.min(u32::MAX as i64 / 1440) {
+            let d = day as u32;
+            if deleted.binary_search(&d).is_ok() || r.occurs_on(day) != Some(true) {
+                continue;
+            }
+            let Some(at) = d.checked_mul(1440).and_then(|x| x.checked_add(r.start_time_offset)) else {
+                continue;
+            };
+            let s = zone.to_utc(at);
+            push(s, s.saturating_add(dur), busy);
+        }
+        for x in &r.exceptions {
+            let b = x.busy_status.map(|b| b as i32).unwrap_or(busy);
+            push(zone.to_utc(x.start_date_time), zone.to_utc(x.end_date_time), b);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -996,5 +1244,234 @@ mod tests {
             "{out}"
         );
         assert_eq!(ical_to_items(&out), items);
+    }
+
+    const BERLIN: &str = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n";
+
+    fn weekly(extra: &str) -> String {
+        format!("BEGIN:VCALENDAR\r\n{BERLIN}BEGIN:VEVENT\r\nUID:rd-1\r\nSUMMARY:Standup\r\nDTSTART;TZID=Europe/Berlin:20260105T100000\r\nDTEND;TZID=Europe/Berlin:20260105T103000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
+    }
+
+    fn blob(m: &MessageContent) -> AppointmentRecur {
+        match m.get_named(&PropName::Id(PSETID_APPOINTMENT, 0x8216)) {
+            Some(PropVal::Binary(b)) => recur::parse(b).unwrap(),
+            _ => panic!("no recurrence blob"),
+        }
+    }
+
+    fn rdates(m: &MessageContent) -> Vec<String> {
+        match m.get_named(&crate::ical::rdate_name()) {
+            Some(PropVal::Multi(v)) => v.iter().map(|x| x.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rdate_paired_with_exdate_is_a_moved_instance() {
+        // Monday 12 Jan moved to Tuesday 13 Jan, 15:00.
+        let t = weekly("EXDATE;TZID=Europe/Berlin:20260112T100000\r\nRDATE;TZID=Europe/Berlin:20260113T150000\r\n");
+        let items = ical_to_items(&t);
+        assert_eq!(items.len(), 1);
+        let m = &items[0];
+        let r = blob(m);
+        let day = |d| recur::minutes1601(2026, 1, d, 0).unwrap();
+        assert_eq!(r.pattern.deleted_instance_dates, vec![day(12)]);
+        assert_eq!(r.pattern.modified_instance_dates, vec![day(13)]);
+        assert_eq!(r.exceptions.len(), 1);
+        let e = &r.exceptions[0];
+        assert_eq!(
+            (e.original_start_date, e.start_date_time, e.end_date_time),
+            (day(12) + 600, day(13) + 900, day(13) + 930)
+        );
+        assert!(rdates(m).is_empty());
+        // The exception attachment as Outlook expects it.
+        assert_eq!(m.attachments.len(), 1);
+        let emb = m.attachments[0].embedded.as_deref().unwrap();
+        assert_eq!(emb.get_str(0x0037), Some("Standup"));
+        assert_eq!(
+            named_time(emb, PSETID_APPOINTMENT, 0x820D).map(filetime_str).as_deref(),
+            Some("2026-01-13 14:00:00")
+        );
+        assert_eq!(
+            named_time(emb, PSETID_APPOINTMENT, 0x8228).map(filetime_str).as_deref(),
+            Some("2026-01-12 09:00:00")
+        );
+        // Exported as a RECURRENCE-ID instance, not as EXDATE + RDATE.
+        let out = items_to_ical(&items, None);
+        assert!(
+            out.contains("RECURRENCE-ID;TZID=Europe/Berlin:20260112T100000\r\nDTSTART;TZID=Europe/Berlin:20260113T150000\r\nDTEND;TZID=Europe/Berlin:20260113T153000\r\n"),
+            "{out}"
+        );
+        assert!(!out.contains("EXDATE") && !out.contains("RDATE"), "{out}");
+        let again = ical_to_items(&out);
+        let r2 = blob(&again[0]);
+        assert_eq!(r2.pattern, r.pattern);
+        assert_eq!(r2.exceptions[0].start_date_time, e.start_date_time);
+    }
+
+    #[test]
+    fn added_rdates_are_kept_and_exported() {
+        // Wednesday 21 Jan 15:00 is an added instance (no EXDATE to pair);
+        // Thursday 22 Jan cannot take Monday 12 Jan's place (19 Jan lies
+        // between); the PERIOD value is ignored.
+        let t = weekly("EXDATE;TZID=Europe/Berlin:20260112T100000\r\nRDATE;TZID=Europe/Berlin:20260121T150000,20260122T100000\r\nRDATE;VALUE=PERIOD:20260201T100000Z/PT1H\r\n");
+        let items = ical_to_items(&t);
+        let m = &items[0];
+        assert_eq!(rdates(m), vec!["2026-01-21 14:00:00", "2026-01-22 09:00:00"]);
+        let r = blob(m);
+        assert!(r.exceptions.is_empty());
+        assert_eq!(
+            r.pattern.deleted_instance_dates,
+            vec![recur::minutes1601(2026, 1, 12, 0).unwrap()]
+        );
+        let out = items_to_ical(&items, None);
+        for want in [
+            "EXDATE;TZID=Europe/Berlin:20260112T100000\r\n",
+            "RDATE;TZID=Europe/Berlin:20260121T150000\r\n",
+            "RDATE;TZID=Europe/Berlin:20260122T100000\r\n",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        assert!(!out.contains("PERIOD"), "{out}");
+        let again = ical_to_items(&out);
+        assert_eq!(rdates(&again[0]), rdates(m));
+        assert_eq!(blob(&again[0]), r);
+    }
+
+    #[test]
+    fn rdates_without_rrule_are_kept() {
+        let t = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:rd-2\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nRDATE:20260305T090000Z\r\nRDATE;VALUE=DATE-TIME:20260310T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let items = ical_to_items(t);
+        assert_eq!(rdates(&items[0]), vec!["2026-03-05 09:00:00", "2026-03-10 09:00:00"]);
+        let out = items_to_ical(&items, None);
+        assert!(
+            out.contains("RDATE:20260305T090000Z\r\nRDATE:20260310T090000Z\r\n"),
+            "{out}"
+        );
+        assert_eq!(ical_to_items(&out), items);
+        let allday = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:rd-3\r\nDTSTART;VALUE=DATE:20260301\r\nRDATE;VALUE=DATE:20260308\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let out = items_to_ical(&ical_to_items(allday), None);
+        assert!(out.contains("RDATE;VALUE=DATE:20260308\r\n"), "{out}");
+    }
+
+    #[test]
+    fn vjournal_round_trip() {
+        use crate::ical::{LID_LOG_DURATION, LID_LOG_END, LID_LOG_START, LID_LOG_TYPE, PSETID_LOG};
+        let t = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VJOURNAL\r\nUID:j-1\r\nDTSTAMP:20260302T090000Z\r\nDTSTART:20260302T083000Z\r\nSUMMARY:Call with ACME\r\nDESCRIPTION:Discussed the offer\\, next steps\r\nCATEGORIES:Sales\r\nCLASS:PRIVATE\r\nSTATUS:FINAL\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n";
+        let items = ical_to_items(t);
+        assert_eq!(items.len(), 1);
+        let m = &items[0];
+        assert_eq!(m.get_str(0x001A), Some("IPM.Activity"));
+        assert_eq!(m.get_str(0x0037), Some("Call with ACME"));
+        assert_eq!(m.get_str(0x1000), Some("Discussed the offer, next steps"));
+        assert_eq!(m.get(PR_SENSITIVITY), Some(&PropVal::Long(2)));
+        let log = |lid| named(m, PSETID_LOG, lid).map(|v| v.to_string()).unwrap_or_default();
+        assert_eq!(log(LID_LOG_START), "2026-03-02 08:30:00");
+        assert_eq!(log(LID_LOG_END), "2026-03-02 08:30:00");
+        assert_eq!(log(LID_LOG_DURATION), "0");
+        assert_eq!(log(LID_LOG_TYPE), "\"Note\"");
+        let out = items_to_ical(&items, None);
+        for want in [
+            "METHOD:PUBLISH\r\nBEGIN:VJOURNAL\r\nUID:j-1\r\n",
+            "SUMMARY:Call with ACME\r\n",
+            "DESCRIPTION:Discussed the offer\\, next steps\r\n",
+            "CLASS:PRIVATE\r\n",
+            "CATEGORIES:Sales\r\n",
+            "DTSTART:20260302T083000Z\r\nX-GROMOX-LOGTYPE:Note\r\nEND:VJOURNAL\r\n",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        assert_eq!(ical_to_items(&out), items);
+        // An Outlook phone-call entry keeps its type and length.
+        let mut call = m.clone();
+        call.set_named(
+            PropName::Id(PSETID_LOG, LID_LOG_TYPE),
+            PT_UNICODE,
+            PropVal::String("Phone call".into()),
+        );
+        call.set_named(
+            PropName::Id(PSETID_LOG, LID_LOG_END),
+            PT_SYSTIME,
+            PropVal::SysTime(filetime(2026, 3, 2, 9, 15, 0).unwrap()),
+        );
+        let out = items_to_ical(&[call], None);
+        assert!(
+            out.contains(
+                "DTSTART:20260302T083000Z\r\nX-GROMOX-LOGEND:20260302T091500Z\r\nX-GROMOX-LOGTYPE:Phone call\r\n"
+            ),
+            "{out}"
+        );
+        let back = &ical_to_items(&out)[0];
+        assert_eq!(named_long(back, PSETID_LOG, LID_LOG_DURATION), Some(45));
+        assert_eq!(named_str(back, PSETID_LOG, LID_LOG_TYPE), Some("Phone call"));
+    }
+
+    fn at(d: u32, h: u32, mi: u32) -> u64 {
+        filetime(2026, 3, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn vfreebusy_publish() {
+        let p = |s, e, fbtype| BusyPeriod {
+            start: s,
+            end: e,
+            fbtype,
+        };
+        let fb = FreeBusy {
+            uid: "fb-1".into(),
+            dtstamp: at(1, 12, 0),
+            start: at(2, 0, 0),
+            end: at(3, 0, 0),
+            organizer: Some(("Ann Doe".into(), "ann@example.org".into())),
+            periods: vec![
+                p(at(2, 14, 0), at(2, 15, 0), FbType::Busy),
+                p(at(2, 9, 0), at(2, 10, 0), FbType::Busy),
+                p(at(2, 9, 30), at(2, 11, 0), FbType::BusyTentative),
+                p(at(2, 13, 0), at(2, 14, 0), FbType::BusyUnavailable),
+                p(at(1, 22, 0), at(2, 1, 0), FbType::Busy),
+                p(at(5, 9, 0), at(5, 10, 0), FbType::Busy),
+            ],
+        };
+        let out = freebusy_to_ical(&fb);
+        assert_eq!(
+            out,
+            "BEGIN:VCALENDAR\r\nPRODID:-//gromox-rs//gromox-convert//EN\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\n\
+BEGIN:VFREEBUSY\r\nUID:fb-1\r\nDTSTAMP:20260301T120000Z\r\nDTSTART:20260302T000000Z\r\nDTEND:20260303T000000Z\r\n\
+ORGANIZER;CN=Ann Doe:mailto:ann@example.org\r\n\
+FREEBUSY;FBTYPE=BUSY:20260302T000000Z/20260302T010000Z,20260302T090000Z/202\r\n 60302T100000Z,20260302T140000Z/20260302T150000Z\r\n\
+FREEBUSY;FBTYPE=BUSY-TENTATIVE:20260302T100000Z/20260302T110000Z\r\n\
+FREEBUSY;FBTYPE=BUSY-UNAVAILABLE:20260302T130000Z/20260302T140000Z\r\n\
+END:VFREEBUSY\r\nEND:VCALENDAR\r\n"
+        );
+        let cal = crate::contentline::parse(&out);
+        let vfb = &cal[0].children[0];
+        assert_eq!(vfb.name, "VFREEBUSY");
+        assert_eq!(vfb.props_named("FREEBUSY").count(), 3);
+    }
+
+    #[test]
+    fn busy_periods_of_a_series_and_a_meeting() {
+        // Weekly Monday 10:00 Berlin, 12 Jan moved to Tuesday 13 Jan 15:00.
+        let t = weekly("EXDATE;TZID=Europe/Berlin:20260112T100000\r\nRDATE;TZID=Europe/Berlin:20260113T150000\r\n");
+        let mut items = ical_to_items(&t);
+        items.extend(ical_to_items("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260114T080000Z\r\nDTEND:20260114T090000Z\r\nX-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:y\r\nDTSTART:20260114T100000Z\r\nDTEND:20260114T110000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"));
+        let (s, e) = (
+            filetime(2026, 1, 1, 0, 0, 0).unwrap(),
+            filetime(2026, 1, 27, 0, 0, 0).unwrap(),
+        );
+        let got: Vec<String> = flatten_busy(&busy_periods(&items, s, e), s, e)
+            .iter()
+            .map(|p| format!("{} {} {}", utc_stamp(p.start), utc_stamp(p.end), p.fbtype.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "20260105T090000Z 20260105T093000Z BUSY",
+                "20260113T140000Z 20260113T143000Z BUSY",
+                "20260114T080000Z 20260114T090000Z BUSY-TENTATIVE",
+                "20260119T090000Z 20260119T093000Z BUSY",
+                "20260126T090000Z 20260126T093000Z BUSY",
+            ]
+        );
     }
 }

@@ -18,10 +18,13 @@
 //!   task and contact properties ([MS-OXCICAL], [MS-OXVCARD]);
 //!   [`recur`] builds and parses PidLidAppointmentRecur ([MS-OXOCAL]),
 //!   [`tz`] maps VTIMEZONE to PidLidTimeZoneStruct and back.
-//! - [`ical_export`]: appointments, meetings and tasks to iCalendar
-//!   ([MS-OXCICAL] section 2.1.3, export direction), recurrences with
-//!   EXDATE and RECURRENCE-ID instances.
-//! - [`vcard_export`]: contacts to vCard 3.0.
+//! - [`ical_export`]: appointments, meetings, tasks and journal entries to
+//!   iCalendar ([MS-OXCICAL] section 2.1.3, export direction), recurrences
+//!   with EXDATE, RDATE and RECURRENCE-ID instances; VFREEBUSY publication
+//!   (RFC 5545 section 3.6.4) of busy periods, which it can derive from
+//!   appointments (recurring series expanded).
+//! - [`vcard_export`]: contacts to vCard 2.1, 3.0 and 4.0; distribution
+//!   lists to group vCards (and group vCards to IPM.DistList on import).
 //! - [`report`]: MDN (RFC 8098) and DSN (RFC 3464) generation.
 //! - [`message`] / [`props`]: the message structure the conversions share;
 //!   [`mapi`] converts it to and from `gromox-mapi` types.
@@ -33,15 +36,19 @@
 //! |---|---|---|
 //! | MIME (RFC 5322) | [`mime_in::mime_to_mapi`] | [`mime_out::mapi_to_mime`] / [`mime_out::mapi_to_mime_with`] (meetings get a text/calendar alternative, winmail.dat optional) |
 //! | TNEF | [`tnef::decode`] + [`mime_in::tnef_to_message`] | [`tnef_export::encode`] |
-//! | iCalendar | [`ical::ical_to_items`] (RECURRENCE-ID instances become exceptions) | [`ical_export::items_to_ical`] |
-//! | vCard | [`vcard::vcards_to_contacts`] | [`vcard_export::contact_to_vcard`] (3.0) |
+//! | iCalendar | [`ical::ical_to_items`] (VEVENT, VTODO, VJOURNAL → IPM.Activity; RECURRENCE-ID instances become exceptions) | [`ical_export::items_to_ical`]; VFREEBUSY: [`ical_export::freebusy_to_ical`] |
+//! | vCard | [`vcard::vcards_to_contacts`] (2.1, 3.0, 4.0; groups become IPM.DistList) | [`vcard_export::contact_to_vcard_version`] (2.1, 3.0, 4.0; IPM.DistList as a group) |
 //! | MDN / DSN | classified by `mime_to_mapi` | [`report::mdn`], [`report::dsn`] |
 //!
-//! Not yet: RDATE and RRULEs the recurrence blob cannot hold (kept as text
+//! RDATE: an RDATE that pairs with an EXDATE becomes a moved instance
+//! (exception), other RDATEs are kept in PidNameICalendarRecurrenceDate and
+//! exported again, but MAPI clients do not show them as instances.
+//!
+//! Not yet: RRULEs the recurrence blob cannot hold (kept as text
 //! in PidLidRecurrencePattern and exported as written, without
 //! exceptions); VTIMEZONE export of non-recurring events
-//! (they are written in UTC); Hijri/other calendar types; VJOURNAL, VFREEBUSY;
-//! vCard 4.0 output; RTF generation from HTML. (Outlook .msg files are
+//! (they are written in UTC); Hijri/other calendar types; VFREEBUSY import;
+//! RTF generation from HTML. (Outlook .msg files are
 //! read by `tools/mt`, not here.)
 
 pub mod base64;

@@ -693,6 +693,67 @@ impl AppointmentRecur {
     }
 }
 
+impl AppointmentRecur {
+    /// Whether the pattern generates an instance on the local day `day`
+    /// (days since 1601-01-01), deleted or not, following the
+    /// RecurrencePattern fields of [MS-OXOCAL] section 2.2.1.44.1:
+    /// FirstDateTime anchors the period, StartDate and EndDate bound the
+    /// series. `None` for calendars other than Gregorian, whose months this
+    /// does not compute.
+    pub fn occurs_on(&self, day: i64) -> Option<bool> {
+        let p = &self.pattern;
+        if p.calendar_type > 1 || p.pattern_type >= 0xA {
+            return None;
+        }
+        let min = day.checked_mul(1440)?;
+        if min < (p.start_date - p.start_date % 1440) as i64 || min > p.end_date as i64 {
+            return Some(false);
+        }
+        let period = p.period.max(1) as i64;
+        Some(match &p.pattern_specific {
+            PatternSpecific::None => min % period == p.first_date_time as i64 % period,
+            PatternSpecific::Week(mask) => {
+                if mask & (1 << weekday(day)) == 0 {
+                    return Some(false);
+                }
+                if p.recur_frequency == 0x200A {
+                    // Every weekday: a daily frequency with a week pattern.
+                    return Some(true);
+                }
+                let week_start = day - ((weekday(day) + 7 - p.first_dow.min(6)) % 7) as i64;
+                (week_start * 1440) % (period * 10080) == p.first_date_time as i64 % (period * 10080)
+            }
+            spec => {
+                let (y, m, d) = civil(day);
+                let months = (y - 1601) * 12 + m as i64 - 1;
+                let (fy, fm, _) = civil(p.first_date_time as i64 / 1440);
+                let first = (fy - 1601) * 12 + fm as i64 - 1;
+                if months % period != first % period {
+                    return Some(false);
+                }
+                let dim = days_in_month(y, m);
+                match spec {
+                    PatternSpecific::Day(_) if p.pattern_type == 4 => d == dim,
+                    PatternSpecific::Day(want) => d == (*want).clamp(1, 31).min(dim),
+                    PatternSpecific::MonthNth(mask, n) => {
+                        let first_day = day - (d as i64 - 1);
+                        let hits: Vec<u32> = (1..=dim)
+                            .filter(|x| mask & (1 << weekday(first_day + *x as i64 - 1)) != 0)
+                            .collect();
+                        let pick = if *n >= 5 {
+                            hits.last()
+                        } else {
+                            hits.get((*n as usize).saturating_sub(1))
+                        };
+                        pick == Some(&d)
+                    }
+                    _ => false,
+                }
+            }
+        })
+    }
+}
+
 /// Local civil date of a minutes-since-1601 value, and the minute of day.
 pub fn civil_minutes(m: u32) -> (i64, u32, u32, u32) {
     let days = (m / 1440) as i64;
@@ -806,5 +867,38 @@ mod tests {
         assert!(appointment_recur("RSCALE=HEBREW;FREQ=YEARLY", st, 1, &[]).is_none());
         assert!(appointment_recur("FREQ=MONTHLY;BYMONTH=1,2", st, 1, &[]).is_none());
         assert!(appointment_recur("FREQ=DAILY;BYHOUR=9", st, 1, &[]).is_none());
+    }
+
+    #[test]
+    fn occurrences_of_built_patterns() {
+        let start = |y, m, d| LocalStart {
+            year: y,
+            month: m,
+            day: d,
+            minute_of_day: 600,
+        };
+        let day = |y, m, d| days1601(y, m, d);
+        let r = parse(
+            &appointment_recur("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;COUNT=6", start(2026, 3, 2), 60, &[]).unwrap(),
+        )
+        .unwrap();
+        let on: Vec<i64> = (day(2026, 3, 1)..day(2026, 5, 1))
+            .filter(|d| r.occurs_on(*d) == Some(true))
+            .collect();
+        assert_eq!(
+            on,
+            [(3, 2), (3, 5), (3, 16), (3, 19), (3, 30), (4, 2)].map(|(m, d)| day(2026, m, d))
+        );
+        let r = parse(&appointment_recur("FREQ=MONTHLY;BYDAY=-1FR", start(2026, 1, 30), 60, &[]).unwrap()).unwrap();
+        assert_eq!(r.occurs_on(day(2026, 2, 27)), Some(true));
+        assert_eq!(r.occurs_on(day(2026, 2, 20)), Some(false));
+        let r = parse(&appointment_recur("FREQ=DAILY;INTERVAL=3", start(2026, 1, 1), 60, &[]).unwrap()).unwrap();
+        assert_eq!(r.occurs_on(day(2026, 1, 4)), Some(true));
+        assert_eq!(r.occurs_on(day(2026, 1, 5)), Some(false));
+        assert_eq!(r.occurs_on(day(2025, 12, 29)), Some(false));
+        let r = parse(&appointment_recur("FREQ=YEARLY;BYMONTHDAY=31;BYMONTH=1", start(2026, 1, 31), 60, &[]).unwrap())
+            .unwrap();
+        assert_eq!(r.occurs_on(day(2027, 1, 31)), Some(true));
+        assert_eq!(r.occurs_on(day(2027, 2, 28)), Some(false));
     }
 }
