@@ -342,7 +342,17 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
     store_opts(&mut o);
     o.optopt("", "mail", "write one .eml per message below DIR", "DIR");
     o.optflag("", "mt", "write the stream to stdout");
-    o.optflag("", "vcard", "write every contact as vCard 3.0 to stdout");
+    o.optflag(
+        "",
+        "vcard",
+        "write every contact and distribution list as a vCard to stdout",
+    );
+    o.optopt(
+        "",
+        "vcard-version",
+        "vCard version for --vcard: 2.1, 3.0 (default) or 4.0",
+        "V",
+    );
     o.optflag(
         "",
         "ical",
@@ -413,12 +423,25 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
             Some(d) => export::export_tnef(&store, root, Path::new(d), &mut errs),
             None => Ok(0),
         },
-        _ if m.opt_present("vcard") => export::export_vcard(
-            &store,
-            root,
-            std::io::BufWriter::new(std::io::stdout().lock()),
-            &mut errs,
-        ),
+        _ if m.opt_present("vcard") => {
+            use gromox_convert::vcard_export::VcardVersion;
+            let version = match m.opt_str("vcard-version").as_deref() {
+                None | Some("3.0") | Some("3") => VcardVersion::V30,
+                Some("2.1") => VcardVersion::V21,
+                Some("4.0") | Some("4") => VcardVersion::V40,
+                Some(v) => {
+                    eprintln!("{me}: --vcard-version {v:?}: use 2.1, 3.0 or 4.0");
+                    return ExitCode::from(2);
+                }
+            };
+            export::export_vcard(
+                &store,
+                root,
+                version,
+                std::io::BufWriter::new(std::io::stdout().lock()),
+                &mut errs,
+            )
+        }
         Some(d) => export::export_eml(&store, root, Path::new(&d), &mut errs),
         None => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());

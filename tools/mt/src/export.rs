@@ -72,8 +72,15 @@ pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dy
     Ok(n)
 }
 
-/// Writes every contact (IPM.Contact) below `root` as vCard 3.0 to `out`; returns how many.
-pub fn export_vcard<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut dyn Write) -> Result<u64, Error> {
+/// Writes every contact (IPM.Contact) and distribution list (IPM.DistList, as a group vCard)
+/// below `root` as vCards of `version` to `out`; returns how many.
+pub fn export_vcard<W: Write>(
+    store: &Store,
+    root: u64,
+    version: gromox_convert::vcard_export::VcardVersion,
+    mut out: W,
+    errs: &mut dyn Write,
+) -> Result<u64, Error> {
     let mut n = 0;
     for f in folder_tree(store, root)? {
         for mid in store.list_messages(f.id, false)? {
@@ -87,12 +94,13 @@ pub fn export_vcard<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut d
             let is_contact = c
                 .get(gromox_mapi::tags::PR_MESSAGE_CLASS)
                 .and_then(|v| v.as_str())
-                .is_some_and(|k| k.to_ascii_lowercase().starts_with("ipm.contact"));
+                .map(str::to_ascii_lowercase)
+                .is_some_and(|k| k.starts_with("ipm.contact") || k.starts_with("ipm.distlist"));
             if !is_contact {
                 continue;
             }
             let m = gromox_convert::mapi::from_mapi(&to_bridge(store, &c)?);
-            out.write_all(gromox_convert::vcard_export::contact_to_vcard(&m).as_bytes())
+            out.write_all(gromox_convert::vcard_export::contact_to_vcard_version(&m, version).as_bytes())
                 .map_err(|err| Error::Io {
                     path: "stdout".into(),
                     err,

@@ -130,6 +130,8 @@ impl<'a> Importer<'a> {
             fid::TASKS
         } else if c.starts_with("ipm.stickynote") {
             fid::NOTES
+        } else if c.starts_with("ipm.activity") {
+            fid::JOURNAL
         } else {
             fid::INBOX
         }

@@ -155,7 +155,7 @@ fn every_ics_and_vcf_round_trips_its_object_count() {
         (
             "ics",
             Mode::Ical,
-            vec![fid::CALENDAR, fid::TASKS, fid::INBOX, fid::NOTES],
+            vec![fid::CALENDAR, fid::TASKS, fid::INBOX, fid::NOTES, fid::JOURNAL],
         ),
         ("vcf", Mode::Vcard, vec![fid::CONTACTS]),
     ] {
