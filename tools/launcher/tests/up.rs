@@ -185,6 +185,62 @@ p.quit()
     assert!(all_there, "{metrics}");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
 
+    // Python's smtplib.LMTP delivers to two mailboxes and an unknown address in one
+    // transaction: one answer per recipient (RFC 2033 §4.2), each copy in its own Inbox.
+    gromox_tools::install_store_hooks();
+    let dcfg = gromox_base::Config::load(
+        "gromox",
+        Some(&state.join("etc/gromox.cfg")),
+        gromox_directory::CONFIG_FILES,
+        &gromox_directory::config_keys(),
+    )
+    .unwrap();
+    gromox_directory::ensure_demo(&dcfg, "example.org", "bob@example.org", "bob pw 123").unwrap();
+    let script = r#"
+import smtplib, sys
+s = smtplib.LMTP(sys.argv[1], int(sys.argv[2]))
+s.ehlo_or_helo_if_needed()
+s.mail("someone@example.net")
+for r in ["demo@example.org", "bob@example.org", "nobody@example.org"]:
+    print("RCPT", r, s.rcpt(r)[0])
+print("DATA", s.data(b"Subject: to two\r\n\r\nhello both\r\n")[0])
+print("DATA", s.getreply()[0])
+s.quit()
+"#;
+    let out = std::process::Command::new(gromox_testkit::python())
+        .args(["-c", script, &lmtp.ip().to_string(), &lmtp.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "RCPT demo@example.org 250",
+            "RCPT bob@example.org 250",
+            "RCPT nobody@example.org 550",
+            "DATA 250",
+            "DATA 250"
+        ],
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (user, n) in [("demo", 2), ("bob", 1)] {
+        let store = exmdbd::Store::open(&state.join(format!("user/example.org/{user}")), &Default::default()).unwrap();
+        let subjects: Vec<String> = store
+            .list_messages(0x0d, false)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| store.read_message(m).ok())
+            .filter_map(|m| {
+                m.get(gromox_mapi::tags::PR_SUBJECT)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(subjects.len(), n, "{user}: {subjects:?}");
+        assert!(subjects.contains(&"to two".to_string()), "{user}: {subjects:?}");
+    }
+
     // A daemon killed with SIGKILL is restarted.
     let pid = pid_of(&state, "imapd").expect("imapd pid file");
     assert!(alive(pid));
