@@ -231,6 +231,8 @@ impl Server {
             workers.push(h);
         }
         drop(back_tx);
+        // Memory freed after a burst goes back to the system (one thread per process).
+        crate::sys::spawn_memory_releaser(std::time::Duration::from_secs(2), 32 * 1024);
         let (metrics_stop, metrics_rx) = crossbeam_channel::bounded::<()>(1);
         let exporter = match cfg.metrics.clone() {
             Some(m) => {
