@@ -153,6 +153,22 @@ impl Store {
     /// `(highest change number, message count)` of a folder's live normal messages; read-state
     /// changes count as changes. One indexed query.
     pub fn folder_state(&self, folder: u64) -> Result<(u64, u64)> {
+        // Unchanged database: the answer of last time (the count is O(folder size)).
+        let data_version: i64 = self
+            .conn()
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let version = (data_version, self.conn().total_changes());
+        {
+            let mut c = self.folder_states.borrow_mut();
+            if c.version != version {
+                c.version = version;
+                c.states.clear();
+            }
+            if let Some(st) = c.states.get(&folder) {
+                return Ok(*st);
+            }
+        }
         let read_cn = if self.is_private() {
             "COALESCE(MAX(read_cn),0)"
         } else {
@@ -166,7 +182,12 @@ impl Store {
             .conn()
             .prepare_cached(&sql)?
             .query_row([folder as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok((cn.max(rcn) as u64, n as u64))
+        let st = (cn.max(rcn) as u64, n as u64);
+        let mut c = self.folder_states.borrow_mut();
+        if c.version == version {
+            c.states.insert(folder, st);
+        }
+        Ok(st)
     }
 
     /// Summaries of up to `limit` live normal messages of `folder` with ids above
@@ -427,5 +448,44 @@ fn apply_flag_props(props: &mut Vec<TaggedVal>, flagged: bool, verb: Option<i32>
     }
     if let Some(v) = verb {
         props.push(TaggedVal::new(PR_LAST_VERB_EXECUTED, PropVal::I4(v)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{MessageContent, Store};
+    use gromox_mapi::tags::PR_SUBJECT;
+    use gromox_mapi::PropVal;
+
+    const INBOX: u64 = crate::layout::fid::INBOX;
+
+    fn msg() -> MessageContent {
+        let mut c = MessageContent::default();
+        c.set(PR_SUBJECT, PropVal::Unicode("x".into()));
+        c
+    }
+
+    /// The folder-state probe answers from its cache only while nothing changed: writes
+    /// through this store, read-state changes and commits by another connection all show.
+    #[test]
+    fn folder_state_follows_every_change() {
+        let t = tempfile::tempdir().unwrap();
+        let mut a = Store::create_private(t.path(), "a@example.org", "en", false, &Default::default()).unwrap();
+        assert_eq!(a.folder_state(INBOX).unwrap(), (0, 0));
+        let m1 = a.deliver_message(Some(INBOX), &msg(), None).unwrap().message;
+        let (cn1, n1) = a.folder_state(INBOX).unwrap();
+        assert_eq!(n1, 1);
+        assert_eq!(a.folder_state(INBOX).unwrap(), (cn1, 1), "cached, unchanged");
+        a.set_read(m1, true).unwrap();
+        let (cn2, _) = a.folder_state(INBOX).unwrap();
+        assert!(cn2 > cn1, "a read-state change is a new state");
+        // Another connection (another process, e.g. in-process delivery) commits.
+        let mut b = Store::open(t.path(), &Default::default()).unwrap();
+        b.deliver_message(Some(INBOX), &msg(), None).unwrap();
+        let (cn3, n3) = a.folder_state(INBOX).unwrap();
+        assert_eq!(n3, 2);
+        assert!(cn3 > cn2);
+        a.delete_messages(&[m1], false).unwrap();
+        assert_eq!(a.folder_state(INBOX).unwrap().1, 1);
     }
 }

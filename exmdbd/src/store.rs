@@ -86,6 +86,17 @@ pub struct Store {
     pub(crate) durability: Durability,
     pub(crate) notifier: Arc<Notifier>,
     guid: Guid,
+    /// Folder states (`imapview::folder_state`) valid while the database is unchanged: keyed by
+    /// (`PRAGMA data_version`, this connection's `total_changes`), which move with every commit
+    /// of another connection and every change through this one.
+    pub(crate) folder_states: std::cell::RefCell<FolderStateCache>,
+}
+
+/// See [`Store::folder_states`].
+#[derive(Default)]
+pub(crate) struct FolderStateCache {
+    pub(crate) version: (i64, u64),
+    pub(crate) states: std::collections::HashMap<u64, (u64, u64)>,
 }
 
 pub(crate) fn sql_of(v: &PropVal) -> Value {
@@ -190,6 +201,7 @@ impl Store {
             durability: opts.durability,
             notifier: Arc::new(Notifier::default()),
             guid,
+            folder_states: Default::default(),
         })
     }
 
@@ -274,6 +286,7 @@ impl Store {
             durability: opts.durability,
             notifier: Arc::new(Notifier::default()),
             guid,
+            folder_states: Default::default(),
         })
     }
 
