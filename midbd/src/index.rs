@@ -302,6 +302,10 @@ pub struct Mailbox {
     maildir: String,
     path: PathBuf,
     folders_synced: bool,
+    /// Encoded SELECT answers per folder, valid while the index is unchanged (see
+    /// [`Mailbox::cached_select`]): every session selecting a big folder would otherwise scan
+    /// it again.
+    selects: std::collections::HashMap<u64, ((i64, u64), std::sync::Arc<Vec<u8>>)>,
 }
 
 impl Mailbox {
@@ -314,6 +318,7 @@ impl Mailbox {
             maildir: maildir.to_string(),
             path,
             folders_synced: false,
+            selects: Default::default(),
         })
     }
 
@@ -769,6 +774,36 @@ impl Mailbox {
             )?;
         }
         Ok(st)
+    }
+
+    /// The index's version: moves with every change through this connection and every commit
+    /// by another (`total_changes`, `PRAGMA data_version`).
+    fn version(&self) -> Result<(i64, u64), Error> {
+        let dv: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok((dv, self.conn.total_changes()))
+    }
+
+    /// The encoded SELECT answer for `folder` made by `make` last time, if the index has not
+    /// changed since.
+    pub fn cached_select(&self, folder: u64) -> Result<Option<std::sync::Arc<Vec<u8>>>, Error> {
+        let v = self.version()?;
+        Ok(self
+            .selects
+            .get(&folder)
+            .filter(|(at, _)| *at == v)
+            .map(|(_, r)| r.clone()))
+    }
+
+    /// Remember the encoded SELECT answer for `folder` at the index's current version. Only for
+    /// answers without \Recent messages: those are shown to one session only.
+    pub fn keep_select(&mut self, folder: u64, answer: std::sync::Arc<Vec<u8>>) -> Result<(), Error> {
+        let v = self.version()?;
+        self.selects.retain(|_, (at, _)| *at == v);
+        self.selects.insert(folder, (v, answer));
+        Ok(())
     }
 
     /// UIDs above `after`, ascending, at most `limit`.

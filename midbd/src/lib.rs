@@ -221,7 +221,13 @@ impl Service {
                 let mb = self.mailbox(maildir)?;
                 let mut m = lock(&mb);
                 let f = m.open_folder(src, folder)?;
+                // Sessions selecting an unchanged folder share one encoded answer.
+                if let Some(answer) = m.cached_select(f)? {
+                    out.extend_from_slice(&answer);
+                    return Ok(None);
+                }
                 let st = m.select_status(f)?;
+                let mut answer = Vec::new();
                 let mut after = 0;
                 loop {
                     let uids = m.uids_after(f, after, 50_000)?;
@@ -230,13 +236,17 @@ impl Service {
                     // One record per run of ranges; the client expands them.
                     let set = wire::encode_uids(&uids);
                     for part in set.split(',').collect::<Vec<_>>().chunks(CHUNK) {
-                        rec(out, &part.join(","));
+                        rec(&mut answer, &part.join(","));
                     }
                 }
                 let mut s = String::from("TRUE ");
                 wire::encode_status(&st, &mut s);
-                out.extend_from_slice(s.as_bytes());
-                out.extend_from_slice(b"\r\n");
+                answer.extend_from_slice(s.as_bytes());
+                answer.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&answer);
+                if st.recent == 0 {
+                    m.keep_select(f, std::sync::Arc::new(answer))?;
+                }
             }
             Request::FetchMeta {
                 maildir,

@@ -259,3 +259,32 @@ fn hosts_allow_refuses_inside_the_protocol() {
         r => panic!("{r:?}"),
     }
 }
+
+/// Sessions selecting an unchanged folder share one answer, yet every answer is current:
+/// \Recent goes to the first session only, and a delivery or a flag change shows at once.
+#[test]
+fn repeated_selects_are_shared_and_stay_current() {
+    let e = env();
+    let c = client(&e);
+    e.src.deliver(&e.md, fid::INBOX, b"Subject: 1\r\n\r\n", 1000);
+    e.src.deliver(&e.md, fid::INBOX, b"Subject: 2\r\n\r\n", 2000);
+    let (st, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!((st.messages, st.recent, st.unseen, uids.clone()), (2, 2, 2, vec![1, 2]));
+    // The second and third session: no \Recent, same list (the third from the shared answer).
+    for _ in 0..2 {
+        let (st, again) = c.select(&e.md, "INBOX").unwrap();
+        assert_eq!((st.messages, st.recent, st.unseen, st.uidnext), (2, 0, 2, 3));
+        assert_eq!(again, uids);
+    }
+    // A delivery into the store: the next SELECT sees it.
+    e.src.deliver(&e.md, fid::INBOX, b"Subject: 3\r\n\r\n", 3000);
+    let (st, uids) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!((st.messages, st.recent, uids), (3, 1, vec![1, 2, 3]));
+    // A flag change through midb: the next SELECT counts it.
+    c.set_flags(&e.md, "INBOX", &[1], FlagMode::Add, &s(&["\\Seen"]))
+        .unwrap();
+    let (st, _) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!((st.unseen, st.first_unseen), (2, Some(2)));
+    let (st, _) = c.select(&e.md, "INBOX").unwrap();
+    assert_eq!((st.messages, st.recent, st.unseen, st.first_unseen), (3, 0, 2, Some(2)));
+}
