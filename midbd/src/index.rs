@@ -305,8 +305,11 @@ pub struct Mailbox {
     /// Encoded SELECT answers per folder, valid while the index is unchanged (see
     /// [`Mailbox::cached_select`]): every session selecting a big folder would otherwise scan
     /// it again.
-    selects: std::collections::HashMap<u64, ((i64, u64), std::sync::Arc<Vec<u8>>)>,
+    selects: std::collections::HashMap<u64, (IndexVersion, std::sync::Arc<Vec<u8>>)>,
 }
+
+/// `PRAGMA data_version` and the connection's `total_changes`.
+type IndexVersion = (i64, u64);
 
 impl Mailbox {
     /// Open (creating if needed) the index of `maildir` (already validated).
@@ -778,7 +781,7 @@ impl Mailbox {
 
     /// The index's version: moves with every change through this connection and every commit
     /// by another (`total_changes`, `PRAGMA data_version`).
-    fn version(&self) -> Result<(i64, u64), Error> {
+    fn version(&self) -> Result<IndexVersion, Error> {
         let dv: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")?
