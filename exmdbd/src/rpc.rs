@@ -351,13 +351,16 @@ impl ExmdbServer {
                 st.create_message(folder, &from_wire(content), associated)
                     .map_err(err)?,
             ),
-            Call::SetMessageProps { mid, props } => {
+            Call::SetMessageProps { mid, mut props } => {
                 live_message(&st, mid)?;
+                // Like Gromox's cu_set_properties, store-maintained tags are not written.
+                props.retain(|p| crate::message::client_settable(p.tag));
                 st.set_props(Obj::Message(mid), &props).map_err(err)?;
                 Response::Done
             }
-            Call::RemoveMessageProps { mid, tags } => {
+            Call::RemoveMessageProps { mid, mut tags } => {
                 live_message(&st, mid)?;
+                tags.retain(|t| crate::message::client_settable(*t));
                 st.remove_props(Obj::Message(mid), &tags).map_err(err)?;
                 Response::Done
             }

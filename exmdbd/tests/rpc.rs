@@ -757,6 +757,26 @@ fn message_properties_over_rpc() {
     let get = |p: &[TaggedVal], t: PropTag| p.iter().find(|x| x.tag == t).map(|x| x.val.clone());
     assert_eq!(get(&props, subject("").tag), Some(PropVal::Unicode("after".into())));
     assert_eq!(get(&props, named), Some(PropVal::Unicode("Apollo".into())));
+    // Store-maintained tags are not written nor removed by clients.
+    let change_key = PropTag(0x65E2_0102);
+    let ck = get(&props, change_key);
+    assert!(ck.is_some());
+    c.set_message_props(
+        dir,
+        mid,
+        &[
+            TaggedVal::new(change_key, PropVal::Binary(vec![1, 2, 3])),
+            TaggedVal::new(PropTag(0x674A_0014), PropVal::I8(42)),
+        ],
+    )
+    .unwrap();
+    c.remove_message_props(dir, mid, &[change_key]).unwrap();
+    let props = match c.call(dir, &Call::GetMessageProps(mid)).unwrap() {
+        Response::Props(p) => p,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(get(&props, change_key), ck);
+    assert_ne!(get(&props, PropTag(0x674A_0014)), Some(PropVal::I8(42)));
     c.remove_message_props(dir, mid, &[named, PR_BODY]).unwrap();
     let m = c.read_message(dir, mid).unwrap();
     assert_eq!(get(&m.props, named), None);
