@@ -342,7 +342,17 @@ impl ExmdbServer {
                 }
                 Response::PropNames(names)
             }
-            Call::ReadMessage { mid } => Response::Message(to_wire(st.read_message(mid).map_err(err)?)),
+            Call::ReadMessage { mid } => {
+                let m = st.read_message(mid).map_err(err)?;
+                // The store nests to any depth; the protocol carries MAX_MESSAGE_DEPTH levels.
+                if nesting(&m) > proto::MAX_MESSAGE_DEPTH {
+                    return Err((
+                        Status::NotSupported,
+                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
+                    ));
+                }
+                Response::Message(to_wire(m))
+            }
             Call::WriteMessage {
                 folder,
                 associated,
@@ -386,6 +396,16 @@ fn live_message(st: &crate::Store, mid: u64) -> Result<(), (Status, String)> {
         Ok(_) => Err(err(Error::NotFound("message"))),
         Err(e) => Err(err(e)),
     }
+}
+
+/// How deep embedded messages nest in `c` (0: none).
+fn nesting(c: &MessageContent) -> usize {
+    c.attachments
+        .iter()
+        .filter_map(|a| a.embedded.as_deref())
+        .map(|e| 1 + nesting(e))
+        .max()
+        .unwrap_or(0)
 }
 
 /// A stored message in its wire form.

@@ -723,6 +723,30 @@ fn too_deep_messages_are_refused() {
     }
     assert_eq!(depth, proto::MAX_MESSAGE_DEPTH);
     c.ping(dir).unwrap();
+    drop(d);
+    // A deeper message stored in-process (the store nests to any depth) is refused by
+    // ReadMessage with NotSupported instead of a response the client could not decode.
+    let mut deep = exmdbd::MessageContent::default();
+    for _ in 0..=proto::MAX_MESSAGE_DEPTH {
+        deep = exmdbd::MessageContent {
+            attachments: vec![exmdbd::AttachmentContent {
+                props: vec![],
+                embedded: Some(Box::new(deep)),
+            }],
+            ..Default::default()
+        };
+    }
+    let deep_mid = {
+        let mut st = exmdbd::Store::open(&e.maildir, &exmdbd::StoreOptions::default()).unwrap();
+        st.create_message(0x0d, &deep, false).unwrap()
+    };
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    match c.read_message(dir, deep_mid) {
+        Err(ExmdbError::Call(Status::NotSupported, msg)) => assert!(msg.contains("deeper"), "{msg}"),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(c.read_message(dir, mid).unwrap().attachments.len(), 1);
 }
 
 /// Gromox set_message_properties / remove_message_properties over RPC, with a named property.
