@@ -87,7 +87,7 @@ enum Parent {
 }
 
 /// Tags the store maintains itself and clients cannot set.
-const COMPUTED: &[PropTag] = &[
+pub(crate) const COMPUTED: &[PropTag] = &[
     PR_MESSAGE_SIZE,
     PR_MESSAGE_SIZE_EXTENDED,
     PR_MID,
@@ -183,6 +183,12 @@ fn write_message_tx(
 
 /// Store-maintained tags stripped when reading content back.
 const STORE_TAGS: &[PropTag] = &[PR_CHANGE_KEY, PR_PREDECESSOR_CHANGE_LIST];
+
+/// Whether a client may set `tag` on a message: not one the store computes or keeps for change
+/// tracking (compared by property id, whatever type the client gives it).
+pub(crate) fn client_settable(tag: PropTag) -> bool {
+    !COMPUTED.iter().chain(STORE_TAGS).any(|t| t.id() == tag.id())
+}
 
 fn read_message_conn(st: &Store, c: &Connection, mid: u64) -> Result<MessageContent> {
     let mut props = get_props_conn(c, &st.dir, Obj::Message(mid))?;

@@ -328,6 +328,52 @@ impl ExmdbServer {
                 Response::Count((s.messages + s.folders) as u64)
             }
             Call::PurgeDatafiles => Response::Count(st.purge_content().map_err(err)? as u64),
+            Call::GetNamedPropIds { create, names } => {
+                let mut ids = Vec::with_capacity(names.len());
+                for n in &names {
+                    ids.push(st.get_named_propid(n, create).map_err(err)?.unwrap_or(0));
+                }
+                Response::PropIds(ids)
+            }
+            Call::GetNamedPropNames { ids } => {
+                let mut names = Vec::with_capacity(ids.len());
+                for id in ids {
+                    names.push(st.get_propname(id).map_err(err)?);
+                }
+                Response::PropNames(names)
+            }
+            Call::ReadMessage { mid } => {
+                let m = st.read_message(mid).map_err(err)?;
+                // The store nests to any depth; the protocol carries MAX_MESSAGE_DEPTH levels.
+                if nesting(&m) > proto::MAX_MESSAGE_DEPTH {
+                    return Err((
+                        Status::NotSupported,
+                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
+                    ));
+                }
+                Response::Message(to_wire(m))
+            }
+            Call::WriteMessage {
+                folder,
+                associated,
+                content,
+            } => Response::Id(
+                st.create_message(folder, &from_wire(content), associated)
+                    .map_err(err)?,
+            ),
+            Call::SetMessageProps { mid, mut props } => {
+                live_message(&st, mid)?;
+                // Like Gromox's cu_set_properties, store-maintained tags are not written.
+                props.retain(|p| crate::message::client_settable(p.tag));
+                st.set_props(Obj::Message(mid), &props).map_err(err)?;
+                Response::Done
+            }
+            Call::RemoveMessageProps { mid, mut tags } => {
+                live_message(&st, mid)?;
+                tags.retain(|t| crate::message::client_settable(*t));
+                st.remove_props(Obj::Message(mid), &tags).map_err(err)?;
+                Response::Done
+            }
             Call::RecalcSizes => {
                 let tx = st.conn.transaction().map_err(|e| err(e.into()))?;
                 crate::message::recompute_store_size(&tx).map_err(err)?;
@@ -340,6 +386,57 @@ impl ExmdbServer {
             }
         };
         Ok(r)
+    }
+}
+
+/// A top-level message that is not soft-deleted, or [`Status::NotFound`].
+fn live_message(st: &crate::Store, mid: u64) -> Result<(), (Status, String)> {
+    match st.message_info(mid) {
+        Ok(i) if !i.deleted => Ok(()),
+        Ok(_) => Err(err(Error::NotFound("message"))),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// How deep embedded messages nest in `c` (0: none).
+fn nesting(c: &MessageContent) -> usize {
+    c.attachments
+        .iter()
+        .filter_map(|a| a.embedded.as_deref())
+        .map(|e| 1 + nesting(e))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A stored message in its wire form.
+fn to_wire(c: MessageContent) -> proto::MessageContent {
+    proto::MessageContent {
+        props: c.props,
+        recipients: c.recipients,
+        attachments: c
+            .attachments
+            .into_iter()
+            .map(|a| proto::AttachmentContent {
+                props: a.props,
+                embedded: a.embedded.map(|e| Box::new(to_wire(*e))),
+            })
+            .collect(),
+    }
+}
+
+/// A message from the wire (its depth is bounded by the decoder).
+fn from_wire(c: proto::MessageContent) -> MessageContent {
+    MessageContent {
+        props: c.props,
+        recipients: c.recipients,
+        attachments: c
+            .attachments
+            .into_iter()
+            .map(|a| crate::AttachmentContent {
+                props: a.props,
+                embedded: a.embedded.map(|e| Box::new(from_wire(*e))),
+            })
+            .collect(),
     }
 }
 

@@ -450,3 +450,381 @@ fn listener_gets_new_mail_and_resubscribes_after_restart() {
     let n = rx.recv_timeout(Duration::from_secs(5)).expect("new-mail after restart");
     assert_eq!(n.message, m2);
 }
+
+/// Named properties over RPC (Gromox get_named_propids / get_named_propnames): unknown names
+/// are 0 until created, created ids are stable and map back to their names, unmapped ids are
+/// `None`.
+#[test]
+fn named_properties_over_rpc() {
+    use gromox_mapi::named::{PropName, PSETID_APPOINTMENT, PS_PUBLIC_STRINGS};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let names = vec![
+        PropName::lid(PSETID_APPOINTMENT, 0x8205),
+        PropName::name(PS_PUBLIC_STRINGS, "X-Project-Code ✓"),
+        PropName::lid(PS_PUBLIC_STRINGS, 0x1234_5678),
+    ];
+    // Unknown and not created: 0 each (in a fresh store nothing is mapped except what the
+    // store itself uses, so look up names nobody else creates).
+    let fresh = vec![PropName::name(PS_PUBLIC_STRINGS, "never-created-here")];
+    assert_eq!(c.get_named_propids(dir, false, &fresh).unwrap(), vec![0]);
+    let ids = c.get_named_propids(dir, true, &names).unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|&i| i >= 0x8001), "{ids:x?}");
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "distinct ids"
+    );
+    // Stable: asking again (without create) gives the same ids, also in another order.
+    assert_eq!(c.get_named_propids(dir, false, &names).unwrap(), ids);
+    let rev: Vec<_> = names.iter().rev().cloned().collect();
+    let mut back = c.get_named_propids(dir, false, &rev).unwrap();
+    back.reverse();
+    assert_eq!(back, ids);
+    // Mixed known/unknown without create.
+    assert_eq!(
+        c.get_named_propids(dir, false, &[names[1].clone(), fresh[0].clone()])
+            .unwrap(),
+        vec![ids[1], 0]
+    );
+    // Ids map back to their names; unmapped ids (0xfffe, a non-named id) are None.
+    let got = c
+        .get_named_propnames(dir, &[ids[2], 0xfffe, ids[0], ids[1], 0x0037])
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(names[2].clone()),
+            None,
+            Some(names[0].clone()),
+            Some(names[1].clone()),
+            None
+        ]
+    );
+    assert_eq!(c.get_named_propnames(dir, &[]).unwrap(), vec![]);
+    // The mapping survives a restart of the daemon.
+    drop(d);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    assert_eq!(c.get_named_propids(dir, false, &names).unwrap(), ids);
+}
+
+const PR_HTML: PropTag = PropTag(0x1013_0102);
+const PR_BODY: PropTag = PropTag(0x1000_001F);
+const PR_DISPLAY_NAME: PropTag = PropTag(0x3001_001F);
+const PR_SMTP_ADDRESS: PropTag = PropTag(0x39FE_001F);
+const PR_RECIPIENT_TYPE: PropTag = PropTag(0x0C15_0003);
+const PR_ATTACH_METHOD: PropTag = PropTag(0x3705_0003);
+const PR_ATTACH_LONG_FILENAME: PropTag = PropTag(0x3707_001F);
+const PR_ATTACH_DATA_BIN: PropTag = PropTag(0x3701_0102);
+const PR_MESSAGE_CLASS: PropTag = PropTag(0x001A_001F);
+
+/// Tags the store adds or maintains when a message is written (change tracking, times, size,
+/// ids): dropped before comparing with what was written, unless the writer set them.
+const STORE_MAINTAINED: &[u32] = &[
+    0x65E2_0102, // PR_CHANGE_KEY
+    0x65E3_0102, // PR_PREDECESSOR_CHANGE_LIST
+    0x3007_0040, // PR_CREATION_TIME
+    0x3008_0040, // PR_LAST_MODIFICATION_TIME
+    0x0E08_0003, // PR_MESSAGE_SIZE
+    0x0E08_0014, // PR_MESSAGE_SIZE_EXTENDED
+    0x674A_0014, // PR_MID
+    0x6748_0014, // PR_FID
+    0x67A4_0014, // PR_CHANGE_NUMBER
+];
+
+fn props_of(written: &[TaggedVal], read: &[TaggedVal]) -> Vec<TaggedVal> {
+    let mut v: Vec<TaggedVal> = read
+        .iter()
+        .filter(|p| !STORE_MAINTAINED.contains(&p.tag.0) || written.iter().any(|w| w.tag == p.tag))
+        .cloned()
+        .collect();
+    v.sort_by_key(|p| p.tag.0);
+    v
+}
+
+fn sorted(p: &[TaggedVal]) -> Vec<TaggedVal> {
+    let mut v = p.to_vec();
+    v.sort_by_key(|p| p.tag.0);
+    v
+}
+
+/// Asserts that `read` is `written` plus store-maintained tags, recursively.
+fn assert_same_message(written: &proto::MessageContent, read: &proto::MessageContent, path: &str) {
+    assert_eq!(
+        sorted(&written.props),
+        props_of(&written.props, &read.props),
+        "{path}: properties"
+    );
+    assert_eq!(written.recipients.len(), read.recipients.len(), "{path}: recipients");
+    for (i, (w, r)) in written.recipients.iter().zip(&read.recipients).enumerate() {
+        assert_eq!(sorted(w), props_of(w, r), "{path}: recipient {i}");
+    }
+    assert_eq!(written.attachments.len(), read.attachments.len(), "{path}: attachments");
+    for (i, (w, r)) in written.attachments.iter().zip(&read.attachments).enumerate() {
+        assert_eq!(sorted(&w.props), props_of(&w.props, &r.props), "{path}: attachment {i}");
+        match (&w.embedded, &r.embedded) {
+            (Some(we), Some(re)) => assert_same_message(we, re, &format!("{path}/attachment {i}")),
+            (None, None) => {}
+            (a, b) => panic!("{path}: attachment {i} embedded {} vs {}", a.is_some(), b.is_some()),
+        }
+    }
+}
+
+fn uni(tag: PropTag, s: &str) -> TaggedVal {
+    TaggedVal::new(tag, PropVal::Unicode(s.into()))
+}
+
+fn recipient(name: &str, addr: &str, kind: i32) -> Vec<TaggedVal> {
+    vec![
+        uni(PR_DISPLAY_NAME, name),
+        uni(PR_SMTP_ADDRESS, addr),
+        TaggedVal::new(PR_RECIPIENT_TYPE, PropVal::I4(kind)),
+    ]
+}
+
+fn file_attachment(name: &str, data: Vec<u8>) -> proto::AttachmentContent {
+    proto::AttachmentContent {
+        props: vec![
+            TaggedVal::new(PR_ATTACH_METHOD, PropVal::I4(1)),
+            uni(PR_ATTACH_LONG_FILENAME, name),
+            TaggedVal::new(PR_ATTACH_DATA_BIN, PropVal::Binary(data)),
+        ],
+        embedded: None,
+    }
+}
+
+/// Whole messages over RPC (Gromox write_message / read_message): an HTML message with three
+/// recipients, a file attachment and an embedded message with its own attachment is written,
+/// read back identical (plus the store's change tracking), and the folder and existence
+/// checks answer with their statuses.
+#[test]
+fn whole_messages_over_rpc() {
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let inbox = 0x0d;
+    let html = b"<html><body><p>Quarterly <b>numbers</b> attached.</p></body></html>".to_vec();
+    let inner = proto::MessageContent {
+        props: vec![
+            uni(PR_MESSAGE_CLASS, "IPM.Note"),
+            subject("Forwarded: the original"),
+            uni(PR_BODY, "the original body"),
+        ],
+        recipients: vec![recipient("Carol", "carol@example.net", 1)],
+        attachments: vec![file_attachment("inner.txt", b"inner attachment data".to_vec())],
+    };
+    let msg = proto::MessageContent {
+        props: vec![
+            uni(PR_MESSAGE_CLASS, "IPM.Note"),
+            subject("Numbers Q3"),
+            TaggedVal::new(PR_HTML, PropVal::Binary(html.clone())),
+        ],
+        recipients: vec![
+            recipient("Bob", "bob@example.org", 1),
+            recipient("Dave", "dave@example.org", 2),
+            recipient("Eve", "eve@example.org", 3),
+        ],
+        attachments: vec![
+            file_attachment("numbers.csv", (0..4000u32).flat_map(|i| i.to_le_bytes()).collect()),
+            proto::AttachmentContent {
+                props: vec![
+                    TaggedVal::new(PR_ATTACH_METHOD, PropVal::I4(5)),
+                    uni(PR_DISPLAY_NAME, "Forwarded: the original"),
+                ],
+                embedded: Some(Box::new(inner)),
+            },
+        ],
+    };
+    let mid = c.write_message(dir, inbox, false, &msg).unwrap();
+    assert_ne!(mid, 0);
+    let back = c.read_message(dir, mid).unwrap();
+    assert_same_message(&msg, &back, "message");
+    let html_back = back.props.iter().find(|p| p.tag == PR_HTML).map(|p| &p.val);
+    assert_eq!(html_back, Some(&PropVal::Binary(html)));
+    // The message is a normal message of the Inbox: listed, and its properties readable.
+    let listed = c.list_messages(dir, inbox, 0, 100, 0).unwrap();
+    assert!(listed.iter().any(|m| m.mid == mid), "{listed:?}");
+    // An associated (FAI) message: readable, but not listed among the normal messages.
+    let fai = c
+        .write_message(dir, inbox, true, &proto::MessageContent::default())
+        .unwrap();
+    assert!(fai != mid && fai != 0);
+    let read = c.read_message(dir, fai).unwrap();
+    assert!(read.recipients.is_empty() && read.attachments.is_empty());
+    let listed: Vec<u64> = c
+        .list_messages(dir, inbox, 0, 100, 0)
+        .unwrap()
+        .iter()
+        .map(|m| m.mid)
+        .collect();
+    assert_eq!(listed, vec![mid]);
+    // Unknown folder, unknown message.
+    match c.write_message(dir, 0x7777_7777, false, &msg) {
+        Err(ExmdbError::Call(Status::NotFound, _)) => {}
+        r => panic!("{r:?}"),
+    }
+    match c.read_message(dir, 0x7777_7777) {
+        Err(ExmdbError::Call(Status::NotFound, _)) => {}
+        r => panic!("{r:?}"),
+    }
+    // A soft-deleted message is gone for read_message.
+    c.call(
+        dir,
+        &Call::DeleteMessages {
+            mids: vec![mid],
+            hard: false,
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        c.read_message(dir, mid),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+}
+
+/// Nesting deeper than the protocol allows is refused by the server as a bad request, and the
+/// connection's next call still works (the pool reconnects).
+#[test]
+fn too_deep_messages_are_refused() {
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let mut m = proto::MessageContent::default();
+    for _ in 0..=proto::MAX_MESSAGE_DEPTH {
+        m = proto::MessageContent {
+            attachments: vec![proto::AttachmentContent {
+                props: vec![TaggedVal::new(PR_ATTACH_METHOD, PropVal::I4(5))],
+                embedded: Some(Box::new(m)),
+            }],
+            ..Default::default()
+        };
+    }
+    match c.write_message(dir, 0x0d, false, &m) {
+        Err(ExmdbError::Call(Status::BadRequest, msg)) => assert!(msg.contains("deep"), "{msg}"),
+        r => panic!("{r:?}"),
+    }
+    // Exactly the limit is fine and reads back to the same depth.
+    let m = match m.attachments.pop().and_then(|a| a.embedded) {
+        Some(inner) => *inner,
+        None => unreachable!(),
+    };
+    let mid = c.write_message(dir, 0x0d, false, &m).unwrap();
+    let mut back = c.read_message(dir, mid).unwrap();
+    let mut depth = 0;
+    while let Some(e) = back.attachments.pop().and_then(|a| a.embedded) {
+        back = *e;
+        depth += 1;
+    }
+    assert_eq!(depth, proto::MAX_MESSAGE_DEPTH);
+    c.ping(dir).unwrap();
+    drop(d);
+    // A deeper message stored in-process (the store nests to any depth) is refused by
+    // ReadMessage with NotSupported instead of a response the client could not decode.
+    let mut deep = exmdbd::MessageContent::default();
+    for _ in 0..=proto::MAX_MESSAGE_DEPTH {
+        deep = exmdbd::MessageContent {
+            attachments: vec![exmdbd::AttachmentContent {
+                props: vec![],
+                embedded: Some(Box::new(deep)),
+            }],
+            ..Default::default()
+        };
+    }
+    let deep_mid = {
+        let mut st = exmdbd::Store::open(&e.maildir, &exmdbd::StoreOptions::default()).unwrap();
+        st.create_message(0x0d, &deep, false).unwrap()
+    };
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    match c.read_message(dir, deep_mid) {
+        Err(ExmdbError::Call(Status::NotSupported, msg)) => assert!(msg.contains("deeper"), "{msg}"),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(c.read_message(dir, mid).unwrap().attachments.len(), 1);
+}
+
+/// Gromox set_message_properties / remove_message_properties over RPC, with a named property.
+#[test]
+fn message_properties_over_rpc() {
+    use gromox_mapi::named::{PropName, PS_PUBLIC_STRINGS};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let mid = c
+        .write_message(
+            dir,
+            0x0d,
+            false,
+            &proto::MessageContent {
+                props: vec![subject("before"), uni(PR_BODY, "body")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let id = c
+        .get_named_propids(dir, true, &[PropName::name(PS_PUBLIC_STRINGS, "Project")])
+        .unwrap()[0];
+    let named = PropTag(((id as u32) << 16) | PropType::Unicode as u32);
+    c.set_message_props(dir, mid, &[subject("after"), uni(named, "Apollo")])
+        .unwrap();
+    let props = match c.call(dir, &Call::GetMessageProps(mid)).unwrap() {
+        Response::Props(p) => p,
+        r => panic!("{r:?}"),
+    };
+    let get = |p: &[TaggedVal], t: PropTag| p.iter().find(|x| x.tag == t).map(|x| x.val.clone());
+    assert_eq!(get(&props, subject("").tag), Some(PropVal::Unicode("after".into())));
+    assert_eq!(get(&props, named), Some(PropVal::Unicode("Apollo".into())));
+    // Store-maintained tags are not written nor removed by clients.
+    let change_key = PropTag(0x65E2_0102);
+    let ck = get(&props, change_key);
+    assert!(ck.is_some());
+    c.set_message_props(
+        dir,
+        mid,
+        &[
+            TaggedVal::new(change_key, PropVal::Binary(vec![1, 2, 3])),
+            TaggedVal::new(PropTag(0x674A_0014), PropVal::I8(42)),
+        ],
+    )
+    .unwrap();
+    c.remove_message_props(dir, mid, &[change_key]).unwrap();
+    let props = match c.call(dir, &Call::GetMessageProps(mid)).unwrap() {
+        Response::Props(p) => p,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(get(&props, change_key), ck);
+    assert_ne!(get(&props, PropTag(0x674A_0014)), Some(PropVal::I8(42)));
+    c.remove_message_props(dir, mid, &[named, PR_BODY]).unwrap();
+    let m = c.read_message(dir, mid).unwrap();
+    assert_eq!(get(&m.props, named), None);
+    assert_eq!(get(&m.props, PR_BODY), None);
+    assert_eq!(get(&m.props, subject("").tag), Some(PropVal::Unicode("after".into())));
+    // Unknown and soft-deleted messages: NotFound, nothing written.
+    for bad in [0x7777_7777u64, mid] {
+        if bad == mid {
+            c.call(
+                dir,
+                &Call::DeleteMessages {
+                    mids: vec![mid],
+                    hard: false,
+                },
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            c.set_message_props(dir, bad, &[subject("x")]),
+            Err(ExmdbError::Call(Status::NotFound, _))
+        ));
+        assert!(matches!(
+            c.remove_message_props(dir, bad, &[PR_BODY]),
+            Err(ExmdbError::Call(Status::NotFound, _))
+        ));
+    }
+}

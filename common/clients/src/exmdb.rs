@@ -136,6 +136,96 @@ impl ExmdbClient {
         }
     }
 
+    /// The property ids of named properties in order, 0 where unknown and not created
+    /// ([`Call::GetNamedPropIds`], Gromox `get_named_propids`).
+    pub fn get_named_propids(
+        &self,
+        dir: &str,
+        create: bool,
+        names: &[gromox_mapi::named::PropName],
+    ) -> Result<Vec<u16>, ExmdbError> {
+        let call = Call::GetNamedPropIds {
+            create,
+            names: names.to_vec(),
+        };
+        match self.call(dir, &call)? {
+            Response::PropIds(v) if v.len() == names.len() => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The names of property ids in order, `None` where an id is not mapped
+    /// ([`Call::GetNamedPropNames`], Gromox `get_named_propnames`).
+    pub fn get_named_propnames(
+        &self,
+        dir: &str,
+        ids: &[u16],
+    ) -> Result<Vec<Option<gromox_mapi::named::PropName>>, ExmdbError> {
+        match self.call(dir, &Call::GetNamedPropNames { ids: ids.to_vec() })? {
+            Response::PropNames(v) if v.len() == ids.len() => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A whole message: properties, recipients, attachments and embedded messages
+    /// ([`Call::ReadMessage`], Gromox `read_message`).
+    pub fn read_message(&self, dir: &str, mid: u64) -> Result<proto::MessageContent, ExmdbError> {
+        match self.call(dir, &Call::ReadMessage { mid })? {
+            Response::Message(m) => Ok(m),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Stores a whole message as a new message of `folder`; its id ([`Call::WriteMessage`],
+    /// Gromox `write_message`).
+    pub fn write_message(
+        &self,
+        dir: &str,
+        folder: u64,
+        associated: bool,
+        content: &proto::MessageContent,
+    ) -> Result<u64, ExmdbError> {
+        let call = Call::WriteMessage {
+            folder,
+            associated,
+            content: content.clone(),
+        };
+        match self.call(dir, &call)? {
+            Response::Id(id) => Ok(id),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Sets properties of a message ([`Call::SetMessageProps`], Gromox
+    /// `set_message_properties`).
+    pub fn set_message_props(
+        &self,
+        dir: &str,
+        mid: u64,
+        props: &[gromox_mapi::props::TaggedVal],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::SetMessageProps {
+            mid,
+            props: props.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// Removes properties of a message ([`Call::RemoveMessageProps`], Gromox
+    /// `remove_message_properties`).
+    pub fn remove_message_props(
+        &self,
+        dir: &str,
+        mid: u64,
+        tags: &[gromox_mapi::props::PropTag],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::RemoveMessageProps {
+            mid,
+            tags: tags.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
     /// Store a MIME message with IMAP flags; its id ([`Call::AppendRfc822`]).
     pub fn append_rfc822(
         &self,

@@ -13,17 +13,25 @@
 //! - response payload: `u8 status`, body (for [`Status::Ok`] the response of the call,
 //!   otherwise a `u16`-length UTF-8 message).
 
+use gromox_mapi::guid::Guid;
+use gromox_mapi::named::{PropName, PropNameKind, MAX_NAME_LEN};
 use gromox_mapi::props::{PropTag, PropVal, TaggedVal};
 use gromox_mapi::sqlcodec::{self, SqlValue};
 
 /// Protocol version spoken by this crate.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// Magic of the client's handshake frame.
 pub const MAGIC: &[u8; 7] = b"GXEXMDB";
 /// Hard cap on a frame's payload (a delivered message with its MIME must fit).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// Most elements in any list (properties, ids, folders).
 const MAX_ITEMS: usize = 1 << 20;
+/// Deepest nesting of embedded messages in a [`MessageContent`] (the top-level message is
+/// depth 0); deeper input is an error.
+pub const MAX_MESSAGE_DEPTH: usize = 16;
+/// Most elements preallocated for one list of a message (the rest grows as actually decoded),
+/// so nested lying counts cannot multiply into a huge allocation.
+const PREALLOC: usize = 256;
 
 /// A decoding error. Every malformed input maps to one of these, never to a panic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,6 +296,50 @@ pub enum Call {
     /// Whether an automatic reply to `peer` is due at `now` with `window` seconds of silence;
     /// when it is, `now` is recorded ([`Response::Count`]: 1 due, 0 not; Gromox `autoreply_ts`).
     AutoreplyDue { peer: String, now: i64, window: i64 },
+    /// Gromox `get_named_propids` (MS-OXCPRPT §3.2.5.8 RopGetPropertyIdsFromNames): the
+    /// property ids of `names` in order ([`Response::PropIds`]); 0 where a name is unknown and
+    /// `create` is false.
+    GetNamedPropIds { create: bool, names: Vec<PropName> },
+    /// Gromox `get_named_propnames` (MS-OXCPRPT §3.2.5.7 RopGetNamesFromPropertyIds): the
+    /// names of `ids` in order ([`Response::PropNames`]; `None` where an id is not mapped).
+    GetNamedPropNames { ids: Vec<u16> },
+    /// Gromox `read_message`: a whole message — properties, recipients, attachments with
+    /// their embedded messages (MS-OXCMSG §2.2.1, §2.2.2) — ([`Response::Message`]).
+    ReadMessage { mid: u64 },
+    /// Gromox `write_message` (as a creation): stores `content` as a new normal or associated
+    /// (FAI) message in `folder` with the folder and quota checks of a save (MS-OXCMSG
+    /// §3.2.5.3 RopSaveChangesMessage); [`Response::Id`] is the new message id.
+    WriteMessage {
+        folder: u64,
+        associated: bool,
+        content: MessageContent,
+    },
+    /// Gromox `set_message_properties` (MS-OXCPRPT §3.2.5.3 RopSetProperties on a message).
+    SetMessageProps { mid: u64, props: Vec<TaggedVal> },
+    /// Gromox `remove_message_properties` (MS-OXCPRPT §3.2.5.5 RopDeleteProperties on a
+    /// message).
+    RemoveMessageProps { mid: u64, tags: Vec<PropTag> },
+}
+
+/// A whole message as [`Call::ReadMessage`] and [`Call::WriteMessage`] carry it (Gromox
+/// `MESSAGE_CONTENT`, MS-OXCMSG §2.2): properties, recipient rows and attachments.
+///
+/// Wire form: properties, `u32 count` recipient property lists, `u32 count` attachments, each
+/// its properties and `u8 0` or `u8 1` + the embedded message (at most [`MAX_MESSAGE_DEPTH`]
+/// levels deep).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MessageContent {
+    pub props: Vec<TaggedVal>,
+    pub recipients: Vec<Vec<TaggedVal>>,
+    pub attachments: Vec<AttachmentContent>,
+}
+
+/// An attachment of a [`MessageContent`] (Gromox `ATTACHMENT_CONTENT`, MS-OXCMSG §2.2.2):
+/// properties and, for embedded-message attachments (`ATTACH_EMBEDDED_MSG`), the message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachmentContent {
+    pub props: Vec<TaggedVal>,
+    pub embedded: Option<Box<MessageContent>>,
 }
 
 /// What [`Call::DeliverMail`] did and what it leaves to the delivery agent.
@@ -403,6 +455,12 @@ pub enum Response {
     Ids(Vec<u64>),
     /// DeliverMail.
     MailDelivered(MailDelivery),
+    /// GetNamedPropIds: ids in order (0: unknown).
+    PropIds(Vec<u16>),
+    /// GetNamedPropNames: names in order (`None`: id not mapped).
+    PropNames(Vec<Option<PropName>>),
+    /// ReadMessage.
+    Message(MessageContent),
 }
 
 impl Call {
@@ -446,12 +504,18 @@ impl Call {
             DeliverMail { .. } => 33,
             CheckQuota { .. } => 34,
             AutoreplyDue { .. } => 35,
+            GetNamedPropIds { .. } => 36,
+            GetNamedPropNames { .. } => 37,
+            ReadMessage { .. } => 38,
+            WriteMessage { .. } => 39,
+            SetMessageProps { .. } => 40,
+            RemoveMessageProps { .. } => 41,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 36] = [
+        const NAMES: [&str; 42] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -488,6 +552,12 @@ impl Call {
             "DeliverMail",
             "CheckQuota",
             "AutoreplyDue",
+            "GetNamedPropIds",
+            "GetNamedPropNames",
+            "ReadMessage",
+            "WriteMessage",
+            "SetMessageProps",
+            "RemoveMessageProps",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -498,7 +568,7 @@ impl Call {
         match self {
             GetStoreProps | GetFolderProps(_) | GetMessageProps(_) => 1,
             ListFolders => 2,
-            CreateFolder { .. } => 3,
+            CreateFolder { .. } | WriteMessage { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
             EmptyFolder { .. }
             | PurgeSoftdel
@@ -511,6 +581,9 @@ impl Call {
             MessageRfc822 { .. } => 8,
             CopyMessages { .. } | MoveMessages { .. } => 9,
             DeliverMail { .. } => 10,
+            GetNamedPropIds { .. } => 11,
+            GetNamedPropNames { .. } => 12,
+            ReadMessage { .. } => 13,
             _ => 0,
         }
     }
@@ -526,12 +599,7 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
         Ping | GetStoreProps | ListFolders | PurgeSoftdel | PurgeDatafiles | RecalcSizes | Vacuum | Unload | Freeze
         | Thaw => {}
         SetStoreProps(p) => put_props(&mut w, p),
-        RemoveStoreProps(t) => {
-            put_u32(&mut w, t.len() as u32);
-            for x in t {
-                put_u32(&mut w, x.0);
-            }
-        }
+        RemoveStoreProps(t) => put_tags(&mut w, t),
         CreateFolder { parent, name, class } => {
             put_u64(&mut w, *parent);
             put_str32(&mut w, name);
@@ -655,8 +723,83 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u64(&mut w, *now as u64);
             put_u64(&mut w, *window as u64);
         }
+        GetNamedPropIds { create, names } => {
+            w.push(*create as u8);
+            put_u32(&mut w, names.len() as u32);
+            for n in names {
+                put_propname(&mut w, n);
+            }
+        }
+        GetNamedPropNames { ids } => {
+            put_u32(&mut w, ids.len() as u32);
+            for i in ids {
+                w.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+        ReadMessage { mid } => put_u64(&mut w, *mid),
+        WriteMessage {
+            folder,
+            associated,
+            content,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*associated as u8);
+            put_message(&mut w, content);
+        }
+        SetMessageProps { mid, props } => {
+            put_u64(&mut w, *mid);
+            put_props(&mut w, props);
+        }
+        RemoveMessageProps { mid, tags } => {
+            put_u64(&mut w, *mid);
+            put_tags(&mut w, tags);
+        }
     }
     w
+}
+
+fn put_tags(w: &mut Vec<u8>, t: &[PropTag]) {
+    put_u32(w, t.len() as u32);
+    for x in t {
+        put_u32(w, x.0);
+    }
+}
+
+/// A property name: `u8 kind` (0 LID, 1 string name), the 16-byte GUID, then `u32 lid` or a
+/// `u32`-length UTF-8 name.
+fn put_propname(w: &mut Vec<u8>, n: &PropName) {
+    match &n.kind {
+        PropNameKind::Lid(l) => {
+            w.push(0);
+            w.extend_from_slice(&n.guid.0);
+            put_u32(w, *l);
+        }
+        PropNameKind::Name(s) => {
+            w.push(1);
+            w.extend_from_slice(&n.guid.0);
+            put_str32(w, s);
+        }
+    }
+}
+
+/// A [`MessageContent`] (see its wire form).
+fn put_message(w: &mut Vec<u8>, m: &MessageContent) {
+    put_props(w, &m.props);
+    put_u32(w, m.recipients.len() as u32);
+    for r in &m.recipients {
+        put_props(w, r);
+    }
+    put_u32(w, m.attachments.len() as u32);
+    for a in &m.attachments {
+        put_props(w, &a.props);
+        match &a.embedded {
+            Some(e) => {
+                w.push(1);
+                put_message(w, e);
+            }
+            None => w.push(0),
+        }
+    }
 }
 
 fn put_strs(w: &mut Vec<u8>, v: &[String]) {
@@ -687,14 +830,7 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         0 => Ping,
         1 => GetStoreProps,
         2 => SetStoreProps(r.props()?),
-        3 => {
-            let n = r.count(4)?;
-            let mut t = Vec::with_capacity(n);
-            for _ in 0..n {
-                t.push(PropTag(r.u32()?));
-            }
-            RemoveStoreProps(t)
-        }
+        3 => RemoveStoreProps(r.tags()?),
         4 => ListFolders,
         5 => CreateFolder {
             parent: r.u64()?,
@@ -820,6 +956,37 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             now: r.u64()? as i64,
             window: r.u64()? as i64,
         },
+        36 => {
+            let create = r.bool()?;
+            let n = r.count(1 + 16 + 4)?;
+            let mut names = Vec::with_capacity(n);
+            for _ in 0..n {
+                names.push(r.propname()?);
+            }
+            GetNamedPropIds { create, names }
+        }
+        37 => {
+            let n = r.count(2)?;
+            let mut ids = Vec::with_capacity(n);
+            for _ in 0..n {
+                ids.push(r.u16()?);
+            }
+            GetNamedPropNames { ids }
+        }
+        38 => ReadMessage { mid: r.u64()? },
+        39 => WriteMessage {
+            folder: r.u64()?,
+            associated: r.bool()?,
+            content: r.message(0)?,
+        },
+        40 => SetMessageProps {
+            mid: r.u64()?,
+            props: r.props()?,
+        },
+        41 => RemoveMessageProps {
+            mid: r.u64()?,
+            tags: r.tags()?,
+        },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -872,6 +1039,25 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             put_strs(&mut w, &d.matched);
             put_strs(&mut w, &d.skipped);
         }
+        Response::PropIds(ids) => {
+            put_u32(&mut w, ids.len() as u32);
+            for i in ids {
+                w.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+        Response::PropNames(names) => {
+            put_u32(&mut w, names.len() as u32);
+            for n in names {
+                match n {
+                    Some(n) => {
+                        w.push(1);
+                        put_propname(&mut w, n);
+                    }
+                    None => w.push(0),
+                }
+            }
+        }
+        Response::Message(m) => put_message(&mut w, m),
     }
     w
 }
@@ -968,6 +1154,27 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
                 skipped: r.strs()?,
             })
         }
+        11 => {
+            let n = r.count(2)?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.u16()?);
+            }
+            Response::PropIds(v)
+        }
+        12 => {
+            let n = r.count(1)?;
+            let mut v = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                v.push(match r.u8()? {
+                    0 => None,
+                    1 => Some(r.propname()?),
+                    _ => return Err(ProtoError::Invalid("option flag")),
+                });
+            }
+            Response::PropNames(v)
+        }
+        13 => Response::Message(r.message(0)?),
         _ => Response::Count(r.u64()?),
     })
 }
@@ -983,7 +1190,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let _ = decode_request(&again);
     }
     let _ = Notification::decode(data);
-    for kind in 0..11u8 {
+    for kind in 0..14u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
     }
@@ -1173,6 +1380,63 @@ impl<'a> Reader<'a> {
         }
         Ok(v)
     }
+    fn tags(&mut self) -> R<Vec<PropTag>> {
+        let n = self.count(4)?;
+        let mut t = Vec::with_capacity(n);
+        for _ in 0..n {
+            t.push(PropTag(self.u32()?));
+        }
+        Ok(t)
+    }
+    /// A property name (see `put_propname`); string names are bounded by MS-OXCDATA's 16-bit
+    /// NameSize and may not contain NUL (Gromox's `name_string` form could not hold them).
+    fn propname(&mut self) -> R<PropName> {
+        let kind = self.u8()?;
+        let guid = Guid::from_slice(self.take(16)?).map_err(|_| ProtoError::Invalid("GUID"))?;
+        match kind {
+            0 => Ok(PropName::lid(guid, self.u32()?)),
+            1 => {
+                let s = self.str32()?;
+                if s.len() > MAX_NAME_LEN || s.contains('\0') {
+                    return Err(ProtoError::Invalid("property name"));
+                }
+                Ok(PropName {
+                    guid,
+                    kind: PropNameKind::Name(s),
+                })
+            }
+            _ => Err(ProtoError::Invalid("property name kind")),
+        }
+    }
+    /// A [`MessageContent`] at nesting `depth` (0: top level); deeper than
+    /// [`MAX_MESSAGE_DEPTH`] is an error, so the recursion is bounded.
+    fn message(&mut self, depth: usize) -> R<MessageContent> {
+        if depth > MAX_MESSAGE_DEPTH {
+            return Err(ProtoError::Invalid("embedded messages nested too deep"));
+        }
+        let props = self.props()?;
+        let n = self.count(4)?;
+        let mut recipients = Vec::with_capacity(n.min(PREALLOC));
+        for _ in 0..n {
+            recipients.push(self.props()?);
+        }
+        let n = self.count(4 + 1)?;
+        let mut attachments = Vec::with_capacity(n.min(PREALLOC));
+        for _ in 0..n {
+            let props = self.props()?;
+            let embedded = match self.u8()? {
+                0 => None,
+                1 => Some(Box::new(self.message(depth + 1)?)),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            };
+            attachments.push(AttachmentContent { props, embedded });
+        }
+        Ok(MessageContent {
+            props,
+            recipients,
+            attachments,
+        })
+    }
     fn end(&self) -> R<()> {
         if self.b.is_empty() {
             Ok(())
@@ -1211,6 +1475,62 @@ mod tests {
 
     fn tag(id: u16, t: PropType) -> PropTag {
         PropTag(((id as u32) << 16) | t as u32)
+    }
+
+    fn names() -> Vec<PropName> {
+        vec![
+            PropName::lid(gromox_mapi::named::PSETID_APPOINTMENT, 0x8205),
+            PropName::name(gromox_mapi::named::PS_PUBLIC_STRINGS, "Keywords ✓"),
+        ]
+    }
+
+    /// A message with recipients, an attachment and an embedded message with its own
+    /// attachment.
+    fn message() -> MessageContent {
+        let subj = |s: &str| TaggedVal::new(tag(0x37, PropType::Unicode), PropVal::Unicode(s.into()));
+        let inner = MessageContent {
+            props: vec![subj("inner")],
+            recipients: vec![],
+            attachments: vec![AttachmentContent {
+                props: vec![TaggedVal::new(
+                    tag(0x3701, PropType::Binary),
+                    PropVal::Binary(vec![7; 5]),
+                )],
+                embedded: None,
+            }],
+        };
+        MessageContent {
+            props: vec![subj("outer"), TaggedVal::new(tag(0x0e07, PropType::I4), PropVal::I4(1))],
+            recipients: vec![
+                vec![TaggedVal::new(
+                    tag(0x3001, PropType::Unicode),
+                    PropVal::Unicode("Bob".into()),
+                )],
+                vec![],
+            ],
+            attachments: vec![
+                AttachmentContent {
+                    props: vec![],
+                    embedded: Some(Box::new(inner)),
+                },
+                AttachmentContent::default(),
+            ],
+        }
+    }
+
+    /// `depth` embedded messages inside each other.
+    fn nested(depth: usize) -> MessageContent {
+        let mut m = MessageContent::default();
+        for _ in 0..depth {
+            m = MessageContent {
+                attachments: vec![AttachmentContent {
+                    props: vec![],
+                    embedded: Some(Box::new(m)),
+                }],
+                ..Default::default()
+            };
+        }
+        m
     }
 
     #[test]
@@ -1283,6 +1603,36 @@ mod tests {
             Call::Subscribe {
                 filter: 1 << nf::NEW_MAIL,
             },
+            Call::GetNamedPropIds {
+                create: true,
+                names: names(),
+            },
+            Call::GetNamedPropIds {
+                create: false,
+                names: vec![],
+            },
+            Call::GetNamedPropNames {
+                ids: vec![0x8001, 0x8002, 0xfffe],
+            },
+            Call::ReadMessage { mid: 0x1_0001 },
+            Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                content: message(),
+            },
+            Call::WriteMessage {
+                folder: 0x0d,
+                associated: true,
+                content: nested(MAX_MESSAGE_DEPTH),
+            },
+            Call::SetMessageProps {
+                mid: 5,
+                props: props.clone(),
+            },
+            Call::RemoveMessageProps {
+                mid: 5,
+                tags: vec![tag(0x37, PropType::Unicode), tag(0x1000, PropType::Unicode)],
+            },
         ];
         for c in calls {
             let p = encode_request("/var/lib/gromox/user/x/y", &c);
@@ -1350,10 +1700,34 @@ mod tests {
                 },
             ),
             (Call::PurgeSoftdel, Response::Count(4)),
+            (
+                Call::GetNamedPropIds {
+                    create: false,
+                    names: names(),
+                },
+                Response::PropIds(vec![0x8001, 0]),
+            ),
+            (
+                Call::GetNamedPropNames { ids: vec![] },
+                Response::PropNames(vec![Some(names()[1].clone()), None, Some(names()[0].clone())]),
+            ),
+            (Call::ReadMessage { mid: 1 }, Response::Message(message())),
+            (
+                Call::WriteMessage {
+                    folder: 1,
+                    associated: false,
+                    content: MessageContent::default(),
+                },
+                Response::Id(0x1_0002),
+            ),
+            (Call::RemoveMessageProps { mid: 1, tags: vec![] }, Response::Done),
         ];
         for (c, r) in cases {
             let p = encode_response(&r);
-            assert_eq!(decode_response(&c, &p).unwrap(), Ok(r));
+            assert_eq!(decode_response(&c, &p).unwrap(), Ok(r.clone()));
+            for n in 0..p.len() {
+                assert!(decode_response(&c, &p[..n]).is_err(), "prefix {n} of {r:?}");
+            }
         }
         let e = encode_error(Status::MisroutedMailbox, "homed on mx2");
         assert_eq!(
@@ -1390,14 +1764,77 @@ mod tests {
     }
 
     #[test]
+    fn hostile_messages_are_errors() {
+        // One level too deep: refused, in requests and responses.
+        let deep = nested(MAX_MESSAGE_DEPTH + 1);
+        let call = Call::WriteMessage {
+            folder: 1,
+            associated: false,
+            content: deep.clone(),
+        };
+        assert_eq!(
+            decode_request(&encode_request("", &call)),
+            Err(ProtoError::Invalid("embedded messages nested too deep"))
+        );
+        let read = Call::ReadMessage { mid: 1 };
+        assert!(decode_response(&read, &encode_response(&Response::Message(deep))).is_err());
+        // Very deep nesting (a stack-overflow attempt) stops at the limit.
+        let mut p = vec![39u8, 0, 0];
+        p.extend_from_slice(&1u64.to_le_bytes());
+        p.push(0);
+        for _ in 0..100_000 {
+            p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        assert!(decode_request(&p).is_err());
+        // Lying counts of recipients, attachments and names: errors without allocating.
+        for body in [
+            [&[0u8; 4][..], &u32::MAX.to_le_bytes()].concat(),
+            [&[0u8; 8][..], &(u32::MAX / 2).to_le_bytes()].concat(),
+        ] {
+            let mut p = vec![39u8, 0, 0];
+            p.extend_from_slice(&1u64.to_le_bytes());
+            p.push(0);
+            p.extend_from_slice(&body);
+            assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
+        }
+        let mut p = vec![36u8, 0, 0, 1];
+        p.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
+        // NUL in a string name, an unknown name kind.
+        let bad = Call::GetNamedPropIds {
+            create: true,
+            names: vec![PropName::name(Guid::NIL, "a\0b")],
+        };
+        assert!(decode_request(&encode_request("", &bad)).is_err());
+        let mut p = encode_request(
+            "",
+            &Call::GetNamedPropIds {
+                create: true,
+                names: vec![PropName::lid(Guid::NIL, 1)],
+            },
+        );
+        p[8] = 7;
+        assert_eq!(decode_request(&p), Err(ProtoError::Invalid("property name kind")));
+    }
+
+    #[test]
     fn fuzz_seeds_run() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode");
         let mut n = 0;
-        for e in std::fs::read_dir(dir).unwrap() {
+        for e in std::fs::read_dir(&dir).unwrap() {
             let data = std::fs::read(e.unwrap().path()).unwrap();
             fuzz_decode(&data);
             n += 1;
         }
         assert!(n >= 3);
+        // The WriteMessage seed is a valid request (so the fuzzer starts inside the message
+        // decoder).
+        let seed = std::fs::read(dir.join("write_message")).unwrap();
+        let (_, call) = decode_request(&seed).unwrap();
+        let Call::WriteMessage { content, .. } = call else {
+            panic!("{call:?}")
+        };
+        assert_eq!(content.recipients.len(), 1);
+        assert!(content.attachments[0].embedded.is_some());
     }
 }
