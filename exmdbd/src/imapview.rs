@@ -412,19 +412,26 @@ impl Store {
             self.remove_props(Obj::Message(mid), &remove)?;
         }
         if !set.is_empty() || !remove.is_empty() {
-            let tx = self.conn().unchecked_transaction()?;
-            let cn = Store::next_cn(&tx)?;
-            let n = tx.execute(
-                "UPDATE messages SET change_number=?1 WHERE message_id=?2 AND is_deleted=0",
-                params![cn as i64, mid as i64],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound("message"));
-            }
-            tx.commit()?;
+            self.touch_message(mid)?;
             // set_props notifies subscribers (an empty list still does).
             self.set_props(Obj::Message(mid), &set)?;
         }
+        Ok(())
+    }
+
+    /// Give live message `mid` a new change number (after a property change), so change probes
+    /// (`folder_state`, `message_summaries` with `min_cn`) see it.
+    pub fn touch_message(&mut self, mid: u64) -> Result<()> {
+        let tx = self.conn().unchecked_transaction()?;
+        let cn = Store::next_cn(&tx)?;
+        let n = tx.execute(
+            "UPDATE messages SET change_number=?1 WHERE message_id=?2 AND is_deleted=0",
+            params![cn as i64, mid as i64],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound("message"));
+        }
+        tx.commit()?;
         Ok(())
     }
 }

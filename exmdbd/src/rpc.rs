@@ -365,12 +365,15 @@ impl ExmdbServer {
                 live_message(&st, mid)?;
                 // Like Gromox's cu_set_properties, store-maintained tags are not written.
                 props.retain(|p| crate::message::client_settable(p.tag));
+                // A new change number first, so change probes (midbd) see the edit.
+                st.touch_message(mid).map_err(err)?;
                 st.set_props(Obj::Message(mid), &props).map_err(err)?;
                 Response::Done
             }
             Call::RemoveMessageProps { mid, mut tags } => {
                 live_message(&st, mid)?;
                 tags.retain(|t| crate::message::client_settable(*t));
+                st.touch_message(mid).map_err(err)?;
                 st.remove_props(Obj::Message(mid), &tags).map_err(err)?;
                 Response::Done
             }

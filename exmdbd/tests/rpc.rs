@@ -772,8 +772,12 @@ fn message_properties_over_rpc() {
         .get_named_propids(dir, true, &[PropName::name(PS_PUBLIC_STRINGS, "Project")])
         .unwrap()[0];
     let named = PropTag(((id as u32) << 16) | PropType::Unicode as u32);
+    let (cn_before, _) = c.folder_state(dir, 0x0d).unwrap();
     c.set_message_props(dir, mid, &[subject("after"), uni(named, "Apollo")])
         .unwrap();
+    // The edit takes a new change number: the index's change probe sees it.
+    let (cn_after, _) = c.folder_state(dir, 0x0d).unwrap();
+    assert!(cn_after > cn_before, "{cn_before} → {cn_after}");
     let props = match c.call(dir, &Call::GetMessageProps(mid)).unwrap() {
         Response::Props(p) => p,
         r => panic!("{r:?}"),

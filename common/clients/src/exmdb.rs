@@ -83,8 +83,11 @@ impl ExmdbClient {
             None => self.connect()?,
         };
         let r = c.call(dir, call)?;
+        // The server closes a connection after answering BadRequest (a request it could not
+        // decode): such a connection is not reused.
+        let reusable = !matches!(r, Err((Status::BadRequest, _)));
         let mut p = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if p.len() < self.opts.pool_size {
+        if reusable && p.len() < self.opts.pool_size {
             p.push(c);
         }
         drop(p);
