@@ -646,6 +646,12 @@ impl<S: MailStore> ImapSession<S> {
         };
         let old_len = sel.uids.len();
         let mut removed = 0;
+        if new[..] == sel.uids[..] {
+            // Unchanged (the common case for IDLE and NOOP): no expunge scan; flags may still
+            // have changed.
+            self.flag_updates(out, |_| false);
+            return;
+        }
         if self.qresync {
             let gone: Vec<u32> = sel
                 .uids

@@ -157,6 +157,9 @@ struct FakeBox {
     quota: Option<(u64, u64)>,
     /// Rights reported by [`StoreSource::mailbox_rights`], by lower-case user name.
     rights: BTreeMap<String, u32>,
+    /// Message counts per folder at a folder change number (every change bumps `fcn`), so
+    /// `folder_state` does not count a big folder on every probe (as exmdbd does not).
+    counts: BTreeMap<u64, (u64, u64)>,
 }
 
 impl FakeSource {
@@ -201,6 +204,7 @@ impl FakeSource {
             hidden: Default::default(),
             quota: None,
             rights: BTreeMap::new(),
+            counts: BTreeMap::new(),
         };
         self.lock().boxes.insert(maildir.to_string(), b);
     }
@@ -301,8 +305,16 @@ impl StoreSource for FakeSource {
     fn folder_state(&self, maildir: &str, folder: u64) -> Result<(u64, u64), SourceError> {
         self.with(maildir, |b| {
             b.folder(folder)?;
-            let n = b.messages.values().filter(|m| m.0 == folder).count() as u64;
-            Ok((b.fcn.get(&folder).copied().unwrap_or(0), n))
+            let cn = b.fcn.get(&folder).copied().unwrap_or(0);
+            let n = match b.counts.get(&folder) {
+                Some(&(at, n)) if at == cn => n,
+                _ => {
+                    let n = b.messages.values().filter(|m| m.0 == folder).count() as u64;
+                    b.counts.insert(folder, (cn, n));
+                    n
+                }
+            };
+            Ok((cn, n))
         })
     }
 
