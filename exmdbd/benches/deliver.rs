@@ -138,18 +138,19 @@ fn main() {
     for (i, d) in dirs.iter().enumerate() {
         Store::create_private(d, &format!("u{i}@example.org"), "en", false, &StoreOptions::default()).unwrap();
     }
+    // Stores are opened first, as the daemon's cache keeps them open; opening 100 stores
+    // is timed on its own.
+    let t_open = Instant::now();
+    let mut halves: [Vec<Store>; 2] = [Vec::new(), Vec::new()];
+    for (i, d) in dirs.iter().enumerate() {
+        halves[i % 2].push(Store::open(d, &StoreOptions::default()).unwrap());
+    }
+    println!("100 stores opened in {:.3}s", t_open.elapsed().as_secs_f64());
     let t0 = Instant::now();
     std::thread::scope(|s| {
-        for half in 0..2 {
-            let dirs = &dirs;
+        for (half, mut stores) in halves.into_iter().enumerate() {
             let msgs = &msgs;
             s.spawn(move || {
-                let mut stores: Vec<Store> = dirs
-                    .iter()
-                    .skip(half)
-                    .step_by(2)
-                    .map(|d| Store::open(d, &StoreOptions::default()).unwrap())
-                    .collect();
                 let k = stores.len();
                 for (i, (c, mime)) in msgs.iter().enumerate().skip(half).step_by(2) {
                     stores[i / 2 % k].deliver_message(None, c, Some(mime)).unwrap();
