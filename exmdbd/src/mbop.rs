@@ -177,27 +177,20 @@ fn run(args: &[String]) -> Result<(), String> {
         .opt_str("c")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("GROMOX_CONFIG").map(Into::into));
-    let mut defs = gromox_clients::exmdb::config_keys();
-    defs.extend(gromox_directory::config_keys());
-    let mut files = vec!["exmdb_provider.cfg"];
-    files.extend_from_slice(gromox_directory::CONFIG_FILES);
-    let cfg = Config::load("gromox-mbop", main.as_deref(), &files, &defs).map_err(|e| e.to_string())?;
-    let router = gromox_clients::exmdb::router_from_config(&cfg)?;
+    let cfg = Config::load(
+        "gromox-mbop",
+        main.as_deref(),
+        &gromox_directory::routing::config_files(),
+        &gromox_directory::routing::config_keys(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (router, _) = gromox_directory::routing::router(&cfg)?;
     let dir = match (m.opt_str("u"), m.opt_str("d")) {
         (_, Some(d)) => d,
         (Some(u), None) => user_dir(&cfg, &u)?,
         (None, None) => return Err("-u USER or -d MAILDIR is required".into()),
     };
     // The mailbox's home server (DESIGN.md §5), through the user directory when there is one.
-    let router = match gromox_directory::Directory::open(&cfg) {
-        Ok(d) => {
-            let state = cfg.path("state_path");
-            router.with_home_lookup(Box::new(move |m| {
-                d.home_of_maildir(&state, std::path::Path::new(m)).ok().flatten()
-            }))
-        }
-        Err(_) => router,
-    };
     let c = router.for_maildir(&dir).map_err(|e| e.to_string())?;
     let call = |call: Call| c.call(&dir, &call).map_err(|e| e.to_string());
     let cmd = m.free[0].as_str();

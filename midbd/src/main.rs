@@ -38,11 +38,10 @@ fn spec() -> Spec {
         Kind::Duration,
         "how long an idle mailbox index stays open",
     ));
-    keys.extend(gromox_clients::exmdb::config_keys());
-    keys.extend(gromox_directory::config_keys());
+    keys.extend(gromox_directory::routing::config_keys());
     // midb.cfg first: it wins over exmdb_provider.cfg (read for exmdb_listen).
-    let mut files = vec!["midb.cfg", "exmdb_provider.cfg"];
-    files.extend_from_slice(gromox_directory::CONFIG_FILES);
+    let mut files = vec!["midb.cfg"];
+    files.extend(gromox_directory::routing::config_files());
     Spec {
         prog: "midbd",
         about: "message index daemon for IMAP and POP3 (midb.sqlite3, RFC 5322 renditions)",
@@ -60,22 +59,12 @@ fn main() {
         std::process::exit(2);
     };
     let cfg = &daemon.config;
-    let mut router = gromox_clients::exmdb::router_from_config(cfg).unwrap_or_else(|e| fail("exmdb_listen", e));
-    let exmdb = router.local_addr();
-    // Routing by home server through the user directory; without one every mailbox is local.
-    match gromox_directory::Directory::open(cfg) {
-        Ok(dir) => {
-            let state = cfg.path("state_path");
-            router = router.with_home_lookup(Box::new(move |maildir| {
-                dir.home_of_maildir(&state, std::path::Path::new(maildir))
-                    .ok()
-                    .flatten()
-            }));
-        }
-        Err(e) => {
-            slog::warn!(log, "user directory unavailable: every mailbox is served by the local exmdbd"; "event" => "midb.no_directory", "error" => e.to_string())
-        }
+    let (router, no_routing) = gromox_directory::routing::router(cfg).unwrap_or_else(|e| fail("exmdb_listen", e));
+    if let Some(e) = no_routing {
+        // Routing by home server needs the user directory; without one every mailbox is local.
+        slog::warn!(log, "user directory unavailable: every mailbox is served by the local exmdbd"; "event" => "midb.no_directory", "error" => e);
     }
+    let exmdb = router.local_addr();
     let source: Arc<dyn StoreSource> = Arc::new(ExmdbSource::routed(router));
     let service = Arc::new(Service::new(source, cfg.duration("midb_cache_interval")).with_root(cfg.path("state_path")));
 

@@ -22,6 +22,7 @@ pub mod hash;
 pub mod keys;
 pub mod ldap;
 pub mod model;
+pub mod routing;
 pub mod schema;
 
 pub use auth::{AuthError, AuthMode, AuthedUser, Authenticator};

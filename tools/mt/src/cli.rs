@@ -209,6 +209,22 @@ pub fn produce_files<W: Write>(
     Ok((n, failed))
 }
 
+/// The mailbox `dir` behind exmdbd: `exmdb_listen` and the user directory from the
+/// configuration (`-c`), routed to the mailbox's home server.
+fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::target::RpcTarget, String> {
+    let cfg = gromox_base::config::Config::load(
+        me,
+        m.opt_str("c").as_deref().map(Path::new),
+        &gromox_directory::routing::config_files(),
+        &gromox_directory::routing::config_keys(),
+    )
+    .map_err(|e| format!("config: {e}"))?;
+    let (router, _) = gromox_directory::routing::router(&cfg)?;
+    let dir = dir.to_str().ok_or("the mailbox path is not UTF-8")?;
+    let client = router.for_maildir(dir).map_err(|e| e.to_string())?;
+    crate::target::RpcTarget::new(client, dir).map_err(|e| e.to_string())
+}
+
 /// Resolves `-u user@domain` / `-u @domain` to the store directory.
 fn store_dir(me: &str, m: &getopts::Matches) -> Result<PathBuf, String> {
     if let Some(d) = m.opt_str("maildir") {
@@ -244,6 +260,11 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
     o.optflag("p", "", "print properties of each message");
     o.optflag("t", "", "print the folder tree");
     o.optflag("v", "", "verbose");
+    o.optflag(
+        "",
+        "rpc",
+        "write through exmdbd over the exmdb RPC (exmdb_listen; the mailbox's home server) instead of opening the store here",
+    );
     let m = match o.parse(&args[1.min(args.len())..]) {
         Ok(m) => m,
         Err(e) => {
@@ -254,7 +275,7 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
     if m.opt_present("h") {
         eprint!(
             "{}",
-            o.usage(&format!("Usage: {me} -u user@domain [-B folder] [-D] < stream"))
+            o.usage(&format!("Usage: {me} -u user@domain [-B folder] [-D] [--rpc] < stream"))
         );
         return ExitCode::SUCCESS;
     }
@@ -265,12 +286,26 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut store = match Store::open(&dir, &StoreOptions::default()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{me}: {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
+    let mut store;
+    let mut remote;
+    let target: &mut dyn crate::target::Target = if m.opt_present("rpc") {
+        remote = match rpc_target(&me, &m, &dir) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        &mut remote
+    } else {
+        store = match Store::open(&dir, &StoreOptions::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        &mut store
     };
     let opts = Options {
         base: m.opt_str("B"),
@@ -282,7 +317,7 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
     };
     let start = Instant::now();
     let stdout = std::io::stdout();
-    let mut imp = match Importer::new(&mut store, opts, Box::new(stdout.lock())) {
+    let mut imp = match Importer::new(target, opts, Box::new(stdout.lock())) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("{me}: {e}");

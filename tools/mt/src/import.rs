@@ -1,11 +1,12 @@
-//! The importer: stream frames → an information store, in-process through the `exmdbd`
-//! library (the exmdb RPC path is to come). Each message is written in its own transaction,
-//! so everything before a broken frame stays imported.
+//! The importer: stream frames → an information store, in process through the `exmdbd`
+//! library or over the exmdb RPC (see [`crate::target`]). Each message is written in its own
+//! transaction, so everything before a broken frame stays imported.
 
 use crate::stream::{FolderFrame, Frame, MessageFrame, MtAttachment, MtMessage, Reader};
+use crate::target::Target;
 use crate::Error;
 use exmdbd::layout::fid;
-use exmdbd::{AttachmentContent, MessageContent, Store};
+use exmdbd::{AttachmentContent, MessageContent};
 use gromox_mapi::tags::PR_MESSAGE_CLASS;
 use gromox_mapi::{PropName, PropTag, TaggedVal};
 use std::collections::HashMap;
@@ -42,7 +43,7 @@ pub struct Stats {
 
 /// Writes stream frames into a store.
 pub struct Importer<'a> {
-    store: &'a mut Store,
+    store: &'a mut dyn Target,
     opts: Options,
     base: Option<u64>,
     folders: HashMap<u64, u64>,
@@ -52,7 +53,7 @@ pub struct Importer<'a> {
     out: Box<dyn Write + 'a>,
 }
 
-fn ipm_root(store: &Store) -> u64 {
+fn ipm_root(store: &dyn Target) -> u64 {
     if store.is_private() {
         fid::IPMSUBTREE
     } else {
@@ -93,7 +94,7 @@ fn special_folder(name: &str) -> Option<u64> {
 
 impl<'a> Importer<'a> {
     /// Prepares an import into `store`; `out` receives -p/-t/-v output.
-    pub fn new(store: &'a mut Store, opts: Options, out: Box<dyn Write + 'a>) -> Result<Self, Error> {
+    pub fn new(store: &'a mut dyn Target, opts: Options, out: Box<dyn Write + 'a>) -> Result<Self, Error> {
         let base = match &opts.base {
             Some(name) => {
                 let root = ipm_root(store);
@@ -149,7 +150,7 @@ impl<'a> Importer<'a> {
         if found.is_none() && parent == fid::IPMSUBTREE && self.store.is_private() {
             // A default folder under another language's (or Outlook's) name.
             if let Some(sf) = special_folder(&f.name) {
-                if self.store.list_folders()?.iter().any(|x| x.id == sf && !x.deleted) {
+                if self.store.folder_exists(sf)? {
                     found = Some(sf);
                 }
             }
@@ -236,12 +237,12 @@ impl<'a> Importer<'a> {
             ),
         };
         let mid = if self.opts.deliver {
-            self.store.deliver_message(target, &c, m.mime.as_deref())?.message
+            self.store.deliver(target, &c, m.mime.as_deref())?
         } else {
             let folder = target.unwrap_or_else(|| self.default_folder(&class));
             match (&m.mime, m.associated) {
-                (Some(mime), false) => self.store.deliver_message(Some(folder), &c, Some(mime))?.message,
-                _ => self.store.create_message(folder, &c, m.associated)?,
+                (Some(mime), false) => self.store.deliver(Some(folder), &c, Some(mime))?,
+                _ => self.store.create(folder, &c, m.associated)?,
             }
         };
         if self.opts.verbose {
@@ -291,7 +292,7 @@ impl<'a> Importer<'a> {
     }
 
     fn named(&mut self, id: u16, n: &PropName) -> Result<(), Error> {
-        if let Some(sid) = self.store.get_named_propid(n, true)? {
+        if let Some(sid) = self.store.named_propid(n)? {
             self.names.insert(id, sid);
         }
         Ok(())

@@ -17,6 +17,7 @@ pub mod oxm;
 pub mod produce;
 pub mod pst;
 pub mod stream;
+pub mod target;
 
 pub use stream::{Frame, Reader, StreamError, Writer};
 
