@@ -77,8 +77,11 @@ impl SummaryCache {
     fn get(&self, k: &(String, u32, u32)) -> Option<Summary> {
         self.map.get(k).cloned()
     }
-    fn put(&mut self, k: (String, u32, u32), v: Summary, max: usize) {
-        if max == 0 || self.map.contains_key(&k) {
+    /// Keep `v`; `scan`: part of a request for more messages than the cache holds, which only
+    /// fills free room — evicting for it would churn through the whole cache (FIFO) without a
+    /// later hit, and the churn fragments the heap.
+    fn put(&mut self, k: (String, u32, u32), v: Summary, max: usize, scan: bool) {
+        if max == 0 || self.map.contains_key(&k) || (scan && self.map.len() >= max) {
             return;
         }
         while self.map.len() >= max {
@@ -327,8 +330,10 @@ impl MidbUser {
         &mut self,
         folder: &str,
         metas: &[MidbMessage],
+        total: usize,
         sink: &mut dyn FnMut(FetchedMessage<'_>),
     ) -> Result<(), StoreError> {
+        let scan = total > self.shared.summary_max;
         let validity = match self.validity.get(folder) {
             Some(v) => *v,
             None => {
@@ -365,7 +370,7 @@ impl MidbUser {
                 if let Some(&i) = pos.get(&uid) {
                     found[i] = Some(sum.clone());
                 }
-                cache.put(key(uid), sum, self.shared.summary_max);
+                cache.put(key(uid), sum, self.shared.summary_max, scan);
             }
         }
         for (m, f) in metas.iter().zip(found) {
@@ -449,7 +454,7 @@ impl UserStore for MidbUser {
         // FETCH of ENVELOPE/BODY/BODYSTRUCTURE without the text: the summary cache. (SORT asks
         // for the envelope alone and needs it parsed, so it takes the rendition path.)
         if !want.raw && want.structure {
-            return self.fetch_summaries(folder, &metas, sink);
+            return self.fetch_summaries(folder, &metas, want.total, sink);
         }
         let wanted: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         let mut i = 0;
@@ -696,5 +701,40 @@ impl UserStore for MidbUser {
 impl Drop for MidbUser {
     fn drop(&mut self) {
         self.unwatch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum() -> Summary {
+        let raw = b"Subject: x\r\n\r\nbody\r\n";
+        let tree = mime::parse(raw);
+        Arc::new(EncodedSummary::new(
+            &mime::envelope(&raw[tree.header.clone()]),
+            &mime::body_structure(raw, &tree),
+        ))
+    }
+
+    /// FIFO for ordinary requests; a request bigger than the cache only fills free room, so a
+    /// FETCH 1:* over a huge folder neither evicts what smaller requests cached nor churns.
+    #[test]
+    fn scans_fill_but_never_evict() {
+        let k = |u: u32| ("/m".to_string(), 1, u);
+        let mut c = SummaryCache::default();
+        for u in 1..=3 {
+            c.put(k(u), sum(), 3, false);
+        }
+        c.put(k(4), sum(), 3, true);
+        assert!(
+            c.get(&k(1)).is_some() && c.get(&k(4)).is_none(),
+            "a scan does not evict"
+        );
+        c.put(k(4), sum(), 3, false);
+        assert!(c.get(&k(1)).is_none() && c.get(&k(4)).is_some(), "FIFO otherwise");
+        let mut c = SummaryCache::default();
+        c.put(k(1), sum(), 3, true);
+        assert!(c.get(&k(1)).is_some(), "a scan fills free room");
     }
 }

@@ -1966,6 +1966,7 @@ impl<S: MailStore> ImapSession<S> {
             structure: items
                 .iter()
                 .any(|i| matches!(i, FetchAtt::Body | FetchAtt::BodyStructure)),
+            total: idx.len(),
         };
         self.mode = Mode::Fetch(Box::new(FetchJob {
             tag: tag.to_string(),

@@ -83,6 +83,9 @@ pub struct FetchWant {
     pub raw: bool,
     pub envelope: bool,
     pub structure: bool,
+    /// How many messages the whole command asks for (it may arrive in several batches); a
+    /// store with a bounded cache does not let one big scan evict everything (0: unknown).
+    pub total: usize,
 }
 
 /// One fetched message, handed to the session's callback and dropped right after.
