@@ -258,9 +258,7 @@ impl Store {
         }
         let target = rules
             .move_to
-            .filter(|f| {
-                self.list_messages(*f, false).is_ok() && self.get_props(Obj::Folder(*f)).is_ok_and(|p| !p.is_empty())
-            })
+            .filter(|f| crate::store::folder_exists(self.conn(), *f).unwrap_or(false))
             .unwrap_or(inbox);
         let d = self.deliver_message(Some(target), &content, Some(raw))?;
         report.folder = d.folder;

@@ -12,39 +12,9 @@ use gromox_mapi::time::now_filetime;
 use gromox_mapi::{PropTag, PropVal, TaggedVal};
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A message's content: properties, recipient rows, attachments.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct MessageContent {
-    pub props: Vec<TaggedVal>,
-    pub recipients: Vec<Vec<TaggedVal>>,
-    pub attachments: Vec<AttachmentContent>,
-}
-
-/// An attachment: properties and, for embedded-message attachments, the message.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AttachmentContent {
-    pub props: Vec<TaggedVal>,
-    pub embedded: Option<Box<MessageContent>>,
-}
-
-impl MessageContent {
-    /// The value of a property.
-    pub fn get(&self, tag: PropTag) -> Option<&PropVal> {
-        self.props.iter().find(|p| p.tag == tag).map(|p| &p.val)
-    }
-    /// Sets (replaces) a property.
-    pub fn set(&mut self, tag: PropTag, val: PropVal) {
-        let tv = TaggedVal::new(tag, val);
-        match self.props.iter_mut().find(|p| p.tag.id() == tv.tag.id()) {
-            Some(p) => *p = tv,
-            None => self.props.push(tv),
-        }
-    }
-    /// Removes a property.
-    pub fn remove(&mut self, tag: PropTag) {
-        self.props.retain(|p| p.tag != tag);
-    }
-}
+/// A message's content (properties, recipient rows, attachments with embedded messages): the
+/// exmdb protocol's type, so messages cross the RPC without conversion.
+pub use gromox_exmdb_proto::{AttachmentContent, MessageContent};
 
 fn val_size(v: &PropVal) -> u64 {
     use PropVal as V;

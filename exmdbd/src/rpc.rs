@@ -351,16 +351,13 @@ impl ExmdbServer {
                         format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
                     ));
                 }
-                Response::Message(to_wire(m))
+                Response::Message(m)
             }
             Call::WriteMessage {
                 folder,
                 associated,
                 content,
-            } => Response::Id(
-                st.create_message(folder, &from_wire(content), associated)
-                    .map_err(err)?,
-            ),
+            } => Response::Id(st.create_message(folder, &content, associated).map_err(err)?),
             Call::SetMessageProps { mid, mut props } => {
                 live_message(&st, mid)?;
                 // Like Gromox's cu_set_properties, store-maintained tags are not written.
@@ -409,38 +406,6 @@ fn nesting(c: &MessageContent) -> usize {
         .map(|e| 1 + nesting(e))
         .max()
         .unwrap_or(0)
-}
-
-/// A stored message in its wire form.
-fn to_wire(c: MessageContent) -> proto::MessageContent {
-    proto::MessageContent {
-        props: c.props,
-        recipients: c.recipients,
-        attachments: c
-            .attachments
-            .into_iter()
-            .map(|a| proto::AttachmentContent {
-                props: a.props,
-                embedded: a.embedded.map(|e| Box::new(to_wire(*e))),
-            })
-            .collect(),
-    }
-}
-
-/// A message from the wire (its depth is bounded by the decoder).
-fn from_wire(c: proto::MessageContent) -> MessageContent {
-    MessageContent {
-        props: c.props,
-        recipients: c.recipients,
-        attachments: c
-            .attachments
-            .into_iter()
-            .map(|a| crate::AttachmentContent {
-                props: a.props,
-                embedded: a.embedded.map(|e| Box::new(from_wire(*e))),
-            })
-            .collect(),
-    }
 }
 
 enum CallKind {

@@ -60,6 +60,15 @@ fn client(addr: SocketAddr) -> ExmdbClient {
     )
 }
 
+/// Soft-delete one message over RPC.
+fn soft_delete(c: &ExmdbClient, dir: &str, mid: u64) {
+    let call = Call::DeleteMessages {
+        mids: vec![mid],
+        hard: false,
+    };
+    c.call(dir, &call).unwrap();
+}
+
 fn subject(s: &str) -> TaggedVal {
     TaggedVal::new(
         PropTag(0x0037_0000 | PropType::Unicode as u32),
@@ -673,14 +682,7 @@ fn whole_messages_over_rpc() {
         r => panic!("{r:?}"),
     }
     // A soft-deleted message is gone for read_message.
-    c.call(
-        dir,
-        &Call::DeleteMessages {
-            mids: vec![mid],
-            hard: false,
-        },
-    )
-    .unwrap();
+    soft_delete(&c, dir, mid);
     assert!(matches!(
         c.read_message(dir, mid),
         Err(ExmdbError::Call(Status::NotFound, _))
@@ -813,14 +815,7 @@ fn message_properties_over_rpc() {
     // Unknown and soft-deleted messages: NotFound, nothing written.
     for bad in [0x7777_7777u64, mid] {
         if bad == mid {
-            c.call(
-                dir,
-                &Call::DeleteMessages {
-                    mids: vec![mid],
-                    hard: false,
-                },
-            )
-            .unwrap();
+            soft_delete(&c, dir, mid);
         }
         assert!(matches!(
             c.set_message_props(dir, bad, &[subject("x")]),

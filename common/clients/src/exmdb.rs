@@ -489,18 +489,20 @@ impl ExmdbRouter {
         if home.is_empty() || home == self.me || home == "localhost" {
             return Ok(self.local_client.clone());
         }
-        let mut m = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = m.get(&home) {
+        if let Some(c) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&home) {
             return Ok(c.clone());
         }
+        // Name resolution without the lock: other mailboxes' calls do not wait for DNS.
         use std::net::ToSocketAddrs;
         let addr = (home.as_str(), self.local.port())
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, format!("home server {home}: no address")))?;
-        let c = std::sync::Arc::new(ExmdbClient::new(addr, self.opts.clone()));
-        m.insert(home, c.clone());
-        Ok(c)
+        let mut m = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let c = m
+            .entry(home)
+            .or_insert_with(|| std::sync::Arc::new(ExmdbClient::new(addr, self.opts.clone())));
+        Ok(c.clone())
     }
 }
 

@@ -1129,13 +1129,7 @@ fn journal(cal: &Component, c: &Component) -> MessageContent {
     let mut m = MessageContent::default();
     m.set(PR_MESSAGE_CLASS, s(JOURNAL_CLASS));
     common(&mut m, c);
-    if let Some(uid) = c.text("UID") {
-        m.set_named(
-            PropName::Id(PSETID_MEETING, 0x0003),
-            PT_BINARY,
-            PropVal::Binary(global_object_id(&uid)),
-        );
-    }
+    uid_as_goid(&mut m, c);
     let log = |lid| PropName::Id(PSETID_LOG, lid);
     let ty = c.text("X-GROMOX-LOGTYPE").unwrap_or_else(|| "Note".into());
     m.set_named(log(LID_LOG_TYPE), PT_UNICODE, s(ty));
@@ -1156,11 +1150,9 @@ fn journal(cal: &Component, c: &Component) -> MessageContent {
     m
 }
 
-fn todo(cal: &Component, c: &Component) -> MessageContent {
-    let mut m = MessageContent::default();
-    m.set(PR_MESSAGE_CLASS, s("IPM.Task"));
-    common(&mut m, c);
-    // The UID, kept as for events so that an export gives it back.
+/// The UID as PidLidGlobalObjectId, kept as for events so that an export gives it back (tasks
+/// and journal entries).
+fn uid_as_goid(m: &mut MessageContent, c: &Component) {
     if let Some(uid) = c.text("UID") {
         m.set_named(
             PropName::Id(PSETID_MEETING, 0x0003),
@@ -1168,6 +1160,13 @@ fn todo(cal: &Component, c: &Component) -> MessageContent {
             PropVal::Binary(global_object_id(&uid)),
         );
     }
+}
+
+fn todo(cal: &Component, c: &Component) -> MessageContent {
+    let mut m = MessageContent::default();
+    m.set(PR_MESSAGE_CLASS, s("IPM.Task"));
+    common(&mut m, c);
+    uid_as_goid(&mut m, c);
     if let Some((t, _)) = c.prop("DTSTART").and_then(|p| datetime(cal, p)) {
         m.set_named(PropName::Id(PSETID_TASK, 0x8104), PT_SYSTIME, PropVal::SysTime(t));
         m.set_named(PropName::Id(PSETID_COMMON, 0x8516), PT_SYSTIME, PropVal::SysTime(t));

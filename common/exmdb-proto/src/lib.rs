@@ -334,6 +334,25 @@ pub struct MessageContent {
     pub attachments: Vec<AttachmentContent>,
 }
 
+impl MessageContent {
+    /// The value of a property.
+    pub fn get(&self, tag: PropTag) -> Option<&PropVal> {
+        self.props.iter().find(|p| p.tag == tag).map(|p| &p.val)
+    }
+    /// Sets (replaces) a property.
+    pub fn set(&mut self, tag: PropTag, val: PropVal) {
+        let tv = TaggedVal::new(tag, val);
+        match self.props.iter_mut().find(|p| p.tag.id() == tv.tag.id()) {
+            Some(p) => *p = tv,
+            None => self.props.push(tv),
+        }
+    }
+    /// Removes a property.
+    pub fn remove(&mut self, tag: PropTag) {
+        self.props.retain(|p| p.tag != tag);
+    }
+}
+
 /// An attachment of a [`MessageContent`] (Gromox `ATTACHMENT_CONTENT`, MS-OXCMSG §2.2.2):
 /// properties and, for embedded-message attachments (`ATTACH_EMBEDDED_MSG`), the message.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -68,31 +68,21 @@ fn rpc(e: ExmdbError) -> Error {
     Error::Usage(format!("exmdb: {e}"))
 }
 
-fn to_wire(c: &MessageContent) -> proto::MessageContent {
-    proto::MessageContent {
-        props: c.props.clone(),
-        recipients: c.recipients.clone(),
-        attachments: c
-            .attachments
-            .iter()
-            .map(|a| proto::AttachmentContent {
-                props: a.props.clone(),
-                embedded: a.embedded.as_ref().map(|e| Box::new(to_wire(e))),
-            })
-            .collect(),
-    }
-}
-
 impl RpcTarget {
-    /// The mailbox directory `dir` (a private store when under `<state>/user/`) over `client`.
+    /// The mailbox directory `dir` over `client`. A private store is told from a public one by
+    /// its default folders (only a private store has an Inbox, id 0x0d under IPM_SUBTREE).
     pub fn new(client: Arc<ExmdbClient>, dir: &str) -> Result<RpcTarget, Error> {
-        client.ping(dir).map_err(rpc)?;
-        Ok(RpcTarget {
+        let mut t = RpcTarget {
             client,
             dir: dir.to_string(),
-            private: dir.contains("/user/"),
+            private: false,
             folders: None,
-        })
+        };
+        t.private = t
+            .folders()?
+            .iter()
+            .any(|f| f.id == exmdbd::layout::fid::INBOX && f.parent == exmdbd::layout::fid::IPMSUBTREE);
+        Ok(t)
     }
 
     fn folders(&mut self) -> Result<&mut Vec<FolderEntry>, Error> {
@@ -167,8 +157,6 @@ impl Target for RpcTarget {
         }
     }
     fn create(&mut self, folder: u64, c: &MessageContent, associated: bool) -> Result<u64, Error> {
-        self.client
-            .write_message(&self.dir, folder, associated, &to_wire(c))
-            .map_err(rpc)
+        self.client.write_message(&self.dir, folder, associated, c).map_err(rpc)
     }
 }
