@@ -123,8 +123,16 @@ pub fn mkpublic_main(args: Vec<String>) -> ExitCode {
 fn run_create(prog: &str, dir: &Path, upgrade: bool, create: impl FnOnce() -> Result<Store, Error>) -> ExitCode {
     if upgrade {
         return match Store::upgrade(dir, &StoreOptions::default()) {
-            Ok(v) => {
-                println!("{}: schema generation {v}", dir.display());
+            Ok(steps) => {
+                for s in &steps {
+                    println!("{}: {s}", dir.display());
+                }
+                println!(
+                    "{}: {} (schema generation {})",
+                    dir.display(),
+                    if steps.is_empty() { "up to date" } else { "upgraded" },
+                    crate::schema::SCHEMA_VERSION
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => fail(prog, e),

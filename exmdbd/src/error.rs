@@ -26,7 +26,7 @@ pub enum Error {
     InvalidArgument(&'static str),
     #[error("store is damaged: {0}")]
     Corrupt(String),
-    #[error("unsupported schema version {0} (expected 27)")]
+    #[error("schema generation {0} is not 27 (an older store is brought up to date with gromox-mkprivate/gromox-mkpublic -U)")]
     SchemaVersion(i64),
 }
 

@@ -372,17 +372,20 @@ impl Store {
         Ok(st)
     }
 
-    /// Upgrade hook (`-U`): brings an older schema to generation 27. Generation 27 is the only
-    /// one this implementation writes; stores at 27 are left untouched, older ones refused.
-    pub fn upgrade(maildir: &Path, opts: &StoreOptions) -> Result<i64> {
-        let conn = Connection::open(Self::db_path(maildir))?;
+    /// `-U`: brings an existing store to this implementation's layout ([`schema::upgrade`]:
+    /// missing tables, columns and indexes of generation 27, clustered property tables) and
+    /// returns the steps taken (empty when it already was).
+    pub fn upgrade(maildir: &Path, opts: &StoreOptions) -> Result<Vec<String>> {
+        let p = Self::db_path(maildir);
+        if !p.exists() {
+            return Err(Error::NotFound("store database"));
+        }
+        let conn = Connection::open(p)?;
         schema::setup_connection(&conn, opts.durability)?;
         let v = cfg_get(&conn, cfg::SCHEMA_VERSION)?;
-        if v == schema::SCHEMA_VERSION {
-            Ok(v)
-        } else {
-            Err(Error::SchemaVersion(v))
-        }
+        // Only public stores have per-user read states.
+        let private = table_exists(&conn, "receive_table")? || !table_exists(&conn, "read_states")?;
+        schema::upgrade(&conn, private, v)
     }
 
     // ----- properties -----

@@ -381,6 +381,9 @@ fn rich_message_through_instance_reads_back_identically_and_dedups_attachments()
     for p in &want.props {
         assert_eq!(back.get(p.tag), Some(&p.val), "{}", p.tag);
     }
+    // Property order carries no meaning (MS-OXCPRPT): compare sorted by tag.
+    let want = normalized(want);
+    let back = normalized(back);
     assert_eq!(back.recipients, want.recipients);
     assert_eq!(back.attachments.len(), 3);
     assert_eq!(back.attachments[0].props, want.attachments[0].props);
@@ -764,4 +767,143 @@ fn mbck_finds_missing_and_orphaned_content_files() {
     assert!(rep.fixed.iter().any(|f| f.contains("orphaned")));
     assert!(!t.path().join("cid/Y-00/0123456789abcdef0123456789abcd").exists());
     let _ = mid;
+}
+
+/// `c` with every property list sorted by tag (recipients and attachments keep their order).
+fn normalized(mut c: MessageContent) -> MessageContent {
+    c.props.sort_by_key(|p| p.tag.0);
+    for r in &mut c.recipients {
+        r.sort_by_key(|p| p.tag.0);
+    }
+    for a in &mut c.attachments {
+        a.props.sort_by_key(|p| p.tag.0);
+        a.embedded = a.embedded.take().map(|e| Box::new(normalized(*e)));
+    }
+    c
+}
+
+/// Every message of every folder (normal and FAI), read whole, in id order.
+fn all_messages(st: &Store) -> Vec<(u64, MessageContent)> {
+    let mut out = Vec::new();
+    for f in st.list_folders().unwrap() {
+        for assoc in [false, true] {
+            for mid in st.list_messages(f.id, assoc).unwrap() {
+                out.push((mid, normalized(st.read_message(mid).unwrap())));
+            }
+        }
+    }
+    out.sort_by_key(|(m, _)| *m);
+    out
+}
+
+fn table_sql(st: &Store, name: &str) -> String {
+    st.conn()
+        .query_row("SELECT sql FROM sqlite_master WHERE name=?1", [name], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn upgrade_clusters_a_gromox_store_keeping_every_property() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = extract_reference(t.path());
+    let before = {
+        let st = Store::open(&dir, &opts()).unwrap();
+        assert!(!table_sql(&st, "message_properties").contains("WITHOUT ROWID"));
+        all_messages(&st)
+    };
+    assert!(!before.is_empty());
+    let steps = Store::upgrade(&dir, &opts()).unwrap();
+    for want in [
+        "clustered message_properties",
+        "clustered recipients_properties",
+        "clustered attachment_properties",
+        "dropped index pid_messages_index8",
+    ] {
+        assert!(steps.iter().any(|s| s.starts_with(want)), "{want} in {steps:?}");
+    }
+    let mut st = Store::open(&dir, &opts()).unwrap();
+    for t in exmdbd::schema::CLUSTERED_TABLES {
+        assert!(table_sql(&st, t).contains("WITHOUT ROWID"), "{t}");
+    }
+    assert_eq!(all_messages(&st), before);
+    // The converted store takes deliveries and passes the integrity check.
+    st.deliver_message(
+        None,
+        &simple_mail("after", "upgrade"),
+        Some(b"Subject: after\r\n\r\nupgrade\r\n"),
+    )
+    .unwrap();
+    drop(st);
+    let rep = exmdbd::mbck::check(&dir, false).unwrap();
+    assert!(rep.errors.is_empty(), "{:?}", rep.errors);
+    // A second run has nothing to do.
+    assert_eq!(Store::upgrade(&dir, &opts()).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn upgrade_brings_an_older_generation_up_and_refuses_a_newer_one() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("old");
+    let mut st = new_store(&dir, "en");
+    st.deliver_message(None, &simple_mail("kept", "body"), None).unwrap();
+    // An older generation: fewer tables and columns.
+    st.conn()
+        .execute_batch(
+            "DROP TABLE autoreply_ts; DROP TABLE msgtime_index; ALTER TABLE messages DROP COLUMN timer_id; \
+             DROP INDEX parent_read_assoc_index8; UPDATE configurations SET config_value=25 WHERE config_id=10;",
+        )
+        .unwrap();
+    drop(st);
+    assert!(matches!(Store::open(&dir, &opts()), Err(Error::SchemaVersion(25))));
+    let steps = Store::upgrade(&dir, &opts()).unwrap();
+    for want in [
+        "created table autoreply_ts",
+        "created table msgtime_index",
+        "added column messages.timer_id",
+        "created index parent_read_assoc_index8",
+        "schema generation 25 -> 27",
+    ] {
+        assert!(steps.iter().any(|s| s == want), "{want} in {steps:?}");
+    }
+    let mut st = Store::open(&dir, &opts()).unwrap();
+    assert_eq!(st.schema_version().unwrap(), 27);
+    let mids = st.list_messages(fid::INBOX, false).unwrap();
+    assert_eq!(mids.len(), 1);
+    assert_eq!(
+        st.read_message(mids[0])
+            .unwrap()
+            .get(PR_SUBJECT)
+            .and_then(|v| v.as_str()),
+        Some("kept")
+    );
+    st.deliver_message(None, &simple_mail("new", "body"), None).unwrap();
+    // A store from a newer generation is left alone.
+    st.conn()
+        .execute("UPDATE configurations SET config_value=28 WHERE config_id=10", [])
+        .unwrap();
+    drop(st);
+    assert!(matches!(Store::upgrade(&dir, &opts()), Err(Error::SchemaVersion(28))));
+}
+
+#[test]
+fn upgrade_of_current_stores_has_nothing_to_do() {
+    let t = tempfile::tempdir().unwrap();
+    drop(new_store(&t.path().join("p"), "en"));
+    assert_eq!(
+        Store::upgrade(&t.path().join("p"), &opts()).unwrap(),
+        Vec::<String>::new()
+    );
+    drop(Store::create_public(&t.path().join("pub"), "example.org", false, &opts()).unwrap());
+    assert_eq!(
+        Store::upgrade(&t.path().join("pub"), &opts()).unwrap(),
+        Vec::<String>::new()
+    );
+    // The Gromox public store converts like the private one, and stays a public store.
+    extract_reference(t.path());
+    let public = t.path().join("pristine/public/gx.test");
+    assert!(!Store::upgrade(&public, &opts()).unwrap().is_empty());
+    assert!(Store::upgrade(&public, &opts()).unwrap().is_empty());
+    let st = Store::open(&public, &opts()).unwrap();
+    assert!(!st.is_private());
+    assert_eq!(st.list_folders().unwrap().len(), 4);
 }
