@@ -4,6 +4,8 @@
 //!   build + first page of 50 rows;
 //! - seek to the middle and read 50 rows; seek by fraction;
 //! - the same table without restriction;
+//! - a categorized view grouped by sender (expanded, then collapsed), with a category
+//!   collapsed/expanded;
 //! - peak RSS growth of the process over the whole run.
 //!
 //! `cargo bench -p exmdbd --bench table` (`TABLE_N=20000` for a quick run).
@@ -134,11 +136,62 @@ fn main() {
             frac.as_secs_f64() * 1e3
         );
     }
+    // Categorized by sender (97 senders), newest first inside each: all expanded, then all
+    // collapsed (headers only) and one category expanded.
+    for expanded in [1usize, 0] {
+        let t = Instant::now();
+        let mut table = ContentTable::load(
+            &store,
+            TableSpec {
+                folder: INBOX as u64,
+                sort: vec![
+                    SortKey {
+                        tag: PR_SENDER_NAME,
+                        descending: false,
+                    },
+                    by_time[0],
+                ],
+                categories: 1,
+                expanded,
+                ..Default::default()
+            },
+        )
+        .expect("table");
+        let rows = table
+            .query_rows(&store, &[PR_SENDER_NAME, PR_SUBJECT], 50, true, false)
+            .expect("rows");
+        let first = t.elapsed();
+        let row_count = table.row_count();
+        let t = Instant::now();
+        table.seek(Origin::Beginning, (table.row_count() / 2) as i64);
+        let _ = table.query_rows(&store, &[PR_SUBJECT], 50, true, false).expect("rows");
+        let seek = t.elapsed();
+        let t = Instant::now();
+        let header = table.rows().iter().find_map(|r| match r {
+            exmdbd::table::Row::Header(id) => Some(*id),
+            _ => None,
+        });
+        let changed = match header {
+            Some(id) if expanded == 0 => table.expand_row(id).expect("expand"),
+            Some(id) => table.collapse_row(id).expect("collapse"),
+            None => 0,
+        };
+        let toggle = t.elapsed();
+        println!(
+            "categorized by sender, {}: {} rows; build + first 50 rows {:.1} ms ({} rows); seek to middle + 50 rows {:.2} ms; {} one category ({changed} rows) {:.2} ms",
+            if expanded == 1 { "expanded" } else { "collapsed" },
+            row_count,
+            first.as_secs_f64() * 1e3,
+            rows.len(),
+            seek.as_secs_f64() * 1e3,
+            if expanded == 1 { "collapse" } else { "expand" },
+            toggle.as_secs_f64() * 1e3
+        );
+    }
     println!(
         "RSS: {} MB after set-up, peak {} MB (growth during the table runs at most {} MB)",
         base_rss / 1024,
         rss_kb("VmHWM:") / 1024,
         rss_kb("VmHWM:").saturating_sub(base_rss) / 1024
     );
-    println!("categorized views: not implemented yet");
 }

@@ -16,14 +16,22 @@
 //! [`HierarchyTable`] lists a folder's subfolders (one level or the whole subtree, depth-first
 //! with `PR_DEPTH`), restricted and sorted the same way over folder properties.
 //!
-//! Not yet: categorized views, multi-valued instance expansion, and change notifications to
-//! table subscribers.
+//! **Categorized views** (MS-OXCTABL §2.2.2.1, RopSortTable with CategorizedCount and
+//! ExpandedCount): the leading `categories` sort keys group the rows; each group gets a header
+//! row (PR_ROW_TYPE expanded/collapsed, PR_DEPTH, PR_INST_ID = category id, PR_CONTENT_COUNT,
+//! PR_CONTENT_UNREAD, the category values) before its members, nested per level. The first
+//! `expanded` levels start expanded. RopExpandRow/RopCollapseRow ([`ContentTable::expand_row`],
+//! [`ContentTable::collapse_row`]) change what is visible, RopGetCollapseState/
+//! RopSetCollapseState ([`ContentTable::collapse_state`], [`ContentTable::set_collapse_state`])
+//! save and restore it with the cursor. A category keeps its id and state across reloads.
+//!
+//! Not yet: multi-valued instance expansion, and change notifications to table subscribers.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gromox_mapi::restriction::{self, Matcher, PropSource, Restriction, SubObject};
-use gromox_mapi::tags::{PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
+use gromox_mapi::tags::{PR_CONTENT_UNREAD, PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
 use gromox_mapi::{PropTag, PropType, PropVal, TaggedVal};
 use rusqlite::params_from_iter;
 
@@ -46,6 +54,63 @@ pub struct TableSpec {
     pub restriction: Option<Restriction>,
     /// Sort keys, most significant first; ties keep message-id order.
     pub sort: Vec<SortKey>,
+    /// How many of the leading sort keys are categories (RopSortTable CategorizedCount; 0: a
+    /// flat table).
+    pub categories: usize,
+    /// How many category levels start expanded (RopSortTable ExpandedCount).
+    pub expanded: usize,
+}
+
+/// PidTagRowType (MS-OXPROPS): leaf, expanded or collapsed category header.
+pub const PR_ROW_TYPE: PropTag = PropTag(0x0FF5_0003);
+/// PidTagInstID (MS-OXPROPS): a row's instance id — the message id of a leaf row, the
+/// category id of a header row (what RopExpandRow and RopCollapseRow name).
+pub const PR_INST_ID: PropTag = PropTag(0x674D_0014);
+/// PidTagInstanceNum (MS-OXPROPS).
+pub const PR_INSTANCE_NUM: PropTag = PropTag(0x674E_0003);
+/// PR_ROW_TYPE of a message row (MS-OXCTABL, mapidefs.h TBL_LEAF_ROW).
+pub const TBL_LEAF_ROW: i32 = 1;
+/// PR_ROW_TYPE of an expanded category header (TBL_EXPANDED_CATEGORY).
+pub const TBL_EXPANDED_CATEGORY: i32 = 3;
+/// PR_ROW_TYPE of a collapsed category header (TBL_COLLAPSED_CATEGORY).
+pub const TBL_COLLAPSED_CATEGORY: i32 = 4;
+
+/// Category ids have the top bit set, so they never equal a message id.
+const CATEGORY_ID_BASE: u64 = 1 << 63;
+
+/// A row of a content table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Row {
+    /// A message.
+    Leaf(u64),
+    /// A category header, by category id.
+    Header(u64),
+}
+
+/// A category header of a categorized table.
+#[derive(Debug, Clone)]
+struct Header {
+    /// The category values of levels 0..=level, encoded: identifies the category across
+    /// reloads and in a collapse state.
+    key: Vec<u8>,
+    level: usize,
+    values: Vec<Option<PropVal>>,
+    count: u32,
+    unread: u32,
+    expanded: bool,
+}
+
+/// The category structure of a categorized table.
+#[derive(Debug, Default)]
+struct Categories {
+    /// Every row in tree order (a header before its members), collapsed or not.
+    all: Vec<Row>,
+    headers: HashMap<u64, Header>,
+    /// Category key → id, kept across reloads.
+    ids: HashMap<Vec<u8>, u64>,
+    /// Categories whose expanded state differs from the default of their level.
+    flipped: std::collections::HashSet<Vec<u8>>,
+    next_id: u64,
 }
 
 /// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin).
@@ -74,9 +139,11 @@ pub fn computed(tag: PropTag) -> bool {
 #[derive(Debug)]
 pub struct ContentTable {
     spec: TableSpec,
-    rows: Vec<u64>,
+    /// The visible rows in order.
+    rows: Vec<Row>,
+    cat: Option<Categories>,
     cursor: usize,
-    bookmarks: HashMap<u32, u64>,
+    bookmarks: HashMap<u32, Row>,
     next_bookmark: u32,
 }
 
@@ -202,9 +269,11 @@ fn computed_value(tag: PropTag, mid: u64, size: i64, read: bool, attach: bool, f
 impl ContentTable {
     /// Build the table (one scan of the folder).
     pub fn load(store: &Store, spec: TableSpec) -> Result<ContentTable> {
+        let cat = (spec.categories > 0).then(Categories::default);
         let mut t = ContentTable {
             spec,
             rows: Vec::new(),
+            cat,
             cursor: 0,
             bookmarks: HashMap::new(),
             next_bookmark: 1,
@@ -213,20 +282,41 @@ impl ContentTable {
         Ok(t)
     }
 
-    /// Re-run the scan (the folder changed); the cursor stays on the same message when it is
+    /// Re-run the scan (the folder changed); the cursor stays on the same row when it is
     /// still there, else at the same position; bookmarks to vanished rows go to the next row.
+    /// Categories keep their ids and expanded state.
     pub fn reload(&mut self, store: &Store) -> Result<()> {
         let at = self.rows.get(self.cursor).copied();
         let old_cursor = self.cursor;
-        self.rows = scan(store, &self.spec)?;
+        let scanned = scan(store, &self.spec)?;
+        match self.cat.as_mut() {
+            None => self.rows = scanned.into_iter().map(|s| Row::Leaf(s.mid)).collect(),
+            Some(cat) => {
+                let levels = self.spec.categories.min(self.spec.sort.len());
+                cat.build(&scanned, levels, self.spec.expanded);
+                drop(scanned);
+                self.rows = cat.visible();
+            }
+        }
         self.cursor = at
-            .and_then(|mid| self.rows.iter().position(|&m| m == mid))
+            .and_then(|r| self.rows.iter().position(|&x| x == r))
             .unwrap_or(old_cursor.min(self.rows.len()));
         Ok(())
     }
 
-    /// The message ids in table order.
-    pub fn mids(&self) -> &[u64] {
+    /// The message ids of the visible message rows, in table order.
+    pub fn mids(&self) -> Vec<u64> {
+        self.rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::Leaf(m) => Some(*m),
+                Row::Header(_) => None,
+            })
+            .collect()
+    }
+
+    /// The visible rows (messages and, in a categorized table, category headers) in order.
+    pub fn rows(&self) -> &[Row] {
         &self.rows
     }
 
@@ -243,7 +333,9 @@ impl ContentTable {
     /// RopQueryRows: up to `count` rows from the cursor, forward, or backward when
     /// `forward` is false (rows before the cursor, nearest first, as MS-OXCTABL
     /// §3.2.5.5 says); the cursor moves past them unless `no_advance`. Each row has one value
-    /// per column (`None`: the message lacks the property).
+    /// per column (`None`: the message lacks the property). Every row answers PR_ROW_TYPE,
+    /// PR_INST_ID and PR_INSTANCE_NUM; a category header answers PR_DEPTH,
+    /// PR_CONTENT_COUNT, PR_CONTENT_UNREAD and its category columns, nothing else.
     pub fn query_rows(
         &mut self,
         store: &Store,
@@ -257,12 +349,32 @@ impl ContentTable {
         } else {
             (self.cursor.saturating_sub(count)..self.cursor).rev().collect()
         };
+        let depth = self.spec.categories.min(self.spec.sort.len()) as i32;
         let mut out = Vec::with_capacity(idx.len());
         for &i in &idx {
-            let mid = self.rows[i];
             let mut row = Vec::with_capacity(columns.len());
-            for &c in columns {
-                row.push(read_prop(store, mid, c)?);
+            match self.rows[i] {
+                Row::Leaf(mid) => {
+                    for &c in columns {
+                        row.push(match c.id() {
+                            id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
+                            id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
+                            id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
+                            id if id == PR_DEPTH.id() && self.cat.is_some() => Some(PropVal::I4(depth)),
+                            _ => read_prop(store, mid, c)?,
+                        });
+                    }
+                }
+                Row::Header(id) => {
+                    let h = self
+                        .cat
+                        .as_ref()
+                        .and_then(|c| c.headers.get(&id))
+                        .ok_or(crate::Error::NotFound("category"))?;
+                    for &c in columns {
+                        row.push(header_value(&self.spec, id, h, c));
+                    }
+                }
             }
             out.push(row);
         }
@@ -302,22 +414,28 @@ impl ContentTable {
     pub fn create_bookmark(&mut self) -> u32 {
         let b = self.next_bookmark;
         self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
-        let mid = self.rows.get(self.cursor).copied().unwrap_or(u64::MAX);
-        self.bookmarks.insert(b, mid);
+        let row = self.rows.get(self.cursor).copied().unwrap_or(Row::Leaf(u64::MAX));
+        self.bookmarks.insert(b, row);
         b
     }
 
     /// RopSeekRowBookmark: to the bookmarked row plus `offset`. Returns `(row_no_longer_visible,
     /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark).
     pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
-        let mid = *self.bookmarks.get(&bookmark)?;
-        let (at, gone) = match self.rows.iter().position(|&m| m == mid) {
+        let row = *self.bookmarks.get(&bookmark)?;
+        let (at, gone) = match self.rows.iter().position(|&r| r == row) {
             Some(i) => (i, false),
-            // The row went away: the next row by message id, as a stand-in.
-            None => (
-                self.rows.iter().position(|&m| m > mid).unwrap_or(self.rows.len()),
-                mid != u64::MAX,
-            ),
+            // The row went away: the next message row by id, as a stand-in.
+            None => match row {
+                Row::Leaf(mid) => (
+                    self.rows
+                        .iter()
+                        .position(|r| matches!(r, Row::Leaf(m) if *m > mid))
+                        .unwrap_or(self.rows.len()),
+                    mid != u64::MAX,
+                ),
+                Row::Header(_) => (self.rows.len(), true),
+            },
         };
         self.cursor = at;
         Some((gone, self.seek(Origin::Current, offset)))
@@ -328,8 +446,9 @@ impl ContentTable {
         self.bookmarks.remove(&bookmark).is_some()
     }
 
-    /// RopFindRow: the first row from the cursor (inclusive; backward: before it) that
-    /// satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is none.
+    /// RopFindRow: the first message row from the cursor (inclusive; backward: before it)
+    /// that satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is
+    /// none. Category headers are passed over.
     pub fn find_row(&mut self, store: &Store, r: &Restriction, forward: bool) -> Result<Option<usize>> {
         let mut m = Matcher::new(r);
         let mut tags = Vec::new();
@@ -340,7 +459,7 @@ impl ContentTable {
             Box::new((0..self.cursor).rev())
         };
         for i in order {
-            let mid = self.rows[i];
+            let Row::Leaf(mid) = self.rows[i] else { continue };
             let mut values = Vec::new();
             for &t in &tags {
                 if let Some(v) = read_prop(store, mid, t)? {
@@ -360,10 +479,334 @@ impl ContentTable {
         }
         Ok(None)
     }
+
+    /// RopExpandRow (MS-OXCTABL §2.2.2.17): show the members of category `id`; returns how
+    /// many rows became visible (0 when it already was expanded). The cursor stays on its row.
+    pub fn expand_row(&mut self, id: u64) -> Result<usize> {
+        self.set_expanded(id, true)
+    }
+
+    /// RopCollapseRow (MS-OXCTABL §2.2.2.18): hide the members of category `id`; returns how
+    /// many rows were hidden. A cursor on a hidden row moves to the row after the header.
+    pub fn collapse_row(&mut self, id: u64) -> Result<usize> {
+        self.set_expanded(id, false)
+    }
+
+    fn set_expanded(&mut self, id: u64, expanded: bool) -> Result<usize> {
+        let default_levels = self.spec.expanded;
+        let cat = self.cat.as_mut().ok_or(crate::Error::NotFound("category"))?;
+        let h = cat.headers.get_mut(&id).ok_or(crate::Error::NotFound("category"))?;
+        if h.expanded == expanded {
+            return Ok(0);
+        }
+        h.expanded = expanded;
+        if expanded == (h.level < default_levels) {
+            cat.flipped.remove(&h.key);
+        } else {
+            cat.flipped.insert(h.key.clone());
+        }
+        let before = self.rows.len();
+        self.refresh_visible(Some(id));
+        Ok(before.abs_diff(self.rows.len()))
+    }
+
+    /// Recompute the visible rows after a state change, keeping the cursor on its row, or
+    /// just after `fallback`'s header when that row got hidden.
+    fn refresh_visible(&mut self, fallback: Option<u64>) {
+        let Some(cat) = self.cat.as_ref() else { return };
+        let at = self.rows.get(self.cursor).copied();
+        self.rows = cat.visible();
+        self.cursor = match at.and_then(|r| self.rows.iter().position(|&x| x == r)) {
+            Some(i) => i,
+            None => fallback
+                .and_then(|id| self.rows.iter().position(|&x| x == Row::Header(id)))
+                .map_or(self.cursor.min(self.rows.len()), |i| i + 1),
+        };
+    }
+
+    /// RopGetCollapseState (MS-OXCTABL §2.2.2.19): an opaque blob with the expanded state
+    /// of every category that differs from its level's default, and the row at the cursor.
+    pub fn collapse_state(&self) -> Vec<u8> {
+        let mut out = COLLAPSE_MAGIC.to_vec();
+        let Some(cat) = self.cat.as_ref() else {
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.push(0);
+            return out;
+        };
+        let mut keys: Vec<&Vec<u8>> = cat.flipped.iter().collect();
+        keys.sort();
+        out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+        for k in keys {
+            out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            out.extend_from_slice(k);
+        }
+        match self.rows.get(self.cursor) {
+            Some(Row::Leaf(m)) => {
+                out.push(1);
+                out.extend_from_slice(&m.to_le_bytes());
+            }
+            Some(Row::Header(id)) => {
+                let key = cat.headers.get(id).map(|h| h.key.as_slice()).unwrap_or_default();
+                out.push(2);
+                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                out.extend_from_slice(key);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// RopSetCollapseState (MS-OXCTABL §2.2.2.20): restore a state from
+    /// [`ContentTable::collapse_state`]; returns a bookmark on the saved cursor row (or where
+    /// it would be). A malformed blob is an error and changes nothing.
+    pub fn set_collapse_state(&mut self, blob: &[u8]) -> Result<u32> {
+        let parsed = parse_collapse_state(blob)?;
+        let flipped = parsed.flipped;
+        let anchor = parsed.anchor.map(|a| match a {
+            Anchor::Message(m) => Row::Leaf(m),
+            Anchor::Category(key) => Row::Header(
+                self.cat
+                    .as_ref()
+                    .and_then(|c| c.ids.get(&key).copied())
+                    .unwrap_or(u64::MAX),
+            ),
+        });
+        if let Some(cat) = self.cat.as_mut() {
+            let levels = self.spec.expanded;
+            for h in cat.headers.values_mut() {
+                h.expanded = (h.level < levels) != flipped.contains(&h.key);
+            }
+            cat.flipped = flipped;
+        }
+        self.refresh_visible(None);
+        if let Some(a) = anchor {
+            if let Some(i) = self.rows.iter().position(|&x| x == a) {
+                self.cursor = i;
+            }
+        }
+        Ok(self.create_bookmark())
+    }
 }
 
-/// The scan: message ids of the folder that satisfy the restriction, in sort order.
-fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
+/// The row a collapse state was taken at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Anchor {
+    Message(u64),
+    Category(Vec<u8>),
+}
+
+/// A decoded collapse state.
+#[derive(Debug, Default)]
+struct CollapseState {
+    flipped: std::collections::HashSet<Vec<u8>>,
+    anchor: Option<Anchor>,
+}
+
+/// Decodes a collapse state (`GXC1`, u32 count, count × (u32 length, category key), then
+/// 0 = no anchor | 1 + u64 message id | 2 + u32 length + category key). Every length is
+/// checked against what is left; trailing bytes are an error.
+fn parse_collapse_state(blob: &[u8]) -> Result<CollapseState> {
+    let bad = || crate::Error::InvalidArgument("collapse state");
+    let mut r = blob.strip_prefix(COLLAPSE_MAGIC.as_slice()).ok_or_else(bad)?;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        if r.len() < n {
+            return Err(bad());
+        }
+        let (a, b) = r.split_at(n);
+        r = b;
+        Ok(a)
+    };
+    let u32_of = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let n = u32_of(take(4)?);
+    let mut out = CollapseState::default();
+    for _ in 0..n {
+        let len = u32_of(take(4)?);
+        out.flipped.insert(take(len)?.to_vec());
+    }
+    out.anchor = match take(1)?[0] {
+        0 => None,
+        1 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(take(8)?);
+            Some(Anchor::Message(u64::from_le_bytes(a)))
+        }
+        2 => {
+            let len = u32_of(take(4)?);
+            Some(Anchor::Category(take(len)?.to_vec()))
+        }
+        _ => return Err(bad()),
+    };
+    if !r.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Fuzz entry point (`collapse_state` target): a client-supplied RopSetCollapseState blob.
+pub fn fuzz_collapse_state(data: &[u8]) {
+    if let Ok(st) = parse_collapse_state(data) {
+        // Whatever decodes is no bigger than its input.
+        assert!(st.flipped.iter().map(|k| k.len() + 4).sum::<usize>() <= data.len());
+    }
+}
+
+/// First bytes of a collapse state.
+const COLLAPSE_MAGIC: &[u8; 4] = b"GXC1";
+
+/// One column of a category header row.
+fn header_value(spec: &TableSpec, id: u64, h: &Header, c: PropTag) -> Option<PropVal> {
+    match c.id() {
+        x if x == PR_ROW_TYPE.id() => Some(PropVal::I4(if h.expanded {
+            TBL_EXPANDED_CATEGORY
+        } else {
+            TBL_COLLAPSED_CATEGORY
+        })),
+        x if x == PR_INST_ID.id() => Some(PropVal::I8(id as i64)),
+        x if x == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
+        x if x == PR_DEPTH.id() => Some(PropVal::I4(h.level as i32)),
+        x if x == PR_CONTENT_COUNT.id() => Some(PropVal::I4(h.count as i32)),
+        x if x == PR_CONTENT_UNREAD.id() => Some(PropVal::I4(h.unread as i32)),
+        _ => spec
+            .sort
+            .iter()
+            .take(h.level + 1)
+            .position(|k| k.tag.id() == c.id())
+            .and_then(|l| h.values.get(l).cloned().flatten()),
+    }
+}
+
+/// The bytes identifying a category: its values of levels 0..=level.
+fn category_key(values: &[Option<PropVal>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in values {
+        match v {
+            None => out.push(0),
+            Some(v) => {
+                out.push(1);
+                out.extend_from_slice(&(v.ptype() as u16).to_le_bytes());
+                restriction::write_value(&mut out, v, true);
+            }
+        }
+    }
+    out
+}
+
+fn same_value(a: &Option<PropVal>, b: &Option<PropVal>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => restriction::compare(x, y) == Some(std::cmp::Ordering::Equal),
+        _ => false,
+    }
+}
+
+impl Categories {
+    /// Group the sorted rows: a header per distinct value of each category level before its
+    /// members, with member and unread counts.
+    fn build(&mut self, rows: &[Scanned], levels: usize, expanded_levels: usize) {
+        self.all = Vec::with_capacity(rows.len() + rows.len() / 8);
+        self.headers.clear();
+        let mut open: Vec<u64> = Vec::with_capacity(levels);
+        let mut prev: Option<&SortValues> = None;
+        for s in rows {
+            let first_new = match prev {
+                None => 0,
+                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &s.keys[l])).unwrap_or(levels),
+            };
+            open.truncate(first_new);
+            for l in first_new..levels {
+                let values = s.keys[..=l].to_vec();
+                let key = category_key(&values);
+                let next = &mut self.next_id;
+                let id = *self.ids.entry(key.clone()).or_insert_with(|| {
+                    *next += 1;
+                    CATEGORY_ID_BASE | *next
+                });
+                let expanded = (l < expanded_levels) != self.flipped.contains(&key);
+                self.headers.insert(
+                    id,
+                    Header {
+                        key,
+                        level: l,
+                        values,
+                        count: 0,
+                        unread: 0,
+                        expanded,
+                    },
+                );
+                self.all.push(Row::Header(id));
+                open.push(id);
+            }
+            for id in &open {
+                if let Some(h) = self.headers.get_mut(id) {
+                    h.count += 1;
+                    h.unread += u32::from(!s.read);
+                }
+            }
+            self.all.push(Row::Leaf(s.mid));
+            prev = Some(&s.keys);
+        }
+        // Categories that no longer exist forget their state.
+        let live: std::collections::HashSet<&Vec<u8>> = self.headers.values().map(|h| &h.key).collect();
+        self.flipped.retain(|k| live.contains(k));
+        self.ids.retain(|k, _| live.contains(k));
+    }
+
+    /// The rows a client sees: members of collapsed categories left out.
+    fn visible(&self) -> Vec<Row> {
+        let mut out = Vec::with_capacity(self.all.len());
+        let mut hidden_below: Option<usize> = None;
+        for &r in &self.all {
+            match r {
+                Row::Header(id) => {
+                    let Some(h) = self.headers.get(&id) else { continue };
+                    if let Some(l) = hidden_below {
+                        if h.level > l {
+                            continue;
+                        }
+                        hidden_below = None;
+                    }
+                    out.push(r);
+                    if !h.expanded {
+                        hidden_below = Some(h.level);
+                    }
+                }
+                Row::Leaf(_) => {
+                    if hidden_below.is_none() {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A row kept by the scan: its sort-key values, message id and read state.
+struct Scanned {
+    keys: SortValues,
+    mid: u64,
+    read: bool,
+}
+
+/// Orders two rows' sort-key values by `sort` (missing values first when ascending).
+fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Ordering {
+    for (i, k) in sort.iter().enumerate() {
+        let o = match (&a[i], &b[i]) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
+        };
+        let o = if k.descending { o.reverse() } else { o };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// The scan: the rows of the folder that satisfy the restriction, in sort order.
+fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| k.tag).collect();
     if let Some(r) = &spec.restriction {
         restriction_tags(r, &mut tags);
@@ -427,7 +870,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(params_from_iter(binds.iter()))?;
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
-    let mut kept: Vec<(Vec<Option<PropVal>>, u64)> = Vec::new();
+    let mut kept: Vec<Scanned> = Vec::new();
     let mut last_mid = None;
     while let Some(r) = rows.next()? {
         let mid = r.get::<_, i64>(0)? as u64;
@@ -484,27 +927,12 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<u64>> {
                     .map(|(_, v)| v.clone())
             })
             .collect();
-        kept.push((keys, mid));
+        kept.push(Scanned { keys, mid, read });
     }
     if !spec.sort.is_empty() {
-        kept.sort_by(|(a, ma), (b, mb)| {
-            for (i, k) in spec.sort.iter().enumerate() {
-                // Missing values sort before present ones (ascending).
-                let o = match (&a[i], &b[i]) {
-                    (None, None) => std::cmp::Ordering::Equal,
-                    (None, Some(_)) => std::cmp::Ordering::Less,
-                    (Some(_), None) => std::cmp::Ordering::Greater,
-                    (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
-                };
-                let o = if k.descending { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            ma.cmp(mb)
-        });
+        kept.sort_by(|a, b| cmp_keys(&spec.sort, &a.keys, &b.keys).then(a.mid.cmp(&b.mid)));
     }
-    Ok(kept.into_iter().map(|(_, m)| m).collect())
+    Ok(kept)
 }
 
 /// A row's sort-key values (`None`: the row lacks the property).
@@ -590,21 +1018,7 @@ impl HierarchyTable {
             kept.push((keys, (f, depth)));
         }
         if !sort.is_empty() {
-            kept.sort_by(|(a, _), (b, _)| {
-                for (i, k) in sort.iter().enumerate() {
-                    let o = match (&a[i], &b[i]) {
-                        (None, None) => std::cmp::Ordering::Equal,
-                        (None, Some(_)) => std::cmp::Ordering::Less,
-                        (Some(_), None) => std::cmp::Ordering::Greater,
-                        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
-                    };
-                    let o = if k.descending { o.reverse() } else { o };
-                    if o != std::cmp::Ordering::Equal {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
+            kept.sort_by(|(a, _), (b, _)| cmp_keys(sort, a, b));
         }
         Ok(HierarchyTable {
             rows: kept.into_iter().map(|(_, r)| r).collect(),
@@ -644,5 +1058,40 @@ impl HierarchyTable {
         }
         self.cursor = end;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_state_fuzz_seeds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/collapse_state");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            fuzz_collapse_state(&std::fs::read(e.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n >= 4);
+    }
+
+    #[test]
+    fn collapse_state_round_trip_and_refusals() {
+        let mut blob = b"GXC1".to_vec();
+        blob.extend_from_slice(&1u32.to_le_bytes());
+        blob.extend_from_slice(&3u32.to_le_bytes());
+        blob.extend_from_slice(b"abc");
+        blob.push(1);
+        blob.extend_from_slice(&42u64.to_le_bytes());
+        let st = parse_collapse_state(&blob).unwrap();
+        assert!(st.flipped.contains(b"abc".as_slice()));
+        assert_eq!(st.anchor, Some(Anchor::Message(42)));
+        for cut in 0..blob.len() {
+            assert!(parse_collapse_state(&blob[..cut]).is_err(), "{cut}");
+        }
+        let mut long = blob.clone();
+        long.push(0);
+        assert!(parse_collapse_state(&long).is_err());
     }
 }

@@ -269,3 +269,159 @@ fn hierarchy_tables_one_level_recursive_sorted_restricted() {
     let t = HierarchyTable::load(&s, top, true, Some(&level0), &[]).unwrap();
     assert_eq!(t.row_count(), 2);
 }
+
+/// A row as (row type, depth, subject or category value, count, unread).
+type ViewRow = (i32, i32, String, Option<i32>, Option<i32>);
+
+fn view(t: &mut ContentTable, s: &Store, cat_tag: PropTag) -> Vec<ViewRow> {
+    use exmdbd::table::{PR_DEPTH, PR_ROW_TYPE};
+    use gromox_mapi::tags::{PR_CONTENT_COUNT, PR_CONTENT_UNREAD};
+    t.seek(Origin::Beginning, 0);
+    let n = t.row_count();
+    let rows = t
+        .query_rows(
+            s,
+            &[
+                PR_ROW_TYPE,
+                PR_DEPTH,
+                PR_SUBJECT,
+                cat_tag,
+                PR_CONTENT_COUNT,
+                PR_CONTENT_UNREAD,
+            ],
+            n,
+            true,
+            false,
+        )
+        .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let int = |v: &Option<PropVal>| v.as_ref().and_then(|v| v.as_i64()).map(|x| x as i32);
+            let text = |v: &Option<PropVal>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+            let kind = int(&r[0]).unwrap();
+            let label = if kind == 1 { text(&r[2]) } else { text(&r[3]) }.unwrap_or_default();
+            (kind, int(&r[1]).unwrap(), label, int(&r[4]), int(&r[5]))
+        })
+        .collect()
+}
+
+#[test]
+fn categorized_view_groups_counts_expands_collapses_and_restores_state() {
+    use exmdbd::table::{Row, PR_INST_ID, TBL_COLLAPSED_CATEGORY, TBL_EXPANDED_CATEGORY, TBL_LEAF_ROW};
+    let (_d, mut s) = store();
+    const PR_SENDER_NAME: PropTag = PropTag(0x0C1A_001F);
+    // Senders: "Ann" gets messages 0, 3, 6; "Bob" 1, 4; "Cyd" 2, 5. Message 4 is read.
+    let mut mids = Vec::new();
+    for i in 0..7u64 {
+        let mid = add(&mut s, i);
+        let sender = ["Ann", "Bob", "Cyd"][(i % 3) as usize];
+        s.set_props(
+            exmdbd::Obj::Message(mid),
+            &[TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode(sender.into()))],
+        )
+        .unwrap();
+        mids.push(mid);
+    }
+    s.set_read(mids[4], true).unwrap();
+    let spec = TableSpec {
+        folder: INBOX,
+        sort: vec![
+            SortKey {
+                tag: PR_SENDER_NAME,
+                descending: false,
+            },
+            SortKey {
+                tag: PR_MESSAGE_DELIVERY_TIME,
+                descending: true,
+            },
+        ],
+        categories: 1,
+        expanded: 1,
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    let (e, l) = (TBL_EXPANDED_CATEGORY, TBL_LEAF_ROW);
+    let hdr = |name: &str, n: i32, unread: i32| (e, 0, name.to_owned(), Some(n), Some(unread));
+    let leaf = |subj: &str| (l, 1, subj.to_owned(), None, None);
+    assert_eq!(
+        view(&mut t, &s, PR_SENDER_NAME),
+        vec![
+            hdr("Ann", 3, 3),
+            leaf("Report 6"),
+            leaf("Note 3"),
+            leaf("Report 0"),
+            hdr("Bob", 2, 1),
+            leaf("Report 4"),
+            leaf("Note 1"),
+            hdr("Cyd", 2, 2),
+            leaf("Note 5"),
+            leaf("Report 2"),
+        ]
+    );
+    assert_eq!(t.mids().len(), 7);
+    // Collapse "Bob": its two rows go; the header says collapsed.
+    let bob = match t.rows()[4] {
+        Row::Header(id) => id,
+        other => panic!("{other:?}"),
+    };
+    t.seek(Origin::Beginning, 5); // cursor on "Report 4", inside Bob
+    assert_eq!(t.collapse_row(bob).unwrap(), 2);
+    assert_eq!(t.row_count(), 8);
+    assert_eq!(t.position(), 5, "cursor moves to the row after the collapsed header");
+    // The row there is Cyd's header; its PR_INST_ID is the category id.
+    let Row::Header(cyd) = t.rows()[5] else {
+        panic!("{:?}", t.rows()[5])
+    };
+    let ids = t.query_rows(&s, &[PR_INST_ID], 1, true, true).unwrap();
+    assert_eq!(ids[0][0], Some(PropVal::I8(cyd as i64)));
+    assert_ne!(cyd, bob);
+    let v = view(&mut t, &s, PR_SENDER_NAME);
+    assert_eq!(v[4], (TBL_COLLAPSED_CATEGORY, 0, "Bob".into(), Some(2), Some(1)));
+    assert_eq!(v[5], hdr("Cyd", 2, 2));
+    assert_eq!(t.collapse_row(bob).unwrap(), 0, "already collapsed");
+    // The state survives a reload with a new message, and the category keeps its id.
+    let state = {
+        t.seek(Origin::Beginning, 2); // "Note 3"
+        t.collapse_state()
+    };
+    let m7 = add(&mut s, 7); // 7 % 3 == 1: Bob
+    s.set_props(
+        exmdbd::Obj::Message(m7),
+        &[TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode("Bob".into()))],
+    )
+    .unwrap();
+    t.reload(&s).unwrap();
+    let v = view(&mut t, &s, PR_SENDER_NAME);
+    assert_eq!(v[4], (TBL_COLLAPSED_CATEGORY, 0, "Bob".into(), Some(3), Some(2)));
+    assert!(t.rows().contains(&Row::Header(bob)));
+    // Expanding shows all three.
+    assert_eq!(t.expand_row(bob).unwrap(), 3);
+    assert_eq!(view(&mut t, &s, PR_SENDER_NAME)[5], leaf("Note 7"));
+    // A fresh table (all expanded) takes the saved state: Bob collapsed, cursor on "Note 3".
+    let mut t2 = ContentTable::load(&s, spec.clone()).unwrap();
+    assert_eq!(t2.row_count(), 11);
+    let bm = t2.set_collapse_state(&state).unwrap();
+    assert_eq!(t2.row_count(), 8);
+    t2.seek(Origin::End, 0);
+    assert_eq!(t2.seek_bookmark(bm, 0), Some((false, 0)));
+    assert_eq!(subjects(&mut t2, &s, 1, true), ["Note 3"]);
+    // Hostile blobs are refused and change nothing.
+    for bad in [
+        &b""[..],
+        b"GXC1",
+        b"GXC1\xff\xff\xff\xff",
+        b"XXXX\0\0\0\0\0",
+        b"GXC1\0\0\0\0\x09",
+    ] {
+        assert!(t2.set_collapse_state(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(t2.row_count(), 8);
+    // Unknown category ids are an error.
+    assert!(t2.expand_row(12345).is_err());
+    // Categories start collapsed when ExpandedCount is 0: only the headers show.
+    let mut t3 = ContentTable::load(&s, TableSpec { expanded: 0, ..spec }).unwrap();
+    assert_eq!(t3.row_count(), 3);
+    assert!(view(&mut t3, &s, PR_SENDER_NAME)
+        .iter()
+        .all(|r| r.0 == TBL_COLLAPSED_CATEGORY));
+}

@@ -841,6 +841,19 @@ fn eval(r: &Restriction, obj: &dyn PropSource, counts: &mut [u32], idx: &mut usi
     }
 }
 
+/// Case-insensitive order of two strings (their lowercase forms compared), without
+/// allocating when both are ASCII — the common case in table sorts, which compare each row
+/// many times.
+fn cmp_ignore_case(x: &str, y: &str) -> Ordering {
+    if x.is_ascii() && y.is_ascii() {
+        x.bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .cmp(y.bytes().map(|b| b.to_ascii_lowercase()))
+    } else {
+        lower(x).cmp(&lower(y))
+    }
+}
+
 fn lower(s: &str) -> Cow<'_, str> {
     if s.chars().any(|c| c.is_uppercase()) {
         Cow::Owned(s.to_lowercase())
@@ -930,7 +943,7 @@ pub fn compare(a: &PropVal, b: &PropVal) -> Option<Ordering> {
         (V::Error(x), V::Error(y)) => Some(x.cmp(y)),
         (V::SysTime(x), V::SysTime(y)) => Some(x.cmp(y)),
         (V::Clsid(x), V::Clsid(y)) => Some(x.0.cmp(&y.0)),
-        (V::String8(x) | V::Unicode(x), V::String8(y) | V::Unicode(y)) => Some(lower(x).cmp(&lower(y))),
+        (V::String8(x) | V::Unicode(x), V::String8(y) | V::Unicode(y)) => Some(cmp_ignore_case(x, y)),
         _ if int(a).is_some() && int(b).is_some() => Some(int(a)?.cmp(&int(b)?)),
         _ if float(a).is_some() && float(b).is_some() => float(a)?.partial_cmp(&float(b)?),
         _ => match (a.as_bytes(), b.as_bytes()) {
