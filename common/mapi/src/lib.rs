@@ -10,6 +10,7 @@
 //! - [`ids`]: 48-bit global counters, `replid|GC` ids, XIDs, source/change keys, predecessor
 //!   change lists (MS-OXCFXICS §2.2.2), long-term ids (MS-OXCDATA §2.2.1.3);
 //! - [`idset`]: IDSETs and change-number sets, the GLOBSET codec (MS-OXCFXICS §2.2.2.4–§2.2.2.6);
+//! - [`syncstate`]: the ICS state properties a client holds (MS-OXCFXICS §2.2.1.1);
 //! - [`entryid`]: store, folder and message entry ids (MS-OXCDATA §2.2.4);
 //! - [`time`]: FILETIME ⇄ Unix time;
 //! - [`restriction`]: restrictions (MS-OXCDATA §2.12), their wire format and the reference
@@ -27,6 +28,7 @@ pub mod props;
 pub mod restriction;
 pub mod rule;
 pub mod sqlcodec;
+pub mod syncstate;
 pub mod tags;
 pub mod time;
 
@@ -68,6 +70,7 @@ pub fn fuzz_entry_points() -> Vec<FuzzEntry> {
         }),
         ("restriction", restriction::fuzz),
         ("idset", idset::fuzz),
+        ("syncstate", syncstate::fuzz),
         ("rule_actions", rule::fuzz),
         ("pcl", |d| {
             if let Ok(p) = ids::Pcl::parse(d) {
