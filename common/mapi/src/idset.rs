@@ -183,7 +183,6 @@ impl GlobSet {
                             out.push((lo, oa - 1));
                         }
                         if ob >= b {
-                            lo = b + 1;
                             break;
                         }
                         lo = ob + 1;
