@@ -43,11 +43,10 @@ use crate::error::{Error, Result};
 use crate::message::{add_store_size, content_size, write_message_tx, MessageContent, Parent, QuotaKind};
 use crate::notify::Event;
 use crate::store::{
-    create_folder_row, folder_exists, get_prop_conn, put_prop_tx, stamp_change, touch_folder_tx, ExecCached, Obj,
-    Store,
+    create_folder_row, folder_exists, get_prop_conn, put_prop_tx, stamp_change, touch_folder_tx, ExecCached, Obj, Store,
 };
-use gromox_mapi::idset::GlobSet;
 use gromox_mapi::ids::{Pcl, Xid};
+use gromox_mapi::idset::GlobSet;
 use gromox_mapi::tags::*;
 use gromox_mapi::time::now_filetime;
 use gromox_mapi::{Guid, PropTag, PropVal, TaggedVal};
@@ -404,7 +403,9 @@ impl Store {
                     ))
                 })
                 .optional()?;
-            let Some((cn, associated, read, size)) = row else { continue };
+            let Some((cn, associated, read, size)) = row else {
+                continue;
+            };
             let obj = Obj::Message(mid);
             let change_key =
                 binary_prop(&tx, self, obj, PR_CHANGE_KEY)?.unwrap_or_else(|| Xid::from_gc(self.guid(), cn).to_bytes());
@@ -456,7 +457,9 @@ impl Store {
                      ORDER BY folder_id DESC",
                 )?;
                 let v = s
-                    .query_map([parent as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?
+                    .query_map([parent as i64], |r| {
+                        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                    })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 v
             };
@@ -489,7 +492,13 @@ impl Store {
                 };
                 let parent_sk = sk_of.get(&parent).cloned().unwrap_or_default();
                 props.retain(|p| {
-                    ![PR_SOURCE_KEY, PR_PARENT_SOURCE_KEY, PR_CHANGE_KEY, PR_PREDECESSOR_CHANGE_LIST].contains(&p.tag)
+                    ![
+                        PR_SOURCE_KEY,
+                        PR_PARENT_SOURCE_KEY,
+                        PR_CHANGE_KEY,
+                        PR_PREDECESSOR_CHANGE_LIST,
+                    ]
+                    .contains(&p.tag)
                 });
                 props.push(TaggedVal::new(PR_SOURCE_KEY, PropVal::Binary(sk.clone())));
                 props.push(TaggedVal::new(PR_PARENT_SOURCE_KEY, PropVal::Binary(parent_sk.clone())));
@@ -546,7 +555,9 @@ impl Store {
                  ON p.message_id=m.message_id AND p.proptag=?2 \
                  WHERE m.parent_fid=?1 AND m.is_deleted=0 AND p.propval=?3",
             )?
-            .query_row(params![folder as i64, PR_SOURCE_KEY.0 as i64, sk.to_bytes()], |r| r.get(0))
+            .query_row(params![folder as i64, PR_SOURCE_KEY.0 as i64, sk.to_bytes()], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(hit.map(|m| (m as u64, true)))
     }
@@ -762,7 +773,9 @@ impl Store {
             let rcn: Option<i64> = if self.private {
                 self.set_read(mid, *read)?;
                 self.conn
-                    .query_row("SELECT read_cn FROM messages WHERE message_id=?1", [mid as i64], |r| r.get(0))?
+                    .query_row("SELECT read_cn FROM messages WHERE message_id=?1", [mid as i64], |r| {
+                        r.get(0)
+                    })?
             } else {
                 let user = user.ok_or(Error::InvalidArgument("public store read state needs a user"))?;
                 self.set_read_for_user(mid, user, *read)?;
@@ -840,7 +853,16 @@ impl Store {
                 &TaggedVal::new(PR_SOURCE_KEY, PropVal::Binary(dst_sk.to_bytes())),
             )?;
         }
-        stamp_change(&tx, self.dir(), self.durability, g, Obj::Message(new), ncn, client_ck, None)?;
+        stamp_change(
+            &tx,
+            self.dir(),
+            self.durability,
+            g,
+            Obj::Message(new),
+            ncn,
+            client_ck,
+            None,
+        )?;
         tx.commit()?;
         self.notifier.emit(Event::MessageMoved {
             from,
@@ -893,7 +915,8 @@ impl Store {
             root
         } else {
             let psk = parse_xid(imp.parent_source_key, "parent source key")?;
-            self.find_folder_sk(&tx, &psk)?.ok_or(Error::NotFound("parent folder"))?
+            self.find_folder_sk(&tx, &psk)?
+                .ok_or(Error::NotFound("parent folder"))?
         };
         let sibling = crate::store::find_child(&tx, parent, name)?;
         let props: Vec<&TaggedVal> = imp

@@ -483,7 +483,16 @@ impl Store {
                 "UPDATE messages SET change_number=?1 WHERE message_id=?2",
                 params![cn as i64, m as i64],
             )?;
-            crate::store::stamp_change(&tx, &self.dir, self.durability, self.guid(), Obj::Message(m), cn, None, None)?;
+            crate::store::stamp_change(
+                &tx,
+                &self.dir,
+                self.durability,
+                self.guid(),
+                Obj::Message(m),
+                cn,
+                None,
+                None,
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -797,7 +806,16 @@ impl Store {
             "DELETE FROM message_properties WHERE message_id=?1 AND proptag=?2",
             params![new as i64, PR_SOURCE_KEY.0 as i64],
         )?;
-        crate::store::stamp_change(&tx, &self.dir, self.durability, self.guid(), Obj::Message(new), cn, None, None)?;
+        crate::store::stamp_change(
+            &tx,
+            &self.dir,
+            self.durability,
+            self.guid(),
+            Obj::Message(new),
+            cn,
+            None,
+            None,
+        )?;
         tx.commit()?;
         self.notifier.emit(Event::MessageMoved {
             from,

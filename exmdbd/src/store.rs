@@ -748,7 +748,16 @@ impl Store {
             "UPDATE folders SET parent_id=?1, change_number=?2 WHERE folder_id=?3",
             params![new_parent as i64, cn as i64, folder as i64],
         )?;
-        stamp_change(&tx, &self.dir, self.durability, self.guid, Obj::Folder(folder), cn, None, None)?;
+        stamp_change(
+            &tx,
+            &self.dir,
+            self.durability,
+            self.guid,
+            Obj::Folder(folder),
+            cn,
+            None,
+            None,
+        )?;
         tx.commit()?;
         self.notifier.emit(Event::FolderMoved {
             folder,
@@ -920,7 +929,13 @@ pub(crate) fn stamp_change(
             .unwrap_or_default(),
     };
     pcl.merge(ck.clone());
-    put_prop_tx(c, dir, dur, obj, &TaggedVal::new(PR_CHANGE_KEY, PropVal::Binary(ck.to_bytes())))?;
+    put_prop_tx(
+        c,
+        dir,
+        dur,
+        obj,
+        &TaggedVal::new(PR_CHANGE_KEY, PropVal::Binary(ck.to_bytes())),
+    )?;
     put_prop_tx(
         c,
         dir,

@@ -327,7 +327,9 @@ fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Encodes ranges that all share their first `depth` bytes (already on the stack).
 fn encode_level(rs: &[([u8; 6], [u8; 6])], depth: usize, out: &mut Vec<u8>) {
-    let (Some(first), Some(last)) = (rs.first(), rs.last()) else { return };
+    let (Some(first), Some(last)) = (rs.first(), rs.last()) else {
+        return;
+    };
     // Bytes shared by everything below: push them once.
     let c = common_prefix(&first.0, &last.1);
     if c == 6 {
@@ -637,8 +639,14 @@ mod tests {
         rt(&GlobSet::from_range(1, 1));
         rt(&GlobSet::from_range(1, 0x1000));
         rt(&GlobSet::from_range(0, GC_MAX));
-        rt(&GlobSet::from_sorted_iter([1, 2, 4, 9, 10, 11, 12, 13, 14, 15, 16, 17, 30]));
-        rt(&GlobSet::from_ranges(vec![(0xff, 0x100), (0x1_0000_00ff, 0x1_0000_0101), (GC_MAX, GC_MAX)]));
+        rt(&GlobSet::from_sorted_iter([
+            1, 2, 4, 9, 10, 11, 12, 13, 14, 15, 16, 17, 30,
+        ]));
+        rt(&GlobSet::from_ranges(vec![
+            (0xff, 0x100),
+            (0x1_0000_00ff, 0x1_0000_0101),
+            (GC_MAX, GC_MAX),
+        ]));
         // Pseudo-random sets: clusters, runs and singletons across byte boundaries.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..200 {
@@ -692,15 +700,15 @@ mod tests {
     fn hostile_input_is_an_error() {
         for b in [
             &[][..],
-            &[0x01, 0],                               // no End
-            &[0x07, 0, 0, 0, 0, 0, 0, 0, 0x00],       // unknown command
-            &[0x04, 1, 2, 3, 4, 0x03, 1, 2, 3, 0x00], // push past 6 bytes
-            &[0x50, 0x00],                            // pop on empty stack
-            &[0x42, 1, 2, 0x00],                      // bitmask without 5 bytes
+            &[0x01, 0],                                     // no End
+            &[0x07, 0, 0, 0, 0, 0, 0, 0, 0x00],             // unknown command
+            &[0x04, 1, 2, 3, 4, 0x03, 1, 2, 3, 0x00],       // push past 6 bytes
+            &[0x50, 0x00],                                  // pop on empty stack
+            &[0x42, 1, 2, 0x00],                            // bitmask without 5 bytes
             &[0x05, 0, 0, 0, 0, 0, 0x42, 0xFF, 0x01, 0x00], // bitmask past 0xFF
-            &[0x05, 0, 0, 0, 0, 0, 0x52, 9, 1, 0x00], // backwards range
-            &[0x52, 0, 0, 0],                         // truncated range
-            &[0x06, 1, 2, 3],                         // truncated push
+            &[0x05, 0, 0, 0, 0, 0, 0x52, 9, 1, 0x00],       // backwards range
+            &[0x52, 0, 0, 0],                               // truncated range
+            &[0x06, 1, 2, 3],                               // truncated push
         ] {
             assert!(GlobSet::decode(b).is_err(), "{b:02x?}");
         }
