@@ -5,14 +5,15 @@
 //! has (MetaTagIdsetGiven) and the change numbers it has seen (MetaTagCnsetSeen, -SeenFAI,
 //! -Read), all in the store's REPLGUID namespace (the mailbox GUID, replica id 1).
 //!
-//! **Download** ([`Store::sync_contents`], [`Store::sync_hierarchy`], §3.2.5.1/§3.3.5.2 ff.):
+//! **Download** ([`Store::sync_contents`], [`Store::sync_hierarchy`]; what is reported: §3.2.5.3):
 //! one pass over the folder's live rows in a single read transaction computes
 //! - changes: live objects whose change number is not in the seen set, or whose id the client
 //!   does not have (so a restored or otherwise reappearing object is never missed);
 //! - deletions: ids in IdsetGiven that are not live in the folder (or subtree) now. This needs no
 //!   tombstones: soft-deleted, hard-deleted, purged and moved-away objects are all simply "not
 //!   live", so a sync from any old state converges, also after a purge;
-//! - read-state changes (§2.2.4.3.? MetaTagIdsetRead/Unread): messages the client has whose
+//! - read-state changes (readStateChanges, §2.2.4.3.22: MetaTagIdsetRead/Unread, §2.2.1.3.4/§2.2.1.3.5;
+//!   tracking read state, §3.2.5.6): messages the client has whose
 //!   read change number (`messages.read_cn`, or `read_cns` per user in public stores) is not in
 //!   CnsetRead;
 //! - the state after the client applied all of it: IdsetGiven = (given ∩ live) ∪ sent,
@@ -23,7 +24,7 @@
 //! are read afterwards in batches ([`Store::sync_message_headers`]), content with
 //! [`Store::read_message`].
 //!
-//! **Upload** (§3.3.5.8 ff.): [`Store::import_message_change`] (RopSynchronizationImportMessageChange),
+//! **Upload** (the server side of the import ROPs, §3.2.5.9.4): [`Store::import_message_change`] (RopSynchronizationImportMessageChange),
 //! [`Store::import_deletions`] (…ImportDeletes), [`Store::import_read_states`]
 //! (…ImportReadStateChanges), [`Store::import_folder_change`] (…ImportHierarchyChange),
 //! [`Store::import_folder_deletions`], [`Store::import_message_move`] (…ImportMessageMove).
@@ -103,7 +104,7 @@ impl ContentSync {
     }
 }
 
-/// What the download stream sends ahead of a changed message (§2.2.4.3.? messageChangeHeader):
+/// What the download stream sends ahead of a changed message (its messageChangeHeader, §2.2.4.3):
 /// ids, change tracking, flags. Read with [`Store::sync_message_headers`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageChange {
@@ -124,7 +125,7 @@ pub struct MessageChange {
     pub new: bool,
 }
 
-/// A folder in a hierarchy synchronisation download (§2.2.4.3.? folderChange).
+/// A folder in a hierarchy synchronisation download (its folderChange, §2.2.4.3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FolderChange {
     pub folder: u64,
@@ -754,7 +755,7 @@ impl Store {
 
     /// Imports read-state changes (RopSynchronizationImportReadStateChanges, §2.2.3.2.4.6):
     /// `(source key, read)` pairs of messages of `folder`; `user` names the reader in public
-    /// stores. Each change takes a new read change number, recorded in `state` (CnsetRead).
+    /// stores; FAI messages are skipped. Each change takes a new read change number, recorded in `state` (CnsetRead).
     /// Returns how many messages were found.
     pub fn import_read_states(
         &mut self,
@@ -770,6 +771,10 @@ impl Store {
             let Some((mid, true)) = self.find_message_sk(&self.conn, folder, &sk)? else {
                 continue;
             };
+            // Read-state changes of FAI messages are ignored (§3.2.5.9.4.6).
+            if self.message_info(mid)?.associated {
+                continue;
+            }
             let rcn: Option<i64> = if self.private {
                 self.set_read(mid, *read)?;
                 self.conn

@@ -906,8 +906,8 @@ pub(crate) fn create_folder_row(
     Ok(())
 }
 
-/// Records a change of a folder or message (MS-OXCFXICS §3.1.5.6): its PR_CHANGE_KEY becomes
-/// `ck` (by default the store's XID of change number `cn`, §2.2.2.7) and is merged into its
+/// Records a change of a folder or message (MS-OXCFXICS §3.1.5.6): its PR_CHANGE_KEY
+/// (§2.2.1.2.7) becomes `ck` (by default the store's XID of change number `cn`) and is merged into its
 /// PR_PREDECESSOR_CHANGE_LIST (`pcl`, by default the stored one).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn stamp_change(
