@@ -1,4 +1,8 @@
 //! The store: opening and creating `exchange.sqlite3`, ids, properties, folders.
+//!
+//! Change tracking: every change number a folder or message takes comes with a new
+//! PR_CHANGE_KEY merged into its PR_PREDECESSOR_CHANGE_LIST (`stamp_change`); folder property
+//! changes and moves take one (`touch_folder_tx`). ICS ([`crate::ics`]) relies on both.
 
 use crate::cid;
 use crate::error::{Error, Result};

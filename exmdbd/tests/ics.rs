@@ -717,3 +717,34 @@ fn large_folder_sync_is_bounded() {
     assert_eq!(d.deleted.count(), N / 2);
     assert!(d.changed.is_empty());
 }
+
+/// Public stores keep read state per user: a sync reports the synchronising user's changes only.
+#[test]
+fn public_store_read_state_is_per_user() {
+    let t = tempfile::tempdir().unwrap();
+    let mut st = Store::create_public(t.path(), "example.org", false, &StoreOptions::default()).unwrap();
+    let f = st.create_folder(fid::PUB_IPMSUBTREE, "Shared", None).unwrap();
+    let m = st.create_message(f, &mail("shared"), false).unwrap();
+    let opts = |u: &str| ContentSyncOptions {
+        user: Some(u.into()),
+        ..Default::default()
+    };
+    let mut anna = Client::default();
+    let mut bert = Client::default();
+    assert_eq!(anna.sync(&st, f, &opts("anna")).changed, vec![m]);
+    assert_eq!(bert.sync(&st, f, &opts("bert")).changed, vec![m]);
+    st.set_read_for_user(m, "anna", true).unwrap();
+    assert_eq!(ids(&anna.sync(&st, f, &opts("anna")).read), vec![m]);
+    assert!(bert.sync(&st, f, &opts("bert")).is_empty());
+    // Imported by bert: recorded in his state, seen by nobody else.
+    let sk = Xid::from_gc(st.guid(), m).to_bytes();
+    assert!(
+        st.import_read_states(f, &[(&sk, true)], None, None).is_err(),
+        "needs a user"
+    );
+    st.import_read_states(f, &[(&sk, true)], Some("bert"), Some(&mut bert.state))
+        .unwrap();
+    assert!(st.is_read_for_user(m, "bert").unwrap());
+    assert!(bert.sync(&st, f, &opts("bert")).is_empty());
+    assert!(anna.sync(&st, f, &opts("anna")).is_empty());
+}
