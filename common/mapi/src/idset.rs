@@ -696,6 +696,48 @@ mod tests {
         assert_eq!(b, [0x05, 0, 0, 0, 0, 0, 0x42, 0x20, 0b1000_0101, 0x50, 0x00]);
     }
 
+    /// The Bitmask example of MS-OXCFXICS §3.1.5.4.3.1.3: low-order bytes {0x01-0x03, 0x05,
+    /// 0x07-0x09} under five common bytes are StartingValue 0x01, Bitmask 0xEB.
+    #[test]
+    fn spec_bitmask_example() {
+        let g = GlobSet::from_ranges(vec![(0x01, 0x03), (0x05, 0x05), (0x07, 0x09)]);
+        let b = g.to_bytes();
+        assert_eq!(b, [0x05, 0, 0, 0, 0, 0, 0x42, 0x01, 0xEB, 0x50, 0x00]);
+        assert_eq!(GlobSet::decode(&b).unwrap(), (g, b.len()));
+        // §3.1.5.4.3.1.1: a Push completing six bytes is a singleton and pops itself, so the
+        // next Push starts from the earlier stack.
+        let b = [0x04, 0, 0, 0, 0, 0x02, 0, 0x07, 0x02, 0, 0x09, 0x50, 0x00];
+        assert_eq!(GlobSet::decode(&b).unwrap().0.ranges(), &[(7, 7), (9, 9)]);
+    }
+
+    /// A poor man's fuzzer (cargo-fuzz needs nightly): random command streams biased towards
+    /// valid command bytes go through the fuzz entry, which checks round trips.
+    #[test]
+    fn random_streams_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const BYTES: [u8; 10] = [0x00, 0x01, 0x02, 0x03, 0x05, 0x06, 0x42, 0x50, 0x52, 0xFF];
+        for _ in 0..50_000 {
+            let n = (next() % 40) as usize;
+            let d: Vec<u8> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    if r & 1 == 0 {
+                        BYTES[(r >> 8) as usize % BYTES.len()]
+                    } else {
+                        (r >> 16) as u8
+                    }
+                })
+                .collect();
+            fuzz(&d);
+        }
+    }
+
     #[test]
     fn hostile_input_is_an_error() {
         for b in [
