@@ -93,6 +93,8 @@ pub struct ContentSync {
     pub unread: GlobSet,
     /// The client's ids before this sync (tells new messages from changed ones).
     pub given_before: GlobSet,
+    /// Whose read state the headers carry (public stores).
+    pub user: Option<String>,
     /// The state after the client received everything above.
     pub state: SyncState,
 }
@@ -247,6 +249,11 @@ fn binary_prop(c: &Connection, st: &Store, obj: Obj, tag: PropTag) -> Result<Opt
     Ok(get_prop_conn(c, st.dir(), obj, tag)?.and_then(|v| v.as_bytes().map(<[u8]>::to_vec)))
 }
 
+/// A PCL of one change key (empty when the stored key is damaged).
+fn pcl_of_ck(ck: &[u8]) -> Vec<u8> {
+    Xid::parse(ck).map(|x| Pcl(vec![x]).to_bytes()).unwrap_or_default()
+}
+
 /// The store's GLOBSET of a state IDSET (the mailbox GUID's values).
 fn own(set: &gromox_mapi::idset::ReplGuidSet, g: Guid) -> GlobSet {
     set.get(&g)
@@ -254,18 +261,7 @@ fn own(set: &gromox_mapi::idset::ReplGuidSet, g: Guid) -> GlobSet {
 
 impl Store {
     fn last_cn(c: &Connection) -> Result<u64> {
-        let v: Option<rusqlite::types::Value> = c
-            .query_row(
-                "SELECT config_value FROM configurations WHERE config_id=?1",
-                [crate::schema::cfg::LAST_CHANGE_NUMBER],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(match v {
-            Some(rusqlite::types::Value::Integer(i)) => i.max(0) as u64,
-            Some(rusqlite::types::Value::Text(t)) => t.parse().unwrap_or(0),
-            _ => 0,
-        })
+        Ok(crate::store::cfg_get(c, crate::schema::cfg::LAST_CHANGE_NUMBER)?.max(0) as u64)
     }
 
     /// The source key of a message (§2.2.1.2.5): its stored PR_SOURCE_KEY, else the mailbox
@@ -374,6 +370,7 @@ impl Store {
             read,
             unread,
             given_before: given,
+            user: user.map(str::to_owned),
             state: st,
         })
     }
@@ -387,23 +384,29 @@ impl Store {
             "SELECT change_number, COALESCE(is_associated,0), COALESCE(read_state,0), message_size FROM messages \
              WHERE message_id=?1 AND is_deleted=0 AND parent_fid IS NOT NULL"
         } else {
-            "SELECT change_number, COALESCE(is_associated,0), 0, message_size FROM messages \
-             WHERE message_id=?1 AND is_deleted=0 AND parent_fid IS NOT NULL"
+            "SELECT change_number, COALESCE(is_associated,0), \
+             EXISTS(SELECT 1 FROM read_states s WHERE s.message_id=messages.message_id AND s.username=?2), \
+             message_size FROM messages WHERE message_id=?1 AND is_deleted=0 AND parent_fid IS NOT NULL"
         };
         let mut out = Vec::with_capacity(ids.len());
         let tx = self.conn.unchecked_transaction()?;
         for &mid in ids {
-            let row = tx
-                .prepare_cached(sql)?
-                .query_row([mid as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get::<_, i64>(1)? != 0,
-                        r.get::<_, i64>(2)? != 0,
-                        r.get::<_, i64>(3)?.max(0) as u64,
-                    ))
-                })
-                .optional()?;
+            let mut stmt = tx.prepare_cached(sql)?;
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? != 0,
+                    r.get::<_, i64>(2)? != 0,
+                    r.get::<_, i64>(3)?.max(0) as u64,
+                ))
+            };
+            let row = if self.private {
+                stmt.query_row(params![mid as i64], map)
+            } else {
+                stmt.query_row(params![mid as i64, sync.user.as_deref()], map)
+            }
+            .optional()?;
+            drop(stmt);
             let Some((cn, associated, read, size)) = row else {
                 continue;
             };
@@ -412,7 +415,7 @@ impl Store {
                 binary_prop(&tx, self, obj, PR_CHANGE_KEY)?.unwrap_or_else(|| Xid::from_gc(self.guid(), cn).to_bytes());
             let pcl = match binary_prop(&tx, self, obj, PR_PREDECESSOR_CHANGE_LIST)? {
                 Some(p) => p,
-                None => Pcl(vec![Xid::parse(&change_key)?]).to_bytes(),
+                None => pcl_of_ck(&change_key),
             };
             let last_modified = get_prop_conn(&tx, self.dir(), obj, PR_LAST_MODIFICATION_TIME)?
                 .and_then(|v| v.as_i64())
@@ -489,7 +492,7 @@ impl Store {
                     .and_then(|p| p.val.as_bytes())
                 {
                     Some(p) => p.to_vec(),
-                    None => Pcl(vec![Xid::parse(&ck)?]).to_bytes(),
+                    None => pcl_of_ck(&ck),
                 };
                 let parent_sk = sk_of.get(&parent).cloned().unwrap_or_default();
                 props.retain(|p| {
@@ -598,10 +601,10 @@ impl Store {
     }
 
     fn server_version(&self, c: &Connection, obj: Obj, cn: u64) -> Result<(Xid, Pcl)> {
-        let ck = match binary_prop(c, self, obj, PR_CHANGE_KEY)? {
-            Some(b) => Xid::parse(&b)?,
-            None => Xid::from_gc(self.guid(), cn),
-        };
+        // A missing or damaged change key counts as the store's change of that number.
+        let ck = binary_prop(c, self, obj, PR_CHANGE_KEY)?
+            .and_then(|b| Xid::parse(&b).ok())
+            .unwrap_or_else(|| Xid::from_gc(self.guid(), cn));
         let pcl = binary_prop(c, self, obj, PR_PREDECESSOR_CHANGE_LIST)?
             .and_then(|b| Pcl::parse(&b).ok())
             .unwrap_or_else(|| Pcl(vec![ck.clone()]));

@@ -144,7 +144,7 @@ fn random_guid() -> Guid {
     Guid::from_random(b)
 }
 
-fn cfg_get(conn: &Connection, id: i64) -> Result<i64> {
+pub(crate) fn cfg_get(conn: &Connection, id: i64) -> Result<i64> {
     let v: Option<Value> = conn
         .query_row(
             "SELECT config_value FROM configurations WHERE config_id=?1",

@@ -735,6 +735,17 @@ fn public_store_read_state_is_per_user() {
     assert_eq!(bert.sync(&st, f, &opts("bert")).changed, vec![m]);
     st.set_read_for_user(m, "anna", true).unwrap();
     assert_eq!(ids(&anna.sync(&st, f, &opts("anna")).read), vec![m]);
+    // A new message's header carries the user's read flag.
+    let m2 = st.create_message(f, &mail("second"), false).unwrap();
+    st.set_read_for_user(m2, "anna", true).unwrap();
+    let mut carl = Client::default();
+    carl.sync(&st, f, &opts("anna"));
+    assert!(carl.have[&m2].1 && carl.have[&m].1);
+    let mut dora = Client::default();
+    dora.sync(&st, f, &opts("dora"));
+    assert!(!dora.have[&m2].1);
+    assert_eq!(anna.sync(&st, f, &opts("anna")).changed, vec![m2]);
+    assert_eq!(bert.sync(&st, f, &opts("bert")).changed, vec![m2]);
     assert!(bert.sync(&st, f, &opts("bert")).is_empty());
     // Imported by bert: recorded in his state, seen by nobody else.
     let sk = Xid::from_gc(st.guid(), m).to_bytes();
