@@ -759,3 +759,34 @@ fn public_store_read_state_is_per_user() {
     assert!(bert.sync(&st, f, &opts("bert")).is_empty());
     assert!(anna.sync(&st, f, &opts("anna")).is_empty());
 }
+
+/// A mailbox written by Gromox 3.10 synchronises: its change keys and PCLs are read as they are.
+#[test]
+fn gromox_reference_store_synchronises() {
+    let t = tempfile::tempdir().unwrap();
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gromox-sample-store.tar.gz");
+    let ok = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&fx)
+        .arg("-C")
+        .arg(t.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let dir = t.path().join("after-3-deliveries/alice@gx.test");
+    let mut st = Store::open(&dir, &StoreOptions::default()).unwrap();
+    let mut c = Client::default();
+    let s = c.sync(&st, INBOX, &Default::default());
+    assert_eq!(s.changed.len(), 3);
+    for h in st.sync_message_headers(&s, 0, 10).unwrap() {
+        let ck = Xid::parse(&h.change_key).unwrap();
+        assert!(Pcl::parse(&h.pcl).unwrap().includes(&Pcl(vec![ck])));
+    }
+    let h = st.sync_hierarchy(fid::IPMSUBTREE, &SyncState::new()).unwrap();
+    assert!(h.changed.iter().any(|f| f.folder == INBOX));
+    // A change made here shows up for the client like any other.
+    let m = s.changed[0];
+    st.set_read(m, true).unwrap();
+    let s = c.sync(&st, INBOX, &Default::default());
+    assert_eq!(ids(&s.read), vec![m]);
+}
