@@ -431,6 +431,16 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound("message"));
         }
+        crate::store::stamp_change(
+            &tx,
+            &self.dir,
+            self.durability,
+            self.guid(),
+            Obj::Message(mid),
+            cn,
+            None,
+            None,
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -9,6 +9,8 @@
 //! - [`message`]: messages, instances, read state, soft delete/purge, quotas, delivery;
 //! - [`cid`]: content files; [`perms`]: folder permissions; [`notify`]: notifications;
 //! - [`rules`]: server-side rules storage (MS-OXORULE);
+//! - [`ics`]: incremental change synchronisation (MS-OXCFXICS): contents and hierarchy
+//!   download from a client's state, import of client changes with conflict detection;
 //! - [`table`]: content tables (restrict, sort, page, seek, bookmarks, find);
 //! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
 //! - [`layout`]: default folder trees and localized names.
@@ -19,6 +21,7 @@ pub mod cid;
 pub mod cli;
 pub mod delivery;
 pub mod error;
+pub mod ics;
 pub mod imapview;
 pub mod layout;
 pub mod mbck;

@@ -51,7 +51,7 @@ pub fn content_size(c: &MessageContent) -> u64 {
             .sum::<u64>()
 }
 
-enum Parent {
+pub(crate) enum Parent {
     Folder(u64, bool),
     Attachment(u64),
 }
@@ -65,7 +65,7 @@ pub(crate) const COMPUTED: &[PropTag] = &[
     PR_CHANGE_NUMBER,
 ];
 
-fn write_message_tx(
+pub(crate) fn write_message_tx(
     st: &Store,
     tx: &Connection,
     mid: u64,
@@ -222,7 +222,7 @@ pub fn without_store_tags(mut c: MessageContent) -> MessageContent {
 }
 
 /// Adds `delta` to the store's size counters.
-fn add_store_size(tx: &Connection, delta: i64, assoc: bool) -> Result<()> {
+pub(crate) fn add_store_size(tx: &Connection, delta: i64, assoc: bool) -> Result<()> {
     let second = if assoc {
         PR_ASSOC_MESSAGE_SIZE_EXTENDED
     } else {
@@ -464,7 +464,7 @@ impl Store {
 
     /// Brings soft-deleted messages back.
     pub fn restore_messages(&mut self, mids: &[u64]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.unchecked_transaction()?;
         for &m in mids {
             if tx.exec(
                 "UPDATE messages SET is_deleted=0 WHERE message_id=?1 AND is_deleted=1",
@@ -476,6 +476,22 @@ impl Store {
             tx.exec(
                 "DELETE FROM message_properties WHERE message_id=?1 AND proptag=?2",
                 params![m as i64, PR_DELETED_ON.0 as i64],
+            )?;
+            // Back in the folder: a change that synchronising clients must see again.
+            let cn = Store::next_cn(&tx)?;
+            tx.exec(
+                "UPDATE messages SET change_number=?1 WHERE message_id=?2",
+                params![cn as i64, m as i64],
+            )?;
+            crate::store::stamp_change(
+                &tx,
+                &self.dir,
+                self.durability,
+                self.guid(),
+                Obj::Message(m),
+                cn,
+                None,
+                None,
             )?;
         }
         tx.commit()?;
@@ -784,6 +800,21 @@ impl Store {
         tx.exec(
             "UPDATE messages SET message_id=?1, parent_fid=?2, change_number=?3 WHERE message_id=?4",
             params![new as i64, to as i64, cn as i64, mid as i64],
+        )?;
+        // A moved message is a new object in its new folder: its source key follows its new id.
+        tx.exec(
+            "DELETE FROM message_properties WHERE message_id=?1 AND proptag=?2",
+            params![new as i64, PR_SOURCE_KEY.0 as i64],
+        )?;
+        crate::store::stamp_change(
+            &tx,
+            &self.dir,
+            self.durability,
+            self.guid(),
+            Obj::Message(new),
+            cn,
+            None,
+            None,
         )?;
         tx.commit()?;
         self.notifier.emit(Event::MessageMoved {

@@ -1,4 +1,8 @@
 //! The store: opening and creating `exchange.sqlite3`, ids, properties, folders.
+//!
+//! Change tracking: every change number a folder or message takes comes with a new
+//! PR_CHANGE_KEY merged into its PR_PREDECESSOR_CHANGE_LIST (`stamp_change`); folder property
+//! changes and moves take one (`touch_folder_tx`). ICS ([`crate::ics`]) relies on both.
 
 use crate::cid;
 use crate::error::{Error, Result};
@@ -140,7 +144,7 @@ fn random_guid() -> Guid {
     Guid::from_random(b)
 }
 
-fn cfg_get(conn: &Connection, id: i64) -> Result<i64> {
+pub(crate) fn cfg_get(conn: &Connection, id: i64) -> Result<i64> {
     let v: Option<Value> = conn
         .query_row(
             "SELECT config_value FROM configurations WHERE config_id=?1",
@@ -406,6 +410,9 @@ impl Store {
         for p in props {
             put_prop_tx(&tx, &self.dir, self.durability, obj, p)?;
         }
+        if let Obj::Folder(f) = obj {
+            touch_folder_tx(&tx, &self.dir, self.durability, self.guid, f)?;
+        }
         let parent: Option<i64> = match obj {
             Obj::Message(m) => tx
                 .query_row("SELECT parent_fid FROM messages WHERE message_id=?1", [m as i64], |r| {
@@ -440,6 +447,9 @@ impl Store {
                 &format!("DELETE FROM {t} WHERE {col}=?1 AND proptag=?2"),
                 params![id, tag.0 as i64],
             )?;
+        }
+        if let Obj::Folder(f) = obj {
+            touch_folder_tx(&tx, &self.dir, self.durability, self.guid, f)?;
         }
         tx.commit()?;
         Ok(())
@@ -511,6 +521,37 @@ impl Store {
             params![begin as i64, end as i64, now_unix()],
         )?;
         Ok((begin, end))
+    }
+
+    /// Reserves `count` ids for a client (RopGetLocalReplicaIds, MS-OXCFXICS §2.2.3.2.4.7):
+    /// a range of `allocated_eids` marked `is_system = 2` that no folder or store counter hands
+    /// out; ICS imports may create objects with ids from it (see [`crate::ics`]). Returns the
+    /// first and last global counter of the range.
+    pub fn reserve_ids(&mut self, count: u32) -> Result<(u64, u64)> {
+        if count == 0 {
+            return Err(Error::InvalidArgument("zero ids reserved"));
+        }
+        let tx = self.conn.transaction()?;
+        let max: Option<i64> = tx.query_row("SELECT MAX(range_end) FROM allocated_eids", [], |r| r.get(0))?;
+        let begin = max.unwrap_or(0) as u64 + 1;
+        let end = begin + u64::from(count) - 1;
+        if end > gromox_mapi::ids::GC_MAX {
+            return Err(Error::Corrupt("global counter exhausted".into()));
+        }
+        tx.exec(
+            "INSERT INTO allocated_eids (range_begin, range_end, allocate_time, is_system) VALUES (?1, ?2, ?3, 2)",
+            params![begin as i64, end as i64, now_unix()],
+        )?;
+        tx.commit()?;
+        Ok((begin, end))
+    }
+
+    /// Whether `gc` lies in a range reserved by [`Store::reserve_ids`].
+    pub(crate) fn is_reserved_id(c: &Connection, gc: u64) -> Result<bool> {
+        Ok(c.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM allocated_eids WHERE is_system=2 AND range_begin<=?1 AND range_end>=?1)",
+        )?
+        .query_row([gc as i64], |r| r.get(0))?)
     }
 
     /// A new store-wide id (new folders, embedded messages).
@@ -714,6 +755,16 @@ impl Store {
             "UPDATE folders SET parent_id=?1, change_number=?2 WHERE folder_id=?3",
             params![new_parent as i64, cn as i64, folder as i64],
         )?;
+        stamp_change(
+            &tx,
+            &self.dir,
+            self.durability,
+            self.guid,
+            Obj::Folder(folder),
+            cn,
+            None,
+            None,
+        )?;
         tx.commit()?;
         self.notifier.emit(Event::FolderMoved {
             folder,
@@ -796,7 +847,7 @@ pub(crate) fn folder_exists(c: &Connection, f: u64) -> Result<bool> {
     .is_some())
 }
 
-fn find_child(c: &Connection, parent: u64, name: &str) -> Result<Option<u64>> {
+pub(crate) fn find_child(c: &Connection, parent: u64, name: &str) -> Result<Option<u64>> {
     let r: Option<i64> = c
         .query_row(
             "SELECT f.folder_id FROM folders f JOIN folder_properties p ON p.folder_id=f.folder_id \
@@ -808,7 +859,7 @@ fn find_child(c: &Connection, parent: u64, name: &str) -> Result<Option<u64>> {
     Ok(r.map(|v| v as u64))
 }
 
-fn create_folder_row(
+pub(crate) fn create_folder_row(
     tx: &Transaction<'_>,
     guid: Guid,
     id: u64,
@@ -860,6 +911,60 @@ fn create_folder_row(
         )?;
     }
     Ok(())
+}
+
+/// Records a change of a folder or message (MS-OXCFXICS §3.1.5.6): its PR_CHANGE_KEY
+/// (§2.2.1.2.7) becomes `ck` (by default the store's XID of change number `cn`) and is merged into its
+/// PR_PREDECESSOR_CHANGE_LIST (`pcl`, by default the stored one).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stamp_change(
+    c: &Connection,
+    dir: &Path,
+    dur: Durability,
+    guid: Guid,
+    obj: Obj,
+    cn: u64,
+    ck: Option<gromox_mapi::ids::Xid>,
+    pcl: Option<gromox_mapi::ids::Pcl>,
+) -> Result<()> {
+    use gromox_mapi::ids::{Pcl, Xid};
+    let ck = ck.unwrap_or_else(|| Xid::from_gc(guid, cn));
+    let mut pcl = match pcl {
+        Some(p) => p,
+        None => get_prop_conn(c, dir, obj, PR_PREDECESSOR_CHANGE_LIST)?
+            .and_then(|v| v.as_bytes().and_then(|b| Pcl::parse(b).ok()))
+            .unwrap_or_default(),
+    };
+    pcl.merge(ck.clone());
+    put_prop_tx(
+        c,
+        dir,
+        dur,
+        obj,
+        &TaggedVal::new(PR_CHANGE_KEY, PropVal::Binary(ck.to_bytes())),
+    )?;
+    put_prop_tx(
+        c,
+        dir,
+        dur,
+        obj,
+        &TaggedVal::new(PR_PREDECESSOR_CHANGE_LIST, PropVal::Binary(pcl.to_bytes())),
+    )
+}
+
+/// Gives a folder a new change number and change key (its properties or place changed), so
+/// hierarchy synchronisation ([`crate::ics`]) sees it. Returns the change number.
+pub(crate) fn touch_folder_tx(c: &Connection, dir: &Path, dur: Durability, guid: Guid, folder: u64) -> Result<u64> {
+    let cn = Store::next_cn(c)?;
+    if c.exec(
+        "UPDATE folders SET change_number=?1 WHERE folder_id=?2",
+        params![cn as i64, folder as i64],
+    )? == 0
+    {
+        return Err(Error::NotFound("folder"));
+    }
+    stamp_change(c, dir, dur, guid, Obj::Folder(folder), cn, None, None)?;
+    Ok(cn)
 }
 
 /// Writes one property row; content-file tags go to `cid/` first.

@@ -9,6 +9,8 @@
 //! - [`guid`]: the GUID type (MS-DTYP §2.3.4);
 //! - [`ids`]: 48-bit global counters, `replid|GC` ids, XIDs, source/change keys, predecessor
 //!   change lists (MS-OXCFXICS §2.2.2), long-term ids (MS-OXCDATA §2.2.1.3);
+//! - [`idset`]: IDSETs and change-number sets, the GLOBSET codec (MS-OXCFXICS §2.2.2.4–§2.2.2.6);
+//! - [`syncstate`]: the ICS state properties a client holds (MS-OXCFXICS §2.2.1.1);
 //! - [`entryid`]: store, folder and message entry ids (MS-OXCDATA §2.2.4);
 //! - [`time`]: FILETIME ⇄ Unix time;
 //! - [`restriction`]: restrictions (MS-OXCDATA §2.12), their wire format and the reference
@@ -20,11 +22,13 @@
 pub mod entryid;
 pub mod guid;
 pub mod ids;
+pub mod idset;
 pub mod named;
 pub mod props;
 pub mod restriction;
 pub mod rule;
 pub mod sqlcodec;
+pub mod syncstate;
 pub mod tags;
 pub mod time;
 
@@ -65,6 +69,8 @@ pub fn fuzz_entry_points() -> Vec<FuzzEntry> {
             }
         }),
         ("restriction", restriction::fuzz),
+        ("idset", idset::fuzz),
+        ("syncstate", syncstate::fuzz),
         ("rule_actions", rule::fuzz),
         ("pcl", |d| {
             if let Ok(p) = ids::Pcl::parse(d) {
