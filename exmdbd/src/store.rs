@@ -447,8 +447,20 @@ impl Store {
 
     // ----- named properties -----
 
-    /// The property id of a named property (0x8001..), created on demand when `create`.
+    /// The property id of a named property (0x8001..), created on demand when `create`
+    /// (MS-OXCPRPT §3.2.5.8 RopGetPropertyIdsFromNames).
+    ///
+    /// Names in the PS_MAPI property set are not named properties at all: a LID below 0x8000
+    /// *is* the property id (MS-OXPROPS §1.3.2, MS-OXCPRPT §3.2.5.8), so it is answered without
+    /// a `named_properties` row; a PS_MAPI string name, or a LID outside 0x0001..=0x7FFF, has
+    /// no id and is never created.
     pub fn get_named_propid(&mut self, name: &PropName, create: bool) -> Result<Option<u16>> {
+        if name.guid == gromox_mapi::named::PS_MAPI {
+            return Ok(match name.kind {
+                gromox_mapi::named::PropNameKind::Lid(l) if (1..0x8000).contains(&l) => Some(l as u16),
+                _ => None,
+            });
+        }
         let s = name.to_name_string();
         let id: Option<i64> = self
             .conn
@@ -476,8 +488,16 @@ impl Store {
         Ok(Some(next as u16))
     }
 
-    /// The name of a named property id.
+    /// The name of a property id (MS-OXCPRPT §3.2.5.7 RopGetNamesFromPropertyIds): ids below
+    /// 0x8000 are named in the PS_MAPI set by their own value as LID; ids from 0x8000 come from
+    /// `named_properties`.
     pub fn get_propname(&self, id: u16) -> Result<Option<PropName>> {
+        if id == 0 {
+            return Ok(None);
+        }
+        if id < 0x8000 {
+            return Ok(Some(PropName::lid(gromox_mapi::named::PS_MAPI, u32::from(id))));
+        }
         let s: Option<String> = self
             .conn
             .query_row(
