@@ -75,9 +75,97 @@ pub fn computed(tag: PropTag) -> bool {
 pub struct ContentTable {
     spec: TableSpec,
     rows: Vec<u64>,
+    nav: Nav,
+}
+
+/// The cursor and bookmarks of a table over a list of row keys (message or folder ids), shared
+/// by content and hierarchy tables (MS-OXCTABL §3.2.5.7 RopSeekRow, §3.2.5.8
+/// RopSeekRowBookmark, §3.2.5.9 RopSeekRowFractional, §3.2.5.11 RopCreateBookmark,
+/// §3.2.5.15 RopFreeBookmark). A bookmark remembers the key of its row, so it survives reloads.
+#[derive(Debug)]
+struct Nav {
     cursor: usize,
     bookmarks: HashMap<u32, u64>,
     next_bookmark: u32,
+}
+
+impl Nav {
+    fn new() -> Nav {
+        Nav {
+            cursor: 0,
+            bookmarks: HashMap::new(),
+            next_bookmark: 1,
+        }
+    }
+
+    /// After the key list changed: the cursor stays on the row with key `at` when it is still
+    /// there, else at the same position (clamped).
+    fn relocate(&mut self, at: Option<u64>, keys: &[u64]) {
+        let old = self.cursor;
+        self.cursor = at
+            .and_then(|k| keys.iter().position(|&m| m == k))
+            .unwrap_or(old.min(keys.len()));
+    }
+
+    fn seek(&mut self, len: usize, origin: Origin, offset: i64) -> i64 {
+        let base = match origin {
+            Origin::Beginning => 0i64,
+            Origin::Current => self.cursor as i64,
+            Origin::End => len as i64,
+        };
+        let target = base.saturating_add(offset).clamp(0, len as i64);
+        self.cursor = target as usize;
+        target - base
+    }
+
+    fn seek_fraction(&mut self, len: usize, numerator: u32, denominator: u32) {
+        self.cursor = if denominator == 0 || numerator >= denominator {
+            len
+        } else {
+            (len as u64 * u64::from(numerator) / u64::from(denominator)) as usize
+        };
+    }
+
+    fn create_bookmark(&mut self, keys: &[u64]) -> u32 {
+        let b = self.next_bookmark;
+        self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
+        let key = keys.get(self.cursor).copied().unwrap_or(u64::MAX);
+        self.bookmarks.insert(b, key);
+        b
+    }
+
+    fn seek_bookmark(&mut self, keys: &[u64], bookmark: u32, offset: i64) -> Option<(bool, i64)> {
+        let key = *self.bookmarks.get(&bookmark)?;
+        let (at, gone) = match keys.iter().position(|&m| m == key) {
+            Some(i) => (i, false),
+            // The row went away: the next row by key, as a stand-in.
+            None => (
+                keys.iter().position(|&m| m > key).unwrap_or(keys.len()),
+                key != u64::MAX,
+            ),
+        };
+        self.cursor = at;
+        Some((gone, self.seek(keys.len(), Origin::Current, offset)))
+    }
+
+    /// The row indexes a query of `count` rows from the cursor covers, in the order returned.
+    fn span(&self, len: usize, count: usize, forward: bool) -> Vec<usize> {
+        if forward {
+            (self.cursor.min(len)..len.min(self.cursor.saturating_add(count))).collect()
+        } else {
+            (self.cursor.min(len).saturating_sub(count)..self.cursor.min(len))
+                .rev()
+                .collect()
+        }
+    }
+
+    fn advance(&mut self, n: usize, forward: bool) {
+        if forward {
+            self.cursor += n;
+        } else {
+            self.cursor -= n;
+        }
+    }
 }
 
 /// A row being tested during the scan: the joined values, the computed columns, and lazy
@@ -205,9 +293,7 @@ impl ContentTable {
         let mut t = ContentTable {
             spec,
             rows: Vec::new(),
-            cursor: 0,
-            bookmarks: HashMap::new(),
-            next_bookmark: 1,
+            nav: Nav::new(),
         };
         t.reload(store)?;
         Ok(t)
@@ -216,12 +302,9 @@ impl ContentTable {
     /// Re-run the scan (the folder changed); the cursor stays on the same message when it is
     /// still there, else at the same position; bookmarks to vanished rows go to the next row.
     pub fn reload(&mut self, store: &Store) -> Result<()> {
-        let at = self.rows.get(self.cursor).copied();
-        let old_cursor = self.cursor;
+        let at = self.rows.get(self.nav.cursor).copied();
         self.rows = scan(store, &self.spec)?;
-        self.cursor = at
-            .and_then(|mid| self.rows.iter().position(|&m| m == mid))
-            .unwrap_or(old_cursor.min(self.rows.len()));
+        self.nav.relocate(at, &self.rows);
         Ok(())
     }
 
@@ -237,7 +320,12 @@ impl ContentTable {
 
     /// The cursor (RopQueryPosition Numerator): index of the next row a forward query returns.
     pub fn position(&self) -> usize {
-        self.cursor
+        self.nav.cursor
+    }
+
+    /// Number of live bookmarks.
+    pub fn bookmark_count(&self) -> usize {
+        self.nav.bookmarks.len()
     }
 
     /// RopQueryRows: up to `count` rows from the cursor, forward, or backward when
@@ -252,11 +340,7 @@ impl ContentTable {
         forward: bool,
         no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let idx: Vec<usize> = if forward {
-            (self.cursor..self.rows.len().min(self.cursor.saturating_add(count))).collect()
-        } else {
-            (self.cursor.saturating_sub(count)..self.cursor).rev().collect()
-        };
+        let idx = self.nav.span(self.rows.len(), count, forward);
         let mut out = Vec::with_capacity(idx.len());
         for &i in &idx {
             let mid = self.rows[i];
@@ -267,11 +351,7 @@ impl ContentTable {
             out.push(row);
         }
         if !no_advance {
-            if forward {
-                self.cursor += idx.len();
-            } else {
-                self.cursor -= idx.len();
-            }
+            self.nav.advance(idx.len(), forward);
         }
         Ok(out)
     }
@@ -279,53 +359,29 @@ impl ContentTable {
     /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
     /// returns how many rows it actually moved (signed) relative to the origin.
     pub fn seek(&mut self, origin: Origin, offset: i64) -> i64 {
-        let base = match origin {
-            Origin::Beginning => 0i64,
-            Origin::Current => self.cursor as i64,
-            Origin::End => self.rows.len() as i64,
-        };
-        let target = (base + offset).clamp(0, self.rows.len() as i64);
-        self.cursor = target as usize;
-        target - base
+        self.nav.seek(self.rows.len(), origin, offset)
     }
 
     /// RopSeekRowFractional: to `numerator / denominator` of the table.
     pub fn seek_fraction(&mut self, numerator: u32, denominator: u32) {
-        self.cursor = if denominator == 0 || numerator >= denominator {
-            self.rows.len()
-        } else {
-            (self.rows.len() as u64 * u64::from(numerator) / u64::from(denominator)) as usize
-        };
+        self.nav.seek_fraction(self.rows.len(), numerator, denominator)
     }
 
     /// RopCreateBookmark: a bookmark at the cursor.
     pub fn create_bookmark(&mut self) -> u32 {
-        let b = self.next_bookmark;
-        self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
-        let mid = self.rows.get(self.cursor).copied().unwrap_or(u64::MAX);
-        self.bookmarks.insert(b, mid);
-        b
+        self.nav.create_bookmark(&self.rows)
     }
 
     /// RopSeekRowBookmark: to the bookmarked row plus `offset`. Returns `(row_no_longer_visible,
-    /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark).
+    /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark). A
+    /// vanished row is stood in for by the next row by message id.
     pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
-        let mid = *self.bookmarks.get(&bookmark)?;
-        let (at, gone) = match self.rows.iter().position(|&m| m == mid) {
-            Some(i) => (i, false),
-            // The row went away: the next row by message id, as a stand-in.
-            None => (
-                self.rows.iter().position(|&m| m > mid).unwrap_or(self.rows.len()),
-                mid != u64::MAX,
-            ),
-        };
-        self.cursor = at;
-        Some((gone, self.seek(Origin::Current, offset)))
+        self.nav.seek_bookmark(&self.rows, bookmark, offset)
     }
 
     /// RopFreeBookmark; whether it existed.
     pub fn free_bookmark(&mut self, bookmark: u32) -> bool {
-        self.bookmarks.remove(&bookmark).is_some()
+        self.nav.bookmarks.remove(&bookmark).is_some()
     }
 
     /// RopFindRow: the first row from the cursor (inclusive; backward: before it) that
@@ -334,10 +390,11 @@ impl ContentTable {
         let mut m = Matcher::new(r);
         let mut tags = Vec::new();
         restriction_tags(r, &mut tags);
+        let cursor = self.nav.cursor.min(self.rows.len());
         let order: Box<dyn Iterator<Item = usize>> = if forward {
-            Box::new(self.cursor..self.rows.len())
+            Box::new(cursor..self.rows.len())
         } else {
-            Box::new((0..self.cursor).rev())
+            Box::new((0..cursor).rev())
         };
         for i in order {
             let mid = self.rows[i];
@@ -354,7 +411,7 @@ impl ContentTable {
                 looked_up: &tags,
             };
             if m.matches(&row) {
-                self.cursor = i;
+                self.nav.cursor = i;
                 return Ok(Some(i));
             }
         }
@@ -520,13 +577,41 @@ pub const PR_SUBFOLDERS: PropTag = PropTag(0x360A_000B);
 pub const PR_CONTENT_COUNT: PropTag = PropTag(0x3602_0003);
 
 /// A hierarchy table (MS-OXCFOLD §2.2.1.13 RopGetHierarchyTable): the subfolders of a folder,
-/// one level or (`recursive`) the whole subtree in depth-first order, soft-deleted folders
-/// left out. Computed columns: PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT.
+/// one level or the whole subtree in depth-first order, soft-deleted folders left out.
+/// Computed columns: PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT. Paging, seeks,
+/// bookmarks, find row and reload work as on content tables (MS-OXCTABL §3.2.5).
 #[derive(Debug)]
 pub struct HierarchyTable {
+    folder: u64,
+    recursive: bool,
+    restriction: Option<Restriction>,
+    sort: Vec<SortKey>,
     /// (folder id, depth) in table order.
     rows: Vec<(u64, u32)>,
-    cursor: usize,
+    /// The folder ids of `rows` (the keys of the cursor and bookmarks).
+    ids: Vec<u64>,
+    nav: Nav,
+}
+
+/// One folder as a hierarchy-table row: its properties plus the computed columns.
+fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u32) -> Result<Vec<TaggedVal>> {
+    let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
+    row.retain(|t| ![PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT].iter().any(|c| c.id() == t.tag.id()));
+    let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
+    let count = store.list_messages(f, false)?.len();
+    row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
+    row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
+    row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
+    row.push(TaggedVal::new(
+        PR_CONTENT_COUNT,
+        PropVal::I4(count.min(i32::MAX as usize) as i32),
+    ));
+    Ok(row)
+}
+
+/// The value of `tag` in a row (by property id; strings of either type).
+fn row_value(row: &[TaggedVal], tag: PropTag) -> Option<PropVal> {
+    row.iter().find(|t| t.tag.id() == tag.id()).map(|t| t.val.clone())
 }
 
 impl HierarchyTable {
@@ -540,9 +625,26 @@ impl HierarchyTable {
         restriction: Option<&Restriction>,
         sort: &[SortKey],
     ) -> Result<HierarchyTable> {
+        let mut t = HierarchyTable {
+            folder,
+            recursive,
+            restriction: restriction.cloned(),
+            sort: sort.to_vec(),
+            rows: Vec::new(),
+            ids: Vec::new(),
+            nav: Nav::new(),
+        };
+        t.reload(store)?;
+        Ok(t)
+    }
+
+    /// Re-read the hierarchy (folders changed); the cursor stays on the same folder when it is
+    /// still there, else at the same position; bookmarks keep their folders.
+    pub fn reload(&mut self, store: &Store) -> Result<()> {
+        let at = self.ids.get(self.nav.cursor).copied();
         let all = store.list_folders()?;
         let mut rows: Vec<(u64, u32)> = Vec::new();
-        let mut stack: Vec<(u64, u32)> = vec![(folder, 0)];
+        let mut stack: Vec<(u64, u32)> = vec![(self.folder, 0)];
         // Depth-first: children in id order.
         let children = |p: u64| -> Vec<u64> {
             let mut v: Vec<u64> = all
@@ -554,42 +656,29 @@ impl HierarchyTable {
             v
         };
         while let Some((f, depth)) = stack.pop() {
-            let kids = children(f);
-            for &k in kids.iter().rev() {
-                stack.push((k, depth + 1));
-            }
-            if f != folder {
+            if f != self.folder {
                 rows.push((f, depth - 1));
             }
-            if !recursive && f != folder {
-                // Only direct children: drop what was pushed for this child.
-                for _ in 0..kids.len() {
-                    stack.pop();
+            if self.recursive || f == self.folder {
+                for &k in children(f).iter().rev() {
+                    stack.push((k, depth + 1));
                 }
             }
         }
-        let mut matcher = restriction.map(Matcher::new);
+        let mut matcher = self.restriction.as_ref().map(Matcher::new);
         let mut kept: Vec<(SortValues, (u64, u32))> = Vec::new();
         for (f, depth) in rows {
-            let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
-            let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
-            let count = store.list_messages(f, false)?.len();
-            row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
-            row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
-            row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
-            row.push(TaggedVal::new(PR_CONTENT_COUNT, PropVal::I4(count as i32)));
+            let row = folder_row(store, &all, f, depth)?;
             if let Some(m) = matcher.as_mut() {
                 if !m.matches(&row) {
                     continue;
                 }
             }
-            let keys = sort
-                .iter()
-                .map(|k| row.iter().find(|t| t.tag.id() == k.tag.id()).map(|t| t.val.clone()))
-                .collect();
+            let keys = self.sort.iter().map(|k| row_value(&row, k.tag)).collect();
             kept.push((keys, (f, depth)));
         }
-        if !sort.is_empty() {
+        if !self.sort.is_empty() {
+            let sort = &self.sort;
             kept.sort_by(|(a, _), (b, _)| {
                 for (i, k) in sort.iter().enumerate() {
                     let o = match (&a[i], &b[i]) {
@@ -606,10 +695,10 @@ impl HierarchyTable {
                 std::cmp::Ordering::Equal
             });
         }
-        Ok(HierarchyTable {
-            rows: kept.into_iter().map(|(_, r)| r).collect(),
-            cursor: 0,
-        })
+        self.rows = kept.into_iter().map(|(_, r)| r).collect();
+        self.ids = self.rows.iter().map(|r| r.0).collect();
+        self.nav.relocate(at, &self.ids);
+        Ok(())
     }
 
     /// `(folder id, depth)` of every row in order.
@@ -622,27 +711,105 @@ impl HierarchyTable {
         self.rows.len()
     }
 
-    /// Up to `count` rows from the cursor (forward), one value per column; the cursor moves.
+    /// The cursor (RopQueryPosition Numerator).
+    pub fn position(&self) -> usize {
+        self.nav.cursor
+    }
+
+    /// Number of live bookmarks.
+    pub fn bookmark_count(&self) -> usize {
+        self.nav.bookmarks.len()
+    }
+
+    /// RopQueryRows: up to `count` rows from the cursor, forward or backward (nearest first),
+    /// one value per column; the cursor moves past them unless `no_advance`.
     pub fn query_rows(
         &mut self,
         store: &Store,
         columns: &[PropTag],
         count: usize,
+        forward: bool,
+        no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let end = self.rows.len().min(self.cursor.saturating_add(count));
-        let mut out = Vec::with_capacity(end - self.cursor);
-        for &(f, depth) in &self.rows[self.cursor..end] {
+        let idx = self.nav.span(self.rows.len(), count, forward);
+        let computed = columns
+            .iter()
+            .any(|c| c.id() == PR_SUBFOLDERS.id() || c.id() == PR_CONTENT_COUNT.id());
+        let all = if computed { store.list_folders()? } else { Vec::new() };
+        let mut out = Vec::with_capacity(idx.len());
+        for &i in &idx {
+            let (f, depth) = self.rows[i];
             let mut row = Vec::with_capacity(columns.len());
             for &c in columns {
                 row.push(match c.id() {
                     id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
                     id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
-                    _ => store.get_prop(Obj::Folder(f), c)?,
+                    id if id == PR_SUBFOLDERS.id() => Some(PropVal::Boolean(
+                        all.iter().any(|x| x.parent == Some(f) && !x.deleted),
+                    )),
+                    id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
+                        store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
+                    )),
+                    _ => match store.get_prop(Obj::Folder(f), c)? {
+                        Some(v) => Some(v),
+                        None if matches!(c.ptype(), Some(PropType::String8)) => {
+                            store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
+                        }
+                        None => None,
+                    },
                 });
             }
             out.push(row);
         }
-        self.cursor = end;
+        if !no_advance {
+            self.nav.advance(idx.len(), forward);
+        }
         Ok(out)
+    }
+
+    /// RopSeekRow (see [`ContentTable::seek`]).
+    pub fn seek(&mut self, origin: Origin, offset: i64) -> i64 {
+        self.nav.seek(self.rows.len(), origin, offset)
+    }
+
+    /// RopSeekRowFractional.
+    pub fn seek_fraction(&mut self, numerator: u32, denominator: u32) {
+        self.nav.seek_fraction(self.rows.len(), numerator, denominator)
+    }
+
+    /// RopCreateBookmark: a bookmark at the cursor.
+    pub fn create_bookmark(&mut self) -> u32 {
+        self.nav.create_bookmark(&self.ids)
+    }
+
+    /// RopSeekRowBookmark (see [`ContentTable::seek_bookmark`]).
+    pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
+        self.nav.seek_bookmark(&self.ids, bookmark, offset)
+    }
+
+    /// RopFreeBookmark; whether it existed.
+    pub fn free_bookmark(&mut self, bookmark: u32) -> bool {
+        self.nav.bookmarks.remove(&bookmark).is_some()
+    }
+
+    /// RopFindRow: the first row from the cursor (inclusive; backward: before it) whose folder
+    /// satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is none.
+    pub fn find_row(&mut self, store: &Store, r: &Restriction, forward: bool) -> Result<Option<usize>> {
+        let all = store.list_folders()?;
+        let mut m = Matcher::new(r);
+        let cursor = self.nav.cursor.min(self.rows.len());
+        let order: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new(cursor..self.rows.len())
+        } else {
+            Box::new((0..cursor).rev())
+        };
+        for i in order {
+            let (f, depth) = self.rows[i];
+            if m.matches(&folder_row(store, &all, f, depth)?) {
+                self.nav.cursor = i;
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 }
