@@ -5,8 +5,17 @@
 //! names a mailbox directory and a call. A malformed, truncated-then-closed or oversized frame
 //! closes that connection only. Every mailbox directory is validated (absolute, no `..`, under
 //! `<state>/user/` or `<state>/domain/`, an existing directory) and checked to be homed here.
+//! A response larger than the frame limit is not framed: the call is answered
+//! [`Status::TooBig`] and logged.
+//!
+//! Tables (content and hierarchy tables, MS-OXCTABL) are server state owned by the connection
+//! that loaded them ([`ConnTables`]): their ids are only valid on that connection and for the
+//! mailbox they were loaded from, at most [`proto::MAX_TABLES`] are open at once, each with at
+//! most [`proto::MAX_BOOKMARKS`] bookmarks, and they are dropped when the connection closes.
+//! A table holds only its ordered row ids, never a store lock; every call on it locks the
+//! store for that call alone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,6 +29,7 @@ use crate::error::Error;
 use crate::message::MessageContent;
 use crate::notify::Event;
 use crate::store::Obj;
+use crate::table::{ContentTable, HierarchyTable, TableSpec};
 
 /// Decides whether a mailbox is homed on this server: `Ok(())`, or the name of its home.
 pub type HomeCheck = Box<dyn Fn(&Path) -> Result<(), String> + Send + Sync>;
@@ -33,6 +43,84 @@ pub struct ExmdbServer {
     frozen: Mutex<HashSet<PathBuf>>,
     log: slog::Logger,
     metrics: Arc<gromox_runtime::Registry>,
+    /// Largest response payload sent ([`proto::MAX_FRAME`]; smaller in tests).
+    max_response: usize,
+}
+
+/// The tables one connection holds (see the module documentation).
+#[derive(Debug, Default)]
+pub struct ConnTables {
+    next: u32,
+    open: HashMap<u32, OpenTable>,
+}
+
+#[derive(Debug)]
+struct OpenTable {
+    /// The mailbox the table was loaded from.
+    path: PathBuf,
+    table: AnyTable,
+}
+
+#[derive(Debug)]
+enum AnyTable {
+    Content(ContentTable),
+    Hierarchy(HierarchyTable),
+}
+
+impl ConnTables {
+    /// Number of open tables.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no table is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    fn room(&self) -> Result<(), (Status, String)> {
+        if self.open.len() >= proto::MAX_TABLES {
+            return Err((
+                Status::BadRequest,
+                format!("at most {} tables per connection", proto::MAX_TABLES),
+            ));
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, path: PathBuf, table: AnyTable) -> u32 {
+        // Ids are never 0 and not reused while the old table is open.
+        loop {
+            self.next = self.next.wrapping_add(1).max(1);
+            if !self.open.contains_key(&self.next) {
+                break;
+            }
+        }
+        self.open.insert(self.next, OpenTable { path, table });
+        self.next
+    }
+
+    /// The table `id` loaded from mailbox `path`.
+    fn get(&mut self, path: &Path, id: u32) -> Result<&mut AnyTable, (Status, String)> {
+        match self.open.get_mut(&id) {
+            Some(t) if t.path == path => Ok(&mut t.table),
+            _ => Err((Status::NotFound, format!("no table {id} on this connection"))),
+        }
+    }
+}
+
+impl AnyTable {
+    fn row_count(&self) -> usize {
+        match self {
+            AnyTable::Content(t) => t.row_count(),
+            AnyTable::Hierarchy(t) => t.row_count(),
+        }
+    }
+}
+
+/// A count as the protocol's `u32`.
+fn n32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl ExmdbServer {
@@ -51,7 +139,15 @@ impl ExmdbServer {
             frozen: Mutex::new(HashSet::new()),
             log,
             metrics: Arc::default(),
+            max_response: proto::MAX_FRAME,
         }
+    }
+
+    /// Answer responses larger than `n` bytes with [`Status::TooBig`] (default and maximum:
+    /// the frame limit).
+    pub fn with_max_response(mut self, n: usize) -> Self {
+        self.max_response = n.min(proto::MAX_FRAME);
+        self
     }
 
     /// Record calls into `m` (the server's registry, exported for httpd's `/metrics`).
@@ -99,22 +195,34 @@ impl ExmdbServer {
         Ok(p.to_path_buf())
     }
 
-    /// Executes one decoded request; returns the response payload.
+    /// Executes one decoded request outside any connection (tables it loads are dropped at
+    /// once); returns the response payload.
     pub fn execute(&self, dir: &str, call: Call) -> Vec<u8> {
-        let (name, t) = (call.name(), std::time::Instant::now());
-        let r = self.run(dir, call);
-        self.metrics
-            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
-        match r {
-            Ok(r) => proto::encode_response(&r),
-            Err((s, m)) => {
-                slog::debug!(self.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => &m);
-                proto::encode_error(s, &m)
-            }
-        }
+        self.execute_with(dir, call, &mut ConnTables::default())
     }
 
-    fn run(&self, dir: &str, call: Call) -> Result<Response, (Status, String)> {
+    /// Executes one decoded request of a connection holding `tables`; returns the response
+    /// payload (a [`Status::TooBig`] error when the response would exceed the frame limit).
+    pub fn execute_with(&self, dir: &str, call: Call, tables: &mut ConnTables) -> Vec<u8> {
+        let (name, t) = (call.name(), std::time::Instant::now());
+        let r = self.run(dir, call, tables);
+        let r = match r {
+            Ok(r) => proto::encode_response_limited(&r, self.max_response).map_err(|(e, n)| {
+                slog::warn!(self.log, "response exceeds the frame limit, answered TooBig"; "event" => "exmdb.response_too_big",
+                    "dir" => dir, "call" => name, "bytes" => n, "limit" => self.max_response);
+                e
+            }),
+            Err((s, m)) => {
+                slog::debug!(self.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => &m);
+                Err(proto::encode_error(s, &m))
+            }
+        };
+        self.metrics
+            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
+        r.unwrap_or_else(|e| e)
+    }
+
+    fn run(&self, dir: &str, call: Call, tables: &mut ConnTables) -> Result<Response, (Status, String)> {
         let path = self.check_dir(dir)?;
         let frozen = self.frozen.lock().unwrap_or_else(|p| p.into_inner()).contains(&path);
         match call {
@@ -356,8 +464,214 @@ impl ExmdbServer {
             Call::WriteMessage {
                 folder,
                 associated,
+                mid: None,
                 content,
             } => Response::Id(st.create_message(folder, &content, associated).map_err(err)?),
+            Call::WriteMessage {
+                folder,
+                associated,
+                mid: Some(mid),
+                content,
+            } => Response::Id(st.overwrite_message(folder, mid, &content, associated).map_err(err)?),
+            Call::LoadContentTable {
+                folder,
+                associated,
+                restriction,
+                sort,
+            } => {
+                tables.room()?;
+                live_folder(&st, folder)?;
+                let spec = TableSpec {
+                    folder,
+                    associated,
+                    restriction,
+                    sort,
+                };
+                let t = ContentTable::load(&st, spec).map_err(err)?;
+                let rows = n32(t.row_count());
+                Response::Table {
+                    id: tables.insert(path, AnyTable::Content(t)),
+                    rows,
+                }
+            }
+            Call::LoadHierarchyTable {
+                folder,
+                recursive,
+                restriction,
+                sort,
+            } => {
+                tables.room()?;
+                live_folder(&st, folder)?;
+                let t = HierarchyTable::load(&st, folder, recursive, restriction.as_ref(), &sort).map_err(err)?;
+                let rows = n32(t.row_count());
+                Response::Table {
+                    id: tables.insert(path, AnyTable::Hierarchy(t)),
+                    rows,
+                }
+            }
+            Call::QueryTable {
+                table,
+                columns,
+                count,
+                forward,
+                no_advance,
+            } => {
+                // Bounded work and memory per call whatever the column count.
+                let count = (count as usize).min(proto::MAX_QUERY_CELLS / columns.len().max(1));
+                Response::Rows(
+                    match tables.get(&path, table)? {
+                        AnyTable::Content(t) => t.query_rows(&st, &columns, count, forward, no_advance),
+                        AnyTable::Hierarchy(t) => t.query_rows(&st, &columns, count, forward, no_advance),
+                    }
+                    .map_err(err)?,
+                )
+            }
+            Call::SeekTable { table, origin, offset } => Response::Seek {
+                moved: match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek(origin, offset),
+                    AnyTable::Hierarchy(t) => t.seek(origin, offset),
+                },
+                row_gone: false,
+            },
+            Call::SeekFraction {
+                table,
+                numerator,
+                denominator,
+            } => {
+                match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek_fraction(numerator, denominator),
+                    AnyTable::Hierarchy(t) => t.seek_fraction(numerator, denominator),
+                }
+                Response::Done
+            }
+            Call::CreateBookmark { table } => {
+                let t = tables.get(&path, table)?;
+                let n = match t {
+                    AnyTable::Content(t) => t.bookmark_count(),
+                    AnyTable::Hierarchy(t) => t.bookmark_count(),
+                };
+                if n >= proto::MAX_BOOKMARKS {
+                    return Err((
+                        Status::BadRequest,
+                        format!("at most {} bookmarks per table", proto::MAX_BOOKMARKS),
+                    ));
+                }
+                Response::Count(u64::from(match t {
+                    AnyTable::Content(t) => t.create_bookmark(),
+                    AnyTable::Hierarchy(t) => t.create_bookmark(),
+                }))
+            }
+            Call::SeekBookmark {
+                table,
+                bookmark,
+                offset,
+            } => {
+                let r = match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek_bookmark(bookmark, offset),
+                    AnyTable::Hierarchy(t) => t.seek_bookmark(bookmark, offset),
+                };
+                let (row_gone, moved) = r.ok_or((Status::NotFound, format!("no bookmark {bookmark}")))?;
+                Response::Seek { moved, row_gone }
+            }
+            Call::FreeBookmark { table, bookmark } => {
+                let freed = match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.free_bookmark(bookmark),
+                    AnyTable::Hierarchy(t) => t.free_bookmark(bookmark),
+                };
+                if !freed {
+                    return Err((Status::NotFound, format!("no bookmark {bookmark}")));
+                }
+                Response::Done
+            }
+            Call::FindRow {
+                table,
+                restriction,
+                forward,
+            } => Response::Found(
+                match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.find_row(&st, &restriction, forward),
+                    AnyTable::Hierarchy(t) => t.find_row(&st, &restriction, forward),
+                }
+                .map_err(err)?
+                .map(n32),
+            ),
+            Call::QueryPosition { table } => {
+                let t = tables.get(&path, table)?;
+                let position = match t {
+                    AnyTable::Content(t) => t.position(),
+                    AnyTable::Hierarchy(t) => t.position(),
+                };
+                Response::Position {
+                    position: n32(position),
+                    rows: n32(t.row_count()),
+                }
+            }
+            Call::ReloadTable { table } => {
+                let t = tables.get(&path, table)?;
+                match t {
+                    AnyTable::Content(t) => t.reload(&st),
+                    AnyTable::Hierarchy(t) => t.reload(&st),
+                }
+                .map_err(err)?;
+                Response::Table {
+                    id: table,
+                    rows: n32(t.row_count()),
+                }
+            }
+            Call::UnloadTable { table } => {
+                tables.get(&path, table)?;
+                tables.open.remove(&table);
+                Response::Done
+            }
+            Call::GetPermissions { folder } => Response::Permissions(st.permission_rows(folder).map_err(err)?),
+            Call::UpdatePermissions {
+                folder,
+                replace,
+                changes,
+            } => {
+                st.update_permissions(folder, replace, &changes).map_err(err)?;
+                Response::Done
+            }
+            Call::GetRules { folder } => {
+                live_folder(&st, folder)?;
+                Response::Rules(st.rules(folder).map_err(err)?)
+            }
+            Call::UpdateRules {
+                folder,
+                replace,
+                changes,
+            } => {
+                st.update_rules(folder, replace, &changes).map_err(err)?;
+                Response::Done
+            }
+            Call::SetFolderProps { folder, props } => {
+                st.set_folder_props(folder, &props).map_err(err)?;
+                Response::Done
+            }
+            Call::RemoveFolderProps { folder, tags } => {
+                st.remove_folder_props(folder, &tags).map_err(err)?;
+                Response::Done
+            }
+            Call::CopyFolder { folder, parent, name } => {
+                Response::Id(st.copy_folder(folder, parent, &name).map_err(err)?)
+            }
+            Call::GetFolderByName { parent, name } => {
+                live_folder(&st, parent)?;
+                Response::Id(st.find_folder(parent, &name).map_err(err)?.unwrap_or(0))
+            }
+            Call::ReadAttachment { mid, index } => {
+                let a = st.read_attachment(mid, index).map_err(err)?;
+                if a.embedded
+                    .as_deref()
+                    .is_some_and(|e| 1 + nesting(e) > proto::MAX_MESSAGE_DEPTH)
+                {
+                    return Err((
+                        Status::NotSupported,
+                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
+                    ));
+                }
+                Response::Attachment(a)
+            }
             Call::SetMessageProps { mid, mut props } => {
                 live_message(&st, mid)?;
                 // Like Gromox's cu_set_properties, store-maintained tags are not written.
@@ -386,6 +700,15 @@ impl ExmdbServer {
             }
         };
         Ok(r)
+    }
+}
+
+/// A folder that exists and is not soft-deleted, or [`Status::NotFound`].
+fn live_folder(st: &crate::Store, folder: u64) -> Result<(), (Status, String)> {
+    match crate::store::folder_exists(st.conn(), folder) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(err(Error::NotFound("folder"))),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -515,6 +838,8 @@ pub struct ExmdbSession {
     allowed: bool,
     greeted: bool,
     listening: bool,
+    /// The connection's tables, dropped with it.
+    tables: ConnTables,
 }
 
 impl Protocol for ExmdbProtocol {
@@ -525,6 +850,7 @@ impl Protocol for ExmdbProtocol {
             allowed: self.0.allows(info.peer.ip()),
             greeted: false,
             listening: false,
+            tables: ConnTables::default(),
         }
     }
     fn busy_reply(&self) -> &[u8] {
@@ -591,7 +917,7 @@ impl Session for ExmdbSession {
                     return self.bad(cx, used, proto::ProtoError::Invalid("call on a listen connection"));
                 }
                 Ok((dir, call)) => {
-                    let resp = self.srv.execute(&dir, call);
+                    let resp = self.srv.execute_with(&dir, call, &mut self.tables);
                     proto::write_frame(cx.out, &resp);
                 }
                 Err(e) => {

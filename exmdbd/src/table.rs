@@ -30,12 +30,10 @@ use rusqlite::params_from_iter;
 use crate::store::{Obj, Store};
 use crate::Result;
 
-/// One sort key (MS-OXCDATA §2.13.1 SortOrder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SortKey {
-    pub tag: PropTag,
-    pub descending: bool,
-}
+/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin): the exmdb protocol's type.
+pub use gromox_exmdb_proto::Origin;
+/// One sort key (MS-OXCDATA §2.13.1 SortOrder): the exmdb protocol's type.
+pub use gromox_exmdb_proto::SortKey;
 
 /// What a content table shows.
 #[derive(Debug, Clone, Default)]
@@ -46,14 +44,6 @@ pub struct TableSpec {
     pub restriction: Option<Restriction>,
     /// Sort keys, most significant first; ties keep message-id order.
     pub sort: Vec<SortKey>,
-}
-
-/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Beginning,
-    Current,
-    End,
 }
 
 /// `PidTagMessageFlags` bit for read messages (MS-OXCMSG §2.2.1.6).
@@ -596,7 +586,11 @@ pub struct HierarchyTable {
 /// One folder as a hierarchy-table row: its properties plus the computed columns.
 fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u32) -> Result<Vec<TaggedVal>> {
     let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
-    row.retain(|t| ![PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT].iter().any(|c| c.id() == t.tag.id()));
+    row.retain(|t| {
+        ![PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT]
+            .iter()
+            .any(|c| c.id() == t.tag.id())
+    });
     let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
     let count = store.list_messages(f, false)?.len();
     row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
@@ -744,9 +738,9 @@ impl HierarchyTable {
                 row.push(match c.id() {
                     id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
                     id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
-                    id if id == PR_SUBFOLDERS.id() => Some(PropVal::Boolean(
-                        all.iter().any(|x| x.parent == Some(f) && !x.deleted),
-                    )),
+                    id if id == PR_SUBFOLDERS.id() => {
+                        Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
+                    }
                     id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
                         store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
                     )),
