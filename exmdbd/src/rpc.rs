@@ -479,8 +479,8 @@ impl ExmdbServer {
                 restriction,
                 sort,
             } => {
-                tables.room()?;
                 live_folder(&st, folder)?;
+                tables.room()?;
                 let spec = TableSpec {
                     folder,
                     associated,
@@ -500,8 +500,8 @@ impl ExmdbServer {
                 restriction,
                 sort,
             } => {
-                tables.room()?;
                 live_folder(&st, folder)?;
+                tables.room()?;
                 let t = HierarchyTable::load(&st, folder, recursive, restriction.as_ref(), &sort).map_err(err)?;
                 let rows = n32(t.row_count());
                 Response::Table {
@@ -968,5 +968,96 @@ mod tests {
         let here = ExmdbServer::new(cache, state, acl, Some(Box::new(|_| Ok(()))), log);
         let r = proto::decode_response(&Call::Ping, &here.execute(md.to_str().unwrap(), Call::Ping)).unwrap();
         assert_eq!(r, Ok(Response::Done));
+    }
+
+    fn server(limit: usize) -> (tempfile::TempDir, PathBuf, ExmdbServer) {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().to_path_buf();
+        let md = crate::paths::user_maildir(&state, "bob@example.org").unwrap();
+        std::fs::create_dir_all(&md).unwrap();
+        crate::Store::create_private(&md, "bob@example.org", "en", false, &Default::default()).unwrap();
+        let log = slog::Logger::root(slog::Discard, slog::o!());
+        let cache = Arc::new(StoreCache::new(Default::default(), std::time::Duration::from_secs(60)));
+        let acl = HostsAllow::parse("127.0.0.1").unwrap();
+        let srv = ExmdbServer::new(cache, state, acl, None, log).with_max_response(limit);
+        (t, md, srv)
+    }
+
+    /// A response over the (here small) frame limit is answered TooBig instead of being
+    /// framed; the write it answered is done, smaller answers pass.
+    #[test]
+    fn oversized_responses_are_answered_too_big() {
+        let (_t, md, srv) = server(4096);
+        let dir = md.to_str().unwrap();
+        let big = MessageContent {
+            props: vec![gromox_mapi::TaggedVal::new(
+                gromox_mapi::tags::PR_BODY,
+                gromox_mapi::PropVal::Unicode("x".repeat(10_000)),
+            )],
+            ..Default::default()
+        };
+        let write = Call::WriteMessage {
+            folder: 0x0d,
+            associated: false,
+            mid: None,
+            content: big,
+        };
+        let Ok(Response::Id(mid)) = proto::decode_response(&write, &srv.execute(dir, write.clone())).unwrap() else {
+            panic!("write failed")
+        };
+        let read = Call::ReadMessage { mid };
+        match proto::decode_response(&read, &srv.execute(dir, read.clone())).unwrap() {
+            Err((Status::TooBig, m)) => assert!(m.contains("4096"), "{m}"),
+            r => panic!("{r:?}"),
+        }
+        let small = Call::GetFolderProps(0x0d);
+        assert!(matches!(
+            proto::decode_response(&small, &srv.execute(dir, small.clone())).unwrap(),
+            Ok(Response::Props(_))
+        ));
+    }
+
+    /// A connection holds at most MAX_TABLES tables; ids are per mailbox and connection, and
+    /// unloading makes room again.
+    #[test]
+    fn tables_are_bounded_per_connection() {
+        let (_t, md, srv) = server(proto::MAX_FRAME);
+        let dir = md.to_str().unwrap();
+        let mut tables = ConnTables::default();
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![],
+        };
+        let run = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &srv.execute_with(dir, c.clone(), tables)).unwrap()
+        };
+        let mut ids = Vec::new();
+        for _ in 0..proto::MAX_TABLES {
+            match run(&mut tables, &load) {
+                Ok(Response::Table { id, rows: 0 }) => ids.push(id),
+                r => panic!("{r:?}"),
+            }
+        }
+        assert!(matches!(run(&mut tables, &load), Err((Status::BadRequest, _))));
+        assert_eq!(tables.len(), proto::MAX_TABLES);
+        let unload = Call::UnloadTable { table: ids[3] };
+        assert_eq!(run(&mut tables, &unload), Ok(Response::Done));
+        assert!(matches!(run(&mut tables, &unload), Err((Status::NotFound, _))));
+        assert!(matches!(run(&mut tables, &load), Ok(Response::Table { .. })));
+        // Another connection does not see these tables.
+        let mut other = ConnTables::default();
+        let q = Call::QueryPosition { table: ids[0] };
+        assert!(matches!(run(&mut other, &q), Err((Status::NotFound, _))));
+        assert_eq!(run(&mut tables, &q), Ok(Response::Position { position: 0, rows: 0 }));
+        // Unknown folders are not loaded.
+        let bad = Call::LoadHierarchyTable {
+            folder: 0x7777_7777,
+            recursive: false,
+            restriction: None,
+            sort: vec![],
+        };
+        assert!(matches!(run(&mut tables, &bad), Err((Status::NotFound, _))));
     }
 }
