@@ -75,6 +75,14 @@ fn write_message_tx(
 ) -> Result<u64> {
     let cn = Store::next_cn(tx)?;
     let size = content_size(c);
+    // A replaced message keeps its change history: the stored predecessor change list is
+    // merged with the one the writer sent (MS-OXCFXICS §2.2.1.2.8).
+    let stored_pcl = if new_row {
+        None
+    } else {
+        crate::store::get_prop_conn(tx, &st.dir, Obj::Message(mid), PR_PREDECESSOR_CHANGE_LIST)?
+            .and_then(|v| v.as_bytes().and_then(|b| Pcl::parse(b).ok()))
+    };
     if new_row {
         let (fid, attid, assoc) = match parent {
             Parent::Folder(f, a) => (Some(f as i64), None, Some(a as i64)),
@@ -108,6 +116,11 @@ fn write_message_tx(
         .and_then(|v| v.as_bytes())
         .and_then(|b| Pcl::parse(b).ok())
         .unwrap_or_default();
+    if let Some(old) = stored_pcl {
+        for x in old.0 {
+            pcl.merge(x);
+        }
+    }
     pcl.merge(ck.clone());
     let now = now_filetime();
     let obj = Obj::Message(mid);
@@ -900,23 +913,8 @@ impl Store {
             inst.content = self.read_message(mid)?;
             return Ok(mid);
         };
-        self.check_quota(content_size(&inst.content), QuotaKind::Send)?;
-        let tx = self.conn.unchecked_transaction()?;
-        write_message_tx(
-            self,
-            &tx,
-            mid,
-            Parent::Folder(inst.folder, inst.associated),
-            &inst.content,
-            false,
-        )?;
-        recompute_store_size(&tx)?;
-        tx.commit()?;
+        self.overwrite_message(inst.folder, mid, &inst.content, inst.associated)?;
         inst.content = self.read_message(mid)?;
-        self.notifier.emit(Event::MessageModified {
-            folder: inst.folder,
-            message: mid,
-        });
         Ok(mid)
     }
 

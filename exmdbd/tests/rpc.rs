@@ -1440,8 +1440,16 @@ fn write_message_overwrites_over_rpc() {
     let c = client(d.addr("exmdb_listen"));
     let dir = e.maildir.to_str().unwrap();
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let foreign = gromox_mapi::ids::Xid::from_gc(gromox_mapi::Guid::from_fields(0x1234_5678, 1, 2, [3; 8]), 5);
     let old = proto::MessageContent {
-        props: vec![subject("version 1"), uni(PR_BODY, "first")],
+        props: vec![
+            subject("version 1"),
+            uni(PR_BODY, "first"),
+            TaggedVal::new(
+                PropTag(0x65E3_0102),
+                PropVal::Binary(gromox_mapi::ids::Pcl(vec![foreign.clone()]).to_bytes()),
+            ),
+        ],
         recipients: vec![recipient("Bob", "bob@example.org", 1)],
         attachments: vec![file_attachment("big.bin", big)],
     };
@@ -1464,6 +1472,20 @@ fn write_message_overwrites_over_rpc() {
     assert!(cn_after > cn_before, "{cn_before} → {cn_after}");
     assert_eq!(count_after, count, "replaced, not added");
     assert_ne!(prop(&back.props, PropTag(0x65E2_0102)), ck_before, "new change key");
+    // The change history is kept: the predecessor change list still has the other replica's
+    // change the first version carried, and the new change key.
+    let Some(PropVal::Binary(pcl)) = prop(&back.props, PropTag(0x65E3_0102)) else {
+        panic!("no PCL")
+    };
+    let Some(PropVal::Binary(new_ck)) = prop(&back.props, PropTag(0x65E2_0102)) else {
+        panic!("no change key")
+    };
+    let pcl = gromox_mapi::ids::Pcl::parse(&pcl).unwrap();
+    assert!(pcl.0.contains(&foreign), "{pcl:?}");
+    assert!(
+        pcl.0.contains(&gromox_mapi::ids::Xid::parse(&new_ck).unwrap()),
+        "{pcl:?}"
+    );
     let size_after = store_size(&c, dir);
     assert!(size_before - size_after > 190_000, "{size_before} → {size_after}");
     // The recomputed size agrees with the incremental one.
