@@ -10,10 +10,13 @@
 //!
 //! Tables (content and hierarchy tables, MS-OXCTABL) are server state owned by the connection
 //! that loaded them ([`ConnTables`]): their ids are only valid on that connection and for the
-//! mailbox they were loaded from, at most [`proto::MAX_TABLES`] are open at once, each with at
-//! most [`proto::MAX_BOOKMARKS`] bookmarks, and they are dropped when the connection closes.
-//! A table holds only its ordered row ids, never a store lock; every call on it locks the
-//! store for that call alone.
+//! mailbox they were loaded from, at most [`proto::MAX_TABLES`] are open at once, holding at
+//! most [`proto::MAX_TABLE_ROWS`] rows together when one is loaded, each with a restriction of
+//! at most [`proto::MAX_TABLE_RESTRICTION`] bytes and at most [`proto::MAX_BOOKMARKS`]
+//! bookmarks, and they are dropped when the connection closes: what one connection can make
+//! the server hold is bounded. A table holds only its ordered row ids, never a store lock;
+//! every call on it locks the store for that call alone. A QueryTable answer is cut to the rows
+//! that fit in a frame.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -78,11 +81,38 @@ impl ConnTables {
         self.open.is_empty()
     }
 
-    fn room(&self) -> Result<(), (Status, String)> {
+    /// Whether another table with `restriction` may be loaded.
+    fn room(&self, restriction: Option<&gromox_mapi::restriction::Restriction>) -> Result<(), (Status, String)> {
         if self.open.len() >= proto::MAX_TABLES {
             return Err((
                 Status::BadRequest,
                 format!("at most {} tables per connection", proto::MAX_TABLES),
+            ));
+        }
+        let size = restriction.map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
+        if size > proto::MAX_TABLE_RESTRICTION {
+            return Err((
+                Status::BadRequest,
+                format!(
+                    "table restriction of {size} bytes (at most {})",
+                    proto::MAX_TABLE_RESTRICTION
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a loaded table of `rows` rows may be kept beside the open ones.
+    fn rows_fit(&self, rows: usize) -> Result<(), (Status, String)> {
+        let held: usize = self.open.values().map(|t| t.table.row_count()).sum();
+        if held.saturating_add(rows) > proto::MAX_TABLE_ROWS {
+            return Err((
+                Status::BadRequest,
+                format!(
+                    "the connection's tables would hold {} rows (at most {})",
+                    held.saturating_add(rows),
+                    proto::MAX_TABLE_ROWS
+                ),
             ));
         }
         Ok(())
@@ -480,7 +510,7 @@ impl ExmdbServer {
                 sort,
             } => {
                 live_folder(&st, folder)?;
-                tables.room()?;
+                tables.room(restriction.as_ref())?;
                 let spec = TableSpec {
                     folder,
                     associated,
@@ -488,6 +518,7 @@ impl ExmdbServer {
                     sort,
                 };
                 let t = ContentTable::load(&st, spec).map_err(err)?;
+                tables.rows_fit(t.row_count())?;
                 let rows = n32(t.row_count());
                 Response::Table {
                     id: tables.insert(path, AnyTable::Content(t)),
@@ -501,8 +532,9 @@ impl ExmdbServer {
                 sort,
             } => {
                 live_folder(&st, folder)?;
-                tables.room()?;
+                tables.room(restriction.as_ref())?;
                 let t = HierarchyTable::load(&st, folder, recursive, restriction.as_ref(), &sort).map_err(err)?;
+                tables.rows_fit(t.row_count())?;
                 let rows = n32(t.row_count());
                 Response::Table {
                     id: tables.insert(path, AnyTable::Hierarchy(t)),
@@ -516,12 +548,16 @@ impl ExmdbServer {
                 forward,
                 no_advance,
             } => {
-                // Bounded work and memory per call whatever the column count.
+                // Bounded work and memory per call whatever the column count, and no more rows
+                // than fit in a frame (the response header and counts are under 64 bytes).
                 let count = (count as usize).min(proto::MAX_QUERY_CELLS / columns.len().max(1));
+                let budget = self.max_response.saturating_sub(64);
                 Response::Rows(
                     match tables.get(&path, table)? {
-                        AnyTable::Content(t) => t.query_rows(&st, &columns, count, forward, no_advance),
-                        AnyTable::Hierarchy(t) => t.query_rows(&st, &columns, count, forward, no_advance),
+                        AnyTable::Content(t) => t.query_rows_within(&st, &columns, count, forward, no_advance, budget),
+                        AnyTable::Hierarchy(t) => {
+                            t.query_rows_within(&st, &columns, count, forward, no_advance, budget)
+                        }
                     }
                     .map_err(err)?,
                 )
@@ -983,6 +1019,98 @@ mod tests {
         (t, md, srv)
     }
 
+    /// Rows of a QueryTable are cut to what fits in a frame: fewer rows, the cursor past them.
+    #[test]
+    fn query_table_returns_what_fits() {
+        let (_t, md, srv) = server(64 * 1024);
+        let dir = md.to_str().unwrap();
+        let mut tables = ConnTables::default();
+        for i in 0..10 {
+            let c = MessageContent {
+                props: vec![gromox_mapi::TaggedVal::new(
+                    gromox_mapi::tags::PR_BODY,
+                    gromox_mapi::PropVal::Unicode(format!("{i}").repeat(20_000)),
+                )],
+                ..Default::default()
+            };
+            let w = Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: c,
+            };
+            srv.execute(dir, w);
+        }
+        let run = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &srv.execute_with(dir, c.clone(), tables)).unwrap()
+        };
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![],
+        };
+        let Ok(Response::Table { id, rows: 10 }) = run(&mut tables, &load) else {
+            panic!("load")
+        };
+        let q = Call::QueryTable {
+            table: id,
+            columns: vec![gromox_mapi::tags::PR_BODY],
+            count: 100,
+            forward: true,
+            no_advance: false,
+        };
+        // 20 KB rows, 64 KiB frames: three rows a call, then the last one.
+        for want in [3, 3, 3, 1, 0] {
+            match run(&mut tables, &q) {
+                Ok(Response::Rows(r)) => assert_eq!(r.len(), want),
+                r => panic!("{r:?}"),
+            }
+        }
+        assert_eq!(
+            run(&mut tables, &Call::QueryPosition { table: id }),
+            Ok(Response::Position { position: 10, rows: 10 })
+        );
+        // One row bigger than a frame: TooBig, the cursor stays.
+        let (_t2, md2, tiny) = server(8 * 1024);
+        let dir2 = md2.to_str().unwrap();
+        let c = MessageContent {
+            props: vec![gromox_mapi::TaggedVal::new(
+                gromox_mapi::tags::PR_BODY,
+                gromox_mapi::PropVal::Unicode("x".repeat(20_000)),
+            )],
+            ..Default::default()
+        };
+        tiny.execute(
+            dir2,
+            Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: c,
+            },
+        );
+        let mut t2 = ConnTables::default();
+        let run2 = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &tiny.execute_with(dir2, c.clone(), tables)).unwrap()
+        };
+        let Ok(Response::Table { id, rows: 1 }) = run2(&mut t2, &load) else {
+            panic!("load")
+        };
+        let q = Call::QueryTable {
+            table: id,
+            columns: vec![gromox_mapi::tags::PR_BODY],
+            count: 100,
+            forward: true,
+            no_advance: false,
+        };
+        assert!(matches!(run2(&mut t2, &q), Err((Status::TooBig, _))));
+        assert_eq!(
+            run2(&mut t2, &Call::QueryPosition { table: id }),
+            Ok(Response::Position { position: 0, rows: 1 })
+        );
+    }
+
     /// A response over the (here small) frame limit is answered TooBig instead of being
     /// framed; the write it answered is done, smaller answers pass.
     #[test]
@@ -1051,6 +1179,20 @@ mod tests {
         let q = Call::QueryPosition { table: ids[0] };
         assert!(matches!(run(&mut other, &q), Err((Status::NotFound, _))));
         assert_eq!(run(&mut tables, &q), Ok(Response::Position { position: 0, rows: 0 }));
+        // A restriction too big to keep is refused.
+        let big = gromox_mapi::restriction::Restriction::Exist(gromox_mapi::tags::PR_SUBJECT);
+        let big = gromox_mapi::restriction::Restriction::Or(vec![big; proto::MAX_TABLE_RESTRICTION / 4]);
+        let load_big = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: Some(big),
+            sort: vec![],
+        };
+        tables.open.remove(&ids[5]);
+        match run(&mut tables, &load_big) {
+            Err((Status::BadRequest, m)) => assert!(m.contains("restriction"), "{m}"),
+            r => panic!("{r:?}"),
+        }
         // Unknown folders are not loaded.
         let bad = Call::LoadHierarchyTable {
             folder: 0x7777_7777,

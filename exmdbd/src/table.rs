@@ -149,6 +149,39 @@ impl Nav {
         }
     }
 
+    /// RopQueryRows over any row source: reads up to `count` rows from the cursor with `read`,
+    /// stopping early once the rows would take more than `max_bytes` in the exmdb wire form
+    /// (MS-OXCTABL §3.2.5.5 lets a server return fewer rows than asked; the first row is always
+    /// returned), and moves the cursor past the rows returned unless `no_advance` — or unless
+    /// the first row alone is over `max_bytes`, which the caller cannot send.
+    fn collect(
+        &mut self,
+        len: usize,
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+        mut read: impl FnMut(usize) -> Result<Vec<Option<PropVal>>>,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let idx = self.span(len, count, forward);
+        let mut out = Vec::with_capacity(idx.len().min(1024));
+        let mut bytes = 0usize;
+        for &i in &idx {
+            let row = read(i)?;
+            let size = row_wire_size(&row);
+            if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(row);
+        }
+        let unsendable = out.len() == 1 && bytes > max_bytes;
+        if !no_advance && !unsendable {
+            self.advance(out.len(), forward);
+        }
+        Ok(out)
+    }
+
     fn advance(&mut self, n: usize, forward: bool) {
         if forward {
             self.cursor += n;
@@ -156,6 +189,27 @@ impl Nav {
             self.cursor -= n;
         }
     }
+}
+
+/// Bytes a row takes in an exmdb QueryTable response: `u32` value count, per value an option
+/// byte and, when present, `u32` tag, kind byte and the value (8 bytes, or `u32` length + data;
+/// multi-valued values as the SQL codec packs them, estimated from above).
+fn row_wire_size(row: &[Option<PropVal>]) -> usize {
+    use PropVal as V;
+    let val = |v: &PropVal| -> usize {
+        match v {
+            V::String8(s) | V::Unicode(s) => 4 + s.len(),
+            V::Binary(b) | V::SvrEid(b) | V::Object(b) | V::Restriction(b) | V::RuleActions(b) => 4 + b.len(),
+            V::MvString8(x) | V::MvUnicode(x) => 8 + x.iter().map(|s| 4 + s.len()).sum::<usize>(),
+            V::MvBinary(x) => 8 + x.iter().map(|b| 4 + b.len()).sum::<usize>(),
+            v if v.ptype() as u32 & 0x1000 != 0 => 8 + 2 * restriction::value_size(v) as usize,
+            _ => 8,
+        }
+    };
+    4 + row
+        .iter()
+        .map(|v| 1 + v.as_ref().map_or(0, |v| 5 + val(v)))
+        .sum::<usize>()
 }
 
 /// A row being tested during the scan: the joined values, the computed columns, and lazy
@@ -330,20 +384,25 @@ impl ContentTable {
         forward: bool,
         no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let idx = self.nav.span(self.rows.len(), count, forward);
-        let mut out = Vec::with_capacity(idx.len());
-        for &i in &idx {
-            let mid = self.rows[i];
-            let mut row = Vec::with_capacity(columns.len());
-            for &c in columns {
-                row.push(read_prop(store, mid, c)?);
-            }
-            out.push(row);
-        }
-        if !no_advance {
-            self.nav.advance(idx.len(), forward);
-        }
-        Ok(out)
+        self.query_rows_within(store, columns, count, forward, no_advance, usize::MAX)
+    }
+
+    /// [`ContentTable::query_rows`] returning fewer rows when more would take over `max_bytes`
+    /// in the exmdb wire form (at least one row; the cursor moves past the rows returned).
+    pub fn query_rows_within(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let rows = &self.rows;
+        self.nav
+            .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
+                columns.iter().map(|&c| read_prop(store, rows[i], c)).collect()
+            })
     }
 
     /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
@@ -725,40 +784,50 @@ impl HierarchyTable {
         forward: bool,
         no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let idx = self.nav.span(self.rows.len(), count, forward);
+        self.query_rows_within(store, columns, count, forward, no_advance, usize::MAX)
+    }
+
+    /// [`HierarchyTable::query_rows`] returning fewer rows when more would take over
+    /// `max_bytes` in the exmdb wire form (at least one row).
+    pub fn query_rows_within(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
         let computed = columns
             .iter()
             .any(|c| c.id() == PR_SUBFOLDERS.id() || c.id() == PR_CONTENT_COUNT.id());
         let all = if computed { store.list_folders()? } else { Vec::new() };
-        let mut out = Vec::with_capacity(idx.len());
-        for &i in &idx {
-            let (f, depth) = self.rows[i];
-            let mut row = Vec::with_capacity(columns.len());
-            for &c in columns {
-                row.push(match c.id() {
-                    id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
-                    id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
-                    id if id == PR_SUBFOLDERS.id() => {
-                        Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
-                    }
-                    id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
-                        store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
-                    )),
-                    _ => match store.get_prop(Obj::Folder(f), c)? {
-                        Some(v) => Some(v),
-                        None if matches!(c.ptype(), Some(PropType::String8)) => {
-                            store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
+        let rows = &self.rows;
+        self.nav
+            .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
+                let (f, depth) = rows[i];
+                let mut row = Vec::with_capacity(columns.len());
+                for &c in columns {
+                    row.push(match c.id() {
+                        id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
+                        id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
+                        id if id == PR_SUBFOLDERS.id() => {
+                            Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
                         }
-                        None => None,
-                    },
-                });
-            }
-            out.push(row);
-        }
-        if !no_advance {
-            self.nav.advance(idx.len(), forward);
-        }
-        Ok(out)
+                        id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
+                            store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
+                        )),
+                        _ => match store.get_prop(Obj::Folder(f), c)? {
+                            Some(v) => Some(v),
+                            None if matches!(c.ptype(), Some(PropType::String8)) => {
+                                store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
+                            }
+                            None => None,
+                        },
+                    });
+                }
+                Ok(row)
+            })
     }
 
     /// RopSeekRow (see [`ContentTable::seek`]).

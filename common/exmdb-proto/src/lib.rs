@@ -442,7 +442,8 @@ pub enum Call {
     /// MS-OXCTABL §2.2.2.4 RopRestrict and §2.2.2.3 RopSortTable in one call): the live normal
     /// or FAI messages of `folder` that satisfy `restriction`, in `sort` order
     /// ([`Response::Table`]). Tables belong to the connection that loaded them (at most
-    /// [`MAX_TABLES`] at once) and are dropped with it. Wire form: `u64 folder`, `u8
+    /// [`MAX_TABLES`] at once, holding at most [`MAX_TABLE_ROWS`] rows together, each
+    /// restriction at most [`MAX_TABLE_RESTRICTION`] bytes) and are dropped with it. Wire form: `u64 folder`, `u8
     /// associated`, the optional restriction (`u8 0`, or `u8 1` + `u32`-length MS-OXCDATA §2.12
     /// restriction with 32-bit counts), `u32 count` sort keys.
     LoadContentTable {
@@ -462,7 +463,9 @@ pub enum Call {
     },
     /// Gromox `query_table` (MS-OXCTABL §2.2.2.5 RopQueryRows): up to `count` rows from the
     /// cursor, forward or backward (nearest first), one value per column of `columns`
-    /// ([`Response::Rows`]); the cursor moves past them unless `no_advance`.
+    /// ([`Response::Rows`]); the cursor moves past them unless `no_advance`. The server answers
+    /// fewer rows than asked when more would not fit in a frame (MS-OXCTABL §3.2.5.5), and
+    /// [`Status::TooBig`] with the cursor unchanged when a single row does not.
     QueryTable {
         table: u32,
         columns: Vec<PropTag>,
@@ -552,7 +555,15 @@ pub const MAX_TABLES: usize = 64;
 /// Most bookmarks one table may hold ([`Call::CreateBookmark`]).
 pub const MAX_BOOKMARKS: usize = 1024;
 /// Most values (rows × columns) one [`Call::QueryTable`] answers; the row count is clamped.
+/// Rows that would not fit in a frame are not returned either (fewer rows, as MS-OXCTABL
+/// §3.2.5.5 allows; the cursor moves past the rows returned).
 pub const MAX_QUERY_CELLS: usize = 1 << 20;
+/// Most rows all tables of one connection may hold together when a table is loaded (8 bytes
+/// each: 32 MiB).
+pub const MAX_TABLE_ROWS: usize = 1 << 22;
+/// Largest restriction a table keeps, in its wire form (a table holds its restriction for
+/// reloads).
+pub const MAX_TABLE_RESTRICTION: usize = 256 * 1024;
 
 /// A whole message as [`Call::ReadMessage`] and [`Call::WriteMessage`] carry it (Gromox
 /// `MESSAGE_CONTENT`, MS-OXCMSG §2.2): properties, recipient rows and attachments.
