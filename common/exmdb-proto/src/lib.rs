@@ -1718,7 +1718,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
                     match v {
                         Some(v) => {
                             w.push(1);
-                            put_prop(&mut w, &TaggedVal::new(PropTag(0), v.clone()));
+                            put_prop(&mut w, PropTag(0), v);
                         }
                         None => w.push(0),
                     }
@@ -2025,16 +2025,16 @@ fn put_ids(w: &mut Vec<u8>, ids: &[u64]) {
 fn put_props(w: &mut Vec<u8>, props: &[TaggedVal]) {
     put_u32(w, props.len() as u32);
     for p in props {
-        put_prop(w, p);
+        put_prop(w, p.tag, &p.val);
     }
 }
 
 /// One property of a property list.
-fn put_prop(w: &mut Vec<u8>, p: &TaggedVal) {
+fn put_prop(w: &mut Vec<u8>, tag: PropTag, val: &PropVal) {
     // The tag carries the value's real type (the codec decodes by it).
-    let tag = (p.tag.0 & 0xffff_0000) | p.val.ptype() as u32;
+    let tag = (tag.0 & 0xffff_0000) | val.ptype() as u32;
     put_u32(w, tag);
-    match sqlcodec::encode(&p.val) {
+    match sqlcodec::encode(val) {
         SqlValue::Integer(i) => {
             w.push(0);
             w.extend_from_slice(&i.to_le_bytes());
