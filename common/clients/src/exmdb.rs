@@ -531,7 +531,9 @@ impl Conn {
 
 /// One connection holding content and hierarchy tables (MS-OXCTABL) of any mailboxes of one
 /// exmdbd ([`ExmdbClient::tables`]). A table id is valid on this connection for the mailbox it
-/// was loaded from; at most [`proto::MAX_TABLES`] are open at once.
+/// was loaded from; at most [`proto::MAX_TABLES`] are open at once. A request the server cannot
+/// decode makes it close the connection, and with it every table on it (later calls fail with
+/// [`ExmdbError::Closed`] or an I/O error); error statuses leave the connection and its tables.
 pub struct ExmdbTables {
     conn: Conn,
 }
