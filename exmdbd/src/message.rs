@@ -75,6 +75,14 @@ pub(crate) fn write_message_tx(
 ) -> Result<u64> {
     let cn = Store::next_cn(tx)?;
     let size = content_size(c);
+    // A replaced message keeps its change history: the stored predecessor change list is
+    // merged with the one the writer sent (MS-OXCFXICS §2.2.1.2.8).
+    let stored_pcl = if new_row {
+        None
+    } else {
+        crate::store::get_prop_conn(tx, &st.dir, Obj::Message(mid), PR_PREDECESSOR_CHANGE_LIST)?
+            .and_then(|v| v.as_bytes().and_then(|b| Pcl::parse(b).ok()))
+    };
     if new_row {
         let (fid, attid, assoc) = match parent {
             Parent::Folder(f, a) => (Some(f as i64), None, Some(a as i64)),
@@ -108,6 +116,11 @@ pub(crate) fn write_message_tx(
         .and_then(|v| v.as_bytes())
         .and_then(|b| Pcl::parse(b).ok())
         .unwrap_or_default();
+    if let Some(old) = stored_pcl {
+        for x in old.0 {
+            pcl.merge(x);
+        }
+    }
     pcl.merge(ck.clone());
     let now = now_filetime();
     let obj = Obj::Message(mid);
@@ -373,6 +386,64 @@ impl Store {
         tx.commit()?;
         self.notifier.emit(Event::MessageCreated { folder, message: mid });
         Ok(mid)
+    }
+
+    /// Gromox `write_message` onto an existing message (MS-OXCMSG §3.2.5.3
+    /// RopSaveChangesMessage of an opened message): `mid`, a live top-level message of
+    /// `folder` with the same normal/FAI kind, gets `c` as its whole content — properties,
+    /// recipients and attachments replaced in one transaction, a new change number (change
+    /// key and predecessor change list follow), PR_MESSAGE_SIZE and the store size counters
+    /// updated by the difference, which alone is checked against the send quota. The kept
+    /// original MIME no longer describes the message and is let go; content files and kept
+    /// MIME nothing refers to any more are removed by the next purge of data files.
+    pub fn overwrite_message(&mut self, folder: u64, mid: u64, c: &MessageContent, associated: bool) -> Result<u64> {
+        let info = self.message_info(mid)?;
+        if info.deleted || info.folder != folder {
+            return Err(Error::NotFound("message in that folder"));
+        }
+        if info.associated != associated {
+            return Err(Error::InvalidArgument("the message's associated (FAI) flag differs"));
+        }
+        let new_size = content_size(c);
+        if new_size > info.size {
+            self.check_quota(new_size - info.size, QuotaKind::Send)?;
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let size = write_message_tx(self, &tx, mid, Parent::Folder(folder, associated), c, false)?;
+        tx.exec("UPDATE messages SET mid_string=NULL WHERE message_id=?1", [mid as i64])?;
+        add_store_size(&tx, size as i64 - info.size as i64, associated)?;
+        tx.commit()?;
+        self.notifier.emit(Event::MessageModified { folder, message: mid });
+        Ok(mid)
+    }
+
+    /// One attachment of a live top-level message by its index in attachment-id order (the
+    /// order [`Store::read_message`] lists them): properties and embedded message, read
+    /// without the rest of the message.
+    pub fn read_attachment(&self, mid: u64, index: u32) -> Result<AttachmentContent> {
+        if self.message_info(mid)?.deleted {
+            return Err(Error::NotFound("message"));
+        }
+        let aid: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT attachment_id FROM attachments WHERE message_id=?1 ORDER BY attachment_id LIMIT 1 OFFSET ?2",
+            )?
+            .query_row(params![mid as i64, i64::from(index)], |r| r.get(0))
+            .optional()?
+            .ok_or(Error::NotFound("attachment"))?;
+        let props = get_props_conn(&self.conn, &self.dir, Obj::Attachment(aid as u64))?;
+        let emb: Option<i64> = self
+            .conn
+            .query_row("SELECT message_id FROM messages WHERE parent_attid=?1", [aid], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let embedded = match emb {
+            Some(e) => Some(Box::new(read_message_conn(self, &self.conn, e as u64)?)),
+            None => None,
+        };
+        Ok(AttachmentContent { props, embedded })
     }
 
     /// Reads a message with recipients, attachments and embedded messages. Soft-deleted
@@ -715,8 +786,31 @@ impl Store {
     }
 
     /// Copies a folder with its properties, messages (normal and FAI) and subfolders under
-    /// `to_parent`, as `name`; returns the new folder id.
+    /// `to_parent`, as `name`; returns the new folder id. The folder must be live and
+    /// `to_parent` outside its subtree ([`Error::InvalidArgument`]: the copy would contain
+    /// itself). Each folder and message is its own transaction.
     pub fn copy_folder(&mut self, folder: u64, to_parent: u64, name: &str) -> Result<u64> {
+        if !folder_exists(&self.conn, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        let mut p = Some(to_parent);
+        while let Some(x) = p {
+            if x == folder {
+                return Err(Error::InvalidArgument("folder copied into its own subtree"));
+            }
+            p = self
+                .conn
+                .query_row("SELECT parent_id FROM folders WHERE folder_id=?1", [x as i64], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .optional()?
+                .flatten()
+                .map(|v| v as u64);
+        }
+        self.copy_folder_tree(folder, to_parent, name)
+    }
+
+    fn copy_folder_tree(&mut self, folder: u64, to_parent: u64, name: &str) -> Result<u64> {
         let props = self.get_props(Obj::Folder(folder))?;
         let class = props
             .iter()
@@ -750,7 +844,7 @@ impl Store {
             .map(|f| (f.id, f.name))
             .collect();
         for (child, cname) in children {
-            self.copy_folder(child, new, &cname)?;
+            self.copy_folder_tree(child, new, &cname)?;
         }
         Ok(new)
     }
@@ -850,23 +944,8 @@ impl Store {
             inst.content = self.read_message(mid)?;
             return Ok(mid);
         };
-        self.check_quota(content_size(&inst.content), QuotaKind::Send)?;
-        let tx = self.conn.unchecked_transaction()?;
-        write_message_tx(
-            self,
-            &tx,
-            mid,
-            Parent::Folder(inst.folder, inst.associated),
-            &inst.content,
-            false,
-        )?;
-        recompute_store_size(&tx)?;
-        tx.commit()?;
+        self.overwrite_message(inst.folder, mid, &inst.content, inst.associated)?;
         inst.content = self.read_message(mid)?;
-        self.notifier.emit(Event::MessageModified {
-            folder: inst.folder,
-            message: mid,
-        });
         Ok(mid)
     }
 

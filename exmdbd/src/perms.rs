@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use crate::schema::cfg;
 use crate::store::ExecCached;
-use crate::store::Store;
+use crate::store::{folder_exists, Store};
+use gromox_exmdb_proto::{PermissionChange, PermissionRow, MEMBER_ID_ANONYMOUS, MEMBER_ID_DEFAULT};
 use gromox_mapi::tags::frights;
 use rusqlite::{params, OptionalExtension};
 
@@ -19,17 +20,124 @@ pub enum Actor<'a> {
     Anonymous,
 }
 
+/// Upserts a member row by name.
+fn put_member(c: &rusqlite::Connection, folder: u64, user: &str, rights: u32) -> Result<()> {
+    if user.is_empty() || user.len() > 320 || user.chars().any(|c| c.is_control()) {
+        return Err(Error::InvalidName(user.to_owned()));
+    }
+    c.exec(
+        "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(folder_id, username) DO UPDATE SET permission=excluded.permission",
+        params![folder as i64, user, rights as i64],
+    )?;
+    Ok(())
+}
+
+/// The special member a PidTagMemberId names (MS-OXCPERM §2.2.5), if any.
+fn special_member(member_id: i64) -> Option<&'static str> {
+    match member_id {
+        MEMBER_ID_DEFAULT => Some("default"),
+        MEMBER_ID_ANONYMOUS => Some("anonymous"),
+        _ => None,
+    }
+}
+
 impl Store {
     /// Sets a member's rights on a folder (`default`/`anonymous` are the special members).
     pub fn set_permission(&mut self, folder: u64, user: &str, rights: u32) -> Result<()> {
-        if user.is_empty() || user.len() > 320 || user.chars().any(|c| c.is_control()) {
-            return Err(Error::InvalidName(user.to_owned()));
+        put_member(&self.conn, folder, user, rights)
+    }
+
+    /// The permissions table of a folder (MS-OXCPERM §2.2.1 RopGetPermissionsTable,
+    /// §2.2.4 PidTagMemberId/Name/Rights): the default member (id 0) and the anonymous member
+    /// (id -1) first, with the store's defaults when the folder has no row for them, then
+    /// every other member by its row id.
+    pub fn permission_rows(&self, folder: u64) -> Result<Vec<PermissionRow>> {
+        if !folder_exists(&self.conn, folder)? {
+            return Err(Error::NotFound("folder"));
         }
-        self.conn.exec(
-            "INSERT INTO permissions (folder_id, username, permission) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(folder_id, username) DO UPDATE SET permission=excluded.permission",
-            params![folder as i64, user, rights as i64],
+        let mut out = vec![
+            PermissionRow {
+                member_id: MEMBER_ID_DEFAULT,
+                name: "default".into(),
+                rights: match self.member_rights(folder, "default")? {
+                    Some(r) => r,
+                    None => self.cfg_rights(cfg::DEFAULT_PERMISSION)?,
+                },
+            },
+            PermissionRow {
+                member_id: MEMBER_ID_ANONYMOUS,
+                name: "anonymous".into(),
+                rights: match self.member_rights(folder, "anonymous")? {
+                    Some(r) => r,
+                    None => self.cfg_rights(cfg::ANONYMOUS_PERMISSION)?,
+                },
+            },
+        ];
+        let mut st = self.conn.prepare_cached(
+            "SELECT member_id, username, permission FROM permissions \
+             WHERE folder_id=?1 AND username NOT IN ('default', 'anonymous') ORDER BY member_id",
         )?;
+        let rows = st.query_map([folder as i64], |r| {
+            Ok(PermissionRow {
+                member_id: r.get(0)?,
+                name: r.get(1)?,
+                rights: r.get::<_, i64>(2)? as u32,
+            })
+        })?;
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// MS-OXCPERM §2.2.2 RopModifyPermissions: apply `changes` to a folder's permissions in one
+    /// transaction (all or nothing); `replace` (ReplaceRows) first removes every member. Member
+    /// ids 0 and -1 are the default and anonymous members; another unknown id is
+    /// [`Error::NotFound`].
+    pub fn update_permissions(&mut self, folder: u64, replace: bool, changes: &[PermissionChange]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if !folder_exists(&tx, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        if replace {
+            tx.exec("DELETE FROM permissions WHERE folder_id=?1", [folder as i64])?;
+        }
+        for c in changes {
+            let n = match c {
+                PermissionChange::Add { name, rights } => {
+                    put_member(&tx, folder, name, *rights)?;
+                    1
+                }
+                PermissionChange::Modify { member_id, rights } => match special_member(*member_id) {
+                    Some(name) => {
+                        put_member(&tx, folder, name, *rights)?;
+                        1
+                    }
+                    None => tx.exec(
+                        "UPDATE permissions SET permission=?1 WHERE folder_id=?2 AND member_id=?3",
+                        params![*rights as i64, folder as i64, member_id],
+                    )?,
+                },
+                PermissionChange::Remove { member_id } => match special_member(*member_id) {
+                    Some(name) => {
+                        tx.exec(
+                            "DELETE FROM permissions WHERE folder_id=?1 AND username=?2",
+                            params![folder as i64, name],
+                        )?;
+                        1
+                    }
+                    None => tx.exec(
+                        "DELETE FROM permissions WHERE folder_id=?1 AND member_id=?2",
+                        params![folder as i64, member_id],
+                    )?,
+                },
+            };
+            if n == 0 {
+                return Err(Error::NotFound("permission member"));
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

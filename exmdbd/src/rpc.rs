@@ -5,8 +5,20 @@
 //! names a mailbox directory and a call. A malformed, truncated-then-closed or oversized frame
 //! closes that connection only. Every mailbox directory is validated (absolute, no `..`, under
 //! `<state>/user/` or `<state>/domain/`, an existing directory) and checked to be homed here.
+//! A response larger than the frame limit is not framed: the call is answered
+//! [`Status::TooBig`] and logged.
+//!
+//! Tables (content and hierarchy tables, MS-OXCTABL) are server state owned by the connection
+//! that loaded them ([`ConnTables`]): their ids are only valid on that connection and for the
+//! mailbox they were loaded from, at most [`proto::MAX_TABLES`] are open at once, holding at
+//! most [`proto::MAX_TABLE_ROWS`] rows together when one is loaded, each with a restriction of
+//! at most [`proto::MAX_TABLE_RESTRICTION`] bytes and at most [`proto::MAX_BOOKMARKS`]
+//! bookmarks, and they are dropped when the connection closes: what one connection can make
+//! the server hold is bounded. A table holds only its ordered row ids, never a store lock;
+//! every call on it locks the store for that call alone. A QueryTable answer is cut to the rows
+//! that fit in a frame.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,6 +32,7 @@ use crate::error::Error;
 use crate::message::MessageContent;
 use crate::notify::Event;
 use crate::store::Obj;
+use crate::table::{ContentTable, HierarchyTable, TableSpec};
 
 /// Decides whether a mailbox is homed on this server: `Ok(())`, or the name of its home.
 pub type HomeCheck = Box<dyn Fn(&Path) -> Result<(), String> + Send + Sync>;
@@ -33,6 +46,111 @@ pub struct ExmdbServer {
     frozen: Mutex<HashSet<PathBuf>>,
     log: slog::Logger,
     metrics: Arc<gromox_runtime::Registry>,
+    /// Largest response payload sent ([`proto::MAX_FRAME`]; smaller in tests).
+    max_response: usize,
+}
+
+/// The tables one connection holds (see the module documentation).
+#[derive(Debug, Default)]
+pub struct ConnTables {
+    next: u32,
+    open: HashMap<u32, OpenTable>,
+}
+
+#[derive(Debug)]
+struct OpenTable {
+    /// The mailbox the table was loaded from.
+    path: PathBuf,
+    table: AnyTable,
+}
+
+#[derive(Debug)]
+enum AnyTable {
+    Content(ContentTable),
+    Hierarchy(HierarchyTable),
+}
+
+impl ConnTables {
+    /// Number of open tables.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no table is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Whether another table with `restriction` may be loaded.
+    fn room(&self, restriction: Option<&gromox_mapi::restriction::Restriction>) -> Result<(), (Status, String)> {
+        if self.open.len() >= proto::MAX_TABLES {
+            return Err((
+                Status::BadRequest,
+                format!("at most {} tables per connection", proto::MAX_TABLES),
+            ));
+        }
+        let size = restriction.map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
+        if size > proto::MAX_TABLE_RESTRICTION {
+            return Err((
+                Status::BadRequest,
+                format!(
+                    "table restriction of {size} bytes (at most {})",
+                    proto::MAX_TABLE_RESTRICTION
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a loaded table of `rows` rows may be kept beside the open ones.
+    fn rows_fit(&self, rows: usize) -> Result<(), (Status, String)> {
+        let held: usize = self.open.values().map(|t| t.table.row_count()).sum();
+        if held.saturating_add(rows) > proto::MAX_TABLE_ROWS {
+            return Err((
+                Status::BadRequest,
+                format!(
+                    "the connection's tables would hold {} rows (at most {})",
+                    held.saturating_add(rows),
+                    proto::MAX_TABLE_ROWS
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, path: PathBuf, table: AnyTable) -> u32 {
+        // Ids are never 0 and not reused while the old table is open.
+        loop {
+            self.next = self.next.wrapping_add(1).max(1);
+            if !self.open.contains_key(&self.next) {
+                break;
+            }
+        }
+        self.open.insert(self.next, OpenTable { path, table });
+        self.next
+    }
+
+    /// The table `id` loaded from mailbox `path`.
+    fn get(&mut self, path: &Path, id: u32) -> Result<&mut AnyTable, (Status, String)> {
+        match self.open.get_mut(&id) {
+            Some(t) if t.path == path => Ok(&mut t.table),
+            _ => Err((Status::NotFound, format!("no table {id} on this connection"))),
+        }
+    }
+}
+
+impl AnyTable {
+    fn row_count(&self) -> usize {
+        match self {
+            AnyTable::Content(t) => t.row_count(),
+            AnyTable::Hierarchy(t) => t.row_count(),
+        }
+    }
+}
+
+/// A count as the protocol's `u32`.
+fn n32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl ExmdbServer {
@@ -51,7 +169,15 @@ impl ExmdbServer {
             frozen: Mutex::new(HashSet::new()),
             log,
             metrics: Arc::default(),
+            max_response: proto::MAX_FRAME,
         }
+    }
+
+    /// Answer responses larger than `n` bytes with [`Status::TooBig`] (default and maximum:
+    /// the frame limit).
+    pub fn with_max_response(mut self, n: usize) -> Self {
+        self.max_response = n.min(proto::MAX_FRAME);
+        self
     }
 
     /// Record calls into `m` (the server's registry, exported for httpd's `/metrics`).
@@ -99,22 +225,34 @@ impl ExmdbServer {
         Ok(p.to_path_buf())
     }
 
-    /// Executes one decoded request; returns the response payload.
+    /// Executes one decoded request outside any connection (tables it loads are dropped at
+    /// once); returns the response payload.
     pub fn execute(&self, dir: &str, call: Call) -> Vec<u8> {
-        let (name, t) = (call.name(), std::time::Instant::now());
-        let r = self.run(dir, call);
-        self.metrics
-            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
-        match r {
-            Ok(r) => proto::encode_response(&r),
-            Err((s, m)) => {
-                slog::debug!(self.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => &m);
-                proto::encode_error(s, &m)
-            }
-        }
+        self.execute_with(dir, call, &mut ConnTables::default())
     }
 
-    fn run(&self, dir: &str, call: Call) -> Result<Response, (Status, String)> {
+    /// Executes one decoded request of a connection holding `tables`; returns the response
+    /// payload (a [`Status::TooBig`] error when the response would exceed the frame limit).
+    pub fn execute_with(&self, dir: &str, call: Call, tables: &mut ConnTables) -> Vec<u8> {
+        let (name, t) = (call.name(), std::time::Instant::now());
+        let r = self.run(dir, call, tables);
+        let r = match r {
+            Ok(r) => proto::encode_response_limited(&r, self.max_response).map_err(|(e, n)| {
+                slog::warn!(self.log, "response exceeds the frame limit, answered TooBig"; "event" => "exmdb.response_too_big",
+                    "dir" => dir, "call" => name, "bytes" => n, "limit" => self.max_response);
+                e
+            }),
+            Err((s, m)) => {
+                slog::debug!(self.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => &m);
+                Err(proto::encode_error(s, &m))
+            }
+        };
+        self.metrics
+            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
+        r.unwrap_or_else(|e| e)
+    }
+
+    fn run(&self, dir: &str, call: Call, tables: &mut ConnTables) -> Result<Response, (Status, String)> {
         let path = self.check_dir(dir)?;
         let frozen = self.frozen.lock().unwrap_or_else(|p| p.into_inner()).contains(&path);
         match call {
@@ -356,8 +494,221 @@ impl ExmdbServer {
             Call::WriteMessage {
                 folder,
                 associated,
+                mid: None,
                 content,
             } => Response::Id(st.create_message(folder, &content, associated).map_err(err)?),
+            Call::WriteMessage {
+                folder,
+                associated,
+                mid: Some(mid),
+                content,
+            } => Response::Id(st.overwrite_message(folder, mid, &content, associated).map_err(err)?),
+            Call::LoadContentTable {
+                folder,
+                associated,
+                restriction,
+                sort,
+            } => {
+                live_folder(&st, folder)?;
+                tables.room(restriction.as_ref())?;
+                let spec = TableSpec {
+                    folder,
+                    associated,
+                    restriction,
+                    sort,
+                    ..Default::default()
+                };
+                let t = ContentTable::load(&st, spec).map_err(err)?;
+                tables.rows_fit(t.row_count())?;
+                let rows = n32(t.row_count());
+                Response::Table {
+                    id: tables.insert(path, AnyTable::Content(t)),
+                    rows,
+                }
+            }
+            Call::LoadHierarchyTable {
+                folder,
+                recursive,
+                restriction,
+                sort,
+            } => {
+                live_folder(&st, folder)?;
+                tables.room(restriction.as_ref())?;
+                let t = HierarchyTable::load(&st, folder, recursive, restriction.as_ref(), &sort).map_err(err)?;
+                tables.rows_fit(t.row_count())?;
+                let rows = n32(t.row_count());
+                Response::Table {
+                    id: tables.insert(path, AnyTable::Hierarchy(t)),
+                    rows,
+                }
+            }
+            Call::QueryTable {
+                table,
+                columns,
+                count,
+                forward,
+                no_advance,
+            } => {
+                // Bounded work and memory per call whatever the column count, and no more rows
+                // than fit in a frame (the response header and counts are under 64 bytes).
+                let count = (count as usize).min(proto::MAX_QUERY_CELLS / columns.len().max(1));
+                let budget = self.max_response.saturating_sub(64);
+                Response::Rows(
+                    match tables.get(&path, table)? {
+                        AnyTable::Content(t) => t.query_rows_within(&st, &columns, count, forward, no_advance, budget),
+                        AnyTable::Hierarchy(t) => {
+                            t.query_rows_within(&st, &columns, count, forward, no_advance, budget)
+                        }
+                    }
+                    .map_err(err)?,
+                )
+            }
+            Call::SeekTable { table, origin, offset } => Response::Seek {
+                moved: match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek(origin, offset),
+                    AnyTable::Hierarchy(t) => t.seek(origin, offset),
+                },
+                row_gone: false,
+            },
+            Call::SeekFraction {
+                table,
+                numerator,
+                denominator,
+            } => {
+                match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek_fraction(numerator, denominator),
+                    AnyTable::Hierarchy(t) => t.seek_fraction(numerator, denominator),
+                }
+                Response::Done
+            }
+            Call::CreateBookmark { table } => {
+                let t = tables.get(&path, table)?;
+                let n = match t {
+                    AnyTable::Content(t) => t.bookmark_count(),
+                    AnyTable::Hierarchy(t) => t.bookmark_count(),
+                };
+                if n >= proto::MAX_BOOKMARKS {
+                    return Err((
+                        Status::BadRequest,
+                        format!("at most {} bookmarks per table", proto::MAX_BOOKMARKS),
+                    ));
+                }
+                Response::Count(u64::from(match t {
+                    AnyTable::Content(t) => t.create_bookmark(),
+                    AnyTable::Hierarchy(t) => t.create_bookmark(),
+                }))
+            }
+            Call::SeekBookmark {
+                table,
+                bookmark,
+                offset,
+            } => {
+                let r = match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.seek_bookmark(bookmark, offset),
+                    AnyTable::Hierarchy(t) => t.seek_bookmark(bookmark, offset),
+                };
+                let (row_gone, moved) = r.ok_or((Status::NotFound, format!("no bookmark {bookmark}")))?;
+                Response::Seek { moved, row_gone }
+            }
+            Call::FreeBookmark { table, bookmark } => {
+                let freed = match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.free_bookmark(bookmark),
+                    AnyTable::Hierarchy(t) => t.free_bookmark(bookmark),
+                };
+                if !freed {
+                    return Err((Status::NotFound, format!("no bookmark {bookmark}")));
+                }
+                Response::Done
+            }
+            Call::FindRow {
+                table,
+                restriction,
+                forward,
+            } => Response::Found(
+                match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.find_row(&st, &restriction, forward),
+                    AnyTable::Hierarchy(t) => t.find_row(&st, &restriction, forward),
+                }
+                .map_err(err)?
+                .map(n32),
+            ),
+            Call::QueryPosition { table } => {
+                let t = tables.get(&path, table)?;
+                let position = match t {
+                    AnyTable::Content(t) => t.position(),
+                    AnyTable::Hierarchy(t) => t.position(),
+                };
+                Response::Position {
+                    position: n32(position),
+                    rows: n32(t.row_count()),
+                }
+            }
+            Call::ReloadTable { table } => {
+                let t = tables.get(&path, table)?;
+                match t {
+                    AnyTable::Content(t) => t.reload(&st),
+                    AnyTable::Hierarchy(t) => t.reload(&st),
+                }
+                .map_err(err)?;
+                Response::Table {
+                    id: table,
+                    rows: n32(t.row_count()),
+                }
+            }
+            Call::UnloadTable { table } => {
+                tables.get(&path, table)?;
+                tables.open.remove(&table);
+                Response::Done
+            }
+            Call::GetPermissions { folder } => Response::Permissions(st.permission_rows(folder).map_err(err)?),
+            Call::UpdatePermissions {
+                folder,
+                replace,
+                changes,
+            } => {
+                st.update_permissions(folder, replace, &changes).map_err(err)?;
+                Response::Done
+            }
+            Call::GetRules { folder } => {
+                live_folder(&st, folder)?;
+                Response::Rules(st.rules(folder).map_err(err)?)
+            }
+            Call::UpdateRules {
+                folder,
+                replace,
+                changes,
+            } => {
+                st.update_rules(folder, replace, &changes).map_err(err)?;
+                Response::Done
+            }
+            Call::SetFolderProps { folder, props } => {
+                st.set_folder_props(folder, &props).map_err(err)?;
+                Response::Done
+            }
+            Call::RemoveFolderProps { folder, tags } => {
+                st.remove_folder_props(folder, &tags).map_err(err)?;
+                Response::Done
+            }
+            Call::CopyFolder { folder, parent, name } => {
+                Response::Id(st.copy_folder(folder, parent, &name).map_err(err)?)
+            }
+            Call::GetFolderByName { parent, name } => {
+                live_folder(&st, parent)?;
+                Response::Id(st.find_folder(parent, &name).map_err(err)?.unwrap_or(0))
+            }
+            Call::ReadAttachment { mid, index } => {
+                let a = st.read_attachment(mid, index).map_err(err)?;
+                if a.embedded
+                    .as_deref()
+                    .is_some_and(|e| 1 + nesting(e) > proto::MAX_MESSAGE_DEPTH)
+                {
+                    return Err((
+                        Status::NotSupported,
+                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
+                    ));
+                }
+                Response::Attachment(a)
+            }
             Call::SetMessageProps { mid, mut props } => {
                 live_message(&st, mid)?;
                 // Like Gromox's cu_set_properties, store-maintained tags are not written.
@@ -386,6 +737,15 @@ impl ExmdbServer {
             }
         };
         Ok(r)
+    }
+}
+
+/// A folder that exists and is not soft-deleted, or [`Status::NotFound`].
+fn live_folder(st: &crate::Store, folder: u64) -> Result<(), (Status, String)> {
+    match crate::store::folder_exists(st.conn(), folder) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(err(Error::NotFound("folder"))),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -515,6 +875,8 @@ pub struct ExmdbSession {
     allowed: bool,
     greeted: bool,
     listening: bool,
+    /// The connection's tables, dropped with it.
+    tables: ConnTables,
 }
 
 impl Protocol for ExmdbProtocol {
@@ -525,6 +887,7 @@ impl Protocol for ExmdbProtocol {
             allowed: self.0.allows(info.peer.ip()),
             greeted: false,
             listening: false,
+            tables: ConnTables::default(),
         }
     }
     fn busy_reply(&self) -> &[u8] {
@@ -591,7 +954,7 @@ impl Session for ExmdbSession {
                     return self.bad(cx, used, proto::ProtoError::Invalid("call on a listen connection"));
                 }
                 Ok((dir, call)) => {
-                    let resp = self.srv.execute(&dir, call);
+                    let resp = self.srv.execute_with(&dir, call, &mut self.tables);
                     proto::write_frame(cx.out, &resp);
                 }
                 Err(e) => {
@@ -642,5 +1005,202 @@ mod tests {
         let here = ExmdbServer::new(cache, state, acl, Some(Box::new(|_| Ok(()))), log);
         let r = proto::decode_response(&Call::Ping, &here.execute(md.to_str().unwrap(), Call::Ping)).unwrap();
         assert_eq!(r, Ok(Response::Done));
+    }
+
+    fn server(limit: usize) -> (tempfile::TempDir, PathBuf, ExmdbServer) {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().to_path_buf();
+        let md = crate::paths::user_maildir(&state, "bob@example.org").unwrap();
+        std::fs::create_dir_all(&md).unwrap();
+        crate::Store::create_private(&md, "bob@example.org", "en", false, &Default::default()).unwrap();
+        let log = slog::Logger::root(slog::Discard, slog::o!());
+        let cache = Arc::new(StoreCache::new(Default::default(), std::time::Duration::from_secs(60)));
+        let acl = HostsAllow::parse("127.0.0.1").unwrap();
+        let srv = ExmdbServer::new(cache, state, acl, None, log).with_max_response(limit);
+        (t, md, srv)
+    }
+
+    /// Rows of a QueryTable are cut to what fits in a frame: fewer rows, the cursor past them.
+    #[test]
+    fn query_table_returns_what_fits() {
+        let (_t, md, srv) = server(64 * 1024);
+        let dir = md.to_str().unwrap();
+        let mut tables = ConnTables::default();
+        for i in 0..10 {
+            let c = MessageContent {
+                props: vec![gromox_mapi::TaggedVal::new(
+                    gromox_mapi::tags::PR_BODY,
+                    gromox_mapi::PropVal::Unicode(format!("{i}").repeat(20_000)),
+                )],
+                ..Default::default()
+            };
+            let w = Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: c,
+            };
+            srv.execute(dir, w);
+        }
+        let run = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &srv.execute_with(dir, c.clone(), tables)).unwrap()
+        };
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![],
+        };
+        let Ok(Response::Table { id, rows: 10 }) = run(&mut tables, &load) else {
+            panic!("load")
+        };
+        let q = Call::QueryTable {
+            table: id,
+            columns: vec![gromox_mapi::tags::PR_BODY],
+            count: 100,
+            forward: true,
+            no_advance: false,
+        };
+        // 20 KB rows, 64 KiB frames: three rows a call, then the last one.
+        for want in [3, 3, 3, 1, 0] {
+            match run(&mut tables, &q) {
+                Ok(Response::Rows(r)) => assert_eq!(r.len(), want),
+                r => panic!("{r:?}"),
+            }
+        }
+        assert_eq!(
+            run(&mut tables, &Call::QueryPosition { table: id }),
+            Ok(Response::Position { position: 10, rows: 10 })
+        );
+        // One row bigger than a frame: TooBig, the cursor stays.
+        let (_t2, md2, tiny) = server(8 * 1024);
+        let dir2 = md2.to_str().unwrap();
+        let c = MessageContent {
+            props: vec![gromox_mapi::TaggedVal::new(
+                gromox_mapi::tags::PR_BODY,
+                gromox_mapi::PropVal::Unicode("x".repeat(20_000)),
+            )],
+            ..Default::default()
+        };
+        tiny.execute(
+            dir2,
+            Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: c,
+            },
+        );
+        let mut t2 = ConnTables::default();
+        let run2 = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &tiny.execute_with(dir2, c.clone(), tables)).unwrap()
+        };
+        let Ok(Response::Table { id, rows: 1 }) = run2(&mut t2, &load) else {
+            panic!("load")
+        };
+        let q = Call::QueryTable {
+            table: id,
+            columns: vec![gromox_mapi::tags::PR_BODY],
+            count: 100,
+            forward: true,
+            no_advance: false,
+        };
+        assert!(matches!(run2(&mut t2, &q), Err((Status::TooBig, _))));
+        assert_eq!(
+            run2(&mut t2, &Call::QueryPosition { table: id }),
+            Ok(Response::Position { position: 0, rows: 1 })
+        );
+    }
+
+    /// A response over the (here small) frame limit is answered TooBig instead of being
+    /// framed; the write it answered is done, smaller answers pass.
+    #[test]
+    fn oversized_responses_are_answered_too_big() {
+        let (_t, md, srv) = server(4096);
+        let dir = md.to_str().unwrap();
+        let big = MessageContent {
+            props: vec![gromox_mapi::TaggedVal::new(
+                gromox_mapi::tags::PR_BODY,
+                gromox_mapi::PropVal::Unicode("x".repeat(10_000)),
+            )],
+            ..Default::default()
+        };
+        let write = Call::WriteMessage {
+            folder: 0x0d,
+            associated: false,
+            mid: None,
+            content: big,
+        };
+        let Ok(Response::Id(mid)) = proto::decode_response(&write, &srv.execute(dir, write.clone())).unwrap() else {
+            panic!("write failed")
+        };
+        let read = Call::ReadMessage { mid };
+        match proto::decode_response(&read, &srv.execute(dir, read.clone())).unwrap() {
+            Err((Status::TooBig, m)) => assert!(m.contains("4096"), "{m}"),
+            r => panic!("{r:?}"),
+        }
+        let small = Call::GetFolderProps(0x0d);
+        assert!(matches!(
+            proto::decode_response(&small, &srv.execute(dir, small.clone())).unwrap(),
+            Ok(Response::Props(_))
+        ));
+    }
+
+    /// A connection holds at most MAX_TABLES tables; ids are per mailbox and connection, and
+    /// unloading makes room again.
+    #[test]
+    fn tables_are_bounded_per_connection() {
+        let (_t, md, srv) = server(proto::MAX_FRAME);
+        let dir = md.to_str().unwrap();
+        let mut tables = ConnTables::default();
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![],
+        };
+        let run = |tables: &mut ConnTables, c: &Call| {
+            proto::decode_response(c, &srv.execute_with(dir, c.clone(), tables)).unwrap()
+        };
+        let mut ids = Vec::new();
+        for _ in 0..proto::MAX_TABLES {
+            match run(&mut tables, &load) {
+                Ok(Response::Table { id, rows: 0 }) => ids.push(id),
+                r => panic!("{r:?}"),
+            }
+        }
+        assert!(matches!(run(&mut tables, &load), Err((Status::BadRequest, _))));
+        assert_eq!(tables.len(), proto::MAX_TABLES);
+        let unload = Call::UnloadTable { table: ids[3] };
+        assert_eq!(run(&mut tables, &unload), Ok(Response::Done));
+        assert!(matches!(run(&mut tables, &unload), Err((Status::NotFound, _))));
+        assert!(matches!(run(&mut tables, &load), Ok(Response::Table { .. })));
+        // Another connection does not see these tables.
+        let mut other = ConnTables::default();
+        let q = Call::QueryPosition { table: ids[0] };
+        assert!(matches!(run(&mut other, &q), Err((Status::NotFound, _))));
+        assert_eq!(run(&mut tables, &q), Ok(Response::Position { position: 0, rows: 0 }));
+        // A restriction too big to keep is refused.
+        let big = gromox_mapi::restriction::Restriction::Exist(gromox_mapi::tags::PR_SUBJECT);
+        let big = gromox_mapi::restriction::Restriction::Or(vec![big; proto::MAX_TABLE_RESTRICTION / 4]);
+        let load_big = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: Some(big),
+            sort: vec![],
+        };
+        tables.open.remove(&ids[5]);
+        match run(&mut tables, &load_big) {
+            Err((Status::BadRequest, m)) => assert!(m.contains("restriction"), "{m}"),
+            r => panic!("{r:?}"),
+        }
+        // Unknown folders are not loaded.
+        let bad = Call::LoadHierarchyTable {
+            folder: 0x7777_7777,
+            recursive: false,
+            restriction: None,
+            sort: vec![],
+        };
+        assert!(matches!(run(&mut tables, &bad), Err((Status::NotFound, _))));
     }
 }

@@ -4,93 +4,107 @@
 //! as blobs in their ROP encoding (16-bit counts). Evaluation happens at delivery (lmtpd).
 
 use gromox_mapi::restriction::{self, Restriction};
-use gromox_mapi::rule::{self, Action};
-use rusqlite::params;
+use gromox_mapi::rule;
+use rusqlite::{params, Connection};
 
-use crate::store::Store;
+use crate::store::{folder_exists, Store};
 use crate::{Error, Result};
 
-/// One rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    /// `rule_id` (0 for a rule not stored yet).
-    pub id: u64,
-    pub name: String,
-    /// PidTagRuleProvider, e.g. `RuleOrganizer`.
-    pub provider: String,
-    /// Evaluation order, lowest first.
-    pub sequence: u32,
-    /// PidTagRuleState bits (`rule::ST_*`).
-    pub state: u32,
-    pub level: u32,
-    pub user_flags: u32,
-    pub provider_data: Vec<u8>,
-    pub condition: Restriction,
-    pub actions: Vec<Action>,
+/// One rule (the exmdb protocol's type, so rules cross the RPC without conversion).
+pub use gromox_exmdb_proto::Rule;
+/// One change of [`Store::update_rules`].
+pub use gromox_exmdb_proto::RuleChange;
+
+fn insert_rule(c: &Connection, folder: u64, r: &Rule) -> Result<u64> {
+    c.execute(
+        "INSERT INTO rules (name, provider, sequence, state, level, user_flags, provider_data, condition, actions, folder_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.name,
+            r.provider,
+            r.sequence as i64,
+            r.state as i64,
+            r.level as i64,
+            r.user_flags as i64,
+            r.provider_data,
+            restriction::encode(&r.condition, false),
+            rule::encode_actions(&r.actions, false),
+            folder as i64
+        ],
+    )?;
+    Ok(c.last_insert_rowid() as u64)
 }
 
-impl Rule {
-    /// An enabled Outlook rule (`RuleOrganizer`, sequence 1, level 0) not stored yet.
-    pub fn new(name: &str, condition: Restriction, actions: Vec<Action>) -> Rule {
-        Rule {
-            id: 0,
-            name: name.into(),
-            provider: "RuleOrganizer".into(),
-            sequence: 1,
-            state: gromox_mapi::rule::ST_ENABLED,
-            level: 0,
-            user_flags: 0,
-            provider_data: vec![],
-            condition,
-            actions,
-        }
-    }
+/// Rewrites rule `r.id` (of `folder` when given); false when there is no such rule.
+fn update_rule(c: &Connection, folder: Option<u64>, r: &Rule) -> Result<bool> {
+    let n = c.execute(
+        "UPDATE rules SET name=?1, provider=?2, sequence=?3, state=?4, level=?5, user_flags=?6, provider_data=?7, \
+         condition=?8, actions=?9 WHERE rule_id=?10 AND (?11 IS NULL OR folder_id=?11)",
+        params![
+            r.name,
+            r.provider,
+            r.sequence as i64,
+            r.state as i64,
+            r.level as i64,
+            r.user_flags as i64,
+            r.provider_data,
+            restriction::encode(&r.condition, false),
+            rule::encode_actions(&r.actions, false),
+            r.id as i64,
+            folder.map(|f| f as i64)
+        ],
+    )?;
+    Ok(n != 0)
 }
 
 impl Store {
     /// Add a rule to `folder`; returns its id.
     pub fn add_rule(&mut self, folder: u64, r: &Rule) -> Result<u64> {
-        self.conn().execute(
-            "INSERT INTO rules (name, provider, sequence, state, level, user_flags, provider_data, condition, actions, folder_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                r.name,
-                r.provider,
-                r.sequence as i64,
-                r.state as i64,
-                r.level as i64,
-                r.user_flags as i64,
-                r.provider_data,
-                restriction::encode(&r.condition, false),
-                rule::encode_actions(&r.actions, false),
-                folder as i64
-            ],
-        )?;
-        Ok(self.conn().last_insert_rowid() as u64)
+        insert_rule(self.conn(), folder, r)
     }
 
     /// Replace a stored rule (by `r.id`).
     pub fn modify_rule(&mut self, r: &Rule) -> Result<()> {
-        let n = self.conn().execute(
-            "UPDATE rules SET name=?1, provider=?2, sequence=?3, state=?4, level=?5, user_flags=?6, provider_data=?7, \
-             condition=?8, actions=?9 WHERE rule_id=?10",
-            params![
-                r.name,
-                r.provider,
-                r.sequence as i64,
-                r.state as i64,
-                r.level as i64,
-                r.user_flags as i64,
-                r.provider_data,
-                restriction::encode(&r.condition, false),
-                rule::encode_actions(&r.actions, false),
-                r.id as i64
-            ],
-        )?;
-        if n == 0 {
+        if !update_rule(self.conn(), None, r)? {
             return Err(Error::NotFound("rule"));
         }
         Ok(())
+    }
+
+    /// MS-OXORULE §2.2.2 RopModifyRules: apply `changes` to the rules of `folder` in one
+    /// transaction (all or nothing); `replace` first removes every rule of the folder. A
+    /// modified or removed rule must belong to the folder ([`Error::NotFound`] otherwise).
+    /// Returns the ids of the added rules in order.
+    pub fn update_rules(&mut self, folder: u64, replace: bool, changes: &[RuleChange]) -> Result<Vec<u64>> {
+        let tx = self.conn.transaction()?;
+        if !folder_exists(&tx, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        if replace {
+            tx.execute("DELETE FROM rules WHERE folder_id=?1", [folder as i64])?;
+        }
+        let mut added = Vec::new();
+        for c in changes {
+            match c {
+                RuleChange::Add(r) => added.push(insert_rule(&tx, folder, r)?),
+                RuleChange::Modify(r) => {
+                    if !update_rule(&tx, Some(folder), r)? {
+                        return Err(Error::NotFound("rule"));
+                    }
+                }
+                RuleChange::Remove(id) => {
+                    let n = tx.execute(
+                        "DELETE FROM rules WHERE rule_id=?1 AND folder_id=?2",
+                        params![*id as i64, folder as i64],
+                    )?;
+                    if n == 0 {
+                        return Err(Error::NotFound("rule"));
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(added)
     }
 
     /// Remove a rule.
@@ -153,7 +167,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gromox_mapi::rule::{ActionData, OP_MOVE, ST_ENABLED};
+    use gromox_mapi::rule::{Action, ActionData, OP_MOVE, ST_ENABLED};
 
     #[test]
     fn stored_and_read_back_in_order() {

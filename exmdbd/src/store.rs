@@ -457,8 +457,20 @@ impl Store {
 
     // ----- named properties -----
 
-    /// The property id of a named property (0x8001..), created on demand when `create`.
+    /// The property id of a named property (0x8001..), created on demand when `create`
+    /// (MS-OXCPRPT §3.2.5.8 RopGetPropertyIdsFromNames).
+    ///
+    /// Names in the PS_MAPI property set are not named properties at all: a LID below 0x8000
+    /// *is* the property id (MS-OXPROPS §1.3.2, MS-OXCPRPT §3.2.5.8), so it is answered without
+    /// a `named_properties` row; a PS_MAPI string name, or a LID outside 0x0001..=0x7FFF, has
+    /// no id and is never created.
     pub fn get_named_propid(&mut self, name: &PropName, create: bool) -> Result<Option<u16>> {
+        if name.guid == gromox_mapi::named::PS_MAPI {
+            return Ok(match name.kind {
+                gromox_mapi::named::PropNameKind::Lid(l) if (1..0x8000).contains(&l) => Some(l as u16),
+                _ => None,
+            });
+        }
         let s = name.to_name_string();
         let id: Option<i64> = self
             .conn
@@ -486,8 +498,16 @@ impl Store {
         Ok(Some(next as u16))
     }
 
-    /// The name of a named property id.
+    /// The name of a property id (MS-OXCPRPT §3.2.5.7 RopGetNamesFromPropertyIds): ids below
+    /// 0x8000 are named in the PS_MAPI set by their own value as LID; ids from 0x8000 come from
+    /// `named_properties`.
     pub fn get_propname(&self, id: u16) -> Result<Option<PropName>> {
+        if id == 0 {
+            return Ok(None);
+        }
+        if id < 0x8000 {
+            return Ok(Some(PropName::lid(gromox_mapi::named::PS_MAPI, u32::from(id))));
+        }
         let s: Option<String> = self
             .conn
             .query_row(
@@ -723,6 +743,80 @@ impl Store {
         Ok(id)
     }
 
+    /// Gromox `set_folder_properties` (MS-OXCPRPT §3.2.5.3 RopSetProperties on a folder), in
+    /// one transaction with a new change number. Store-maintained tags (ids, change tracking,
+    /// computed counts) are skipped; a new PR_DISPLAY_NAME is checked like a rename: a valid
+    /// name, no live sibling of that name ([`Error::NameConflict`]), and the default folders of
+    /// a private store keep theirs ([`Error::AccessDenied`]).
+    pub fn set_folder_props(&mut self, folder: u64, props: &[TaggedVal]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        if !folder_exists(&tx, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        if let Some(p) = props.iter().find(|p| p.tag.id() == PR_DISPLAY_NAME.id()) {
+            let name = p
+                .val
+                .as_str()
+                .ok_or(Error::InvalidArgument("folder name of a non-string type"))?;
+            if name.is_empty() || name.len() > 256 || name.chars().any(|c| c.is_control()) {
+                return Err(Error::InvalidName(name.to_owned()));
+            }
+            let current: Option<String> = get_prop_conn(&tx, &self.dir, Obj::Folder(folder), PR_DISPLAY_NAME)?
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if current.as_deref() != Some(name) {
+                if folder < fid::FIRST_CUSTOM && self.private {
+                    return Err(Error::AccessDenied);
+                }
+                let parent: Option<i64> = tx.query_row(
+                    "SELECT parent_id FROM folders WHERE folder_id=?1",
+                    [folder as i64],
+                    |r| r.get(0),
+                )?;
+                if let Some(other) = parent.map(|p| find_child(&tx, p as u64, name)).transpose()?.flatten() {
+                    if other != folder {
+                        return Err(Error::NameConflict(name.to_owned()));
+                    }
+                }
+            }
+        }
+        for p in props.iter().filter(|p| folder_settable(p.tag)) {
+            let p = if p.tag.id() == PR_DISPLAY_NAME.id() {
+                // Stored as Unicode whatever string type the client used.
+                TaggedVal::new(
+                    PR_DISPLAY_NAME,
+                    PropVal::Unicode(p.val.as_str().unwrap_or_default().to_owned()),
+                )
+            } else {
+                p.clone()
+            };
+            put_prop_tx(&tx, &self.dir, self.durability, Obj::Folder(folder), &p)?;
+        }
+        let cn = Self::next_cn(&tx)?;
+        tx.exec(
+            "UPDATE folders SET change_number=?1 WHERE folder_id=?2",
+            params![cn as i64, folder as i64],
+        )?;
+        tx.commit()?;
+        self.notifier.emit(Event::FolderModified { folder });
+        Ok(())
+    }
+
+    /// Gromox `remove_folder_properties` (MS-OXCPRPT §3.2.5.5 RopDeleteProperties on a folder):
+    /// PR_DISPLAY_NAME (a folder always has a name) and store-maintained tags are kept.
+    pub fn remove_folder_props(&mut self, folder: u64, tags: &[PropTag]) -> Result<()> {
+        if !folder_exists(&self.conn, folder)? {
+            return Err(Error::NotFound("folder"));
+        }
+        let tags: Vec<PropTag> = tags
+            .iter()
+            .copied()
+            .filter(|t| folder_settable(*t) && t.id() != PR_DISPLAY_NAME.id())
+            .collect();
+        self.remove_props(Obj::Folder(folder), &tags)?;
+        self.notifier.emit(Event::FolderModified { folder });
+        Ok(())
+    }
+
     /// Moves a folder under a new parent (refusing cycles and name conflicts).
     pub fn move_folder(&mut self, folder: u64, new_parent: u64) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -835,6 +929,27 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// Whether a client may set or remove `tag` on a folder: not one the store maintains (ids,
+/// change tracking, computed counts), compared by property id.
+fn folder_settable(tag: PropTag) -> bool {
+    ![
+        PR_FID,
+        PR_PARENT_FID,
+        PR_CHANGE_NUMBER,
+        PR_CHANGE_KEY,
+        PR_PREDECESSOR_CHANGE_LIST,
+        PR_CONTENT_COUNT,
+        PR_SUBFOLDERS,
+        PR_ENTRYID,
+        PR_PARENT_ENTRYID,
+        PR_SOURCE_KEY,
+        PR_PARENT_SOURCE_KEY,
+        PR_RECORD_KEY,
+    ]
+    .iter()
+    .any(|t| t.id() == tag.id())
 }
 
 pub(crate) fn folder_exists(c: &Connection, f: u64) -> Result<bool> {

@@ -38,12 +38,10 @@ use rusqlite::params_from_iter;
 use crate::store::{Obj, Store};
 use crate::Result;
 
-/// One sort key (MS-OXCDATA §2.13.1 SortOrder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SortKey {
-    pub tag: PropTag,
-    pub descending: bool,
-}
+/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin): the exmdb protocol's type.
+pub use gromox_exmdb_proto::Origin;
+/// One sort key (MS-OXCDATA §2.13.1 SortOrder): the exmdb protocol's type.
+pub use gromox_exmdb_proto::SortKey;
 
 /// What a content table shows.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +76,8 @@ pub const TBL_COLLAPSED_CATEGORY: i32 = 4;
 /// Category ids have the top bit set, so they never equal a message id.
 const CATEGORY_ID_BASE: u64 = 1 << 63;
 
-/// A row of a content table.
+/// A row of a content table. The table keeps each as a `u64` key (a message id, or a
+/// category id, which has the top bit set), so cursor and bookmarks work on both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Row {
     /// A message.
@@ -103,22 +102,14 @@ struct Header {
 /// The category structure of a categorized table.
 #[derive(Debug, Default)]
 struct Categories {
-    /// Every row in tree order (a header before its members), collapsed or not.
-    all: Vec<Row>,
+    /// Every row key in tree order (a header before its members), collapsed or not.
+    all: Vec<u64>,
     headers: HashMap<u64, Header>,
     /// Category key → id, kept across reloads.
     ids: HashMap<Vec<u8>, u64>,
     /// Categories whose expanded state differs from the default of their level.
     flipped: std::collections::HashSet<Vec<u8>>,
     next_id: u64,
-}
-
-/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Beginning,
-    Current,
-    End,
 }
 
 /// `PidTagMessageFlags` bit for read messages (MS-OXCMSG §2.2.1.6).
@@ -139,12 +130,170 @@ pub fn computed(tag: PropTag) -> bool {
 #[derive(Debug)]
 pub struct ContentTable {
     spec: TableSpec,
-    /// The visible rows in order.
-    rows: Vec<Row>,
+    /// The visible rows' keys in order (message ids; category ids in a categorized table).
+    rows: Vec<u64>,
     cat: Option<Categories>,
+    nav: Nav,
+}
+
+impl Row {
+    fn of(key: u64) -> Row {
+        if key & CATEGORY_ID_BASE != 0 && key != u64::MAX {
+            Row::Header(key)
+        } else {
+            Row::Leaf(key)
+        }
+    }
+
+    fn key(self) -> u64 {
+        match self {
+            Row::Leaf(k) | Row::Header(k) => k,
+        }
+    }
+}
+
+/// The cursor and bookmarks of a table over a list of row keys (message or folder ids), shared
+/// by content and hierarchy tables (MS-OXCTABL §3.2.5.7 RopSeekRow, §3.2.5.8
+/// RopSeekRowBookmark, §3.2.5.9 RopSeekRowFractional, §3.2.5.11 RopCreateBookmark,
+/// §3.2.5.15 RopFreeBookmark). A bookmark remembers the key of its row, so it survives reloads.
+#[derive(Debug)]
+struct Nav {
     cursor: usize,
-    bookmarks: HashMap<u32, Row>,
+    bookmarks: HashMap<u32, u64>,
     next_bookmark: u32,
+}
+
+impl Nav {
+    fn new() -> Nav {
+        Nav {
+            cursor: 0,
+            bookmarks: HashMap::new(),
+            next_bookmark: 1,
+        }
+    }
+
+    /// After the key list changed: the cursor stays on the row with key `at` when it is still
+    /// there, else at the same position (clamped).
+    fn relocate(&mut self, at: Option<u64>, keys: &[u64]) {
+        let old = self.cursor;
+        self.cursor = at
+            .and_then(|k| keys.iter().position(|&m| m == k))
+            .unwrap_or(old.min(keys.len()));
+    }
+
+    fn seek(&mut self, len: usize, origin: Origin, offset: i64) -> i64 {
+        let base = match origin {
+            Origin::Beginning => 0i64,
+            Origin::Current => self.cursor as i64,
+            Origin::End => len as i64,
+        };
+        let target = base.saturating_add(offset).clamp(0, len as i64);
+        self.cursor = target as usize;
+        target - base
+    }
+
+    fn seek_fraction(&mut self, len: usize, numerator: u32, denominator: u32) {
+        self.cursor = if denominator == 0 || numerator >= denominator {
+            len
+        } else {
+            (len as u64 * u64::from(numerator) / u64::from(denominator)) as usize
+        };
+    }
+
+    fn create_bookmark(&mut self, keys: &[u64]) -> u32 {
+        let b = self.next_bookmark;
+        self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
+        let key = keys.get(self.cursor).copied().unwrap_or(u64::MAX);
+        self.bookmarks.insert(b, key);
+        b
+    }
+
+    fn seek_bookmark(&mut self, keys: &[u64], bookmark: u32, offset: i64) -> Option<(bool, i64)> {
+        let key = *self.bookmarks.get(&bookmark)?;
+        let (at, gone) = match keys.iter().position(|&m| m == key) {
+            Some(i) => (i, false),
+            // The row went away: the next row by key, as a stand-in.
+            None => (
+                keys.iter().position(|&m| m > key).unwrap_or(keys.len()),
+                key != u64::MAX,
+            ),
+        };
+        self.cursor = at;
+        Some((gone, self.seek(keys.len(), Origin::Current, offset)))
+    }
+
+    /// The row indexes a query of `count` rows from the cursor covers, in the order returned.
+    fn span(&self, len: usize, count: usize, forward: bool) -> Vec<usize> {
+        if forward {
+            (self.cursor.min(len)..len.min(self.cursor.saturating_add(count))).collect()
+        } else {
+            (self.cursor.min(len).saturating_sub(count)..self.cursor.min(len))
+                .rev()
+                .collect()
+        }
+    }
+
+    /// RopQueryRows over any row source: reads up to `count` rows from the cursor with `read`,
+    /// stopping early once the rows would take more than `max_bytes` in the exmdb wire form
+    /// (MS-OXCTABL §3.2.5.5 lets a server return fewer rows than asked; the first row is always
+    /// returned), and moves the cursor past the rows returned unless `no_advance` — or unless
+    /// the first row alone is over `max_bytes`, which the caller cannot send.
+    fn collect(
+        &mut self,
+        len: usize,
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+        mut read: impl FnMut(usize) -> Result<Vec<Option<PropVal>>>,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let idx = self.span(len, count, forward);
+        let mut out = Vec::with_capacity(idx.len().min(1024));
+        let mut bytes = 0usize;
+        for &i in &idx {
+            let row = read(i)?;
+            let size = row_wire_size(&row);
+            if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(row);
+        }
+        let unsendable = out.len() == 1 && bytes > max_bytes;
+        if !no_advance && !unsendable {
+            self.advance(out.len(), forward);
+        }
+        Ok(out)
+    }
+
+    fn advance(&mut self, n: usize, forward: bool) {
+        if forward {
+            self.cursor += n;
+        } else {
+            self.cursor -= n;
+        }
+    }
+}
+
+/// Bytes a row takes in an exmdb QueryTable response: `u32` value count, per value an option
+/// byte and, when present, `u32` tag, kind byte and the value (8 bytes, or `u32` length + data;
+/// multi-valued values as the SQL codec packs them, estimated from above).
+fn row_wire_size(row: &[Option<PropVal>]) -> usize {
+    use PropVal as V;
+    let val = |v: &PropVal| -> usize {
+        match v {
+            V::String8(s) | V::Unicode(s) => 4 + s.len(),
+            V::Binary(b) | V::SvrEid(b) | V::Object(b) | V::Restriction(b) | V::RuleActions(b) => 4 + b.len(),
+            V::MvString8(x) | V::MvUnicode(x) => 8 + x.iter().map(|s| 4 + s.len()).sum::<usize>(),
+            V::MvBinary(x) => 8 + x.iter().map(|b| 4 + b.len()).sum::<usize>(),
+            v if v.ptype() as u32 & 0x1000 != 0 => 8 + 2 * restriction::value_size(v) as usize,
+            _ => 8,
+        }
+    };
+    4 + row
+        .iter()
+        .map(|v| 1 + v.as_ref().map_or(0, |v| 5 + val(v)))
+        .sum::<usize>()
 }
 
 /// A row being tested during the scan: the joined values, the computed columns, and lazy
@@ -274,9 +423,7 @@ impl ContentTable {
             spec,
             rows: Vec::new(),
             cat,
-            cursor: 0,
-            bookmarks: HashMap::new(),
-            next_bookmark: 1,
+            nav: Nav::new(),
         };
         t.reload(store)?;
         Ok(t)
@@ -286,11 +433,10 @@ impl ContentTable {
     /// still there, else at the same position; bookmarks to vanished rows go to the next row.
     /// Categories keep their ids and expanded state.
     pub fn reload(&mut self, store: &Store) -> Result<()> {
-        let at = self.rows.get(self.cursor).copied();
-        let old_cursor = self.cursor;
+        let at = self.rows.get(self.nav.cursor).copied();
         let scanned = scan(store, &self.spec)?;
         match self.cat.as_mut() {
-            None => self.rows = scanned.into_iter().map(|s| Row::Leaf(s.mid)).collect(),
+            None => self.rows = scanned.into_iter().map(|s| s.mid).collect(),
             Some(cat) => {
                 let levels = self.spec.categories.min(self.spec.sort.len());
                 cat.build(&scanned, levels, self.spec.expanded);
@@ -298,9 +444,7 @@ impl ContentTable {
                 self.rows = cat.visible();
             }
         }
-        self.cursor = at
-            .and_then(|r| self.rows.iter().position(|&x| x == r))
-            .unwrap_or(old_cursor.min(self.rows.len()));
+        self.nav.relocate(at, &self.rows);
         Ok(())
     }
 
@@ -308,16 +452,14 @@ impl ContentTable {
     pub fn mids(&self) -> Vec<u64> {
         self.rows
             .iter()
-            .filter_map(|r| match r {
-                Row::Leaf(m) => Some(*m),
-                Row::Header(_) => None,
-            })
+            .filter(|&&k| matches!(Row::of(k), Row::Leaf(_)))
+            .copied()
             .collect()
     }
 
     /// The visible rows (messages and, in a categorized table, category headers) in order.
-    pub fn rows(&self) -> &[Row] {
-        &self.rows
+    pub fn rows(&self) -> Vec<Row> {
+        self.rows.iter().map(|&k| Row::of(k)).collect()
     }
 
     /// Number of rows (RopQueryPosition Denominator).
@@ -327,7 +469,12 @@ impl ContentTable {
 
     /// The cursor (RopQueryPosition Numerator): index of the next row a forward query returns.
     pub fn position(&self) -> usize {
-        self.cursor
+        self.nav.cursor
+    }
+
+    /// Number of live bookmarks.
+    pub fn bookmark_count(&self) -> usize {
+        self.nav.bookmarks.len()
     }
 
     /// RopQueryRows: up to `count` rows from the cursor, forward, or backward when
@@ -344,122 +491,92 @@ impl ContentTable {
         forward: bool,
         no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let idx: Vec<usize> = if forward {
-            (self.cursor..self.rows.len().min(self.cursor.saturating_add(count))).collect()
-        } else {
-            (self.cursor.saturating_sub(count)..self.cursor).rev().collect()
-        };
-        let depth = self.spec.categories.min(self.spec.sort.len()) as i32;
-        let mut out = Vec::with_capacity(idx.len());
-        for &i in &idx {
-            let mut row = Vec::with_capacity(columns.len());
-            match self.rows[i] {
-                Row::Leaf(mid) => {
-                    for &c in columns {
-                        row.push(match c.id() {
-                            id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
-                            id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
-                            id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
-                            id if id == PR_DEPTH.id() && self.cat.is_some() => Some(PropVal::I4(depth)),
-                            _ => read_prop(store, mid, c)?,
-                        });
+        self.query_rows_within(store, columns, count, forward, no_advance, usize::MAX)
+    }
+
+    /// [`ContentTable::query_rows`] returning fewer rows when more would take over `max_bytes`
+    /// in the exmdb wire form (at least one row; the cursor moves past the rows returned).
+    pub fn query_rows_within(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let rows = &self.rows;
+        let (spec, cat) = (&self.spec, self.cat.as_ref());
+        let depth = spec.categories.min(spec.sort.len()) as i32;
+        self.nav
+            .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
+                match Row::of(rows[i]) {
+                    Row::Leaf(mid) => columns
+                        .iter()
+                        .map(|&c| {
+                            Ok(match c.id() {
+                                id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
+                                id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
+                                id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
+                                id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
+                                _ => read_prop(store, mid, c)?,
+                            })
+                        })
+                        .collect(),
+                    Row::Header(id) => {
+                        let h = cat
+                            .and_then(|c| c.headers.get(&id))
+                            .ok_or(crate::Error::NotFound("category"))?;
+                        Ok(columns.iter().map(|&c| header_value(spec, id, h, c)).collect())
                     }
                 }
-                Row::Header(id) => {
-                    let h = self
-                        .cat
-                        .as_ref()
-                        .and_then(|c| c.headers.get(&id))
-                        .ok_or(crate::Error::NotFound("category"))?;
-                    for &c in columns {
-                        row.push(header_value(&self.spec, id, h, c));
-                    }
-                }
-            }
-            out.push(row);
-        }
-        if !no_advance {
-            if forward {
-                self.cursor += idx.len();
-            } else {
-                self.cursor -= idx.len();
-            }
-        }
-        Ok(out)
+            })
     }
 
     /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
     /// returns how many rows it actually moved (signed) relative to the origin.
     pub fn seek(&mut self, origin: Origin, offset: i64) -> i64 {
-        let base = match origin {
-            Origin::Beginning => 0i64,
-            Origin::Current => self.cursor as i64,
-            Origin::End => self.rows.len() as i64,
-        };
-        let target = (base + offset).clamp(0, self.rows.len() as i64);
-        self.cursor = target as usize;
-        target - base
+        self.nav.seek(self.rows.len(), origin, offset)
     }
 
     /// RopSeekRowFractional: to `numerator / denominator` of the table.
     pub fn seek_fraction(&mut self, numerator: u32, denominator: u32) {
-        self.cursor = if denominator == 0 || numerator >= denominator {
-            self.rows.len()
-        } else {
-            (self.rows.len() as u64 * u64::from(numerator) / u64::from(denominator)) as usize
-        };
+        self.nav.seek_fraction(self.rows.len(), numerator, denominator)
     }
 
     /// RopCreateBookmark: a bookmark at the cursor.
     pub fn create_bookmark(&mut self) -> u32 {
-        let b = self.next_bookmark;
-        self.next_bookmark = self.next_bookmark.wrapping_add(1).max(1);
-        let row = self.rows.get(self.cursor).copied().unwrap_or(Row::Leaf(u64::MAX));
-        self.bookmarks.insert(b, row);
-        b
+        self.nav.create_bookmark(&self.rows)
     }
 
     /// RopSeekRowBookmark: to the bookmarked row plus `offset`. Returns `(row_no_longer_visible,
-    /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark).
+    /// rows moved from the bookmark)`; an unknown bookmark is `None` (ecInvalidBookmark). A
+    /// vanished row is stood in for by the next row by message id.
     pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
-        let row = *self.bookmarks.get(&bookmark)?;
-        let (at, gone) = match self.rows.iter().position(|&r| r == row) {
-            Some(i) => (i, false),
-            // The row went away: the next message row by id, as a stand-in.
-            None => match row {
-                Row::Leaf(mid) => (
-                    self.rows
-                        .iter()
-                        .position(|r| matches!(r, Row::Leaf(m) if *m > mid))
-                        .unwrap_or(self.rows.len()),
-                    mid != u64::MAX,
-                ),
-                Row::Header(_) => (self.rows.len(), true),
-            },
-        };
-        self.cursor = at;
-        Some((gone, self.seek(Origin::Current, offset)))
+        self.nav.seek_bookmark(&self.rows, bookmark, offset)
     }
 
     /// RopFreeBookmark; whether it existed.
     pub fn free_bookmark(&mut self, bookmark: u32) -> bool {
-        self.bookmarks.remove(&bookmark).is_some()
+        self.nav.bookmarks.remove(&bookmark).is_some()
     }
 
-    /// RopFindRow: the first message row from the cursor (inclusive; backward: before it)
-    /// that satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is
-    /// none. Category headers are passed over.
+    /// RopFindRow: the first row from the cursor (inclusive; backward: before it) that
+    /// satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is none.
     pub fn find_row(&mut self, store: &Store, r: &Restriction, forward: bool) -> Result<Option<usize>> {
         let mut m = Matcher::new(r);
         let mut tags = Vec::new();
         restriction_tags(r, &mut tags);
+        let cursor = self.nav.cursor.min(self.rows.len());
         let order: Box<dyn Iterator<Item = usize>> = if forward {
-            Box::new(self.cursor..self.rows.len())
+            Box::new(cursor..self.rows.len())
         } else {
-            Box::new((0..self.cursor).rev())
+            Box::new((0..cursor).rev())
         };
         for i in order {
-            let Row::Leaf(mid) = self.rows[i] else { continue };
+            let Row::Leaf(mid) = Row::of(self.rows[i]) else {
+                continue;
+            };
             let mut values = Vec::new();
             for &t in &tags {
                 if let Some(v) = read_prop(store, mid, t)? {
@@ -473,7 +590,7 @@ impl ContentTable {
                 looked_up: &tags,
             };
             if m.matches(&row) {
-                self.cursor = i;
+                self.nav.cursor = i;
                 return Ok(Some(i));
             }
         }
@@ -514,13 +631,13 @@ impl ContentTable {
     /// just after `fallback`'s header when that row got hidden.
     fn refresh_visible(&mut self, fallback: Option<u64>) {
         let Some(cat) = self.cat.as_ref() else { return };
-        let at = self.rows.get(self.cursor).copied();
+        let at = self.rows.get(self.nav.cursor).copied();
         self.rows = cat.visible();
-        self.cursor = match at.and_then(|r| self.rows.iter().position(|&x| x == r)) {
+        self.nav.cursor = match at.and_then(|r| self.rows.iter().position(|&x| x == r)) {
             Some(i) => i,
             None => fallback
-                .and_then(|id| self.rows.iter().position(|&x| x == Row::Header(id)))
-                .map_or(self.cursor.min(self.rows.len()), |i| i + 1),
+                .and_then(|id| self.rows.iter().position(|&x| x == id))
+                .map_or(self.nav.cursor.min(self.rows.len()), |i| i + 1),
         };
     }
 
@@ -540,13 +657,13 @@ impl ContentTable {
             out.extend_from_slice(&(k.len() as u32).to_le_bytes());
             out.extend_from_slice(k);
         }
-        match self.rows.get(self.cursor) {
+        match self.rows.get(self.nav.cursor).map(|&k| Row::of(k)) {
             Some(Row::Leaf(m)) => {
                 out.push(1);
                 out.extend_from_slice(&m.to_le_bytes());
             }
             Some(Row::Header(id)) => {
-                let key = cat.headers.get(id).map(|h| h.key.as_slice()).unwrap_or_default();
+                let key = cat.headers.get(&id).map(|h| h.key.as_slice()).unwrap_or_default();
                 out.push(2);
                 out.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 out.extend_from_slice(key);
@@ -580,8 +697,8 @@ impl ContentTable {
         }
         self.refresh_visible(None);
         if let Some(a) = anchor {
-            if let Some(i) = self.rows.iter().position(|&x| x == a) {
-                self.cursor = i;
+            if let Some(i) = self.rows.iter().position(|&x| x == a.key()) {
+                self.nav.cursor = i;
             }
         }
         Ok(self.create_bookmark())
@@ -733,7 +850,7 @@ impl Categories {
                         expanded,
                     },
                 );
-                self.all.push(Row::Header(id));
+                self.all.push(id);
                 open.push(id);
             }
             for id in &open {
@@ -742,7 +859,7 @@ impl Categories {
                     h.unread += u32::from(!s.read);
                 }
             }
-            self.all.push(Row::Leaf(s.mid));
+            self.all.push(s.mid);
             prev = Some(&s.keys);
         }
         // Categories that no longer exist forget their state.
@@ -751,12 +868,12 @@ impl Categories {
         self.ids.retain(|k, _| live.contains(k));
     }
 
-    /// The rows a client sees: members of collapsed categories left out.
-    fn visible(&self) -> Vec<Row> {
+    /// The row keys a client sees: members of collapsed categories left out.
+    fn visible(&self) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.all.len());
         let mut hidden_below: Option<usize> = None;
         for &r in &self.all {
-            match r {
+            match Row::of(r) {
                 Row::Header(id) => {
                     let Some(h) = self.headers.get(&id) else { continue };
                     if let Some(l) = hidden_below {
@@ -948,13 +1065,45 @@ pub const PR_SUBFOLDERS: PropTag = PropTag(0x360A_000B);
 pub const PR_CONTENT_COUNT: PropTag = PropTag(0x3602_0003);
 
 /// A hierarchy table (MS-OXCFOLD §2.2.1.13 RopGetHierarchyTable): the subfolders of a folder,
-/// one level or (`recursive`) the whole subtree in depth-first order, soft-deleted folders
-/// left out. Computed columns: PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT.
+/// one level or the whole subtree in depth-first order, soft-deleted folders left out.
+/// Computed columns: PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT. Paging, seeks,
+/// bookmarks, find row and reload work as on content tables (MS-OXCTABL §3.2.5).
 #[derive(Debug)]
 pub struct HierarchyTable {
+    folder: u64,
+    recursive: bool,
+    restriction: Option<Restriction>,
+    sort: Vec<SortKey>,
     /// (folder id, depth) in table order.
     rows: Vec<(u64, u32)>,
-    cursor: usize,
+    /// The folder ids of `rows` (the keys of the cursor and bookmarks).
+    ids: Vec<u64>,
+    nav: Nav,
+}
+
+/// One folder as a hierarchy-table row: its properties plus the computed columns.
+fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u32) -> Result<Vec<TaggedVal>> {
+    let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
+    row.retain(|t| {
+        ![PR_DEPTH, PR_FOLDER_ID, PR_SUBFOLDERS, PR_CONTENT_COUNT]
+            .iter()
+            .any(|c| c.id() == t.tag.id())
+    });
+    let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
+    let count = store.list_messages(f, false)?.len();
+    row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
+    row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
+    row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
+    row.push(TaggedVal::new(
+        PR_CONTENT_COUNT,
+        PropVal::I4(count.min(i32::MAX as usize) as i32),
+    ));
+    Ok(row)
+}
+
+/// The value of `tag` in a row (by property id; strings of either type).
+fn row_value(row: &[TaggedVal], tag: PropTag) -> Option<PropVal> {
+    row.iter().find(|t| t.tag.id() == tag.id()).map(|t| t.val.clone())
 }
 
 impl HierarchyTable {
@@ -968,9 +1117,26 @@ impl HierarchyTable {
         restriction: Option<&Restriction>,
         sort: &[SortKey],
     ) -> Result<HierarchyTable> {
+        let mut t = HierarchyTable {
+            folder,
+            recursive,
+            restriction: restriction.cloned(),
+            sort: sort.to_vec(),
+            rows: Vec::new(),
+            ids: Vec::new(),
+            nav: Nav::new(),
+        };
+        t.reload(store)?;
+        Ok(t)
+    }
+
+    /// Re-read the hierarchy (folders changed); the cursor stays on the same folder when it is
+    /// still there, else at the same position; bookmarks keep their folders.
+    pub fn reload(&mut self, store: &Store) -> Result<()> {
+        let at = self.ids.get(self.nav.cursor).copied();
         let all = store.list_folders()?;
         let mut rows: Vec<(u64, u32)> = Vec::new();
-        let mut stack: Vec<(u64, u32)> = vec![(folder, 0)];
+        let mut stack: Vec<(u64, u32)> = vec![(self.folder, 0)];
         // Depth-first: children in id order.
         let children = |p: u64| -> Vec<u64> {
             let mut v: Vec<u64> = all
@@ -982,48 +1148,35 @@ impl HierarchyTable {
             v
         };
         while let Some((f, depth)) = stack.pop() {
-            let kids = children(f);
-            for &k in kids.iter().rev() {
-                stack.push((k, depth + 1));
-            }
-            if f != folder {
+            if f != self.folder {
                 rows.push((f, depth - 1));
             }
-            if !recursive && f != folder {
-                // Only direct children: drop what was pushed for this child.
-                for _ in 0..kids.len() {
-                    stack.pop();
+            if self.recursive || f == self.folder {
+                for &k in children(f).iter().rev() {
+                    stack.push((k, depth + 1));
                 }
             }
         }
-        let mut matcher = restriction.map(Matcher::new);
+        let mut matcher = self.restriction.as_ref().map(Matcher::new);
         let mut kept: Vec<(SortValues, (u64, u32))> = Vec::new();
         for (f, depth) in rows {
-            let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
-            let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
-            let count = store.list_messages(f, false)?.len();
-            row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
-            row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
-            row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
-            row.push(TaggedVal::new(PR_CONTENT_COUNT, PropVal::I4(count as i32)));
+            let row = folder_row(store, &all, f, depth)?;
             if let Some(m) = matcher.as_mut() {
                 if !m.matches(&row) {
                     continue;
                 }
             }
-            let keys = sort
-                .iter()
-                .map(|k| row.iter().find(|t| t.tag.id() == k.tag.id()).map(|t| t.val.clone()))
-                .collect();
+            let keys = self.sort.iter().map(|k| row_value(&row, k.tag)).collect();
             kept.push((keys, (f, depth)));
         }
-        if !sort.is_empty() {
+        if !self.sort.is_empty() {
+            let sort = &self.sort;
             kept.sort_by(|(a, _), (b, _)| cmp_keys(sort, a, b));
         }
-        Ok(HierarchyTable {
-            rows: kept.into_iter().map(|(_, r)| r).collect(),
-            cursor: 0,
-        })
+        self.rows = kept.into_iter().map(|(_, r)| r).collect();
+        self.ids = self.rows.iter().map(|r| r.0).collect();
+        self.nav.relocate(at, &self.ids);
+        Ok(())
     }
 
     /// `(folder id, depth)` of every row in order.
@@ -1036,62 +1189,115 @@ impl HierarchyTable {
         self.rows.len()
     }
 
-    /// Up to `count` rows from the cursor (forward), one value per column; the cursor moves.
+    /// The cursor (RopQueryPosition Numerator).
+    pub fn position(&self) -> usize {
+        self.nav.cursor
+    }
+
+    /// Number of live bookmarks.
+    pub fn bookmark_count(&self) -> usize {
+        self.nav.bookmarks.len()
+    }
+
+    /// RopQueryRows: up to `count` rows from the cursor, forward or backward (nearest first),
+    /// one value per column; the cursor moves past them unless `no_advance`.
     pub fn query_rows(
         &mut self,
         store: &Store,
         columns: &[PropTag],
         count: usize,
+        forward: bool,
+        no_advance: bool,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let end = self.rows.len().min(self.cursor.saturating_add(count));
-        let mut out = Vec::with_capacity(end - self.cursor);
-        for &(f, depth) in &self.rows[self.cursor..end] {
-            let mut row = Vec::with_capacity(columns.len());
-            for &c in columns {
-                row.push(match c.id() {
-                    id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
-                    id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
-                    _ => store.get_prop(Obj::Folder(f), c)?,
-                });
+        self.query_rows_within(store, columns, count, forward, no_advance, usize::MAX)
+    }
+
+    /// [`HierarchyTable::query_rows`] returning fewer rows when more would take over
+    /// `max_bytes` in the exmdb wire form (at least one row).
+    pub fn query_rows_within(
+        &mut self,
+        store: &Store,
+        columns: &[PropTag],
+        count: usize,
+        forward: bool,
+        no_advance: bool,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Option<PropVal>>>> {
+        let computed = columns
+            .iter()
+            .any(|c| c.id() == PR_SUBFOLDERS.id() || c.id() == PR_CONTENT_COUNT.id());
+        let all = if computed { store.list_folders()? } else { Vec::new() };
+        let rows = &self.rows;
+        self.nav
+            .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
+                let (f, depth) = rows[i];
+                let mut row = Vec::with_capacity(columns.len());
+                for &c in columns {
+                    row.push(match c.id() {
+                        id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
+                        id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
+                        id if id == PR_SUBFOLDERS.id() => {
+                            Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
+                        }
+                        id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
+                            store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
+                        )),
+                        _ => match store.get_prop(Obj::Folder(f), c)? {
+                            Some(v) => Some(v),
+                            None if matches!(c.ptype(), Some(PropType::String8)) => {
+                                store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
+                            }
+                            None => None,
+                        },
+                    });
+                }
+                Ok(row)
+            })
+    }
+
+    /// RopSeekRow (see [`ContentTable::seek`]).
+    pub fn seek(&mut self, origin: Origin, offset: i64) -> i64 {
+        self.nav.seek(self.rows.len(), origin, offset)
+    }
+
+    /// RopSeekRowFractional.
+    pub fn seek_fraction(&mut self, numerator: u32, denominator: u32) {
+        self.nav.seek_fraction(self.rows.len(), numerator, denominator)
+    }
+
+    /// RopCreateBookmark: a bookmark at the cursor.
+    pub fn create_bookmark(&mut self) -> u32 {
+        self.nav.create_bookmark(&self.ids)
+    }
+
+    /// RopSeekRowBookmark (see [`ContentTable::seek_bookmark`]).
+    pub fn seek_bookmark(&mut self, bookmark: u32, offset: i64) -> Option<(bool, i64)> {
+        self.nav.seek_bookmark(&self.ids, bookmark, offset)
+    }
+
+    /// RopFreeBookmark; whether it existed.
+    pub fn free_bookmark(&mut self, bookmark: u32) -> bool {
+        self.nav.bookmarks.remove(&bookmark).is_some()
+    }
+
+    /// RopFindRow: the first row from the cursor (inclusive; backward: before it) whose folder
+    /// satisfies `r`; the cursor moves to it. `None` (cursor unchanged) when there is none.
+    pub fn find_row(&mut self, store: &Store, r: &Restriction, forward: bool) -> Result<Option<usize>> {
+        let all = store.list_folders()?;
+        let mut m = Matcher::new(r);
+        let cursor = self.nav.cursor.min(self.rows.len());
+        let order: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new(cursor..self.rows.len())
+        } else {
+            Box::new((0..cursor).rev())
+        };
+        for i in order {
+            let (f, depth) = self.rows[i];
+            if m.matches(&folder_row(store, &all, f, depth)?) {
+                self.nav.cursor = i;
+                return Ok(Some(i));
             }
-            out.push(row);
         }
-        self.cursor = end;
-        Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn collapse_state_fuzz_seeds() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/collapse_state");
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).unwrap() {
-            fuzz_collapse_state(&std::fs::read(e.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n >= 4);
-    }
-
-    #[test]
-    fn collapse_state_round_trip_and_refusals() {
-        let mut blob = b"GXC1".to_vec();
-        blob.extend_from_slice(&1u32.to_le_bytes());
-        blob.extend_from_slice(&3u32.to_le_bytes());
-        blob.extend_from_slice(b"abc");
-        blob.push(1);
-        blob.extend_from_slice(&42u64.to_le_bytes());
-        let st = parse_collapse_state(&blob).unwrap();
-        assert!(st.flipped.contains(b"abc".as_slice()));
-        assert_eq!(st.anchor, Some(Anchor::Message(42)));
-        for cut in 0..blob.len() {
-            assert!(parse_collapse_state(&blob[..cut]).is_err(), "{cut}");
-        }
-        let mut long = blob.clone();
-        long.push(0);
-        assert!(parse_collapse_state(&long).is_err());
+        Ok(None)
     }
 }

@@ -465,7 +465,7 @@ fn listener_gets_new_mail_and_resubscribes_after_restart() {
 /// `None`.
 #[test]
 fn named_properties_over_rpc() {
-    use gromox_mapi::named::{PropName, PSETID_APPOINTMENT, PS_PUBLIC_STRINGS};
+    use gromox_mapi::named::{PropName, PSETID_APPOINTMENT, PS_MAPI, PS_PUBLIC_STRINGS};
     let e = env(&[]);
     let d = start(&e);
     let c = client(d.addr("exmdb_listen"));
@@ -499,7 +499,8 @@ fn named_properties_over_rpc() {
             .unwrap(),
         vec![ids[1], 0]
     );
-    // Ids map back to their names; unmapped ids (0xfffe, a non-named id) are None.
+    // Ids map back to their names; unmapped ids (0xfffe) are None; ids below 0x8000 are
+    // their own PS_MAPI names (MS-OXCPRPT §3.2.5.7).
     let got = c
         .get_named_propnames(dir, &[ids[2], 0xfffe, ids[0], ids[1], 0x0037])
         .unwrap();
@@ -510,9 +511,25 @@ fn named_properties_over_rpc() {
             None,
             Some(names[0].clone()),
             Some(names[1].clone()),
-            None
+            Some(PropName::lid(PS_MAPI, 0x0037))
         ]
     );
+    // PS_MAPI names with a LID are that LID (MS-OXCPRPT §3.2.5.8), never a new id; string
+    // names and LIDs out of range have none.
+    let mapi = vec![
+        PropName::lid(PS_MAPI, 0x0037),
+        PropName::lid(PS_MAPI, 0x1000),
+        PropName::name(PS_MAPI, "Subject"),
+        PropName::lid(PS_MAPI, 0x8005),
+    ];
+    assert_eq!(
+        c.get_named_propids(dir, true, &mapi).unwrap(),
+        vec![0x0037, 0x1000, 0, 0]
+    );
+    let next = c
+        .get_named_propids(dir, true, &[PropName::name(PS_PUBLIC_STRINGS, "after PS_MAPI")])
+        .unwrap()[0];
+    assert_eq!(next, ids.iter().max().unwrap() + 1, "no id was spent on PS_MAPI names");
     assert_eq!(c.get_named_propnames(dir, &[]).unwrap(), vec![]);
     // The mapping survives a restart of the daemon.
     drop(d);
@@ -832,4 +849,708 @@ fn message_properties_over_rpc() {
             Err(ExmdbError::Call(Status::NotFound, _))
         ));
     }
+}
+
+const PR_SUBJECT: PropTag = PropTag(0x0037_001F);
+const PR_IMPORTANCE: PropTag = PropTag(0x0017_0003);
+const PR_MID: PropTag = PropTag(0x674A_0014);
+const PR_DEPTH: PropTag = PropTag(0x3005_0003);
+const PR_FOLDER_ID: PropTag = PropTag(0x6748_0014);
+const PR_COMMENT: PropTag = PropTag(0x3004_001F);
+const PR_CONTAINER_CLASS: PropTag = PropTag(0x3613_001F);
+const PR_MESSAGE_SIZE_EXTENDED: PropTag = PropTag(0x0E08_0014);
+const PR_PROHIBIT_SEND_QUOTA: PropTag = PropTag(0x666E_0003);
+const IPM_SUBTREE: u64 = 0x09;
+const INBOX: u64 = 0x0d;
+
+fn create_folder(c: &ExmdbClient, dir: &str, parent: u64, name: &str) -> u64 {
+    match c
+        .call(
+            dir,
+            &Call::CreateFolder {
+                parent,
+                name: name.into(),
+                class: None,
+            },
+        )
+        .unwrap()
+    {
+        Response::Id(id) => id,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn subject_contains(s: &str) -> gromox_mapi::restriction::Restriction {
+    use gromox_mapi::restriction::{FuzzyLevel, Restriction, FL_IGNORECASE};
+    Restriction::Content {
+        level: FuzzyLevel::Substring,
+        flags: FL_IGNORECASE,
+        tag: PR_SUBJECT,
+        value: uni(PR_SUBJECT, s),
+    }
+}
+
+fn subjects(rows: &[Vec<Option<PropVal>>]) -> Vec<String> {
+    rows.iter()
+        .map(|r| match &r[0] {
+            Some(PropVal::Unicode(s)) => s.clone(),
+            v => panic!("{v:?}"),
+        })
+        .collect()
+}
+
+/// Content and hierarchy tables over RPC (MS-OXCTABL through LoadContentTable,
+/// LoadHierarchyTable, QueryTable, SeekTable, SeekFraction, bookmarks, FindRow, QueryPosition,
+/// ReloadTable, UnloadTable): a restricted, two-key sorted table paged both ways, reloaded after
+/// the folder changed; a hierarchy table sorted and unsorted; tables belong to their connection
+/// and are bounded per connection.
+#[test]
+fn content_and_hierarchy_tables_over_rpc() {
+    use gromox_exmdb_proto::{Origin, SortKey, MAX_TABLES};
+    use gromox_mapi::restriction::{RelOp, Restriction};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let folder = create_folder(&c, dir, IPM_SUBTREE, "Tables");
+    let mut mids = Vec::new();
+    for i in 0..10 {
+        let s = if i % 2 == 0 {
+            format!("report {i}")
+        } else {
+            format!("memo {i}")
+        };
+        let m = proto::MessageContent {
+            props: vec![subject(&s), TaggedVal::new(PR_IMPORTANCE, PropVal::I4(i % 3))],
+            ..Default::default()
+        };
+        mids.push(c.write_message(dir, folder, false, &m).unwrap());
+    }
+    let mut t = c.tables().unwrap();
+    let sort = [
+        SortKey {
+            tag: PR_IMPORTANCE,
+            descending: true,
+        },
+        SortKey {
+            tag: PR_SUBJECT,
+            descending: false,
+        },
+    ];
+    let info = t
+        .load_content_table(dir, folder, false, Some(&subject_contains("REPORT")), &sort)
+        .unwrap();
+    assert_eq!(info.rows, 5);
+    let id = info.id;
+    let cols = [PR_SUBJECT, PR_IMPORTANCE, PR_MID];
+    let rows = t.query(dir, id, &cols, 2, true, false).unwrap();
+    assert_eq!(subjects(&rows), ["report 2", "report 8"]);
+    assert_eq!(rows[0][1], Some(PropVal::I4(2)));
+    assert_eq!(rows[0][2], Some(PropVal::I8(mids[2] as i64)));
+    assert_eq!(t.position(dir, id).unwrap(), (2, 5));
+    // Backward: the rows before the cursor, nearest first.
+    assert_eq!(
+        subjects(&t.query(dir, id, &cols, 1, false, false).unwrap()),
+        ["report 8"]
+    );
+    assert_eq!(t.position(dir, id).unwrap(), (1, 5));
+    assert_eq!(t.seek(dir, id, Origin::End, -1).unwrap(), -1);
+    assert_eq!(
+        subjects(&t.query(dir, id, &cols, 10, true, false).unwrap()),
+        ["report 6"]
+    );
+    assert_eq!(t.position(dir, id).unwrap(), (5, 5));
+    assert_eq!(t.seek(dir, id, Origin::Current, i64::MIN).unwrap(), -5, "clamped");
+    t.seek_fraction(dir, id, 1, 2).unwrap();
+    assert_eq!(subjects(&t.query(dir, id, &cols, 1, true, true).unwrap()), ["report 4"]);
+    assert_eq!(t.position(dir, id).unwrap(), (2, 5), "no_advance");
+    // Bookmarks.
+    let b = t.create_bookmark(dir, id).unwrap();
+    t.seek(dir, id, Origin::Beginning, 0).unwrap();
+    assert_eq!(t.seek_bookmark(dir, id, b, 1).unwrap(), (1, false));
+    assert_eq!(
+        subjects(&t.query(dir, id, &cols, 1, true, false).unwrap()),
+        ["report 0"]
+    );
+    // Find row: forward from the cursor, backward before it.
+    t.seek(dir, id, Origin::Beginning, 0).unwrap();
+    let imp0 = Restriction::Property {
+        op: RelOp::Eq,
+        tag: PR_IMPORTANCE,
+        value: TaggedVal::new(PR_IMPORTANCE, PropVal::I4(0)),
+    };
+    assert_eq!(t.find_row(dir, id, &imp0, true).unwrap(), Some(3));
+    assert_eq!(t.position(dir, id).unwrap(), (3, 5));
+    assert_eq!(
+        t.find_row(dir, id, &subject_contains("report 2"), false).unwrap(),
+        Some(0)
+    );
+    assert_eq!(t.find_row(dir, id, &subject_contains("nowhere"), true).unwrap(), None);
+    assert_eq!(t.position(dir, id).unwrap(), (0, 5), "unchanged when nothing is found");
+    // The folder changes: "report 4" goes, "report 10" comes; reload sees it and the bookmark
+    // on the vanished row says so.
+    c.call(
+        dir,
+        &Call::DeleteMessages {
+            mids: vec![mids[4]],
+            hard: true,
+        },
+    )
+    .unwrap();
+    let m = proto::MessageContent {
+        props: vec![subject("report 10"), TaggedVal::new(PR_IMPORTANCE, PropVal::I4(2))],
+        ..Default::default()
+    };
+    c.write_message(dir, folder, false, &m).unwrap();
+    assert_eq!(t.reload(dir, id).unwrap(), 5);
+    t.seek(dir, id, Origin::Beginning, 0).unwrap();
+    assert_eq!(
+        subjects(&t.query(dir, id, &cols, 10, true, false).unwrap()),
+        ["report 10", "report 2", "report 8", "report 0", "report 6"]
+    );
+    assert!(t.seek_bookmark(dir, id, b, 0).unwrap().1, "bookmarked row gone");
+    t.free_bookmark(dir, id, b).unwrap();
+    for r in [t.free_bookmark(dir, id, b), t.seek_bookmark(dir, id, b, 0).map(|_| ())] {
+        assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    }
+    // FAI table, unknown folder.
+    assert_eq!(t.load_content_table(dir, folder, true, None, &[]).unwrap().rows, 0);
+    assert!(matches!(
+        t.load_content_table(dir, 0x7777_7777, false, None, &[]),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    // Tables belong to their connection: another one does not know the id.
+    let mut other = c.tables().unwrap();
+    assert!(matches!(
+        other.position(dir, id),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    t.unload(dir, id).unwrap();
+    assert!(matches!(
+        t.position(dir, id),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+
+    // Hierarchy: b, a, a/sub below the folder.
+    let fb = create_folder(&c, dir, folder, "b");
+    let fa = create_folder(&c, dir, folder, "a");
+    let fsub = create_folder(&c, dir, fa, "sub");
+    let hcols = [PR_DISPLAY_NAME, PR_DEPTH, PR_FOLDER_ID];
+    let h = t.load_hierarchy_table(dir, folder, true, None, &[]).unwrap();
+    assert_eq!(h.rows, 3);
+    let rows = t.query(dir, h.id, &hcols, 10, true, false).unwrap();
+    assert_eq!(subjects(&rows), ["b", "a", "sub"], "depth-first, children in id order");
+    assert_eq!(rows[2][1], Some(PropVal::I4(1)));
+    assert_eq!(rows[2][2], Some(PropVal::I8(fsub as i64)));
+    let by_name = [SortKey {
+        tag: PR_DISPLAY_NAME,
+        descending: false,
+    }];
+    let h2 = t.load_hierarchy_table(dir, folder, false, None, &by_name).unwrap();
+    assert_eq!(h2.rows, 2);
+    let rows = t.query(dir, h2.id, &hcols, 10, true, false).unwrap();
+    assert_eq!(subjects(&rows), ["a", "b"]);
+    assert_eq!(rows[1][2], Some(PropVal::I8(fb as i64)));
+    t.seek(dir, h.id, Origin::Beginning, 0).unwrap();
+    let named_sub = Restriction::Property {
+        op: RelOp::Eq,
+        tag: PR_DISPLAY_NAME,
+        value: uni(PR_DISPLAY_NAME, "SUB"),
+    };
+    assert_eq!(t.find_row(dir, h.id, &named_sub, true).unwrap(), Some(2));
+    let hb = t.create_bookmark(dir, h.id).unwrap();
+    c.call(dir, &Call::DeleteFolder { folder: fb, hard: true }).unwrap();
+    assert_eq!(t.reload(dir, h.id).unwrap(), 2);
+    assert_eq!(t.position(dir, h.id).unwrap(), (1, 2), "the cursor stays on its folder");
+    assert_eq!(t.seek_bookmark(dir, h.id, hb, -1).unwrap(), (-1, false));
+    assert_eq!(subjects(&t.query(dir, h.id, &hcols, 1, true, false).unwrap()), ["a"]);
+    let _ = fa;
+
+    // At most MAX_TABLES per connection; a refused load leaves the connection usable, and
+    // closing it frees its tables.
+    let mut full = c.tables().unwrap();
+    let mut last = 0;
+    for _ in 0..MAX_TABLES {
+        last = full.load_content_table(dir, folder, false, None, &[]).unwrap().id;
+    }
+    assert!(matches!(
+        full.load_content_table(dir, folder, false, None, &[]),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    full.unload(dir, last).unwrap();
+    assert_eq!(full.load_content_table(dir, folder, false, None, &[]).unwrap().rows, 10);
+    drop(full);
+    let mut fresh = c.tables().unwrap();
+    assert_eq!(
+        fresh.load_content_table(dir, folder, false, None, &[]).unwrap().rows,
+        10
+    );
+}
+
+/// Permission tables (MS-OXCPERM) and rules (MS-OXORULE) over RPC: GetPermissions and
+/// UpdatePermissions with add/modify/remove and replace, each all or nothing; GetRules and
+/// UpdateRules likewise, and a rule written over RPC acting on the next delivery.
+#[test]
+fn permissions_and_rules_over_rpc() {
+    use gromox_exmdb_proto::{PermissionChange as P, Rule, RuleChange, MEMBER_ID_ANONYMOUS, MEMBER_ID_DEFAULT};
+    use gromox_mapi::rule::{server_eid, Action, ActionData, OP_MARK_AS_READ, OP_MOVE};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let rows = c.get_permissions(dir, INBOX).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].member_id, rows[0].name.as_str()),
+        (MEMBER_ID_DEFAULT, "default")
+    );
+    assert_eq!(
+        (rows[1].member_id, rows[1].name.as_str()),
+        (MEMBER_ID_ANONYMOUS, "anonymous")
+    );
+    c.update_permissions(
+        dir,
+        INBOX,
+        false,
+        &[
+            P::Add {
+                name: "bob@example.org".into(),
+                rights: 0x7fb,
+            },
+            P::Add {
+                name: "carol@example.org".into(),
+                rights: 0x401,
+            },
+            P::Modify {
+                member_id: MEMBER_ID_DEFAULT,
+                rights: 0x400,
+            },
+        ],
+    )
+    .unwrap();
+    let rows = c.get_permissions(dir, INBOX).unwrap();
+    let by_name = |rows: &[proto::PermissionRow], n: &str| rows.iter().find(|r| r.name == n).cloned().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0].rights, 0x400);
+    let bob = by_name(&rows, "bob@example.org");
+    let carol = by_name(&rows, "carol@example.org");
+    assert!(bob.member_id > 0 && carol.member_id > 0 && bob.member_id != carol.member_id);
+    assert_eq!((bob.rights, carol.rights), (0x7fb, 0x401));
+    // The rights are the ones the store checks.
+    let rights = match c
+        .call(
+            dir,
+            &Call::MailboxRights {
+                user: "bob@example.org".into(),
+            },
+        )
+        .unwrap()
+    {
+        Response::Count(n) => n,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(rights, 0, "Inbox rights are not store rights");
+    c.update_permissions(
+        dir,
+        INBOX,
+        false,
+        &[
+            P::Modify {
+                member_id: bob.member_id,
+                rights: 0x1,
+            },
+            P::Remove {
+                member_id: carol.member_id,
+            },
+        ],
+    )
+    .unwrap();
+    let rows = c.get_permissions(dir, INBOX).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(by_name(&rows, "bob@example.org").rights, 0x1);
+    // All or nothing: an unknown member id undoes the add before it.
+    let r = c.update_permissions(
+        dir,
+        INBOX,
+        false,
+        &[
+            P::Add {
+                name: "dave@example.org".into(),
+                rights: 1,
+            },
+            P::Remove { member_id: 999_999 },
+        ],
+    );
+    assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    assert_eq!(c.get_permissions(dir, INBOX).unwrap(), rows);
+    // Replace: only the new member remains; the default member falls back to the store's.
+    c.update_permissions(
+        dir,
+        INBOX,
+        true,
+        &[P::Add {
+            name: "dave@example.org".into(),
+            rights: 0x2,
+        }],
+    )
+    .unwrap();
+    let rows = c.get_permissions(dir, INBOX).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].rights, 0);
+    assert_eq!(rows[2].name, "dave@example.org");
+    for r in [
+        c.get_permissions(dir, 0x7777_7777).map(|_| ()),
+        c.update_permissions(dir, 0x7777_7777, false, &[]),
+    ] {
+        assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    }
+    assert!(matches!(
+        c.update_permissions(
+            dir,
+            INBOX,
+            false,
+            &[P::Add {
+                name: "bad\nname".into(),
+                rights: 1
+            }]
+        ),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+
+    // Rules.
+    let junk = 0x17;
+    let to_junk = Rule::new(
+        "spam to junk",
+        subject_contains("spam"),
+        vec![Action {
+            kind: OP_MOVE,
+            flavor: 0,
+            flags: 0,
+            data: ActionData::MoveCopy {
+                same_store: true,
+                store_eid: vec![],
+                folder_eid: server_eid(junk),
+            },
+        }],
+    );
+    let mark_read = Rule {
+        sequence: 0,
+        provider_data: vec![9, 9],
+        ..Rule::new(
+            "read receipts read",
+            subject_contains("read:"),
+            vec![Action {
+                kind: OP_MARK_AS_READ,
+                flavor: 0,
+                flags: 0,
+                data: ActionData::None,
+            }],
+        )
+    };
+    c.update_rules(
+        dir,
+        INBOX,
+        false,
+        &[RuleChange::Add(to_junk.clone()), RuleChange::Add(mark_read.clone())],
+    )
+    .unwrap();
+    let rules = c.get_rules(dir, INBOX).unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0].name, "read receipts read", "by sequence");
+    assert_eq!(
+        Rule {
+            id: 0,
+            ..rules[0].clone()
+        },
+        mark_read
+    );
+    assert_eq!(
+        Rule {
+            id: 0,
+            ..rules[1].clone()
+        },
+        to_junk
+    );
+    assert!(rules[0].id != 0 && rules[1].id != 0);
+    // The rule acts on the next delivery.
+    let mime = b"From: x@example.net\r\nTo: alice@example.org\r\nSubject: cheap SPAM\r\n\r\nbuy\r\n";
+    let got = c
+        .deliver_mail(dir, "x@example.net", "alice@example.org", mime, 1_700_000_000)
+        .unwrap();
+    assert_eq!(got.folder, junk, "{got:?}");
+    // Modify, remove, all or nothing, replace.
+    let mut off = rules[1].clone();
+    off.state = 0;
+    c.update_rules(dir, INBOX, false, &[RuleChange::Modify(off.clone())])
+        .unwrap();
+    assert_eq!(c.get_rules(dir, INBOX).unwrap()[1], off);
+    let r = c.update_rules(
+        dir,
+        INBOX,
+        false,
+        &[RuleChange::Remove(rules[0].id), RuleChange::Remove(999_999)],
+    );
+    assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    assert_eq!(c.get_rules(dir, INBOX).unwrap().len(), 2);
+    // A rule of another folder cannot be changed through this one.
+    assert!(matches!(
+        c.update_rules(dir, junk, false, &[RuleChange::Remove(rules[0].id)]),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    c.update_rules(dir, INBOX, false, &[RuleChange::Remove(rules[0].id)])
+        .unwrap();
+    assert_eq!(c.get_rules(dir, INBOX).unwrap(), vec![off]);
+    c.update_rules(dir, INBOX, true, &[]).unwrap();
+    assert!(c.get_rules(dir, INBOX).unwrap().is_empty());
+    assert!(matches!(
+        c.get_rules(dir, 0x7777_7777),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+}
+
+fn folder_props(c: &ExmdbClient, dir: &str, f: u64) -> Vec<TaggedVal> {
+    match c.call(dir, &Call::GetFolderProps(f)).unwrap() {
+        Response::Props(p) => p,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn prop(p: &[TaggedVal], t: PropTag) -> Option<PropVal> {
+    p.iter().find(|x| x.tag == t).map(|x| x.val.clone())
+}
+
+/// Folder calls (SetFolderProps, RemoveFolderProps, CopyFolder, GetFolderByName) and
+/// ReadAttachment over RPC.
+#[test]
+fn folders_and_attachments_over_rpc() {
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let f = create_folder(&c, dir, IPM_SUBTREE, "Projects");
+    assert_eq!(c.get_folder_by_name(dir, IPM_SUBTREE, "PROJECTS").unwrap(), Some(f));
+    assert_eq!(c.get_folder_by_name(dir, IPM_SUBTREE, "nothing").unwrap(), None);
+    assert!(matches!(
+        c.get_folder_by_name(dir, 0x7777_7777, "Projects"),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    // Set: a comment, a class, a rename; store-maintained tags are ignored.
+    c.set_folder_props(
+        dir,
+        f,
+        &[
+            uni(PR_COMMENT, "all projects"),
+            uni(PR_CONTAINER_CLASS, "IPF.Note"),
+            uni(PR_DISPLAY_NAME, "Projekte"),
+            TaggedVal::new(PR_FOLDER_ID, PropVal::I8(42)),
+        ],
+    )
+    .unwrap();
+    let p = folder_props(&c, dir, f);
+    assert_eq!(prop(&p, PR_COMMENT), Some(PropVal::Unicode("all projects".into())));
+    assert_eq!(prop(&p, PR_CONTAINER_CLASS), Some(PropVal::Unicode("IPF.Note".into())));
+    assert_ne!(prop(&p, PR_FOLDER_ID), Some(PropVal::I8(42)));
+    assert_eq!(c.get_folder_by_name(dir, IPM_SUBTREE, "Projekte").unwrap(), Some(f));
+    assert_eq!(c.get_folder_by_name(dir, IPM_SUBTREE, "Projects").unwrap(), None);
+    // A sibling's name, a default folder's name, an empty name.
+    let r = c.set_folder_props(dir, f, &[uni(PR_DISPLAY_NAME, "inbox")]);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::NameConflict, _))), "{r:?}");
+    let r = c.set_folder_props(dir, INBOX, &[uni(PR_DISPLAY_NAME, "Eingang")]);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::AccessDenied, _))), "{r:?}");
+    let r = c.set_folder_props(dir, f, &[uni(PR_DISPLAY_NAME, "")]);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::BadRequest, _))), "{r:?}");
+    let r = c.set_folder_props(dir, 0x7777_7777, &[uni(PR_COMMENT, "x")]);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    // Remove: the comment goes, the name stays.
+    c.remove_folder_props(dir, f, &[PR_COMMENT, PR_DISPLAY_NAME]).unwrap();
+    let p = folder_props(&c, dir, f);
+    assert_eq!(prop(&p, PR_COMMENT), None);
+    assert_eq!(prop(&p, PR_DISPLAY_NAME), Some(PropVal::Unicode("Projekte".into())));
+
+    // Copy: the folder with its message and its subfolder with its message.
+    let sub = create_folder(&c, dir, f, "Sub");
+    let msg = |s: &str| proto::MessageContent {
+        props: vec![subject(s)],
+        ..Default::default()
+    };
+    c.write_message(dir, f, false, &msg("top")).unwrap();
+    c.write_message(dir, sub, false, &msg("below")).unwrap();
+    let copy = c.copy_folder(dir, f, IPM_SUBTREE, "Projekte (Kopie)").unwrap();
+    assert_ne!(copy, f);
+    assert_eq!(
+        c.get_folder_by_name(dir, IPM_SUBTREE, "Projekte (Kopie)").unwrap(),
+        Some(copy)
+    );
+    let csub = c
+        .get_folder_by_name(dir, copy, "Sub")
+        .unwrap()
+        .expect("subfolder copied");
+    assert_eq!(c.folder_state(dir, copy).unwrap().1, 1);
+    assert_eq!(c.folder_state(dir, csub).unwrap().1, 1);
+    assert_eq!(c.folder_state(dir, f).unwrap().1, 1, "the original keeps its message");
+    for (parent, name, status) in [
+        (sub, "loop", Status::BadRequest),
+        (f, "self", Status::BadRequest),
+        (IPM_SUBTREE, "Projekte", Status::NameConflict),
+    ] {
+        let r = c.copy_folder(dir, f, parent, name);
+        assert!(matches!(r, Err(ExmdbError::Call(s, _)) if s == status), "{name}: {r:?}");
+    }
+
+    // One attachment at a time.
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let inner = proto::MessageContent {
+        props: vec![subject("inner")],
+        ..Default::default()
+    };
+    let m = proto::MessageContent {
+        props: vec![subject("with attachments")],
+        recipients: vec![],
+        attachments: vec![
+            file_attachment("data.bin", data.clone()),
+            proto::AttachmentContent {
+                props: vec![TaggedVal::new(PR_ATTACH_METHOD, PropVal::I4(5))],
+                embedded: Some(Box::new(inner.clone())),
+            },
+        ],
+    };
+    let mid = c.write_message(dir, INBOX, false, &m).unwrap();
+    let a = c.read_attachment(dir, mid, 0).unwrap();
+    assert_eq!(prop(&a.props, PR_ATTACH_DATA_BIN), Some(PropVal::Binary(data)));
+    assert!(a.embedded.is_none());
+    let a = c.read_attachment(dir, mid, 1).unwrap();
+    assert_same_message(&inner, a.embedded.as_deref().expect("embedded"), "embedded");
+    for (m, i) in [(mid, 2), (0x7777_7777, 0)] {
+        let r = c.read_attachment(dir, m, i);
+        assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
+    }
+}
+
+fn store_size(c: &ExmdbClient, dir: &str) -> i64 {
+    match c.call(dir, &Call::GetStoreProps).unwrap() {
+        Response::Props(p) => match prop(&p, PR_MESSAGE_SIZE_EXTENDED) {
+            Some(PropVal::I8(n)) => n,
+            v => panic!("{v:?}"),
+        },
+        r => panic!("{r:?}"),
+    }
+}
+
+/// WriteMessage onto an existing message (Gromox write_message with a known mid): the whole
+/// content is replaced, with a new change number, the store size adjusted, the old content
+/// file released (purged), the kept MIME dropped, and the folder, FAI and quota checks.
+#[test]
+fn write_message_overwrites_over_rpc() {
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let foreign = gromox_mapi::ids::Xid::from_gc(gromox_mapi::Guid::from_fields(0x1234_5678, 1, 2, [3; 8]), 5);
+    let old = proto::MessageContent {
+        props: vec![
+            subject("version 1"),
+            uni(PR_BODY, "first"),
+            TaggedVal::new(
+                PropTag(0x65E3_0102),
+                PropVal::Binary(gromox_mapi::ids::Pcl(vec![foreign.clone()]).to_bytes()),
+            ),
+        ],
+        recipients: vec![recipient("Bob", "bob@example.org", 1)],
+        attachments: vec![file_attachment("big.bin", big)],
+    };
+    let mid = c.write_message(dir, INBOX, false, &old).unwrap();
+    let size_before = store_size(&c, dir);
+    let (cn_before, count) = c.folder_state(dir, INBOX).unwrap();
+    let ck_before = prop(&c.read_message(dir, mid).unwrap().props, PropTag(0x65E2_0102));
+    let new = proto::MessageContent {
+        props: vec![subject("version 2"), uni(PR_BODY, "second")],
+        recipients: vec![
+            recipient("Carol", "carol@example.org", 1),
+            recipient("Dave", "dave@example.org", 2),
+        ],
+        attachments: vec![],
+    };
+    c.overwrite_message(dir, INBOX, mid, false, &new).unwrap();
+    let back = c.read_message(dir, mid).unwrap();
+    assert_same_message(&new, &back, "overwritten");
+    let (cn_after, count_after) = c.folder_state(dir, INBOX).unwrap();
+    assert!(cn_after > cn_before, "{cn_before} → {cn_after}");
+    assert_eq!(count_after, count, "replaced, not added");
+    assert_ne!(prop(&back.props, PropTag(0x65E2_0102)), ck_before, "new change key");
+    // The change history is kept: the predecessor change list still has the other replica's
+    // change the first version carried, and the new change key.
+    let Some(PropVal::Binary(pcl)) = prop(&back.props, PropTag(0x65E3_0102)) else {
+        panic!("no PCL")
+    };
+    let Some(PropVal::Binary(new_ck)) = prop(&back.props, PropTag(0x65E2_0102)) else {
+        panic!("no change key")
+    };
+    let pcl = gromox_mapi::ids::Pcl::parse(&pcl).unwrap();
+    assert!(pcl.0.contains(&foreign), "{pcl:?}");
+    assert!(
+        pcl.0.contains(&gromox_mapi::ids::Xid::parse(&new_ck).unwrap()),
+        "{pcl:?}"
+    );
+    let size_after = store_size(&c, dir);
+    assert!(size_before - size_after > 190_000, "{size_before} → {size_after}");
+    // The recomputed size agrees with the incremental one.
+    c.call(dir, &Call::RecalcSizes).unwrap();
+    assert_eq!(store_size(&c, dir), size_after);
+    // The big attachment's content file is no longer referenced: the purge removes it.
+    match c.call(dir, &Call::PurgeDatafiles).unwrap() {
+        Response::Count(n) => assert!(n >= 1, "{n}"),
+        r => panic!("{r:?}"),
+    }
+    assert_same_message(&new, &c.read_message(dir, mid).unwrap(), "after purge");
+
+    // A delivered message's kept MIME goes with its old content.
+    let r = c
+        .call(
+            dir,
+            &Call::DeliverMessage {
+                folder: Some(INBOX),
+                props: vec![subject("old subject")],
+                mime: Some(b"Subject: old subject\r\n\r\nold body\r\n".to_vec()),
+            },
+        )
+        .unwrap();
+    let Response::Delivered { message: dm, .. } = r else {
+        panic!("{r:?}")
+    };
+    c.overwrite_message(dir, INBOX, dm, false, &new).unwrap();
+    let mime = String::from_utf8_lossy(&c.message_rfc822(dir, dm).unwrap()).into_owned();
+    assert!(mime.contains("version 2") && !mime.contains("old subject"), "{mime}");
+
+    // Wrong folder, kind, unknown or deleted message.
+    for (folder, m, assoc, status) in [
+        (0x0b, mid, false, Status::NotFound),
+        (INBOX, 0x7777_7777, false, Status::NotFound),
+        (INBOX, mid, true, Status::BadRequest),
+    ] {
+        let r = c.overwrite_message(dir, folder, m, assoc, &new);
+        assert!(matches!(r, Err(ExmdbError::Call(s, _)) if s == status), "{r:?}");
+    }
+    // Quota: only the growth counts.
+    let kib = store_size(&c, dir) / 1024 + 2;
+    c.call(
+        dir,
+        &Call::SetStoreProps(vec![TaggedVal::new(PR_PROHIBIT_SEND_QUOTA, PropVal::I4(kib as i32))]),
+    )
+    .unwrap();
+    let grown = proto::MessageContent {
+        props: vec![subject("version 3"), uni(PR_BODY, &"x".repeat(10_000))],
+        ..Default::default()
+    };
+    let r = c.overwrite_message(dir, INBOX, mid, false, &grown);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::QuotaExceeded, _))), "{r:?}");
+    assert_same_message(&new, &c.read_message(dir, mid).unwrap(), "unchanged");
+    let shrunk = proto::MessageContent {
+        props: vec![subject("v4")],
+        ..Default::default()
+    };
+    c.overwrite_message(dir, INBOX, mid, false, &shrunk).unwrap();
+    soft_delete(&c, dir, mid);
+    let r = c.overwrite_message(dir, INBOX, mid, false, &shrunk);
+    assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
 }

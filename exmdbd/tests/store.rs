@@ -734,6 +734,34 @@ fn named_properties_start_at_8001_and_persist() {
     assert_eq!(st.get_propname(0x8002).unwrap(), Some(b));
 }
 
+/// PS_MAPI names are plain property ids (MS-OXCPRPT §3.2.5.7/§3.2.5.8): the LID is the id,
+/// nothing is created, and ids below 0x8000 name themselves in PS_MAPI.
+#[test]
+fn ps_mapi_names_are_their_lids() {
+    use gromox_mapi::named::*;
+    let t = tempfile::tempdir().unwrap();
+    let mut st = new_store(t.path(), "en");
+    let subject = PropName::lid(PS_MAPI, 0x0037);
+    assert_eq!(st.get_named_propid(&subject, false).unwrap(), Some(0x0037));
+    assert_eq!(st.get_named_propid(&subject, true).unwrap(), Some(0x0037));
+    for none in [
+        PropName::lid(PS_MAPI, 0x8001),
+        PropName::lid(PS_MAPI, 0),
+        PropName::lid(PS_MAPI, 0x1_0037),
+        PropName::name(PS_MAPI, "Subject"),
+    ] {
+        assert_eq!(st.get_named_propid(&none, true).unwrap(), None, "{none:?}");
+    }
+    // Nothing was added to named_properties: the next real named property still gets 0x8001.
+    let other = PropName::lid(PSETID_COMMON, 0x8580);
+    assert_eq!(st.get_named_propid(&other, true).unwrap(), Some(0x8001));
+    assert_eq!(st.get_propname(0x0037).unwrap(), Some(subject));
+    assert_eq!(st.get_propname(0x7fff).unwrap(), Some(PropName::lid(PS_MAPI, 0x7fff)));
+    assert_eq!(st.get_propname(0).unwrap(), None);
+    assert_eq!(st.get_propname(0x8001).unwrap(), Some(other));
+    assert_eq!(st.get_propname(0x8002).unwrap(), None);
+}
+
 #[test]
 fn store_cache_shares_and_closes_idle() {
     let t = tempfile::tempdir().unwrap();

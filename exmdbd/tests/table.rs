@@ -254,7 +254,7 @@ fn hierarchy_tables_one_level_recursive_sorted_restricted() {
         descending: false,
     }];
     let mut t = HierarchyTable::load(&s, top, true, None, &by_name).unwrap();
-    let rows = t.query_rows(&s, &[PR_DISPLAY_NAME, PR_DEPTH], 10).unwrap();
+    let rows = t.query_rows(&s, &[PR_DISPLAY_NAME, PR_DEPTH], 10, true, false).unwrap();
     let names: Vec<String> = rows
         .iter()
         .map(|r| r[0].as_ref().and_then(|v| v.as_str()).unwrap_or("").to_string())

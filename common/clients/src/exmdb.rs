@@ -191,12 +191,164 @@ impl ExmdbClient {
         let call = Call::WriteMessage {
             folder,
             associated,
+            mid: None,
             content: content.clone(),
         };
         match self.call(dir, &call)? {
             Response::Id(id) => Ok(id),
             r => Err(unexpected(r)),
         }
+    }
+
+    /// Replaces the whole content of message `mid` of `folder` (normal or FAI as
+    /// `associated`), as a message-instance save does ([`Call::WriteMessage`] with a message
+    /// id, Gromox `write_message` onto an existing message).
+    pub fn overwrite_message(
+        &self,
+        dir: &str,
+        folder: u64,
+        mid: u64,
+        associated: bool,
+        content: &proto::MessageContent,
+    ) -> Result<(), ExmdbError> {
+        let call = Call::WriteMessage {
+            folder,
+            associated,
+            mid: Some(mid),
+            content: content.clone(),
+        };
+        match self.call(dir, &call)? {
+            Response::Id(id) if id == mid => Ok(()),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A folder's permission rows: default and anonymous members first
+    /// ([`Call::GetPermissions`], MS-OXCPERM §2.2.1).
+    pub fn get_permissions(&self, dir: &str, folder: u64) -> Result<Vec<proto::PermissionRow>, ExmdbError> {
+        match self.call(dir, &Call::GetPermissions { folder })? {
+            Response::Permissions(v) => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Adds, modifies and removes permission rows in one transaction; `replace` first
+    /// removes every member ([`Call::UpdatePermissions`], MS-OXCPERM §2.2.2).
+    pub fn update_permissions(
+        &self,
+        dir: &str,
+        folder: u64,
+        replace: bool,
+        changes: &[proto::PermissionChange],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::UpdatePermissions {
+            folder,
+            replace,
+            changes: changes.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// A folder's server-side rules in evaluation order ([`Call::GetRules`], MS-OXORULE
+    /// §2.2.1).
+    pub fn get_rules(&self, dir: &str, folder: u64) -> Result<Vec<proto::Rule>, ExmdbError> {
+        match self.call(dir, &Call::GetRules { folder })? {
+            Response::Rules(v) => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Adds, modifies and removes rules in one transaction; `replace` first removes every
+    /// rule of the folder ([`Call::UpdateRules`], MS-OXORULE §2.2.2).
+    pub fn update_rules(
+        &self,
+        dir: &str,
+        folder: u64,
+        replace: bool,
+        changes: &[proto::RuleChange],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::UpdateRules {
+            folder,
+            replace,
+            changes: changes.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// Sets folder properties ([`Call::SetFolderProps`], Gromox `set_folder_properties`).
+    pub fn set_folder_props(
+        &self,
+        dir: &str,
+        folder: u64,
+        props: &[gromox_mapi::props::TaggedVal],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::SetFolderProps {
+            folder,
+            props: props.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// Removes folder properties ([`Call::RemoveFolderProps`], Gromox
+    /// `remove_folder_properties`).
+    pub fn remove_folder_props(
+        &self,
+        dir: &str,
+        folder: u64,
+        tags: &[gromox_mapi::props::PropTag],
+    ) -> Result<(), ExmdbError> {
+        let call = Call::RemoveFolderProps {
+            folder,
+            tags: tags.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// Copies a folder with its messages and subfolders under `parent` as `name`; the new
+    /// folder's id ([`Call::CopyFolder`]).
+    pub fn copy_folder(&self, dir: &str, folder: u64, parent: u64, name: &str) -> Result<u64, ExmdbError> {
+        let call = Call::CopyFolder {
+            folder,
+            parent,
+            name: name.to_string(),
+        };
+        match self.call(dir, &call)? {
+            Response::Id(id) => Ok(id),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The subfolder of `parent` named `name`, if any ([`Call::GetFolderByName`], Gromox
+    /// `get_folder_by_name`).
+    pub fn get_folder_by_name(&self, dir: &str, parent: u64, name: &str) -> Result<Option<u64>, ExmdbError> {
+        let call = Call::GetFolderByName {
+            parent,
+            name: name.to_string(),
+        };
+        match self.call(dir, &call)? {
+            Response::Id(id) => Ok((id != 0).then_some(id)),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// One attachment of a message by index, with its data and embedded message, without
+    /// the rest of the message ([`Call::ReadAttachment`]).
+    pub fn read_attachment(&self, dir: &str, mid: u64, index: u32) -> Result<proto::AttachmentContent, ExmdbError> {
+        match self.call(dir, &Call::ReadAttachment { mid, index })? {
+            Response::Attachment(a) => Ok(a),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A connection of its own for table calls: tables are server state of the connection
+    /// that loaded them, so they cannot go through the pool. The connection (and every table
+    /// still loaded on it) is closed when the [`ExmdbTables`] is dropped.
+    pub fn tables(&self) -> Result<ExmdbTables, ExmdbError> {
+        let conn = match self.take_live() {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        Ok(ExmdbTables { conn })
     }
 
     /// Sets properties of a message ([`Call::SetMessageProps`], Gromox
@@ -374,6 +526,185 @@ impl Conn {
         self.send(&proto::encode_request(dir, call))?;
         let p = self.recv()?;
         Ok(proto::decode_response(call, &p)?)
+    }
+}
+
+/// One connection holding content and hierarchy tables (MS-OXCTABL) of any mailboxes of one
+/// exmdbd ([`ExmdbClient::tables`]). A table id is valid on this connection for the mailbox it
+/// was loaded from; at most [`proto::MAX_TABLES`] are open at once. A request the server cannot
+/// decode makes it close the connection, and with it every table on it (later calls fail with
+/// [`ExmdbError::Closed`] or an I/O error); error statuses leave the connection and its tables.
+pub struct ExmdbTables {
+    conn: Conn,
+}
+
+/// A loaded table: its id on the connection and its row count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableInfo {
+    pub id: u32,
+    pub rows: u32,
+}
+
+impl ExmdbTables {
+    /// Runs any call on this connection.
+    pub fn call(&mut self, dir: &str, call: &Call) -> Result<Response, ExmdbError> {
+        self.conn.call(dir, call)?.map_err(|(s, m)| ExmdbError::Call(s, m))
+    }
+
+    fn table(&mut self, dir: &str, call: &Call) -> Result<TableInfo, ExmdbError> {
+        match self.call(dir, call)? {
+            Response::Table { id, rows } => Ok(TableInfo { id, rows }),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A content table of `folder`'s normal or FAI messages, restricted and sorted
+    /// ([`Call::LoadContentTable`]).
+    pub fn load_content_table(
+        &mut self,
+        dir: &str,
+        folder: u64,
+        associated: bool,
+        restriction: Option<&gromox_mapi::restriction::Restriction>,
+        sort: &[proto::SortKey],
+    ) -> Result<TableInfo, ExmdbError> {
+        let call = Call::LoadContentTable {
+            folder,
+            associated,
+            restriction: restriction.cloned(),
+            sort: sort.to_vec(),
+        };
+        self.table(dir, &call)
+    }
+
+    /// A hierarchy table of `folder`'s subfolders ([`Call::LoadHierarchyTable`]).
+    pub fn load_hierarchy_table(
+        &mut self,
+        dir: &str,
+        folder: u64,
+        recursive: bool,
+        restriction: Option<&gromox_mapi::restriction::Restriction>,
+        sort: &[proto::SortKey],
+    ) -> Result<TableInfo, ExmdbError> {
+        let call = Call::LoadHierarchyTable {
+            folder,
+            recursive,
+            restriction: restriction.cloned(),
+            sort: sort.to_vec(),
+        };
+        self.table(dir, &call)
+    }
+
+    /// Up to `count` rows from the cursor, forward or backward ([`Call::QueryTable`]).
+    pub fn query(
+        &mut self,
+        dir: &str,
+        table: u32,
+        columns: &[gromox_mapi::props::PropTag],
+        count: u32,
+        forward: bool,
+        no_advance: bool,
+    ) -> Result<Vec<Vec<Option<gromox_mapi::props::PropVal>>>, ExmdbError> {
+        let call = Call::QueryTable {
+            table,
+            columns: columns.to_vec(),
+            count,
+            forward,
+            no_advance,
+        };
+        match self.call(dir, &call)? {
+            Response::Rows(r) => Ok(r),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Moves the cursor; the rows actually moved ([`Call::SeekTable`]).
+    pub fn seek(&mut self, dir: &str, table: u32, origin: proto::Origin, offset: i64) -> Result<i64, ExmdbError> {
+        match self.call(dir, &Call::SeekTable { table, origin, offset })? {
+            Response::Seek { moved, .. } => Ok(moved),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The cursor to `numerator/denominator` of the table ([`Call::SeekFraction`]).
+    pub fn seek_fraction(&mut self, dir: &str, table: u32, numerator: u32, denominator: u32) -> Result<(), ExmdbError> {
+        let call = Call::SeekFraction {
+            table,
+            numerator,
+            denominator,
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// A bookmark at the cursor ([`Call::CreateBookmark`]).
+    pub fn create_bookmark(&mut self, dir: &str, table: u32) -> Result<u32, ExmdbError> {
+        match self.call(dir, &Call::CreateBookmark { table })? {
+            Response::Count(b) => u32::try_from(b).map_err(|_| unexpected(Response::Count(b))),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// To a bookmark plus `offset`: `(rows moved, bookmarked row gone)`
+    /// ([`Call::SeekBookmark`]).
+    pub fn seek_bookmark(
+        &mut self,
+        dir: &str,
+        table: u32,
+        bookmark: u32,
+        offset: i64,
+    ) -> Result<(i64, bool), ExmdbError> {
+        let call = Call::SeekBookmark {
+            table,
+            bookmark,
+            offset,
+        };
+        match self.call(dir, &call)? {
+            Response::Seek { moved, row_gone } => Ok((moved, row_gone)),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Frees a bookmark ([`Call::FreeBookmark`]).
+    pub fn free_bookmark(&mut self, dir: &str, table: u32, bookmark: u32) -> Result<(), ExmdbError> {
+        self.call(dir, &Call::FreeBookmark { table, bookmark }).map(|_| ())
+    }
+
+    /// The first row from the cursor that satisfies `restriction`, the cursor moved to it
+    /// ([`Call::FindRow`]).
+    pub fn find_row(
+        &mut self,
+        dir: &str,
+        table: u32,
+        restriction: &gromox_mapi::restriction::Restriction,
+        forward: bool,
+    ) -> Result<Option<u32>, ExmdbError> {
+        let call = Call::FindRow {
+            table,
+            restriction: restriction.clone(),
+            forward,
+        };
+        match self.call(dir, &call)? {
+            Response::Found(f) => Ok(f),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// `(cursor, row count)` ([`Call::QueryPosition`]).
+    pub fn position(&mut self, dir: &str, table: u32) -> Result<(u32, u32), ExmdbError> {
+        match self.call(dir, &Call::QueryPosition { table })? {
+            Response::Position { position, rows } => Ok((position, rows)),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Runs the table's query again; the new row count ([`Call::ReloadTable`]).
+    pub fn reload(&mut self, dir: &str, table: u32) -> Result<u32, ExmdbError> {
+        Ok(self.table(dir, &Call::ReloadTable { table })?.rows)
+    }
+
+    /// Frees a table ([`Call::UnloadTable`]).
+    pub fn unload(&mut self, dir: &str, table: u32) -> Result<(), ExmdbError> {
+        self.call(dir, &Call::UnloadTable { table }).map(|_| ())
     }
 }
 

@@ -11,15 +11,19 @@
 //!   `u8 status u16 version`;
 //! - request payload: `u8 call-id`, `u16 dir-len`, dir bytes (UTF-8), call body;
 //! - response payload: `u8 status`, body (for [`Status::Ok`] the response of the call,
-//!   otherwise a `u16`-length UTF-8 message).
+//!   otherwise a `u16`-length UTF-8 message). A response that would not fit in a frame is
+//!   replaced by [`Status::TooBig`] ([`encode_response_limited`]).
 
 use gromox_mapi::guid::Guid;
 use gromox_mapi::named::{PropName, PropNameKind, MAX_NAME_LEN};
 use gromox_mapi::props::{PropTag, PropVal, TaggedVal};
+use gromox_mapi::restriction::{self, Restriction};
+use gromox_mapi::rule::{self as mapi_rule, Action};
 use gromox_mapi::sqlcodec::{self, SqlValue};
 
-/// Protocol version spoken by this crate.
-pub const VERSION: u16 = 4;
+/// Protocol version spoken by this crate (5: table, permission, rule, folder-property and
+/// attachment calls, WriteMessage onto an existing message, the TooBig status).
+pub const VERSION: u16 = 5;
 /// Magic of the client's handshake frame.
 pub const MAGIC: &[u8; 7] = b"GXEXMDB";
 /// Hard cap on a frame's payload (a delivered message with its MIME must fit).
@@ -141,6 +145,9 @@ pub enum Status {
     StoreError = 9,
     /// A folder of that name exists.
     NameConflict = 10,
+    /// The response would exceed the frame limit ([`MAX_FRAME`]); nothing was framed. The
+    /// call may have had effects (a write that succeeded): only its answer is lost.
+    TooBig = 11,
 }
 
 impl Status {
@@ -158,6 +165,7 @@ impl Status {
             8 => NotSupported,
             9 => StoreError,
             10 => NameConflict,
+            11 => TooBig,
             x => return Err(ProtoError::UnknownStatus(x)),
         })
     }
@@ -171,6 +179,112 @@ pub struct FolderEntry {
     pub parent: u64,
     pub name: String,
     pub container_class: Option<String>,
+}
+
+/// One sort key (MS-OXCDATA §2.13.1 SortOrder): the property and the direction.
+/// Wire form: `u32 tag`, `u8 order` (0 TABLE_SORT_ASCEND, 1 TABLE_SORT_DESCEND; the category
+/// orders of §2.13.1 are refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    pub tag: PropTag,
+    pub descending: bool,
+}
+
+/// Where a seek starts (MS-OXCTABL §2.2.2.1.1 Origin: 0 BOOKMARK_BEGINNING, 1
+/// BOOKMARK_CURRENT, 2 BOOKMARK_END).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Beginning,
+    Current,
+    End,
+}
+
+/// A row of a folder's permission table (MS-OXCPERM §2.2.4): PidTagMemberId (0: the default
+/// member, -1: anonymous, else the member's row id), PidTagMemberName, PidTagMemberRights.
+/// Wire form: `u64 member_id`, `u32`-length name, `u32 rights`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionRow {
+    pub member_id: i64,
+    pub name: String,
+    pub rights: u32,
+}
+
+/// PidTagMemberId of the default member (MS-OXCPERM §2.2.5).
+pub const MEMBER_ID_DEFAULT: i64 = 0;
+/// PidTagMemberId of the anonymous member (MS-OXCPERM §2.2.5: 0xFFFFFFFFFFFFFFFF).
+pub const MEMBER_ID_ANONYMOUS: i64 = -1;
+
+/// One change of [`Call::UpdatePermissions`] (MS-OXCPERM §2.2.2 RopModifyPermissions
+/// PermissionsDataFlags). Wire form: `u8 flag` (1 ROW_ADD, 2 ROW_MODIFY, 4 ROW_REMOVE), then
+/// the name and rights, the member id and rights, or the member id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionChange {
+    /// A new member by name (an address, `default` or `anonymous`); an existing member of that
+    /// name gets the rights.
+    Add { name: String, rights: u32 },
+    /// New rights for a member by PidTagMemberId.
+    Modify { member_id: i64, rights: u32 },
+    /// Remove a member by PidTagMemberId (the default and anonymous members fall back to the
+    /// store's defaults).
+    Remove { member_id: i64 },
+}
+
+/// A server-side rule (MS-OXORULE §2.2.1.3, one row of the rules table): PidTagRuleId,
+/// PidTagRuleName, PidTagRuleProvider, PidTagRuleSequence, PidTagRuleState, PidTagRuleLevel,
+/// PidTagRuleUserFlags, PidTagRuleProviderData, PidTagRuleCondition (a restriction,
+/// MS-OXCDATA §2.12) and PidTagRuleActions (MS-OXORULE §2.2.5). The store's type too
+/// (`exmdbd::rules::Rule`).
+///
+/// Wire form: `u64 id`, name, provider (`u32`-length UTF-8), `u32` sequence, state, level and
+/// user flags, `u32`-length provider data, `u32`-length condition and actions in their
+/// extended-rule encodings (32-bit counts: MS-OXORULE §2.2.4, §2.2.5), decoded by
+/// gromox-mapi's bounded decoders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// `rule_id` (0 for a rule not stored yet).
+    pub id: u64,
+    pub name: String,
+    /// PidTagRuleProvider, e.g. `RuleOrganizer`.
+    pub provider: String,
+    /// Evaluation order, lowest first.
+    pub sequence: u32,
+    /// PidTagRuleState bits (`gromox_mapi::rule::ST_*`).
+    pub state: u32,
+    pub level: u32,
+    pub user_flags: u32,
+    pub provider_data: Vec<u8>,
+    pub condition: Restriction,
+    pub actions: Vec<Action>,
+}
+
+impl Rule {
+    /// An enabled Outlook rule (`RuleOrganizer`, sequence 1, level 0) not stored yet.
+    pub fn new(name: &str, condition: Restriction, actions: Vec<Action>) -> Rule {
+        Rule {
+            id: 0,
+            name: name.into(),
+            provider: "RuleOrganizer".into(),
+            sequence: 1,
+            state: mapi_rule::ST_ENABLED,
+            level: 0,
+            user_flags: 0,
+            provider_data: vec![],
+            condition,
+            actions,
+        }
+    }
+}
+
+/// One change of [`Call::UpdateRules`] (MS-OXORULE §2.2.2 RopModifyRules RuleDataFlags).
+/// Wire form: `u8 flag` (1 ROW_ADD, 2 ROW_MODIFY, 4 ROW_REMOVE), then the rule or its id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleChange {
+    /// A new rule (its `id` is ignored).
+    Add(Rule),
+    /// Replace the rule with this `id`.
+    Modify(Rule),
+    /// Remove the rule with this id.
+    Remove(u64),
 }
 
 /// A call: what the client asks of one mailbox.
@@ -306,12 +420,17 @@ pub enum Call {
     /// Gromox `read_message`: a whole message — properties, recipients, attachments with
     /// their embedded messages (MS-OXCMSG §2.2.1, §2.2.2) — ([`Response::Message`]).
     ReadMessage { mid: u64 },
-    /// Gromox `write_message` (as a creation): stores `content` as a new normal or associated
-    /// (FAI) message in `folder` with the folder and quota checks of a save (MS-OXCMSG
-    /// §3.2.5.3 RopSaveChangesMessage); [`Response::Id`] is the new message id.
+    /// Gromox `write_message`: stores `content` with the folder and quota checks of a save
+    /// (MS-OXCMSG §3.2.5.3 RopSaveChangesMessage). With `mid` `None` it is a new normal or
+    /// associated (FAI) message in `folder`; with `Some(mid)` it replaces that live message of
+    /// `folder` as a message-instance flush does (properties, recipients and attachments
+    /// replaced, a new change number, sizes and quota updated; `associated` must match).
+    /// [`Response::Id`] is the message id. Wire form: `u64 folder`, `u8 associated`, `u64 mid`
+    /// (0: new), the message.
     WriteMessage {
         folder: u64,
         associated: bool,
+        mid: Option<u64>,
         content: MessageContent,
     },
     /// Gromox `set_message_properties` (MS-OXCPRPT §3.2.5.3 RopSetProperties on a message).
@@ -319,7 +438,132 @@ pub enum Call {
     /// Gromox `remove_message_properties` (MS-OXCPRPT §3.2.5.5 RopDeleteProperties on a
     /// message).
     RemoveMessageProps { mid: u64, tags: Vec<PropTag> },
+    /// Gromox `load_content_table` (MS-OXCFOLD §2.2.1.14 RopGetContentsTable, then
+    /// MS-OXCTABL §2.2.2.4 RopRestrict and §2.2.2.3 RopSortTable in one call): the live normal
+    /// or FAI messages of `folder` that satisfy `restriction`, in `sort` order
+    /// ([`Response::Table`]). Tables belong to the connection that loaded them (at most
+    /// [`MAX_TABLES`] at once, holding at most [`MAX_TABLE_ROWS`] rows together, each
+    /// restriction at most [`MAX_TABLE_RESTRICTION`] bytes) and are dropped with it. Wire form: `u64 folder`, `u8
+    /// associated`, the optional restriction (`u8 0`, or `u8 1` + `u32`-length MS-OXCDATA §2.12
+    /// restriction with 32-bit counts), `u32 count` sort keys.
+    LoadContentTable {
+        folder: u64,
+        associated: bool,
+        restriction: Option<Restriction>,
+        sort: Vec<SortKey>,
+    },
+    /// Gromox `load_hierarchy_table` (MS-OXCFOLD §2.2.1.13 RopGetHierarchyTable): the
+    /// subfolders of `folder`, one level or the whole subtree (`recursive`, depth-first with
+    /// PidTagDepth), restricted and sorted over folder properties ([`Response::Table`]).
+    LoadHierarchyTable {
+        folder: u64,
+        recursive: bool,
+        restriction: Option<Restriction>,
+        sort: Vec<SortKey>,
+    },
+    /// Gromox `query_table` (MS-OXCTABL §2.2.2.5 RopQueryRows): up to `count` rows from the
+    /// cursor, forward or backward (nearest first), one value per column of `columns`
+    /// ([`Response::Rows`]); the cursor moves past them unless `no_advance`. The server answers
+    /// fewer rows than asked when more would not fit in a frame (MS-OXCTABL §3.2.5.5), and
+    /// [`Status::TooBig`] with the cursor unchanged when a single row does not.
+    QueryTable {
+        table: u32,
+        columns: Vec<PropTag>,
+        count: u32,
+        forward: bool,
+        no_advance: bool,
+    },
+    /// MS-OXCTABL §2.2.2.7 RopSeekRow: move the cursor `offset` rows from `origin`, clamped
+    /// ([`Response::Seek`]: the rows actually moved).
+    SeekTable { table: u32, origin: Origin, offset: i64 },
+    /// MS-OXCTABL §2.2.2.9 RopSeekRowFractional: the cursor to `numerator/denominator` of the
+    /// table.
+    SeekFraction {
+        table: u32,
+        numerator: u32,
+        denominator: u32,
+    },
+    /// MS-OXCTABL §2.2.2.11 RopCreateBookmark: a bookmark at the cursor ([`Response::Count`]);
+    /// at most [`MAX_BOOKMARKS`] per table.
+    CreateBookmark { table: u32 },
+    /// MS-OXCTABL §2.2.2.8 RopSeekRowBookmark: to the bookmarked row plus `offset`
+    /// ([`Response::Seek`]; `row_gone` when the row is no longer in the table and the next row
+    /// stands in). An unknown bookmark is [`Status::NotFound`].
+    SeekBookmark { table: u32, bookmark: u32, offset: i64 },
+    /// MS-OXCTABL §2.2.2.15 RopFreeBookmark (an unknown bookmark is [`Status::NotFound`]).
+    FreeBookmark { table: u32, bookmark: u32 },
+    /// Gromox `match_table` (MS-OXCTABL §2.2.2.14 RopFindRow): the first row from the cursor
+    /// (backward: before it) that satisfies `restriction`; the cursor moves to it
+    /// ([`Response::Found`]: its index, `None` with the cursor unchanged).
+    FindRow {
+        table: u32,
+        restriction: Restriction,
+        forward: bool,
+    },
+    /// MS-OXCTABL §2.2.2.6 RopQueryPosition ([`Response::Position`]).
+    QueryPosition { table: u32 },
+    /// Gromox `reload_content_table`: run the table's query again (the cursor stays on its row
+    /// when it is still there) ([`Response::Table`]).
+    ReloadTable { table: u32 },
+    /// Gromox `unload_table` (MS-OXCROPS RopRelease of a table): free it (unknown:
+    /// [`Status::NotFound`]).
+    UnloadTable { table: u32 },
+    /// Gromox `get_folder_perm_list` / the permissions table of MS-OXCPERM §2.2.1
+    /// RopGetPermissionsTable: every member of a folder, the default and anonymous members
+    /// first (with the store defaults when the folder has no row for them)
+    /// ([`Response::Permissions`]).
+    GetPermissions { folder: u64 },
+    /// Gromox `update_folder_permission` (MS-OXCPERM §2.2.2 RopModifyPermissions): the changes
+    /// in one transaction; `replace` (ModifyFlags ReplaceRows) first removes every member.
+    UpdatePermissions {
+        folder: u64,
+        replace: bool,
+        changes: Vec<PermissionChange>,
+    },
+    /// The rules table of a folder (MS-OXORULE §2.2.1 RopGetRulesTable; Gromox
+    /// `load_rule_table` + `query_table`) in evaluation order ([`Response::Rules`]).
+    GetRules { folder: u64 },
+    /// Gromox `update_folder_rule` (MS-OXORULE §2.2.2 RopModifyRules): the changes in one
+    /// transaction; `replace` (ModifyRulesFlag 0x01) first removes every rule of the folder.
+    UpdateRules {
+        folder: u64,
+        replace: bool,
+        changes: Vec<RuleChange>,
+    },
+    /// Gromox `set_folder_properties` (MS-OXCPRPT §3.2.5.3 RopSetProperties on a folder);
+    /// a new PR_DISPLAY_NAME is checked like a rename (name conflicts refused), store-maintained
+    /// tags are skipped.
+    SetFolderProps { folder: u64, props: Vec<TaggedVal> },
+    /// Gromox `remove_folder_properties` (MS-OXCPRPT §3.2.5.5 RopDeleteProperties on a
+    /// folder); PR_DISPLAY_NAME and store-maintained tags are kept.
+    RemoveFolderProps { folder: u64, tags: Vec<PropTag> },
+    /// Gromox `movecopy_folder` as a copy (MS-OXCFOLD §2.2.1.7 RopCopyFolder, recursive): the
+    /// folder with its messages and subfolders under `parent` as `name` ([`Response::Id`]: the
+    /// new folder). Copying a folder into its own subtree is [`Status::BadRequest`].
+    CopyFolder { folder: u64, parent: u64, name: String },
+    /// Gromox `get_folder_by_name`: the live subfolder of `parent` named `name`
+    /// (case-insensitive) ([`Response::Id`], 0 when there is none).
+    GetFolderByName { parent: u64, name: String },
+    /// One attachment of a live message by its index (attachment number, in the order
+    /// ReadMessage lists them): its properties and embedded message, without the rest of the
+    /// message (MS-OXCMSG §2.2.3.12 RopOpenAttachment + property reads) ([`Response::Attachment`]).
+    ReadAttachment { mid: u64, index: u32 },
 }
+
+/// Most tables one connection may hold open ([`Call::LoadContentTable`]).
+pub const MAX_TABLES: usize = 64;
+/// Most bookmarks one table may hold ([`Call::CreateBookmark`]).
+pub const MAX_BOOKMARKS: usize = 1024;
+/// Most values (rows × columns) one [`Call::QueryTable`] answers; the row count is clamped.
+/// Rows that would not fit in a frame are not returned either (fewer rows, as MS-OXCTABL
+/// §3.2.5.5 allows; the cursor moves past the rows returned).
+pub const MAX_QUERY_CELLS: usize = 1 << 20;
+/// Most rows all tables of one connection may hold together when a table is loaded (8 bytes
+/// each: 32 MiB).
+pub const MAX_TABLE_ROWS: usize = 1 << 22;
+/// Largest restriction a table keeps, in its wire form (a table holds its restriction for
+/// reloads).
+pub const MAX_TABLE_RESTRICTION: usize = 256 * 1024;
 
 /// A whole message as [`Call::ReadMessage`] and [`Call::WriteMessage`] carry it (Gromox
 /// `MESSAGE_CONTENT`, MS-OXCMSG §2.2): properties, recipient rows and attachments.
@@ -480,6 +724,33 @@ pub enum Response {
     PropNames(Vec<Option<PropName>>),
     /// ReadMessage.
     Message(MessageContent),
+    /// LoadContentTable, LoadHierarchyTable, ReloadTable: the table id and its row count.
+    Table {
+        id: u32,
+        rows: u32,
+    },
+    /// QueryTable: one value per requested column (`None`: the row lacks it). Wire form:
+    /// `u32 count` rows, each `u32 count` values, each `u8 0` or `u8 1` + one property as in a
+    /// property list.
+    Rows(Vec<Vec<Option<PropVal>>>),
+    /// SeekTable, SeekBookmark: rows moved (signed) and whether the bookmarked row is gone.
+    Seek {
+        moved: i64,
+        row_gone: bool,
+    },
+    /// QueryPosition: the cursor (Numerator) and the row count (Denominator).
+    Position {
+        position: u32,
+        rows: u32,
+    },
+    /// FindRow: the index of the row found.
+    Found(Option<u32>),
+    /// GetPermissions.
+    Permissions(Vec<PermissionRow>),
+    /// GetRules.
+    Rules(Vec<Rule>),
+    /// ReadAttachment.
+    Attachment(AttachmentContent),
 }
 
 impl Call {
@@ -529,12 +800,33 @@ impl Call {
             WriteMessage { .. } => 39,
             SetMessageProps { .. } => 40,
             RemoveMessageProps { .. } => 41,
+            LoadContentTable { .. } => 42,
+            LoadHierarchyTable { .. } => 43,
+            QueryTable { .. } => 44,
+            SeekTable { .. } => 45,
+            SeekFraction { .. } => 46,
+            CreateBookmark { .. } => 47,
+            SeekBookmark { .. } => 48,
+            FreeBookmark { .. } => 49,
+            FindRow { .. } => 50,
+            QueryPosition { .. } => 51,
+            ReloadTable { .. } => 52,
+            UnloadTable { .. } => 53,
+            GetPermissions { .. } => 54,
+            UpdatePermissions { .. } => 55,
+            GetRules { .. } => 56,
+            UpdateRules { .. } => 57,
+            SetFolderProps { .. } => 58,
+            RemoveFolderProps { .. } => 59,
+            CopyFolder { .. } => 60,
+            GetFolderByName { .. } => 61,
+            ReadAttachment { .. } => 62,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 42] = [
+        const NAMES: [&str; 63] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -577,6 +869,27 @@ impl Call {
             "WriteMessage",
             "SetMessageProps",
             "RemoveMessageProps",
+            "LoadContentTable",
+            "LoadHierarchyTable",
+            "QueryTable",
+            "SeekTable",
+            "SeekFraction",
+            "CreateBookmark",
+            "SeekBookmark",
+            "FreeBookmark",
+            "FindRow",
+            "QueryPosition",
+            "ReloadTable",
+            "UnloadTable",
+            "GetPermissions",
+            "UpdatePermissions",
+            "GetRules",
+            "UpdateRules",
+            "SetFolderProps",
+            "RemoveFolderProps",
+            "CopyFolder",
+            "GetFolderByName",
+            "ReadAttachment",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -587,14 +900,15 @@ impl Call {
         match self {
             GetStoreProps | GetFolderProps(_) | GetMessageProps(_) => 1,
             ListFolders => 2,
-            CreateFolder { .. } | WriteMessage { .. } => 3,
+            CreateFolder { .. } | WriteMessage { .. } | CopyFolder { .. } | GetFolderByName { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
             EmptyFolder { .. }
             | PurgeSoftdel
             | PurgeSoftdelOlder { .. }
             | PurgeDatafiles
             | MailboxRights { .. }
-            | AutoreplyDue { .. } => 5,
+            | AutoreplyDue { .. }
+            | CreateBookmark { .. } => 5,
             FolderState { .. } => 6,
             ListMessages { .. } => 7,
             MessageRfc822 { .. } => 8,
@@ -603,6 +917,14 @@ impl Call {
             GetNamedPropIds { .. } => 11,
             GetNamedPropNames { .. } => 12,
             ReadMessage { .. } => 13,
+            LoadContentTable { .. } | LoadHierarchyTable { .. } | ReloadTable { .. } => 14,
+            QueryTable { .. } => 15,
+            SeekTable { .. } | SeekBookmark { .. } => 16,
+            QueryPosition { .. } => 17,
+            FindRow { .. } => 18,
+            GetPermissions { .. } => 19,
+            GetRules { .. } => 20,
+            ReadAttachment { .. } => 21,
             _ => 0,
         }
     }
@@ -759,10 +1081,12 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
         WriteMessage {
             folder,
             associated,
+            mid,
             content,
         } => {
             put_u64(&mut w, *folder);
             w.push(*associated as u8);
+            put_u64(&mut w, mid.unwrap_or(0));
             put_message(&mut w, content);
         }
         SetMessageProps { mid, props } => {
@@ -773,8 +1097,191 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u64(&mut w, *mid);
             put_tags(&mut w, tags);
         }
+        LoadContentTable {
+            folder,
+            associated,
+            restriction,
+            sort,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*associated as u8);
+            put_opt_restriction(&mut w, restriction.as_ref());
+            put_sort(&mut w, sort);
+        }
+        LoadHierarchyTable {
+            folder,
+            recursive,
+            restriction,
+            sort,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*recursive as u8);
+            put_opt_restriction(&mut w, restriction.as_ref());
+            put_sort(&mut w, sort);
+        }
+        QueryTable {
+            table,
+            columns,
+            count,
+            forward,
+            no_advance,
+        } => {
+            put_u32(&mut w, *table);
+            put_tags(&mut w, columns);
+            put_u32(&mut w, *count);
+            w.push(*forward as u8);
+            w.push(*no_advance as u8);
+        }
+        SeekTable { table, origin, offset } => {
+            put_u32(&mut w, *table);
+            w.push(match origin {
+                Origin::Beginning => 0,
+                Origin::Current => 1,
+                Origin::End => 2,
+            });
+            put_u64(&mut w, *offset as u64);
+        }
+        SeekFraction {
+            table,
+            numerator,
+            denominator,
+        } => {
+            put_u32(&mut w, *table);
+            put_u32(&mut w, *numerator);
+            put_u32(&mut w, *denominator);
+        }
+        CreateBookmark { table } | QueryPosition { table } | ReloadTable { table } | UnloadTable { table } => {
+            put_u32(&mut w, *table)
+        }
+        SeekBookmark {
+            table,
+            bookmark,
+            offset,
+        } => {
+            put_u32(&mut w, *table);
+            put_u32(&mut w, *bookmark);
+            put_u64(&mut w, *offset as u64);
+        }
+        FreeBookmark { table, bookmark } => {
+            put_u32(&mut w, *table);
+            put_u32(&mut w, *bookmark);
+        }
+        FindRow {
+            table,
+            restriction,
+            forward,
+        } => {
+            put_u32(&mut w, *table);
+            put_bytes(&mut w, &restriction::encode(restriction, true));
+            w.push(*forward as u8);
+        }
+        GetPermissions { folder } | GetRules { folder } => put_u64(&mut w, *folder),
+        UpdatePermissions {
+            folder,
+            replace,
+            changes,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*replace as u8);
+            put_u32(&mut w, changes.len() as u32);
+            for c in changes {
+                match c {
+                    PermissionChange::Add { name, rights } => {
+                        w.push(1);
+                        put_str32(&mut w, name);
+                        put_u32(&mut w, *rights);
+                    }
+                    PermissionChange::Modify { member_id, rights } => {
+                        w.push(2);
+                        put_u64(&mut w, *member_id as u64);
+                        put_u32(&mut w, *rights);
+                    }
+                    PermissionChange::Remove { member_id } => {
+                        w.push(4);
+                        put_u64(&mut w, *member_id as u64);
+                    }
+                }
+            }
+        }
+        UpdateRules {
+            folder,
+            replace,
+            changes,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*replace as u8);
+            put_u32(&mut w, changes.len() as u32);
+            for c in changes {
+                match c {
+                    RuleChange::Add(r) => {
+                        w.push(1);
+                        put_rule(&mut w, r);
+                    }
+                    RuleChange::Modify(r) => {
+                        w.push(2);
+                        put_rule(&mut w, r);
+                    }
+                    RuleChange::Remove(id) => {
+                        w.push(4);
+                        put_u64(&mut w, *id);
+                    }
+                }
+            }
+        }
+        SetFolderProps { folder, props } => {
+            put_u64(&mut w, *folder);
+            put_props(&mut w, props);
+        }
+        RemoveFolderProps { folder, tags } => {
+            put_u64(&mut w, *folder);
+            put_tags(&mut w, tags);
+        }
+        CopyFolder { folder, parent, name } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, *parent);
+            put_str32(&mut w, name);
+        }
+        GetFolderByName { parent, name } => {
+            put_u64(&mut w, *parent);
+            put_str32(&mut w, name);
+        }
+        ReadAttachment { mid, index } => {
+            put_u64(&mut w, *mid);
+            put_u32(&mut w, *index);
+        }
     }
     w
+}
+
+fn put_opt_restriction(w: &mut Vec<u8>, r: Option<&Restriction>) {
+    match r {
+        Some(r) => {
+            w.push(1);
+            put_bytes(w, &restriction::encode(r, true));
+        }
+        None => w.push(0),
+    }
+}
+
+fn put_sort(w: &mut Vec<u8>, sort: &[SortKey]) {
+    put_u32(w, sort.len() as u32);
+    for k in sort {
+        put_u32(w, k.tag.0);
+        w.push(k.descending as u8);
+    }
+}
+
+/// A [`Rule`] (see its wire form).
+fn put_rule(w: &mut Vec<u8>, r: &Rule) {
+    put_u64(w, r.id);
+    put_str32(w, &r.name);
+    put_str32(w, &r.provider);
+    for v in [r.sequence, r.state, r.level, r.user_flags] {
+        put_u32(w, v);
+    }
+    put_bytes(w, &r.provider_data);
+    put_bytes(w, &restriction::encode(&r.condition, true));
+    put_bytes(w, &mapi_rule::encode_actions(&r.actions, true));
 }
 
 fn put_tags(w: &mut Vec<u8>, t: &[PropTag]) {
@@ -996,6 +1503,7 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         39 => WriteMessage {
             folder: r.u64()?,
             associated: r.bool()?,
+            mid: Some(r.u64()?).filter(|&m| m != 0),
             content: r.message(0)?,
         },
         40 => SetMessageProps {
@@ -1005,6 +1513,127 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         41 => RemoveMessageProps {
             mid: r.u64()?,
             tags: r.tags()?,
+        },
+        42 => LoadContentTable {
+            folder: r.u64()?,
+            associated: r.bool()?,
+            restriction: r.opt_restriction()?,
+            sort: r.sort()?,
+        },
+        43 => LoadHierarchyTable {
+            folder: r.u64()?,
+            recursive: r.bool()?,
+            restriction: r.opt_restriction()?,
+            sort: r.sort()?,
+        },
+        44 => QueryTable {
+            table: r.u32()?,
+            columns: r.tags()?,
+            count: r.u32()?,
+            forward: r.bool()?,
+            no_advance: r.bool()?,
+        },
+        45 => SeekTable {
+            table: r.u32()?,
+            origin: match r.u8()? {
+                0 => Origin::Beginning,
+                1 => Origin::Current,
+                2 => Origin::End,
+                _ => return Err(ProtoError::Invalid("seek origin")),
+            },
+            offset: r.u64()? as i64,
+        },
+        46 => SeekFraction {
+            table: r.u32()?,
+            numerator: r.u32()?,
+            denominator: r.u32()?,
+        },
+        47 => CreateBookmark { table: r.u32()? },
+        48 => SeekBookmark {
+            table: r.u32()?,
+            bookmark: r.u32()?,
+            offset: r.u64()? as i64,
+        },
+        49 => FreeBookmark {
+            table: r.u32()?,
+            bookmark: r.u32()?,
+        },
+        50 => FindRow {
+            table: r.u32()?,
+            restriction: r.restriction()?,
+            forward: r.bool()?,
+        },
+        51 => QueryPosition { table: r.u32()? },
+        52 => ReloadTable { table: r.u32()? },
+        53 => UnloadTable { table: r.u32()? },
+        54 => GetPermissions { folder: r.u64()? },
+        55 => {
+            let folder = r.u64()?;
+            let replace = r.bool()?;
+            let n = r.count(1 + 8)?;
+            let mut changes = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                changes.push(match r.u8()? {
+                    1 => PermissionChange::Add {
+                        name: r.str32()?,
+                        rights: r.u32()?,
+                    },
+                    2 => PermissionChange::Modify {
+                        member_id: r.u64()? as i64,
+                        rights: r.u32()?,
+                    },
+                    4 => PermissionChange::Remove {
+                        member_id: r.u64()? as i64,
+                    },
+                    _ => return Err(ProtoError::Invalid("permission change flag")),
+                });
+            }
+            UpdatePermissions {
+                folder,
+                replace,
+                changes,
+            }
+        }
+        56 => GetRules { folder: r.u64()? },
+        57 => {
+            let folder = r.u64()?;
+            let replace = r.bool()?;
+            let n = r.count(1 + 8)?;
+            let mut changes = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                changes.push(match r.u8()? {
+                    1 => RuleChange::Add(r.rule()?),
+                    2 => RuleChange::Modify(r.rule()?),
+                    4 => RuleChange::Remove(r.u64()?),
+                    _ => return Err(ProtoError::Invalid("rule change flag")),
+                });
+            }
+            UpdateRules {
+                folder,
+                replace,
+                changes,
+            }
+        }
+        58 => SetFolderProps {
+            folder: r.u64()?,
+            props: r.props()?,
+        },
+        59 => RemoveFolderProps {
+            folder: r.u64()?,
+            tags: r.tags()?,
+        },
+        60 => CopyFolder {
+            folder: r.u64()?,
+            parent: r.u64()?,
+            name: r.str32()?,
+        },
+        61 => GetFolderByName {
+            parent: r.u64()?,
+            name: r.str32()?,
+        },
+        62 => ReadAttachment {
+            mid: r.u64()?,
+            index: r.u32()?,
         },
         x => return Err(ProtoError::UnknownCall(x)),
     };
@@ -1077,8 +1706,86 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             }
         }
         Response::Message(m) => put_message(&mut w, m),
+        Response::Table { id, rows } => {
+            put_u32(&mut w, *id);
+            put_u32(&mut w, *rows);
+        }
+        Response::Rows(rows) => {
+            put_u32(&mut w, rows.len() as u32);
+            for row in rows {
+                put_u32(&mut w, row.len() as u32);
+                for v in row {
+                    match v {
+                        Some(v) => {
+                            w.push(1);
+                            put_prop(&mut w, PropTag(0), v);
+                        }
+                        None => w.push(0),
+                    }
+                }
+            }
+        }
+        Response::Seek { moved, row_gone } => {
+            put_u64(&mut w, *moved as u64);
+            w.push(*row_gone as u8);
+        }
+        Response::Position { position, rows } => {
+            put_u32(&mut w, *position);
+            put_u32(&mut w, *rows);
+        }
+        Response::Found(i) => match i {
+            Some(i) => {
+                w.push(1);
+                put_u32(&mut w, *i);
+            }
+            None => w.push(0),
+        },
+        Response::Permissions(rows) => {
+            put_u32(&mut w, rows.len() as u32);
+            for p in rows {
+                put_u64(&mut w, p.member_id as u64);
+                put_str32(&mut w, &p.name);
+                put_u32(&mut w, p.rights);
+            }
+        }
+        Response::Rules(rules) => {
+            put_u32(&mut w, rules.len() as u32);
+            for r in rules {
+                put_rule(&mut w, r);
+            }
+        }
+        Response::Attachment(a) => {
+            put_props(&mut w, &a.props);
+            match &a.embedded {
+                Some(e) => {
+                    w.push(1);
+                    put_message(&mut w, e);
+                }
+                None => w.push(0),
+            }
+        }
     }
     w
+}
+
+/// Encodes a successful response like [`encode_response`], unless the payload would exceed
+/// `limit` bytes (at most [`MAX_FRAME`]; the peer could not take the frame): then a
+/// [`Status::TooBig`] error naming both sizes. The caller logs it.
+pub fn encode_response_limited(resp: &Response, limit: usize) -> Result<Vec<u8>, (Vec<u8>, usize)> {
+    let p = encode_response(resp);
+    let limit = limit.min(MAX_FRAME);
+    if p.len() <= limit {
+        return Ok(p);
+    }
+    let n = p.len();
+    drop(p);
+    Err((
+        encode_error(
+            Status::TooBig,
+            &format!("response of {n} bytes exceeds the frame limit of {limit} bytes"),
+        ),
+        n,
+    ))
 }
 
 /// Encodes an error response payload.
@@ -1194,6 +1901,69 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
             Response::PropNames(v)
         }
         13 => Response::Message(r.message(0)?),
+        14 => Response::Table {
+            id: r.u32()?,
+            rows: r.u32()?,
+        },
+        15 => {
+            let n = r.count(4)?;
+            let mut rows = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                let m = r.count(1)?;
+                let mut row = Vec::with_capacity(m.min(PREALLOC));
+                for _ in 0..m {
+                    row.push(match r.u8()? {
+                        0 => None,
+                        1 => Some(r.prop()?.val),
+                        _ => return Err(ProtoError::Invalid("option flag")),
+                    });
+                }
+                rows.push(row);
+            }
+            Response::Rows(rows)
+        }
+        16 => Response::Seek {
+            moved: r.u64()? as i64,
+            row_gone: r.bool()?,
+        },
+        17 => Response::Position {
+            position: r.u32()?,
+            rows: r.u32()?,
+        },
+        18 => Response::Found(match r.u8()? {
+            0 => None,
+            1 => Some(r.u32()?),
+            _ => return Err(ProtoError::Invalid("option flag")),
+        }),
+        19 => {
+            let n = r.count(8 + 4 + 4)?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(PermissionRow {
+                    member_id: r.u64()? as i64,
+                    name: r.str32()?,
+                    rights: r.u32()?,
+                });
+            }
+            Response::Permissions(v)
+        }
+        20 => {
+            let n = r.count(8 + 4 * 9)?;
+            let mut v = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                v.push(r.rule()?);
+            }
+            Response::Rules(v)
+        }
+        21 => {
+            let props = r.props()?;
+            let embedded = match r.u8()? {
+                0 => None,
+                1 => Some(Box::new(r.message(1)?)),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            };
+            Response::Attachment(AttachmentContent { props, embedded })
+        }
         _ => Response::Count(r.u64()?),
     })
 }
@@ -1209,7 +1979,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let _ = decode_request(&again);
     }
     let _ = Notification::decode(data);
-    for kind in 0..14u8 {
+    for kind in 0..22u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
     }
@@ -1255,26 +2025,31 @@ fn put_ids(w: &mut Vec<u8>, ids: &[u64]) {
 fn put_props(w: &mut Vec<u8>, props: &[TaggedVal]) {
     put_u32(w, props.len() as u32);
     for p in props {
-        // The tag carries the value's real type (the codec decodes by it).
-        let tag = (p.tag.0 & 0xffff_0000) | p.val.ptype() as u32;
-        put_u32(w, tag);
-        match sqlcodec::encode(&p.val) {
-            SqlValue::Integer(i) => {
-                w.push(0);
-                w.extend_from_slice(&i.to_le_bytes());
-            }
-            SqlValue::Real(f) => {
-                w.push(1);
-                w.extend_from_slice(&f.to_le_bytes());
-            }
-            SqlValue::Text(s) => {
-                w.push(2);
-                put_str32(w, &s);
-            }
-            SqlValue::Blob(b) => {
-                w.push(3);
-                put_bytes(w, &b);
-            }
+        put_prop(w, p.tag, &p.val);
+    }
+}
+
+/// One property of a property list.
+fn put_prop(w: &mut Vec<u8>, tag: PropTag, val: &PropVal) {
+    // The tag carries the value's real type (the codec decodes by it).
+    let tag = (tag.0 & 0xffff_0000) | val.ptype() as u32;
+    put_u32(w, tag);
+    match sqlcodec::encode(val) {
+        SqlValue::Integer(i) => {
+            w.push(0);
+            w.extend_from_slice(&i.to_le_bytes());
+        }
+        SqlValue::Real(f) => {
+            w.push(1);
+            w.extend_from_slice(&f.to_le_bytes());
+        }
+        SqlValue::Text(s) => {
+            w.push(2);
+            put_str32(w, &s);
+        }
+        SqlValue::Blob(b) => {
+            w.push(3);
+            put_bytes(w, &b);
         }
     }
 }
@@ -1382,22 +2157,76 @@ impl<'a> Reader<'a> {
         let n = self.count(4 + 1 + 4)?;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
-            let tag = PropTag(self.u32()?);
-            let ty = tag.ptype().ok_or(ProtoError::Invalid("property type"))?;
-            let sv = match self.u8()? {
-                0 => {
-                    let x = self.u64()?;
-                    SqlValue::Integer(x as i64)
-                }
-                1 => SqlValue::Real(f64::from_bits(self.u64()?)),
-                2 => SqlValue::Text(self.str32()?),
-                3 => SqlValue::Blob(self.bytes()?.to_vec()),
-                _ => return Err(ProtoError::Invalid("value kind")),
-            };
-            let val: PropVal = sqlcodec::decode(ty, sv).map_err(|_| ProtoError::Invalid("property value"))?;
-            v.push(TaggedVal::new(tag, val));
+            v.push(self.prop()?);
         }
         Ok(v)
+    }
+    /// One property of a property list.
+    fn prop(&mut self) -> R<TaggedVal> {
+        let tag = PropTag(self.u32()?);
+        let ty = tag.ptype().ok_or(ProtoError::Invalid("property type"))?;
+        let sv = match self.u8()? {
+            0 => {
+                let x = self.u64()?;
+                SqlValue::Integer(x as i64)
+            }
+            1 => SqlValue::Real(f64::from_bits(self.u64()?)),
+            2 => SqlValue::Text(self.str32()?),
+            3 => SqlValue::Blob(self.bytes()?.to_vec()),
+            _ => return Err(ProtoError::Invalid("value kind")),
+        };
+        let val: PropVal = sqlcodec::decode(ty, sv).map_err(|_| ProtoError::Invalid("property value"))?;
+        Ok(TaggedVal::new(tag, val))
+    }
+    /// A restriction in its MS-OXCDATA §2.12 form with 32-bit counts, `u32`-length framed;
+    /// gromox-mapi's decoder bounds its depth and node count.
+    fn restriction(&mut self) -> R<Restriction> {
+        let b = self.bytes()?;
+        restriction::decode(b, true).map_err(|_| ProtoError::Invalid("restriction"))
+    }
+    fn opt_restriction(&mut self) -> R<Option<Restriction>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.restriction()?)),
+            _ => Err(ProtoError::Invalid("option flag")),
+        }
+    }
+    fn sort(&mut self) -> R<Vec<SortKey>> {
+        let n = self.count(4 + 1)?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            let tag = PropTag(self.u32()?);
+            let descending = match self.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(ProtoError::Invalid("sort order")),
+            };
+            v.push(SortKey { tag, descending });
+        }
+        Ok(v)
+    }
+    /// A [`Rule`] (see its wire form).
+    fn rule(&mut self) -> R<Rule> {
+        let id = self.u64()?;
+        let name = self.str32()?;
+        let provider = self.str32()?;
+        let (sequence, state, level, user_flags) = (self.u32()?, self.u32()?, self.u32()?, self.u32()?);
+        let provider_data = self.bytes()?.to_vec();
+        let condition = self.restriction()?;
+        let actions =
+            mapi_rule::decode_actions(self.bytes()?, true).map_err(|_| ProtoError::Invalid("rule actions"))?;
+        Ok(Rule {
+            id,
+            name,
+            provider,
+            sequence,
+            state,
+            level,
+            user_flags,
+            provider_data,
+            condition,
+            actions,
+        })
     }
     fn tags(&mut self) -> R<Vec<PropTag>> {
         let n = self.count(4)?;
@@ -1481,6 +2310,20 @@ mod names {
         );
         assert_eq!(super::Call::FolderState { folder: 0 }.name(), "FolderState");
         assert_eq!(
+            super::Call::LoadContentTable {
+                folder: 0,
+                associated: false,
+                restriction: None,
+                sort: vec![]
+            }
+            .name(),
+            "LoadContentTable"
+        );
+        assert_eq!(
+            super::Call::ReadAttachment { mid: 0, index: 0 }.name(),
+            "ReadAttachment"
+        );
+        assert_eq!(
             super::Call::MailboxRights { user: String::new() }.name(),
             "MailboxRights"
         );
@@ -1534,6 +2377,51 @@ mod tests {
                 },
                 AttachmentContent::default(),
             ],
+        }
+    }
+
+    /// A restriction with nesting, a content test and a sub-object test.
+    fn restriction() -> Restriction {
+        use gromox_mapi::restriction::{FuzzyLevel, RelOp, SubObject};
+        Restriction::And(vec![
+            Restriction::Content {
+                level: FuzzyLevel::Substring,
+                flags: gromox_mapi::restriction::FL_IGNORECASE,
+                tag: tag(0x37, PropType::Unicode),
+                value: TaggedVal::new(tag(0x37, PropType::Unicode), PropVal::Unicode("report ✓".into())),
+            },
+            Restriction::Not(Box::new(Restriction::Property {
+                op: RelOp::Ge,
+                tag: tag(0x0e08, PropType::I4),
+                value: TaggedVal::new(tag(0x0e08, PropType::I4), PropVal::I4(4096)),
+            })),
+            Restriction::SubObject {
+                sub: SubObject::Recipients,
+                restriction: Box::new(Restriction::Exist(tag(0x39fe, PropType::Unicode))),
+            },
+        ])
+    }
+
+    /// A rule that moves mail with a subject to folder 0x0b.
+    fn rule() -> Rule {
+        use gromox_mapi::rule::{ActionData, OP_MOVE};
+        Rule {
+            provider_data: vec![1, 2, 3],
+            user_flags: 7,
+            ..Rule::new(
+                "move it ✓",
+                restriction(),
+                vec![Action {
+                    kind: OP_MOVE,
+                    flavor: 0,
+                    flags: 0,
+                    data: ActionData::MoveCopy {
+                        same_store: true,
+                        store_eid: vec![],
+                        folder_eid: gromox_mapi::rule::server_eid(0x0b),
+                    },
+                }],
+            )
         }
     }
 
@@ -1637,11 +2525,13 @@ mod tests {
             Call::WriteMessage {
                 folder: 0x0d,
                 associated: false,
+                mid: None,
                 content: message(),
             },
             Call::WriteMessage {
                 folder: 0x0d,
                 associated: true,
+                mid: Some(0x1_0002),
                 content: nested(MAX_MESSAGE_DEPTH),
             },
             Call::SetMessageProps {
@@ -1652,6 +2542,117 @@ mod tests {
                 mid: 5,
                 tags: vec![tag(0x37, PropType::Unicode), tag(0x1000, PropType::Unicode)],
             },
+            Call::LoadContentTable {
+                folder: 0x0d,
+                associated: false,
+                restriction: Some(restriction()),
+                sort: vec![
+                    SortKey {
+                        tag: tag(0x0e06, PropType::SysTime),
+                        descending: true,
+                    },
+                    SortKey {
+                        tag: tag(0x37, PropType::Unicode),
+                        descending: false,
+                    },
+                ],
+            },
+            Call::LoadContentTable {
+                folder: 0x0d,
+                associated: true,
+                restriction: None,
+                sort: vec![],
+            },
+            Call::LoadHierarchyTable {
+                folder: 9,
+                recursive: true,
+                restriction: Some(Restriction::Exist(tag(0x3001, PropType::Unicode))),
+                sort: vec![SortKey {
+                    tag: tag(0x3001, PropType::Unicode),
+                    descending: false,
+                }],
+            },
+            Call::QueryTable {
+                table: 3,
+                columns: vec![tag(0x37, PropType::Unicode), tag(0x674a, PropType::I8)],
+                count: 50,
+                forward: false,
+                no_advance: true,
+            },
+            Call::SeekTable {
+                table: 3,
+                origin: Origin::End,
+                offset: -20,
+            },
+            Call::SeekTable {
+                table: 3,
+                origin: Origin::Current,
+                offset: i64::MAX,
+            },
+            Call::SeekFraction {
+                table: 3,
+                numerator: 1,
+                denominator: 2,
+            },
+            Call::CreateBookmark { table: 3 },
+            Call::SeekBookmark {
+                table: 3,
+                bookmark: 7,
+                offset: -1,
+            },
+            Call::FreeBookmark { table: 3, bookmark: 7 },
+            Call::FindRow {
+                table: 3,
+                restriction: restriction(),
+                forward: false,
+            },
+            Call::QueryPosition { table: 3 },
+            Call::ReloadTable { table: 3 },
+            Call::UnloadTable { table: u32::MAX },
+            Call::GetPermissions { folder: 9 },
+            Call::UpdatePermissions {
+                folder: 9,
+                replace: true,
+                changes: vec![
+                    PermissionChange::Add {
+                        name: "bob@example.org".into(),
+                        rights: 0x7fb,
+                    },
+                    PermissionChange::Modify {
+                        member_id: MEMBER_ID_ANONYMOUS,
+                        rights: 0,
+                    },
+                    PermissionChange::Remove { member_id: 12 },
+                ],
+            },
+            Call::GetRules { folder: 0x0d },
+            Call::UpdateRules {
+                folder: 0x0d,
+                replace: false,
+                changes: vec![
+                    RuleChange::Add(rule()),
+                    RuleChange::Modify(Rule { id: 4, ..rule() }),
+                    RuleChange::Remove(5),
+                ],
+            },
+            Call::SetFolderProps {
+                folder: 9,
+                props: props.clone(),
+            },
+            Call::RemoveFolderProps {
+                folder: 9,
+                tags: vec![tag(0x3004, PropType::Unicode)],
+            },
+            Call::CopyFolder {
+                folder: 9,
+                parent: 10,
+                name: "Kopie ✓".into(),
+            },
+            Call::GetFolderByName {
+                parent: 9,
+                name: "Projekte".into(),
+            },
+            Call::ReadAttachment { mid: 5, index: 1 },
         ];
         for c in calls {
             let p = encode_request("/var/lib/gromox/user/x/y", &c);
@@ -1735,11 +2736,112 @@ mod tests {
                 Call::WriteMessage {
                     folder: 1,
                     associated: false,
+                    mid: None,
                     content: MessageContent::default(),
                 },
                 Response::Id(0x1_0002),
             ),
             (Call::RemoveMessageProps { mid: 1, tags: vec![] }, Response::Done),
+            (
+                Call::LoadContentTable {
+                    folder: 1,
+                    associated: false,
+                    restriction: None,
+                    sort: vec![],
+                },
+                Response::Table { id: 1, rows: 250_000 },
+            ),
+            (Call::ReloadTable { table: 1 }, Response::Table { id: 1, rows: 0 }),
+            (
+                Call::QueryTable {
+                    table: 1,
+                    columns: vec![],
+                    count: 0,
+                    forward: true,
+                    no_advance: false,
+                },
+                Response::Rows(vec![
+                    vec![
+                        Some(PropVal::Unicode("Hello ✓".into())),
+                        None,
+                        Some(PropVal::I8(-7)),
+                        Some(PropVal::Boolean(true)),
+                    ],
+                    vec![],
+                    vec![None],
+                ]),
+            ),
+            (
+                Call::SeekBookmark {
+                    table: 1,
+                    bookmark: 1,
+                    offset: 0,
+                },
+                Response::Seek {
+                    moved: -3,
+                    row_gone: true,
+                },
+            ),
+            (
+                Call::QueryPosition { table: 1 },
+                Response::Position { position: 5, rows: 9 },
+            ),
+            (
+                Call::FindRow {
+                    table: 1,
+                    restriction: Restriction::And(vec![]),
+                    forward: true,
+                },
+                Response::Found(Some(4)),
+            ),
+            (
+                Call::FindRow {
+                    table: 1,
+                    restriction: Restriction::And(vec![]),
+                    forward: true,
+                },
+                Response::Found(None),
+            ),
+            (Call::CreateBookmark { table: 1 }, Response::Count(2)),
+            (
+                Call::GetPermissions { folder: 1 },
+                Response::Permissions(vec![
+                    PermissionRow {
+                        member_id: MEMBER_ID_DEFAULT,
+                        name: "default".into(),
+                        rights: 0x400,
+                    },
+                    PermissionRow {
+                        member_id: MEMBER_ID_ANONYMOUS,
+                        name: "anonymous".into(),
+                        rights: 0,
+                    },
+                    PermissionRow {
+                        member_id: 3,
+                        name: "bob@example.org".into(),
+                        rights: 0x7fb,
+                    },
+                ]),
+            ),
+            (
+                Call::GetRules { folder: 1 },
+                Response::Rules(vec![rule(), Rule { id: 9, ..rule() }]),
+            ),
+            (
+                Call::ReadAttachment { mid: 1, index: 0 },
+                Response::Attachment(message().attachments[0].clone()),
+            ),
+            (
+                Call::ReadAttachment { mid: 1, index: 1 },
+                Response::Attachment(AttachmentContent::default()),
+            ),
+            (
+                Call::GetFolderByName {
+                    parent: 1,
+                    name: String::new(),
+                },
+                Response::Id(0),
+            ),
         ];
         for (c, r) in cases {
             let p = encode_response(&r);
@@ -1789,6 +2891,7 @@ mod tests {
         let call = Call::WriteMessage {
             folder: 1,
             associated: false,
+            mid: None,
             content: deep.clone(),
         };
         assert_eq!(
@@ -1801,6 +2904,7 @@ mod tests {
         let mut p = vec![39u8, 0, 0];
         p.extend_from_slice(&1u64.to_le_bytes());
         p.push(0);
+        p.extend_from_slice(&0u64.to_le_bytes());
         for _ in 0..100_000 {
             p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
         }
@@ -1813,6 +2917,7 @@ mod tests {
             let mut p = vec![39u8, 0, 0];
             p.extend_from_slice(&1u64.to_le_bytes());
             p.push(0);
+            p.extend_from_slice(&0u64.to_le_bytes());
             p.extend_from_slice(&body);
             assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
         }
@@ -1836,6 +2941,175 @@ mod tests {
         assert_eq!(decode_request(&p), Err(ProtoError::Invalid("property name kind")));
     }
 
+    /// Restrictions, sort orders, rules and rows from a hostile peer: errors, never panics or
+    /// big allocations; nesting beyond gromox-mapi's depth limit is refused.
+    #[test]
+    fn hostile_tables_and_rules_are_errors() {
+        let load = |r: Restriction| Call::LoadContentTable {
+            folder: 1,
+            associated: false,
+            restriction: Some(r),
+            sort: vec![],
+        };
+        let mut deep = Restriction::Exist(tag(0x37, PropType::Unicode));
+        for _ in 0..restriction::MAX_DEPTH + 1 {
+            deep = Restriction::Not(Box::new(deep));
+        }
+        assert_eq!(
+            decode_request(&encode_request("", &load(deep))),
+            Err(ProtoError::Invalid("restriction"))
+        );
+        // A restriction blob that lies about its length, garbage inside the blob.
+        let mut p = encode_request("", &load(Restriction::Exist(tag(0x37, PropType::Unicode))));
+        let at = 3 + 8 + 1 + 1;
+        p[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
+        let mut p = encode_request("", &load(Restriction::Exist(tag(0x37, PropType::Unicode))));
+        p[at + 4] = 0xee;
+        assert_eq!(decode_request(&p), Err(ProtoError::Invalid("restriction")));
+        // Category sort orders (MS-OXCDATA §2.13.1 TABLE_SORT_CATEG_MAX) are refused.
+        let mut p = encode_request(
+            "",
+            &Call::LoadHierarchyTable {
+                folder: 1,
+                recursive: false,
+                restriction: None,
+                sort: vec![SortKey {
+                    tag: tag(0x37, PropType::Unicode),
+                    descending: false,
+                }],
+            },
+        );
+        let n = p.len();
+        p[n - 1] = 4;
+        assert_eq!(decode_request(&p), Err(ProtoError::Invalid("sort order")));
+        // Lying counts of changes, rows and rules.
+        for (id, body) in [
+            (55u8, [&1u64.to_le_bytes()[..], &[0], &u32::MAX.to_le_bytes()].concat()),
+            (
+                57u8,
+                [&1u64.to_le_bytes()[..], &[1], &(u32::MAX / 9).to_le_bytes()].concat(),
+            ),
+        ] {
+            let mut p = vec![id, 0, 0];
+            p.extend_from_slice(&body);
+            assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
+        }
+        for kind in [15u8, 19, 20] {
+            let b = u32::MAX.to_le_bytes();
+            assert_eq!(
+                decode_response_body(kind, &mut Reader::new(&b)),
+                Err(ProtoError::Truncated)
+            );
+        }
+        // Bad rule actions inside an otherwise valid rule.
+        let call = Call::UpdateRules {
+            folder: 1,
+            replace: false,
+            changes: vec![RuleChange::Add(rule())],
+        };
+        let mut p = encode_request("", &call);
+        let acts = mapi_rule::encode_actions(&rule().actions, true).len();
+        p.truncate(p.len() - acts - 4);
+        put_bytes(&mut p, &[0xff, 0xff, 0xff]);
+        assert_eq!(decode_request(&p), Err(ProtoError::Invalid("rule actions")));
+    }
+
+    /// A response over the frame limit becomes a TooBig error frame, not an unframeable one.
+    #[test]
+    fn oversized_responses_become_too_big() {
+        let r = Response::Bytes(vec![0; 1000]);
+        assert_eq!(encode_response_limited(&r, 2000), Ok(encode_response(&r)));
+        let (e, n) = encode_response_limited(&r, 100).unwrap_err();
+        assert_eq!(n, 1 + 4 + 1000);
+        match decode_response(&Call::MessageRfc822 { mid: 1 }, &e).unwrap() {
+            Err((Status::TooBig, m)) => assert!(m.contains("1005 bytes") && m.contains("100 bytes"), "{m}"),
+            r => panic!("{r:?}"),
+        }
+        // The limit never exceeds what a frame can carry.
+        let (_, n) = encode_response_limited(&Response::Bytes(vec![0; MAX_FRAME]), usize::MAX).unwrap_err();
+        assert!(n > MAX_FRAME);
+        assert_eq!(Status::from_u8(11), Ok(Status::TooBig));
+    }
+
+    /// The version-5 seeds: valid requests and responses of the table, rule and permission
+    /// calls (so the fuzzer starts inside the restriction, sort, rule and row decoders).
+    /// `cargo test -p gromox-exmdb-proto -- --ignored write_fuzz_seeds` rewrites them.
+    fn v5_seeds() -> Vec<(&'static str, Vec<u8>)> {
+        let rows = Response::Rows(vec![vec![
+            Some(PropVal::Unicode("x".into())),
+            None,
+            Some(PropVal::I4(3)),
+        ]]);
+        vec![
+            (
+                "load_content_table",
+                encode_request(
+                    "/d",
+                    &Call::LoadContentTable {
+                        folder: 0x0d,
+                        associated: false,
+                        restriction: Some(restriction()),
+                        sort: vec![SortKey {
+                            tag: tag(0x0e06, PropType::SysTime),
+                            descending: true,
+                        }],
+                    },
+                ),
+            ),
+            (
+                "find_row",
+                encode_request(
+                    "/d",
+                    &Call::FindRow {
+                        table: 1,
+                        restriction: restriction(),
+                        forward: true,
+                    },
+                ),
+            ),
+            (
+                "update_rules",
+                encode_request(
+                    "/d",
+                    &Call::UpdateRules {
+                        folder: 0x0d,
+                        replace: true,
+                        changes: vec![RuleChange::Add(rule()), RuleChange::Remove(2)],
+                    },
+                ),
+            ),
+            (
+                "update_permissions",
+                encode_request(
+                    "/d",
+                    &Call::UpdatePermissions {
+                        folder: 9,
+                        replace: false,
+                        changes: vec![
+                            PermissionChange::Add {
+                                name: "bob@example.org".into(),
+                                rights: 0x7fb,
+                            },
+                            PermissionChange::Remove { member_id: -1 },
+                        ],
+                    },
+                ),
+            ),
+            ("rows", encode_response(&rows)[1..].to_vec()),
+            ("rules", encode_response(&Response::Rules(vec![rule()]))[1..].to_vec()),
+        ]
+    }
+
+    #[test]
+    #[ignore]
+    fn write_fuzz_seeds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode");
+        for (name, data) in v5_seeds() {
+            std::fs::write(dir.join(name), data).unwrap();
+        }
+    }
+
     #[test]
     fn fuzz_seeds_run() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode");
@@ -1855,5 +3129,13 @@ mod tests {
         };
         assert_eq!(content.recipients.len(), 1);
         assert!(content.attachments[0].embedded.is_some());
+        // The version-5 seeds are current.
+        for (name, data) in v5_seeds() {
+            assert_eq!(
+                std::fs::read(dir.join(name)).unwrap(),
+                data,
+                "seed {name}: rewrite with write_fuzz_seeds"
+            );
+        }
     }
 }
