@@ -4,6 +4,7 @@
 //!   streaming, bounded-memory reader;
 //! - [`produce`]: producers turning EML (RFC 5322), mbox, iCalendar (RFC 5545), vCard
 //!   (RFC 6350) and TNEF (MS-OXTNEF) into stream frames via `gromox-convert`;
+//! - [`kdb`]: Zarafa/Kopano stores (MySQL/MariaDB database + attachment directory);
 //! - [`oxm`]: Outlook .msg files (MS-OXMSG on MS-CFB compound files);
 //! - [`import`]: the importer writing frames into an information store (in-process, using the
 //!   `exmdbd` library directly; the exmdb RPC path is to come);
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod export;
 pub mod import;
+pub mod kdb;
 pub mod oxm;
 pub mod produce;
 pub mod pst;
