@@ -209,9 +209,13 @@ pub fn produce_files<W: Write>(
     Ok((n, failed))
 }
 
-/// The mailbox `dir` behind exmdbd: `exmdb_listen` and the user directory from the
+/// The exmdb client for the mailbox `dir`: `exmdb_listen` and the user directory from the
 /// configuration (`-c`), routed to the mailbox's home server.
-fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::target::RpcTarget, String> {
+fn rpc_client(
+    me: &str,
+    m: &getopts::Matches,
+    dir: &Path,
+) -> Result<(std::sync::Arc<gromox_clients::exmdb::ExmdbClient>, String), String> {
     let cfg = gromox_base::config::Config::load(
         me,
         m.opt_str("c").as_deref().map(Path::new),
@@ -222,7 +226,13 @@ fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::targe
     let (router, _) = gromox_directory::routing::router(&cfg)?;
     let dir = dir.to_str().ok_or("the mailbox path is not UTF-8")?;
     let client = router.for_maildir(dir).map_err(|e| e.to_string())?;
-    crate::target::RpcTarget::new(client, dir).map_err(|e| e.to_string())
+    Ok((client, dir.to_string()))
+}
+
+/// The mailbox `dir` behind exmdbd as an import target.
+fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::target::RpcTarget, String> {
+    let (client, dir) = rpc_client(me, m, dir)?;
+    crate::target::RpcTarget::new(client, &dir).map_err(|e| e.to_string())
 }
 
 /// Resolves `-u user@domain` / `-u @domain` to the store directory.
@@ -399,6 +409,11 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
         "write one TNEF (winmail.dat) file per message below DIR",
         "DIR",
     );
+    o.optflag(
+        "",
+        "rpc",
+        "read through exmdbd over the exmdb RPC (exmdb_listen; the mailbox's home server) instead of opening the store here",
+    );
     let m = match o.parse(&args[1.min(args.len())..]) {
         Ok(m) => m,
         Err(e) => {
@@ -422,7 +437,7 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
         eprint!(
             "{}",
             o.usage(&format!(
-                "Usage: {me} -u user@domain (--mail DIR | --mt > stream | --vcard > contacts.vcf | --ical > calendar.ics | --tnef DIR)"
+                "Usage: {me} -u user@domain [--rpc] (--mail DIR | --mt > stream | --vcard > contacts.vcf | --ical > calendar.ics | --tnef DIR)"
             ))
         );
         return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
@@ -434,14 +449,39 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let store = match Store::open(&dir, &StoreOptions::default()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{me}: {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
+    let local;
+    let remote;
+    let (store, private): (&dyn export::Source, bool) = if m.opt_present("rpc") {
+        let src = match rpc_client(&me, &m, &dir) {
+            Ok((client, d)) => export::RpcSource::new(client, &d),
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        let private = match src.is_private() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        remote = src;
+        (&remote, private)
+    } else {
+        local = match Store::open(&dir, &StoreOptions::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        (&local, local.is_private())
     };
-    let root = if store.is_private() {
+    if let Some(note) = store.src_limits() {
+        eprintln!("{me}: note: {note}");
+    }
+    let root = if private {
         exmdbd::layout::fid::IPMSUBTREE
     } else {
         exmdbd::layout::fid::PUB_IPMSUBTREE
@@ -449,13 +489,13 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
     let mut errs = std::io::stderr();
     let r = match outdir {
         _ if m.opt_present("ical") => export::export_ical(
-            &store,
+            store,
             root,
             std::io::BufWriter::new(std::io::stdout().lock()),
             &mut errs,
         ),
         _ if tnefdir.is_some() => match &tnefdir {
-            Some(d) => export::export_tnef(&store, root, Path::new(d), &mut errs),
+            Some(d) => export::export_tnef(store, root, Path::new(d), &mut errs),
             None => Ok(0),
         },
         _ if m.opt_present("vcard") => {
@@ -470,17 +510,17 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
                 }
             };
             export::export_vcard(
-                &store,
+                store,
                 root,
                 version,
                 std::io::BufWriter::new(std::io::stdout().lock()),
                 &mut errs,
             )
         }
-        Some(d) => export::export_eml(&store, root, Path::new(&d), &mut errs),
+        Some(d) => export::export_eml(store, root, Path::new(&d), &mut errs),
         None => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
-            export::export_mt(&store, root, out, &mut errs).map(|x| x.1)
+            export::export_mt(store, root, out, &mut errs).map(|x| x.1)
         }
     };
     match r {
