@@ -18,6 +18,7 @@ pub mod kdb;
 pub mod oxm;
 pub mod produce;
 pub mod pst;
+pub mod pstraw;
 pub mod stream;
 pub mod target;
 
