@@ -688,7 +688,7 @@ impl std::fmt::Debug for SqlParams {
 
 fn cell_u64(v: mysql::Value) -> Option<u64> {
     match v {
-        mysql::Value::Int(i) => u64::try_from(i).ok().or(Some(i as u64)),
+        mysql::Value::Int(i) => u64::try_from(i).ok(),
         mysql::Value::UInt(u) => Some(u),
         mysql::Value::Bytes(b) => std::str::from_utf8(&b).ok()?.trim().parse().ok(),
         mysql::Value::Double(d) => Some(d as u64),
