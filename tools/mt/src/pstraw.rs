@@ -172,6 +172,40 @@ impl Raw {
         })
     }
 
+    /// Every top-level node id of the node B-tree (for checks and tools).
+    pub fn all_nodes(&mut self) -> R<Vec<u32>> {
+        let mut out = Vec::new();
+        self.bt_walk(self.nbt, 0, &mut out)?;
+        Ok(out)
+    }
+
+    fn bt_walk(&mut self, ib: u64, depth: usize, out: &mut Vec<u32>) -> R<()> {
+        if depth > MAX_LEVELS {
+            return Err("B-tree nested too deeply".into());
+        }
+        let p = self.page(ib)?;
+        let w = self.wide;
+        let meta = if w { 488 } else { 496 };
+        let (n, cb, level) = (usize::from(p[meta]), usize::from(p[meta + 2]), p[meta + 3]);
+        if cb == 0 || n.saturating_mul(cb) > meta {
+            return Err(format!("B-tree page at {ib:#x}: bad entry count/size"));
+        }
+        for i in 0..n {
+            let o = i * cb;
+            if level == 0 {
+                out.push(u32_at(&p, o)?);
+            } else {
+                let child = if w {
+                    u64_at(&p, o + 16)?
+                } else {
+                    u64::from(u32_at(&p, o + 8)?)
+                };
+                self.bt_walk(child, depth + 1, out)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The raw bytes of an internal block (subnode blocks are never encoded).
     fn raw_block(&mut self, bid: u64) -> R<Vec<u8>> {
         let e = self
