@@ -478,13 +478,23 @@ impl<S: Source, W: Write> Walk<'_, S, W> {
                         self.fail(pr);
                     }
                     let message = self.p.to_mt(&m)?;
-                    self.p.w.message(&MessageFrame {
+                    let r = self.p.w.message(&MessageFrame {
                         folder: target,
                         associated: fai,
-                        source: mp,
+                        source: mp.clone(),
                         message,
                         mime: None,
-                    })?;
+                    });
+                    match r {
+                        // Nothing was written: the message alone is lost, the stream goes on.
+                        Err(StreamError::TooLong { .. }) => {
+                            self.fail(format!(
+                                "{mp}: larger than a stream frame ({MAX_FRAME} bytes), not converted"
+                            ));
+                            continue;
+                        }
+                        r => r?,
+                    }
                     if fai {
                         self.stats.associated += 1;
                     } else {

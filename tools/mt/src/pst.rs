@@ -505,13 +505,24 @@ impl<W: Write> Walk<'_, W> {
                         self.fail(format!("{kind} {id:#x}: {pr}"));
                     }
                     let message = self.p.to_mt(&m)?;
-                    self.p.w.message(&MessageFrame {
+                    let r = self.p.w.message(&MessageFrame {
                         folder: target,
                         associated: fai,
                         source: format!("{}:{kind} {id:#x}", self.src),
                         message,
                         mime: None,
-                    })?;
+                    });
+                    match r {
+                        // Nothing was written: the message alone is lost, the stream goes on.
+                        Err(StreamError::TooLong { .. }) => {
+                            self.fail(format!(
+                                "folder {node:#x}: {kind} {id:#x}: larger than a stream frame ({} bytes), not converted",
+                                crate::stream::MAX_FRAME
+                            ));
+                            continue;
+                        }
+                        r => r?,
+                    }
                     if fai {
                         self.stats.associated += 1;
                     } else {

@@ -390,3 +390,53 @@ fn broken_objects_are_named_and_the_rest_converts() {
     }
     assert_eq!(subjects, [Some("broken attachment".into()), Some("fine".into())]);
 }
+
+/// A message larger than a stream frame is reported and skipped; the next one still converts.
+#[test]
+fn oversized_message_is_skipped() {
+    let n = |id, kind, flags| Node { id, kind, flags };
+    let mut src = MemSource {
+        stores: vec![StoreRow {
+            hierarchy_id: 1,
+            user_id: 1,
+            kind: 0,
+            user_name: "big".into(),
+            guid: vec![2; 16],
+        }],
+        hierarchy: vec![
+            (1, n(2, kdb::T_FOLDER, 0)),
+            (2, n(3, kdb::T_FOLDER, 1)),
+            (3, n(5, kdb::T_MESSAGE, 0)),
+            (3, n(6, kdb::T_MESSAGE, 0)),
+        ],
+        props: vec![
+            (3, prow(0x3001, 0x1E, "IPM_SUBTREE")),
+            (
+                5,
+                PropRow {
+                    tag: 0x1013,
+                    ty: 0x102,
+                    binary: Some(vec![b'x'; (64 << 20) + 1]),
+                    ..Default::default()
+                },
+            ),
+            (6, prow(0x0037, 0x1E, "small")),
+        ],
+        ..Default::default()
+    };
+    let store = src.stores[0].clone();
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    let mut p = gromox_mt::produce::Producer::new(&mut out).unwrap();
+    let st = kdb::kdb_to_stream(&mut src, &store, &mut p, &Default::default(), &mut errs).unwrap();
+    p.finish().unwrap();
+    let errs = String::from_utf8(errs).unwrap();
+    assert_eq!((st.messages, st.failed), (1, 1), "{errs}");
+    assert!(errs.contains("message 5: larger than a stream frame"), "{errs}");
+    let mut r = Reader::new(&out[..]).unwrap();
+    let mut n = 0;
+    while let Some(f) = r.next_frame().unwrap() {
+        n += usize::from(matches!(f, Frame::Message(_)));
+    }
+    assert_eq!(n, 1);
+}
