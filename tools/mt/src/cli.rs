@@ -209,9 +209,13 @@ pub fn produce_files<W: Write>(
     Ok((n, failed))
 }
 
-/// The mailbox `dir` behind exmdbd: `exmdb_listen` and the user directory from the
+/// The exmdb client for the mailbox `dir`: `exmdb_listen` and the user directory from the
 /// configuration (`-c`), routed to the mailbox's home server.
-fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::target::RpcTarget, String> {
+fn rpc_client(
+    me: &str,
+    m: &getopts::Matches,
+    dir: &Path,
+) -> Result<(std::sync::Arc<gromox_clients::exmdb::ExmdbClient>, String), String> {
     let cfg = gromox_base::config::Config::load(
         me,
         m.opt_str("c").as_deref().map(Path::new),
@@ -222,7 +226,13 @@ fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::targe
     let (router, _) = gromox_directory::routing::router(&cfg)?;
     let dir = dir.to_str().ok_or("the mailbox path is not UTF-8")?;
     let client = router.for_maildir(dir).map_err(|e| e.to_string())?;
-    crate::target::RpcTarget::new(client, dir).map_err(|e| e.to_string())
+    Ok((client, dir.to_string()))
+}
+
+/// The mailbox `dir` behind exmdbd as an import target.
+fn rpc_target(me: &str, m: &getopts::Matches, dir: &Path) -> Result<crate::target::RpcTarget, String> {
+    let (client, dir) = rpc_client(me, m, dir)?;
+    crate::target::RpcTarget::new(client, &dir).map_err(|e| e.to_string())
 }
 
 /// Resolves `-u user@domain` / `-u @domain` to the store directory.
@@ -399,6 +409,11 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
         "write one TNEF (winmail.dat) file per message below DIR",
         "DIR",
     );
+    o.optflag(
+        "",
+        "rpc",
+        "read through exmdbd over the exmdb RPC (exmdb_listen; the mailbox's home server) instead of opening the store here",
+    );
     let m = match o.parse(&args[1.min(args.len())..]) {
         Ok(m) => m,
         Err(e) => {
@@ -422,7 +437,7 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
         eprint!(
             "{}",
             o.usage(&format!(
-                "Usage: {me} -u user@domain (--mail DIR | --mt > stream | --vcard > contacts.vcf | --ical > calendar.ics | --tnef DIR)"
+                "Usage: {me} -u user@domain [--rpc] (--mail DIR | --mt > stream | --vcard > contacts.vcf | --ical > calendar.ics | --tnef DIR)"
             ))
         );
         return ExitCode::from(if m.opt_present("h") { 0 } else { 2 });
@@ -434,14 +449,39 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let store = match Store::open(&dir, &StoreOptions::default()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{me}: {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
+    let local;
+    let remote;
+    let (store, private): (&dyn export::Source, bool) = if m.opt_present("rpc") {
+        let src = match rpc_client(&me, &m, &dir) {
+            Ok((client, d)) => export::RpcSource::new(client, &d),
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        let private = match src.is_private() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        remote = src;
+        (&remote, private)
+    } else {
+        local = match Store::open(&dir, &StoreOptions::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{me}: {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+        };
+        (&local, local.is_private())
     };
-    let root = if store.is_private() {
+    if let Some(note) = store.src_limits() {
+        eprintln!("{me}: note: {note}");
+    }
+    let root = if private {
         exmdbd::layout::fid::IPMSUBTREE
     } else {
         exmdbd::layout::fid::PUB_IPMSUBTREE
@@ -449,13 +489,13 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
     let mut errs = std::io::stderr();
     let r = match outdir {
         _ if m.opt_present("ical") => export::export_ical(
-            &store,
+            store,
             root,
             std::io::BufWriter::new(std::io::stdout().lock()),
             &mut errs,
         ),
         _ if tnefdir.is_some() => match &tnefdir {
-            Some(d) => export::export_tnef(&store, root, Path::new(d), &mut errs),
+            Some(d) => export::export_tnef(store, root, Path::new(d), &mut errs),
             None => Ok(0),
         },
         _ if m.opt_present("vcard") => {
@@ -470,17 +510,17 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
                 }
             };
             export::export_vcard(
-                &store,
+                store,
                 root,
                 version,
                 std::io::BufWriter::new(std::io::stdout().lock()),
                 &mut errs,
             )
         }
-        Some(d) => export::export_eml(&store, root, Path::new(&d), &mut errs),
+        Some(d) => export::export_eml(store, root, Path::new(&d), &mut errs),
         None => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
-            export::export_mt(&store, root, out, &mut errs).map(|x| x.1)
+            export::export_mt(store, root, out, &mut errs).map(|x| x.1)
         }
     };
     match r {
@@ -599,4 +639,159 @@ pub fn pst_files<W: Write>(
     }
     p.finish()?;
     Ok(total)
+}
+
+/// `gromox-kdb2mt`: one store of a Zarafa/Kopano database → stream on stdout. The store is
+/// chosen with `--mbox-guid GUID` (hex of `stores.guid`) or `--mbox-mro USER` (`stores.user_name`);
+/// `-l` lists the stores. The SQL password comes from the `SQLPASS` environment variable.
+/// Exit 0 all read, 1 some objects could not be read, 2 usage/connection/stream error.
+pub fn kdb2mt_main(args: Vec<String>) -> ExitCode {
+    use crate::kdb::{KdbOptions, MysqlSource, SqlParams};
+    let me = prog(&args, "gromox-kdb2mt");
+    let mut o = getopts::Options::new();
+    o.optopt("", "sql-host", "database host (default localhost)", "HOST");
+    o.optopt("", "sql-port", "database port (default 3306)", "PORT");
+    o.optopt(
+        "",
+        "sql-user",
+        "database user (default root); password from $SQLPASS",
+        "USER",
+    );
+    o.optopt("", "sql-db", "database name (default kopano)", "NAME");
+    o.optopt(
+        "",
+        "src-attach",
+        "Kopano's attachment directory (attachment_path)",
+        "DIR",
+    );
+    o.optopt("", "mbox-guid", "the store with this GUID (32 hex digits)", "GUID");
+    o.optopt("", "mbox-mro", "the store of this user (stores.user_name)", "USER");
+    o.optflag("l", "", "list the stores and exit");
+    o.optflag(
+        "s",
+        "",
+        "splice: map the store's top folders onto the target's (Inbox → Inbox …)",
+    );
+    o.optflag("p", "", "print every object's properties (stderr)");
+    o.optflag("t", "", "print the folder tree (stderr)");
+    o.optflag("v", "", "verbose");
+    o.optflag("h", "help", "this help");
+    let m = match o.parse(&args[1.min(args.len())..]) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let usage = format!(
+        "Usage: {me} [--sql-host H] [--sql-port P] [--sql-user U] [--sql-db DB] [--src-attach DIR] \
+         (--mbox-guid GUID | --mbox-mro USER) [-s] [-p] [-t] [-v] > stream\n       {me} [--sql-…] -l"
+    );
+    if m.opt_present("h") {
+        eprint!("{}", o.usage(&usage));
+        return ExitCode::SUCCESS;
+    }
+    let port = match m.opt_str("sql-port").map(|p| p.parse::<u16>()) {
+        None => 3306,
+        Some(Ok(p)) => p,
+        Some(Err(_)) => {
+            eprintln!("{me}: --sql-port: not a port number");
+            return ExitCode::from(2);
+        }
+    };
+    let params = SqlParams {
+        host: m.opt_str("sql-host").unwrap_or_else(|| "localhost".into()),
+        port,
+        user: m.opt_str("sql-user").unwrap_or_else(|| "root".into()),
+        pass: std::env::var("SQLPASS").ok().filter(|p| !p.is_empty()),
+        db: m.opt_str("sql-db").unwrap_or_else(|| "kopano".into()),
+    };
+    let mut src = match MysqlSource::connect(&params, m.opt_str("src-attach").map(PathBuf::from)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    use crate::kdb::Source;
+    let stores = match src.stores() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{me}: {params:?}: stores: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    if m.opt_present("l") {
+        println!("{:<32}  {:>8}  {:>6}  {:<4}  user", "GUID", "object", "userid", "type");
+        for s in &stores {
+            let kind = match s.kind {
+                0 => "priv",
+                1 => "pub",
+                2 => "arch",
+                _ => "?",
+            };
+            println!(
+                "{:<32}  {:>8}  {:>6}  {:<4}  {}",
+                hex(&s.guid),
+                s.hierarchy_id,
+                s.user_id,
+                kind,
+                s.user_name
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let chosen = match (m.opt_str("mbox-guid"), m.opt_str("mbox-mro")) {
+        (Some(g), None) => {
+            let g = g.replace(['-', '{', '}'], "").to_ascii_lowercase();
+            stores.iter().find(|s| hex(&s.guid) == g)
+        }
+        (None, Some(u)) => stores.iter().find(|s| s.user_name.eq_ignore_ascii_case(&u)),
+        _ => {
+            eprint!(
+                "{}",
+                o.usage(&format!("{me}: need one of --mbox-guid, --mbox-mro (or -l)\n{usage}"))
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let Some(store) = chosen.cloned() else {
+        eprintln!("{me}: no such store in {params:?} (see -l)");
+        return ExitCode::from(2);
+    };
+    if std::io::stdout().is_terminal() {
+        eprintln!("{me}: refusing to write a binary stream to a terminal; pipe it into gromox-import");
+        return ExitCode::from(2);
+    }
+    let opts = KdbOptions {
+        splice: m.opt_present("s"),
+        tree: m.opt_present("t"),
+        print_props: m.opt_present("p"),
+    };
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut errs = std::io::stderr();
+    let r = Producer::new(out).map_err(Error::from).and_then(|mut p| {
+        let st = crate::kdb::kdb_to_stream(&mut src, &store, &mut p, &opts, &mut errs).map_err(|e| match e {
+            crate::kdb::KdbError::Stream(s) => Error::Stream(s),
+            crate::kdb::KdbError::Source(s) => Error::Usage(s),
+        })?;
+        p.finish()?;
+        Ok(st)
+    });
+    match r {
+        Ok(s) => {
+            if m.opt_present("v") {
+                eprintln!(
+                    "{me}: {} folders, {} messages, {} associated messages, {} failed",
+                    s.folders, s.messages, s.associated, s.failed
+                );
+            }
+            ExitCode::from(u8::from(s.failed > 0))
+        }
+        Err(e) => {
+            eprintln!("{me}: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

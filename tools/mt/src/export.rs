@@ -1,25 +1,236 @@
 //! Exporters: store → EML files (RFC 5322), store → stream, EML files → mbox (RFC 4155).
+//!
+//! Every exporter reads through [`Source`]: a store opened in this process (the `exmdbd`
+//! library) or a mailbox behind exmdbd over the exmdb RPC ([`RpcSource`], `gromox-export
+//! --rpc`, routed to the mailbox's home server like `gromox-import --rpc`).
 
 use crate::stream::{FolderFrame, MessageFrame};
 use crate::Error;
 use exmdbd::{MessageContent, Store};
-use gromox_convert::mapi::MapiMessage;
+use gromox_clients::exmdb::{ExmdbClient, ExmdbError};
+use gromox_convert::mapi::{MapiAttachment, MapiMessage};
+use gromox_exmdb_proto::{Call, Response};
+use gromox_mapi::{PropName, PropVal, TaggedVal};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
+
+/// What an export reads: folders, message lists, whole messages and their RFC 5322 form.
+pub trait Source {
+    /// Every live folder of the store.
+    fn src_folders(&self) -> Result<Vec<exmdbd::FolderInfo>, Error>;
+    /// The live messages of a folder, normal or associated (FAI).
+    fn src_messages(&self, folder: u64, associated: bool) -> Result<Vec<u64>, Error>;
+    /// A whole message in the store's terms (named properties by the store's ids).
+    fn src_read(&self, mid: u64) -> Result<MessageContent, Error>;
+    /// A stored message with its named properties resolved to names.
+    fn src_bridge(&self, c: &MessageContent) -> Result<MapiMessage, Error>;
+    /// The RFC 5322 form: the original MIME when kept, else generated.
+    fn src_eml(&self, mid: u64) -> Result<Vec<u8>, Error>;
+    /// The original MIME only (`None`: not kept, or not knowable from this source).
+    fn src_mime(&self, mid: u64) -> Result<Option<Vec<u8>>, Error>;
+    /// What this source cannot export, said once per export (`None`: nothing).
+    fn src_limits(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl Source for Store {
+    fn src_folders(&self) -> Result<Vec<exmdbd::FolderInfo>, Error> {
+        Ok(self.list_folders()?.into_iter().filter(|f| !f.deleted).collect())
+    }
+    fn src_messages(&self, folder: u64, associated: bool) -> Result<Vec<u64>, Error> {
+        Ok(self.list_messages(folder, associated)?)
+    }
+    fn src_read(&self, mid: u64) -> Result<MessageContent, Error> {
+        Ok(self.read_message(mid)?)
+    }
+    fn src_bridge(&self, c: &MessageContent) -> Result<MapiMessage, Error> {
+        Ok(exmdbd::imapview::to_bridge(self, c)?)
+    }
+    fn src_eml(&self, mid: u64) -> Result<Vec<u8>, Error> {
+        Ok(self.message_rfc822(mid)?)
+    }
+    fn src_mime(&self, mid: u64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.message_mime(mid)?)
+    }
+}
+
+fn rpc(e: ExmdbError) -> Error {
+    Error::Usage(format!("exmdb: {e}"))
+}
+
+/// A mailbox behind exmdbd, read with ListFolders, ListMessages, ReadMessage, MessageRfc822
+/// and GetNamedPropNames (names cached per export).
+pub struct RpcSource {
+    client: Arc<ExmdbClient>,
+    dir: String,
+    names: RefCell<HashMap<u16, Option<PropName>>>,
+}
+
+/// Messages per ListMessages call.
+const PAGE: u32 = 1000;
+
+impl RpcSource {
+    pub fn new(client: Arc<ExmdbClient>, dir: &str) -> RpcSource {
+        RpcSource {
+            client,
+            dir: dir.to_string(),
+            names: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the mailbox is a private store (it has an Inbox, id 0x0d, under IPM_SUBTREE).
+    pub fn is_private(&self) -> Result<bool, Error> {
+        Ok(self
+            .src_folders()?
+            .iter()
+            .any(|f| f.id == exmdbd::layout::fid::INBOX && f.parent == Some(exmdbd::layout::fid::IPMSUBTREE)))
+    }
+
+    /// Resolves every named-property id of `c` (and its attachments and embedded messages)
+    /// not cached yet with one GetNamedPropNames call.
+    fn learn_names(&self, c: &MessageContent) -> Result<(), Error> {
+        fn collect(c: &MessageContent, out: &mut Vec<u16>) {
+            let ids = c
+                .props
+                .iter()
+                .chain(c.recipients.iter().flatten())
+                .chain(c.attachments.iter().flat_map(|a| a.props.iter()))
+                .map(|t| t.tag.id())
+                .filter(|id| *id >= 0x8000);
+            out.extend(ids);
+            for a in &c.attachments {
+                if let Some(e) = &a.embedded {
+                    collect(e, out);
+                }
+            }
+        }
+        let mut ids = Vec::new();
+        collect(c, &mut ids);
+        {
+            let known = self.names.borrow();
+            ids.retain(|id| !known.contains_key(id));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let names = self.client.get_named_propnames(&self.dir, &ids).map_err(rpc)?;
+        self.names.borrow_mut().extend(ids.into_iter().zip(names));
+        Ok(())
+    }
+
+    fn split(&self, p: &[TaggedVal]) -> (Vec<TaggedVal>, Vec<(PropName, PropVal)>) {
+        let names = self.names.borrow();
+        let mut tagged = Vec::new();
+        let mut named = Vec::new();
+        for t in p {
+            if t.tag.id() < 0x8000 {
+                tagged.push(t.clone());
+            } else if let Some(Some(n)) = names.get(&t.tag.id()) {
+                named.push((n.clone(), t.val.clone()));
+            }
+        }
+        (tagged, named)
+    }
+
+    fn bridge(&self, c: &MessageContent) -> MapiMessage {
+        let (props, named) = self.split(&c.props);
+        MapiMessage {
+            props,
+            named,
+            recipients: c.recipients.iter().map(|r| self.split(r).0).collect(),
+            attachments: c
+                .attachments
+                .iter()
+                .map(|a| {
+                    let (props, named) = self.split(&a.props);
+                    MapiAttachment {
+                        props,
+                        named,
+                        embedded: a.embedded.as_ref().map(|e| Box::new(self.bridge(e))),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Source for RpcSource {
+    fn src_folders(&self) -> Result<Vec<exmdbd::FolderInfo>, Error> {
+        match self.client.call(&self.dir, &Call::ListFolders).map_err(rpc)? {
+            Response::Folders(v) => Ok(v
+                .into_iter()
+                .map(|f| exmdbd::FolderInfo {
+                    id: f.id,
+                    parent: (f.parent != 0).then_some(f.parent),
+                    name: f.name,
+                    container_class: f.container_class,
+                    deleted: false,
+                })
+                .collect()),
+            r => Err(Error::Usage(format!("exmdb: unexpected answer {r:?}"))),
+        }
+    }
+    fn src_messages(&self, folder: u64, associated: bool) -> Result<Vec<u64>, Error> {
+        if associated {
+            // ListMessages lists normal messages only (see src_limits).
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .client
+                .list_messages(&self.dir, folder, after, PAGE, 0)
+                .map_err(rpc)?;
+            let n = page.len();
+            out.extend(page.iter().map(|m| m.mid));
+            match page.last() {
+                Some(m) if n as u32 >= PAGE && m.mid > after => after = m.mid,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+    fn src_read(&self, mid: u64) -> Result<MessageContent, Error> {
+        self.client.read_message(&self.dir, mid).map_err(rpc)
+    }
+    fn src_bridge(&self, c: &MessageContent) -> Result<MapiMessage, Error> {
+        self.learn_names(c)?;
+        Ok(self.bridge(c))
+    }
+    fn src_eml(&self, mid: u64) -> Result<Vec<u8>, Error> {
+        self.client.message_rfc822(&self.dir, mid).map_err(rpc)
+    }
+    fn src_mime(&self, _mid: u64) -> Result<Option<Vec<u8>>, Error> {
+        // MessageRfc822 answers the kept MIME or a generated one without saying which, so
+        // the stream carries the message itself (see src_limits).
+        Ok(None)
+    }
+    fn src_limits(&self) -> Option<&'static str> {
+        Some(
+            "over the exmdb RPC associated (FAI) messages are not exported and --mt streams carry messages without their original MIME (no call lists FAI messages or returns only a kept MIME)",
+        )
+    }
+}
 
 /// A stored message in `gromox-mapi` bridge form (named properties resolved to names).
-pub fn to_bridge(store: &Store, c: &MessageContent) -> Result<MapiMessage, Error> {
-    Ok(exmdbd::imapview::to_bridge(store, c)?)
+pub fn to_bridge<S: Source + ?Sized>(store: &S, c: &MessageContent) -> Result<MapiMessage, Error> {
+    store.src_bridge(c)
 }
 
 /// The RFC 5322 form of a stored message: the original MIME when kept, else generated.
-pub fn message_eml(store: &Store, mid: u64) -> Result<Vec<u8>, Error> {
-    Ok(store.message_rfc822(mid)?)
+pub fn message_eml<S: Source + ?Sized>(store: &S, mid: u64) -> Result<Vec<u8>, Error> {
+    store.src_eml(mid)
 }
 
 /// Folders to export: `(id, parent, name, container class)` below `root`, parents first.
-pub fn folder_tree(store: &Store, root: u64) -> Result<Vec<exmdbd::FolderInfo>, Error> {
-    let all: Vec<_> = store.list_folders()?.into_iter().filter(|f| !f.deleted).collect();
+pub fn folder_tree<S: Source + ?Sized>(store: &S, root: u64) -> Result<Vec<exmdbd::FolderInfo>, Error> {
+    let all = store.src_folders()?;
     let mut out = Vec::new();
     let mut queue = vec![root];
     while let Some(p) = queue.pop() {
@@ -33,7 +244,12 @@ pub fn folder_tree(store: &Store, root: u64) -> Result<Vec<exmdbd::FolderInfo>, 
 
 /// Writes one EML file per message of every folder below `root` into `dir/<folder path>/`.
 /// Returns the number of files written.
-pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dyn Write) -> Result<u64, Error> {
+pub fn export_eml<S: Source + ?Sized>(
+    store: &S,
+    root: u64,
+    dir: &std::path::Path,
+    errs: &mut dyn Write,
+) -> Result<u64, Error> {
     let folders = folder_tree(store, root)?;
     let mut paths: HashMap<u64, std::path::PathBuf> = HashMap::new();
     paths.insert(root, dir.to_path_buf());
@@ -45,7 +261,7 @@ pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dy
             .unwrap_or_else(|| dir.to_path_buf());
         let path = parent.join(safe_name(&f.name));
         paths.insert(f.id, path.clone());
-        let mids = store.list_messages(f.id, false)?;
+        let mids = store.src_messages(f.id, false)?;
         if mids.is_empty() {
             continue;
         }
@@ -74,8 +290,8 @@ pub fn export_eml(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dy
 
 /// Writes every contact (IPM.Contact) and distribution list (IPM.DistList, as a group vCard)
 /// below `root` as vCards of `version` to `out`; returns how many.
-pub fn export_vcard<W: Write>(
-    store: &Store,
+pub fn export_vcard<S: Source + ?Sized, W: Write>(
+    store: &S,
     root: u64,
     version: gromox_convert::vcard_export::VcardVersion,
     mut out: W,
@@ -83,8 +299,8 @@ pub fn export_vcard<W: Write>(
 ) -> Result<u64, Error> {
     let mut n = 0;
     for f in folder_tree(store, root)? {
-        for mid in store.list_messages(f.id, false)? {
-            let c = match store.read_message(mid) {
+        for mid in store.src_messages(f.id, false)? {
+            let c = match store.src_read(mid) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
@@ -134,7 +350,12 @@ fn safe_name(s: &str) -> String {
 }
 
 /// Writes the folders below `root` and their messages as a stream.
-pub fn export_mt<W: Write>(store: &Store, root: u64, out: W, errs: &mut dyn Write) -> Result<(W, u64), Error> {
+pub fn export_mt<S: Source + ?Sized, W: Write>(
+    store: &S,
+    root: u64,
+    out: W,
+    errs: &mut dyn Write,
+) -> Result<(W, u64), Error> {
     let mut p = crate::produce::Producer::new(out)?;
     let folders = folder_tree(store, root)?;
     let mut n = 0;
@@ -151,15 +372,12 @@ pub fn export_mt<W: Write>(store: &Store, root: u64, out: W, errs: &mut dyn Writ
     }
     for f in &folders {
         for assoc in [false, true] {
-            for mid in store.list_messages(f.id, assoc)? {
-                let r = store
-                    .read_message(mid)
-                    .map_err(Error::from)
-                    .and_then(|c| to_bridge(store, &c));
+            for mid in store.src_messages(f.id, assoc)? {
+                let r = store.src_read(mid).and_then(|c| to_bridge(store, &c));
                 match r {
                     Ok(b) => {
                         let message = p.to_mt(&b)?;
-                        let mime = if assoc { None } else { store.message_mime(mid)? };
+                        let mime = if assoc { None } else { store.src_mime(mid)? };
                         p.w.message(&MessageFrame {
                             folder: f.id,
                             associated: assoc,
@@ -204,11 +422,16 @@ fn class_of(c: &MessageContent) -> String {
 /// `--ical`: every appointment, meeting object and task below `root` as one VCALENDAR
 /// (RFC 5545, METHOD:PUBLISH; MS-OXCICAL via `gromox_convert::ical_export::items_to_ical`).
 /// Returns the number of items written.
-pub fn export_ical<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut dyn Write) -> Result<u64, Error> {
+pub fn export_ical<S: Source + ?Sized, W: Write>(
+    store: &S,
+    root: u64,
+    mut out: W,
+    errs: &mut dyn Write,
+) -> Result<u64, Error> {
     let mut items = Vec::new();
     for f in folder_tree(store, root)? {
-        for mid in store.list_messages(f.id, false)? {
-            let c = match store.read_message(mid) {
+        for mid in store.src_messages(f.id, false)? {
+            let c = match store.src_read(mid) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);
@@ -235,7 +458,12 @@ pub fn export_ical<W: Write>(store: &Store, root: u64, mut out: W, errs: &mut dy
 
 /// `--tnef DIR`: one TNEF stream (MS-OXTNEF, `winmail.dat` form) per message below `root`,
 /// written as `DIR/<folder path>/<mid>.tnef`. Returns the number of files written.
-pub fn export_tnef(store: &Store, root: u64, dir: &std::path::Path, errs: &mut dyn Write) -> Result<u64, Error> {
+pub fn export_tnef<S: Source + ?Sized>(
+    store: &S,
+    root: u64,
+    dir: &std::path::Path,
+    errs: &mut dyn Write,
+) -> Result<u64, Error> {
     let folders = folder_tree(store, root)?;
     let mut paths: HashMap<u64, std::path::PathBuf> = HashMap::new();
     paths.insert(root, dir.to_path_buf());
@@ -254,13 +482,13 @@ pub fn export_tnef(store: &Store, root: u64, dir: &std::path::Path, errs: &mut d
             .unwrap_or_else(|| dir.to_path_buf());
         let p = base.join(safe_name(&f.name));
         paths.insert(f.id, p.clone());
-        let mids = store.list_messages(f.id, false)?;
+        let mids = store.src_messages(f.id, false)?;
         if mids.is_empty() {
             continue;
         }
         mkdir(&p)?;
         for mid in mids {
-            let c = match store.read_message(mid) {
+            let c = match store.src_read(mid) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = writeln!(errs, "{}/{mid:x}: not exported: {e}", f.name);

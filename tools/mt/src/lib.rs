@@ -4,18 +4,24 @@
 //!   streaming, bounded-memory reader;
 //! - [`produce`]: producers turning EML (RFC 5322), mbox, iCalendar (RFC 5545), vCard
 //!   (RFC 6350) and TNEF (MS-OXTNEF) into stream frames via `gromox-convert`;
+//! - [`kdb`]: Zarafa/Kopano stores (MySQL/MariaDB database + attachment directory);
 //! - [`oxm`]: Outlook .msg files (MS-OXMSG on MS-CFB compound files);
-//! - [`import`]: the importer writing frames into an information store (in-process, using the
-//!   `exmdbd` library directly; the exmdb RPC path is to come);
-//! - [`export`]: store → EML files, store → stream, EML → mbox;
+//! - [`pst`]: PST/OST files through `outlook-pst`, with [`pstraw`] reading by hand what the
+//!   crate cannot (embedded messages and their attachments);
+//! - [`import`]: the importer writing frames into an information store (in process with the
+//!   `exmdbd` library, or over the exmdb RPC through [`target`]);
+//! - [`export`]: store → EML files, stream, vCard, iCalendar, TNEF (in process or over the
+//!   exmdb RPC), EML → mbox;
 //! - [`cli`]: the command-line programs (`gromox-eml2mt`, `gromox-import`, `gromox-export`, …).
 
 pub mod cli;
 pub mod export;
 pub mod import;
+pub mod kdb;
 pub mod oxm;
 pub mod produce;
 pub mod pst;
+pub mod pstraw;
 pub mod stream;
 pub mod target;
 

@@ -10,9 +10,13 @@
 //! (ids ≥ 0x8000) are resolved through the name-to-id map (§2.4.7) and go out as the stream's
 //! named-property frames. Messages are written one at a time (memory bounded by one message).
 //!
-//! Known limit of `outlook-pst` 1.2: an embedded message is handed out as a trait object, so
-//! attachments *inside* embedded messages are not read (their properties and recipients are).
-//! The crate can panic on some malformed structures; each folder/message read is therefore run
+//! Attachments holding an embedded message (`PidTagAttachMethod` 5) are read by hand
+//! ([`crate::pstraw`]): `outlook-pst` 1.2 refuses them when the embedded message is a subnode of
+//! the attachment object (as MS-PST §2.4.6.2 has it; it looks among the message's subnodes and
+//! fails with `Missing PidTagAttachMethod`), and even where it reads one it hands the message
+//! out as a trait object whose attachments cannot be opened (its node reading is
+//! crate-private). The hand reader gets the embedded message with its recipients, attachments
+//! and further embedded messages. The crate can panic on some malformed structures; each folder/message read is therefore run
 //! under `catch_unwind` and a panic is reported like any other broken object.
 
 use crate::produce::Producer;
@@ -315,18 +319,109 @@ fn attachment(a: &dyn Attachment, names: &HashMap<u16, PropName>) -> std::io::Re
     Ok((out, note))
 }
 
+/// Hand-read properties (see [`crate::pstraw`]) into plain and named ones; object
+/// references and the table-row bookkeeping columns are not values.
+fn raw_props(
+    p: crate::pstraw::Props,
+    names: &HashMap<u16, PropName>,
+    plain: &mut Vec<TaggedVal>,
+    named: &mut Vec<(PropName, PropVal)>,
+) {
+    for (id, _, mut val) in p {
+        if matches!(val, PropVal::Object(_)) || (0x67F0..=0x67FF).contains(&id) {
+            continue;
+        }
+        if id == 0x0037 {
+            if let PropVal::Unicode(s) = &mut val {
+                if s.starts_with('\u{1}') {
+                    *s = s.chars().skip(2).collect();
+                }
+            }
+        }
+        if id >= 0x8000 {
+            if let Some(n) = names.get(&id) {
+                named.push((n.clone(), val));
+            }
+        } else {
+            plain.push(TaggedVal::new(PropTag::new(id, val.ptype()), val));
+        }
+    }
+}
+
+fn raw_message(
+    m: crate::pstraw::RawMessage,
+    names: &HashMap<u16, PropName>,
+    problems: &mut Vec<String>,
+) -> MapiMessage {
+    let mut out = MapiMessage::default();
+    raw_props(m.props, names, &mut out.props, &mut out.named);
+    for r in m.recipients {
+        let mut plain = Vec::new();
+        raw_props(r, names, &mut plain, &mut Vec::new());
+        out.recipients.push(plain);
+    }
+    for a in m.attachments {
+        out.attachments.push(raw_attachment(a, names, problems));
+    }
+    out
+}
+
+fn raw_attachment(
+    a: crate::pstraw::RawAttachment,
+    names: &HashMap<u16, PropName>,
+    problems: &mut Vec<String>,
+) -> MapiAttachment {
+    let mut out = MapiAttachment::default();
+    raw_props(a.props, names, &mut out.props, &mut out.named);
+    out.embedded = a.embedded.map(|m| Box::new(raw_message(*m, names, problems)));
+    problems.extend(a.problems);
+    out
+}
+
+/// The hand reader of one PST file, opened on first use.
+struct RawSlot {
+    path: std::path::PathBuf,
+    raw: Option<Result<crate::pstraw::Raw, String>>,
+}
+
+impl RawSlot {
+    /// Attachment `att` of top-level message `msg`, read by hand.
+    fn attachment(&mut self, msg: u32, att: u32) -> Result<crate::pstraw::RawAttachment, String> {
+        let path = self.path.clone();
+        match self.raw.get_or_insert_with(|| crate::pstraw::Raw::open(&path)) {
+            Ok(r) => r.attachment_of(msg, att),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
 /// A whole message: properties, recipients, attachments. Per-attachment failures are
-/// returned as messages next to the (partial) message.
+/// returned as messages next to the (partial) message. Attachments holding an embedded
+/// message (`PidTagAttachMethod` 5 in the attachment table) are read by hand, embedded
+/// message, its attachments and further embedded messages included (`pstraw`).
 fn read_message(
     store: &PstStore,
     eid: &EntryId,
     names: &HashMap<u16, PropName>,
+    raw: &mut RawSlot,
 ) -> std::io::Result<(MapiMessage, Vec<String>)> {
     let msg = store.message(eid)?;
     let mut out = message_body(msg.m(), names)?;
     let mut problems = Vec::new();
     if let Some(t) = msg.m().attachment_table() {
         for (id, row) in table_rows(t.as_ref())? {
+            let embedded = row
+                .iter()
+                .any(|(p, v)| *p == 0x3705 && matches!(v, PropertyValue::Integer32(5)));
+            if embedded {
+                match raw.attachment(u32::from(eid.node_id()), id) {
+                    Ok(a) => {
+                        out.attachments.push(raw_attachment(a, names, &mut problems));
+                        continue;
+                    }
+                    Err(e) => problems.push(format!("attachment {id:#x}: embedded message not read: {e}")),
+                }
+            }
             match msg
                 .attachment(NodeId::from(id))
                 .and_then(|a| attachment(a.as_ref(), names))
@@ -368,6 +463,7 @@ struct Walk<'a, W: Write> {
     p: &'a mut Producer<W>,
     errs: &'a mut dyn Write,
     stats: PstStats,
+    raw: RawSlot,
 }
 
 impl<W: Write> Walk<'_, W> {
@@ -390,7 +486,7 @@ impl<W: Write> Walk<'_, W> {
             let sp = self.store.store();
             let r = guarded(|| {
                 let eid = sp.properties().make_entry_id(NodeId::from(id))?;
-                read_message(&self.store, &eid, &self.names)
+                read_message(&self.store, &eid, &self.names, &mut self.raw)
             });
             // outlook-pst 1.2 refuses messages without a subnode tree (no recipients, no
             // attachments, no large values); such a message is fully described by the
@@ -409,13 +505,24 @@ impl<W: Write> Walk<'_, W> {
                         self.fail(format!("{kind} {id:#x}: {pr}"));
                     }
                     let message = self.p.to_mt(&m)?;
-                    self.p.w.message(&MessageFrame {
+                    let r = self.p.w.message(&MessageFrame {
                         folder: target,
                         associated: fai,
                         source: format!("{}:{kind} {id:#x}", self.src),
                         message,
                         mime: None,
-                    })?;
+                    });
+                    match r {
+                        // Nothing was written: the message alone is lost, the stream goes on.
+                        Err(StreamError::TooLong { .. }) => {
+                            self.fail(format!(
+                                "folder {node:#x}: {kind} {id:#x}: larger than a stream frame ({} bytes), not converted",
+                                crate::stream::MAX_FRAME
+                            ));
+                            continue;
+                        }
+                        r => r?,
+                    }
                     if fai {
                         self.stats.associated += 1;
                     } else {
@@ -520,6 +627,10 @@ pub fn pst_to_stream<W: Write>(
         p,
         errs,
         stats: PstStats::default(),
+        raw: RawSlot {
+            path: path.to_path_buf(),
+            raw: None,
+        },
     };
     let top = if splice {
         0
