@@ -164,6 +164,26 @@ pub(crate) fn write_message_tx(
     Ok(size)
 }
 
+/// Identity properties of a message that the store computes from its row rather than
+/// storing: PR_ENTRYID and PR_PARENT_ENTRYID (MS-OXCDATA §2.2.4.2 and §2.2.4.1 entry ids from
+/// the mapping signature and mailbox GUID), PR_SOURCE_KEY (MS-OXCFXICS §2.2.1.2.5; a stored
+/// one — kept from an ICS import — wins) and PR_PARENT_SOURCE_KEY, PR_FID and
+/// PR_CHANGE_NUMBER (MS-OXPROPS), PR_INSTANCE_KEY (MS-OXCTABL: the row's id, 8 bytes).
+pub const IDENTITY_TAGS: &[PropTag] = &[
+    PR_ENTRYID,
+    PR_PARENT_ENTRYID,
+    PR_SOURCE_KEY,
+    PR_PARENT_SOURCE_KEY,
+    PR_FID,
+    PR_CHANGE_NUMBER,
+    PR_INSTANCE_KEY,
+];
+
+/// Whether `tag` names one of [`IDENTITY_TAGS`] (by property id).
+pub fn is_identity_tag(tag: PropTag) -> bool {
+    IDENTITY_TAGS.iter().any(|t| t.id() == tag.id())
+}
+
 /// Store-maintained tags stripped when reading content back.
 const STORE_TAGS: &[PropTag] = &[PR_CHANGE_KEY, PR_PREDECESSOR_CHANGE_LIST];
 
@@ -461,6 +481,38 @@ impl Store {
             Some(0) => read_message_conn(self, &self.conn, mid),
             _ => Err(Error::NotFound("message")),
         }
+    }
+
+    /// One of the [`IDENTITY_TAGS`] of a message (`None` for other tags, for a message that
+    /// does not exist, and for the folder-relative ones of an embedded message).
+    pub fn message_identity_prop(&self, mid: u64, tag: PropTag) -> Result<Option<PropVal>> {
+        if !is_identity_tag(tag) {
+            return Ok(None);
+        }
+        let row: Option<(Option<i64>, i64)> = self
+            .conn
+            .prepare_cached("SELECT parent_fid, change_number FROM messages WHERE message_id=?1")?
+            .query_row([mid as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((parent, cn)) = row else {
+            return Ok(None);
+        };
+        let fid = parent.map(|f| f as u64);
+        let bin = PropVal::Binary;
+        Ok(match tag.id() {
+            id if id == PR_SOURCE_KEY.id() => Some(bin(self.message_source_key(mid)?)),
+            id if id == PR_CHANGE_NUMBER.id() => Some(PropVal::I8(cn)),
+            id if id == PR_INSTANCE_KEY.id() => Some(bin(mid.to_le_bytes().to_vec())),
+            _ => match fid {
+                None => None,
+                Some(f) => match tag.id() {
+                    id if id == PR_ENTRYID.id() => Some(bin(self.message_entry_id(f, mid)?)),
+                    id if id == PR_PARENT_ENTRYID.id() => Some(bin(self.folder_entry_id(f)?)),
+                    id if id == PR_PARENT_SOURCE_KEY.id() => Some(bin(self.folder_source_key(f)?)),
+                    _ => Some(PropVal::I8(f as i64)),
+                },
+            },
+        })
     }
 
     /// Message ids of a folder (normal or FAI), soft-deleted ones excluded.

@@ -364,6 +364,9 @@ fn stored_tags(tag: PropTag) -> Vec<i64> {
 
 /// One property of a message as a table column shows it (computed columns included).
 pub fn read_prop(store: &Store, mid: u64, tag: PropTag) -> Result<Option<PropVal>> {
+    if crate::message::is_identity_tag(tag) {
+        return store.message_identity_prop(mid, tag);
+    }
     if computed(tag) {
         let private = store.is_private();
         let sql = if private {
@@ -931,7 +934,9 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     let needs_flags = tags.iter().any(|t| t.id() == PR_MESSAGE_FLAGS.id());
     let mut joined: Vec<PropTag> = Vec::new();
     for t in tags {
-        if !computed(t) && !joined.iter().any(|j| j.id() == t.id()) {
+        // Identity columns are computed per row when a restriction reads them (ScanRow falls
+        // back to read_prop for tags it did not join).
+        if !computed(t) && !crate::message::is_identity_tag(t) && !joined.iter().any(|j| j.id() == t.id()) {
             joined.push(t);
         }
     }

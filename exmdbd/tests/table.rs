@@ -425,3 +425,69 @@ fn categorized_view_groups_counts_expands_collapses_and_restores_state() {
         .iter()
         .all(|r| r.0 == TBL_COLLAPSED_CATEGORY));
 }
+
+#[test]
+fn identity_columns_are_computed_and_restrictable() {
+    use gromox_mapi::entryid::{FolderEntryId, MessageEntryId};
+    use gromox_mapi::tags::{
+        PR_CHANGE_NUMBER, PR_ENTRYID, PR_FID, PR_INSTANCE_KEY, PR_PARENT_ENTRYID, PR_PARENT_SOURCE_KEY, PR_SOURCE_KEY,
+    };
+    let (_d, mut s) = store();
+    let mids: Vec<u64> = (0..4).map(|i| add(&mut s, i)).collect();
+    let mut t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let cols = [
+        PR_ENTRYID,
+        PR_PARENT_ENTRYID,
+        PR_SOURCE_KEY,
+        PR_PARENT_SOURCE_KEY,
+        PR_FID,
+        PR_CHANGE_NUMBER,
+        PR_INSTANCE_KEY,
+        PR_MID,
+    ];
+    let rows = t.query_rows(&s, &cols, 10, true, false).unwrap();
+    assert_eq!(rows.len(), 4);
+    let bin = |v: &Option<PropVal>| v.as_ref().and_then(|v| v.as_bytes()).unwrap().to_vec();
+    let mut cns = Vec::new();
+    for (row, &mid) in rows.iter().zip(&mids) {
+        let eid = MessageEntryId::parse(&bin(&row[0])).unwrap();
+        assert_eq!((eid.folder_gc, eid.message_gc), (INBOX, mid));
+        assert_eq!(eid.message_database_guid, s.guid());
+        assert_eq!(FolderEntryId::parse(&bin(&row[1])).unwrap().gc, INBOX);
+        assert_eq!(bin(&row[2]), s.message_source_key(mid).unwrap());
+        assert_eq!(bin(&row[3]), s.folder_source_key(INBOX).unwrap());
+        assert_eq!(row[4], Some(PropVal::I8(INBOX as i64)));
+        cns.push(row[5].as_ref().and_then(|v| v.as_i64()).unwrap());
+        assert_eq!(bin(&row[6]), mid.to_le_bytes());
+        assert_eq!(row[7], Some(PropVal::I8(mid as i64)));
+    }
+    cns.dedup();
+    assert_eq!(cns.len(), 4, "each message has its own change number");
+    // FindRow by source key (what a client holding a source key does).
+    let sk = s.message_source_key(mids[2]).unwrap();
+    t.seek(Origin::Beginning, 0);
+    let r = Restriction::Property {
+        op: RelOp::Eq,
+        tag: PR_SOURCE_KEY,
+        value: TaggedVal::new(PR_SOURCE_KEY, PropVal::Binary(sk)),
+    };
+    assert_eq!(t.find_row(&s, &r, true).unwrap(), Some(2));
+    // And a restricted table.
+    let t2 = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            restriction: Some(r),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t2.mids(), vec![mids[2]]);
+}
