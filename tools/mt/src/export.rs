@@ -73,6 +73,29 @@ pub struct RpcSource {
 const PAGE: u32 = 1000;
 
 impl RpcSource {
+    /// The associated (FAI) messages of a folder, read through an associated content table
+    /// (ListMessages lists normal messages only): PR_MID of every row, page by page.
+    fn fai_messages(&self, folder: u64) -> Result<Vec<u64>, Error> {
+        let mut t = self.client.tables().map_err(rpc)?;
+        let info = t.load_content_table(&self.dir, folder, true, None, &[]).map_err(rpc)?;
+        let mut out = Vec::with_capacity(info.rows as usize);
+        while out.len() < info.rows as usize {
+            let rows = t
+                .query(&self.dir, info.id, &[gromox_mapi::tags::PR_MID], PAGE, true, false)
+                .map_err(rpc)?;
+            if rows.is_empty() {
+                break;
+            }
+            out.extend(
+                rows.iter()
+                    .filter_map(|r| r.first()?.as_ref()?.as_i64())
+                    .map(|m| m as u64),
+            );
+        }
+        t.unload(&self.dir, info.id).map_err(rpc)?;
+        Ok(out)
+    }
+
     pub fn new(client: Arc<ExmdbClient>, dir: &str) -> RpcSource {
         RpcSource {
             client,
@@ -177,8 +200,7 @@ impl Source for RpcSource {
     }
     fn src_messages(&self, folder: u64, associated: bool) -> Result<Vec<u64>, Error> {
         if associated {
-            // ListMessages lists normal messages only (see src_limits).
-            return Ok(Vec::new());
+            return self.fai_messages(folder);
         }
         let mut out = Vec::new();
         let mut after = 0;
@@ -213,7 +235,7 @@ impl Source for RpcSource {
     }
     fn src_limits(&self) -> Option<&'static str> {
         Some(
-            "over the exmdb RPC associated (FAI) messages are not exported and --mt streams carry messages without their original MIME (no call lists FAI messages or returns only a kept MIME)",
+            "over the exmdb RPC --mt streams carry messages without their original MIME (no call returns only a kept MIME)",
         )
     }
 }

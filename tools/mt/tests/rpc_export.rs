@@ -67,6 +67,15 @@ fn export_over_rpc_matches_the_in_process_export() {
     )
     .unwrap();
     import(&mut store, &[vcf.display().to_string()], Mode::Vcard, None);
+    // An associated (FAI) message — a view definition — in the Archive folder.
+    let archive_fid = store.find_folder(IPM, "Archive").unwrap().unwrap();
+    let mut fai = exmdbd::MessageContent::default();
+    fai.set(
+        gromox_mapi::tags::PR_MESSAGE_CLASS,
+        gromox_mapi::PropVal::Unicode("IPM.Microsoft.FolderDesign.NamedView".into()),
+    );
+    fai.set(PR_SUBJECT, gromox_mapi::PropVal::Unicode("Compact view".into()));
+    store.create_message(archive_fid, &fai, true).unwrap();
 
     // The in-process export as the reference.
     let local_eml = dir.path().join("local-eml");
@@ -106,17 +115,26 @@ fn export_over_rpc_matches_the_in_process_export() {
     assert_eq!(rpc_vcf, local_vcf);
     // Stream: re-imports into another store with the folders and subjects.
     let (mt, n) = export::export_mt(&src, IPM, Vec::new(), &mut Vec::new()).unwrap();
-    assert_eq!(n, 7);
+    assert_eq!(n, 8, "7 messages and the FAI message");
     let md2 = dir.path().join("copy");
     let mut copy = exmdbd::Store::create_private(&md2, "copy@example.org", "en", false, &Default::default()).unwrap();
     let st = Importer::new(&mut copy, Options::default(), Box::new(std::io::sink()))
         .unwrap()
         .run(&mt[..], &mut Vec::new())
         .unwrap();
-    assert_eq!((st.messages, st.failed), (7, 0), "{st:?}");
+    assert_eq!((st.messages, st.failed), (8, 0), "{st:?}");
     let archive = copy.find_folder(IPM, "Archive").unwrap().expect("Archive re-imported");
     let mids = copy.list_messages(archive, false).unwrap();
     assert_eq!(mids.len(), 6);
+    let fai = copy.list_messages(archive, true).unwrap();
+    assert_eq!(fai.len(), 1, "the FAI message travelled over the RPC");
+    assert_eq!(
+        copy.read_message(fai[0])
+            .unwrap()
+            .get(PR_SUBJECT)
+            .and_then(|v| v.as_str()),
+        Some("Compact view")
+    );
     assert!(mids
         .iter()
         .all(|m| copy.read_message(*m).unwrap().get(PR_SUBJECT).is_some()));
