@@ -981,6 +981,50 @@ impl ExmdbSession {
     }
 }
 
+/// exmdbd's dispatcher as an in-process exmdb server
+/// ([`gromox_clients::exmdb::LocalExmdb`]): a process that holds the stores itself (the
+/// daemon, or a tool working on local mailboxes) gives its clients
+/// [`gromox_clients::exmdb::ExmdbClient::in_process`] or
+/// [`gromox_clients::exmdb::ExmdbRouter::with_local_store`], and calls take the same checks
+/// (mailbox path, home server, maintenance mode) and code as over the wire, with the size
+/// limit of a response left out (nothing is framed).
+pub struct LocalExmdbd(pub Arc<ExmdbServer>);
+
+impl gromox_clients::exmdb::LocalExmdb for LocalExmdbd {
+    fn session(&self) -> Box<dyn gromox_clients::exmdb::LocalSession> {
+        Box::new(LocalConn {
+            server: self.0.clone(),
+            tables: ConnTables::default(),
+        })
+    }
+}
+
+/// One in-process session: the tables it loaded live as long as it does.
+struct LocalConn {
+    server: Arc<ExmdbServer>,
+    tables: ConnTables,
+}
+
+impl gromox_clients::exmdb::LocalSession for LocalConn {
+    fn call(&mut self, dir: &str, call: Call) -> Result<Response, (Status, String)> {
+        if matches!(call, Call::Subscribe { .. }) {
+            return Err((
+                Status::NotSupported,
+                "in process, subscribe to the store's notifier instead".into(),
+            ));
+        }
+        let (name, t) = (call.name(), std::time::Instant::now());
+        let r = self.server.run(dir, call, &mut self.tables);
+        if let Err((s, m)) = &r {
+            slog::debug!(self.server.log, "call failed"; "event" => "exmdb.call_failed", "dir" => dir, "status" => ?s, "error" => m);
+        }
+        self.server
+            .metrics
+            .request(name, if r.is_ok() { "OK" } else { "error" }, t.elapsed());
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

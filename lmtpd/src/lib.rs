@@ -131,7 +131,7 @@ pub fn spec() -> Spec {
             "lda_store_access",
             "exmdb",
             Kind::Choice(&["exmdb", "local"]),
-            "how the store backend reaches mailboxes: exmdb (RPC to the exmdbd of the mailbox's home server: exmdb_listen for this host, servers.hostname on the same port for others) or local (the store library inside lmtpd; one host only)",
+            "how the store backend reaches mailboxes: exmdb (RPC to the exmdbd of the mailbox's home server: exmdb_listen for this host, servers.hostname on the same port for others) or local (this host's mailboxes through the same calls run inside lmtpd, no exmdbd needed; other home servers still over the RPC)",
         ),
         KeyDef::new(
             "lda_filedrop_path",

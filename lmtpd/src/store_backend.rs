@@ -6,8 +6,9 @@
 //!
 //! Store access (`lda_store_access`): `exmdb` (the default) sends every call over the exmdb
 //! RPC to the exmdbd that is the mailbox's home server (`users.homeserver` →
-//! `servers.hostname`; none or this host: `exmdb_listen`); `local` opens the stores in this
-//! process through the same store library (one host, no exmdbd needed).
+//! `servers.hostname`; none or this host: `exmdb_listen`); `local` runs the calls for this
+//! host's mailboxes in this process (the same client API over exmdbd's dispatcher,
+//! `exmdbd::rpc::LocalExmdbd`: one host, no exmdbd needed), other homes still over the RPC.
 //!
 //! Durability: `DeliverMail` answers after the store transaction committed (WAL), so a
 //! [`Delivery::Delivered`] survives SIGKILL of lmtpd or exmdbd, and the LMTP 250 for the
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exmdbd::cache::StoreCache;
+use exmdbd::rpc::{ExmdbServer, LocalExmdbd};
 use exmdbd::StoreOptions;
 use gromox_base::Config;
 use gromox_clients::exmdb::{ExmdbError, ExmdbRouter};
@@ -28,13 +30,9 @@ use gromox_exmdb_proto::{MailDelivery, Status};
 use crate::deliver::{Deliverer, Delivery, RecipientKind, RecipientResolver, Resolution, Resolved};
 use crate::spool::{Envelope, SpooledMessage};
 
-/// How lmtpd reaches the stores (`lda_store_access`).
-pub enum StoreAccess {
-    /// exmdb RPC, routed by home server.
-    Exmdb(ExmdbRouter),
-    /// The store library in this process.
-    Local(StoreCache),
-}
+/// How lmtpd reaches the stores (`lda_store_access`): the exmdb client API, routed by home
+/// server; in `local` mode this host's mailboxes run in process.
+pub struct StoreAccess(ExmdbRouter);
 
 /// Why a store call failed.
 enum AccessError {
@@ -46,64 +44,30 @@ enum AccessError {
 
 impl StoreAccess {
     fn deliver_mail(&self, rcpt: &Resolved, from: &str, raw: &[u8], now: i64) -> Result<MailDelivery, AccessError> {
-        match self {
-            StoreAccess::Exmdb(r) => {
-                let c = r.client(&rcpt.home).map_err(|e| AccessError::Other(e.to_string()))?;
-                c.deliver_mail(&dir_str(rcpt)?, from, &rcpt.address, raw, now)
-                    .map_err(|e| match e {
-                        ExmdbError::Call(Status::QuotaExceeded, m) => AccessError::OverQuota(m),
-                        e => AccessError::Other(format!("exmdb {}: {e}", c.addr())),
-                    })
-            }
-            StoreAccess::Local(cache) => {
-                let mapi = exmdbd::delivery::convert(raw);
-                let store = cache
-                    .get(&rcpt.maildir)
-                    .map_err(|e| AccessError::Other(e.to_string()))?;
-                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-                store.deliver_mail(&mapi, raw, now).map_err(|e| match e {
-                    e @ exmdbd::Error::QuotaExceeded { .. } => AccessError::OverQuota(e.to_string()),
-                    e => AccessError::Other(format!("store: {e}")),
-                })
-            }
-        }
+        let c = self
+            .0
+            .client(&rcpt.home)
+            .map_err(|e| AccessError::Other(e.to_string()))?;
+        c.deliver_mail(&dir_str(rcpt)?, from, &rcpt.address, raw, now)
+            .map_err(|e| match e {
+                ExmdbError::Call(Status::QuotaExceeded, m) => AccessError::OverQuota(m),
+                e if c.is_in_process() => AccessError::Other(format!("store: {e}")),
+                e => AccessError::Other(format!("exmdb {}: {e}", c.addr())),
+            })
     }
 
     /// `Ok(true)` when the mailbox is over its receive quota.
     fn over_quota(&self, rcpt: &Resolved) -> Result<bool, String> {
-        match self {
-            StoreAccess::Exmdb(r) => {
-                let c = r.client(&rcpt.home).map_err(|e| e.to_string())?;
-                let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
-                c.over_quota(&dir, 0).map(|o| o.is_some()).map_err(|e| e.to_string())
-            }
-            StoreAccess::Local(cache) => {
-                let store = cache.get(&rcpt.maildir).map_err(|e| e.to_string())?;
-                let store = store.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(matches!(
-                    store.check_quota(0, exmdbd::QuotaKind::Receive),
-                    Err(exmdbd::Error::QuotaExceeded { .. })
-                ))
-            }
-        }
+        let c = self.0.client(&rcpt.home).map_err(|e| e.to_string())?;
+        let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
+        c.over_quota(&dir, 0).map(|o| o.is_some()).map_err(|e| e.to_string())
     }
 
     fn autoreply_due(&self, rcpt: &Resolved, peer: &str, now: i64, window: i64) -> Result<bool, String> {
-        match self {
-            StoreAccess::Exmdb(r) => {
-                let c = r.client(&rcpt.home).map_err(|e| e.to_string())?;
-                let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
-                c.autoreply_due(&dir, peer, now, window)
-                    .map_err(|e| format!("autoreply_ts: {e}"))
-            }
-            StoreAccess::Local(cache) => {
-                let store = cache.get(&rcpt.maildir).map_err(|e| format!("mailbox: {e}"))?;
-                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-                store
-                    .autoreply_due(peer, now, window)
-                    .map_err(|e| format!("autoreply_ts: {e}"))
-            }
-        }
+        let c = self.0.client(&rcpt.home).map_err(|e| e.to_string())?;
+        let dir = dir_str(rcpt).map_err(|_| "mailbox path is not UTF-8".to_string())?;
+        c.autoreply_due(&dir, peer, now, window)
+            .map_err(|e| format!("autoreply_ts: {e}"))
     }
 }
 
@@ -131,10 +95,17 @@ impl StoreBackend {
     /// Open the directory configured in `cfg` (stores are reached on first delivery).
     pub fn open(cfg: &Config) -> Result<StoreBackend, String> {
         let dir = Directory::open(cfg).map_err(|e| format!("user directory: {e}"))?;
-        let access = match cfg.str("lda_store_access").to_ascii_lowercase().as_str() {
-            "local" => StoreAccess::Local(StoreCache::new(StoreOptions::default(), Duration::from_secs(60))),
-            _ => StoreAccess::Exmdb(gromox_clients::exmdb::router_from_config(cfg)?),
-        };
+        let router = gromox_clients::exmdb::router_from_config(cfg)?;
+        let access = StoreAccess(match cfg.str("lda_store_access").to_ascii_lowercase().as_str() {
+            "local" => {
+                let cache = Arc::new(StoreCache::new(StoreOptions::default(), Duration::from_secs(60)));
+                // Nothing connects to this server: the access list is never consulted.
+                let acl = gromox_base::acl::HostsAllow::parse("127.0.0.1").map_err(|e| e.to_string())?;
+                let server = ExmdbServer::new(cache, cfg.path("state_path"), acl, None, gromox_base::log::discard());
+                router.with_local_store(Arc::new(LocalExmdbd(Arc::new(server))))
+            }
+            _ => router,
+        });
         Ok(StoreBackend {
             dir,
             state: cfg.path("state_path"),

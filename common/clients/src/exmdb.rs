@@ -2,10 +2,14 @@
 //! one server, with connect/read timeouts. A pooled connection the server closed while idle
 //! (e.g. after a restart) is detected before reuse and replaced, so a call is never sent twice;
 //! while the server is down, calls fail with an error instead of hanging.
+//!
+//! When the store is in this process, [`ExmdbClient::in_process`] gives the same client API
+//! over a [`LocalExmdb`] (exmdbd's dispatcher on a local store cache, `exmdbd::rpc::LocalExmdbd`):
+//! calls run directly, with the same validation and results, without sockets or encoding.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gromox_exmdb_proto::{self as proto, Call, Response, Status};
@@ -50,11 +54,43 @@ impl Default for ExmdbOptions {
     }
 }
 
-/// A pool of connections to one exmdbd.
+/// A pool of connections to one exmdbd, or the in-process path to a local one.
 pub struct ExmdbClient {
     addr: SocketAddr,
     opts: ExmdbOptions,
     pool: Mutex<Vec<Conn>>,
+    local: Option<Arc<dyn LocalExmdb>>,
+}
+
+/// An exmdb server in this process (DESIGN.md §5: the in-process path when the store is
+/// local). exmdbd implements it over its dispatcher; calls behave as over the wire, minus
+/// the sockets and the encoding.
+pub trait LocalExmdb: Send + Sync {
+    /// A new session: the state one connection would hold (its loaded tables).
+    fn session(&self) -> Box<dyn LocalSession>;
+}
+
+/// One in-process session of a [`LocalExmdb`].
+pub trait LocalSession: Send {
+    /// Runs `call` on mailbox `dir` (a call that turns a connection into a listen connection,
+    /// [`Call::Subscribe`], answers [`Status::NotSupported`]: subscribe to the store's notifier
+    /// in process instead).
+    fn call(&mut self, dir: &str, call: Call) -> Result<Response, (Status, String)>;
+}
+
+/// A connection: a socket to exmdbd, or an in-process session.
+enum Link {
+    Tcp(Conn),
+    Local(Box<dyn LocalSession>),
+}
+
+impl Link {
+    fn call(&mut self, dir: &str, call: &Call) -> Result<Result<Response, (Status, String)>, ExmdbError> {
+        match self {
+            Link::Tcp(c) => c.call(dir, call),
+            Link::Local(s) => Ok(s.call(dir, call.clone())),
+        }
+    }
 }
 
 struct Conn {
@@ -68,7 +104,24 @@ impl ExmdbClient {
             addr,
             opts,
             pool: Mutex::new(Vec::new()),
+            local: None,
         }
+    }
+
+    /// A client whose calls run in this process on `local` (no network; `addr` reports the
+    /// unspecified address).
+    pub fn in_process(local: Arc<dyn LocalExmdb>) -> ExmdbClient {
+        ExmdbClient {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            opts: ExmdbOptions::default(),
+            pool: Mutex::new(Vec::new()),
+            local: Some(local),
+        }
+    }
+
+    /// Whether calls run in this process.
+    pub fn is_in_process(&self) -> bool {
+        self.local.is_some()
     }
 
     /// The server address.
@@ -78,6 +131,12 @@ impl ExmdbClient {
 
     /// Runs `call` on mailbox `dir`.
     pub fn call(&self, dir: &str, call: &Call) -> Result<Response, ExmdbError> {
+        if let Some(l) = &self.local {
+            return l
+                .session()
+                .call(dir, call.clone())
+                .map_err(|(s, m)| ExmdbError::Call(s, m));
+        }
         let mut c = match self.take_live() {
             Some(c) => c,
             None => self.connect()?,
@@ -344,11 +403,16 @@ impl ExmdbClient {
     /// that loaded them, so they cannot go through the pool. The connection (and every table
     /// still loaded on it) is closed when the [`ExmdbTables`] is dropped.
     pub fn tables(&self) -> Result<ExmdbTables, ExmdbError> {
+        if let Some(l) = &self.local {
+            return Ok(ExmdbTables {
+                conn: Link::Local(l.session()),
+            });
+        }
         let conn = match self.take_live() {
             Some(c) => c,
             None => self.connect()?,
         };
-        Ok(ExmdbTables { conn })
+        Ok(ExmdbTables { conn: Link::Tcp(conn) })
     }
 
     /// Sets properties of a message ([`Call::SetMessageProps`], Gromox
@@ -434,7 +498,12 @@ impl ExmdbClient {
             mime: mime.to_vec(),
             now,
         };
-        match self.call(dir, &call)? {
+        // In process the call is handed over as it is (no second copy of the MIME).
+        let r = match &self.local {
+            Some(l) => l.session().call(dir, call).map_err(|(s, m)| ExmdbError::Call(s, m))?,
+            None => self.call(dir, &call)?,
+        };
+        match r {
             Response::MailDelivered(d) => Ok(d),
             r => Err(unexpected(r)),
         }
@@ -535,7 +604,7 @@ impl Conn {
 /// decode makes it close the connection, and with it every table on it (later calls fail with
 /// [`ExmdbError::Closed`] or an I/O error); error statuses leave the connection and its tables.
 pub struct ExmdbTables {
-    conn: Conn,
+    conn: Link,
 }
 
 /// A loaded table: its id on the connection and its row count.
@@ -779,6 +848,13 @@ impl ExmdbRouter {
     /// This host's exmdbd.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Mailboxes of this host run in this process on `local` instead of over `exmdb_listen`
+    /// (the in-process path when the store is local); other homes still go over the network.
+    pub fn with_local_store(mut self, local: Arc<dyn LocalExmdb>) -> Self {
+        self.local_client = Arc::new(ExmdbClient::in_process(local));
+        self
     }
 
     /// Route [`ExmdbRouter::for_maildir`] with `lookup` (results kept for a minute).
