@@ -986,7 +986,9 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
     binds.push(spec.folder as i64);
     binds.push(i64::from(spec.associated));
-    sql.push_str(" ORDER BY m.message_id");
+    // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
+    // come together anyway, and an ORDER BY the index does not give would make SQLite copy
+    // every joined row into a sorter first. The order is made below.
 
     let conn = store.conn();
     let mut st = conn.prepare(&sql)?;
@@ -1051,7 +1053,9 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
             .collect();
         kept.push(Scanned { keys, mid, read });
     }
-    if !spec.sort.is_empty() {
+    if spec.sort.is_empty() {
+        kept.sort_unstable_by_key(|s| s.mid);
+    } else {
         kept.sort_by(|a, b| cmp_keys(&spec.sort, &a.keys, &b.keys).then(a.mid.cmp(&b.mid)));
     }
     Ok(kept)
