@@ -31,6 +31,15 @@ fn prog(args: &[String], def: &str) -> String {
         .to_string()
 }
 
+/// Parses the arguments after the program name; a usage error is reported on stderr and
+/// becomes exit status 2.
+fn parse_args(o: &getopts::Options, args: &[String], me: &str) -> Result<getopts::Matches, ExitCode> {
+    o.parse(&args[1.min(args.len())..]).map_err(|e| {
+        eprintln!("{me}: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn read_input(path: &str) -> Result<Vec<u8>, Error> {
     if path == "-" {
         let mut v = Vec::new();
@@ -55,12 +64,9 @@ pub fn eml2mt_main(args: Vec<String>, default: Mode) -> ExitCode {
     o.optflag("", "msg", "inputs are Outlook .msg files");
     o.optflag("v", "", "verbose");
     o.optflag("h", "help", "this help");
-    let m = match o.parse(&args[1.min(args.len())..]) {
+    let m = match parse_args(&o, &args, &me) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{me}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if m.opt_present("h") || m.free.is_empty() {
         eprint!(
@@ -275,12 +281,9 @@ pub fn import_main(args: Vec<String>) -> ExitCode {
         "rpc",
         "write through exmdbd over the exmdb RPC (exmdb_listen; the mailbox's home server) instead of opening the store here",
     );
-    let m = match o.parse(&args[1.min(args.len())..]) {
+    let m = match parse_args(&o, &args, &me) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{me}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if m.opt_present("h") {
         eprint!(
@@ -414,12 +417,9 @@ pub fn export_main_as(mut args: Vec<String>, default: Option<&str>) -> ExitCode 
         "rpc",
         "read through exmdbd over the exmdb RPC (exmdb_listen; the mailbox's home server) instead of opening the store here",
     );
-    let m = match o.parse(&args[1.min(args.len())..]) {
+    let m = match parse_args(&o, &args, &me) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{me}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let outdir = m
         .opt_str("mail")
@@ -578,12 +578,9 @@ pub fn pff2mt_main(args: Vec<String>) -> ExitCode {
     );
     o.optflag("v", "", "verbose");
     o.optflag("h", "help", "this help");
-    let m = match o.parse(&args[1.min(args.len())..]) {
+    let m = match parse_args(&o, &args, &me) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{me}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if m.opt_present("h") || m.free.is_empty() {
         eprint!("{}", o.usage(&format!("Usage: {me} [-s] FILE.pst... > stream")));
@@ -676,12 +673,9 @@ pub fn kdb2mt_main(args: Vec<String>) -> ExitCode {
     o.optflag("t", "", "print the folder tree (stderr)");
     o.optflag("v", "", "verbose");
     o.optflag("h", "help", "this help");
-    let m = match o.parse(&args[1.min(args.len())..]) {
+    let m = match parse_args(&o, &args, &me) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{me}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let usage = format!(
         "Usage: {me} [--sql-host H] [--sql-port P] [--sql-user U] [--sql-db DB] [--src-attach DIR] \
