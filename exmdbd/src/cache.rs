@@ -28,6 +28,8 @@ struct Checkpointer {
 pub struct StoreCache {
     opts: StoreOptions,
     idle: Duration,
+    /// Most stores kept open (Gromox `table_size`).
+    capacity: usize,
     map: Mutex<HashMap<PathBuf, Entry>>,
 }
 
@@ -37,8 +39,17 @@ impl StoreCache {
         StoreCache {
             opts,
             idle,
+            capacity: usize::MAX,
             map: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keep at most `n` stores open (`exmdb_table_size`, Gromox `table_size`): opening one more
+    /// first closes the least recently used store no request is using. When every open store
+    /// is in use the cache grows past `n` for the moment rather than refuse the request.
+    pub fn with_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
     }
 
     /// The shared store of `maildir`, opened on first use. Its notifier outlives idle closes so
@@ -48,6 +59,16 @@ impl StoreCache {
         if let Some(e) = m.get_mut(maildir) {
             e.last = Instant::now();
             return Ok(e.store.clone());
+        }
+        if m.len() >= self.capacity {
+            let lru = m
+                .iter()
+                .filter(|(_, e)| Arc::strong_count(&e.store) == 1)
+                .min_by_key(|(_, e)| e.last)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = lru {
+                m.remove(&k);
+            }
         }
         let mut st = Store::open(maildir, &self.opts)?;
         let notifier = st.notifier().clone();

@@ -41,6 +41,12 @@ fn spec() -> Spec {
         "an open store unused this long is closed",
     ));
     keys.push(KeyDef::new(
+        "exmdb_table_size",
+        "5000",
+        Kind::Int { min: 1, max: 1_000_000 },
+        "most stores kept open at once; opening another closes the least recently used idle one (Gromox table_size)",
+    ));
+    keys.push(KeyDef::new(
         "exmdb_check_homeserver",
         "yes",
         Kind::Bool,
@@ -94,13 +100,16 @@ fn main() {
         .unwrap_or_else(|e| fail("exmdb_hosts_allow", cfg.error("exmdb_hosts_allow", e).to_string()));
     let rcfg = gromox_runtime::settings::server_config(cfg, "exmdb", gromox_exmdb_proto::MAX_FRAME + 4)
         .unwrap_or_else(|e| fail("configuration", e.to_string()));
-    let cache = Arc::new(StoreCache::new(
-        StoreOptions {
-            background_checkpoint: true,
-            ..StoreOptions::default()
-        },
-        cfg.duration("exmdb_cache_interval"),
-    ));
+    let cache = Arc::new(
+        StoreCache::new(
+            StoreOptions {
+                background_checkpoint: true,
+                ..StoreOptions::default()
+            },
+            cfg.duration("exmdb_cache_interval"),
+        )
+        .with_capacity(cfg.usize("exmdb_table_size")),
+    );
     let state = cfg.path("state_path");
     let home = home_check(cfg, &log);
     let srv =

@@ -777,6 +777,29 @@ fn store_cache_shares_and_closes_idle() {
 }
 
 #[test]
+fn store_cache_keeps_at_most_table_size_stores_open() {
+    let t = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (0..3).map(|i| t.path().join(format!("s{i}"))).collect();
+    for d in &dirs {
+        drop(new_store(d, "en"));
+    }
+    let cache = exmdbd::cache::StoreCache::new(opts(), std::time::Duration::from_secs(3600)).with_capacity(2);
+    let s0 = cache.get(&dirs[0]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    drop(cache.get(&dirs[1]).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // Full: the third closes the least recently used store no one is using (s1; s0 is held).
+    drop(cache.get(&dirs[2]).unwrap());
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.unload(&dirs[1]), Ok(false), "s1 was closed");
+    assert_eq!(cache.unload(&dirs[0]), Err(()), "s0 stayed open: in use");
+    // Everything in use: the cache grows rather than refuse.
+    let held: Vec<_> = dirs.iter().map(|d| cache.get(d).unwrap()).collect();
+    assert_eq!(cache.len(), 3);
+    drop((s0, held));
+}
+
+#[test]
 fn mbck_finds_missing_and_orphaned_content_files() {
     let t = tempfile::tempdir().unwrap();
     let mut st = new_store(t.path(), "en");
