@@ -327,6 +327,19 @@ impl PropSource for ScanRow<'_> {
     }
 }
 
+/// Whether message `mid` satisfies `r`, its properties read as a table column shows them
+/// (computed columns included, sub-object restrictions over its recipients and attachments).
+/// Search folders test messages this way.
+pub(crate) fn message_matches(store: &Store, mid: u64, r: &Restriction) -> bool {
+    let row = ScanRow {
+        store,
+        mid,
+        values: Vec::new(),
+        looked_up: &[],
+    };
+    Matcher::new(r).matches(&row)
+}
+
 /// Every property tag a restriction reads (the top level; sub-object restrictions read rows
 /// of their own).
 fn restriction_tags(r: &Restriction, out: &mut Vec<PropTag>) {
@@ -973,7 +986,14 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     for i in 0..joined.len() {
         sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
     }
-    sql.push_str(" FROM messages m");
+    // A search folder lists its `search_result` rows (crate::search), a folder its messages.
+    let search = store.is_search_folder(spec.folder)?;
+    if search {
+        store.search_flush()?;
+        sql.push_str(" FROM search_result s JOIN messages m ON m.message_id=s.message_id");
+    } else {
+        sql.push_str(" FROM messages m");
+    }
     for (i, t) in joined.iter().enumerate() {
         let st = stored_tags(*t);
         let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
@@ -983,7 +1003,11 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         ));
         binds.extend(st);
     }
-    sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    if search {
+        sql.push_str(" WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    } else {
+        sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    }
     binds.push(spec.folder as i64);
     binds.push(i64::from(spec.associated));
     // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
