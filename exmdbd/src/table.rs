@@ -1123,7 +1123,7 @@ fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u3
             .any(|c| c.id() == t.tag.id())
     });
     let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
-    let count = store.list_messages(f, false)?.len();
+    let count = content_count(store, f)?;
     row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
     row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
     row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
@@ -1132,6 +1132,15 @@ fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u3
         PropVal::I4(count.min(i32::MAX as usize) as i32),
     ));
     Ok(row)
+}
+
+/// PR_CONTENT_COUNT of a folder: its live normal messages, or for a search folder the
+/// messages it lists.
+fn content_count(store: &Store, f: u64) -> Result<usize> {
+    if store.is_search_folder(f)? {
+        return Ok(store.search_results(f)?.len());
+    }
+    Ok(store.list_messages(f, false)?.len())
 }
 
 /// The value of `tag` in a row (by property id; strings of either type).
@@ -1272,9 +1281,9 @@ impl HierarchyTable {
                         id if id == PR_SUBFOLDERS.id() => {
                             Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
                         }
-                        id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
-                            store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
-                        )),
+                        id if id == PR_CONTENT_COUNT.id() => {
+                            Some(PropVal::I4(content_count(store, f)?.min(i32::MAX as usize) as i32))
+                        }
                         _ => match store.get_prop(Obj::Folder(f), c)? {
                             Some(v) => Some(v),
                             None if matches!(c.ptype(), Some(PropType::String8)) => {

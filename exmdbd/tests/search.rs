@@ -263,6 +263,18 @@ fn recursive_scope_restart_mid_population_stop_and_static() {
     run_to_completion(&mut s);
     assert_eq!(listed(&s, shallow), ["top"]);
     assert_eq!(listed(&s, deep), ["sub", "subsub", "top"]);
+    // The hierarchy table counts what a search folder lists.
+    let mut h = exmdbd::table::HierarchyTable::load(&s, fid::FINDER, false, None, &[]).unwrap();
+    let rows = h
+        .query_rows(
+            &s,
+            &[exmdbd::table::PR_FOLDER_ID, exmdbd::table::PR_CONTENT_COUNT],
+            10,
+            true,
+            false,
+        )
+        .unwrap();
+    assert!(rows.contains(&vec![Some(PropVal::I8(deep as i64)), Some(PropVal::I4(3))]));
     // A folder created below the scope later is searched by the recursive search only.
     let later = s.create_folder(subsub, "later", None).unwrap();
     s.create_message(later, &mail("later", true), false).unwrap();
