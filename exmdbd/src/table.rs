@@ -25,13 +25,20 @@
 //! RopSetCollapseState ([`ContentTable::collapse_state`], [`ContentTable::set_collapse_state`])
 //! save and restore it with the cursor. A category keeps its id and state across reloads.
 //!
-//! Not yet: multi-valued instance expansion, and change notifications to table subscribers.
+//! **Multi-value instance rows** (MS-OXCTABL §2.2.1.1): a sort key with the MV_INSTANCE bit
+//! (0x2000) on a multi-valued tag, or [`TableSpec::mv_instance`] (a column with that bit),
+//! expands each message into one row per value; the instance column (and sort key, and
+//! category) shows that one value, PR_INSTANCE_NUM is the value's index, and a message without
+//! a value is one row with the column empty. A row stays one `u64` key: the message id (48
+//! bits) with the instance number above it. Restrictions test the whole message.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gromox_mapi::restriction::{self, Matcher, PropSource, Restriction, SubObject};
-use gromox_mapi::tags::{PR_CONTENT_UNREAD, PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
+use gromox_mapi::tags::{
+    PR_CONTENT_UNREAD, PR_HASATTACH, PR_INSTANCE_KEY, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ,
+};
 use gromox_mapi::{PropTag, PropType, PropVal, TaggedVal};
 use rusqlite::params_from_iter;
 
@@ -57,6 +64,83 @@ pub struct TableSpec {
     pub categories: usize,
     /// How many category levels start expanded (RopSortTable ExpandedCount).
     pub expanded: usize,
+    /// A multi-valued column with the MV_INSTANCE bit (0x2000) the rows expand on (MS-OXCTABL
+    /// §2.2.1.1, RopSetColumns with a multi-value instance column): one row per value. A sort
+    /// key with that bit expands the table the same way without naming it here.
+    pub mv_instance: Option<PropTag>,
+}
+
+/// The MV_INSTANCE bit of a property tag's type (MS-OXCDATA §2.11.1.1).
+pub const MV_INSTANCE: u32 = 0x2000;
+/// Bits of a row key holding the message id (48-bit global counter values).
+const MID_MASK: u64 = (1 << 48) - 1;
+/// Most rows one message expands into (the instance number lives in bits 48..63 of the key).
+pub const MAX_INSTANCES: usize = 0x7FFF;
+
+/// The tag without the MV_INSTANCE bit.
+fn base_tag(t: PropTag) -> PropTag {
+    PropTag(t.0 & !MV_INSTANCE)
+}
+
+/// Whether `t` is a multi-valued tag with the MV_INSTANCE bit.
+fn is_mv_instance(t: PropTag) -> bool {
+    t.0 & MV_INSTANCE != 0 && base_tag(t).ptype().is_some_and(|p| p.is_multi())
+}
+
+/// The row key of a message row: the message id, with the instance number above it.
+fn leaf_key(mid: u64, instance: u32) -> u64 {
+    (mid & MID_MASK) | (u64::from(instance) << 48)
+}
+
+/// (message id, instance number) of a message row's key.
+fn leaf_of(key: u64) -> (u64, u32) {
+    (key & MID_MASK, ((key >> 48) & 0x7FFF) as u32)
+}
+
+/// Number of values of a multi-valued value (0 for anything else).
+fn mv_len(v: &PropVal) -> usize {
+    use PropVal as V;
+    match v {
+        V::MvI2(x) => x.len(),
+        V::MvI4(x) => x.len(),
+        V::MvR4(x) => x.len(),
+        V::MvR8(x) | V::MvAppTime(x) => x.len(),
+        V::MvCurrency(x) | V::MvI8(x) => x.len(),
+        V::MvString8(x) | V::MvUnicode(x) => x.len(),
+        V::MvSysTime(x) => x.len(),
+        V::MvClsid(x) => x.len(),
+        V::MvBinary(x) => x.len(),
+        _ => 0,
+    }
+}
+
+/// Value `i` of a multi-valued value as a single value of the element type.
+fn mv_element(v: &PropVal, i: usize) -> Option<PropVal> {
+    use PropVal as V;
+    Some(match v {
+        V::MvI2(x) => V::I2(*x.get(i)?),
+        V::MvI4(x) => V::I4(*x.get(i)?),
+        V::MvR4(x) => V::R4(*x.get(i)?),
+        V::MvR8(x) => V::R8(*x.get(i)?),
+        V::MvAppTime(x) => V::AppTime(*x.get(i)?),
+        V::MvCurrency(x) => V::Currency(*x.get(i)?),
+        V::MvI8(x) => V::I8(*x.get(i)?),
+        V::MvString8(x) => V::String8(x.get(i)?.clone()),
+        V::MvUnicode(x) => V::Unicode(x.get(i)?.clone()),
+        V::MvSysTime(x) => V::SysTime(*x.get(i)?),
+        V::MvClsid(x) => V::Clsid(*x.get(i)?),
+        V::MvBinary(x) => V::Binary(x.get(i)?.clone()),
+        _ => return None,
+    })
+}
+
+/// The multi-valued property a table expands on: [`TableSpec::mv_instance`], else the first
+/// sort key with the MV_INSTANCE bit (without the bit).
+fn instance_tag(spec: &TableSpec) -> Option<PropTag> {
+    spec.mv_instance
+        .filter(|t| base_tag(*t).ptype().is_some_and(|p| p.is_multi()))
+        .or_else(|| spec.sort.iter().map(|k| k.tag).find(|t| is_mv_instance(*t)))
+        .map(base_tag)
 }
 
 /// PidTagRowType (MS-OXPROPS): leaf, expanded or collapsed category header.
@@ -76,11 +160,12 @@ pub const TBL_COLLAPSED_CATEGORY: i32 = 4;
 /// Category ids have the top bit set, so they never equal a message id.
 const CATEGORY_ID_BASE: u64 = 1 << 63;
 
-/// A row of a content table. The table keeps each as a `u64` key (a message id, or a
-/// category id, which has the top bit set), so cursor and bookmarks work on both alike.
+/// A row of a content table. The table keeps each as a `u64` key (a message id — with its
+/// instance number in bits 48..63 when multi-valued rows are expanded — or a category id,
+/// which has the top bit set), so cursor and bookmarks work on both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Row {
-    /// A message.
+    /// A message (by message id; [`ContentTable::leaf_rows`] gives the instance numbers).
     Leaf(u64),
     /// A category header, by category id.
     Header(u64),
@@ -141,13 +226,7 @@ impl Row {
         if key & CATEGORY_ID_BASE != 0 && key != u64::MAX {
             Row::Header(key)
         } else {
-            Row::Leaf(key)
-        }
-    }
-
-    fn key(self) -> u64 {
-        match self {
-            Row::Leaf(k) | Row::Header(k) => k,
+            Row::Leaf(key & MID_MASK)
         }
     }
 }
@@ -452,7 +531,7 @@ impl ContentTable {
         let at = self.rows.get(self.nav.cursor).copied();
         let scanned = scan(store, &self.spec)?;
         match self.cat.as_mut() {
-            None => self.rows = scanned.into_iter().map(|s| s.mid).collect(),
+            None => self.rows = scanned.into_iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
             Some(cat) => {
                 let levels = self.spec.categories.min(self.spec.sort.len());
                 cat.build(&scanned, levels, self.spec.expanded);
@@ -464,12 +543,20 @@ impl ContentTable {
         Ok(())
     }
 
-    /// The message ids of the visible message rows, in table order.
+    /// The message ids of the visible message rows, in table order (a message expanded into
+    /// several multi-value instance rows appears once per row).
     pub fn mids(&self) -> Vec<u64> {
+        self.leaf_rows().into_iter().map(|(m, _)| m).collect()
+    }
+
+    /// `(message id, instance number)` of the visible message rows, in table order (the
+    /// instance number is PR_INSTANCE_NUM: the index of the row's value of the multi-valued
+    /// instance column, 0 in a table without one).
+    pub fn leaf_rows(&self) -> Vec<(u64, u32)> {
         self.rows
             .iter()
             .filter(|&&k| matches!(Row::of(k), Row::Leaf(_)))
-            .copied()
+            .map(|&k| leaf_of(k))
             .collect()
     }
 
@@ -524,21 +611,32 @@ impl ContentTable {
         let rows = &self.rows;
         let (spec, cat) = (&self.spec, self.cat.as_ref());
         let depth = spec.categories.min(spec.sort.len()) as i32;
+        let inst_tag = instance_tag(spec);
         self.nav
             .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
                 match Row::of(rows[i]) {
-                    Row::Leaf(mid) => columns
-                        .iter()
-                        .map(|&c| {
-                            Ok(match c.id() {
-                                id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
-                                id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
-                                id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
-                                id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
-                                _ => read_prop(store, mid, c)?,
+                    Row::Leaf(_) => {
+                        let (mid, inst) = leaf_of(rows[i]);
+                        columns
+                            .iter()
+                            .map(|&c| {
+                                Ok(match c.id() {
+                                    id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
+                                    id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
+                                    id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(inst as i32)),
+                                    id if id == PR_INSTANCE_KEY.id() && inst_tag.is_some() => {
+                                        Some(PropVal::Binary(rows[i].to_le_bytes().to_vec()))
+                                    }
+                                    id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
+                                    // The instance column shows the row's one value.
+                                    id if inst_tag.is_some_and(|t| t.id() == id) && c.0 & MV_INSTANCE != 0 => {
+                                        read_prop(store, mid, base_tag(c))?.and_then(|v| mv_element(&v, inst as usize))
+                                    }
+                                    _ => read_prop(store, mid, base_tag(c))?,
+                                })
                             })
-                        })
-                        .collect(),
+                            .collect()
+                    }
                     Row::Header(id) => {
                         let h = cat
                             .and_then(|c| c.headers.get(&id))
@@ -673,12 +771,13 @@ impl ContentTable {
             out.extend_from_slice(&(k.len() as u32).to_le_bytes());
             out.extend_from_slice(k);
         }
-        match self.rows.get(self.nav.cursor).map(|&k| Row::of(k)) {
-            Some(Row::Leaf(m)) => {
+        match self.rows.get(self.nav.cursor).map(|&k| (k, Row::of(k))) {
+            Some((k, Row::Leaf(_))) => {
+                // The row key: message id and instance number.
                 out.push(1);
-                out.extend_from_slice(&m.to_le_bytes());
+                out.extend_from_slice(&k.to_le_bytes());
             }
-            Some(Row::Header(id)) => {
+            Some((_, Row::Header(id))) => {
                 let key = cat.headers.get(&id).map(|h| h.key.as_slice()).unwrap_or_default();
                 out.push(2);
                 out.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -695,14 +794,13 @@ impl ContentTable {
     pub fn set_collapse_state(&mut self, blob: &[u8]) -> Result<u32> {
         let parsed = parse_collapse_state(blob)?;
         let flipped = parsed.flipped;
-        let anchor = parsed.anchor.map(|a| match a {
-            Anchor::Message(m) => Row::Leaf(m),
-            Anchor::Category(key) => Row::Header(
-                self.cat
-                    .as_ref()
-                    .and_then(|c| c.ids.get(&key).copied())
-                    .unwrap_or(u64::MAX),
-            ),
+        let anchor: Option<u64> = parsed.anchor.map(|a| match a {
+            Anchor::Message(key) => key,
+            Anchor::Category(key) => self
+                .cat
+                .as_ref()
+                .and_then(|c| c.ids.get(&key).copied())
+                .unwrap_or(u64::MAX),
         });
         if let Some(cat) = self.cat.as_mut() {
             let levels = self.spec.expanded;
@@ -713,7 +811,7 @@ impl ContentTable {
         }
         self.refresh_visible(None);
         if let Some(a) = anchor {
-            if let Some(i) = self.rows.iter().position(|&x| x == a.key()) {
+            if let Some(i) = self.rows.iter().position(|&x| x == a) {
                 self.nav.cursor = i;
             }
         }
@@ -875,7 +973,7 @@ impl Categories {
                     h.unread += u32::from(!s.read);
                 }
             }
-            self.all.push(s.mid);
+            self.all.push(leaf_key(s.mid, s.instance));
             prev = Some(&s.keys);
         }
         // Categories that no longer exist forget their state.
@@ -919,6 +1017,8 @@ struct Scanned {
     keys: SortValues,
     mid: u64,
     read: bool,
+    /// Multi-value instance number (0 without expansion).
+    instance: u32,
 }
 
 /// Orders two rows' sort-key values by `sort` (missing values first when ascending).
@@ -940,7 +1040,11 @@ fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Order
 
 /// The scan: the rows of the folder that satisfy the restriction, in sort order.
 fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
-    let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| k.tag).collect();
+    let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| base_tag(k.tag)).collect();
+    let inst_tag = instance_tag(spec);
+    // The sort key that takes the row's single value of the instance column, if any.
+    let inst_key = spec.sort.iter().position(|k| is_mv_instance(k.tag));
+    tags.extend(inst_tag);
     if let Some(r) = &spec.restriction {
         restriction_tags(r, &mut tags);
     }
@@ -950,7 +1054,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         // Identity columns are computed per row when a restriction reads them (ScanRow falls
         // back to read_prop for tags it did not join).
         if !computed(t) && !crate::message::is_identity_tag(t) && !joined.iter().any(|j| j.id() == t.id()) {
-            joined.push(t);
+            joined.push(base_tag(t));
         }
     }
     // The stored PR_MESSAGE_FLAGS is joined like any column; the computed one overlays the
@@ -1065,7 +1169,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                 continue;
             }
         }
-        let keys = spec
+        let keys: SortValues = spec
             .sort
             .iter()
             .map(|k| {
@@ -1075,12 +1179,52 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                     .map(|(_, v)| v.clone())
             })
             .collect();
-        kept.push(Scanned { keys, mid, read });
+        let Some(it) = inst_tag else {
+            kept.push(Scanned {
+                keys,
+                mid,
+                read,
+                instance: 0,
+            });
+            continue;
+        };
+        // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
+        // holding that value; no value: one row with the column empty.
+        let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
+        let n = mv.map_or(0, mv_len).min(MAX_INSTANCES);
+        if n == 0 {
+            let mut k = keys.clone();
+            if let Some(p) = inst_key {
+                k[p] = None;
+            }
+            kept.push(Scanned {
+                keys: k,
+                mid,
+                read,
+                instance: 0,
+            });
+        }
+        for i in 0..n {
+            let mut k = keys.clone();
+            if let (Some(p), Some(v)) = (inst_key, mv) {
+                k[p] = mv_element(v, i);
+            }
+            kept.push(Scanned {
+                keys: k,
+                mid,
+                read,
+                instance: i as u32,
+            });
+        }
     }
     if spec.sort.is_empty() {
-        kept.sort_unstable_by_key(|s| s.mid);
+        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
     } else {
-        kept.sort_by(|a, b| cmp_keys(&spec.sort, &a.keys, &b.keys).then(a.mid.cmp(&b.mid)));
+        kept.sort_by(|a, b| {
+            cmp_keys(&spec.sort, &a.keys, &b.keys)
+                .then(a.mid.cmp(&b.mid))
+                .then(a.instance.cmp(&b.instance))
+        });
     }
     Ok(kept)
 }

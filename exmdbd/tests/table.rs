@@ -491,3 +491,153 @@ fn identity_columns_are_computed_and_restrictable() {
     .unwrap();
     assert_eq!(t2.mids(), vec![mids[2]]);
 }
+
+/// Keywords (PidNameKeywords, multi-valued Unicode) with the MV_INSTANCE bit.
+fn keywords_tag(s: &mut Store) -> PropTag {
+    use gromox_mapi::named::PS_PUBLIC_STRINGS;
+    let id = s
+        .get_named_propid(&gromox_mapi::PropName::name(PS_PUBLIC_STRINGS, "Keywords"), true)
+        .unwrap()
+        .unwrap();
+    PropTag::new(id, gromox_mapi::PropType::MvUnicode)
+}
+
+fn with_keywords(s: &mut Store, subject: &str, kw: PropTag, words: &[&str]) -> u64 {
+    let mut c = MessageContent::default();
+    c.set(PR_SUBJECT, PropVal::Unicode(subject.into()));
+    if !words.is_empty() {
+        c.set(kw, PropVal::MvUnicode(words.iter().map(|w| w.to_string()).collect()));
+    }
+    s.create_message(INBOX, &c, false).unwrap()
+}
+
+#[test]
+fn multi_value_instance_rows_flat_and_categorized() {
+    use exmdbd::table::{MV_INSTANCE, PR_INSTANCE_NUM, TBL_LEAF_ROW};
+    let (_d, mut s) = store();
+    let kw = keywords_tag(&mut s);
+    let kwi = PropTag(kw.0 | MV_INSTANCE);
+    let both = with_keywords(&mut s, "both", kw, &["Work", "Home"]);
+    let work = with_keywords(&mut s, "work only", kw, &["Work"]);
+    let none = with_keywords(&mut s, "no keywords", kw, &[]);
+
+    // Sorted on the instance column: one row per value, the column showing that value.
+    let mut t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.row_count(), 4);
+    assert_eq!(t.leaf_rows(), vec![(none, 0), (both, 1), (both, 0), (work, 0)]);
+    let rows = t
+        .query_rows(&s, &[PR_SUBJECT, kwi, PR_INSTANCE_NUM, kw], 10, true, false)
+        .unwrap();
+    let text = |v: &Option<PropVal>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let got: Vec<(Option<String>, Option<String>, Option<PropVal>)> =
+        rows.iter().map(|r| (text(&r[0]), text(&r[1]), r[2].clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("no keywords".into()), None, Some(PropVal::I4(0))),
+            (Some("both".into()), Some("Home".into()), Some(PropVal::I4(1))),
+            (Some("both".into()), Some("Work".into()), Some(PropVal::I4(0))),
+            (Some("work only".into()), Some("Work".into()), Some(PropVal::I4(0))),
+        ]
+    );
+    // The column without the bit shows every value.
+    assert_eq!(rows[1][3], Some(PropVal::MvUnicode(vec!["Work".into(), "Home".into()])));
+    // Bookmarks and seeks work on the instance rows.
+    t.seek(Origin::Beginning, 2);
+    let b = t.create_bookmark();
+    t.seek(Origin::Beginning, 0);
+    assert_eq!(t.seek_bookmark(b, 0), Some((false, 0)));
+    assert_eq!(t.position(), 2);
+
+    // Declared as the instance column only (RopSetColumns), unsorted: rows by message id.
+    let t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            mv_instance: Some(kwi),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.leaf_rows(), vec![(both, 0), (both, 1), (work, 0), (none, 0)]);
+
+    // Categorized by keyword: a message with two keywords appears under both categories.
+    let mut t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v = view(&mut t, &s, kwi);
+    let leaf = TBL_LEAF_ROW;
+    assert_eq!(
+        v,
+        vec![
+            (3, 0, String::new(), Some(1), Some(1)),
+            (leaf, 1, "no keywords".into(), None, None),
+            (3, 0, "Home".into(), Some(1), Some(1)),
+            (leaf, 1, "both".into(), None, None),
+            (3, 0, "Work".into(), Some(2), Some(2)),
+            (leaf, 1, "both".into(), None, None),
+            (leaf, 1, "work only".into(), None, None),
+        ]
+    );
+    // The collapse state keeps the cursor on an instance row.
+    t.seek(Origin::Beginning, 5);
+    let state = t.collapse_state();
+    let mut t2 = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let bm = t2.set_collapse_state(&state).unwrap();
+    t2.seek(Origin::Beginning, 0);
+    t2.seek_bookmark(bm, 0).unwrap();
+    assert_eq!(t2.position(), 5);
+}
