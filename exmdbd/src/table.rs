@@ -42,6 +42,7 @@ use gromox_mapi::tags::{
 use gromox_mapi::{PropTag, PropType, PropVal, TaggedVal};
 use rusqlite::params_from_iter;
 
+use crate::notify::Event;
 use crate::store::{Obj, Store};
 use crate::Result;
 
@@ -610,41 +611,18 @@ impl ContentTable {
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
         let rows = &self.rows;
         let (spec, cat) = (&self.spec, self.cat.as_ref());
-        let depth = spec.categories.min(spec.sort.len()) as i32;
-        let inst_tag = instance_tag(spec);
         self.nav
             .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
-                match Row::of(rows[i]) {
-                    Row::Leaf(_) => {
-                        let (mid, inst) = leaf_of(rows[i]);
-                        columns
-                            .iter()
-                            .map(|&c| {
-                                Ok(match c.id() {
-                                    id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
-                                    id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
-                                    id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(inst as i32)),
-                                    id if id == PR_INSTANCE_KEY.id() && inst_tag.is_some() => {
-                                        Some(PropVal::Binary(rows[i].to_le_bytes().to_vec()))
-                                    }
-                                    id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
-                                    // The instance column shows the row's one value.
-                                    id if inst_tag.is_some_and(|t| t.id() == id) && c.0 & MV_INSTANCE != 0 => {
-                                        read_prop(store, mid, base_tag(c))?.and_then(|v| mv_element(&v, inst as usize))
-                                    }
-                                    _ => read_prop(store, mid, base_tag(c))?,
-                                })
-                            })
-                            .collect()
-                    }
-                    Row::Header(id) => {
-                        let h = cat
-                            .and_then(|c| c.headers.get(&id))
-                            .ok_or(crate::Error::NotFound("category"))?;
-                        Ok(columns.iter().map(|&c| header_value(spec, id, h, c)).collect())
-                    }
-                }
+                read_row(store, spec, cat, rows[i], columns)
             })
+    }
+
+    /// The values of `columns` for the row at `index` (as [`ContentTable::query_rows`] shows
+    /// it), without moving the cursor: what a table notification's holder sends with
+    /// TABLE_ROW_ADDED/MODIFIED (MS-OXCNOTIF §2.2.1.4.1.2 Columns).
+    pub fn row_at(&self, store: &Store, index: usize, columns: &[PropTag]) -> Result<Vec<Option<PropVal>>> {
+        let key = *self.rows.get(index).ok_or(crate::Error::NotFound("row"))?;
+        read_row(store, &self.spec, self.cat.as_ref(), key, columns)
     }
 
     /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
@@ -819,6 +797,310 @@ impl ContentTable {
     }
 }
 
+/// A message row named by a table notification (MS-OXCNOTIF §2.2.1.4.1.2 NotificationData:
+/// TableRowFolderID, TableRowMessageID, TableRowInstance; the same three name the prior row,
+/// InsertAfterTableRow…). `folder` is the message's own folder (in a search folder's table,
+/// the folder it lives in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRowId {
+    pub folder: u64,
+    pub message: u64,
+    pub instance: u32,
+}
+
+/// TableEventType values (MS-OXCNOTIF §2.2.1.4.1.2).
+pub mod table_event {
+    /// TableChanged: re-read the table.
+    pub const TABLE_CHANGED: u16 = 0x0001;
+    /// TableRowAdded.
+    pub const TABLE_ROW_ADDED: u16 = 0x0003;
+    /// TableRowDeleted.
+    pub const TABLE_ROW_DELETED: u16 = 0x0004;
+    /// TableRowModified.
+    pub const TABLE_ROW_MODIFIED: u16 = 0x0005;
+}
+
+/// What a loaded table's subscribers are told after [`ContentTable::apply`] (MS-OXCNOTIF
+/// TableModified notifications). `position` is the row's index in the updated table and
+/// `prior` the row before it (`None`: it is the first row), which is where a client inserts
+/// it; the row's columns come from [`ContentTable::row_at`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableNotification {
+    /// TABLE_ROW_ADDED.
+    RowAdded {
+        row: TableRowId,
+        prior: Option<TableRowId>,
+        position: usize,
+    },
+    /// TABLE_ROW_MODIFIED: the row's values changed; it now stands after `prior`.
+    RowModified {
+        row: TableRowId,
+        prior: Option<TableRowId>,
+        position: usize,
+    },
+    /// TABLE_ROW_DELETED.
+    RowDeleted { row: TableRowId },
+    /// TABLE_CHANGED: the table was reloaded (changes that row notifications do not describe:
+    /// categorized views, count restrictions); clients re-read it.
+    Changed,
+}
+
+impl TableNotification {
+    /// The TableEventType of the notification.
+    pub fn event_type(&self) -> u16 {
+        match self {
+            TableNotification::RowAdded { .. } => table_event::TABLE_ROW_ADDED,
+            TableNotification::RowModified { .. } => table_event::TABLE_ROW_MODIFIED,
+            TableNotification::RowDeleted { .. } => table_event::TABLE_ROW_DELETED,
+            TableNotification::Changed => table_event::TABLE_CHANGED,
+        }
+    }
+}
+
+/// Whether a restriction holds a Count node (§2.12.12), whose result depends on the rows
+/// evaluated before: such tables are reloaded rather than updated row by row.
+fn has_count(r: &Restriction) -> bool {
+    match r {
+        Restriction::Count { .. } => true,
+        Restriction::And(v) | Restriction::Or(v) => v.iter().any(has_count),
+        Restriction::Not(x) | Restriction::SubObject { restriction: x, .. } => has_count(x),
+        Restriction::Comment {
+            restriction: Some(x), ..
+        } => has_count(x),
+        _ => false,
+    }
+}
+
+impl ContentTable {
+    /// Brings the table up to date with one store event (MS-OXCNOTIF §3.1.4.3: table
+    /// notifications for a loaded table) and returns the row notifications for its
+    /// subscribers. Only the messages the event names are looked at: each is tested against
+    /// the table (its folder, or the search folder's results; FAI or not; the restriction)
+    /// and its rows removed and/or put at their sort position by binary search over the rows'
+    /// current sort values — no rescan of the folder. The cursor and bookmarks stay on their
+    /// rows. Categorized views and restrictions with a Count node are reloaded instead and
+    /// answer [`TableNotification::Changed`]; events about other folders answer nothing.
+    pub fn apply(&mut self, store: &Store, event: &Event) -> Result<Vec<TableNotification>> {
+        let f = self.spec.folder;
+        let search = store.is_search_folder(f)?;
+        let touched: Vec<u64> = match *event {
+            Event::NewMail { folder, message, .. }
+            | Event::MessageCreated { folder, message }
+            | Event::MessageModified { folder, message }
+            | Event::MessageDeleted { folder, message } => {
+                if folder == f || search {
+                    vec![message]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::MessageMoved {
+                from,
+                to,
+                message,
+                new_message,
+            } => {
+                let mut v = Vec::new();
+                if from == f || search {
+                    v.push(message);
+                }
+                if to == f || search {
+                    v.push(new_message);
+                }
+                v
+            }
+            Event::MessageCopied { to, new_message, .. } => {
+                if to == f || search {
+                    vec![new_message]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::FolderDeleted { folder } if folder == f => {
+                self.reload(store)?;
+                return Ok(vec![TableNotification::Changed]);
+            }
+            _ => Vec::new(),
+        };
+        if touched.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.cat.is_some() || self.spec.restriction.as_ref().is_some_and(has_count) {
+            self.reload(store)?;
+            return Ok(vec![TableNotification::Changed]);
+        }
+        let mut out = Vec::new();
+        for mid in touched {
+            self.apply_message(store, search, mid, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// The rows message `mid` should have in this table: `(sort values, instance)` each, none
+    /// when it does not belong.
+    fn wanted_rows(&self, store: &Store, search: bool, mid: u64) -> Result<Vec<(SortValues, u32)>> {
+        let info = match store.message_info(mid) {
+            Ok(i) => i,
+            Err(crate::Error::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        if info.deleted || info.associated != self.spec.associated {
+            return Ok(Vec::new());
+        }
+        let member = if search {
+            store.search_flush()?;
+            store
+                .conn()
+                .prepare_cached("SELECT EXISTS(SELECT 1 FROM search_result WHERE folder_id=?1 AND message_id=?2)")?
+                .query_row([self.spec.folder as i64, mid as i64], |r| r.get::<_, bool>(0))?
+        } else {
+            info.folder == self.spec.folder
+        };
+        if !member {
+            return Ok(Vec::new());
+        }
+        if let Some(r) = &self.spec.restriction {
+            if !message_matches(store, mid, r) {
+                return Ok(Vec::new());
+            }
+        }
+        let keys: SortValues = self
+            .spec
+            .sort
+            .iter()
+            .map(|k| read_prop(store, mid, base_tag(k.tag)))
+            .collect::<Result<_>>()?;
+        let Some(it) = instance_tag(&self.spec) else {
+            return Ok(vec![(keys, 0)]);
+        };
+        let inst_key = self.spec.sort.iter().position(|k| is_mv_instance(k.tag));
+        let mv = read_prop(store, mid, it)?;
+        let n = mv.as_ref().map_or(0, mv_len).min(MAX_INSTANCES);
+        if n == 0 {
+            let mut k = keys;
+            if let Some(p) = inst_key {
+                k[p] = None;
+            }
+            return Ok(vec![(k, 0)]);
+        }
+        Ok((0..n)
+            .map(|i| {
+                let mut k = keys.clone();
+                if let (Some(p), Some(v)) = (inst_key, mv.as_ref()) {
+                    k[p] = mv_element(v, i);
+                }
+                (k, i as u32)
+            })
+            .collect())
+    }
+
+    /// The sort values of the row with key `key` as the store holds them now.
+    fn sort_values_of(&self, store: &Store, key: u64) -> Result<SortValues> {
+        let (mid, inst) = leaf_of(key);
+        self.spec
+            .sort
+            .iter()
+            .map(|k| {
+                let v = read_prop(store, mid, base_tag(k.tag))?;
+                Ok(if is_mv_instance(k.tag) {
+                    v.and_then(|v| mv_element(&v, inst as usize))
+                } else {
+                    v
+                })
+            })
+            .collect()
+    }
+
+    /// Where a row with these sort values and key goes (binary search; ties by message id,
+    /// then instance, as the scan orders them).
+    fn insert_position(&self, store: &Store, keys: &SortValues, key: u64) -> Result<usize> {
+        let (mid, inst) = leaf_of(key);
+        let (mut lo, mut hi) = (0usize, self.rows.len());
+        while lo < hi {
+            let m = lo + (hi - lo) / 2;
+            let other = self.rows[m];
+            let (omid, oinst) = leaf_of(other);
+            let ord = if self.spec.sort.is_empty() {
+                (omid, oinst).cmp(&(mid, inst))
+            } else {
+                let ov = self.sort_values_of(store, other)?;
+                cmp_keys(&self.spec.sort, &ov, keys)
+                    .then(omid.cmp(&mid))
+                    .then(oinst.cmp(&inst))
+            };
+            if ord == std::cmp::Ordering::Less {
+                lo = m + 1;
+            } else {
+                hi = m;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn row_id(&self, store: &Store, key: u64) -> TableRowId {
+        let (message, instance) = leaf_of(key);
+        let folder = store.message_info(message).map_or(self.spec.folder, |i| i.folder);
+        TableRowId {
+            folder,
+            message,
+            instance,
+        }
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        self.rows.remove(i);
+        if i < self.nav.cursor {
+            self.nav.cursor -= 1;
+        }
+    }
+
+    fn insert_at(&mut self, i: usize, key: u64) {
+        self.rows.insert(i, key);
+        if i <= self.nav.cursor {
+            self.nav.cursor += 1;
+        }
+    }
+
+    fn apply_message(&mut self, store: &Store, search: bool, mid: u64, out: &mut Vec<TableNotification>) -> Result<()> {
+        let wanted = self.wanted_rows(store, search, mid)?;
+        // The message's current rows (positions, highest first so removals keep indexes).
+        let mut present: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| matches!(Row::of(self.rows[i]), Row::Leaf(m) if m == mid))
+            .collect();
+        present.reverse();
+        let mut had: Vec<u64> = Vec::with_capacity(present.len());
+        for i in present {
+            had.push(self.rows[i]);
+            self.remove_at(i);
+        }
+        let mut kept: Vec<u64> = Vec::new();
+        for (keys, inst) in wanted {
+            let key = leaf_key(mid, inst);
+            let pos = self.insert_position(store, &keys, key)?;
+            self.insert_at(pos, key);
+            kept.push(key);
+        }
+        for key in had.iter().filter(|k| !kept.contains(k)) {
+            out.push(TableNotification::RowDeleted {
+                row: self.row_id(store, *key),
+            });
+        }
+        for key in kept {
+            let Some(position) = self.rows.iter().position(|&k| k == key) else {
+                continue;
+            };
+            let prior = position.checked_sub(1).map(|p| self.row_id(store, self.rows[p]));
+            let row = self.row_id(store, key);
+            out.push(if had.contains(&key) {
+                TableNotification::RowModified { row, prior, position }
+            } else {
+                TableNotification::RowAdded { row, prior, position }
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The row a collapse state was taken at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Anchor {
@@ -883,6 +1165,49 @@ pub fn fuzz_collapse_state(data: &[u8]) {
 
 /// First bytes of a collapse state.
 const COLLAPSE_MAGIC: &[u8; 4] = b"GXC1";
+
+/// One row of a content table: a message row (by key: message id and instance number) or a
+/// category header.
+fn read_row(
+    store: &Store,
+    spec: &TableSpec,
+    cat: Option<&Categories>,
+    key: u64,
+    columns: &[PropTag],
+) -> Result<Vec<Option<PropVal>>> {
+    let depth = spec.categories.min(spec.sort.len()) as i32;
+    let inst_tag = instance_tag(spec);
+    match Row::of(key) {
+        Row::Leaf(_) => {
+            let (mid, inst) = leaf_of(key);
+            columns
+                .iter()
+                .map(|&c| {
+                    Ok(match c.id() {
+                        id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
+                        id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
+                        id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(inst as i32)),
+                        id if id == PR_INSTANCE_KEY.id() && inst_tag.is_some() => {
+                            Some(PropVal::Binary(key.to_le_bytes().to_vec()))
+                        }
+                        id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
+                        // The instance column shows the row's one value.
+                        id if inst_tag.is_some_and(|t| t.id() == id) && c.0 & MV_INSTANCE != 0 => {
+                            read_prop(store, mid, base_tag(c))?.and_then(|v| mv_element(&v, inst as usize))
+                        }
+                        _ => read_prop(store, mid, base_tag(c))?,
+                    })
+                })
+                .collect()
+        }
+        Row::Header(id) => {
+            let h = cat
+                .and_then(|c| c.headers.get(&id))
+                .ok_or(crate::Error::NotFound("category"))?;
+            Ok(columns.iter().map(|&c| header_value(spec, id, h, c)).collect())
+        }
+    }
+}
 
 /// One column of a category header row.
 fn header_value(spec: &TableSpec, id: u64, h: &Header, c: PropTag) -> Option<PropVal> {

@@ -641,3 +641,198 @@ fn multi_value_instance_rows_flat_and_categorized() {
     t2.seek_bookmark(bm, 0).unwrap();
     assert_eq!(t2.position(), 5);
 }
+
+#[test]
+fn table_notifications_update_a_loaded_table_incrementally() {
+    use exmdbd::table::{TableNotification as N, TableRowId};
+    let (_d, mut s) = store();
+    let events = s.notifier().subscribe();
+    let mids: Vec<u64> = (0..6).map(|i| add(&mut s, i)).collect();
+    // Sorted by subject, restricted to unread messages.
+    let spec = TableSpec {
+        folder: INBOX,
+        restriction: Some(Restriction::Property {
+            op: RelOp::Eq,
+            tag: gromox_mapi::tags::PR_READ,
+            value: TaggedVal::new(gromox_mapi::tags::PR_READ, PropVal::Boolean(false)),
+        }),
+        sort: vec![SortKey {
+            tag: PR_SUBJECT,
+            descending: false,
+        }],
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    while events.try_recv().is_ok() {}
+    let fresh = |s: &Store| ContentTable::load(s, spec.clone()).unwrap().mids();
+    let row = |m: u64| TableRowId {
+        folder: INBOX,
+        message: m,
+        instance: 0,
+    };
+    // "Note 1", "Note 3", "Note 5", "Report 0", "Report 2", "Report 4"; cursor on "Note 5".
+    t.seek(Origin::Beginning, 2);
+    let apply_all = |t: &mut ContentTable, s: &Store| -> Vec<N> {
+        let mut out = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            out.extend(t.apply(s, &e).unwrap());
+        }
+        out
+    };
+
+    // A new message lands at its sort position, after the row before it.
+    let mut c = MessageContent::default();
+    c.set(PR_SUBJECT, PropVal::Unicode("Note 2".into()));
+    let new = s.create_message(INBOX, &c, false).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert_eq!(
+        n,
+        vec![N::RowAdded {
+            row: row(new),
+            prior: Some(row(mids[1])),
+            position: 1
+        }]
+    );
+    assert_eq!(t.mids(), fresh(&s));
+    assert_eq!(
+        subjects(&mut t, &s, 1, true),
+        ["Note 5"],
+        "the cursor stayed on its row"
+    );
+    let cols = t.row_at(&s, 1, &[PR_SUBJECT, PR_MID]).unwrap();
+    assert_eq!(cols[1], Some(PropVal::I8(new as i64)));
+
+    // Read: no longer matches the restriction.
+    s.set_read(mids[3], true).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![N::RowDeleted { row: row(mids[3]) }]);
+    assert_eq!(t.mids(), fresh(&s));
+    // Renamed: modified, moved to its new place.
+    s.set_props(
+        exmdbd::Obj::Message(mids[0]),
+        &[TaggedVal::new(PR_SUBJECT, PropVal::Unicode("Zebra".into()))],
+    )
+    .unwrap();
+    let n = apply_all(&mut t, &s);
+    let last = t.row_count() - 1;
+    assert_eq!(
+        n,
+        vec![N::RowModified {
+            row: row(mids[0]),
+            prior: Some(row(mids[4])),
+            position: last
+        }]
+    );
+    assert_eq!(t.mids(), fresh(&s));
+    // Moved away and back (a new id), deleted; events of other folders change nothing.
+    let moved = s.move_message(mids[5], 0x0a).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert_eq!(n, vec![N::RowDeleted { row: row(mids[5]) }]);
+    let back = s.move_message(moved, INBOX).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert!(matches!(n.as_slice(), [N::RowAdded { row: r, .. }] if r.message == back));
+    s.delete_messages(&[new], false).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![N::RowDeleted { row: row(new) }]);
+    s.create_message(0x0a, &c, false).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![]);
+    assert_eq!(t.mids(), fresh(&s));
+
+    // A categorized view reloads and says so.
+    let mut cat = ContentTable::load(
+        &s,
+        TableSpec {
+            categories: 1,
+            expanded: 1,
+            ..spec.clone()
+        },
+    )
+    .unwrap();
+    let before = cat.row_count();
+    add(&mut s, 100);
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.extend(cat.apply(&s, &e).unwrap());
+    }
+    assert_eq!(out, vec![N::Changed]);
+    assert_eq!(cat.row_count(), before + 2, "a new category and its message");
+}
+
+#[test]
+fn table_notifications_for_multi_value_rows_and_search_folders() {
+    use exmdbd::table::{TableNotification as N, MV_INSTANCE};
+    let (_d, mut s) = store();
+    let kw = keywords_tag(&mut s);
+    let kwi = PropTag(kw.0 | MV_INSTANCE);
+    let a = with_keywords(&mut s, "a", kw, &["Work"]);
+    let spec = TableSpec {
+        folder: INBOX,
+        sort: vec![SortKey {
+            tag: kwi,
+            descending: false,
+        }],
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    let events = s.notifier().subscribe();
+    // A second keyword: the first row modified, a new instance row added before it.
+    s.set_props(
+        exmdbd::Obj::Message(a),
+        &[TaggedVal::new(
+            kw,
+            PropVal::MvUnicode(vec!["Work".into(), "Home".into()]),
+        )],
+    )
+    .unwrap();
+    let e = events.try_recv().unwrap();
+    let n = t.apply(&s, &e).unwrap();
+    assert_eq!(n.len(), 2);
+    assert!(n
+        .iter()
+        .any(|x| matches!(x, N::RowAdded { row, position: 0, prior: None } if row.instance == 1)));
+    assert!(n
+        .iter()
+        .any(|x| matches!(x, N::RowModified { row, position: 1, .. } if row.instance == 0)));
+    assert_eq!(t.leaf_rows(), ContentTable::load(&s, spec).unwrap().leaf_rows());
+
+    // A search folder's table follows its results.
+    let sf = s.create_search_folder(0x05, "unread").unwrap();
+    let unread = Restriction::Property {
+        op: RelOp::Eq,
+        tag: gromox_mapi::tags::PR_READ,
+        value: TaggedVal::new(gromox_mapi::tags::PR_READ, PropVal::Boolean(false)),
+    };
+    s.set_search_criteria(sf, Some(&unread), Some(&[INBOX]), 0).unwrap();
+    while s.search_step(100).unwrap().more {}
+    let mut st = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: sf,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(st.mids(), vec![a]);
+    while events.try_recv().is_ok() {}
+    let b = add(&mut s, 1);
+    s.set_read(a, true).unwrap();
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.extend(st.apply(&s, &e).unwrap());
+    }
+    let row = |m| exmdbd::table::TableRowId {
+        folder: INBOX,
+        message: m,
+        instance: 0,
+    };
+    assert_eq!(
+        out,
+        vec![
+            N::RowAdded {
+                row: row(b),
+                prior: Some(row(a)),
+                position: 1
+            },
+            N::RowDeleted { row: row(a) },
+        ]
+    );
+    assert_eq!(st.mids(), vec![b]);
+}
