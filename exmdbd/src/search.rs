@@ -560,9 +560,11 @@ impl Store {
                 continue;
             }
             let mids: Vec<u64> = {
+                // Walk the primary key from where the last batch stopped: a folder index would
+                // make SQLite sort all the folder's rows for every batch.
                 let mut st = tx.prepare_cached(
-                    "SELECT message_id FROM messages WHERE parent_fid=?1 AND is_deleted=0 \
-                     AND COALESCE(is_associated,0)=0 AND message_id>?2 ORDER BY message_id LIMIT ?3",
+                    "SELECT message_id FROM messages NOT INDEXED WHERE message_id>?2 AND parent_fid=?1 \
+                     AND is_deleted=0 AND COALESCE(is_associated,0)=0 ORDER BY message_id LIMIT ?3",
                 )?;
                 let v = st
                     .query_map(params![p.folders[p.idx] as i64, p.after as i64, n as i64], |r| {
