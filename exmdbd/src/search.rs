@@ -122,6 +122,9 @@ struct Population {
 pub(crate) struct SearchState {
     /// Whether the change-capturing triggers are installed on this connection.
     triggers: Cell<bool>,
+    /// The connection's `total_changes` when the change queue was last found empty: while it
+    /// has not moved, nothing can have been queued (no SQL needed to know).
+    drained_at: Cell<Option<u64>>,
     populations: VecDeque<Population>,
 }
 
@@ -524,9 +527,14 @@ impl Store {
         Ok(v)
     }
 
-    /// Whether [`Store::search_step`] has anything to do (no SQL: what this connection knows).
+    /// Whether [`Store::search_step`] has anything to do (no SQL: populations under way, or
+    /// writes through this connection since the change queue was last emptied).
     pub fn has_search_work(&self) -> bool {
-        self.search.triggers.get() || !self.search.populations.is_empty()
+        !self.search.populations.is_empty() || self.search_queue_may_have_work()
+    }
+
+    fn search_queue_may_have_work(&self) -> bool {
+        self.search.triggers.get() && self.search.drained_at.get() != Some(self.conn.total_changes())
     }
 
     /// Background work for search folders, bounded by `budget` message evaluations: first the
@@ -603,7 +611,7 @@ impl Store {
     }
 
     fn search_pending_count(&self) -> Result<i64> {
-        if !self.search.triggers.get() {
+        if !self.search_queue_may_have_work() {
             return Ok(0);
         }
         Ok(self
@@ -615,7 +623,7 @@ impl Store {
     /// Re-evaluates up to `budget` queued messages against the running dynamic searches;
     /// returns how many it took off the queue. Does nothing inside a caller's transaction.
     fn search_drain(&self, budget: usize) -> Result<usize> {
-        if !self.search.triggers.get() || !self.conn.is_autocommit() {
+        if !self.search_queue_may_have_work() || !self.conn.is_autocommit() {
             return Ok(0);
         }
         let mut done = 0;
@@ -632,6 +640,8 @@ impl Store {
                 v
             };
             if mids.is_empty() {
+                drop(tx);
+                self.search.drained_at.set(Some(self.conn.total_changes()));
                 break;
             }
             if active.is_none() {
@@ -702,6 +712,8 @@ impl Store {
         if any && !self.search.triggers.get() {
             self.conn.execute_batch(TRIGGERS)?;
             self.search.triggers.set(true);
+            // Whatever an earlier process left queued is applied first.
+            self.search.drained_at.set(None);
         } else if !any && self.search.triggers.get() {
             // Apply what is queued before the queue stops being read.
             self.search_flush()?;

@@ -216,6 +216,16 @@ fn unread_with_attachment_over_inbox_and_sent_items() {
         .unwrap();
     assert!(listed(&s, sf).contains(&"after restart".to_string()));
     assert!(!s.search_step(100).unwrap().more);
+    // Idle stores cost the maintenance thread nothing; a write gives it work again.
+    assert!(!s.has_search_work());
+    s.create_message(fid::INBOX, &mail("late", false), false).unwrap();
+    assert!(s.has_search_work());
+    assert_eq!(s.search_step(100).unwrap().evaluated, 1);
+    assert!(!s.has_search_work());
+    // The store with its search tables (and the added change queue) passes the check.
+    drop(s);
+    let rep = exmdbd::mbck::check(&md, false).unwrap();
+    assert!(rep.ok(), "{:?}", rep.errors);
 }
 
 #[test]
