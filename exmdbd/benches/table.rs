@@ -6,6 +6,8 @@
 //! - the same table without restriction;
 //! - a categorized view grouped by sender (expanded, then collapsed), with a category
 //!   collapsed/expanded;
+//! - table notifications: ten new messages applied one by one to a loaded sorted table;
+//! - a search folder over the folder: background population, then changes applied to it;
 //! - peak RSS growth of the process over the whole run.
 //!
 //! `cargo bench -p exmdbd --bench table` (`TABLE_N=20000` for a quick run).
@@ -48,7 +50,7 @@ fn main() {
         .unwrap_or(250_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let md = dir.path().join("bench");
-    let store = Store::create_private(&md, "bench@example.org", "en", false, &Default::default()).expect("store");
+    let mut store = Store::create_private(&md, "bench@example.org", "en", false, &Default::default()).expect("store");
     let t0 = Instant::now();
     {
         let c = store.conn();
@@ -186,6 +188,106 @@ fn main() {
             seek.as_secs_f64() * 1e3,
             if expanded == 1 { "collapse" } else { "expand" },
             toggle.as_secs_f64() * 1e3
+        );
+    }
+    // Table notifications: a loaded sorted table takes ten new messages one event at a time
+    // (ContentTable::apply: binary search on current sort values, no rescan).
+    {
+        let mut table = ContentTable::load(
+            &store,
+            TableSpec {
+                folder: INBOX as u64,
+                sort: by_time.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("table");
+        let events = store.notifier().subscribe();
+        let mut worst = 0f64;
+        let mut total = 0f64;
+        for i in 0..10u64 {
+            let mut c = exmdbd::MessageContent::default();
+            c.set(PR_SUBJECT, PropVal::Unicode(format!("new {i}")));
+            c.set(
+                PR_MESSAGE_DELIVERY_TIME,
+                PropVal::SysTime(133_000_000_000_000_000 + (n / 2 + i) * 10_000_000),
+            );
+            store.create_message(INBOX as u64, &c, false).expect("create");
+            let e = events.recv().expect("event");
+            let t = Instant::now();
+            let notes = table.apply(&store, &e).expect("apply");
+            let dt = t.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(notes.len(), 1);
+            worst = worst.max(dt);
+            total += dt;
+        }
+        println!(
+            "table notification (apply one new message to the sorted {}-row table): {:.2} ms average, {:.2} ms worst",
+            table.row_count(),
+            total / 10.0,
+            worst
+        );
+    }
+    // The same 100 creates without a search folder, for comparison with the run below.
+    let t = Instant::now();
+    for i in 0..100 {
+        let mut c = exmdbd::MessageContent::default();
+        c.set(PR_SUBJECT, PropVal::Unicode(format!("plain {i}")));
+        store.create_message(INBOX as u64, &c, false).expect("create");
+    }
+    let without = t.elapsed();
+    // Search folder over the inbox (subject substring): background population in batches of
+    // 1,000 evaluations, then a delivery that matches shown in the search folder's table.
+    {
+        let sf = store.create_search_folder(0x05, "reports").expect("search folder");
+        let r = Restriction::Content {
+            level: FuzzyLevel::Substring,
+            flags: FL_IGNORECASE,
+            tag: PR_SUBJECT,
+            value: TaggedVal::new(PR_SUBJECT, PropVal::Unicode("REPORT".into())),
+        };
+        store
+            .set_search_criteria(sf, Some(&r), Some(&[INBOX as u64]), 0)
+            .expect("criteria");
+        let t = Instant::now();
+        let (mut steps, mut longest) = (0, 0f64);
+        loop {
+            let s0 = Instant::now();
+            let p = store.search_step(1000).expect("step");
+            longest = longest.max(s0.elapsed().as_secs_f64() * 1e3);
+            steps += 1;
+            if !p.more {
+                break;
+            }
+        }
+        let pop = t.elapsed();
+        let found = store.search_results(sf).expect("results").len();
+        let t = Instant::now();
+        for i in 0..100 {
+            let mut c = exmdbd::MessageContent::default();
+            c.set(PR_SUBJECT, PropVal::Unicode(format!("report {i}")));
+            store.create_message(INBOX as u64, &c, false).expect("create");
+        }
+        let with = t.elapsed();
+        let t = Instant::now();
+        let listed = ContentTable::load(
+            &store,
+            TableSpec {
+                folder: sf,
+                ..Default::default()
+            },
+        )
+        .expect("table")
+        .row_count();
+        let flush = t.elapsed();
+        println!(
+            "search folder: population of {n} messages {:.2} s in {steps} steps (longest step {:.1} ms), {found} found; \
+             100 creates with the search live {:.1} ms ({:.1} ms without), then its table ({listed} rows, the 100 queued changes applied) {:.1} ms",
+            pop.as_secs_f64(),
+            longest,
+            with.as_secs_f64() * 1e3,
+            without.as_secs_f64() * 1e3,
+            flush.as_secs_f64() * 1e3
         );
     }
     println!(

@@ -169,6 +169,31 @@ impl StoreCache {
         (done, errors)
     }
 
+    /// Background work of search folders ([`Store::search_step`]: queued message changes,
+    /// then populations) on every open store that has some, at most `budget` message
+    /// evaluations each, in short transactions. A store busy with a request is skipped this
+    /// round, so requests never wait for more than one batch. Run periodically by the daemon's
+    /// maintenance thread; returns the failures as `(maildir, error)`.
+    pub fn search_step(&self, budget: usize) -> Vec<(PathBuf, String)> {
+        let work: Vec<(PathBuf, Arc<Mutex<Store>>)> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(p, e)| (p.clone(), e.store.clone()))
+            .collect();
+        let mut errors = Vec::new();
+        for (dir, store) in work {
+            let Ok(mut st) = store.try_lock() else { continue };
+            if st.has_search_work() {
+                if let Err(e) = st.search_step(budget) {
+                    errors.push((dir, e.to_string()));
+                }
+            }
+        }
+        errors
+    }
+
     /// Number of open stores.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -183,6 +208,41 @@ impl StoreCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_populations_run_in_the_background_step() {
+        use gromox_mapi::restriction::Restriction;
+        use gromox_mapi::tags::PR_SUBJECT;
+        let t = tempfile::tempdir().unwrap();
+        Store::create_private(t.path(), "a@example.org", "en", false, &StoreOptions::default()).unwrap();
+        let cache = StoreCache::new(StoreOptions::default(), Duration::from_secs(60));
+        let st = cache.get(t.path()).unwrap();
+        let sf = {
+            let mut g = st.lock().unwrap();
+            assert!(!g.has_search_work());
+            for _ in 0..5 {
+                g.create_message(0x0d, &crate::MessageContent::default(), false)
+                    .unwrap();
+            }
+            let sf = g.create_search_folder(0x05, "All").unwrap();
+            let not_subject = Restriction::Not(Box::new(Restriction::Exist(PR_SUBJECT)));
+            g.set_search_criteria(sf, Some(&not_subject), Some(&[0x0d]), 0).unwrap();
+            sf
+        };
+        let rx = cache.notifier(t.path()).unwrap().subscribe_notices();
+        // Two messages per store and round: the population takes several rounds.
+        let mut rounds = 0;
+        while st.lock().unwrap().search_results(sf).unwrap().len() < 5 || rx.try_recv().is_err() {
+            assert_eq!(cache.search_step(2), vec![]);
+            rounds += 1;
+            assert!(rounds < 20);
+        }
+        assert!(rounds >= 3);
+        // A store in use is skipped, not waited for.
+        let held = st.lock().unwrap();
+        assert_eq!(cache.search_step(2), vec![]);
+        drop(held);
+    }
 
     #[test]
     fn background_checkpoints_run_only_after_writes() {

@@ -12,6 +12,7 @@
 //! - [`ics`]: incremental change synchronisation (MS-OXCFXICS): contents and hierarchy
 //!   download from a client's state, import of client changes with conflict detection;
 //! - [`table`]: content tables (restrict, sort, page, seek, bookmarks, find);
+//! - [`search`]: search folders (criteria, background population, results kept current);
 //! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
 //! - [`layout`]: default folder trees and localized names.
 
@@ -33,12 +34,13 @@ pub mod perms;
 pub mod rpc;
 pub mod rules;
 pub mod schema;
+pub mod search;
 pub mod store;
 pub mod table;
 
 pub use error::{Error, Result};
 pub use message::{AttachmentContent, Delivered, MessageContent, MessageInfo, MessageInstance, QuotaKind};
-pub use notify::{Event, Notifier};
+pub use notify::{Event, Notifier, StoreNotice};
 pub use perms::Actor;
 pub use schema::Durability;
 pub use store::{FolderInfo, Obj, Store, StoreOptions};

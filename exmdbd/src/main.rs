@@ -123,7 +123,7 @@ fn main() {
         gromox_runtime::daemon::reload_with_acl(daemon, "exmdb_hosts_allow", move |acl| reload_srv.set_acl(acl)),
     )
     .unwrap_or_else(|e| fail("start-up", e));
-    // Close idle stores now and then.
+    // Close idle stores now and then; WAL checkpoints and search-folder work.
     let tc = control.clone();
     let clog = log.clone();
     let closer = std::thread::Builder::new()
@@ -138,6 +138,10 @@ fn main() {
                     for (dir, e) in cache.checkpoint().1 {
                         slog::warn!(clog, "WAL checkpoint failed"; "event" => "exmdb.checkpoint_failed", "dir" => dir.display().to_string(), "error" => e);
                     }
+                }
+                // Search folders: queued changes and populations, in small batches.
+                for (dir, e) in cache.search_step(1000) {
+                    slog::warn!(clog, "search folder work failed"; "event" => "exmdb.search_failed", "dir" => dir.display().to_string(), "error" => e);
                 }
                 if n.is_multiple_of(300) {
                     cache.close_idle();

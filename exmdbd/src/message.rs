@@ -400,6 +400,7 @@ impl Store {
         if !folder_exists(&tx, folder)? {
             return Err(Error::NotFound("folder"));
         }
+        crate::search::refuse_search_target(&tx, self.private, folder)?;
         let mid = Store::next_message_id(&tx, folder)?;
         let size = write_message_tx(self, &tx, mid, Parent::Folder(folder, associated), c, true)?;
         add_store_size(&tx, size as i64, associated)?;
@@ -629,6 +630,7 @@ impl Store {
         let folders = tx.exec("DELETE FROM folders WHERE is_deleted=1", [])?;
         recompute_store_size(&tx)?;
         tx.commit()?;
+        self.sync_search_triggers()?;
         let files = self.purge_content()?;
         Ok(PurgeStats {
             messages,
@@ -941,6 +943,7 @@ impl Store {
         if !folder_exists(&tx, to)? {
             return Err(Error::NotFound("folder"));
         }
+        crate::search::refuse_search_target(&tx, self.private, to)?;
         let new = Store::next_message_id(&tx, to)?;
         let cn = Store::next_cn(&tx)?;
         tx.exec(
@@ -1050,6 +1053,7 @@ impl Store {
         if !folder_exists(&tx, folder)? {
             return Err(Error::NotFound("folder"));
         }
+        crate::search::refuse_search_target(&tx, self.private, folder)?;
         let mid = Store::next_message_id(&tx, folder)?;
         let msize = write_message_tx(self, &tx, mid, Parent::Folder(folder, false), c, true)?;
         if let Some(e) = &eml {

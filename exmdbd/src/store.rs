@@ -94,6 +94,8 @@ pub struct Store {
     /// (`PRAGMA data_version`, this connection's `total_changes`), which move with every commit
     /// of another connection and every change through this one.
     pub(crate) folder_states: std::cell::RefCell<FolderStateCache>,
+    /// Search folder population and change capture ([`crate::search`]).
+    pub(crate) search: crate::search::SearchState,
 }
 
 /// See [`Store::folder_states`].
@@ -198,7 +200,7 @@ impl Store {
             )
             .optional()?;
         let guid = gtxt.and_then(|t| Guid::parse(&t).ok()).unwrap_or(Guid::NIL);
-        Ok(Store {
+        let mut st = Store {
             conn,
             dir: maildir.to_path_buf(),
             private,
@@ -206,7 +208,10 @@ impl Store {
             notifier: Arc::new(Notifier::default()),
             guid,
             folder_states: Default::default(),
-        })
+            search: Default::default(),
+        };
+        st.search_resume()?;
+        Ok(st)
     }
 
     /// The mailbox directory.
@@ -291,6 +296,7 @@ impl Store {
             notifier: Arc::new(Notifier::default()),
             guid,
             folder_states: Default::default(),
+            search: Default::default(),
         })
     }
 
@@ -882,6 +888,7 @@ impl Store {
         }
         crate::message::recompute_store_size(&tx)?;
         tx.commit()?;
+        self.sync_search_triggers()?;
         self.notifier.emit(Event::FolderDeleted { folder });
         Ok(())
     }

@@ -25,16 +25,24 @@
 //! RopSetCollapseState ([`ContentTable::collapse_state`], [`ContentTable::set_collapse_state`])
 //! save and restore it with the cursor. A category keeps its id and state across reloads.
 //!
-//! Not yet: multi-valued instance expansion, and change notifications to table subscribers.
+//! **Multi-value instance rows** (MS-OXCTABL §2.2.1.1): a sort key with the MV_INSTANCE bit
+//! (0x2000) on a multi-valued tag, or [`TableSpec::mv_instance`] (a column with that bit),
+//! expands each message into one row per value; the instance column (and sort key, and
+//! category) shows that one value, PR_INSTANCE_NUM is the value's index, and a message without
+//! a value is one row with the column empty. A row stays one `u64` key: the message id (48
+//! bits) with the instance number above it. Restrictions test the whole message.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gromox_mapi::restriction::{self, Matcher, PropSource, Restriction, SubObject};
-use gromox_mapi::tags::{PR_CONTENT_UNREAD, PR_HASATTACH, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ};
+use gromox_mapi::tags::{
+    PR_CONTENT_UNREAD, PR_HASATTACH, PR_INSTANCE_KEY, PR_MESSAGE_FLAGS, PR_MESSAGE_SIZE, PR_MID, PR_READ,
+};
 use gromox_mapi::{PropTag, PropType, PropVal, TaggedVal};
 use rusqlite::params_from_iter;
 
+use crate::notify::Event;
 use crate::store::{Obj, Store};
 use crate::Result;
 
@@ -57,6 +65,83 @@ pub struct TableSpec {
     pub categories: usize,
     /// How many category levels start expanded (RopSortTable ExpandedCount).
     pub expanded: usize,
+    /// A multi-valued column with the MV_INSTANCE bit (0x2000) the rows expand on (MS-OXCTABL
+    /// §2.2.1.1, RopSetColumns with a multi-value instance column): one row per value. A sort
+    /// key with that bit expands the table the same way without naming it here.
+    pub mv_instance: Option<PropTag>,
+}
+
+/// The MV_INSTANCE bit of a property tag's type (MS-OXCDATA §2.11.1.1).
+pub const MV_INSTANCE: u32 = 0x2000;
+/// Bits of a row key holding the message id (48-bit global counter values).
+const MID_MASK: u64 = (1 << 48) - 1;
+/// Most rows one message expands into (the instance number lives in bits 48..63 of the key).
+pub const MAX_INSTANCES: usize = 0x7FFF;
+
+/// The tag without the MV_INSTANCE bit.
+fn base_tag(t: PropTag) -> PropTag {
+    PropTag(t.0 & !MV_INSTANCE)
+}
+
+/// Whether `t` is a multi-valued tag with the MV_INSTANCE bit.
+fn is_mv_instance(t: PropTag) -> bool {
+    t.0 & MV_INSTANCE != 0 && base_tag(t).ptype().is_some_and(|p| p.is_multi())
+}
+
+/// The row key of a message row: the message id, with the instance number above it.
+fn leaf_key(mid: u64, instance: u32) -> u64 {
+    (mid & MID_MASK) | (u64::from(instance) << 48)
+}
+
+/// (message id, instance number) of a message row's key.
+fn leaf_of(key: u64) -> (u64, u32) {
+    (key & MID_MASK, ((key >> 48) & 0x7FFF) as u32)
+}
+
+/// Number of values of a multi-valued value (0 for anything else).
+fn mv_len(v: &PropVal) -> usize {
+    use PropVal as V;
+    match v {
+        V::MvI2(x) => x.len(),
+        V::MvI4(x) => x.len(),
+        V::MvR4(x) => x.len(),
+        V::MvR8(x) | V::MvAppTime(x) => x.len(),
+        V::MvCurrency(x) | V::MvI8(x) => x.len(),
+        V::MvString8(x) | V::MvUnicode(x) => x.len(),
+        V::MvSysTime(x) => x.len(),
+        V::MvClsid(x) => x.len(),
+        V::MvBinary(x) => x.len(),
+        _ => 0,
+    }
+}
+
+/// Value `i` of a multi-valued value as a single value of the element type.
+fn mv_element(v: &PropVal, i: usize) -> Option<PropVal> {
+    use PropVal as V;
+    Some(match v {
+        V::MvI2(x) => V::I2(*x.get(i)?),
+        V::MvI4(x) => V::I4(*x.get(i)?),
+        V::MvR4(x) => V::R4(*x.get(i)?),
+        V::MvR8(x) => V::R8(*x.get(i)?),
+        V::MvAppTime(x) => V::AppTime(*x.get(i)?),
+        V::MvCurrency(x) => V::Currency(*x.get(i)?),
+        V::MvI8(x) => V::I8(*x.get(i)?),
+        V::MvString8(x) => V::String8(x.get(i)?.clone()),
+        V::MvUnicode(x) => V::Unicode(x.get(i)?.clone()),
+        V::MvSysTime(x) => V::SysTime(*x.get(i)?),
+        V::MvClsid(x) => V::Clsid(*x.get(i)?),
+        V::MvBinary(x) => V::Binary(x.get(i)?.clone()),
+        _ => return None,
+    })
+}
+
+/// The multi-valued property a table expands on: [`TableSpec::mv_instance`], else the first
+/// sort key with the MV_INSTANCE bit (without the bit).
+fn instance_tag(spec: &TableSpec) -> Option<PropTag> {
+    spec.mv_instance
+        .filter(|t| base_tag(*t).ptype().is_some_and(|p| p.is_multi()))
+        .or_else(|| spec.sort.iter().map(|k| k.tag).find(|t| is_mv_instance(*t)))
+        .map(base_tag)
 }
 
 /// PidTagRowType (MS-OXPROPS): leaf, expanded or collapsed category header.
@@ -76,11 +161,12 @@ pub const TBL_COLLAPSED_CATEGORY: i32 = 4;
 /// Category ids have the top bit set, so they never equal a message id.
 const CATEGORY_ID_BASE: u64 = 1 << 63;
 
-/// A row of a content table. The table keeps each as a `u64` key (a message id, or a
-/// category id, which has the top bit set), so cursor and bookmarks work on both alike.
+/// A row of a content table. The table keeps each as a `u64` key (a message id — with its
+/// instance number in bits 48..63 when multi-valued rows are expanded — or a category id,
+/// which has the top bit set), so cursor and bookmarks work on both alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Row {
-    /// A message.
+    /// A message (by message id; [`ContentTable::leaf_rows`] gives the instance numbers).
     Leaf(u64),
     /// A category header, by category id.
     Header(u64),
@@ -141,13 +227,7 @@ impl Row {
         if key & CATEGORY_ID_BASE != 0 && key != u64::MAX {
             Row::Header(key)
         } else {
-            Row::Leaf(key)
-        }
-    }
-
-    fn key(self) -> u64 {
-        match self {
-            Row::Leaf(k) | Row::Header(k) => k,
+            Row::Leaf(key & MID_MASK)
         }
     }
 }
@@ -327,6 +407,19 @@ impl PropSource for ScanRow<'_> {
     }
 }
 
+/// Whether message `mid` satisfies `r`, its properties read as a table column shows them
+/// (computed columns included, sub-object restrictions over its recipients and attachments).
+/// Search folders test messages this way.
+pub(crate) fn message_matches(store: &Store, mid: u64, r: &Restriction) -> bool {
+    let row = ScanRow {
+        store,
+        mid,
+        values: Vec::new(),
+        looked_up: &[],
+    };
+    Matcher::new(r).matches(&row)
+}
+
 /// Every property tag a restriction reads (the top level; sub-object restrictions read rows
 /// of their own).
 fn restriction_tags(r: &Restriction, out: &mut Vec<PropTag>) {
@@ -439,7 +532,7 @@ impl ContentTable {
         let at = self.rows.get(self.nav.cursor).copied();
         let scanned = scan(store, &self.spec)?;
         match self.cat.as_mut() {
-            None => self.rows = scanned.into_iter().map(|s| s.mid).collect(),
+            None => self.rows = scanned.into_iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
             Some(cat) => {
                 let levels = self.spec.categories.min(self.spec.sort.len());
                 cat.build(&scanned, levels, self.spec.expanded);
@@ -451,12 +544,20 @@ impl ContentTable {
         Ok(())
     }
 
-    /// The message ids of the visible message rows, in table order.
+    /// The message ids of the visible message rows, in table order (a message expanded into
+    /// several multi-value instance rows appears once per row).
     pub fn mids(&self) -> Vec<u64> {
+        self.leaf_rows().into_iter().map(|(m, _)| m).collect()
+    }
+
+    /// `(message id, instance number)` of the visible message rows, in table order (the
+    /// instance number is PR_INSTANCE_NUM: the index of the row's value of the multi-valued
+    /// instance column, 0 in a table without one).
+    pub fn leaf_rows(&self) -> Vec<(u64, u32)> {
         self.rows
             .iter()
             .filter(|&&k| matches!(Row::of(k), Row::Leaf(_)))
-            .copied()
+            .map(|&k| leaf_of(k))
             .collect()
     }
 
@@ -510,30 +611,18 @@ impl ContentTable {
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
         let rows = &self.rows;
         let (spec, cat) = (&self.spec, self.cat.as_ref());
-        let depth = spec.categories.min(spec.sort.len()) as i32;
         self.nav
             .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
-                match Row::of(rows[i]) {
-                    Row::Leaf(mid) => columns
-                        .iter()
-                        .map(|&c| {
-                            Ok(match c.id() {
-                                id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
-                                id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
-                                id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(0)),
-                                id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
-                                _ => read_prop(store, mid, c)?,
-                            })
-                        })
-                        .collect(),
-                    Row::Header(id) => {
-                        let h = cat
-                            .and_then(|c| c.headers.get(&id))
-                            .ok_or(crate::Error::NotFound("category"))?;
-                        Ok(columns.iter().map(|&c| header_value(spec, id, h, c)).collect())
-                    }
-                }
+                read_row(store, spec, cat, rows[i], columns)
             })
+    }
+
+    /// The values of `columns` for the row at `index` (as [`ContentTable::query_rows`] shows
+    /// it), without moving the cursor: what a table notification's holder sends with
+    /// TABLE_ROW_ADDED/MODIFIED (MS-OXCNOTIF §2.2.1.4.1.2 Columns).
+    pub fn row_at(&self, store: &Store, index: usize, columns: &[PropTag]) -> Result<Vec<Option<PropVal>>> {
+        let key = *self.rows.get(index).ok_or(crate::Error::NotFound("row"))?;
+        read_row(store, &self.spec, self.cat.as_ref(), key, columns)
     }
 
     /// RopSeekRow: move the cursor by `offset` rows from `origin`, clamped to the table;
@@ -660,12 +749,13 @@ impl ContentTable {
             out.extend_from_slice(&(k.len() as u32).to_le_bytes());
             out.extend_from_slice(k);
         }
-        match self.rows.get(self.nav.cursor).map(|&k| Row::of(k)) {
-            Some(Row::Leaf(m)) => {
+        match self.rows.get(self.nav.cursor).map(|&k| (k, Row::of(k))) {
+            Some((k, Row::Leaf(_))) => {
+                // The row key: message id and instance number.
                 out.push(1);
-                out.extend_from_slice(&m.to_le_bytes());
+                out.extend_from_slice(&k.to_le_bytes());
             }
-            Some(Row::Header(id)) => {
+            Some((_, Row::Header(id))) => {
                 let key = cat.headers.get(&id).map(|h| h.key.as_slice()).unwrap_or_default();
                 out.push(2);
                 out.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -682,14 +772,13 @@ impl ContentTable {
     pub fn set_collapse_state(&mut self, blob: &[u8]) -> Result<u32> {
         let parsed = parse_collapse_state(blob)?;
         let flipped = parsed.flipped;
-        let anchor = parsed.anchor.map(|a| match a {
-            Anchor::Message(m) => Row::Leaf(m),
-            Anchor::Category(key) => Row::Header(
-                self.cat
-                    .as_ref()
-                    .and_then(|c| c.ids.get(&key).copied())
-                    .unwrap_or(u64::MAX),
-            ),
+        let anchor: Option<u64> = parsed.anchor.map(|a| match a {
+            Anchor::Message(key) => key,
+            Anchor::Category(key) => self
+                .cat
+                .as_ref()
+                .and_then(|c| c.ids.get(&key).copied())
+                .unwrap_or(u64::MAX),
         });
         if let Some(cat) = self.cat.as_mut() {
             let levels = self.spec.expanded;
@@ -700,11 +789,315 @@ impl ContentTable {
         }
         self.refresh_visible(None);
         if let Some(a) = anchor {
-            if let Some(i) = self.rows.iter().position(|&x| x == a.key()) {
+            if let Some(i) = self.rows.iter().position(|&x| x == a) {
                 self.nav.cursor = i;
             }
         }
         Ok(self.create_bookmark())
+    }
+}
+
+/// A message row named by a table notification (MS-OXCNOTIF §2.2.1.4.1.2 NotificationData:
+/// TableRowFolderID, TableRowMessageID, TableRowInstance; the same three name the prior row,
+/// InsertAfterTableRow…). `folder` is the message's own folder (in a search folder's table,
+/// the folder it lives in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRowId {
+    pub folder: u64,
+    pub message: u64,
+    pub instance: u32,
+}
+
+/// TableEventType values (MS-OXCNOTIF §2.2.1.4.1.2).
+pub mod table_event {
+    /// TableChanged: re-read the table.
+    pub const TABLE_CHANGED: u16 = 0x0001;
+    /// TableRowAdded.
+    pub const TABLE_ROW_ADDED: u16 = 0x0003;
+    /// TableRowDeleted.
+    pub const TABLE_ROW_DELETED: u16 = 0x0004;
+    /// TableRowModified.
+    pub const TABLE_ROW_MODIFIED: u16 = 0x0005;
+}
+
+/// What a loaded table's subscribers are told after [`ContentTable::apply`] (MS-OXCNOTIF
+/// TableModified notifications). `position` is the row's index in the updated table and
+/// `prior` the row before it (`None`: it is the first row), which is where a client inserts
+/// it; the row's columns come from [`ContentTable::row_at`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableNotification {
+    /// TABLE_ROW_ADDED.
+    RowAdded {
+        row: TableRowId,
+        prior: Option<TableRowId>,
+        position: usize,
+    },
+    /// TABLE_ROW_MODIFIED: the row's values changed; it now stands after `prior`.
+    RowModified {
+        row: TableRowId,
+        prior: Option<TableRowId>,
+        position: usize,
+    },
+    /// TABLE_ROW_DELETED.
+    RowDeleted { row: TableRowId },
+    /// TABLE_CHANGED: the table was reloaded (changes that row notifications do not describe:
+    /// categorized views, count restrictions); clients re-read it.
+    Changed,
+}
+
+impl TableNotification {
+    /// The TableEventType of the notification.
+    pub fn event_type(&self) -> u16 {
+        match self {
+            TableNotification::RowAdded { .. } => table_event::TABLE_ROW_ADDED,
+            TableNotification::RowModified { .. } => table_event::TABLE_ROW_MODIFIED,
+            TableNotification::RowDeleted { .. } => table_event::TABLE_ROW_DELETED,
+            TableNotification::Changed => table_event::TABLE_CHANGED,
+        }
+    }
+}
+
+/// Whether a restriction holds a Count node (§2.12.12), whose result depends on the rows
+/// evaluated before: such tables are reloaded rather than updated row by row.
+fn has_count(r: &Restriction) -> bool {
+    match r {
+        Restriction::Count { .. } => true,
+        Restriction::And(v) | Restriction::Or(v) => v.iter().any(has_count),
+        Restriction::Not(x) | Restriction::SubObject { restriction: x, .. } => has_count(x),
+        Restriction::Comment {
+            restriction: Some(x), ..
+        } => has_count(x),
+        _ => false,
+    }
+}
+
+impl ContentTable {
+    /// Brings the table up to date with one store event (MS-OXCNOTIF §3.1.4.3: table
+    /// notifications for a loaded table) and returns the row notifications for its
+    /// subscribers. Only the messages the event names are looked at: each is tested against
+    /// the table (its folder, or the search folder's results; FAI or not; the restriction)
+    /// and its rows removed and/or put at their sort position by binary search over the rows'
+    /// current sort values — no rescan of the folder. The cursor and bookmarks stay on their
+    /// rows. Categorized views and restrictions with a Count node are reloaded instead and
+    /// answer [`TableNotification::Changed`]; events about other folders answer nothing.
+    pub fn apply(&mut self, store: &Store, event: &Event) -> Result<Vec<TableNotification>> {
+        let f = self.spec.folder;
+        let search = store.is_search_folder(f)?;
+        let touched: Vec<u64> = match *event {
+            Event::NewMail { folder, message, .. }
+            | Event::MessageCreated { folder, message }
+            | Event::MessageModified { folder, message }
+            | Event::MessageDeleted { folder, message } => {
+                if folder == f || search {
+                    vec![message]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::MessageMoved {
+                from,
+                to,
+                message,
+                new_message,
+            } => {
+                let mut v = Vec::new();
+                if from == f || search {
+                    v.push(message);
+                }
+                if to == f || search {
+                    v.push(new_message);
+                }
+                v
+            }
+            Event::MessageCopied { to, new_message, .. } => {
+                if to == f || search {
+                    vec![new_message]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::FolderDeleted { folder } if folder == f => {
+                self.reload(store)?;
+                return Ok(vec![TableNotification::Changed]);
+            }
+            _ => Vec::new(),
+        };
+        if touched.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.cat.is_some() || self.spec.restriction.as_ref().is_some_and(has_count) {
+            self.reload(store)?;
+            return Ok(vec![TableNotification::Changed]);
+        }
+        let mut out = Vec::new();
+        for mid in touched {
+            self.apply_message(store, search, mid, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// The rows message `mid` should have in this table: `(sort values, instance)` each, none
+    /// when it does not belong.
+    fn wanted_rows(&self, store: &Store, search: bool, mid: u64) -> Result<Vec<(SortValues, u32)>> {
+        let info = match store.message_info(mid) {
+            Ok(i) => i,
+            Err(crate::Error::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        if info.deleted || info.associated != self.spec.associated {
+            return Ok(Vec::new());
+        }
+        let member = if search {
+            store.search_flush()?;
+            store
+                .conn()
+                .prepare_cached("SELECT EXISTS(SELECT 1 FROM search_result WHERE folder_id=?1 AND message_id=?2)")?
+                .query_row([self.spec.folder as i64, mid as i64], |r| r.get::<_, bool>(0))?
+        } else {
+            info.folder == self.spec.folder
+        };
+        if !member {
+            return Ok(Vec::new());
+        }
+        if let Some(r) = &self.spec.restriction {
+            if !message_matches(store, mid, r) {
+                return Ok(Vec::new());
+            }
+        }
+        let keys: SortValues = self
+            .spec
+            .sort
+            .iter()
+            .map(|k| read_prop(store, mid, base_tag(k.tag)))
+            .collect::<Result<_>>()?;
+        let Some(it) = instance_tag(&self.spec) else {
+            return Ok(vec![(keys, 0)]);
+        };
+        let inst_key = self.spec.sort.iter().position(|k| is_mv_instance(k.tag));
+        let mv = read_prop(store, mid, it)?;
+        let n = mv.as_ref().map_or(0, mv_len).min(MAX_INSTANCES);
+        if n == 0 {
+            let mut k = keys;
+            if let Some(p) = inst_key {
+                k[p] = None;
+            }
+            return Ok(vec![(k, 0)]);
+        }
+        Ok((0..n)
+            .map(|i| {
+                let mut k = keys.clone();
+                if let (Some(p), Some(v)) = (inst_key, mv.as_ref()) {
+                    k[p] = mv_element(v, i);
+                }
+                (k, i as u32)
+            })
+            .collect())
+    }
+
+    /// The sort values of the row with key `key` as the store holds them now.
+    fn sort_values_of(&self, store: &Store, key: u64) -> Result<SortValues> {
+        let (mid, inst) = leaf_of(key);
+        self.spec
+            .sort
+            .iter()
+            .map(|k| {
+                let v = read_prop(store, mid, base_tag(k.tag))?;
+                Ok(if is_mv_instance(k.tag) {
+                    v.and_then(|v| mv_element(&v, inst as usize))
+                } else {
+                    v
+                })
+            })
+            .collect()
+    }
+
+    /// Where a row with these sort values and key goes (binary search; ties by message id,
+    /// then instance, as the scan orders them).
+    fn insert_position(&self, store: &Store, keys: &SortValues, key: u64) -> Result<usize> {
+        let (mid, inst) = leaf_of(key);
+        let (mut lo, mut hi) = (0usize, self.rows.len());
+        while lo < hi {
+            let m = lo + (hi - lo) / 2;
+            let other = self.rows[m];
+            let (omid, oinst) = leaf_of(other);
+            let ord = if self.spec.sort.is_empty() {
+                (omid, oinst).cmp(&(mid, inst))
+            } else {
+                let ov = self.sort_values_of(store, other)?;
+                cmp_keys(&self.spec.sort, &ov, keys)
+                    .then(omid.cmp(&mid))
+                    .then(oinst.cmp(&inst))
+            };
+            if ord == std::cmp::Ordering::Less {
+                lo = m + 1;
+            } else {
+                hi = m;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn row_id(&self, store: &Store, key: u64) -> TableRowId {
+        let (message, instance) = leaf_of(key);
+        let folder = store.message_info(message).map_or(self.spec.folder, |i| i.folder);
+        TableRowId {
+            folder,
+            message,
+            instance,
+        }
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        self.rows.remove(i);
+        if i < self.nav.cursor {
+            self.nav.cursor -= 1;
+        }
+    }
+
+    fn insert_at(&mut self, i: usize, key: u64) {
+        self.rows.insert(i, key);
+        if i <= self.nav.cursor {
+            self.nav.cursor += 1;
+        }
+    }
+
+    fn apply_message(&mut self, store: &Store, search: bool, mid: u64, out: &mut Vec<TableNotification>) -> Result<()> {
+        let wanted = self.wanted_rows(store, search, mid)?;
+        // The message's current rows (positions, highest first so removals keep indexes).
+        let mut present: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| matches!(Row::of(self.rows[i]), Row::Leaf(m) if m == mid))
+            .collect();
+        present.reverse();
+        let mut had: Vec<u64> = Vec::with_capacity(present.len());
+        for i in present {
+            had.push(self.rows[i]);
+            self.remove_at(i);
+        }
+        let mut kept: Vec<u64> = Vec::new();
+        for (keys, inst) in wanted {
+            let key = leaf_key(mid, inst);
+            let pos = self.insert_position(store, &keys, key)?;
+            self.insert_at(pos, key);
+            kept.push(key);
+        }
+        for key in had.iter().filter(|k| !kept.contains(k)) {
+            out.push(TableNotification::RowDeleted {
+                row: self.row_id(store, *key),
+            });
+        }
+        for key in kept {
+            let Some(position) = self.rows.iter().position(|&k| k == key) else {
+                continue;
+            };
+            let prior = position.checked_sub(1).map(|p| self.row_id(store, self.rows[p]));
+            let row = self.row_id(store, key);
+            out.push(if had.contains(&key) {
+                TableNotification::RowModified { row, prior, position }
+            } else {
+                TableNotification::RowAdded { row, prior, position }
+            });
+        }
+        Ok(())
     }
 }
 
@@ -772,6 +1165,49 @@ pub fn fuzz_collapse_state(data: &[u8]) {
 
 /// First bytes of a collapse state.
 const COLLAPSE_MAGIC: &[u8; 4] = b"GXC1";
+
+/// One row of a content table: a message row (by key: message id and instance number) or a
+/// category header.
+fn read_row(
+    store: &Store,
+    spec: &TableSpec,
+    cat: Option<&Categories>,
+    key: u64,
+    columns: &[PropTag],
+) -> Result<Vec<Option<PropVal>>> {
+    let depth = spec.categories.min(spec.sort.len()) as i32;
+    let inst_tag = instance_tag(spec);
+    match Row::of(key) {
+        Row::Leaf(_) => {
+            let (mid, inst) = leaf_of(key);
+            columns
+                .iter()
+                .map(|&c| {
+                    Ok(match c.id() {
+                        id if id == PR_ROW_TYPE.id() => Some(PropVal::I4(TBL_LEAF_ROW)),
+                        id if id == PR_INST_ID.id() => Some(PropVal::I8(mid as i64)),
+                        id if id == PR_INSTANCE_NUM.id() => Some(PropVal::I4(inst as i32)),
+                        id if id == PR_INSTANCE_KEY.id() && inst_tag.is_some() => {
+                            Some(PropVal::Binary(key.to_le_bytes().to_vec()))
+                        }
+                        id if id == PR_DEPTH.id() && cat.is_some() => Some(PropVal::I4(depth)),
+                        // The instance column shows the row's one value.
+                        id if inst_tag.is_some_and(|t| t.id() == id) && c.0 & MV_INSTANCE != 0 => {
+                            read_prop(store, mid, base_tag(c))?.and_then(|v| mv_element(&v, inst as usize))
+                        }
+                        _ => read_prop(store, mid, base_tag(c))?,
+                    })
+                })
+                .collect()
+        }
+        Row::Header(id) => {
+            let h = cat
+                .and_then(|c| c.headers.get(&id))
+                .ok_or(crate::Error::NotFound("category"))?;
+            Ok(columns.iter().map(|&c| header_value(spec, id, h, c)).collect())
+        }
+    }
+}
 
 /// One column of a category header row.
 fn header_value(spec: &TableSpec, id: u64, h: &Header, c: PropTag) -> Option<PropVal> {
@@ -862,7 +1298,7 @@ impl Categories {
                     h.unread += u32::from(!s.read);
                 }
             }
-            self.all.push(s.mid);
+            self.all.push(leaf_key(s.mid, s.instance));
             prev = Some(&s.keys);
         }
         // Categories that no longer exist forget their state.
@@ -906,6 +1342,8 @@ struct Scanned {
     keys: SortValues,
     mid: u64,
     read: bool,
+    /// Multi-value instance number (0 without expansion).
+    instance: u32,
 }
 
 /// Orders two rows' sort-key values by `sort` (missing values first when ascending).
@@ -927,7 +1365,11 @@ fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Order
 
 /// The scan: the rows of the folder that satisfy the restriction, in sort order.
 fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
-    let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| k.tag).collect();
+    let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| base_tag(k.tag)).collect();
+    let inst_tag = instance_tag(spec);
+    // The sort key that takes the row's single value of the instance column, if any.
+    let inst_key = spec.sort.iter().position(|k| is_mv_instance(k.tag));
+    tags.extend(inst_tag);
     if let Some(r) = &spec.restriction {
         restriction_tags(r, &mut tags);
     }
@@ -937,7 +1379,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         // Identity columns are computed per row when a restriction reads them (ScanRow falls
         // back to read_prop for tags it did not join).
         if !computed(t) && !crate::message::is_identity_tag(t) && !joined.iter().any(|j| j.id() == t.id()) {
-            joined.push(t);
+            joined.push(base_tag(t));
         }
     }
     // The stored PR_MESSAGE_FLAGS is joined like any column; the computed one overlays the
@@ -973,7 +1415,14 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     for i in 0..joined.len() {
         sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
     }
-    sql.push_str(" FROM messages m");
+    // A search folder lists its `search_result` rows (crate::search), a folder its messages.
+    let search = store.is_search_folder(spec.folder)?;
+    if search {
+        store.search_flush()?;
+        sql.push_str(" FROM search_result s JOIN messages m ON m.message_id=s.message_id");
+    } else {
+        sql.push_str(" FROM messages m");
+    }
     for (i, t) in joined.iter().enumerate() {
         let st = stored_tags(*t);
         let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
@@ -983,7 +1432,11 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         ));
         binds.extend(st);
     }
-    sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    if search {
+        sql.push_str(" WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    } else {
+        sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
+    }
     binds.push(spec.folder as i64);
     binds.push(i64::from(spec.associated));
     // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
@@ -1041,7 +1494,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                 continue;
             }
         }
-        let keys = spec
+        let keys: SortValues = spec
             .sort
             .iter()
             .map(|k| {
@@ -1051,12 +1504,52 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                     .map(|(_, v)| v.clone())
             })
             .collect();
-        kept.push(Scanned { keys, mid, read });
+        let Some(it) = inst_tag else {
+            kept.push(Scanned {
+                keys,
+                mid,
+                read,
+                instance: 0,
+            });
+            continue;
+        };
+        // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
+        // holding that value; no value: one row with the column empty.
+        let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
+        let n = mv.map_or(0, mv_len).min(MAX_INSTANCES);
+        if n == 0 {
+            let mut k = keys.clone();
+            if let Some(p) = inst_key {
+                k[p] = None;
+            }
+            kept.push(Scanned {
+                keys: k,
+                mid,
+                read,
+                instance: 0,
+            });
+        }
+        for i in 0..n {
+            let mut k = keys.clone();
+            if let (Some(p), Some(v)) = (inst_key, mv) {
+                k[p] = mv_element(v, i);
+            }
+            kept.push(Scanned {
+                keys: k,
+                mid,
+                read,
+                instance: i as u32,
+            });
+        }
     }
     if spec.sort.is_empty() {
-        kept.sort_unstable_by_key(|s| s.mid);
+        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
     } else {
-        kept.sort_by(|a, b| cmp_keys(&spec.sort, &a.keys, &b.keys).then(a.mid.cmp(&b.mid)));
+        kept.sort_by(|a, b| {
+            cmp_keys(&spec.sort, &a.keys, &b.keys)
+                .then(a.mid.cmp(&b.mid))
+                .then(a.instance.cmp(&b.instance))
+        });
     }
     Ok(kept)
 }
@@ -1099,7 +1592,7 @@ fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u3
             .any(|c| c.id() == t.tag.id())
     });
     let subfolders = all.iter().any(|x| x.parent == Some(f) && !x.deleted);
-    let count = store.list_messages(f, false)?.len();
+    let count = content_count(store, f)?;
     row.push(TaggedVal::new(PR_DEPTH, PropVal::I4(depth as i32)));
     row.push(TaggedVal::new(PR_FOLDER_ID, PropVal::I8(f as i64)));
     row.push(TaggedVal::new(PR_SUBFOLDERS, PropVal::Boolean(subfolders)));
@@ -1108,6 +1601,15 @@ fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u3
         PropVal::I4(count.min(i32::MAX as usize) as i32),
     ));
     Ok(row)
+}
+
+/// PR_CONTENT_COUNT of a folder: its live normal messages, or for a search folder the
+/// messages it lists.
+fn content_count(store: &Store, f: u64) -> Result<usize> {
+    if store.is_search_folder(f)? {
+        return Ok(store.search_results(f)?.len());
+    }
+    Ok(store.list_messages(f, false)?.len())
 }
 
 /// The value of `tag` in a row (by property id; strings of either type).
@@ -1248,9 +1750,9 @@ impl HierarchyTable {
                         id if id == PR_SUBFOLDERS.id() => {
                             Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
                         }
-                        id if id == PR_CONTENT_COUNT.id() => Some(PropVal::I4(
-                            store.list_messages(f, false)?.len().min(i32::MAX as usize) as i32,
-                        )),
+                        id if id == PR_CONTENT_COUNT.id() => {
+                            Some(PropVal::I4(content_count(store, f)?.min(i32::MAX as usize) as i32))
+                        }
                         _ => match store.get_prop(Obj::Folder(f), c)? {
                             Some(v) => Some(v),
                             None if matches!(c.ptype(), Some(PropType::String8)) => {

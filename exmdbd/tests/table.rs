@@ -491,3 +491,348 @@ fn identity_columns_are_computed_and_restrictable() {
     .unwrap();
     assert_eq!(t2.mids(), vec![mids[2]]);
 }
+
+/// Keywords (PidNameKeywords, multi-valued Unicode) with the MV_INSTANCE bit.
+fn keywords_tag(s: &mut Store) -> PropTag {
+    use gromox_mapi::named::PS_PUBLIC_STRINGS;
+    let id = s
+        .get_named_propid(&gromox_mapi::PropName::name(PS_PUBLIC_STRINGS, "Keywords"), true)
+        .unwrap()
+        .unwrap();
+    PropTag::new(id, gromox_mapi::PropType::MvUnicode)
+}
+
+fn with_keywords(s: &mut Store, subject: &str, kw: PropTag, words: &[&str]) -> u64 {
+    let mut c = MessageContent::default();
+    c.set(PR_SUBJECT, PropVal::Unicode(subject.into()));
+    if !words.is_empty() {
+        c.set(kw, PropVal::MvUnicode(words.iter().map(|w| w.to_string()).collect()));
+    }
+    s.create_message(INBOX, &c, false).unwrap()
+}
+
+#[test]
+fn multi_value_instance_rows_flat_and_categorized() {
+    use exmdbd::table::{MV_INSTANCE, PR_INSTANCE_NUM, TBL_LEAF_ROW};
+    let (_d, mut s) = store();
+    let kw = keywords_tag(&mut s);
+    let kwi = PropTag(kw.0 | MV_INSTANCE);
+    let both = with_keywords(&mut s, "both", kw, &["Work", "Home"]);
+    let work = with_keywords(&mut s, "work only", kw, &["Work"]);
+    let none = with_keywords(&mut s, "no keywords", kw, &[]);
+
+    // Sorted on the instance column: one row per value, the column showing that value.
+    let mut t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.row_count(), 4);
+    assert_eq!(t.leaf_rows(), vec![(none, 0), (both, 1), (both, 0), (work, 0)]);
+    let rows = t
+        .query_rows(&s, &[PR_SUBJECT, kwi, PR_INSTANCE_NUM, kw], 10, true, false)
+        .unwrap();
+    let text = |v: &Option<PropVal>| v.as_ref().and_then(|v| v.as_str()).map(str::to_owned);
+    let got: Vec<(Option<String>, Option<String>, Option<PropVal>)> =
+        rows.iter().map(|r| (text(&r[0]), text(&r[1]), r[2].clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("no keywords".into()), None, Some(PropVal::I4(0))),
+            (Some("both".into()), Some("Home".into()), Some(PropVal::I4(1))),
+            (Some("both".into()), Some("Work".into()), Some(PropVal::I4(0))),
+            (Some("work only".into()), Some("Work".into()), Some(PropVal::I4(0))),
+        ]
+    );
+    // The column without the bit shows every value.
+    assert_eq!(rows[1][3], Some(PropVal::MvUnicode(vec!["Work".into(), "Home".into()])));
+    // Bookmarks and seeks work on the instance rows.
+    t.seek(Origin::Beginning, 2);
+    let b = t.create_bookmark();
+    t.seek(Origin::Beginning, 0);
+    assert_eq!(t.seek_bookmark(b, 0), Some((false, 0)));
+    assert_eq!(t.position(), 2);
+
+    // Declared as the instance column only (RopSetColumns), unsorted: rows by message id.
+    let t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            mv_instance: Some(kwi),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.leaf_rows(), vec![(both, 0), (both, 1), (work, 0), (none, 0)]);
+
+    // Categorized by keyword: a message with two keywords appears under both categories.
+    let mut t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v = view(&mut t, &s, kwi);
+    let leaf = TBL_LEAF_ROW;
+    assert_eq!(
+        v,
+        vec![
+            (3, 0, String::new(), Some(1), Some(1)),
+            (leaf, 1, "no keywords".into(), None, None),
+            (3, 0, "Home".into(), Some(1), Some(1)),
+            (leaf, 1, "both".into(), None, None),
+            (3, 0, "Work".into(), Some(2), Some(2)),
+            (leaf, 1, "both".into(), None, None),
+            (leaf, 1, "work only".into(), None, None),
+        ]
+    );
+    // The collapse state keeps the cursor on an instance row.
+    t.seek(Origin::Beginning, 5);
+    let state = t.collapse_state();
+    let mut t2 = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: INBOX,
+            sort: vec![
+                SortKey {
+                    tag: kwi,
+                    descending: false,
+                },
+                SortKey {
+                    tag: PR_SUBJECT,
+                    descending: false,
+                },
+            ],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let bm = t2.set_collapse_state(&state).unwrap();
+    t2.seek(Origin::Beginning, 0);
+    t2.seek_bookmark(bm, 0).unwrap();
+    assert_eq!(t2.position(), 5);
+}
+
+#[test]
+fn table_notifications_update_a_loaded_table_incrementally() {
+    use exmdbd::table::{TableNotification as N, TableRowId};
+    let (_d, mut s) = store();
+    let events = s.notifier().subscribe();
+    let mids: Vec<u64> = (0..6).map(|i| add(&mut s, i)).collect();
+    // Sorted by subject, restricted to unread messages.
+    let spec = TableSpec {
+        folder: INBOX,
+        restriction: Some(Restriction::Property {
+            op: RelOp::Eq,
+            tag: gromox_mapi::tags::PR_READ,
+            value: TaggedVal::new(gromox_mapi::tags::PR_READ, PropVal::Boolean(false)),
+        }),
+        sort: vec![SortKey {
+            tag: PR_SUBJECT,
+            descending: false,
+        }],
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    while events.try_recv().is_ok() {}
+    let fresh = |s: &Store| ContentTable::load(s, spec.clone()).unwrap().mids();
+    let row = |m: u64| TableRowId {
+        folder: INBOX,
+        message: m,
+        instance: 0,
+    };
+    // "Note 1", "Note 3", "Note 5", "Report 0", "Report 2", "Report 4"; cursor on "Note 5".
+    t.seek(Origin::Beginning, 2);
+    let apply_all = |t: &mut ContentTable, s: &Store| -> Vec<N> {
+        let mut out = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            out.extend(t.apply(s, &e).unwrap());
+        }
+        out
+    };
+
+    // A new message lands at its sort position, after the row before it.
+    let mut c = MessageContent::default();
+    c.set(PR_SUBJECT, PropVal::Unicode("Note 2".into()));
+    let new = s.create_message(INBOX, &c, false).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert_eq!(
+        n,
+        vec![N::RowAdded {
+            row: row(new),
+            prior: Some(row(mids[1])),
+            position: 1
+        }]
+    );
+    assert_eq!(t.mids(), fresh(&s));
+    assert_eq!(
+        subjects(&mut t, &s, 1, true),
+        ["Note 5"],
+        "the cursor stayed on its row"
+    );
+    let cols = t.row_at(&s, 1, &[PR_SUBJECT, PR_MID]).unwrap();
+    assert_eq!(cols[1], Some(PropVal::I8(new as i64)));
+
+    // Read: no longer matches the restriction.
+    s.set_read(mids[3], true).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![N::RowDeleted { row: row(mids[3]) }]);
+    assert_eq!(t.mids(), fresh(&s));
+    // Renamed: modified, moved to its new place.
+    s.set_props(
+        exmdbd::Obj::Message(mids[0]),
+        &[TaggedVal::new(PR_SUBJECT, PropVal::Unicode("Zebra".into()))],
+    )
+    .unwrap();
+    let n = apply_all(&mut t, &s);
+    let last = t.row_count() - 1;
+    assert_eq!(
+        n,
+        vec![N::RowModified {
+            row: row(mids[0]),
+            prior: Some(row(mids[4])),
+            position: last
+        }]
+    );
+    assert_eq!(t.mids(), fresh(&s));
+    // Moved away and back (a new id), deleted; events of other folders change nothing.
+    let moved = s.move_message(mids[5], 0x0a).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert_eq!(n, vec![N::RowDeleted { row: row(mids[5]) }]);
+    let back = s.move_message(moved, INBOX).unwrap();
+    let n = apply_all(&mut t, &s);
+    assert!(matches!(n.as_slice(), [N::RowAdded { row: r, .. }] if r.message == back));
+    s.delete_messages(&[new], false).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![N::RowDeleted { row: row(new) }]);
+    s.create_message(0x0a, &c, false).unwrap();
+    assert_eq!(apply_all(&mut t, &s), vec![]);
+    assert_eq!(t.mids(), fresh(&s));
+
+    // A categorized view reloads and says so.
+    let mut cat = ContentTable::load(
+        &s,
+        TableSpec {
+            categories: 1,
+            expanded: 1,
+            ..spec.clone()
+        },
+    )
+    .unwrap();
+    let before = cat.row_count();
+    add(&mut s, 100);
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.extend(cat.apply(&s, &e).unwrap());
+    }
+    assert_eq!(out, vec![N::Changed]);
+    assert_eq!(cat.row_count(), before + 2, "a new category and its message");
+}
+
+#[test]
+fn table_notifications_for_multi_value_rows_and_search_folders() {
+    use exmdbd::table::{TableNotification as N, MV_INSTANCE};
+    let (_d, mut s) = store();
+    let kw = keywords_tag(&mut s);
+    let kwi = PropTag(kw.0 | MV_INSTANCE);
+    let a = with_keywords(&mut s, "a", kw, &["Work"]);
+    let spec = TableSpec {
+        folder: INBOX,
+        sort: vec![SortKey {
+            tag: kwi,
+            descending: false,
+        }],
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    let events = s.notifier().subscribe();
+    // A second keyword: the first row modified, a new instance row added before it.
+    s.set_props(
+        exmdbd::Obj::Message(a),
+        &[TaggedVal::new(
+            kw,
+            PropVal::MvUnicode(vec!["Work".into(), "Home".into()]),
+        )],
+    )
+    .unwrap();
+    let e = events.try_recv().unwrap();
+    let n = t.apply(&s, &e).unwrap();
+    assert_eq!(n.len(), 2);
+    assert!(n
+        .iter()
+        .any(|x| matches!(x, N::RowAdded { row, position: 0, prior: None } if row.instance == 1)));
+    assert!(n
+        .iter()
+        .any(|x| matches!(x, N::RowModified { row, position: 1, .. } if row.instance == 0)));
+    assert_eq!(t.leaf_rows(), ContentTable::load(&s, spec).unwrap().leaf_rows());
+
+    // A search folder's table follows its results.
+    let sf = s.create_search_folder(0x05, "unread").unwrap();
+    let unread = Restriction::Property {
+        op: RelOp::Eq,
+        tag: gromox_mapi::tags::PR_READ,
+        value: TaggedVal::new(gromox_mapi::tags::PR_READ, PropVal::Boolean(false)),
+    };
+    s.set_search_criteria(sf, Some(&unread), Some(&[INBOX]), 0).unwrap();
+    while s.search_step(100).unwrap().more {}
+    let mut st = ContentTable::load(
+        &s,
+        TableSpec {
+            folder: sf,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(st.mids(), vec![a]);
+    while events.try_recv().is_ok() {}
+    let b = add(&mut s, 1);
+    s.set_read(a, true).unwrap();
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.extend(st.apply(&s, &e).unwrap());
+    }
+    let row = |m| exmdbd::table::TableRowId {
+        folder: INBOX,
+        message: m,
+        instance: 0,
+    };
+    assert_eq!(
+        out,
+        vec![
+            N::RowAdded {
+                row: row(b),
+                prior: Some(row(a)),
+                position: 1
+            },
+            N::RowDeleted { row: row(a) },
+        ]
+    );
+    assert_eq!(st.mids(), vec![b]);
+}
