@@ -1445,6 +1445,78 @@ mod tests {
         );
     }
 
+    /// SyncMessageHeaders answers as many headers as fit in a frame and says how many ids it
+    /// covered; ids of vanished messages count as covered; asking again gets the rest.
+    #[test]
+    fn message_headers_are_cut_to_the_frame() {
+        let (_t, md, srv) = server(4096);
+        let dir = md.to_str().unwrap();
+        let mut mids = Vec::new();
+        for _ in 0..100 {
+            let w = Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: MessageContent::default(),
+            };
+            match proto::decode_response(&w, &srv.execute(dir, w.clone())).unwrap() {
+                Ok(Response::Id(m)) => mids.push(m),
+                r => panic!("{r:?}"),
+            }
+        }
+        srv.execute(
+            dir,
+            Call::DeleteMessages {
+                mids: vec![mids[1]],
+                hard: true,
+            },
+        );
+        let mut asked = vec![0x7777_7777];
+        asked.extend_from_slice(&mids);
+        let (mut from, mut got) = (0, Vec::new());
+        let mut pages = 0;
+        while from < asked.len() {
+            let c = Call::SyncMessageHeaders {
+                user: None,
+                mids: asked[from..].to_vec(),
+            };
+            let p = srv.execute(dir, c.clone());
+            assert!(p.len() <= 4096);
+            match proto::decode_response(&c, &p).unwrap() {
+                Ok(Response::MessageHeaders { done, headers }) => {
+                    assert!(done > 0);
+                    from += done as usize;
+                    got.extend(headers.into_iter().map(|h| h.mid));
+                }
+                r => panic!("{r:?}"),
+            }
+            pages += 1;
+        }
+        assert!(pages > 2, "{pages} pages");
+        let mut want = mids.clone();
+        want.remove(1);
+        assert_eq!(got, want);
+        // A collapsed categorized table shows one row but holds (and is counted with) them all.
+        let mut tables = ConnTables::default();
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![proto::SortKey {
+                tag: gromox_mapi::tags::PR_SUBJECT,
+                descending: false,
+            }],
+            categories: 1,
+            expanded: 0,
+        };
+        let Ok(Response::Table { id, rows: 1 }) =
+            proto::decode_response(&load, &srv.execute_with(dir, load.clone(), &mut tables)).unwrap()
+        else {
+            panic!("load")
+        };
+        assert_eq!(tables.open[&id].table.held_rows(), 100);
+    }
+
     /// A response over the (here small) frame limit is answered TooBig instead of being
     /// framed; the write it answered is done, smaller answers pass.
     #[test]
