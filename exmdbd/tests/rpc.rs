@@ -2062,3 +2062,104 @@ fn categorized_tables_over_rpc() {
         Err(ExmdbError::Call(Status::BadRequest, _))
     ));
 }
+
+/// `gromox-mbop` output as text.
+fn mbop_out(cfg: &Path, args: &[&str]) -> Result<String, String> {
+    let mut a = vec!["gromox-mbop".to_string(), "-c".into(), cfg.to_string_lossy().into()];
+    a.extend(args.iter().map(|s| s.to_string()));
+    let mut out = Vec::new();
+    exmdbd::mbop::mbop_run(&a, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// The operator commands over the v5 calls: get-perms, list-folders, list-rules,
+/// set-rule-state, del-rule.
+#[test]
+fn mbop_folder_permission_and_rule_commands() {
+    use gromox_exmdb_proto::{Rule, RuleChange};
+    use gromox_mapi::rule::{Action, ActionData, OP_MARK_AS_READ};
+    let e = env(&[]);
+    let d = start(&e);
+    let mcfg = e.dir.path().join("mbop.cfg");
+    let state = e.dir.path().join("state");
+    std::fs::write(
+        &mcfg,
+        format!(
+            "exmdb_listen = {}\nstate_path = {}\n",
+            d.addr("exmdb_listen"),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut a = vec!["-d", dir];
+        a.extend_from_slice(args);
+        mbop_out(&mcfg, &a)
+    };
+    // Permissions.
+    run(&["set-perm", "bob@example.org", "INBOX", "readany,visible"]).unwrap();
+    let perms = run(&["get-perms", "INBOX"]).unwrap();
+    let lines: Vec<&str> = perms.lines().collect();
+    assert_eq!(lines.len(), 3, "{perms}");
+    assert!(lines[0].starts_with("0 ") && lines[0].ends_with(" default"), "{perms}");
+    assert!(
+        lines[1].starts_with("-1 ") && lines[1].ends_with(" anonymous"),
+        "{perms}"
+    );
+    assert!(lines[2].contains(" 0x00000401 bob@example.org"), "{perms}");
+    assert!(run(&["get-perms", "/No/Such"]).is_err());
+    assert!(run(&["get-perms"]).is_err());
+    // The folder tree with counts.
+    let sub = create_folder(&c, dir, INBOX, "Projects");
+    let m = proto::MessageContent {
+        props: vec![subject("x")],
+        ..Default::default()
+    };
+    c.write_message(dir, sub, false, &m).unwrap();
+    c.write_message(dir, sub, false, &m).unwrap();
+    let tree = run(&["list-folders"]).unwrap();
+    assert!(tree.lines().any(|l| l == "0xd 0 Inbox"), "{tree}");
+    assert!(tree.lines().any(|l| l == format!("  0x{sub:x} 2 Projects")), "{tree}");
+    assert_eq!(
+        run(&["list-folders", "INBOX"]).unwrap(),
+        format!("0x{sub:x} 2 Projects\n")
+    );
+    // Rules: listed, disabled and enabled again, deleted.
+    let rule = Rule::new(
+        "read them",
+        gromox_mapi::restriction::Restriction::Exist(PR_SUBJECT),
+        vec![Action {
+            kind: OP_MARK_AS_READ,
+            flavor: 0,
+            flags: 0,
+            data: ActionData::None,
+        }],
+    );
+    c.update_rules(dir, INBOX, false, &[RuleChange::Add(rule)]).unwrap();
+    let id = c.get_rules(dir, INBOX).unwrap()[0].id;
+    let rules = run(&["list-rules", "INBOX"]).unwrap();
+    assert_eq!(
+        rules,
+        format!("{id} seq=1 state=enabled provider=RuleOrganizer name=\"read them\" actions=mark-as-read\n")
+    );
+    run(&["set-rule-state", "INBOX", &id.to_string(), "off"]).unwrap();
+    assert_eq!(
+        c.get_rules(dir, INBOX).unwrap()[0].state & gromox_mapi::rule::ST_ENABLED,
+        0
+    );
+    assert!(run(&["list-rules", "INBOX"]).unwrap().contains("state=disabled"));
+    run(&["set-rule-state", "INBOX", &id.to_string(), "on"]).unwrap();
+    assert!(run(&["list-rules", "INBOX"]).unwrap().contains("state=enabled"));
+    assert!(run(&["set-rule-state", "INBOX", "999999", "on"]).is_err());
+    assert!(run(&["set-rule-state", "INBOX", &id.to_string(), "maybe"]).is_err());
+    run(&["del-rule", "INBOX", &id.to_string()]).unwrap();
+    assert!(c.get_rules(dir, INBOX).unwrap().is_empty());
+    assert_eq!(run(&["list-rules", "INBOX"]).unwrap(), "");
+    // The help lists the new commands.
+    let help = mbop_out(&mcfg, &["--help"]).unwrap();
+    for cmd in ["get-perms", "list-folders", "list-rules", "set-rule-state", "del-rule"] {
+        assert!(help.contains(cmd), "{cmd}");
+    }
+}
