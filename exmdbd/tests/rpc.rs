@@ -1776,7 +1776,7 @@ fn ics_over_rpc() {
         .iter()
         .any(|p| p.val == PropVal::Unicode("Imported".into())));
     assert_eq!(
-        c.import_deletes(dir, IPM_SUBTREE, true, false, &[fsk.clone()], Some(&mut ha))
+        c.import_deletes(dir, IPM_SUBTREE, true, false, std::slice::from_ref(&fsk), Some(&mut ha))
             .unwrap(),
         1
     );
