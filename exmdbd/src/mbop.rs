@@ -31,6 +31,14 @@ Commands:
                                MEMBER!mailbox over IMAP and POP3
   del-perm MEMBER FOLDER       remove MEMBER from FOLDER's permissions
   mbox-rights USER             print USER's store-level rights (hex; 0x2000: store owner)
+  get-perms FOLDER             list FOLDER's permission members (MEMBER-ID RIGHTS NAME; the
+                               default member is 0, anonymous -1)
+  list-folders [FOLDER]        the folder tree below FOLDER (default IPM_SUBTREE) with ids and
+                               message counts
+  list-rules FOLDER            list FOLDER's server-side rules (id, sequence, state, provider,
+                               name, actions) in evaluation order
+  set-rule-state FOLDER ID on|off  enable or disable a rule
+  del-rule FOLDER ID           delete a rule
 FOLDER: numeric id, /path/below/IPM_SUBTREE, or one of INBOX SENT DRAFTS DELETED JUNK
   CALENDAR CONTACTS TASKS NOTES JOURNAL OUTBOX IPM_SUBTREE";
 
@@ -148,7 +156,7 @@ fn parse_prop(s: &str) -> Result<TaggedVal, String> {
 
 /// Entry point of `gromox-mbop`.
 pub fn mbop_main(args: Vec<String>) -> ExitCode {
-    match run(&args) {
+    match mbop_run(&args, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gromox-mbop: {e}");
@@ -157,7 +165,56 @@ pub fn mbop_main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<(), String> {
+/// Names of a rule's PidTagRuleState bits (MS-OXORULE §2.2.1.3.1.3).
+fn rule_state(state: u32) -> String {
+    use gromox_mapi::rule::{ST_ENABLED, ST_ERROR, ST_EXIT_LEVEL, ST_KEEP_OOF_HIST, ST_ONLY_WHEN_OOF};
+    let names = [
+        (ST_ENABLED, "enabled"),
+        (ST_ERROR, "error"),
+        (ST_ONLY_WHEN_OOF, "only-when-oof"),
+        (ST_KEEP_OOF_HIST, "keep-oof-history"),
+        (ST_EXIT_LEVEL, "exit-level"),
+    ];
+    let mut v: Vec<&str> = names.iter().filter(|(b, _)| state & b != 0).map(|(_, n)| *n).collect();
+    if state & ST_ENABLED == 0 {
+        v.insert(0, "disabled");
+    }
+    v.join(",")
+}
+
+/// Names of a rule's action types (MS-OXORULE §2.2.5.1 ActionType).
+fn action_names(actions: &[gromox_mapi::rule::Action]) -> String {
+    use gromox_mapi::rule as r;
+    actions
+        .iter()
+        .map(|a| match a.kind {
+            r::OP_MOVE => "move".to_string(),
+            r::OP_COPY => "copy".into(),
+            r::OP_REPLY => "reply".into(),
+            r::OP_OOF_REPLY => "oof-reply".into(),
+            r::OP_DEFER_ACTION => "defer".into(),
+            r::OP_BOUNCE => "bounce".into(),
+            r::OP_FORWARD => "forward".into(),
+            r::OP_DELEGATE => "delegate".into(),
+            r::OP_TAG => "tag".into(),
+            r::OP_DELETE => "delete".into(),
+            r::OP_MARK_AS_READ => "mark-as-read".into(),
+            k => format!("0x{k:02x}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs one `gromox-mbop` command line (`args[0]` is the program name), writing its output to
+/// `out`.
+pub fn mbop_run(args: &[String], out: &mut dyn std::io::Write) -> Result<(), String> {
+    let w = |out: &mut dyn std::io::Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
+    run(args, out, &w)
+}
+
+type Emit<'a> = &'a dyn Fn(&mut dyn std::io::Write, String) -> Result<(), String>;
+
+fn run(args: &[String], out: &mut dyn std::io::Write, emit: Emit<'_>) -> Result<(), String> {
     let mut o = getopts::Options::new();
     o.optopt("c", "config", "configuration file (default: $GROMOX_CONFIG)", "FILE");
     o.optopt("u", "user", "mailbox of this user", "USER");
@@ -166,7 +223,7 @@ fn run(args: &[String]) -> Result<(), String> {
     o.parsing_style(getopts::ParsingStyle::StopAtFirstFree);
     let m = o.parse(args.iter().skip(1)).map_err(|e| e.to_string())?;
     if m.opt_present("h") || m.free.is_empty() {
-        println!("{USAGE}");
+        emit(out, USAGE.to_string())?;
         return if m.opt_present("h") {
             Ok(())
         } else {
@@ -203,7 +260,7 @@ fn run(args: &[String]) -> Result<(), String> {
         "ping" => call(Call::Ping).map(|_| ()),
         "unload" => call(Call::Unload).map(|_| ()),
         "vacuum" => call(Call::Vacuum).map(|_| ()),
-        "purge-datafiles" => call(Call::PurgeDatafiles).map(|r| println!("{}", count(&r))),
+        "purge-datafiles" => emit(out, count(&call(Call::PurgeDatafiles)?)),
         "recalc-sizes" => call(Call::RecalcSizes).map(|_| ()),
         "freeze" => call(Call::Freeze).map(|_| ()),
         "thaw" => call(Call::Thaw).map(|_| ()),
@@ -224,11 +281,11 @@ fn run(args: &[String]) -> Result<(), String> {
                     a => return Err(format!("purge-softdelete: unsupported argument {a:?}")),
                 }
             }
-            match age {
+            let r = match age {
                 Some(age_secs) => call(Call::PurgeSoftdelOlder { age_secs }),
                 None => call(Call::PurgeSoftdel),
-            }
-            .map(|r| println!("{}", count(&r)))
+            }?;
+            emit(out, count(&r))
         }
         "emptyfld" => {
             let soft = rest.iter().any(|a| a == "--soft");
@@ -240,7 +297,7 @@ fn run(args: &[String]) -> Result<(), String> {
             for s in specs {
                 let f = resolve_folder(s, &fl)?;
                 let r = call(Call::EmptyFolder { folder: f, hard: !soft })?;
-                println!("{s}: {}", count(&r));
+                emit(out, format!("{s}: {}", count(&r)))?;
             }
             Ok(())
         }
@@ -261,7 +318,7 @@ fn run(args: &[String]) -> Result<(), String> {
         "get-props" => match call(Call::GetStoreProps)? {
             Response::Props(p) => {
                 for t in p {
-                    println!("0x{:08x} {:?} {}", t.tag.0, t.val.ptype(), show(&t.val));
+                    emit(out, format!("0x{:08x} {:?} {}", t.tag.0, t.val.ptype(), show(&t.val)))?;
                 }
                 Ok(())
             }
@@ -303,15 +360,130 @@ fn run(args: &[String]) -> Result<(), String> {
                 return Err("mbox-rights USER".into());
             };
             match call(Call::MailboxRights { user: user.clone() })? {
-                Response::Count(r) => {
-                    println!("0x{r:04x}");
-                    Ok(())
-                }
+                Response::Count(r) => emit(out, format!("0x{r:04x}")),
                 r => Err(format!("unexpected response {r:?}")),
             }
         }
+        "get-perms" => {
+            let [spec] = rest else {
+                return Err("get-perms FOLDER".into());
+            };
+            let folder = resolve_folder(spec, &folders()?)?;
+            for p in c.get_permissions(&dir, folder).map_err(|e| e.to_string())? {
+                emit(out, format!("{} 0x{:08x} {}", p.member_id, p.rights, p.name))?;
+            }
+            Ok(())
+        }
+        "list-folders" => {
+            let folder = match rest {
+                [] => fid::IPMSUBTREE,
+                [spec] => resolve_folder(spec, &folders()?)?,
+                _ => return Err("list-folders [FOLDER]".into()),
+            };
+            list_folders(&c, &dir, folder, out, emit)
+        }
+        "list-rules" => {
+            let [spec] = rest else {
+                return Err("list-rules FOLDER".into());
+            };
+            let folder = resolve_folder(spec, &folders()?)?;
+            for r in c.get_rules(&dir, folder).map_err(|e| e.to_string())? {
+                emit(
+                    out,
+                    format!(
+                        "{} seq={} state={} provider={} name={:?} actions={}",
+                        r.id,
+                        r.sequence,
+                        rule_state(r.state),
+                        r.provider,
+                        r.name,
+                        action_names(&r.actions)
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        "set-rule-state" | "del-rule" => {
+            let usage = if cmd == "del-rule" {
+                "del-rule FOLDER ID"
+            } else {
+                "set-rule-state FOLDER ID on|off"
+            };
+            let (spec, id, on) = match (cmd, rest) {
+                ("del-rule", [spec, id]) => (spec, id, None),
+                ("set-rule-state", [spec, id, s]) => (
+                    spec,
+                    id,
+                    Some(match s.as_str() {
+                        "on" | "enable" | "enabled" => true,
+                        "off" | "disable" | "disabled" => false,
+                        _ => return Err(usage.into()),
+                    }),
+                ),
+                _ => return Err(usage.into()),
+            };
+            let id: u64 = id.parse().map_err(|_| format!("{id:?}: not a rule id"))?;
+            let folder = resolve_folder(spec, &folders()?)?;
+            let change = match on {
+                None => gromox_exmdb_proto::RuleChange::Remove(id),
+                Some(on) => {
+                    let mut r = c
+                        .get_rules(&dir, folder)
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .find(|r| r.id == id)
+                        .ok_or_else(|| format!("{spec}: no rule {id}"))?;
+                    r.state = if on {
+                        r.state | gromox_mapi::rule::ST_ENABLED
+                    } else {
+                        r.state & !gromox_mapi::rule::ST_ENABLED
+                    };
+                    gromox_exmdb_proto::RuleChange::Modify(r)
+                }
+            };
+            c.update_rules(&dir, folder, false, &[change])
+                .map_err(|e| e.to_string())
+        }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
+}
+
+/// `list-folders`: the subtree below `folder` through a hierarchy table (MS-OXCFOLD
+/// RopGetHierarchyTable, depth-first with PidTagDepth), one line per folder: indentation by
+/// depth, id, message count, name.
+fn list_folders(
+    c: &gromox_clients::exmdb::ExmdbClient,
+    dir: &str,
+    folder: u64,
+    out: &mut dyn std::io::Write,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    use crate::table::{PR_CONTENT_COUNT, PR_DEPTH, PR_FOLDER_ID};
+    use gromox_mapi::tags::PR_DISPLAY_NAME;
+    let e = |e: gromox_clients::exmdb::ExmdbError| e.to_string();
+    let mut t = c.tables().map_err(e)?;
+    let info = t.load_hierarchy_table(dir, folder, true, None, &[]).map_err(e)?;
+    let cols = [PR_DEPTH, PR_FOLDER_ID, PR_CONTENT_COUNT, PR_DISPLAY_NAME];
+    loop {
+        let rows = t.query(dir, info.id, &cols, 1000, true, false).map_err(e)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in rows {
+            let num = |v: &Option<PropVal>| v.as_ref().and_then(PropVal::as_i64).unwrap_or(0);
+            // PidTagDepth: 0 for the folder's own subfolders.
+            let depth = num(&r[0]).clamp(0, 64) as usize;
+            let name = match &r[3] {
+                Some(v) => show(v),
+                None => String::new(),
+            };
+            emit(
+                out,
+                format!("{}0x{:x} {} {}", "  ".repeat(depth), num(&r[1]), num(&r[2]), name),
+            )?;
+        }
+    }
+    t.unload(dir, info.id).map_err(e)
 }
 
 fn count(r: &Response) -> String {

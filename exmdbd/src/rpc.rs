@@ -29,10 +29,12 @@ use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Protocol, Session};
 
 use crate::cache::StoreCache;
 use crate::error::Error;
+use crate::ics::{self, ContentSyncOptions};
 use crate::message::MessageContent;
 use crate::notify::Event;
 use crate::store::Obj;
 use crate::table::{ContentTable, HierarchyTable, TableSpec};
+use gromox_exmdb_proto::GlobSet;
 
 /// Decides whether a mailbox is homed on this server: `Ok(())`, or the name of its home.
 pub type HomeCheck = Box<dyn Fn(&Path) -> Result<(), String> + Send + Sync>;
@@ -104,7 +106,7 @@ impl ConnTables {
 
     /// Whether a loaded table of `rows` rows may be kept beside the open ones.
     fn rows_fit(&self, rows: usize) -> Result<(), (Status, String)> {
-        let held: usize = self.open.values().map(|t| t.table.row_count()).sum();
+        let held: usize = self.open.values().map(|t| t.table.held_rows()).sum();
         if held.saturating_add(rows) > proto::MAX_TABLE_ROWS {
             return Err((
                 Status::BadRequest,
@@ -144,6 +146,22 @@ impl AnyTable {
         match self {
             AnyTable::Content(t) => t.row_count(),
             AnyTable::Hierarchy(t) => t.row_count(),
+        }
+    }
+
+    /// Rows held in memory, hidden ones (collapsed categories) included.
+    fn held_rows(&self) -> usize {
+        match self {
+            AnyTable::Content(t) => t.held_rows(),
+            AnyTable::Hierarchy(t) => t.row_count(),
+        }
+    }
+
+    /// The content table of a categorized-view call (MS-OXCTABL RopExpandRow and friends).
+    fn content(&mut self) -> Result<&mut ContentTable, (Status, String)> {
+        match self {
+            AnyTable::Content(t) => Ok(t),
+            AnyTable::Hierarchy(_) => Err((Status::BadRequest, "not a content table".into())),
         }
     }
 }
@@ -508,6 +526,8 @@ impl ExmdbServer {
                 associated,
                 restriction,
                 sort,
+                categories,
+                expanded,
             } => {
                 live_folder(&st, folder)?;
                 tables.room(restriction.as_ref())?;
@@ -516,10 +536,12 @@ impl ExmdbServer {
                     associated,
                     restriction,
                     sort,
-                    ..Default::default()
+                    categories: categories as usize,
+                    expanded: expanded as usize,
+                    mv_instance: None,
                 };
                 let t = ContentTable::load(&st, spec).map_err(err)?;
-                tables.rows_fit(t.row_count())?;
+                tables.rows_fit(t.held_rows())?;
                 let rows = n32(t.row_count());
                 Response::Table {
                     id: tables.insert(path, AnyTable::Content(t)),
@@ -725,6 +747,201 @@ impl ExmdbServer {
                 st.remove_props(Obj::Message(mid), &tags).map_err(err)?;
                 Response::Done
             }
+            Call::ExpandRow { table, category } => {
+                Response::Count(tables.get(&path, table)?.content()?.expand_row(category).map_err(err)? as u64)
+            }
+            Call::CollapseRow { table, category } => Response::Count(
+                tables
+                    .get(&path, table)?
+                    .content()?
+                    .collapse_row(category)
+                    .map_err(err)? as u64,
+            ),
+            Call::GetCollapseState { table } => Response::Bytes(tables.get(&path, table)?.content()?.collapse_state()),
+            Call::SetCollapseState { table, state } => {
+                if state.len() > proto::MAX_COLLAPSE_STATE {
+                    return Err((
+                        Status::BadRequest,
+                        format!(
+                            "collapse state of {} bytes (at most {})",
+                            state.len(),
+                            proto::MAX_COLLAPSE_STATE
+                        ),
+                    ));
+                }
+                let t = tables.get(&path, table)?.content()?;
+                if t.bookmark_count() >= proto::MAX_BOOKMARKS {
+                    return Err((
+                        Status::BadRequest,
+                        format!("at most {} bookmarks per table", proto::MAX_BOOKMARKS),
+                    ));
+                }
+                Response::Count(u64::from(t.set_collapse_state(&state).map_err(err)?))
+            }
+            Call::SyncContents {
+                folder,
+                state,
+                normal,
+                fai,
+                read_state,
+                user,
+            } => {
+                let opts = ContentSyncOptions {
+                    normal,
+                    fai,
+                    read_state,
+                    user,
+                };
+                let cs = st.sync_contents(folder, &state, &opts).map_err(err)?;
+                let new = GlobSet::from_ranges(
+                    cs.changed
+                        .iter()
+                        .filter(|&&m| !cs.given_before.contains(m))
+                        .map(|&m| (m, m))
+                        .collect(),
+                );
+                Response::ContentSync(proto::ContentSync {
+                    changed: cs.changed,
+                    new,
+                    deleted: cs.deleted,
+                    read: cs.read,
+                    unread: cs.unread,
+                    state: cs.state,
+                })
+            }
+            Call::SyncMessageHeaders { user, mids } => {
+                let (done, headers) = self.message_headers(&st, user, mids).map_err(err)?;
+                Response::MessageHeaders { done, headers }
+            }
+            Call::SyncHierarchy { folder, state } => {
+                let h = st.sync_hierarchy(folder, &state).map_err(err)?;
+                Response::HierarchySync(proto::HierarchySync {
+                    changed: h
+                        .changed
+                        .into_iter()
+                        .map(|f| proto::FolderSync {
+                            folder: f.folder,
+                            parent: f.parent,
+                            source_key: f.source_key,
+                            parent_source_key: f.parent_source_key,
+                            change_number: f.change_number,
+                            change_key: f.change_key,
+                            pcl: f.pcl,
+                            props: f.props,
+                        })
+                        .collect(),
+                    deleted: h.deleted,
+                    state: h.state,
+                })
+            }
+            Call::ImportMessageChange {
+                folder,
+                mut state,
+                source_key,
+                change_key,
+                pcl,
+                associated,
+                content,
+            } => {
+                let imp = ics::MessageImport {
+                    source_key: &source_key,
+                    change_key: change_key.as_deref(),
+                    pcl: pcl.as_deref(),
+                    associated,
+                    content: &content,
+                };
+                let o = st.import_message_change(folder, &imp, state.as_mut()).map_err(err)?;
+                Response::Imported {
+                    outcome: outcome(o),
+                    state,
+                }
+            }
+            Call::ImportDeletes {
+                folder,
+                hierarchy,
+                hard,
+                source_keys,
+                mut state,
+            } => {
+                live_folder(&st, folder)?;
+                let keys: Vec<&[u8]> = source_keys.iter().map(Vec::as_slice).collect();
+                let n = if hierarchy {
+                    st.import_folder_deletions(&keys, hard, state.as_mut())
+                } else {
+                    st.import_deletions(folder, &keys, hard, state.as_mut())
+                }
+                .map_err(err)?;
+                Response::ImportCount { count: n as u64, state }
+            }
+            Call::ImportReadStates {
+                folder,
+                user,
+                changes,
+                mut state,
+            } => {
+                live_folder(&st, folder)?;
+                let changes: Vec<(&[u8], bool)> = changes.iter().map(|(k, r)| (k.as_slice(), *r)).collect();
+                let n = st
+                    .import_read_states(folder, &changes, user.as_deref(), state.as_mut())
+                    .map_err(err)?;
+                Response::ImportCount { count: n as u64, state }
+            }
+            Call::ImportMessageMove {
+                folder,
+                source_folder,
+                source_message,
+                pcl,
+                destination_message,
+                change_key,
+                mut state,
+            } => {
+                let imp = ics::MessageMoveImport {
+                    source_folder: &source_folder,
+                    source_message: &source_message,
+                    pcl: &pcl,
+                    destination_message: &destination_message,
+                    change_key: change_key.as_deref(),
+                };
+                let o = st.import_message_move(folder, &imp, state.as_mut()).map_err(err)?;
+                Response::Imported {
+                    outcome: outcome(o),
+                    state,
+                }
+            }
+            Call::ImportFolderChange {
+                root,
+                parent_source_key,
+                source_key,
+                change_key,
+                pcl,
+                name,
+                props,
+                mut state,
+            } => {
+                let imp = ics::FolderImport {
+                    parent_source_key: &parent_source_key,
+                    source_key: &source_key,
+                    change_key: change_key.as_deref(),
+                    pcl: pcl.as_deref(),
+                    name: &name,
+                    props: &props,
+                };
+                let o = st.import_folder_change(root, &imp, state.as_mut()).map_err(err)?;
+                Response::Imported {
+                    outcome: outcome(o),
+                    state,
+                }
+            }
+            Call::ReserveIds { count } => {
+                if count as usize > proto::MAX_RESERVE_IDS {
+                    return Err((
+                        Status::BadRequest,
+                        format!("at most {} ids per reservation", proto::MAX_RESERVE_IDS),
+                    ));
+                }
+                let (first, last) = st.reserve_ids(count).map_err(err)?;
+                Response::IdRange { first, last }
+            }
             Call::RecalcSizes => {
                 let tx = st.conn.transaction().map_err(|e| err(e.into()))?;
                 crate::message::recompute_store_size(&tx).map_err(err)?;
@@ -737,6 +954,77 @@ impl ExmdbServer {
             }
         };
         Ok(r)
+    }
+}
+
+impl ExmdbServer {
+    /// The change headers of `mids` (at most [`proto::MAX_SYNC_HEADERS`] of them, and no more
+    /// than fit in a response frame): how many ids were looked at, and the headers of the
+    /// messages still live among them, in order.
+    fn message_headers(
+        &self,
+        st: &crate::Store,
+        user: Option<String>,
+        mut mids: Vec<u64>,
+    ) -> crate::Result<(u32, Vec<proto::MessageHeader>)> {
+        /// Ids read per store call.
+        const BATCH: usize = 128;
+        mids.truncate(proto::MAX_SYNC_HEADERS);
+        let take = mids.len();
+        let sync = ics::ContentSync {
+            changed: mids,
+            deleted: GlobSet::new(),
+            read: GlobSet::new(),
+            unread: GlobSet::new(),
+            given_before: GlobSet::new(),
+            user,
+            state: proto::SyncState::new(),
+        };
+        // The response header and counts take under 64 bytes.
+        let budget = self.max_response.saturating_sub(64);
+        let (mut used, mut headers) = (0usize, Vec::new());
+        let mut from = 0;
+        while from < take {
+            let end = (from + BATCH).min(take);
+            let mut at = from;
+            for h in st.sync_message_headers(&sync, from, BATCH)? {
+                // Headers come in id order, gone messages left out: find this one's index.
+                while at < end && sync.changed[at] != h.mid {
+                    at += 1;
+                }
+                let h = proto::MessageHeader {
+                    mid: h.mid,
+                    source_key: h.source_key,
+                    change_number: h.change_number,
+                    change_key: h.change_key,
+                    pcl: h.pcl,
+                    associated: h.associated,
+                    read: h.read,
+                    last_modified: h.last_modified,
+                    size: h.size,
+                };
+                let n = proto::header_wire_size(&h);
+                if !headers.is_empty() && used + n > budget {
+                    return Ok((n32(at), headers));
+                }
+                used += n;
+                headers.push(h);
+                at += 1;
+            }
+            from = end;
+        }
+        Ok((n32(take), headers))
+    }
+}
+
+/// The wire form of an import's outcome.
+fn outcome(o: ics::ImportOutcome) -> proto::ImportOutcome {
+    match o {
+        ics::ImportOutcome::Created(id) => proto::ImportOutcome::Created(id),
+        ics::ImportOutcome::Updated(id) => proto::ImportOutcome::Updated(id),
+        ics::ImportOutcome::Ignored(id) => proto::ImportOutcome::Ignored(id),
+        ics::ImportOutcome::Conflict(id) => proto::ImportOutcome::Conflict(id),
+        ics::ImportOutcome::Moved { mid, server_newer } => proto::ImportOutcome::Moved { mid, server_newer },
     }
 }
 
@@ -1094,6 +1382,8 @@ mod tests {
             associated: false,
             restriction: None,
             sort: vec![],
+            categories: 0,
+            expanded: 0,
         };
         let Ok(Response::Table { id, rows: 10 }) = run(&mut tables, &load) else {
             panic!("load")
@@ -1156,6 +1446,78 @@ mod tests {
         );
     }
 
+    /// SyncMessageHeaders answers as many headers as fit in a frame and says how many ids it
+    /// covered; ids of vanished messages count as covered; asking again gets the rest.
+    #[test]
+    fn message_headers_are_cut_to_the_frame() {
+        let (_t, md, srv) = server(4096);
+        let dir = md.to_str().unwrap();
+        let mut mids = Vec::new();
+        for _ in 0..100 {
+            let w = Call::WriteMessage {
+                folder: 0x0d,
+                associated: false,
+                mid: None,
+                content: MessageContent::default(),
+            };
+            match proto::decode_response(&w, &srv.execute(dir, w.clone())).unwrap() {
+                Ok(Response::Id(m)) => mids.push(m),
+                r => panic!("{r:?}"),
+            }
+        }
+        srv.execute(
+            dir,
+            Call::DeleteMessages {
+                mids: vec![mids[1]],
+                hard: true,
+            },
+        );
+        let mut asked = vec![0x7777_7777];
+        asked.extend_from_slice(&mids);
+        let (mut from, mut got) = (0, Vec::new());
+        let mut pages = 0;
+        while from < asked.len() {
+            let c = Call::SyncMessageHeaders {
+                user: None,
+                mids: asked[from..].to_vec(),
+            };
+            let p = srv.execute(dir, c.clone());
+            assert!(p.len() <= 4096);
+            match proto::decode_response(&c, &p).unwrap() {
+                Ok(Response::MessageHeaders { done, headers }) => {
+                    assert!(done > 0);
+                    from += done as usize;
+                    got.extend(headers.into_iter().map(|h| h.mid));
+                }
+                r => panic!("{r:?}"),
+            }
+            pages += 1;
+        }
+        assert!(pages > 2, "{pages} pages");
+        let mut want = mids.clone();
+        want.remove(1);
+        assert_eq!(got, want);
+        // A collapsed categorized table shows one row but holds (and is counted with) them all.
+        let mut tables = ConnTables::default();
+        let load = Call::LoadContentTable {
+            folder: 0x0d,
+            associated: false,
+            restriction: None,
+            sort: vec![proto::SortKey {
+                tag: gromox_mapi::tags::PR_SUBJECT,
+                descending: false,
+            }],
+            categories: 1,
+            expanded: 0,
+        };
+        let Ok(Response::Table { id, rows: 1 }) =
+            proto::decode_response(&load, &srv.execute_with(dir, load.clone(), &mut tables)).unwrap()
+        else {
+            panic!("load")
+        };
+        assert_eq!(tables.open[&id].table.held_rows(), 100);
+    }
+
     /// A response over the (here small) frame limit is answered TooBig instead of being
     /// framed; the write it answered is done, smaller answers pass.
     #[test]
@@ -1202,6 +1564,8 @@ mod tests {
             associated: false,
             restriction: None,
             sort: vec![],
+            categories: 0,
+            expanded: 0,
         };
         let run = |tables: &mut ConnTables, c: &Call| {
             proto::decode_response(c, &srv.execute_with(dir, c.clone(), tables)).unwrap()
@@ -1232,6 +1596,8 @@ mod tests {
             associated: false,
             restriction: Some(big),
             sort: vec![],
+            categories: 0,
+            expanded: 0,
         };
         tables.open.remove(&ids[5]);
         match run(&mut tables, &load_big) {

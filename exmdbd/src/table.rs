@@ -571,6 +571,15 @@ impl ContentTable {
         self.rows.len()
     }
 
+    /// Rows the table holds, hidden ones included: in a categorized table every message and
+    /// category header whether collapsed or not (what the exmdb server's per-connection row
+    /// limit counts), else [`ContentTable::row_count`].
+    pub fn held_rows(&self) -> usize {
+        self.cat
+            .as_ref()
+            .map_or(self.rows.len(), |c| c.all.len().max(self.rows.len()))
+    }
+
     /// The cursor (RopQueryPosition Numerator): index of the next row a forward query returns.
     pub fn position(&self) -> usize {
         self.nav.cursor

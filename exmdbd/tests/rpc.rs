@@ -1554,3 +1554,612 @@ fn write_message_overwrites_over_rpc() {
     let r = c.overwrite_message(dir, INBOX, mid, false, &shrunk);
     assert!(matches!(r, Err(ExmdbError::Call(Status::NotFound, _))), "{r:?}");
 }
+
+/// A source key (MS-OXCFXICS §2.2.1.2.5: the mailbox GUID with the 6-byte id) of `id`, the
+/// GUID taken from a key the server sent.
+fn sk_like(server_key: &[u8], id: u64) -> Vec<u8> {
+    let x = gromox_mapi::ids::Xid::parse(server_key).unwrap();
+    gromox_mapi::ids::Xid::from_gc(x.guid, id).to_bytes()
+}
+
+/// All change headers of a sync, paged as a client does.
+fn headers_of(c: &ExmdbClient, dir: &str, s: &proto::ContentSync) -> Vec<proto::MessageHeader> {
+    let mut v = Vec::new();
+    c.each_message_header(dir, None, &s.changed, |h| v.push(h)).unwrap();
+    v
+}
+
+/// ICS over RPC (MS-OXCFXICS): contents and hierarchy downloads from empty and incremental
+/// states (the state blobs travel both ways), headers paged, and every import — message
+/// changes with conflict detection and reserved ids, read states, deletions, moves, folder
+/// changes and deletions — recorded in the importing client's state and seen by another
+/// client's next sync.
+#[test]
+fn ics_over_rpc() {
+    use gromox_clients::exmdb::{ContentSyncOptions, FolderImport, MessageImport, MessageMoveImport};
+    use gromox_exmdb_proto::{ImportOutcome, SyncState};
+    use gromox_mapi::ids::{Pcl, Xid};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let folder = create_folder(&c, dir, IPM_SUBTREE, "Sync");
+    let mut m = Vec::new();
+    for i in 0..5 {
+        let msg = proto::MessageContent {
+            props: vec![subject(&format!("m{i}"))],
+            ..Default::default()
+        };
+        m.push(c.write_message(dir, folder, false, &msg).unwrap());
+    }
+    let all = ContentSyncOptions::default();
+    // Client A and client B download everything.
+    let a0 = c.sync_contents(dir, folder, &SyncState::new(), &all).unwrap();
+    assert_eq!(a0.changed, m);
+    assert_eq!(a0.new.ranges(), &[(m[0], m[4])]);
+    assert!(a0.deleted.is_empty() && a0.read.is_empty() && a0.unread.is_empty());
+    let h = headers_of(&c, dir, &a0);
+    assert_eq!(h.iter().map(|h| h.mid).collect::<Vec<_>>(), m);
+    assert!(h
+        .iter()
+        .all(|h| h.source_key.len() == 22 && !h.associated && !h.read && h.size > 0));
+    let mut a = a0.state.clone();
+    let b = a0.state.clone();
+    assert!(c.sync_contents(dir, folder, &a, &all).unwrap().changed.is_empty());
+    let sk = |id| sk_like(&h[0].source_key, id);
+
+    // A creates a message with a reserved id, changes m0 knowing the server's version.
+    let (lo, hi) = c.reserve_ids(dir, 10).unwrap();
+    assert_eq!(hi - lo, 9);
+    let guid = Xid::parse(&h[0].source_key).unwrap().guid;
+    let a_guid = gromox_mapi::Guid([0xA1; 16]);
+    let fresh = proto::MessageContent {
+        props: vec![subject("new by A")],
+        ..Default::default()
+    };
+    let ck1 = Xid::from_gc(a_guid, 1).to_bytes();
+    let imp = MessageImport {
+        source_key: &Xid::from_gc(guid, lo).to_bytes(),
+        change_key: Some(&ck1),
+        pcl: None,
+        associated: false,
+        content: &fresh,
+    };
+    assert_eq!(
+        c.import_message_change(dir, folder, &imp, Some(&mut a)).unwrap(),
+        ImportOutcome::Created(lo)
+    );
+    let mut pcl = Pcl::parse(&h[0].pcl).unwrap();
+    pcl.merge(Xid::from_gc(a_guid, 2));
+    let edited = proto::MessageContent {
+        props: vec![subject("m0 by A")],
+        ..Default::default()
+    };
+    let ck2 = Xid::from_gc(a_guid, 2).to_bytes();
+    let pcl = pcl.to_bytes();
+    let imp = MessageImport {
+        source_key: &h[0].source_key,
+        change_key: Some(&ck2),
+        pcl: Some(&pcl),
+        associated: false,
+        content: &edited,
+    };
+    assert_eq!(
+        c.import_message_change(dir, folder, &imp, Some(&mut a)).unwrap(),
+        ImportOutcome::Updated(m[0])
+    );
+    assert_eq!(
+        c.import_message_change(dir, folder, &imp, None).unwrap(),
+        ImportOutcome::Ignored(m[0]),
+        "the same version again"
+    );
+    // An edit from m1's old version after the server changed it: a conflict, nothing applied.
+    c.call(
+        dir,
+        &Call::SetMessageProps {
+            mid: m[1],
+            props: vec![subject("m1 on the server")],
+        },
+    )
+    .unwrap();
+    let stale = MessageImport {
+        source_key: &h[1].source_key,
+        change_key: Some(&ck1),
+        pcl: Some(&h[1].pcl),
+        associated: false,
+        content: &edited,
+    };
+    assert_eq!(
+        c.import_message_change(dir, folder, &stale, Some(&mut a)).unwrap(),
+        ImportOutcome::Conflict(m[1])
+    );
+    // Read state, deletion (an unknown key is skipped), a move to Drafts.
+    assert_eq!(
+        c.import_read_states(dir, folder, None, &[(sk(m[2]), true)], Some(&mut a))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        c.import_deletes(dir, folder, false, true, &[sk(m[3]), sk(0xdead)], Some(&mut a))
+            .unwrap(),
+        1
+    );
+    const DRAFTS: u64 = 0x0e;
+    let hier = c.sync_hierarchy(dir, IPM_SUBTREE, &SyncState::new()).unwrap();
+    let sync_sk = hier
+        .changed
+        .iter()
+        .find(|f| f.folder == folder)
+        .unwrap()
+        .source_key
+        .clone();
+    assert!(hier.changed.iter().any(|f| f.folder == DRAFTS));
+    let mut a_drafts = c.sync_contents(dir, DRAFTS, &SyncState::new(), &all).unwrap().state;
+    let dest = Xid::from_gc(guid, lo + 1).to_bytes();
+    let mv = MessageMoveImport {
+        source_folder: &sync_sk,
+        source_message: &h[4].source_key,
+        pcl: &h[4].pcl,
+        destination_message: &dest,
+        change_key: Some(&Xid::from_gc(a_guid, 3).to_bytes()),
+    };
+    assert_eq!(
+        c.import_message_move(dir, DRAFTS, &mv, Some(&mut a_drafts)).unwrap(),
+        ImportOutcome::Moved {
+            mid: lo + 1,
+            server_newer: false
+        }
+    );
+    assert!(c
+        .sync_contents(dir, DRAFTS, &a_drafts, &all)
+        .unwrap()
+        .changed
+        .is_empty());
+
+    // A's state has its own imports (it downloads only m1, the server's side of the conflict,
+    // and nothing of what it did itself); B gets everything.
+    let sa = c.sync_contents(dir, folder, &a, &all).unwrap();
+    assert_eq!(sa.changed, vec![m[1]]);
+    assert_eq!(sa.deleted.ranges(), &[(m[4], m[4])], "moved away");
+    let sb = c.sync_contents(dir, folder, &b, &all).unwrap();
+    let mut changed = sb.changed.clone();
+    changed.sort_unstable();
+    assert_eq!(changed, vec![m[0], m[1], lo]);
+    assert_eq!(sb.new.ranges(), &[(lo, lo)]);
+    assert_eq!(sb.deleted.ranges(), &[(m[3], m[4])]);
+    assert_eq!(sb.read.ranges(), &[(m[2], m[2])]);
+    let hb = headers_of(&c, dir, &sb);
+    let h0 = hb.iter().find(|h| h.mid == m[0]).unwrap();
+    assert_eq!(h0.change_key, ck2, "the importing client's change key is kept");
+    assert!(c
+        .sync_contents(dir, folder, &sb.state, &all)
+        .unwrap()
+        .changed
+        .is_empty());
+    // Only FAI: nothing here.
+    let fai_only = ContentSyncOptions {
+        normal: false,
+        fai: true,
+        read_state: false,
+        user: None,
+    };
+    assert!(c
+        .sync_contents(dir, folder, &SyncState::new(), &fai_only)
+        .unwrap()
+        .changed
+        .is_empty());
+
+    // Hierarchy: a new folder by import (reserved id), seen by a second client, deleted.
+    let hier = c.sync_hierarchy(dir, IPM_SUBTREE, &SyncState::new()).unwrap();
+    let mut ha = hier.state.clone();
+    let hb0 = hier.state.clone();
+    let fsk = Xid::from_gc(guid, lo + 2).to_bytes();
+    let class = [TaggedVal::new(PR_CONTAINER_CLASS, PropVal::Unicode("IPF.Note".into()))];
+    let fimp = FolderImport {
+        parent_source_key: &[],
+        source_key: &fsk,
+        change_key: Some(&Xid::from_gc(a_guid, 4).to_bytes()),
+        pcl: None,
+        name: "Imported",
+        props: &class,
+    };
+    assert_eq!(
+        c.import_folder_change(dir, IPM_SUBTREE, &fimp, Some(&mut ha)).unwrap(),
+        ImportOutcome::Created(lo + 2)
+    );
+    assert!(c.sync_hierarchy(dir, IPM_SUBTREE, &ha).unwrap().changed.is_empty());
+    let hs = c.sync_hierarchy(dir, IPM_SUBTREE, &hb0).unwrap();
+    assert_eq!(hs.changed.len(), 1);
+    assert_eq!(hs.changed[0].folder, lo + 2);
+    assert!(hs.changed[0]
+        .props
+        .iter()
+        .any(|p| p.val == PropVal::Unicode("Imported".into())));
+    assert_eq!(
+        c.import_deletes(dir, IPM_SUBTREE, true, false, std::slice::from_ref(&fsk), Some(&mut ha))
+            .unwrap(),
+        1
+    );
+    let hs = c.sync_hierarchy(dir, IPM_SUBTREE, &hs.state).unwrap();
+    assert_eq!(hs.deleted.ranges(), &[(lo + 2, lo + 2)]);
+
+    // A state claiming every id there is: a few bytes, answered with ranges (never expanded).
+    let mut huge = SyncState::new();
+    huge.given.insert_range(guid, 1, gromox_mapi::ids::GC_MAX);
+    huge.seen.insert_range(guid, 1, gromox_mapi::ids::GC_MAX);
+    let s = c.sync_contents(dir, folder, &huge, &all).unwrap();
+    assert!(s.changed.is_empty());
+    assert!(s.deleted.count() > 1 << 40);
+
+    // Bad input: errors, the connection and the store stay usable.
+    let bad = MessageImport {
+        source_key: &[1, 2, 3],
+        change_key: None,
+        pcl: None,
+        associated: false,
+        content: &fresh,
+    };
+    assert!(matches!(
+        c.import_message_change(dir, folder, &bad, None),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        c.reserve_ids(dir, 0),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        c.reserve_ids(dir, u32::MAX),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        c.sync_contents(dir, 0x7777_7777, &SyncState::new(), &all),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    assert!(matches!(
+        c.import_deletes(dir, 0x7777_7777, false, true, &[sk(m[1])], None),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    c.ping(dir).unwrap();
+}
+
+/// A first sync of a 250,000-message folder over RPC: the ids come in one frame of ~2 MB,
+/// the headers in pages of at most MAX_SYNC_HEADERS, the state stays a few bytes.
+#[test]
+fn large_first_sync_over_rpc_is_paged() {
+    use gromox_clients::exmdb::ContentSyncOptions;
+    use gromox_exmdb_proto::{SyncState, MAX_SYNC_HEADERS};
+    const N: i64 = 250_000;
+    let e = env(&[]);
+    {
+        // Rows written directly before the daemon starts (a delivery each would take minutes
+        // in a debug build); the ids come from a range of their own.
+        let st = exmdbd::Store::open(&e.maildir, &exmdbd::StoreOptions::default()).unwrap();
+        let c = st.conn();
+        let base: i64 = 0x100_0000;
+        c.execute_batch("BEGIN").unwrap();
+        let cn0: i64 = c
+            .query_row("SELECT config_value FROM configurations WHERE config_id=4", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        {
+            let mut ins = c
+                .prepare(
+                    "INSERT INTO messages (message_id, parent_fid, is_deleted, is_associated, change_number, \
+                     read_state, message_size) VALUES (?1, ?2, 0, 0, ?3, 0, 100)",
+                )
+                .unwrap();
+            for i in 0..N {
+                ins.execute(rusqlite::params![base + i, INBOX as i64, cn0 + 1 + i])
+                    .unwrap();
+            }
+        }
+        c.execute("UPDATE configurations SET config_value=?1 WHERE config_id=4", [cn0 + N])
+            .unwrap();
+        c.execute(
+            "INSERT INTO allocated_eids (range_begin, range_end, allocate_time, is_system) VALUES (?1, ?2, 0, NULL)",
+            [base, base + N],
+        )
+        .unwrap();
+        c.execute_batch("COMMIT").unwrap();
+    }
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let s = c
+        .sync_contents(dir, INBOX, &SyncState::new(), &ContentSyncOptions::default())
+        .unwrap();
+    assert_eq!(s.changed.len(), N as usize);
+    let size: usize = s.state.to_properties().iter().map(|(_, v)| v.len()).sum();
+    assert!(size < 200, "state of {size} bytes");
+    // One page: at most MAX_SYNC_HEADERS, whatever was asked.
+    let (done, page) = c.sync_message_headers(dir, None, &s.changed).unwrap();
+    assert_eq!(done, MAX_SYNC_HEADERS);
+    assert_eq!(page.len(), MAX_SYNC_HEADERS);
+    // All of them, page by page, in order.
+    let (mut n, mut last) = (0usize, 0u64);
+    c.each_message_header(dir, None, &s.changed, |h| {
+        assert!(h.mid > last);
+        last = h.mid;
+        n += 1;
+    })
+    .unwrap();
+    assert_eq!(n, N as usize);
+    let again = c
+        .sync_contents(dir, INBOX, &s.state, &ContentSyncOptions::default())
+        .unwrap();
+    assert!(again.changed.is_empty() && again.deleted.is_empty());
+}
+
+/// Categorized content tables over RPC (MS-OXCTABL RopSortTable with CategorizedCount and
+/// ExpandedCount, RopExpandRow, RopCollapseRow, RopGetCollapseState, RopSetCollapseState):
+/// header rows answer PR_ROW_TYPE, PR_DEPTH, PR_INST_ID, PR_CONTENT_COUNT, PR_CONTENT_UNREAD
+/// and the category column through QueryTable; expanding and collapsing report the row
+/// count change; a saved collapse state restored on a new table gives a bookmark on the saved
+/// row.
+#[test]
+fn categorized_tables_over_rpc() {
+    use exmdbd::table::{PR_INST_ID, PR_ROW_TYPE, TBL_COLLAPSED_CATEGORY, TBL_EXPANDED_CATEGORY, TBL_LEAF_ROW};
+    use gromox_exmdb_proto::{Origin, SortKey};
+    use gromox_mapi::tags::{PR_CONTENT_COUNT, PR_CONTENT_UNREAD};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let folder = create_folder(&c, dir, IPM_SUBTREE, "Categories");
+    // Importance 2: three messages (one read), 1: two, 0: one.
+    let mut by_imp: std::collections::BTreeMap<i32, Vec<u64>> = Default::default();
+    for (i, imp) in [2, 1, 2, 0, 2, 1].into_iter().enumerate() {
+        let m = proto::MessageContent {
+            props: vec![
+                subject(&format!("s{i}")),
+                TaggedVal::new(PR_IMPORTANCE, PropVal::I4(imp)),
+            ],
+            ..Default::default()
+        };
+        let mid = c.write_message(dir, folder, false, &m).unwrap();
+        by_imp.entry(imp).or_default().push(mid);
+    }
+    c.call(
+        dir,
+        &Call::SetReadState {
+            mid: by_imp[&2][0],
+            read: true,
+        },
+    )
+    .unwrap();
+    let sort = [
+        SortKey {
+            tag: PR_IMPORTANCE,
+            descending: true,
+        },
+        SortKey {
+            tag: PR_SUBJECT,
+            descending: false,
+        },
+    ];
+    let mut t = c.tables().unwrap();
+    let info = t.load_categorized_table(dir, folder, false, None, &sort, 1, 0).unwrap();
+    assert_eq!(info.rows, 3, "three collapsed category headers");
+    let cols = [
+        PR_ROW_TYPE,
+        PR_DEPTH,
+        PR_INST_ID,
+        PR_CONTENT_COUNT,
+        PR_CONTENT_UNREAD,
+        PR_IMPORTANCE,
+        PR_SUBJECT,
+    ];
+    let rows = t.query(dir, info.id, &cols, 10, true, false).unwrap();
+    assert_eq!(rows.len(), 3);
+    let i4 = |v: &Option<PropVal>| match v {
+        Some(PropVal::I4(x)) => *x,
+        v => panic!("{v:?}"),
+    };
+    let inst = |v: &Option<PropVal>| match v {
+        Some(PropVal::I8(x)) => *x as u64,
+        v => panic!("{v:?}"),
+    };
+    for (row, (imp, count, unread)) in rows.iter().zip([(2, 3, 2), (1, 2, 2), (0, 1, 1)]) {
+        assert_eq!(i4(&row[0]), TBL_COLLAPSED_CATEGORY);
+        assert_eq!(i4(&row[1]), 0);
+        assert_eq!(i4(&row[3]), count);
+        assert_eq!(i4(&row[4]), unread);
+        assert_eq!(i4(&row[5]), imp);
+        assert_eq!(row[6], None, "a header has only its category columns");
+    }
+    let cat2 = inst(&rows[0][2]);
+    let cat1 = inst(&rows[1][2]);
+    // Expand importance 2: three rows appear after its header, at depth 1.
+    assert_eq!(t.expand_row(dir, info.id, cat2).unwrap(), 3);
+    assert_eq!(t.expand_row(dir, info.id, cat2).unwrap(), 0, "already expanded");
+    assert_eq!(t.position(dir, info.id).unwrap().1, 6);
+    t.seek(dir, info.id, Origin::Beginning, 0).unwrap();
+    let rows = t.query(dir, info.id, &cols, 10, true, false).unwrap();
+    assert_eq!(i4(&rows[0][0]), TBL_EXPANDED_CATEGORY);
+    assert_eq!(
+        rows[1..4].iter().map(|r| i4(&r[0])).collect::<Vec<_>>(),
+        [TBL_LEAF_ROW; 3]
+    );
+    assert_eq!(i4(&rows[1][1]), 1);
+    assert_eq!(
+        subjects(&rows[1..4].iter().map(|r| vec![r[6].clone()]).collect::<Vec<_>>()),
+        ["s0", "s2", "s4"]
+    );
+    assert_eq!(
+        inst(&rows[1][2]),
+        by_imp[&2][0],
+        "a leaf's PR_INST_ID is its message id"
+    );
+    // Expand importance 1 as well, then collapse 2 again.
+    assert_eq!(t.expand_row(dir, info.id, cat1).unwrap(), 2);
+    assert_eq!(t.collapse_row(dir, info.id, cat2).unwrap(), 3);
+    assert_eq!(t.position(dir, info.id).unwrap().1, 5);
+    // Save the state with the cursor on "s5" (importance 1's second row), restore it on a new
+    // table: the same rows are visible and the bookmark is on "s5".
+    t.seek(dir, info.id, Origin::Beginning, 3).unwrap();
+    assert_eq!(
+        subjects(&t.query(dir, info.id, &[PR_SUBJECT], 1, true, true).unwrap()),
+        ["s5"]
+    );
+    let state = t.collapse_state(dir, info.id).unwrap();
+    let other = t.load_categorized_table(dir, folder, false, None, &sort, 1, 0).unwrap();
+    assert_eq!(other.rows, 3);
+    let bm = t.set_collapse_state(dir, other.id, &state).unwrap();
+    assert_eq!(t.position(dir, other.id).unwrap().1, 5);
+    t.seek(dir, other.id, Origin::End, 0).unwrap();
+    assert_eq!(t.seek_bookmark(dir, other.id, bm, 0).unwrap(), (0, false));
+    assert_eq!(t.position(dir, other.id).unwrap(), (3, 5));
+    assert_eq!(
+        subjects(&t.query(dir, other.id, &[PR_SUBJECT], 1, true, false).unwrap()),
+        ["s5"]
+    );
+    t.free_bookmark(dir, other.id, bm).unwrap();
+    // Starting expanded: every row visible.
+    let open = t.load_categorized_table(dir, folder, false, None, &sort, 1, 1).unwrap();
+    assert_eq!(open.rows, 9);
+    // Errors: unknown category, a flat or hierarchy table, a damaged state.
+    assert!(matches!(
+        t.expand_row(dir, info.id, 1 << 63 | 999),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    let flat = t.load_content_table(dir, folder, false, None, &sort).unwrap();
+    assert_eq!(flat.rows, 6);
+    assert!(matches!(
+        t.expand_row(dir, flat.id, cat2),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    let h = t.load_hierarchy_table(dir, IPM_SUBTREE, false, None, &[]).unwrap();
+    assert!(matches!(
+        t.collapse_state(dir, h.id),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        t.set_collapse_state(dir, other.id, b"GXC1\xff\xff\xff\xff"),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        t.set_collapse_state(dir, other.id, &vec![0; gromox_exmdb_proto::MAX_COLLAPSE_STATE + 1]),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert_eq!(
+        t.position(dir, other.id).unwrap().1,
+        5,
+        "a refused state changes nothing"
+    );
+    // More categories than sort keys does not decode: the server refuses it (and closes that
+    // connection).
+    let bad = Call::LoadContentTable {
+        folder,
+        associated: false,
+        restriction: None,
+        sort: sort.to_vec(),
+        categories: 3,
+        expanded: 0,
+    };
+    assert!(matches!(
+        c.call(dir, &bad),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+}
+
+/// `gromox-mbop` output as text.
+fn mbop_out(cfg: &Path, args: &[&str]) -> Result<String, String> {
+    let mut a = vec!["gromox-mbop".to_string(), "-c".into(), cfg.to_string_lossy().into()];
+    a.extend(args.iter().map(|s| s.to_string()));
+    let mut out = Vec::new();
+    exmdbd::mbop::mbop_run(&a, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// The operator commands over the v5 calls: get-perms, list-folders, list-rules,
+/// set-rule-state, del-rule.
+#[test]
+fn mbop_folder_permission_and_rule_commands() {
+    use gromox_exmdb_proto::{Rule, RuleChange};
+    use gromox_mapi::rule::{Action, ActionData, OP_MARK_AS_READ};
+    let e = env(&[]);
+    let d = start(&e);
+    let mcfg = e.dir.path().join("mbop.cfg");
+    let state = e.dir.path().join("state");
+    std::fs::write(
+        &mcfg,
+        format!(
+            "exmdb_listen = {}\nstate_path = {}\n",
+            d.addr("exmdb_listen"),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut a = vec!["-d", dir];
+        a.extend_from_slice(args);
+        mbop_out(&mcfg, &a)
+    };
+    // Permissions.
+    run(&["set-perm", "bob@example.org", "INBOX", "readany,visible"]).unwrap();
+    let perms = run(&["get-perms", "INBOX"]).unwrap();
+    let lines: Vec<&str> = perms.lines().collect();
+    assert_eq!(lines.len(), 3, "{perms}");
+    assert!(lines[0].starts_with("0 ") && lines[0].ends_with(" default"), "{perms}");
+    assert!(
+        lines[1].starts_with("-1 ") && lines[1].ends_with(" anonymous"),
+        "{perms}"
+    );
+    assert!(lines[2].contains(" 0x00000401 bob@example.org"), "{perms}");
+    assert!(run(&["get-perms", "/No/Such"]).is_err());
+    assert!(run(&["get-perms"]).is_err());
+    // The folder tree with counts.
+    let sub = create_folder(&c, dir, INBOX, "Projects");
+    let m = proto::MessageContent {
+        props: vec![subject("x")],
+        ..Default::default()
+    };
+    c.write_message(dir, sub, false, &m).unwrap();
+    c.write_message(dir, sub, false, &m).unwrap();
+    let tree = run(&["list-folders"]).unwrap();
+    assert!(tree.lines().any(|l| l == "0xd 0 Inbox"), "{tree}");
+    assert!(tree.lines().any(|l| l == format!("  0x{sub:x} 2 Projects")), "{tree}");
+    assert_eq!(
+        run(&["list-folders", "INBOX"]).unwrap(),
+        format!("0x{sub:x} 2 Projects\n")
+    );
+    // Rules: listed, disabled and enabled again, deleted.
+    let rule = Rule::new(
+        "read them",
+        gromox_mapi::restriction::Restriction::Exist(PR_SUBJECT),
+        vec![Action {
+            kind: OP_MARK_AS_READ,
+            flavor: 0,
+            flags: 0,
+            data: ActionData::None,
+        }],
+    );
+    c.update_rules(dir, INBOX, false, &[RuleChange::Add(rule)]).unwrap();
+    let id = c.get_rules(dir, INBOX).unwrap()[0].id;
+    let rules = run(&["list-rules", "INBOX"]).unwrap();
+    assert_eq!(
+        rules,
+        format!("{id} seq=1 state=enabled provider=RuleOrganizer name=\"read them\" actions=mark-as-read\n")
+    );
+    run(&["set-rule-state", "INBOX", &id.to_string(), "off"]).unwrap();
+    assert_eq!(
+        c.get_rules(dir, INBOX).unwrap()[0].state & gromox_mapi::rule::ST_ENABLED,
+        0
+    );
+    assert!(run(&["list-rules", "INBOX"]).unwrap().contains("state=disabled"));
+    run(&["set-rule-state", "INBOX", &id.to_string(), "on"]).unwrap();
+    assert!(run(&["list-rules", "INBOX"]).unwrap().contains("state=enabled"));
+    assert!(run(&["set-rule-state", "INBOX", "999999", "on"]).is_err());
+    assert!(run(&["set-rule-state", "INBOX", &id.to_string(), "maybe"]).is_err());
+    run(&["del-rule", "INBOX", &id.to_string()]).unwrap();
+    assert!(c.get_rules(dir, INBOX).unwrap().is_empty());
+    assert_eq!(run(&["list-rules", "INBOX"]).unwrap(), "");
+    // The help lists the new commands.
+    let help = mbop_out(&mcfg, &["--help"]).unwrap();
+    for cmd in ["get-perms", "list-folders", "list-rules", "set-rule-state", "del-rule"] {
+        assert!(help.contains(cmd), "{cmd}");
+    }
+}

@@ -98,6 +98,63 @@ struct Conn {
     buf: Vec<u8>,
 }
 
+/// What a contents synchronisation covers ([`ExmdbClient::sync_contents`]; MS-OXCFXICS
+/// §2.2.3.2.1.1.1 SynchronizationFlags Normal, FAI, ReadState).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSyncOptions {
+    pub normal: bool,
+    pub fai: bool,
+    pub read_state: bool,
+    /// Public stores: whose read state.
+    pub user: Option<String>,
+}
+
+impl Default for ContentSyncOptions {
+    fn default() -> Self {
+        ContentSyncOptions {
+            normal: true,
+            fai: true,
+            read_state: true,
+            user: None,
+        }
+    }
+}
+
+/// A message change to import ([`ExmdbClient::import_message_change`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MessageImport<'a> {
+    /// PidTagSourceKey of the message.
+    pub source_key: &'a [u8],
+    /// PidTagChangeKey of the client's version (absent: the server makes one).
+    pub change_key: Option<&'a [u8]>,
+    /// PidTagPredecessorChangeList of the client's version.
+    pub pcl: Option<&'a [u8]>,
+    pub associated: bool,
+    pub content: &'a proto::MessageContent,
+}
+
+/// A message move to import ([`ExmdbClient::import_message_move`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MessageMoveImport<'a> {
+    pub source_folder: &'a [u8],
+    pub source_message: &'a [u8],
+    pub pcl: &'a [u8],
+    pub destination_message: &'a [u8],
+    pub change_key: Option<&'a [u8]>,
+}
+
+/// A folder change to import ([`ExmdbClient::import_folder_change`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FolderImport<'a> {
+    /// Empty for a folder directly below the synchronised one.
+    pub parent_source_key: &'a [u8],
+    pub source_key: &'a [u8],
+    pub change_key: Option<&'a [u8]>,
+    pub pcl: Option<&'a [u8]>,
+    pub name: &'a str,
+    pub props: &'a [gromox_mapi::props::TaggedVal],
+}
+
 impl ExmdbClient {
     pub fn new(addr: SocketAddr, opts: ExmdbOptions) -> ExmdbClient {
         ExmdbClient {
@@ -399,6 +456,231 @@ impl ExmdbClient {
         }
     }
 
+    /// Contents synchronisation download of `folder` from `state` ([`Call::SyncContents`],
+    /// MS-OXCFXICS §3.2.5.3): ids of new and changed messages, deletions, read-state changes and
+    /// the new state. Headers: [`ExmdbClient::each_message_header`]; contents:
+    /// [`ExmdbClient::read_message`].
+    pub fn sync_contents(
+        &self,
+        dir: &str,
+        folder: u64,
+        state: &proto::SyncState,
+        opts: &ContentSyncOptions,
+    ) -> Result<proto::ContentSync, ExmdbError> {
+        let call = Call::SyncContents {
+            folder,
+            state: state.clone(),
+            normal: opts.normal,
+            fai: opts.fai,
+            read_state: opts.read_state,
+            user: opts.user.clone(),
+        };
+        match self.call(dir, &call)? {
+            Response::ContentSync(c) => Ok(c),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// One page of change headers of `mids` ([`Call::SyncMessageHeaders`]): how many of `mids`
+    /// the server looked at (at most [`proto::MAX_SYNC_HEADERS`], fewer when a frame is full)
+    /// and the headers of those still live.
+    pub fn sync_message_headers(
+        &self,
+        dir: &str,
+        user: Option<&str>,
+        mids: &[u64],
+    ) -> Result<(usize, Vec<proto::MessageHeader>), ExmdbError> {
+        let call = Call::SyncMessageHeaders {
+            user: user.map(str::to_owned),
+            mids: mids[..mids.len().min(proto::MAX_SYNC_HEADERS)].to_vec(),
+        };
+        match self.call(dir, &call)? {
+            Response::MessageHeaders { done, headers } if (done as usize) <= mids.len() => Ok((done as usize, headers)),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The change headers of all of `mids` in order, page by page, each handed to `f` (so a
+    /// first sync of a large folder never holds them all).
+    pub fn each_message_header(
+        &self,
+        dir: &str,
+        user: Option<&str>,
+        mids: &[u64],
+        mut f: impl FnMut(proto::MessageHeader),
+    ) -> Result<(), ExmdbError> {
+        let mut from = 0;
+        while from < mids.len() {
+            let (done, headers) = self.sync_message_headers(dir, user, &mids[from..])?;
+            if done == 0 {
+                return Err(ExmdbError::Protocol(proto::ProtoError::Invalid(
+                    "no progress in SyncMessageHeaders",
+                )));
+            }
+            headers.into_iter().for_each(&mut f);
+            from += done;
+        }
+        Ok(())
+    }
+
+    /// Hierarchy synchronisation download of the subtree below `folder`
+    /// ([`Call::SyncHierarchy`]).
+    pub fn sync_hierarchy(
+        &self,
+        dir: &str,
+        folder: u64,
+        state: &proto::SyncState,
+    ) -> Result<proto::HierarchySync, ExmdbError> {
+        let call = Call::SyncHierarchy {
+            folder,
+            state: state.clone(),
+        };
+        match self.call(dir, &call)? {
+            Response::HierarchySync(h) => Ok(h),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Runs an import call; with `state`, the server's updated state replaces it.
+    fn import(&self, dir: &str, call: &Call, state: Option<&mut proto::SyncState>) -> Result<Response, ExmdbError> {
+        let r = self.call(dir, call)?;
+        let back = match &r {
+            Response::Imported { state, .. } | Response::ImportCount { state, .. } => state.clone(),
+            _ => return Err(unexpected(r)),
+        };
+        if let (Some(s), Some(b)) = (state, back) {
+            *s = b;
+        }
+        Ok(r)
+    }
+
+    /// Imports a whole message by source key into `folder` with conflict detection
+    /// ([`Call::ImportMessageChange`], MS-OXCFXICS §2.2.3.2.4.2); with the client's `state`,
+    /// the change is recorded in it.
+    pub fn import_message_change(
+        &self,
+        dir: &str,
+        folder: u64,
+        imp: &MessageImport<'_>,
+        state: Option<&mut proto::SyncState>,
+    ) -> Result<proto::ImportOutcome, ExmdbError> {
+        let call = Call::ImportMessageChange {
+            folder,
+            state: state.as_deref().cloned(),
+            source_key: imp.source_key.to_vec(),
+            change_key: imp.change_key.map(<[u8]>::to_vec),
+            pcl: imp.pcl.map(<[u8]>::to_vec),
+            associated: imp.associated,
+            content: imp.content.clone(),
+        };
+        match self.import(dir, &call, state)? {
+            Response::Imported { outcome, .. } => Ok(outcome),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Deletes messages of `folder` (or, with `hierarchy`, folders) by source key
+    /// ([`Call::ImportDeletes`], MS-OXCFXICS §2.2.3.2.4.5); how many were deleted.
+    pub fn import_deletes(
+        &self,
+        dir: &str,
+        folder: u64,
+        hierarchy: bool,
+        hard: bool,
+        source_keys: &[Vec<u8>],
+        state: Option<&mut proto::SyncState>,
+    ) -> Result<u64, ExmdbError> {
+        let call = Call::ImportDeletes {
+            folder,
+            hierarchy,
+            hard,
+            source_keys: source_keys.to_vec(),
+            state: state.as_deref().cloned(),
+        };
+        match self.import(dir, &call, state)? {
+            Response::ImportCount { count, .. } => Ok(count),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Read-state changes by source key ([`Call::ImportReadStates`], MS-OXCFXICS
+    /// §2.2.3.2.4.6); how many messages were found.
+    pub fn import_read_states(
+        &self,
+        dir: &str,
+        folder: u64,
+        user: Option<&str>,
+        changes: &[(Vec<u8>, bool)],
+        state: Option<&mut proto::SyncState>,
+    ) -> Result<u64, ExmdbError> {
+        let call = Call::ImportReadStates {
+            folder,
+            user: user.map(str::to_owned),
+            changes: changes.to_vec(),
+            state: state.as_deref().cloned(),
+        };
+        match self.import(dir, &call, state)? {
+            Response::ImportCount { count, .. } => Ok(count),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A message move into `folder` ([`Call::ImportMessageMove`], MS-OXCFXICS §2.2.3.2.4.4).
+    pub fn import_message_move(
+        &self,
+        dir: &str,
+        folder: u64,
+        imp: &MessageMoveImport<'_>,
+        state: Option<&mut proto::SyncState>,
+    ) -> Result<proto::ImportOutcome, ExmdbError> {
+        let call = Call::ImportMessageMove {
+            folder,
+            source_folder: imp.source_folder.to_vec(),
+            source_message: imp.source_message.to_vec(),
+            pcl: imp.pcl.to_vec(),
+            destination_message: imp.destination_message.to_vec(),
+            change_key: imp.change_key.map(<[u8]>::to_vec),
+            state: state.as_deref().cloned(),
+        };
+        match self.import(dir, &call, state)? {
+            Response::Imported { outcome, .. } => Ok(outcome),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A folder change below `root` ([`Call::ImportFolderChange`], MS-OXCFXICS §2.2.3.2.4.3).
+    pub fn import_folder_change(
+        &self,
+        dir: &str,
+        root: u64,
+        imp: &FolderImport<'_>,
+        state: Option<&mut proto::SyncState>,
+    ) -> Result<proto::ImportOutcome, ExmdbError> {
+        let call = Call::ImportFolderChange {
+            root,
+            parent_source_key: imp.parent_source_key.to_vec(),
+            source_key: imp.source_key.to_vec(),
+            change_key: imp.change_key.map(<[u8]>::to_vec),
+            pcl: imp.pcl.map(<[u8]>::to_vec),
+            name: imp.name.to_owned(),
+            props: imp.props.to_vec(),
+            state: state.as_deref().cloned(),
+        };
+        match self.import(dir, &call, state)? {
+            Response::Imported { outcome, .. } => Ok(outcome),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Reserves `count` ids for objects the client creates; the first and last
+    /// ([`Call::ReserveIds`], MS-OXCFXICS §2.2.3.2.4.7 RopGetLocalReplicaIds).
+    pub fn reserve_ids(&self, dir: &str, count: u32) -> Result<(u64, u64), ExmdbError> {
+        match self.call(dir, &Call::ReserveIds { count })? {
+            Response::IdRange { first, last } => Ok((first, last)),
+            r => Err(unexpected(r)),
+        }
+    }
+
     /// A connection of its own for table calls: tables are server state of the connection
     /// that loaded them, so they cannot go through the pool. The connection (and every table
     /// still loaded on it) is closed when the [`ExmdbTables`] is dropped.
@@ -637,13 +919,73 @@ impl ExmdbTables {
         restriction: Option<&gromox_mapi::restriction::Restriction>,
         sort: &[proto::SortKey],
     ) -> Result<TableInfo, ExmdbError> {
+        self.load_categorized_table(dir, folder, associated, restriction, sort, 0, 0)
+    }
+
+    /// A categorized content table (MS-OXCTABL §2.2.2.13 RopSortTable with CategorizedCount
+    /// and ExpandedCount): the first `categories` sort keys group the rows under category
+    /// header rows, the first `expanded` levels start expanded ([`Call::LoadContentTable`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn load_categorized_table(
+        &mut self,
+        dir: &str,
+        folder: u64,
+        associated: bool,
+        restriction: Option<&gromox_mapi::restriction::Restriction>,
+        sort: &[proto::SortKey],
+        categories: u32,
+        expanded: u32,
+    ) -> Result<TableInfo, ExmdbError> {
         let call = Call::LoadContentTable {
             folder,
             associated,
             restriction: restriction.cloned(),
             sort: sort.to_vec(),
+            categories,
+            expanded,
         };
         self.table(dir, &call)
+    }
+
+    /// Shows a category's members; how many rows appeared ([`Call::ExpandRow`], MS-OXCTABL
+    /// §2.2.2.17). `category` is the header row's PR_INST_ID.
+    pub fn expand_row(&mut self, dir: &str, table: u32, category: u64) -> Result<u64, ExmdbError> {
+        match self.call(dir, &Call::ExpandRow { table, category })? {
+            Response::Count(n) => Ok(n),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Hides a category's members; how many rows went ([`Call::CollapseRow`], MS-OXCTABL
+    /// §2.2.2.18).
+    pub fn collapse_row(&mut self, dir: &str, table: u32, category: u64) -> Result<u64, ExmdbError> {
+        match self.call(dir, &Call::CollapseRow { table, category })? {
+            Response::Count(n) => Ok(n),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The expanded/collapsed state and the cursor row as an opaque blob
+    /// ([`Call::GetCollapseState`], MS-OXCTABL §2.2.2.19).
+    pub fn collapse_state(&mut self, dir: &str, table: u32) -> Result<Vec<u8>, ExmdbError> {
+        match self.call(dir, &Call::GetCollapseState { table })? {
+            Response::Bytes(b) => Ok(b),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Restores a state from [`ExmdbTables::collapse_state`]; a bookmark on the saved row
+    /// ([`Call::SetCollapseState`], MS-OXCTABL §2.2.2.20; free it with
+    /// [`ExmdbTables::free_bookmark`]).
+    pub fn set_collapse_state(&mut self, dir: &str, table: u32, state: &[u8]) -> Result<u32, ExmdbError> {
+        let call = Call::SetCollapseState {
+            table,
+            state: state.to_vec(),
+        };
+        match self.call(dir, &call)? {
+            Response::Count(b) => u32::try_from(b).map_err(|_| unexpected(Response::Count(b))),
+            r => Err(unexpected(r)),
+        }
     }
 
     /// A hierarchy table of `folder`'s subfolders ([`Call::LoadHierarchyTable`]).
