@@ -26,8 +26,10 @@ pub use gromox_mapi::syncstate::SyncState;
 /// Protocol version spoken by this crate (5: table, permission, rule, folder-property and
 /// attachment calls, WriteMessage onto an existing message, the TooBig status; 6: the ICS
 /// calls (63–71), categorized content tables — categories and expanded levels in
-/// LoadContentTable, ExpandRow, CollapseRow, GetCollapseState, SetCollapseState (72–75)).
-pub const VERSION: u16 = 6;
+/// LoadContentTable, ExpandRow, CollapseRow, GetCollapseState, SetCollapseState (72–75); 7:
+/// the search-folder calls (76–78) and the search-complete notification, the message and
+/// attachment instance calls (79–93, 107), the store probes and small calls (94–106)).
+pub const VERSION: u16 = 7;
 /// Magic of the client's handshake frame.
 pub const MAGIC: &[u8; 7] = b"GXEXMDB";
 /// Hard cap on a frame's payload (a delivered message with its MIME must fit).
@@ -673,7 +675,129 @@ pub enum Call {
     /// [`Call::GetCollapseState`] (at most [`MAX_COLLAPSE_STATE`] bytes) ([`Response::Count`]:
     /// a bookmark on the saved row, to be freed with [`Call::FreeBookmark`]).
     SetCollapseState { table: u32, state: Vec<u8> },
+    /// RopCreateFolder with FolderType FOLDER_SEARCH (MS-OXCFOLD §2.2.1.2): a search folder
+    /// named `name` under `parent` (a live generic folder of a private store)
+    /// ([`Response::Id`]).
+    CreateSearchFolder { parent: u64, name: String },
+    /// RopSetSearchCriteria (MS-OXCFOLD §2.2.1.4, MS-OXOSRCH §3.1.4.1): a search folder's
+    /// restriction and scope folders (`None`: keep the previous one; the first call needs both;
+    /// a restriction of at most [`MAX_TABLE_RESTRICTION`] bytes, at most [`MAX_SEARCH_SCOPE`]
+    /// folders) and the SearchFlags of §2.2.1.4.1. The population runs in the background; a
+    /// listen connection gets [`nf::SEARCH_COMPLETE`] when it is done.
+    SetSearchCriteria {
+        folder: u64,
+        restriction: Option<Restriction>,
+        scope: Option<Vec<u64>>,
+        flags: u32,
+    },
+    /// RopGetSearchCriteria (MS-OXCFOLD §2.2.1.5): restriction, scope folders and state
+    /// flags (§2.2.1.5.2) ([`Response::SearchCriteria`]).
+    GetSearchCriteria { folder: u64 },
+    /// Gromox `load_message_instance` (MS-OXCMSG §2.2.3.1 RopOpenMessage, §2.2.3.2
+    /// RopCreateMessage): an editable in-memory copy of message `mid` of `folder`, or a new
+    /// (normal or FAI) message of `folder` when `mid` is `None` ([`Response::Count`]: the
+    /// instance id, valid on this connection for this mailbox).
+    LoadMessageInstance {
+        folder: u64,
+        mid: Option<u64>,
+        associated: bool,
+    },
+    /// Gromox `load_embedded_instance` (MS-OXCMSG §2.2.3.16 RopOpenEmbeddedMessage): the
+    /// embedded message of attachment instance `attachment` as a nested message instance, or
+    /// a new one replacing it (`create`) ([`Response::Count`]: the instance id).
+    LoadEmbeddedInstance { attachment: u32, create: bool },
+    /// Gromox `get_instance_all_proptags` + `get_instance_properties`: all properties of a
+    /// message or attachment instance ([`Response::Props`]).
+    GetInstanceProps { instance: u32 },
+    /// Gromox `set_instance_properties` (MS-OXCPRPT §2.2.5 RopSetProperties on a message or
+    /// attachment): in memory until [`Call::FlushInstance`].
+    SetInstanceProps { instance: u32, props: Vec<TaggedVal> },
+    /// Gromox `remove_instance_properties` (MS-OXCPRPT §2.2.7 RopDeleteProperties).
+    RemoveInstanceProps { instance: u32, tags: Vec<PropTag> },
+    /// Gromox `get_instance_rcpts` (MS-OXCMSG §2.2.3.17 RopOpenRecipientTable) of a message
+    /// instance ([`Response::PropLists`]).
+    GetInstanceRcpts { instance: u32 },
+    /// Gromox `empty_message_instance_rcpts` + `update_instance_rcpts` (MS-OXCMSG §2.2.3.5
+    /// RopModifyRecipients): the message instance's recipient rows replaced by `rcpts`.
+    SetInstanceRcpts { instance: u32, rcpts: Vec<Vec<TaggedVal>> },
+    /// Gromox `get_message_instance_attachments_num` / `query_message_instance_attachment_table`
+    /// (MS-OXCMSG §2.2.3.17 RopGetAttachmentTable): the properties of the message instance's
+    /// attachments in index order ([`Response::PropLists`]).
+    GetInstanceAttachments { instance: u32 },
+    /// Gromox `create_attachment_instance` (MS-OXCMSG §2.2.3.13 RopCreateAttachment): a new
+    /// attachment of message instance `instance`, added to it when flushed
+    /// ([`Response::Count`]: the attachment instance id).
+    CreateAttachmentInstance { instance: u32 },
+    /// Gromox `load_attachment_instance` (MS-OXCMSG §2.2.3.12 RopOpenAttachment): attachment
+    /// `index` of message instance `instance` ([`Response::Count`]: the instance id).
+    LoadAttachmentInstance { instance: u32, index: u32 },
+    /// Gromox `delete_message_instance_attachment` (MS-OXCMSG §2.2.3.14 RopDeleteAttachment):
+    /// the attachment leaves the message instance (later ones move down one index).
+    DeleteInstanceAttachment { instance: u32, index: u32 },
+    /// Gromox `flush_instance` (MS-OXCMSG §2.2.3.3 RopSaveChangesMessage, §2.2.3.15
+    /// RopSaveChangesAttachment): a top-level message instance is written to the store in one
+    /// transaction, an attachment instance into its message instance, an embedded message
+    /// instance into its attachment instance ([`Response::Count`]: the message id, the
+    /// attachment index, 0 for an embedded message).
+    FlushInstance { instance: u32 },
+    /// Gromox `unload_instance` (RopRelease): the instance is dropped, unflushed changes lost.
+    UnloadInstance { instance: u32 },
+    /// Gromox `read_message_instance`: the whole message instance ([`Response::Message`]).
+    ReadMessageInstance { instance: u32 },
+    /// Gromox `write_message_instance`: the message instance's whole content replaced.
+    WriteMessageInstance { instance: u32, content: MessageContent },
+    /// Gromox `is_msg_present`: whether `mid` is a live message of `folder`
+    /// ([`Response::Count`] 0/1).
+    IsMsgPresent { folder: u64, mid: u64 },
+    /// Gromox `is_msg_deleted`: whether message `mid` is soft-deleted ([`Response::Count`]
+    /// 0/1; [`Status::NotFound`] when it does not exist).
+    IsMsgDeleted { mid: u64 },
+    /// Gromox `is_folder_present`: whether `folder` exists and is live ([`Response::Count`]).
+    IsFolderPresent { folder: u64 },
+    /// Gromox `is_folder_deleted`: whether `folder` is soft-deleted ([`Response::Count`];
+    /// [`Status::NotFound`] when it does not exist).
+    IsFolderDeleted { folder: u64 },
+    /// Gromox `get_folder_perm`: the MS-OXCPERM §2.2.7 rights `user` has on `folder` (their
+    /// own member row, else the default member's) ([`Response::Count`]).
+    GetFolderPerm { folder: u64, user: String },
+    /// Gromox `allocate_cn`: a new change number ([`Response::Count`]).
+    AllocateCn,
+    /// Gromox `sum_hierarchy`: how many live subfolders `folder` has, all levels when
+    /// `recursive` ([`Response::Count`]).
+    SumHierarchy { folder: u64, recursive: bool },
+    /// Gromox `sum_content`: how many normal or FAI messages `folder` holds, live or
+    /// soft-deleted ones ([`Response::Count`]).
+    SumContent {
+        folder: u64,
+        associated: bool,
+        deleted: bool,
+    },
+    /// Gromox `get_all_named_propids`: every named property of the store with its id
+    /// ([`Response::NamedProps`]).
+    GetAllNamedPropIds,
+    /// Gromox `get_folder_by_class` (MS-OXCSTOR §2.2.1.3 RopGetReceiveFolder): the receive
+    /// folder of a message class (longest matching prefix) ([`Response::Id`]).
+    GetFolderByClass { class: String },
+    /// Gromox `check_folder_cycle`: whether `dest` is `folder` or below it, so that moving or
+    /// copying `folder` into `dest` would make a cycle ([`Response::Count`] 0/1).
+    CheckFolderCycle { folder: u64, dest: u64 },
+    /// Gromox `movecopy_message` (MS-OXCFOLD §2.2.1.6 RopMoveCopyMessages for one message):
+    /// message `mid` moved or copied into `to` ([`Response::Id`]: its new id).
+    MovecopyMessage { mid: u64, to: u64, copy: bool },
+    /// Gromox `get_message_rcpts`: the recipient rows of a message ([`Response::PropLists`]).
+    GetMessageRcpts { mid: u64 },
+    /// Gromox `read_attachment_instance`: the attachment instance's properties and embedded
+    /// message ([`Response::Attachment`]).
+    ReadAttachmentInstance { instance: u32 },
 }
+
+/// Most scope folders of one [`Call::SetSearchCriteria`].
+pub const MAX_SEARCH_SCOPE: usize = 4096;
+/// Most message and attachment instances one connection holds.
+pub const MAX_INSTANCES: usize = 256;
+/// Most bytes (by the store's message size accounting) the instances of one connection hold
+/// together.
+pub const MAX_INSTANCE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Most message ids [`Call::SyncMessageHeaders`] looks at in one call.
 pub const MAX_SYNC_HEADERS: usize = 4096;
@@ -875,6 +999,9 @@ pub mod nf {
     pub const OBJECT_DELETED: u8 = 4;
     pub const OBJECT_MOVED: u8 = 5;
     pub const OBJECT_COPIED: u8 = 6;
+    /// A search folder's population finished (MS-OXCNOTIF §2.2.1.1.6 fnevSearchComplete;
+    /// `is_folder` set, `folder` the search folder; version 7).
+    pub const SEARCH_COMPLETE: u8 = 7;
 }
 
 /// A pushed event on a listen connection: `u8 kind`, `u8 is-folder`, `u64 folder`,
@@ -998,6 +1125,16 @@ pub enum Response {
         first: u64,
         last: u64,
     },
+    /// GetSearchCriteria: `u8 0`/`u8 1` + restriction, the scope folder ids, `u32` state flags.
+    SearchCriteria {
+        restriction: Option<Restriction>,
+        scope: Vec<u64>,
+        status: u32,
+    },
+    /// GetInstanceRcpts, GetInstanceAttachments, GetMessageRcpts: `u32 count` property lists.
+    PropLists(Vec<Vec<TaggedVal>>),
+    /// GetAllNamedPropIds: `u32 count`, each `u16 id` + property name.
+    NamedProps(Vec<(u16, PropName)>),
 }
 
 impl Call {
@@ -1081,12 +1218,44 @@ impl Call {
             CollapseRow { .. } => 73,
             GetCollapseState { .. } => 74,
             SetCollapseState { .. } => 75,
+            CreateSearchFolder { .. } => 76,
+            SetSearchCriteria { .. } => 77,
+            GetSearchCriteria { .. } => 78,
+            LoadMessageInstance { .. } => 79,
+            LoadEmbeddedInstance { .. } => 80,
+            GetInstanceProps { .. } => 81,
+            SetInstanceProps { .. } => 82,
+            RemoveInstanceProps { .. } => 83,
+            GetInstanceRcpts { .. } => 84,
+            SetInstanceRcpts { .. } => 85,
+            GetInstanceAttachments { .. } => 86,
+            CreateAttachmentInstance { .. } => 87,
+            LoadAttachmentInstance { .. } => 88,
+            DeleteInstanceAttachment { .. } => 89,
+            FlushInstance { .. } => 90,
+            UnloadInstance { .. } => 91,
+            ReadMessageInstance { .. } => 92,
+            WriteMessageInstance { .. } => 93,
+            IsMsgPresent { .. } => 94,
+            IsMsgDeleted { .. } => 95,
+            IsFolderPresent { .. } => 96,
+            IsFolderDeleted { .. } => 97,
+            GetFolderPerm { .. } => 98,
+            AllocateCn => 99,
+            SumHierarchy { .. } => 100,
+            SumContent { .. } => 101,
+            GetAllNamedPropIds => 102,
+            GetFolderByClass { .. } => 103,
+            CheckFolderCycle { .. } => 104,
+            MovecopyMessage { .. } => 105,
+            GetMessageRcpts { .. } => 106,
+            ReadAttachmentInstance { .. } => 107,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 76] = [
+        const NAMES: [&str; 108] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -1163,6 +1332,38 @@ impl Call {
             "CollapseRow",
             "GetCollapseState",
             "SetCollapseState",
+            "CreateSearchFolder",
+            "SetSearchCriteria",
+            "GetSearchCriteria",
+            "LoadMessageInstance",
+            "LoadEmbeddedInstance",
+            "GetInstanceProps",
+            "SetInstanceProps",
+            "RemoveInstanceProps",
+            "GetInstanceRcpts",
+            "SetInstanceRcpts",
+            "GetInstanceAttachments",
+            "CreateAttachmentInstance",
+            "LoadAttachmentInstance",
+            "DeleteInstanceAttachment",
+            "FlushInstance",
+            "UnloadInstance",
+            "ReadMessageInstance",
+            "WriteMessageInstance",
+            "IsMsgPresent",
+            "IsMsgDeleted",
+            "IsFolderPresent",
+            "IsFolderDeleted",
+            "GetFolderPerm",
+            "AllocateCn",
+            "SumHierarchy",
+            "SumContent",
+            "GetAllNamedPropIds",
+            "GetFolderByClass",
+            "CheckFolderCycle",
+            "MovecopyMessage",
+            "GetMessageRcpts",
+            "ReadAttachmentInstance",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -1171,9 +1372,15 @@ impl Call {
     fn response_kind(&self) -> u8 {
         use Call::*;
         match self {
-            GetStoreProps | GetFolderProps(_) | GetMessageProps(_) => 1,
+            GetStoreProps | GetFolderProps(_) | GetMessageProps(_) | GetInstanceProps { .. } => 1,
             ListFolders => 2,
-            CreateFolder { .. } | WriteMessage { .. } | CopyFolder { .. } | GetFolderByName { .. } => 3,
+            CreateFolder { .. }
+            | WriteMessage { .. }
+            | CopyFolder { .. }
+            | GetFolderByName { .. }
+            | CreateSearchFolder { .. }
+            | GetFolderByClass { .. }
+            | MovecopyMessage { .. } => 3,
             DeliverMessage { .. } | AppendRfc822 { .. } => 4,
             EmptyFolder { .. }
             | PurgeSoftdel
@@ -1184,7 +1391,21 @@ impl Call {
             | CreateBookmark { .. }
             | ExpandRow { .. }
             | CollapseRow { .. }
-            | SetCollapseState { .. } => 5,
+            | SetCollapseState { .. }
+            | LoadMessageInstance { .. }
+            | LoadEmbeddedInstance { .. }
+            | CreateAttachmentInstance { .. }
+            | LoadAttachmentInstance { .. }
+            | FlushInstance { .. }
+            | IsMsgPresent { .. }
+            | IsMsgDeleted { .. }
+            | IsFolderPresent { .. }
+            | IsFolderDeleted { .. }
+            | GetFolderPerm { .. }
+            | AllocateCn
+            | SumHierarchy { .. }
+            | SumContent { .. }
+            | CheckFolderCycle { .. } => 5,
             FolderState { .. } => 6,
             ListMessages { .. } => 7,
             MessageRfc822 { .. } | GetCollapseState { .. } => 8,
@@ -1192,7 +1413,7 @@ impl Call {
             DeliverMail { .. } => 10,
             GetNamedPropIds { .. } => 11,
             GetNamedPropNames { .. } => 12,
-            ReadMessage { .. } => 13,
+            ReadMessage { .. } | ReadMessageInstance { .. } => 13,
             LoadContentTable { .. } | LoadHierarchyTable { .. } | ReloadTable { .. } => 14,
             QueryTable { .. } => 15,
             SeekTable { .. } | SeekBookmark { .. } => 16,
@@ -1200,13 +1421,16 @@ impl Call {
             FindRow { .. } => 18,
             GetPermissions { .. } => 19,
             GetRules { .. } => 20,
-            ReadAttachment { .. } => 21,
+            ReadAttachment { .. } | ReadAttachmentInstance { .. } => 21,
             SyncContents { .. } => 22,
             SyncMessageHeaders { .. } => 23,
             SyncHierarchy { .. } => 24,
             ImportMessageChange { .. } | ImportMessageMove { .. } | ImportFolderChange { .. } => 25,
             ImportDeletes { .. } | ImportReadStates { .. } => 26,
             ReserveIds { .. } => 27,
+            GetSearchCriteria { .. } => 28,
+            GetInstanceRcpts { .. } | GetInstanceAttachments { .. } | GetMessageRcpts { .. } => 29,
+            GetAllNamedPropIds => 30,
             _ => 0,
         }
     }
@@ -1220,7 +1444,7 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
     use Call::*;
     match call {
         Ping | GetStoreProps | ListFolders | PurgeSoftdel | PurgeDatafiles | RecalcSizes | Vacuum | Unload | Freeze
-        | Thaw => {}
+        | Thaw | AllocateCn | GetAllNamedPropIds => {}
         SetStoreProps(p) => put_props(&mut w, p),
         RemoveStoreProps(t) => put_tags(&mut w, t),
         CreateFolder { parent, name, class } => {
@@ -1650,8 +1874,113 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u32(&mut w, *table);
             put_bytes(&mut w, state);
         }
+        CreateSearchFolder { parent, name } => {
+            put_u64(&mut w, *parent);
+            put_str32(&mut w, name);
+        }
+        SetSearchCriteria {
+            folder,
+            restriction,
+            scope,
+            flags,
+        } => {
+            put_u64(&mut w, *folder);
+            put_opt_restriction(&mut w, restriction.as_ref());
+            match scope {
+                Some(s) => {
+                    w.push(1);
+                    put_ids(&mut w, s);
+                }
+                None => w.push(0),
+            }
+            put_u32(&mut w, *flags);
+        }
+        GetSearchCriteria { folder } | IsFolderPresent { folder } | IsFolderDeleted { folder } => {
+            put_u64(&mut w, *folder)
+        }
+        LoadMessageInstance {
+            folder,
+            mid,
+            associated,
+        } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, mid.unwrap_or(0));
+            w.push(*associated as u8);
+        }
+        LoadEmbeddedInstance { attachment, create } => {
+            put_u32(&mut w, *attachment);
+            w.push(*create as u8);
+        }
+        GetInstanceProps { instance }
+        | GetInstanceRcpts { instance }
+        | GetInstanceAttachments { instance }
+        | CreateAttachmentInstance { instance }
+        | FlushInstance { instance }
+        | UnloadInstance { instance }
+        | ReadMessageInstance { instance }
+        | ReadAttachmentInstance { instance } => put_u32(&mut w, *instance),
+        SetInstanceProps { instance, props } => {
+            put_u32(&mut w, *instance);
+            put_props(&mut w, props);
+        }
+        RemoveInstanceProps { instance, tags } => {
+            put_u32(&mut w, *instance);
+            put_tags(&mut w, tags);
+        }
+        SetInstanceRcpts { instance, rcpts } => {
+            put_u32(&mut w, *instance);
+            put_prop_lists(&mut w, rcpts);
+        }
+        LoadAttachmentInstance { instance, index } | DeleteInstanceAttachment { instance, index } => {
+            put_u32(&mut w, *instance);
+            put_u32(&mut w, *index);
+        }
+        WriteMessageInstance { instance, content } => {
+            put_u32(&mut w, *instance);
+            put_message(&mut w, content);
+        }
+        IsMsgPresent { folder, mid } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, *mid);
+        }
+        IsMsgDeleted { mid } | GetMessageRcpts { mid } => put_u64(&mut w, *mid),
+        GetFolderPerm { folder, user } => {
+            put_u64(&mut w, *folder);
+            put_str32(&mut w, user);
+        }
+        SumHierarchy { folder, recursive } => {
+            put_u64(&mut w, *folder);
+            w.push(*recursive as u8);
+        }
+        SumContent {
+            folder,
+            associated,
+            deleted,
+        } => {
+            put_u64(&mut w, *folder);
+            w.push(*associated as u8);
+            w.push(*deleted as u8);
+        }
+        GetFolderByClass { class } => put_str32(&mut w, class),
+        CheckFolderCycle { folder, dest } => {
+            put_u64(&mut w, *folder);
+            put_u64(&mut w, *dest);
+        }
+        MovecopyMessage { mid, to, copy } => {
+            put_u64(&mut w, *mid);
+            put_u64(&mut w, *to);
+            w.push(*copy as u8);
+        }
     }
     w
+}
+
+/// Property lists (recipient rows, attachment properties): `u32 count`, each a property list.
+fn put_prop_lists(w: &mut Vec<u8>, lists: &[Vec<TaggedVal>]) {
+    put_u32(w, lists.len() as u32);
+    for l in lists {
+        put_props(w, l);
+    }
 }
 
 /// An ICS state (MS-OXCFXICS §2.2.1.1) as its property blobs: `u32 count`, each `u32 tag`
@@ -2240,6 +2569,104 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             table: r.u32()?,
             state: r.bytes()?.to_vec(),
         },
+        76 => CreateSearchFolder {
+            parent: r.u64()?,
+            name: r.str32()?,
+        },
+        77 => {
+            let folder = r.u64()?;
+            let restriction = r.opt_restriction()?;
+            let scope = match r.u8()? {
+                0 => None,
+                1 => Some(r.ids()?),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            };
+            SetSearchCriteria {
+                folder,
+                restriction,
+                scope,
+                flags: r.u32()?,
+            }
+        }
+        78 => GetSearchCriteria { folder: r.u64()? },
+        79 => {
+            let folder = r.u64()?;
+            let mid = r.u64()?;
+            LoadMessageInstance {
+                folder,
+                mid: (mid != 0).then_some(mid),
+                associated: r.bool()?,
+            }
+        }
+        80 => LoadEmbeddedInstance {
+            attachment: r.u32()?,
+            create: r.bool()?,
+        },
+        81 => GetInstanceProps { instance: r.u32()? },
+        82 => SetInstanceProps {
+            instance: r.u32()?,
+            props: r.props()?,
+        },
+        83 => RemoveInstanceProps {
+            instance: r.u32()?,
+            tags: r.tags()?,
+        },
+        84 => GetInstanceRcpts { instance: r.u32()? },
+        85 => SetInstanceRcpts {
+            instance: r.u32()?,
+            rcpts: r.prop_lists()?,
+        },
+        86 => GetInstanceAttachments { instance: r.u32()? },
+        87 => CreateAttachmentInstance { instance: r.u32()? },
+        88 => LoadAttachmentInstance {
+            instance: r.u32()?,
+            index: r.u32()?,
+        },
+        89 => DeleteInstanceAttachment {
+            instance: r.u32()?,
+            index: r.u32()?,
+        },
+        90 => FlushInstance { instance: r.u32()? },
+        91 => UnloadInstance { instance: r.u32()? },
+        92 => ReadMessageInstance { instance: r.u32()? },
+        93 => WriteMessageInstance {
+            instance: r.u32()?,
+            content: r.message(0)?,
+        },
+        94 => IsMsgPresent {
+            folder: r.u64()?,
+            mid: r.u64()?,
+        },
+        95 => IsMsgDeleted { mid: r.u64()? },
+        96 => IsFolderPresent { folder: r.u64()? },
+        97 => IsFolderDeleted { folder: r.u64()? },
+        98 => GetFolderPerm {
+            folder: r.u64()?,
+            user: r.str32()?,
+        },
+        99 => AllocateCn,
+        100 => SumHierarchy {
+            folder: r.u64()?,
+            recursive: r.bool()?,
+        },
+        101 => SumContent {
+            folder: r.u64()?,
+            associated: r.bool()?,
+            deleted: r.bool()?,
+        },
+        102 => GetAllNamedPropIds,
+        103 => GetFolderByClass { class: r.str32()? },
+        104 => CheckFolderCycle {
+            folder: r.u64()?,
+            dest: r.u64()?,
+        },
+        105 => MovecopyMessage {
+            mid: r.u64()?,
+            to: r.u64()?,
+            copy: r.bool()?,
+        },
+        106 => GetMessageRcpts { mid: r.u64()? },
+        107 => ReadAttachmentInstance { instance: r.u32()? },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -2402,6 +2829,23 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
         Response::IdRange { first, last } => {
             put_u64(&mut w, *first);
             put_u64(&mut w, *last);
+        }
+        Response::SearchCriteria {
+            restriction,
+            scope,
+            status,
+        } => {
+            put_opt_restriction(&mut w, restriction.as_ref());
+            put_ids(&mut w, scope);
+            put_u32(&mut w, *status);
+        }
+        Response::PropLists(l) => put_prop_lists(&mut w, l),
+        Response::NamedProps(v) => {
+            put_u32(&mut w, v.len() as u32);
+            for (id, n) in v {
+                w.extend_from_slice(&id.to_le_bytes());
+                put_propname(&mut w, n);
+            }
         }
     }
     w
@@ -2687,6 +3131,20 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
             first: r.u64()?,
             last: r.u64()?,
         },
+        28 => Response::SearchCriteria {
+            restriction: r.opt_restriction()?,
+            scope: r.ids()?,
+            status: r.u32()?,
+        },
+        29 => Response::PropLists(r.prop_lists()?),
+        30 => {
+            let n = r.count(2 + 1 + 16 + 4)?;
+            let mut v = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                v.push((r.u16()?, r.propname()?));
+            }
+            Response::NamedProps(v)
+        }
         _ => Response::Count(r.u64()?),
     })
 }
@@ -2702,7 +3160,7 @@ pub fn fuzz_decode(data: &[u8]) {
         let _ = decode_request(&again);
     }
     let _ = Notification::decode(data);
-    for kind in 0..28u8 {
+    for kind in 0..31u8 {
         let mut r = Reader::new(data);
         let _ = decode_response_body(kind, &mut r);
     }
@@ -2873,6 +3331,14 @@ impl<'a> Reader<'a> {
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             v.push(self.u64()?);
+        }
+        Ok(v)
+    }
+    fn prop_lists(&mut self) -> R<Vec<Vec<TaggedVal>>> {
+        let n = self.count(4)?;
+        let mut v = Vec::with_capacity(n.min(PREALLOC));
+        for _ in 0..n {
+            v.push(self.props()?);
         }
         Ok(v)
     }
@@ -3473,6 +3939,192 @@ mod tests {
         let mut w = Vec::new();
         put_header(&mut w, &h);
         assert_eq!(w.len(), header_wire_size(&h));
+    }
+
+    /// Every version-7 call.
+    fn v7_calls() -> Vec<Call> {
+        let rcpt = vec![TaggedVal::new(
+            tag(0x3001, PropType::Unicode),
+            PropVal::Unicode("Bob".into()),
+        )];
+        vec![
+            Call::CreateSearchFolder {
+                parent: 0x0c,
+                name: "Unread".into(),
+            },
+            Call::SetSearchCriteria {
+                folder: 0x300,
+                restriction: Some(restriction()),
+                scope: Some(vec![0x0d, 0x0a]),
+                flags: 0x4,
+            },
+            Call::SetSearchCriteria {
+                folder: 0x300,
+                restriction: None,
+                scope: None,
+                flags: 0x1,
+            },
+            Call::GetSearchCriteria { folder: 0x300 },
+            Call::LoadMessageInstance {
+                folder: 0x0d,
+                mid: Some(0x10001),
+                associated: false,
+            },
+            Call::LoadMessageInstance {
+                folder: 0x0d,
+                mid: None,
+                associated: true,
+            },
+            Call::LoadEmbeddedInstance {
+                attachment: 2,
+                create: true,
+            },
+            Call::GetInstanceProps { instance: 1 },
+            Call::SetInstanceProps {
+                instance: 1,
+                props: rcpt.clone(),
+            },
+            Call::RemoveInstanceProps {
+                instance: 1,
+                tags: vec![tag(0x37, PropType::Unicode)],
+            },
+            Call::GetInstanceRcpts { instance: 1 },
+            Call::SetInstanceRcpts {
+                instance: 1,
+                rcpts: vec![rcpt.clone(), vec![]],
+            },
+            Call::GetInstanceAttachments { instance: 1 },
+            Call::CreateAttachmentInstance { instance: 1 },
+            Call::LoadAttachmentInstance { instance: 1, index: 3 },
+            Call::DeleteInstanceAttachment { instance: 1, index: 0 },
+            Call::FlushInstance { instance: 1 },
+            Call::UnloadInstance { instance: 1 },
+            Call::ReadMessageInstance { instance: 1 },
+            Call::WriteMessageInstance {
+                instance: 1,
+                content: message(),
+            },
+            Call::IsMsgPresent {
+                folder: 0x0d,
+                mid: 0x10001,
+            },
+            Call::IsMsgDeleted { mid: 0x10001 },
+            Call::IsFolderPresent { folder: 0x0d },
+            Call::IsFolderDeleted { folder: 0x0d },
+            Call::GetFolderPerm {
+                folder: 0x0d,
+                user: "bob@example.org".into(),
+            },
+            Call::AllocateCn,
+            Call::SumHierarchy {
+                folder: 9,
+                recursive: true,
+            },
+            Call::SumContent {
+                folder: 0x0d,
+                associated: true,
+                deleted: false,
+            },
+            Call::GetAllNamedPropIds,
+            Call::GetFolderByClass {
+                class: "IPM.Note".into(),
+            },
+            Call::CheckFolderCycle {
+                folder: 0x300,
+                dest: 0x301,
+            },
+            Call::MovecopyMessage {
+                mid: 0x10001,
+                to: 0x0a,
+                copy: true,
+            },
+            Call::GetMessageRcpts { mid: 0x10001 },
+            Call::ReadAttachmentInstance { instance: 2 },
+        ]
+    }
+
+    /// The version-7 responses with a call of each new shape.
+    fn v7_responses() -> Vec<(Call, Response)> {
+        let calls = v7_calls();
+        let call = |id: u8| calls.iter().find(|c| c.id() == id).cloned().unwrap();
+        vec![
+            (
+                call(78),
+                Response::SearchCriteria {
+                    restriction: Some(restriction()),
+                    scope: vec![0x0d, 0x0a],
+                    status: 0x1001,
+                },
+            ),
+            (
+                call(78),
+                Response::SearchCriteria {
+                    restriction: None,
+                    scope: vec![],
+                    status: 0,
+                },
+            ),
+            (call(84), Response::PropLists(message().recipients)),
+            (call(86), Response::PropLists(vec![vec![], vec![]])),
+            (call(106), Response::PropLists(vec![])),
+            (
+                call(102),
+                Response::NamedProps(vec![(0x8001, names()[0].clone()), (0x8002, names()[1].clone())]),
+            ),
+            (call(79), Response::Count(1)),
+            (call(92), Response::Message(message())),
+            (call(107), Response::Attachment(message().attachments[0].clone())),
+            (call(105), Response::Id(0x20001)),
+            (call(81), Response::Props(message().props)),
+        ]
+    }
+
+    /// Version-7 calls and responses round-trip; every strict prefix is an error.
+    #[test]
+    fn v7_calls_and_responses_round_trip() {
+        let calls = v7_calls();
+        for id in 76..=107u8 {
+            assert!(calls.iter().any(|c| c.id() == id), "call {id} has no test case");
+        }
+        for c in calls {
+            let p = encode_request("/d", &c);
+            assert_eq!(decode_request(&p).unwrap(), ("/d".to_string(), c.clone()));
+            for n in 0..p.len() {
+                assert!(decode_request(&p[..n]).is_err(), "prefix {n} of {c:?}");
+            }
+            assert_ne!(c.name(), "other");
+        }
+        for (c, r) in v7_responses() {
+            let p = encode_response(&r);
+            assert_eq!(decode_response(&c, &p).unwrap(), Ok(r.clone()));
+            for n in 0..p.len() {
+                assert!(decode_response(&c, &p[..n]).is_err(), "prefix {n} of {r:?}");
+            }
+        }
+        // Lying counts of property lists and named properties: errors without allocating.
+        for kind in [29u8, 30] {
+            let b = u32::MAX.to_le_bytes();
+            assert_eq!(
+                decode_response_body(kind, &mut Reader::new(&b)),
+                Err(ProtoError::Truncated)
+            );
+        }
+        let mut p = vec![85u8, 0, 0];
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_request(&p), Err(ProtoError::Truncated));
+        // A bad scope option flag.
+        let mut p = encode_request(
+            "",
+            &Call::SetSearchCriteria {
+                folder: 1,
+                restriction: None,
+                scope: None,
+                flags: 0,
+            },
+        );
+        p[3 + 8 + 1] = 2;
+        assert_eq!(decode_request(&p), Err(ProtoError::Invalid("option flag")));
     }
 
     /// ICS and categorized-table input from a hostile peer: errors, never panics or large
@@ -4304,6 +4956,32 @@ mod tests {
         v
     }
 
+    /// The version-7 seeds: every v7 request, and the new responses' bodies.
+    fn v7_seeds() -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = v7_calls()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("v7_{}_{i}", c.name()), encode_request("/d", c)))
+            .collect();
+        for (i, (c, r)) in v7_responses().into_iter().enumerate() {
+            if c.response_kind() >= 28 {
+                v.push((
+                    format!("v7_response_{}_{i}", c.name()),
+                    encode_response(&r)[1..].to_vec(),
+                ));
+            }
+        }
+        let n = Notification {
+            kind: nf::SEARCH_COMPLETE,
+            is_folder: true,
+            folder: 0x300,
+            message: 0,
+            other: 0,
+        };
+        v.push(("v7_notification_search_complete".into(), n.encode()));
+        v
+    }
+
     #[test]
     #[ignore]
     fn write_fuzz_seeds() {
@@ -4311,7 +4989,7 @@ mod tests {
         for (name, data) in v5_seeds() {
             std::fs::write(dir.join(name), data).unwrap();
         }
-        for (name, data) in v6_seeds() {
+        for (name, data) in v6_seeds().into_iter().chain(v7_seeds()) {
             std::fs::write(dir.join(name), data).unwrap();
         }
     }
@@ -4335,11 +5013,12 @@ mod tests {
         };
         assert_eq!(content.recipients.len(), 1);
         assert!(content.attachments[0].embedded.is_some());
-        // The version-5 and version-6 seeds are current.
+        // The version-5, -6 and -7 seeds are current.
         let current = v5_seeds()
             .into_iter()
             .map(|(n, d)| (n.to_string(), d))
-            .chain(v6_seeds());
+            .chain(v6_seeds())
+            .chain(v7_seeds());
         for (name, data) in current {
             assert_eq!(
                 std::fs::read(dir.join(&name)).ok(),
