@@ -24,6 +24,9 @@ pub enum Error {
     InvalidName(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A limit on what one connection may hold (instances) would be passed.
+    #[error("too big: {0}")]
+    TooBig(String),
     #[error("store is damaged: {0}")]
     Corrupt(String),
     #[error("schema generation {0} is not 27 (an older store is brought up to date with gromox-mkprivate/gromox-mkpublic -U)")]

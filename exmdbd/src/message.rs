@@ -42,13 +42,20 @@ const PR_DELETED_ON: PropTag = PropTag(0x668F_0040);
 /// The size a message accounts for (PR_MESSAGE_SIZE): property data of the message, its
 /// recipients and attachments, recursively.
 pub fn content_size(c: &MessageContent) -> u64 {
-    let props = |p: &[TaggedVal]| p.iter().map(|t| val_size(&t.val)).sum::<u64>();
-    props(&c.props)
-        + c.recipients.iter().map(|r| props(r)).sum::<u64>()
-        + c.attachments
-            .iter()
-            .map(|a| props(&a.props) + a.embedded.as_ref().map_or(0, |e| content_size(e)))
-            .sum::<u64>()
+    props_size(&c.props)
+        + c.recipients.iter().map(|r| props_size(r)).sum::<u64>()
+        + c.attachments.iter().map(attachment_size).sum::<u64>()
+}
+
+/// The size of an attachment as [`content_size`] counts it: its properties and embedded
+/// message.
+pub fn attachment_size(a: &AttachmentContent) -> u64 {
+    props_size(&a.props) + a.embedded.as_ref().map_or(0, |e| content_size(e))
+}
+
+/// The size of a property list as [`content_size`] counts it.
+pub fn props_size(p: &[TaggedVal]) -> u64 {
+    p.iter().map(|t| val_size(&t.val)).sum()
 }
 
 pub(crate) enum Parent {

@@ -16,7 +16,8 @@
 //! bookmarks, and they are dropped when the connection closes: what one connection can make
 //! the server hold is bounded. A table holds only its ordered row ids, never a store lock;
 //! every call on it locks the store for that call alone. A QueryTable answer is cut to the rows
-//! that fit in a frame.
+//! that fit in a frame. Message and attachment instances ([`crate::instance`]) are connection
+//! state in the same way, bounded by [`proto::MAX_INSTANCES`] and [`proto::MAX_INSTANCE_BYTES`].
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -30,8 +31,9 @@ use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Protocol, Session};
 use crate::cache::StoreCache;
 use crate::error::Error;
 use crate::ics::{self, ContentSyncOptions};
+use crate::instance::Instances;
 use crate::message::MessageContent;
-use crate::notify::Event;
+use crate::notify::{Event, StoreNotice};
 use crate::store::Obj;
 use crate::table::{ContentTable, HierarchyTable, TableSpec};
 use gromox_exmdb_proto::GlobSet;
@@ -52,11 +54,13 @@ pub struct ExmdbServer {
     max_response: usize,
 }
 
-/// The tables one connection holds (see the module documentation).
+/// The tables and instances one connection holds (see the module documentation).
 #[derive(Debug, Default)]
 pub struct ConnTables {
     next: u32,
     open: HashMap<u32, OpenTable>,
+    /// Message and attachment instances.
+    pub instances: Instances,
 }
 
 #[derive(Debug)]
@@ -500,13 +504,7 @@ impl ExmdbServer {
             }
             Call::ReadMessage { mid } => {
                 let m = st.read_message(mid).map_err(err)?;
-                // The store nests to any depth; the protocol carries MAX_MESSAGE_DEPTH levels.
-                if nesting(&m) > proto::MAX_MESSAGE_DEPTH {
-                    return Err((
-                        Status::NotSupported,
-                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
-                    ));
-                }
+                depth_fits(&m, 0)?;
                 Response::Message(m)
             }
             Call::WriteMessage {
@@ -720,14 +718,8 @@ impl ExmdbServer {
             }
             Call::ReadAttachment { mid, index } => {
                 let a = st.read_attachment(mid, index).map_err(err)?;
-                if a.embedded
-                    .as_deref()
-                    .is_some_and(|e| 1 + nesting(e) > proto::MAX_MESSAGE_DEPTH)
-                {
-                    return Err((
-                        Status::NotSupported,
-                        format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
-                    ));
+                if let Some(e) = a.embedded.as_deref() {
+                    depth_fits(e, 1)?;
                 }
                 Response::Attachment(a)
             }
@@ -942,6 +934,151 @@ impl ExmdbServer {
                 let (first, last) = st.reserve_ids(count).map_err(err)?;
                 Response::IdRange { first, last }
             }
+            Call::CreateSearchFolder { parent, name } => {
+                Response::Id(st.create_search_folder(parent, &name).map_err(err)?)
+            }
+            Call::SetSearchCriteria {
+                folder,
+                restriction,
+                scope,
+                flags,
+            } => {
+                let size = restriction
+                    .as_ref()
+                    .map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
+                if size > proto::MAX_TABLE_RESTRICTION {
+                    return Err((
+                        Status::BadRequest,
+                        format!(
+                            "search restriction of {size} bytes (at most {})",
+                            proto::MAX_TABLE_RESTRICTION
+                        ),
+                    ));
+                }
+                if scope.as_ref().is_some_and(|s| s.len() > proto::MAX_SEARCH_SCOPE) {
+                    return Err((
+                        Status::BadRequest,
+                        format!("at most {} scope folders", proto::MAX_SEARCH_SCOPE),
+                    ));
+                }
+                st.set_search_criteria(folder, restriction.as_ref(), scope.as_deref(), flags)
+                    .map_err(err)?;
+                Response::Done
+            }
+            Call::GetSearchCriteria { folder } => {
+                let c = st.get_search_criteria(folder).map_err(err)?;
+                Response::SearchCriteria {
+                    restriction: c.restriction,
+                    scope: c.scope,
+                    status: c.status,
+                }
+            }
+            Call::LoadMessageInstance {
+                folder,
+                mid,
+                associated,
+            } => {
+                let id = tables
+                    .instances
+                    .load_message(&path, &st, folder, mid, associated)
+                    .map_err(err)?;
+                Response::Count(u64::from(id))
+            }
+            Call::LoadEmbeddedInstance { attachment, create } => Response::Count(u64::from(
+                tables.instances.load_embedded(&path, attachment, create).map_err(err)?,
+            )),
+            Call::GetInstanceProps { instance } => {
+                Response::Props(tables.instances.props(&path, instance).map_err(err)?)
+            }
+            Call::SetInstanceProps { instance, props } => {
+                tables.instances.set_props(&path, instance, props).map_err(err)?;
+                Response::Done
+            }
+            Call::RemoveInstanceProps { instance, tags } => {
+                tables.instances.remove_props(&path, instance, &tags).map_err(err)?;
+                Response::Done
+            }
+            Call::GetInstanceRcpts { instance } => {
+                Response::PropLists(tables.instances.rcpts(&path, instance).map_err(err)?)
+            }
+            Call::SetInstanceRcpts { instance, rcpts } => {
+                tables.instances.set_rcpts(&path, instance, rcpts).map_err(err)?;
+                Response::Done
+            }
+            Call::GetInstanceAttachments { instance } => {
+                Response::PropLists(tables.instances.attachments(&path, instance).map_err(err)?)
+            }
+            Call::CreateAttachmentInstance { instance } => Response::Count(u64::from(
+                tables.instances.create_attachment(&path, instance).map_err(err)?,
+            )),
+            Call::LoadAttachmentInstance { instance, index } => Response::Count(u64::from(
+                tables.instances.load_attachment(&path, instance, index).map_err(err)?,
+            )),
+            Call::DeleteInstanceAttachment { instance, index } => {
+                tables
+                    .instances
+                    .delete_attachment(&path, instance, index)
+                    .map_err(err)?;
+                Response::Done
+            }
+            Call::FlushInstance { instance } => {
+                Response::Count(tables.instances.flush(&path, &mut st, instance).map_err(err)?)
+            }
+            Call::UnloadInstance { instance } => {
+                tables.instances.unload(&path, instance).map_err(err)?;
+                Response::Done
+            }
+            Call::ReadMessageInstance { instance } => {
+                let m = tables.instances.read_message(&path, instance).map_err(err)?;
+                depth_fits(&m, 0)?;
+                Response::Message(m)
+            }
+            Call::ReadAttachmentInstance { instance } => {
+                let a = tables.instances.read_attachment(&path, instance).map_err(err)?;
+                if let Some(e) = a.embedded.as_deref() {
+                    depth_fits(e, 1)?;
+                }
+                Response::Attachment(a)
+            }
+            Call::WriteMessageInstance { instance, content } => {
+                tables.instances.write_message(&path, instance, content).map_err(err)?;
+                Response::Done
+            }
+            Call::IsMsgPresent { folder, mid } => {
+                Response::Count(u64::from(st.is_msg_present(folder, mid).map_err(err)?))
+            }
+            Call::IsMsgDeleted { mid } => Response::Count(u64::from(st.is_msg_deleted(mid).map_err(err)?)),
+            Call::IsFolderPresent { folder } => Response::Count(u64::from(st.is_folder_present(folder).map_err(err)?)),
+            Call::IsFolderDeleted { folder } => Response::Count(u64::from(st.is_folder_deleted(folder).map_err(err)?)),
+            Call::GetFolderPerm { folder, user } => {
+                Response::Count(u64::from(st.folder_rights(folder, &user).map_err(err)?))
+            }
+            Call::AllocateCn => Response::Count(st.allocate_cn().map_err(err)?),
+            Call::SumHierarchy { folder, recursive } => {
+                Response::Count(st.sum_hierarchy(folder, recursive).map_err(err)?)
+            }
+            Call::SumContent {
+                folder,
+                associated,
+                deleted,
+            } => Response::Count(st.sum_content(folder, associated, deleted).map_err(err)?),
+            Call::GetAllNamedPropIds => Response::NamedProps(st.all_named_props().map_err(err)?),
+            Call::GetFolderByClass { class } => Response::Id(st.receive_folder(&class).map_err(err)?),
+            Call::CheckFolderCycle { folder, dest } => {
+                Response::Count(u64::from(st.folder_cycle(folder, dest).map_err(err)?))
+            }
+            Call::MovecopyMessage { mid, to, copy } => {
+                live_message(&st, mid)?;
+                Response::Id(
+                    if copy {
+                        st.copy_message(mid, to)
+                    } else {
+                        st.move_message(mid, to)
+                    }
+                    .map_err(err)?,
+                )
+            }
+            Call::GetMessageRcpts { mid } => Response::PropLists(st.read_message(mid).map_err(err)?.recipients),
             Call::RecalcSizes => {
                 let tx = st.conn.transaction().map_err(|e| err(e.into()))?;
                 crate::message::recompute_store_size(&tx).map_err(err)?;
@@ -1046,6 +1183,19 @@ fn live_message(st: &crate::Store, mid: u64) -> Result<(), (Status, String)> {
     }
 }
 
+/// A message nested `above` levels deep whose embedded messages stay within what the protocol
+/// carries (the store nests to any depth; the protocol [`proto::MAX_MESSAGE_DEPTH`] levels),
+/// else [`Status::NotSupported`].
+fn depth_fits(m: &MessageContent, above: usize) -> Result<(), (Status, String)> {
+    if above + nesting(m) > proto::MAX_MESSAGE_DEPTH {
+        return Err((
+            Status::NotSupported,
+            format!("embedded messages nested deeper than {}", proto::MAX_MESSAGE_DEPTH),
+        ));
+    }
+    Ok(())
+}
+
 /// How deep embedded messages nest in `c` (0: none).
 fn nesting(c: &MessageContent) -> usize {
     c.attachments
@@ -1096,10 +1246,13 @@ pub fn notification(e: &Event) -> Notification {
 
 impl ExmdbServer {
     /// Starts forwarding the mailbox's events to a listen connection: a thread per
-    /// subscription moves events from the store's [`crate::Notifier`] to the connection
-    /// through [`ConnHandle::push`], with a keep-alive every [`KEEPALIVE`]; it ends when the
-    /// connection is gone.
+    /// subscription moves events from the store's [`crate::Notifier`] (object events, and the
+    /// [`StoreNotice`]s that have a wire form: search completion) to the connection through
+    /// [`ConnHandle::push`], with a keep-alive when nothing was sent for [`KEEPALIVE`]; it ends
+    /// when the connection is gone.
     fn subscribe(&self, dir: &str, filter: u32, handle: ConnHandle) -> Result<(), (Status, String)> {
+        /// How often store notices are looked at.
+        const NOTICE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
         let path = self.check_dir(dir)?;
         self.cache.get(&path).map_err(err)?;
         let notifier = self
@@ -1107,35 +1260,54 @@ impl ExmdbServer {
             .notifier(&path)
             .ok_or((Status::StoreError, "store closed meanwhile".to_string()))?;
         let rx = notifier.subscribe();
+        let notices = notifier.subscribe_notices();
         let log = self.log.clone();
+        let wanted = move |n: &Notification| filter == 0 || filter & (1u32 << n.kind) != 0;
         std::thread::Builder::new()
             .name("exmdb-notify".into())
-            .spawn(move || loop {
-                let payload = match rx.recv_timeout(KEEPALIVE) {
-                    Ok(ev) => {
-                        let n = notification(&ev);
-                        if filter != 0 && filter & (1u32 << n.kind) == 0 {
-                            continue;
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                loop {
+                    let mut out: Vec<Notification> = notices.try_iter().map(|n| notice(&n)).collect();
+                    match rx.recv_timeout(NOTICE_POLL) {
+                        Ok(ev) => out.push(notification(&ev)),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                    out.retain(wanted);
+                    if out.is_empty() && last.elapsed() >= KEEPALIVE {
+                        out.push(Notification {
+                            kind: nf::KEEPALIVE,
+                            is_folder: false,
+                            folder: 0,
+                            message: 0,
+                            other: 0,
+                        });
+                    }
+                    for n in out {
+                        last = std::time::Instant::now();
+                        if !handle.push(Box::new(n.encode())) {
+                            slog::debug!(log, "listener gone"; "event" => "exmdb.listener_gone");
+                            return;
                         }
-                        n.encode()
                     }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Notification {
-                        kind: nf::KEEPALIVE,
-                        is_folder: false,
-                        folder: 0,
-                        message: 0,
-                        other: 0,
-                    }
-                    .encode(),
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                };
-                if !handle.push(Box::new(payload)) {
-                    slog::debug!(log, "listener gone"; "event" => "exmdb.listener_gone");
-                    return;
                 }
             })
             .map_err(|e| (Status::StoreError, e.to_string()))?;
         Ok(())
+    }
+}
+
+/// Maps a store notice to its wire form.
+pub fn notice(n: &StoreNotice) -> Notification {
+    match n {
+        StoreNotice::SearchComplete { folder } => Notification {
+            kind: nf::SEARCH_COMPLETE,
+            is_folder: true,
+            folder: *folder,
+            message: 0,
+            other: 0,
+        },
     }
 }
 
@@ -1149,6 +1321,7 @@ fn err(e: Error) -> (Status, String) {
         Error::QuotaExceeded { .. } => Status::QuotaExceeded,
         Error::AccessDenied => Status::AccessDenied,
         Error::InvalidName(_) | Error::InvalidArgument(_) => Status::BadRequest,
+        Error::TooBig(_) => Status::TooBig,
         _ => Status::StoreError,
     };
     (s, e.to_string())

@@ -826,18 +826,8 @@ impl Store {
     /// Moves a folder under a new parent (refusing cycles and name conflicts).
     pub fn move_folder(&mut self, folder: u64, new_parent: u64) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let mut p = Some(new_parent);
-        while let Some(x) = p {
-            if x == folder {
-                return Err(Error::InvalidArgument("folder moved below itself"));
-            }
-            p = tx
-                .query_row("SELECT parent_id FROM folders WHERE folder_id=?1", [x as i64], |r| {
-                    r.get::<_, Option<i64>>(0)
-                })
-                .optional()?
-                .flatten()
-                .map(|v| v as u64);
+        if in_subtree(&tx, folder, new_parent)? {
+            return Err(Error::InvalidArgument("folder moved below itself"));
         }
         let name: String = get_prop_conn(&tx, &self.dir, Obj::Folder(folder), PR_DISPLAY_NAME)?
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -967,6 +957,28 @@ pub(crate) fn folder_exists(c: &Connection, f: u64) -> Result<bool> {
     )
     .optional()?
     .is_some())
+}
+
+/// Whether `dest` is `folder` or one of its descendants (following `dest`'s parents; a
+/// damaged parent chain that loops ends the walk).
+pub(crate) fn in_subtree(c: &Connection, folder: u64, dest: u64) -> Result<bool> {
+    let mut st = c.prepare_cached("SELECT parent_id FROM folders WHERE folder_id=?1")?;
+    let (mut p, mut steps) = (Some(dest), 0);
+    while let Some(x) = p {
+        if x == folder {
+            return Ok(true);
+        }
+        steps += 1;
+        if steps > 4096 {
+            break;
+        }
+        p = st
+            .query_row([x as i64], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+            .map(|v| v as u64);
+    }
+    Ok(false)
 }
 
 pub(crate) fn find_child(c: &Connection, parent: u64, name: &str) -> Result<Option<u64>> {

@@ -2163,3 +2163,433 @@ fn mbop_folder_permission_and_rule_commands() {
         assert!(help.contains(cmd), "{cmd}");
     }
 }
+
+const PR_HASATTACH: PropTag = PropTag(0x0E1B_000B);
+const PR_READ: PropTag = PropTag(0x0E69_000B);
+const FINDER: u64 = 0x05;
+const SENT_ITEMS: u64 = 0x0a;
+const DRAFTS: u64 = 0x0e;
+
+/// The status of a failed call.
+fn status<T: std::fmt::Debug>(r: Result<T, ExmdbError>) -> Status {
+    match r {
+        Err(ExmdbError::Call(s, _)) => s,
+        r => panic!("{r:?}"),
+    }
+}
+
+/// A plain note with `subject`, a file attachment when `attachment`.
+fn note(s: &str, attachment: bool) -> proto::MessageContent {
+    proto::MessageContent {
+        props: vec![uni(PR_MESSAGE_CLASS, "IPM.Note"), subject(s)],
+        recipients: vec![],
+        attachments: if attachment {
+            vec![file_attachment("a.pdf", b"%PDF".to_vec())]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// The sorted subjects of a content table over `folder`.
+fn table_subjects(c: &ExmdbClient, dir: &str, folder: u64) -> Vec<String> {
+    let mut t = c.tables().unwrap();
+    let info = t.load_content_table(dir, folder, false, None, &[]).unwrap();
+    let mut v = subjects(&t.query(dir, info.id, &[PR_SUBJECT], 1000, true, false).unwrap());
+    v.sort();
+    v
+}
+
+/// Search folders over RPC (MS-OXOSRCH; MS-OXCFOLD RopSetSearchCriteria/RopGetSearchCriteria
+/// through CreateSearchFolder, SetSearchCriteria, GetSearchCriteria): "unread with attachment"
+/// over Inbox and Sent Items is populated in the background, the completion reaches a
+/// subscriber, the folder's content table lists the matches, later mail shows without setting
+/// the criteria again; bad input answers a status.
+#[test]
+fn search_folders_over_rpc() {
+    use gromox_clients::exmdb::{ExmdbListener, ListenerOptions};
+    use gromox_exmdb_proto::nf;
+    use gromox_mapi::restriction::{RelOp, Restriction};
+    let e = env(&[]);
+    // A public store beside the mailbox (search folders exist in private stores only).
+    let public = exmdbd::paths::domain_dir(&e.dir.path().join("state"), "example.org").unwrap();
+    std::fs::create_dir_all(&public).unwrap();
+    exmdbd::Store::create_public(&public, "example.org", false, &exmdbd::StoreOptions::default()).unwrap();
+    let d = start(&e);
+    let addr = d.addr("exmdb_listen");
+    let c = client(addr);
+    let dir = e.maildir.to_str().unwrap();
+    let inbox = 0x0d;
+    c.write_message(dir, inbox, false, &note("inbox match", true)).unwrap();
+    c.write_message(dir, inbox, false, &note("inbox no attachment", false))
+        .unwrap();
+    let read = c.write_message(dir, inbox, false, &note("inbox read", true)).unwrap();
+    c.call(dir, &Call::SetReadState { mid: read, read: true }).unwrap();
+    c.write_message(dir, SENT_ITEMS, false, &note("sent match", true))
+        .unwrap();
+    c.write_message(dir, DRAFTS, false, &note("draft out of scope", true))
+        .unwrap();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = ExmdbListener::start(
+        addr,
+        dir.to_string(),
+        1 << nf::SEARCH_COMPLETE,
+        ListenerOptions::default(),
+        move |n| {
+            let _ = tx.send(n);
+        },
+    )
+    .unwrap();
+    assert!(gromox_testkit::wait_until(Duration::from_secs(5), || l.subscriptions() == 1));
+    let sf = c.create_search_folder(dir, FINDER, "Unread with attachment").unwrap();
+    let unread_with_attachment = Restriction::And(vec![
+        Restriction::Property {
+            op: RelOp::Eq,
+            tag: PR_READ,
+            value: TaggedVal::new(PR_READ, PropVal::Boolean(false)),
+        },
+        Restriction::Property {
+            op: RelOp::Eq,
+            tag: PR_HASATTACH,
+            value: TaggedVal::new(PR_HASATTACH, PropVal::Boolean(true)),
+        },
+    ]);
+    c.set_search_criteria(dir, sf, Some(&unread_with_attachment), Some(&[inbox, SENT_ITEMS]), 0)
+        .unwrap();
+    let n = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("search-complete notification");
+    assert_eq!((n.kind, n.is_folder, n.folder), (nf::SEARCH_COMPLETE, true, sf));
+    assert_eq!(table_subjects(&c, dir, sf), ["inbox match", "sent match"]);
+    let crit = c.get_search_criteria(dir, sf).unwrap();
+    assert_eq!(crit.restriction.as_ref(), Some(&unread_with_attachment));
+    assert_eq!(crit.scope, [inbox, SENT_ITEMS]);
+    assert_ne!(crit.status & 0x1000, 0, "SEARCH_COMPLETE: {:#x}", crit.status);
+    assert_ne!(crit.status & 0x1, 0, "SEARCH_RUNNING: {:#x}", crit.status);
+
+    // New matching mail shows without setting the criteria again; read mail leaves.
+    let later = c.write_message(dir, inbox, false, &note("later match", true)).unwrap();
+    assert!(gromox_testkit::wait_until(Duration::from_secs(5), || {
+        table_subjects(&c, dir, sf) == ["inbox match", "later match", "sent match"]
+    }));
+    c.call(dir, &Call::SetReadState { mid: later, read: true }).unwrap();
+    assert!(gromox_testkit::wait_until(Duration::from_secs(5), || {
+        table_subjects(&c, dir, sf) == ["inbox match", "sent match"]
+    }));
+
+    // Bad input: statuses, and the connection keeps working.
+    assert_eq!(status(c.create_search_folder(dir, 0x7777_7777, "x")), Status::NotFound);
+    assert_eq!(
+        status(c.set_search_criteria(dir, inbox, Some(&unread_with_attachment), Some(&[inbox]), 0)),
+        Status::BadRequest
+    );
+    assert_eq!(status(c.get_search_criteria(dir, inbox)), Status::BadRequest);
+    assert_eq!(
+        status(c.set_search_criteria(dir, sf, None, Some(&[0x7777_7777]), 0)),
+        Status::NotFound
+    );
+    let pdir = public.to_str().unwrap();
+    assert_eq!(status(c.create_search_folder(pdir, 0x02, "x")), Status::BadRequest);
+    c.ping(dir).unwrap();
+    // Stopped: no longer running, the results stay.
+    c.set_search_criteria(dir, sf, None, None, 0x1).unwrap();
+    assert_eq!(c.get_search_criteria(dir, sf).unwrap().status & 0x1, 0);
+}
+
+/// Message and attachment instances over RPC (Gromox's instance calls, MS-OXCMSG save
+/// semantics): a new message built through an instance — properties, three recipients, a file
+/// attachment and an embedded message with its own attachment — reads back as written once the
+/// top instance is flushed and not before; an existing message edited through an instance;
+/// unflushed instances change nothing; instances belong to their connection; limits hold.
+#[test]
+fn instances_over_rpc() {
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let inbox = 0x0d;
+    let mut t = c.tables().unwrap();
+
+    let inner_att = file_attachment("inner.txt", b"inner attachment data".to_vec());
+    let inner = proto::MessageContent {
+        props: vec![uni(PR_MESSAGE_CLASS, "IPM.Note"), subject("the original")],
+        recipients: vec![recipient("Carol", "carol@example.net", 1)],
+        attachments: vec![inner_att.clone()],
+    };
+    let outer_file = file_attachment("numbers.csv", (0..4000u32).flat_map(|i| i.to_le_bytes()).collect());
+    let want = proto::MessageContent {
+        props: vec![
+            uni(PR_MESSAGE_CLASS, "IPM.Note"),
+            subject("Numbers Q3"),
+            uni(PR_BODY, "see attached"),
+        ],
+        recipients: vec![
+            recipient("Bob", "bob@example.org", 1),
+            recipient("Dave", "dave@example.org", 2),
+            recipient("Eve", "eve@example.org", 3),
+        ],
+        attachments: vec![
+            outer_file.clone(),
+            proto::AttachmentContent {
+                props: vec![
+                    TaggedVal::new(PR_ATTACH_METHOD, PropVal::I4(5)),
+                    uni(PR_DISPLAY_NAME, "the original"),
+                ],
+                embedded: Some(Box::new(inner.clone())),
+            },
+        ],
+    };
+    let m = t.load_message_instance(dir, inbox, None, false).unwrap();
+    t.set_instance_props(dir, m, &want.props).unwrap();
+    t.set_instance_rcpts(dir, m, &want.recipients).unwrap();
+    let a1 = t.create_attachment_instance(dir, m).unwrap();
+    t.set_instance_props(dir, a1, &outer_file.props).unwrap();
+    assert_eq!(t.flush_instance(dir, a1).unwrap(), 0);
+    let a2 = t.create_attachment_instance(dir, m).unwrap();
+    t.set_instance_props(dir, a2, &[uni(PR_DISPLAY_NAME, "the original")])
+        .unwrap();
+    let emb = t.load_embedded_instance(dir, a2, true).unwrap();
+    t.set_instance_props(dir, emb, &inner.props).unwrap();
+    t.set_instance_rcpts(dir, emb, &inner.recipients).unwrap();
+    let ea = t.create_attachment_instance(dir, emb).unwrap();
+    t.set_instance_props(dir, ea, &inner_att.props).unwrap();
+    // Saved one level up at a time: the attachment into the embedded message, the embedded
+    // message into its attachment (which becomes an embedded-message attachment), that
+    // attachment into the message.
+    assert_eq!(t.flush_instance(dir, ea).unwrap(), 0);
+    assert!(t.read_attachment_instance(dir, a2).unwrap().embedded.is_none());
+    assert_eq!(t.flush_instance(dir, emb).unwrap(), 0);
+    assert_eq!(t.instance_attachments(dir, m).unwrap().len(), 1);
+    assert_eq!(t.flush_instance(dir, a2).unwrap(), 1);
+    assert_eq!(t.instance_attachments(dir, m).unwrap().len(), 2);
+    assert_eq!(t.instance_rcpts(dir, m).unwrap(), want.recipients);
+    assert_same_message(&want, &t.read_message_instance(dir, m).unwrap(), "instance");
+    // Nothing in the store until the message itself is saved.
+    assert_eq!(c.sum_content(dir, inbox, false, false).unwrap(), 0);
+    let mid = u64::try_from(t.flush_instance(dir, m).unwrap()).unwrap();
+    assert!(c.is_msg_present(dir, inbox, mid).unwrap());
+    assert_same_message(&want, &c.read_message(dir, mid).unwrap(), "message");
+    for i in [a1, a2, emb, ea, m] {
+        t.unload_instance(dir, i).unwrap();
+    }
+    assert!(matches!(
+        t.unload_instance(dir, m),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+
+    // An existing message: a changed property, the file attachment removed.
+    let j = t.load_message_instance(dir, inbox, Some(mid), false).unwrap();
+    t.set_instance_props(dir, j, &[subject("Numbers Q3 (final)")]).unwrap();
+    let open_emb = t.load_attachment_instance(dir, j, 1).unwrap();
+    t.delete_instance_attachment(dir, j, 0).unwrap();
+    assert_eq!(c.read_message(dir, mid).unwrap().attachments.len(), 2, "not yet saved");
+    assert_eq!(t.flush_instance(dir, j).unwrap(), mid);
+    let back = c.read_message(dir, mid).unwrap();
+    let mut edited = want.clone();
+    edited.props[1] = subject("Numbers Q3 (final)");
+    edited.attachments.remove(0);
+    assert_same_message(&edited, &back, "edited");
+    // The open attachment instance followed its attachment to index 0.
+    assert_eq!(t.flush_instance(dir, open_emb).unwrap(), 0);
+    // Removing properties and the embedded message's recipients, unflushed: no change.
+    let k = t.load_message_instance(dir, inbox, Some(mid), false).unwrap();
+    t.remove_instance_props(dir, k, &[PR_SUBJECT]).unwrap();
+    assert!(!t.instance_props(dir, k).unwrap().iter().any(|p| p.tag == PR_SUBJECT));
+    t.set_instance_rcpts(dir, k, &[]).unwrap();
+    t.unload_instance(dir, k).unwrap();
+    let n = t.load_message_instance(dir, inbox, None, false).unwrap();
+    t.set_instance_props(dir, n, &[subject("never saved")]).unwrap();
+    t.write_message_instance(dir, n, &note("never saved either", true))
+        .unwrap();
+    drop(t);
+    assert_same_message(&edited, &c.read_message(dir, mid).unwrap(), "after unflushed");
+    assert_eq!(c.sum_content(dir, inbox, false, false).unwrap(), 1);
+
+    // Instances belong to their connection.
+    let mut t = c.tables().unwrap();
+    let mine = t.load_message_instance(dir, inbox, Some(mid), false).unwrap();
+    let mut other = c.tables().unwrap();
+    assert!(matches!(
+        other.instance_props(dir, mine),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    assert!(matches!(
+        other.flush_instance(dir, mine),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    // Wrong kinds and unknown objects: statuses.
+    let att = t.load_attachment_instance(dir, mine, 0).unwrap();
+    assert!(matches!(
+        t.instance_rcpts(dir, att),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    assert!(matches!(
+        t.load_attachment_instance(dir, mine, 9),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    assert!(matches!(
+        t.load_message_instance(dir, SENT_ITEMS, Some(mid), false),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    // A message deleted meanwhile: its instance does not flush.
+    c.call(
+        dir,
+        &Call::DeleteMessages {
+            mids: vec![mid],
+            hard: true,
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        t.flush_instance(dir, mine),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    // Over the send quota (1 KiB): QuotaExceeded.
+    c.call(
+        dir,
+        &Call::SetStoreProps(vec![TaggedVal::new(PR_PROHIBIT_SEND_QUOTA, PropVal::I4(1))]),
+    )
+    .unwrap();
+    let q = t.load_message_instance(dir, inbox, None, false).unwrap();
+    t.set_instance_props(dir, q, &[uni(PR_BODY, &"x".repeat(10_000))])
+        .unwrap();
+    assert!(matches!(
+        t.flush_instance(dir, q),
+        Err(ExmdbError::Call(Status::QuotaExceeded, _))
+    ));
+    c.call(dir, &Call::RemoveStoreProps(vec![PR_PROHIBIT_SEND_QUOTA]))
+        .unwrap();
+    assert!(t.flush_instance(dir, q).is_ok());
+    drop(t);
+
+    // At most MAX_INSTANCES per connection; unloading makes room.
+    let mut t = c.tables().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..proto::MAX_INSTANCES {
+        ids.push(t.load_message_instance(dir, inbox, None, false).unwrap());
+    }
+    assert!(matches!(
+        t.load_message_instance(dir, inbox, None, false),
+        Err(ExmdbError::Call(Status::BadRequest, _))
+    ));
+    t.unload_instance(dir, ids[7]).unwrap();
+    t.load_message_instance(dir, inbox, None, false).unwrap();
+    drop(t);
+    // At most MAX_INSTANCE_BYTES held: TooBig beyond, the connection stays usable.
+    let mut t = c.tables().unwrap();
+    let big = TaggedVal::new(PR_HTML, PropVal::Binary(vec![7; 10 << 20]));
+    let mut refused = false;
+    for _ in 0..(proto::MAX_INSTANCE_BYTES / (10 << 20) + 1) {
+        let i = t.load_message_instance(dir, inbox, None, false).unwrap();
+        match t.set_instance_props(dir, i, std::slice::from_ref(&big)) {
+            Ok(()) => {}
+            Err(ExmdbError::Call(Status::TooBig, _)) => {
+                refused = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused, "the byte limit was not enforced");
+    t.load_message_instance(dir, inbox, None, false).unwrap();
+}
+
+/// The small v7 calls over RPC: message and folder probes, one user's folder rights, change
+/// numbers, counts, all named properties, the receive folder of a class, folder cycles, a
+/// single message moved and copied, a message's recipients.
+#[test]
+fn store_probes_over_rpc() {
+    use gromox_mapi::named::{PropName, PS_PUBLIC_STRINGS};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let inbox = 0x0d;
+    // Folders: present, soft-deleted, unknown; counts; cycles.
+    let f = create_folder(&c, dir, IPM_SUBTREE, "Projects");
+    let sub = create_folder(&c, dir, f, "Archive");
+    let subsub = create_folder(&c, dir, sub, "2024");
+    assert!(c.is_folder_present(dir, f).unwrap());
+    assert!(!c.is_folder_deleted(dir, f).unwrap());
+    assert_eq!(c.sum_hierarchy(dir, f, false).unwrap(), 1);
+    assert_eq!(c.sum_hierarchy(dir, f, true).unwrap(), 2);
+    assert!(c.check_folder_cycle(dir, f, subsub).unwrap());
+    assert!(c.check_folder_cycle(dir, f, f).unwrap());
+    assert!(!c.check_folder_cycle(dir, subsub, f).unwrap());
+    assert!(!c.check_folder_cycle(dir, f, inbox).unwrap());
+    c.call(
+        dir,
+        &Call::DeleteFolder {
+            folder: subsub,
+            hard: false,
+        },
+    )
+    .unwrap();
+    assert!(!c.is_folder_present(dir, subsub).unwrap());
+    assert!(c.is_folder_deleted(dir, subsub).unwrap());
+    assert_eq!(c.sum_hierarchy(dir, f, true).unwrap(), 1);
+    assert!(!c.is_folder_present(dir, 0x7777_7777).unwrap());
+    assert_eq!(status(c.is_folder_deleted(dir, 0x7777_7777)), Status::NotFound);
+    assert_eq!(status(c.check_folder_cycle(dir, 0x7777_7777, f)), Status::NotFound);
+
+    // Messages: present, soft-deleted; recipients; counts; single move and copy.
+    let mut m = note("probe", false);
+    m.recipients = vec![
+        recipient("Bob", "bob@example.org", 1),
+        recipient("Eve", "eve@example.org", 2),
+    ];
+    let mid = c.write_message(dir, inbox, false, &m).unwrap();
+    c.write_message(dir, inbox, true, &note("fai", false)).unwrap();
+    assert!(c.is_msg_present(dir, inbox, mid).unwrap());
+    assert!(!c.is_msg_present(dir, SENT_ITEMS, mid).unwrap());
+    assert!(!c.is_msg_deleted(dir, mid).unwrap());
+    let rc = c.get_message_rcpts(dir, mid).unwrap();
+    assert_eq!(rc.len(), 2);
+    for (w, r) in m.recipients.iter().zip(&rc) {
+        assert_eq!(sorted(w), props_of(w, r));
+    }
+    assert_eq!(c.sum_content(dir, inbox, false, false).unwrap(), 1);
+    assert_eq!(c.sum_content(dir, inbox, true, false).unwrap(), 1);
+    let copy = c.movecopy_message(dir, mid, f, true).unwrap();
+    assert!(c.is_msg_present(dir, f, copy).unwrap() && c.is_msg_present(dir, inbox, mid).unwrap());
+    let moved = c.movecopy_message(dir, copy, sub, false).unwrap();
+    assert!(c.is_msg_present(dir, sub, moved).unwrap() && !c.is_msg_present(dir, f, copy).unwrap());
+    assert!(matches!(
+        c.movecopy_message(dir, mid, 0x7777_7777, false),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+    soft_delete(&c, dir, mid);
+    assert!(!c.is_msg_present(dir, inbox, mid).unwrap());
+    assert!(c.is_msg_deleted(dir, mid).unwrap());
+    assert_eq!(c.sum_content(dir, inbox, false, true).unwrap(), 1);
+    assert_eq!(c.sum_content(dir, inbox, false, false).unwrap(), 0);
+    assert_eq!(status(c.is_msg_deleted(dir, 0x7777_7777)), Status::NotFound);
+
+    // One user's rights on a folder: the default member's until the user has a row.
+    let before = c.get_folder_perm(dir, f, "bob@example.org").unwrap();
+    c.call(
+        dir,
+        &Call::SetPermission {
+            folder: f,
+            user: "bob@example.org".into(),
+            rights: 0x7fb,
+        },
+    )
+    .unwrap();
+    assert_eq!(c.get_folder_perm(dir, f, "bob@example.org").unwrap(), 0x7fb);
+    assert_eq!(c.get_folder_perm(dir, f, "carol@example.org").unwrap(), before);
+    assert!(matches!(
+        c.get_folder_perm(dir, 0x7777_7777, "bob@example.org"),
+        Err(ExmdbError::Call(Status::NotFound, _))
+    ));
+
+    // Change numbers, named properties, the receive folder.
+    let (a, b) = (c.allocate_cn(dir).unwrap(), c.allocate_cn(dir).unwrap());
+    assert!(b > a, "{a} {b}");
+    let name = PropName::name(PS_PUBLIC_STRINGS, "x-probe");
+    let id = c.get_named_propids(dir, true, std::slice::from_ref(&name)).unwrap()[0];
+    let all = c.get_all_named_propids(dir).unwrap();
+    assert!(all.contains(&(id, name)), "{all:?}");
+    assert_eq!(c.get_folder_by_class(dir, "IPM.Note.Custom").unwrap(), inbox);
+}

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gromox_exmdb_proto::{self as proto, Call, Response, Status};
+use gromox_mapi::props::{PropTag, TaggedVal};
 
 /// Errors of the exmdb client.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,17 @@ impl Default for ContentSyncOptions {
             user: None,
         }
     }
+}
+
+/// A search folder's criteria ([`ExmdbClient::get_search_criteria`]; MS-OXCFOLD §2.2.1.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchCriteria {
+    /// `None` before the first SetSearchCriteria.
+    pub restriction: Option<gromox_mapi::restriction::Restriction>,
+    pub scope: Vec<u64>,
+    /// RopGetSearchCriteria SearchFlags (MS-OXCFOLD §2.2.1.5.2; SEARCH_COMPLETE 0x1000 once
+    /// populated).
+    pub status: u32,
 }
 
 /// A message change to import ([`ExmdbClient::import_message_change`]).
@@ -672,6 +684,151 @@ impl ExmdbClient {
         }
     }
 
+    fn count(&self, dir: &str, call: &Call) -> Result<u64, ExmdbError> {
+        match self.call(dir, call)? {
+            Response::Count(n) => Ok(n),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    fn id(&self, dir: &str, call: &Call) -> Result<u64, ExmdbError> {
+        match self.call(dir, call)? {
+            Response::Id(n) => Ok(n),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// A search folder under `parent` ([`Call::CreateSearchFolder`], MS-OXCFOLD §2.2.1.2 with
+    /// FOLDER_SEARCH).
+    pub fn create_search_folder(&self, dir: &str, parent: u64, name: &str) -> Result<u64, ExmdbError> {
+        let call = Call::CreateSearchFolder {
+            parent,
+            name: name.to_owned(),
+        };
+        self.id(dir, &call)
+    }
+
+    /// Sets a search folder's criteria and starts (or stops) its search
+    /// ([`Call::SetSearchCriteria`], MS-OXCFOLD §2.2.1.4; `flags` as in §2.2.1.4.1).
+    pub fn set_search_criteria(
+        &self,
+        dir: &str,
+        folder: u64,
+        restriction: Option<&gromox_mapi::restriction::Restriction>,
+        scope: Option<&[u64]>,
+        flags: u32,
+    ) -> Result<(), ExmdbError> {
+        let call = Call::SetSearchCriteria {
+            folder,
+            restriction: restriction.cloned(),
+            scope: scope.map(<[u64]>::to_vec),
+            flags,
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// A search folder's restriction, scope folders and state flags
+    /// ([`Call::GetSearchCriteria`], MS-OXCFOLD §2.2.1.5).
+    pub fn get_search_criteria(&self, dir: &str, folder: u64) -> Result<SearchCriteria, ExmdbError> {
+        match self.call(dir, &Call::GetSearchCriteria { folder })? {
+            Response::SearchCriteria {
+                restriction,
+                scope,
+                status,
+            } => Ok(SearchCriteria {
+                restriction,
+                scope,
+                status,
+            }),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Whether `mid` is a live message of `folder` ([`Call::IsMsgPresent`]).
+    pub fn is_msg_present(&self, dir: &str, folder: u64, mid: u64) -> Result<bool, ExmdbError> {
+        Ok(self.count(dir, &Call::IsMsgPresent { folder, mid })? != 0)
+    }
+
+    /// Whether message `mid` is soft-deleted ([`Call::IsMsgDeleted`]).
+    pub fn is_msg_deleted(&self, dir: &str, mid: u64) -> Result<bool, ExmdbError> {
+        Ok(self.count(dir, &Call::IsMsgDeleted { mid })? != 0)
+    }
+
+    /// Whether `folder` exists and is live ([`Call::IsFolderPresent`]).
+    pub fn is_folder_present(&self, dir: &str, folder: u64) -> Result<bool, ExmdbError> {
+        Ok(self.count(dir, &Call::IsFolderPresent { folder })? != 0)
+    }
+
+    /// Whether `folder` is soft-deleted ([`Call::IsFolderDeleted`]).
+    pub fn is_folder_deleted(&self, dir: &str, folder: u64) -> Result<bool, ExmdbError> {
+        Ok(self.count(dir, &Call::IsFolderDeleted { folder })? != 0)
+    }
+
+    /// The rights of `user` on `folder` ([`Call::GetFolderPerm`], MS-OXCPERM §2.2.7).
+    pub fn get_folder_perm(&self, dir: &str, folder: u64, user: &str) -> Result<u32, ExmdbError> {
+        let call = Call::GetFolderPerm {
+            folder,
+            user: user.to_owned(),
+        };
+        let n = self.count(dir, &call)?;
+        u32::try_from(n).map_err(|_| unexpected(Response::Count(n)))
+    }
+
+    /// A new change number ([`Call::AllocateCn`]).
+    pub fn allocate_cn(&self, dir: &str) -> Result<u64, ExmdbError> {
+        self.count(dir, &Call::AllocateCn)
+    }
+
+    /// How many live subfolders `folder` has ([`Call::SumHierarchy`]).
+    pub fn sum_hierarchy(&self, dir: &str, folder: u64, recursive: bool) -> Result<u64, ExmdbError> {
+        self.count(dir, &Call::SumHierarchy { folder, recursive })
+    }
+
+    /// How many normal or FAI, live or soft-deleted messages `folder` holds
+    /// ([`Call::SumContent`]).
+    pub fn sum_content(&self, dir: &str, folder: u64, associated: bool, deleted: bool) -> Result<u64, ExmdbError> {
+        let call = Call::SumContent {
+            folder,
+            associated,
+            deleted,
+        };
+        self.count(dir, &call)
+    }
+
+    /// Every named property of the store with its id ([`Call::GetAllNamedPropIds`]).
+    pub fn get_all_named_propids(&self, dir: &str) -> Result<Vec<(u16, gromox_mapi::named::PropName)>, ExmdbError> {
+        match self.call(dir, &Call::GetAllNamedPropIds)? {
+            Response::NamedProps(v) => Ok(v),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The receive folder of a message class ([`Call::GetFolderByClass`]).
+    pub fn get_folder_by_class(&self, dir: &str, class: &str) -> Result<u64, ExmdbError> {
+        let call = Call::GetFolderByClass {
+            class: class.to_owned(),
+        };
+        self.id(dir, &call)
+    }
+
+    /// Whether `dest` is `folder` or below it ([`Call::CheckFolderCycle`]).
+    pub fn check_folder_cycle(&self, dir: &str, folder: u64, dest: u64) -> Result<bool, ExmdbError> {
+        Ok(self.count(dir, &Call::CheckFolderCycle { folder, dest })? != 0)
+    }
+
+    /// Moves or copies one message into `to`; its new id ([`Call::MovecopyMessage`]).
+    pub fn movecopy_message(&self, dir: &str, mid: u64, to: u64, copy: bool) -> Result<u64, ExmdbError> {
+        self.id(dir, &Call::MovecopyMessage { mid, to, copy })
+    }
+
+    /// The recipient rows of a message ([`Call::GetMessageRcpts`]).
+    pub fn get_message_rcpts(&self, dir: &str, mid: u64) -> Result<Vec<Vec<TaggedVal>>, ExmdbError> {
+        match self.call(dir, &Call::GetMessageRcpts { mid })? {
+            Response::PropLists(l) => Ok(l),
+            r => Err(unexpected(r)),
+        }
+    }
+
     /// Reserves `count` ids for objects the client creates; the first and last
     /// ([`Call::ReserveIds`], MS-OXCFXICS §2.2.3.2.4.7 RopGetLocalReplicaIds).
     pub fn reserve_ids(&self, dir: &str, count: u32) -> Result<(u64, u64), ExmdbError> {
@@ -681,8 +838,9 @@ impl ExmdbClient {
         }
     }
 
-    /// A connection of its own for table calls: tables are server state of the connection
-    /// that loaded them, so they cannot go through the pool. The connection (and every table
+    /// A connection of its own for table and instance calls: tables and message instances
+    /// are server state of the connection that loaded them, so they cannot go through the
+    /// pool. The connection (and every table
     /// still loaded on it) is closed when the [`ExmdbTables`] is dropped.
     pub fn tables(&self) -> Result<ExmdbTables, ExmdbError> {
         if let Some(l) = &self.local {
@@ -1116,6 +1274,159 @@ impl ExmdbTables {
     /// Frees a table ([`Call::UnloadTable`]).
     pub fn unload(&mut self, dir: &str, table: u32) -> Result<(), ExmdbError> {
         self.call(dir, &Call::UnloadTable { table }).map(|_| ())
+    }
+
+    fn instance(&mut self, dir: &str, call: &Call) -> Result<u32, ExmdbError> {
+        match self.call(dir, call)? {
+            Response::Count(n) => u32::try_from(n).map_err(|_| unexpected(Response::Count(n))),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    fn prop_lists(&mut self, dir: &str, call: &Call) -> Result<Vec<Vec<TaggedVal>>, ExmdbError> {
+        match self.call(dir, call)? {
+            Response::PropLists(l) => Ok(l),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// An editable copy of message `mid` of `folder`, or a new (normal or FAI) message of
+    /// `folder` (`mid` `None`); the instance id on this connection
+    /// ([`Call::LoadMessageInstance`], MS-OXCMSG §2.2.3.1 RopOpenMessage, §2.2.3.2
+    /// RopCreateMessage). Instances live until unloaded or the connection closes, at most
+    /// [`proto::MAX_INSTANCES`] of them.
+    pub fn load_message_instance(
+        &mut self,
+        dir: &str,
+        folder: u64,
+        mid: Option<u64>,
+        associated: bool,
+    ) -> Result<u32, ExmdbError> {
+        let call = Call::LoadMessageInstance {
+            folder,
+            mid,
+            associated,
+        };
+        self.instance(dir, &call)
+    }
+
+    /// The embedded message of an attachment instance as a message instance, or a new one
+    /// (`create`) ([`Call::LoadEmbeddedInstance`], MS-OXCMSG §2.2.3.16).
+    pub fn load_embedded_instance(&mut self, dir: &str, attachment: u32, create: bool) -> Result<u32, ExmdbError> {
+        self.instance(dir, &Call::LoadEmbeddedInstance { attachment, create })
+    }
+
+    /// A new attachment of a message instance ([`Call::CreateAttachmentInstance`], MS-OXCMSG
+    /// §2.2.3.13).
+    pub fn create_attachment_instance(&mut self, dir: &str, instance: u32) -> Result<u32, ExmdbError> {
+        self.instance(dir, &Call::CreateAttachmentInstance { instance })
+    }
+
+    /// Attachment `index` of a message instance ([`Call::LoadAttachmentInstance`], MS-OXCMSG
+    /// §2.2.3.12).
+    pub fn load_attachment_instance(&mut self, dir: &str, instance: u32, index: u32) -> Result<u32, ExmdbError> {
+        self.instance(dir, &Call::LoadAttachmentInstance { instance, index })
+    }
+
+    /// Removes attachment `index` from a message instance ([`Call::DeleteInstanceAttachment`],
+    /// MS-OXCMSG §2.2.3.14).
+    pub fn delete_instance_attachment(&mut self, dir: &str, instance: u32, index: u32) -> Result<(), ExmdbError> {
+        self.call(dir, &Call::DeleteInstanceAttachment { instance, index })
+            .map(|_| ())
+    }
+
+    /// All properties of a message or attachment instance ([`Call::GetInstanceProps`]).
+    pub fn instance_props(&mut self, dir: &str, instance: u32) -> Result<Vec<TaggedVal>, ExmdbError> {
+        match self.call(dir, &Call::GetInstanceProps { instance })? {
+            Response::Props(p) => Ok(p),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Sets properties of an instance ([`Call::SetInstanceProps`]).
+    pub fn set_instance_props(&mut self, dir: &str, instance: u32, props: &[TaggedVal]) -> Result<(), ExmdbError> {
+        let call = Call::SetInstanceProps {
+            instance,
+            props: props.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// Removes properties of an instance ([`Call::RemoveInstanceProps`]).
+    pub fn remove_instance_props(&mut self, dir: &str, instance: u32, tags: &[PropTag]) -> Result<(), ExmdbError> {
+        let call = Call::RemoveInstanceProps {
+            instance,
+            tags: tags.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// The recipient rows of a message instance ([`Call::GetInstanceRcpts`]).
+    pub fn instance_rcpts(&mut self, dir: &str, instance: u32) -> Result<Vec<Vec<TaggedVal>>, ExmdbError> {
+        self.prop_lists(dir, &Call::GetInstanceRcpts { instance })
+    }
+
+    /// Replaces the recipient rows of a message instance ([`Call::SetInstanceRcpts`]).
+    pub fn set_instance_rcpts(&mut self, dir: &str, instance: u32, rcpts: &[Vec<TaggedVal>]) -> Result<(), ExmdbError> {
+        let call = Call::SetInstanceRcpts {
+            instance,
+            rcpts: rcpts.to_vec(),
+        };
+        self.call(dir, &call).map(|_| ())
+    }
+
+    /// The properties of a message instance's attachments ([`Call::GetInstanceAttachments`]).
+    pub fn instance_attachments(&mut self, dir: &str, instance: u32) -> Result<Vec<Vec<TaggedVal>>, ExmdbError> {
+        self.prop_lists(dir, &Call::GetInstanceAttachments { instance })
+    }
+
+    /// Saves an instance one level up: a message into the store (its id), an attachment into
+    /// its message instance (its index), an embedded message into its attachment instance
+    /// ([`Call::FlushInstance`]).
+    pub fn flush_instance(&mut self, dir: &str, instance: u32) -> Result<u64, ExmdbError> {
+        match self.call(dir, &Call::FlushInstance { instance })? {
+            Response::Count(n) => Ok(n),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Drops an instance, unflushed changes lost ([`Call::UnloadInstance`]).
+    pub fn unload_instance(&mut self, dir: &str, instance: u32) -> Result<(), ExmdbError> {
+        self.call(dir, &Call::UnloadInstance { instance }).map(|_| ())
+    }
+
+    /// The whole message of a message instance ([`Call::ReadMessageInstance`]).
+    pub fn read_message_instance(&mut self, dir: &str, instance: u32) -> Result<proto::MessageContent, ExmdbError> {
+        match self.call(dir, &Call::ReadMessageInstance { instance })? {
+            Response::Message(m) => Ok(m),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// An attachment instance with its embedded message ([`Call::ReadAttachmentInstance`]).
+    pub fn read_attachment_instance(
+        &mut self,
+        dir: &str,
+        instance: u32,
+    ) -> Result<proto::AttachmentContent, ExmdbError> {
+        match self.call(dir, &Call::ReadAttachmentInstance { instance })? {
+            Response::Attachment(a) => Ok(a),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Replaces a message instance's whole content ([`Call::WriteMessageInstance`]).
+    pub fn write_message_instance(
+        &mut self,
+        dir: &str,
+        instance: u32,
+        content: &proto::MessageContent,
+    ) -> Result<(), ExmdbError> {
+        let call = Call::WriteMessageInstance {
+            instance,
+            content: content.clone(),
+        };
+        self.call(dir, &call).map(|_| ())
     }
 }
 
