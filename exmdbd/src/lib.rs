@@ -13,6 +13,8 @@
 //!   download from a client's state, import of client changes with conflict detection;
 //! - [`table`]: content tables (restrict, sort, page, seek, bookmarks, find);
 //! - [`search`]: search folders (criteria, background population, results kept current);
+//! - [`instance`]: message and attachment instances of an RPC connection (MS-OXCMSG saves);
+//! - [`probe`]: small probes and counters (message/folder presence, sums, change numbers);
 //! - [`cache`]: shared open stores; [`mbck`]: integrity check; [`paths`]: mailbox paths;
 //! - [`layout`]: default folder trees and localized names.
 

@@ -95,17 +95,7 @@ impl ConnTables {
                 format!("at most {} tables per connection", proto::MAX_TABLES),
             ));
         }
-        let size = restriction.map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
-        if size > proto::MAX_TABLE_RESTRICTION {
-            return Err((
-                Status::BadRequest,
-                format!(
-                    "table restriction of {size} bytes (at most {})",
-                    proto::MAX_TABLE_RESTRICTION
-                ),
-            ));
-        }
-        Ok(())
+        restriction_fits(restriction, "table")
     }
 
     /// Whether a loaded table of `rows` rows may be kept beside the open ones.
@@ -168,6 +158,22 @@ impl AnyTable {
             AnyTable::Hierarchy(_) => Err((Status::BadRequest, "not a content table".into())),
         }
     }
+}
+
+/// A restriction the server keeps (a table's, a search folder's): at most
+/// [`proto::MAX_TABLE_RESTRICTION`] bytes in its wire form.
+fn restriction_fits(r: Option<&gromox_mapi::restriction::Restriction>, what: &str) -> Result<(), (Status, String)> {
+    let size = r.map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
+    if size > proto::MAX_TABLE_RESTRICTION {
+        return Err((
+            Status::BadRequest,
+            format!(
+                "{what} restriction of {size} bytes (at most {})",
+                proto::MAX_TABLE_RESTRICTION
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A count as the protocol's `u32`.
@@ -943,18 +949,7 @@ impl ExmdbServer {
                 scope,
                 flags,
             } => {
-                let size = restriction
-                    .as_ref()
-                    .map_or(0, |r| gromox_mapi::restriction::encode(r, true).len());
-                if size > proto::MAX_TABLE_RESTRICTION {
-                    return Err((
-                        Status::BadRequest,
-                        format!(
-                            "search restriction of {size} bytes (at most {})",
-                            proto::MAX_TABLE_RESTRICTION
-                        ),
-                    ));
-                }
+                restriction_fits(restriction.as_ref(), "search")?;
                 if scope.as_ref().is_some_and(|s| s.len() > proto::MAX_SEARCH_SCOPE) {
                     return Err((
                         Status::BadRequest,

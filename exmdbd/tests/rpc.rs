@@ -406,9 +406,26 @@ fn mbop_commands_over_rpc() {
     ));
 }
 
+/// A listener on `dir`'s notifications of the kinds in `filter`, and where they arrive.
+fn listen_to(
+    addr: SocketAddr,
+    dir: &str,
+    filter: u32,
+) -> (
+    gromox_clients::exmdb::ExmdbListener,
+    std::sync::mpsc::Receiver<proto::Notification>,
+) {
+    use gromox_clients::exmdb::{ExmdbListener, ListenerOptions};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = ExmdbListener::start(addr, dir.to_string(), filter, ListenerOptions::default(), move |n| {
+        let _ = tx.send(n);
+    })
+    .unwrap();
+    (l, rx)
+}
+
 #[test]
 fn listener_gets_new_mail_and_resubscribes_after_restart() {
-    use gromox_clients::exmdb::{ExmdbListener, ListenerOptions};
     use gromox_exmdb_proto::nf;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -416,17 +433,7 @@ fn listener_gets_new_mail_and_resubscribes_after_restart() {
     let mut d = start(&e);
     let addr: SocketAddr = listen.parse().unwrap();
     let dir = e.maildir.to_str().unwrap().to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l = ExmdbListener::start(
-        addr,
-        dir.clone(),
-        1 << nf::NEW_MAIL,
-        ListenerOptions::default(),
-        move |n| {
-            let _ = tx.send(n);
-        },
-    )
-    .unwrap();
+    let (l, rx) = listen_to(addr, &dir, 1 << nf::NEW_MAIL);
     let c = client(addr);
     let deliver = |c: &ExmdbClient| {
         let r = c
@@ -2207,9 +2214,8 @@ fn table_subjects(c: &ExmdbClient, dir: &str, folder: u64) -> Vec<String> {
 /// the criteria again; bad input answers a status.
 #[test]
 fn search_folders_over_rpc() {
-    use gromox_clients::exmdb::{ExmdbListener, ListenerOptions};
     use gromox_exmdb_proto::nf;
-    use gromox_mapi::restriction::{RelOp, Restriction};
+    use gromox_mapi::restriction::Restriction;
     let e = env(&[]);
     // A public store beside the mailbox (search folders exist in private stores only).
     let public = exmdbd::paths::domain_dir(&e.dir.path().join("state"), "example.org").unwrap();
@@ -2230,30 +2236,12 @@ fn search_folders_over_rpc() {
     c.write_message(dir, DRAFTS, false, &note("draft out of scope", true))
         .unwrap();
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l = ExmdbListener::start(
-        addr,
-        dir.to_string(),
-        1 << nf::SEARCH_COMPLETE,
-        ListenerOptions::default(),
-        move |n| {
-            let _ = tx.send(n);
-        },
-    )
-    .unwrap();
+    let (l, rx) = listen_to(addr, dir, 1 << nf::SEARCH_COMPLETE);
     assert!(gromox_testkit::wait_until(Duration::from_secs(5), || l.subscriptions() == 1));
     let sf = c.create_search_folder(dir, FINDER, "Unread with attachment").unwrap();
     let unread_with_attachment = Restriction::And(vec![
-        Restriction::Property {
-            op: RelOp::Eq,
-            tag: PR_READ,
-            value: TaggedVal::new(PR_READ, PropVal::Boolean(false)),
-        },
-        Restriction::Property {
-            op: RelOp::Eq,
-            tag: PR_HASATTACH,
-            value: TaggedVal::new(PR_HASATTACH, PropVal::Boolean(true)),
-        },
+        Restriction::eq(PR_READ, PropVal::Boolean(false)),
+        Restriction::eq(PR_HASATTACH, PropVal::Boolean(true)),
     ]);
     c.set_search_criteria(dir, sf, Some(&unread_with_attachment), Some(&[inbox, SENT_ITEMS]), 0)
         .unwrap();
@@ -2367,7 +2355,7 @@ fn instances_over_rpc() {
     assert_same_message(&want, &t.read_message_instance(dir, m).unwrap(), "instance");
     // Nothing in the store until the message itself is saved.
     assert_eq!(c.sum_content(dir, inbox, false, false).unwrap(), 0);
-    let mid = u64::try_from(t.flush_instance(dir, m).unwrap()).unwrap();
+    let mid = t.flush_instance(dir, m).unwrap();
     assert!(c.is_msg_present(dir, inbox, mid).unwrap());
     assert_same_message(&want, &c.read_message(dir, mid).unwrap(), "message");
     for i in [a1, a2, emb, ea, m] {

@@ -1038,7 +1038,8 @@ impl Conn {
     }
 }
 
-/// One connection holding content and hierarchy tables (MS-OXCTABL) of any mailboxes of one
+/// One connection holding content and hierarchy tables (MS-OXCTABL) and message and
+/// attachment instances (MS-OXCMSG; at most [`proto::MAX_INSTANCES`]) of any mailboxes of one
 /// exmdbd ([`ExmdbClient::tables`]). A table id is valid on this connection for the mailbox it
 /// was loaded from; at most [`proto::MAX_TABLES`] are open at once. A request the server cannot
 /// decode makes it close the connection, and with it every table on it (later calls fail with
@@ -1567,7 +1568,8 @@ impl ExmdbRouter {
 }
 
 /// A notification listener: a thread holding one listen connection (`Call::Subscribe`) to
-/// exmdbd for one mailbox, calling `on_event` for every event. It reconnects and re-subscribes
+/// exmdbd for one mailbox, calling `on_event` for every event (object events and, from
+/// protocol v7, [`proto::nf::SEARCH_COMPLETE`] when a search folder's population finished). It reconnects and re-subscribes
 /// by itself after the connection drops (e.g. a server restart); keep-alives missing for
 /// [`ListenerOptions::dead_after`] count as a dropped connection. Stopped on drop.
 pub struct ExmdbListener {

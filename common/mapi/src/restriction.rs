@@ -156,6 +156,17 @@ pub enum Restriction {
     Count { count: u32, restriction: Box<Restriction> },
 }
 
+impl Restriction {
+    /// A property restriction (§2.12.5) `tag == val`.
+    pub fn eq(tag: PropTag, val: PropVal) -> Restriction {
+        Restriction::Property {
+            op: RelOp::Eq,
+            tag,
+            value: TaggedVal::new(tag, val),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Wire format
 
