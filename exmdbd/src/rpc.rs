@@ -1720,6 +1720,50 @@ mod tests {
         ));
     }
 
+    /// Instance ids are valid only for the mailbox that loaded them (and on their connection),
+    /// are freed with it, and an instance's children flush nowhere once it is unloaded.
+    #[test]
+    fn instances_are_per_mailbox_and_connection() {
+        let (t, md, srv) = server(proto::MAX_FRAME);
+        let dir = md.to_str().unwrap();
+        let md2 = crate::paths::user_maildir(t.path(), "carol@example.org").unwrap();
+        std::fs::create_dir_all(&md2).unwrap();
+        crate::Store::create_private(&md2, "carol@example.org", "en", false, &Default::default()).unwrap();
+        let dir2 = md2.to_str().unwrap();
+        let mut conn = ConnTables::default();
+        let mut run =
+            |dir: &str, c: Call| proto::decode_response(&c, &srv.execute_with(dir, c.clone(), &mut conn)).unwrap();
+        let load = Call::LoadMessageInstance {
+            folder: 0x0d,
+            mid: None,
+            associated: false,
+        };
+        let Ok(Response::Count(id)) = run(dir, load.clone()) else {
+            panic!("load")
+        };
+        let id = u32::try_from(id).unwrap();
+        let props = Call::GetInstanceProps { instance: id };
+        assert!(matches!(run(dir2, props.clone()), Err((Status::NotFound, _))));
+        assert_eq!(run(dir, props.clone()), Ok(Response::Props(vec![])));
+        let Ok(Response::Count(att)) = run(dir, Call::CreateAttachmentInstance { instance: id }) else {
+            panic!("attachment")
+        };
+        assert_eq!(run(dir, Call::UnloadInstance { instance: id }), Ok(Response::Done));
+        let flush = Call::FlushInstance {
+            instance: u32::try_from(att).unwrap(),
+        };
+        assert!(matches!(run(dir, flush), Err((Status::NotFound, _))));
+        // A new message of a folder that does not exist is refused at once.
+        let bad = Call::LoadMessageInstance {
+            folder: 0x7777_7777,
+            mid: None,
+            associated: false,
+        };
+        assert!(matches!(run(dir, bad), Err((Status::NotFound, _))));
+        assert_eq!(conn.instances.len(), 1);
+        assert!(conn.instances.held_bytes() < 1024);
+    }
+
     /// A connection holds at most MAX_TABLES tables; ids are per mailbox and connection, and
     /// unloading makes room again.
     #[test]
