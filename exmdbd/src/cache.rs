@@ -31,6 +31,11 @@ pub struct StoreCache {
     /// Most stores kept open (Gromox `table_size`).
     capacity: usize,
     map: Mutex<HashMap<PathBuf, Entry>>,
+    /// Notifiers that outlive their store's close: a subscriber (a listen connection, a table
+    /// kept current over RPC) holds a clone, and the store reopened later gets the same one
+    /// back, so subscriptions survive idle closes, `table_size` evictions and unloads. A
+    /// notifier nobody else holds is dropped when its store closes.
+    notifiers: Mutex<HashMap<PathBuf, Arc<Notifier>>>,
 }
 
 impl StoreCache {
@@ -41,6 +46,7 @@ impl StoreCache {
             idle,
             capacity: usize::MAX,
             map: Mutex::new(HashMap::new()),
+            notifiers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -68,10 +74,17 @@ impl StoreCache {
                 .map(|(k, _)| k.clone());
             if let Some(k) = lru {
                 m.remove(&k);
+                self.forget_notifiers(&m);
             }
         }
         let mut st = Store::open(maildir, &self.opts)?;
-        let notifier = st.notifier().clone();
+        let notifier = self
+            .notifiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(maildir.to_path_buf())
+            .or_insert_with(|| st.notifier().clone())
+            .clone();
         st.set_notifier(notifier.clone());
         let store = Arc::new(Mutex::new(st));
         m.insert(
@@ -101,7 +114,16 @@ impl StoreCache {
         let before = m.len();
         let idle = self.idle;
         m.retain(|_, e| e.last.elapsed() < idle || Arc::strong_count(&e.store) > 1);
+        self.forget_notifiers(&m);
         before - m.len()
+    }
+
+    /// Drops the notifiers of closed stores that no subscriber holds.
+    fn forget_notifiers(&self, open: &HashMap<PathBuf, Entry>) {
+        self.notifiers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|dir, n| open.contains_key(dir) || Arc::strong_count(n) > 1);
     }
 
     /// Close the store of `maildir` now (Gromox `unload_store`): `Ok(true)` when it was open
@@ -114,6 +136,7 @@ impl StoreCache {
             Some(e) if Arc::strong_count(&e.store) > 1 => Err(()),
             Some(_) => {
                 m.remove(maildir);
+                self.forget_notifiers(&m);
                 Ok(true)
             }
         }
@@ -208,6 +231,48 @@ impl StoreCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subscriptions_survive_closes_and_evictions() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for d in [&a, &b] {
+            Store::create_private(d, "a@example.org", "en", false, &StoreOptions::default()).unwrap();
+        }
+        let cache = StoreCache::new(StoreOptions::default(), Duration::ZERO).with_capacity(1);
+        cache.get(&a).unwrap();
+        let n = cache.notifier(&a).unwrap();
+        let rx = n.subscribe();
+        // Idle close, then reopened by a write: the subscriber hears it.
+        assert_eq!(cache.close_idle(), 1);
+        let write = |dir: &Path| {
+            let st = cache.get(dir).unwrap();
+            let mut g = st.lock().unwrap();
+            g.create_message(0x0d, &crate::MessageContent::default(), false)
+                .unwrap()
+        };
+        let m1 = write(&a);
+        assert!(rx
+            .try_iter()
+            .any(|e| matches!(e, crate::Event::MessageCreated { message, .. } if message == m1)));
+        // Evicted by another store (capacity 1), reopened: still heard.
+        write(&b);
+        assert_eq!(cache.len(), 1);
+        let m2 = write(&a);
+        assert!(rx
+            .try_iter()
+            .any(|e| matches!(e, crate::Event::MessageCreated { message, .. } if message == m2)));
+        // Unloaded: the same.
+        assert_eq!(cache.unload(&a), Ok(true));
+        let m3 = write(&a);
+        assert!(rx
+            .try_iter()
+            .any(|e| matches!(e, crate::Event::MessageCreated { message, .. } if message == m3)));
+        // A notifier nobody holds goes with its store.
+        drop((n, rx));
+        assert_eq!(cache.unload(&a), Ok(true));
+        assert!(!cache.notifiers.lock().unwrap().contains_key(&a));
+    }
 
     #[test]
     fn search_populations_run_in_the_background_step() {

@@ -1261,6 +1261,8 @@ impl ExmdbServer {
         std::thread::Builder::new()
             .name("exmdb-notify".into())
             .spawn(move || {
+                // Holding the notifier keeps it across the store's closes (StoreCache).
+                let _notifier = notifier;
                 let mut last = std::time::Instant::now();
                 loop {
                     let mut out: Vec<Notification> = notices.try_iter().map(|n| notice(&n)).collect();

@@ -456,6 +456,18 @@ fn listener_gets_new_mail_and_resubscribes_after_restart() {
     let n = rx.recv_timeout(Duration::from_secs(5)).expect("new-mail notification");
     assert_eq!((n.kind, n.folder, n.message), (nf::NEW_MAIL, 0x0d, m));
 
+    // The store closed (Gromox unload_store; idle closes and table_size evictions alike) and
+    // reopened by the next delivery: the subscription still hears it.
+    let unloaded = gromox_testkit::wait_until(Duration::from_secs(5), || {
+        matches!(c.call(&dir, &Call::Unload), Ok(Response::Done))
+    });
+    assert!(unloaded);
+    let m1 = deliver(&c);
+    let n = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("new-mail after the store was unloaded");
+    assert_eq!(n.message, m1);
+
     d.kill();
     d.restart().unwrap();
     assert!(
