@@ -1,7 +1,8 @@
 //! Store notifications: subscribers receive events over a channel.
 
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 /// Something that happened in a store. Ids are store-local global counter values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +66,29 @@ pub enum StoreNotice {
 /// Fan-out of events to subscribers; dead subscribers are dropped on the next event.
 #[derive(Default)]
 pub struct Notifier {
-    subs: Mutex<Vec<Sender<Event>>>,
+    subs: Mutex<Vec<Sub>>,
     notice_subs: Mutex<Vec<Sender<StoreNotice>>>,
+}
+
+enum Sub {
+    All(Sender<Event>),
+    /// A subscriber that may fall behind: events past the bound are dropped and the flag set.
+    Bounded(SyncSender<Event>, Arc<AtomicBool>),
+}
+
+/// A subscription holding at most a bounded number of undelivered events
+/// ([`Notifier::subscribe_bounded`]).
+pub struct BoundedSubscription {
+    pub events: Receiver<Event>,
+    overflow: Arc<AtomicBool>,
+}
+
+impl BoundedSubscription {
+    /// Whether events were dropped since the last call (the flag is cleared): the subscriber
+    /// must resynchronise from the store instead of from the events.
+    pub fn take_overflow(&self) -> bool {
+        self.overflow.swap(false, Ordering::AcqRel)
+    }
 }
 
 impl Notifier {
@@ -74,14 +96,36 @@ impl Notifier {
     pub fn subscribe(&self) -> Receiver<Event> {
         let (tx, rx) = channel();
         if let Ok(mut s) = self.subs.lock() {
-            s.push(tx);
+            s.push(Sub::All(tx));
         }
         rx
+    }
+    /// A subscription that holds at most `cap` undelivered events, for subscribers that only
+    /// read when asked (a table kept over RPC): beyond that, events are dropped and
+    /// [`BoundedSubscription::take_overflow`] reports it, so an idle subscriber costs bounded
+    /// memory however busy the store is.
+    pub fn subscribe_bounded(&self, cap: usize) -> BoundedSubscription {
+        let (tx, rx) = sync_channel(cap);
+        let overflow = Arc::new(AtomicBool::new(false));
+        if let Ok(mut s) = self.subs.lock() {
+            s.push(Sub::Bounded(tx, overflow.clone()));
+        }
+        BoundedSubscription { events: rx, overflow }
     }
     /// Sends an event to every live subscriber.
     pub fn emit(&self, e: Event) {
         if let Ok(mut s) = self.subs.lock() {
-            s.retain(|tx| tx.send(e.clone()).is_ok());
+            s.retain(|sub| match sub {
+                Sub::All(tx) => tx.send(e.clone()).is_ok(),
+                Sub::Bounded(tx, overflow) => match tx.try_send(e.clone()) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        overflow.store(true, Ordering::Release);
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                },
+            });
         }
     }
     /// A new subscription to [`StoreNotice`]s.
@@ -101,5 +145,29 @@ impl Notifier {
     /// Number of live subscribers (as of the last event).
     pub fn subscribers(&self) -> usize {
         self.subs.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_subscriptions_drop_and_flag_what_they_cannot_hold() {
+        let n = Notifier::default();
+        let all = n.subscribe();
+        let b = n.subscribe_bounded(2);
+        for folder in 1..=5 {
+            n.emit(Event::FolderModified { folder });
+        }
+        assert_eq!(all.try_iter().count(), 5);
+        assert_eq!(b.events.try_iter().count(), 2);
+        assert!(b.take_overflow());
+        assert!(!b.take_overflow());
+        n.emit(Event::FolderModified { folder: 6 });
+        assert_eq!(b.events.try_recv(), Ok(Event::FolderModified { folder: 6 }));
+        drop(b);
+        n.emit(Event::FolderModified { folder: 7 });
+        assert_eq!(n.subscribers(), 1);
     }
 }

@@ -33,10 +33,11 @@ use crate::error::Error;
 use crate::ics::{self, ContentSyncOptions};
 use crate::instance::Instances;
 use crate::message::MessageContent;
-use crate::notify::{Event, StoreNotice};
+use crate::notify::{BoundedSubscription, Event, Notifier, StoreNotice};
 use crate::store::Obj;
-use crate::table::{ContentTable, HierarchyTable, TableSpec};
+use crate::table::{ContentTable, HierarchyTable, TableNotification, TableRowId, TableSpec};
 use gromox_exmdb_proto::GlobSet;
+use gromox_mapi::props::PropTag;
 
 /// Decides whether a mailbox is homed on this server: `Ok(())`, or the name of its home.
 pub type HomeCheck = Box<dyn Fn(&Path) -> Result<(), String> + Send + Sync>;
@@ -63,12 +64,28 @@ pub struct ConnTables {
     pub instances: Instances,
 }
 
-#[derive(Debug)]
 struct OpenTable {
     /// The mailbox the table was loaded from.
     path: PathBuf,
     table: AnyTable,
+    /// The store's changes since the table was loaded or last brought up to date
+    /// (TableNotifications); bounded, so an idle table costs little on a busy store.
+    changes: BoundedSubscription,
+    /// Keeps the store's notifier (and so this subscription) across the store's closes.
+    _notifier: Arc<Notifier>,
 }
+
+impl std::fmt::Debug for OpenTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenTable")
+            .field("path", &self.path)
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+/// Most store changes a table holds for its next TableNotifications; beyond, it is reloaded.
+const TABLE_CHANGE_QUEUE: usize = 1024;
 
 #[derive(Debug)]
 enum AnyTable {
@@ -114,7 +131,7 @@ impl ConnTables {
         Ok(())
     }
 
-    fn insert(&mut self, path: PathBuf, table: AnyTable) -> u32 {
+    fn insert(&mut self, path: PathBuf, table: AnyTable, notifier: &Arc<Notifier>) -> u32 {
         // Ids are never 0 and not reused while the old table is open.
         loop {
             self.next = self.next.wrapping_add(1).max(1);
@@ -122,14 +139,26 @@ impl ConnTables {
                 break;
             }
         }
-        self.open.insert(self.next, OpenTable { path, table });
+        self.open.insert(
+            self.next,
+            OpenTable {
+                path,
+                table,
+                changes: notifier.subscribe_bounded(TABLE_CHANGE_QUEUE),
+                _notifier: notifier.clone(),
+            },
+        );
         self.next
     }
 
     /// The table `id` loaded from mailbox `path`.
     fn get(&mut self, path: &Path, id: u32) -> Result<&mut AnyTable, (Status, String)> {
+        self.get_open(path, id).map(|t| &mut t.table)
+    }
+
+    fn get_open(&mut self, path: &Path, id: u32) -> Result<&mut OpenTable, (Status, String)> {
         match self.open.get_mut(&id) {
-            Some(t) if t.path == path => Ok(&mut t.table),
+            Some(t) if t.path == path => Ok(t),
             _ => Err((Status::NotFound, format!("no table {id} on this connection"))),
         }
     }
@@ -548,7 +577,7 @@ impl ExmdbServer {
                 tables.rows_fit(t.held_rows())?;
                 let rows = n32(t.row_count());
                 Response::Table {
-                    id: tables.insert(path, AnyTable::Content(t)),
+                    id: tables.insert(path, AnyTable::Content(t), st.notifier()),
                     rows,
                 }
             }
@@ -564,7 +593,7 @@ impl ExmdbServer {
                 tables.rows_fit(t.row_count())?;
                 let rows = n32(t.row_count());
                 Response::Table {
-                    id: tables.insert(path, AnyTable::Hierarchy(t)),
+                    id: tables.insert(path, AnyTable::Hierarchy(t), st.notifier()),
                     rows,
                 }
             }
@@ -670,7 +699,11 @@ impl ExmdbServer {
                 }
             }
             Call::ReloadTable { table } => {
-                let t = tables.get(&path, table)?;
+                let ot = tables.get_open(&path, table)?;
+                // The reload shows every change so far: none is left to notify.
+                ot.changes.take_overflow();
+                ot.changes.events.try_iter().for_each(drop);
+                let t = &mut ot.table;
                 match t {
                     AnyTable::Content(t) => t.reload(&st),
                     AnyTable::Hierarchy(t) => t.reload(&st),
@@ -680,6 +713,10 @@ impl ExmdbServer {
                     id: table,
                     rows: n32(t.row_count()),
                 }
+            }
+            Call::TableNotifications { table, columns } => {
+                let ot = tables.get_open(&path, table)?;
+                Response::TableEvents(table_events(&st, ot, &columns).map_err(err)?)
             }
             Call::UnloadTable { table } => {
                 tables.get(&path, table)?;
@@ -1292,6 +1329,101 @@ impl ExmdbServer {
             })
             .map_err(|e| (Status::StoreError, e.to_string()))?;
         Ok(())
+    }
+}
+
+/// TableNotifications: brings a loaded table up to date with the store's changes since it was
+/// loaded or last asked and answers them as TableModified events (MS-OXCNOTIF §2.2.1.4.1.2),
+/// added and modified rows with `columns` read right after each change is applied (so each
+/// event's position holds when a client applies them in order). A content table is updated
+/// by the messages each change names (`ContentTable::apply`); a hierarchy table, and any
+/// table whose change queue overflowed, is reloaded and answers one TABLE_CHANGED, as does a
+/// batch of more than `MAX_TABLE_EVENTS` events.
+fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> crate::Result<Vec<proto::TableEvent>> {
+    use crate::table::table_event::TABLE_CHANGED;
+    let changed = || {
+        vec![proto::TableEvent {
+            event: TABLE_CHANGED,
+            row: proto::TableRowRef {
+                folder: 0,
+                message: 0,
+                instance: 0,
+            },
+            prior: None,
+            position: 0,
+            values: Vec::new(),
+        }]
+    };
+    let overflow = ot.changes.take_overflow();
+    let events: Vec<Event> = ot.changes.events.try_iter().collect();
+    if events.is_empty() && !overflow {
+        return Ok(Vec::new());
+    }
+    match &mut ot.table {
+        AnyTable::Hierarchy(t) => {
+            let shown: HashSet<u64> = t.rows().iter().map(|r| r.0).collect();
+            let relevant = overflow
+                || events.iter().any(|e| match e {
+                    Event::FolderCreated { .. }
+                    | Event::FolderModified { .. }
+                    | Event::FolderDeleted { .. }
+                    | Event::FolderMoved { .. } => true,
+                    // Content counts and sizes of the folders shown.
+                    Event::NewMail { folder, .. }
+                    | Event::MessageCreated { folder, .. }
+                    | Event::MessageModified { folder, .. }
+                    | Event::MessageDeleted { folder, .. } => shown.contains(folder),
+                    Event::MessageMoved { from, to, .. } | Event::MessageCopied { from, to, .. } => {
+                        shown.contains(from) || shown.contains(to)
+                    }
+                });
+            if !relevant {
+                return Ok(Vec::new());
+            }
+            t.reload(st)?;
+            Ok(changed())
+        }
+        AnyTable::Content(t) => {
+            if overflow {
+                t.reload(st)?;
+                return Ok(changed());
+            }
+            let mut out = Vec::new();
+            let mut too_many = false;
+            for e in &events {
+                for n in t.apply(st, e)? {
+                    if too_many || out.len() >= proto::MAX_TABLE_EVENTS {
+                        too_many = true;
+                        continue;
+                    }
+                    let r = |r: TableRowId| proto::TableRowRef {
+                        folder: r.folder,
+                        message: r.message,
+                        instance: r.instance,
+                    };
+                    let event = n.event_type();
+                    out.push(match n {
+                        TableNotification::RowAdded { row, prior, position }
+                        | TableNotification::RowModified { row, prior, position } => proto::TableEvent {
+                            event,
+                            row: r(row),
+                            prior: prior.map(r),
+                            position: u32::try_from(position).unwrap_or(u32::MAX),
+                            values: t.row_at(st, position, columns)?,
+                        },
+                        TableNotification::RowDeleted { row } => proto::TableEvent {
+                            event,
+                            row: r(row),
+                            prior: None,
+                            position: 0,
+                            values: Vec::new(),
+                        },
+                        TableNotification::Changed => changed().remove(0),
+                    });
+                }
+            }
+            Ok(if too_many { changed() } else { out })
+        }
     }
 }
 

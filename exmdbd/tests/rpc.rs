@@ -2593,3 +2593,91 @@ fn store_probes_over_rpc() {
     assert!(all.contains(&(id, name)), "{all:?}");
     assert_eq!(c.get_folder_by_class(dir, "IPM.Note.Custom").unwrap(), inbox);
 }
+
+/// Table notifications over RPC (MS-OXCNOTIF TableModified through TableNotifications): a
+/// loaded sorted content table follows another connection's writes row by row (added,
+/// modified to a new position, deleted, each with its position, prior row and columns); a
+/// hierarchy table answers TABLE_CHANGED after a reload; a burst of changes answers one
+/// TABLE_CHANGED with the table current.
+#[test]
+fn table_notifications_over_rpc() {
+    use gromox_exmdb_proto::{Origin, SortKey, MAX_TABLE_EVENTS};
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let folder = create_folder(&c, dir, IPM_SUBTREE, "Watched");
+    let write = |s: &str| {
+        let m = proto::MessageContent {
+            props: vec![subject(s)],
+            ..Default::default()
+        };
+        c.write_message(dir, folder, false, &m).unwrap()
+    };
+    let (b, dd) = (write("b"), write("d"));
+    let mut t = c.tables().unwrap();
+    let sort = [SortKey {
+        tag: PR_SUBJECT,
+        descending: false,
+    }];
+    let table = t.load_content_table(dir, folder, false, None, &sort).unwrap().id;
+    let tree = t.load_hierarchy_table(dir, IPM_SUBTREE, false, None, &[]).unwrap();
+    let cols = [PR_SUBJECT];
+    assert_eq!(t.notifications(dir, table, &cols).unwrap(), vec![]);
+    assert_eq!(t.notifications(dir, tree.id, &cols).unwrap(), vec![]);
+
+    // Added between b and d.
+    let cc = write("c");
+    let ev = t.notifications(dir, table, &cols).unwrap();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].event, ev[0].row.message, ev[0].position), (3, cc, 1));
+    assert_eq!(ev[0].prior.map(|p| p.message), Some(b));
+    assert_eq!(ev[0].values, vec![Some(PropVal::Unicode("c".into()))]);
+    t.seek(dir, table, Origin::Beginning, 0).unwrap();
+    assert_eq!(
+        subjects(&t.query(dir, table, &cols, 10, true, true).unwrap()),
+        ["b", "c", "d"]
+    );
+    // Asked again: nothing new.
+    assert_eq!(t.notifications(dir, table, &cols).unwrap(), vec![]);
+
+    // b renamed to e: modified, now last after d.
+    c.set_message_props(dir, b, &[subject("e")]).unwrap();
+    let ev = t.notifications(dir, table, &cols).unwrap();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].event, ev[0].row.message, ev[0].position), (5, b, 2));
+    assert_eq!(ev[0].prior.map(|p| p.message), Some(dd));
+    assert_eq!(ev[0].values, vec![Some(PropVal::Unicode("e".into()))]);
+
+    // d deleted.
+    soft_delete(&c, dir, dd);
+    let ev = t.notifications(dir, table, &cols).unwrap();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!((ev[0].event, ev[0].row.message), (4, dd));
+    t.seek(dir, table, Origin::Beginning, 0).unwrap();
+    assert_eq!(
+        subjects(&t.query(dir, table, &cols, 10, true, true).unwrap()),
+        ["c", "e"]
+    );
+
+    // The hierarchy table: the new folder and Watched's counts changed → one TABLE_CHANGED,
+    // and the reloaded table lists the new folder.
+    create_folder(&c, dir, IPM_SUBTREE, "Another");
+    let ev = t.notifications(dir, tree.id, &cols).unwrap();
+    assert_eq!(ev.iter().map(|e| e.event).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(t.position(dir, tree.id).unwrap().1, tree.rows + 1);
+
+    // More changes than one answer carries: one TABLE_CHANGED, the table current.
+    for i in 0..=MAX_TABLE_EVENTS {
+        write(&format!("x{i:03}"));
+    }
+    let ev = t.notifications(dir, table, &cols).unwrap();
+    assert_eq!(ev.iter().map(|e| e.event).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(t.position(dir, table).unwrap().1 as usize, 2 + MAX_TABLE_EVENTS + 1);
+    // A reload leaves nothing to notify; another connection's table id is unknown here.
+    write("y");
+    t.reload(dir, table).unwrap();
+    assert_eq!(t.notifications(dir, table, &cols).unwrap(), vec![]);
+    let mut other = c.tables().unwrap();
+    assert!(other.notifications(dir, table, &cols).is_err());
+}

@@ -1188,6 +1188,25 @@ impl ExmdbTables {
         }
     }
 
+    /// The table brought up to date with the store's changes since it was loaded or last
+    /// asked, as TableModified events with `columns` for added and modified rows
+    /// ([`Call::TableNotifications`], MS-OXCNOTIF §2.2.1.4.1.2).
+    pub fn notifications(
+        &mut self,
+        dir: &str,
+        table: u32,
+        columns: &[gromox_mapi::props::PropTag],
+    ) -> Result<Vec<proto::TableEvent>, ExmdbError> {
+        let call = Call::TableNotifications {
+            table,
+            columns: columns.to_vec(),
+        };
+        match self.call(dir, &call)? {
+            Response::TableEvents(e) => Ok(e),
+            r => Err(unexpected(r)),
+        }
+    }
+
     /// Moves the cursor; the rows actually moved ([`Call::SeekTable`]).
     pub fn seek(&mut self, dir: &str, table: u32, origin: proto::Origin, offset: i64) -> Result<i64, ExmdbError> {
         match self.call(dir, &Call::SeekTable { table, origin, offset })? {

@@ -789,6 +789,13 @@ pub enum Call {
     /// Gromox `read_attachment_instance`: the attachment instance's properties and embedded
     /// message ([`Response::Attachment`]).
     ReadAttachmentInstance { instance: u32 },
+    /// MS-OXCNOTIF §2.2.1.4.1.2 TableModified for a content table of this connection: the
+    /// store's changes since the table was loaded or last asked are applied to it now (rows
+    /// added, modified, removed at their sort positions; the cursor and bookmarks stay on their
+    /// rows) and answered as [`Response::TableEvents`], added and modified rows with `columns`.
+    /// Between two calls a table shows the rows as of the last one (or its load/reload).
+    /// Hierarchy tables answer one TABLE_CHANGED after a reload when folders changed.
+    TableNotifications { table: u32, columns: Vec<PropTag> },
 }
 
 /// Most scope folders of one [`Call::SetSearchCriteria`].
@@ -1135,7 +1142,42 @@ pub enum Response {
     PropLists(Vec<Vec<TaggedVal>>),
     /// GetAllNamedPropIds: `u32 count`, each `u16 id` + property name.
     NamedProps(Vec<(u16, PropName)>),
+    /// TableNotifications: `u32 count` events.
+    TableEvents(Vec<TableEvent>),
 }
+
+/// A row of a table by what it shows (MS-OXCNOTIF TableModified Row/InsertAfter ids):
+/// the message's folder, the message (0 for a category header or a folder row) and the
+/// multi-value instance number. Wire form `u64 folder, u64 message, u32 instance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRowRef {
+    pub folder: u64,
+    pub message: u64,
+    pub instance: u32,
+}
+
+/// One TableModified notification (MS-OXCNOTIF §2.2.1.4.1.2). Wire form: `u16 event`,
+/// the row, `u8 0`/`u8 1` + the prior row, `u32 position`, `u32 count` values as in a
+/// QueryTable row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableEvent {
+    /// TableEventType: 1 TABLE_CHANGED, 3 TABLE_ROW_ADDED, 4 TABLE_ROW_DELETED, 5
+    /// TABLE_ROW_MODIFIED.
+    pub event: u16,
+    /// The row (zero for TABLE_CHANGED).
+    pub row: TableRowRef,
+    /// The row before it after the change (`None`: it is the first row); added and modified
+    /// rows only.
+    pub prior: Option<TableRowRef>,
+    /// Its index after the change; added and modified rows only.
+    pub position: u32,
+    /// The requested columns of an added or modified row (empty for the others).
+    pub values: Vec<Option<PropVal>>,
+}
+
+/// Most events one [`Call::TableNotifications`] answers; more changes than that are answered
+/// as one TABLE_CHANGED (the table is current either way).
+pub const MAX_TABLE_EVENTS: usize = 256;
 
 impl Call {
     /// The call's wire id.
@@ -1250,12 +1292,13 @@ impl Call {
             MovecopyMessage { .. } => 105,
             GetMessageRcpts { .. } => 106,
             ReadAttachmentInstance { .. } => 107,
+            TableNotifications { .. } => 108,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 108] = [
+        const NAMES: [&str; 109] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -1364,6 +1407,7 @@ impl Call {
             "MovecopyMessage",
             "GetMessageRcpts",
             "ReadAttachmentInstance",
+            "TableNotifications",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -1431,6 +1475,7 @@ impl Call {
             GetSearchCriteria { .. } => 28,
             GetInstanceRcpts { .. } | GetInstanceAttachments { .. } | GetMessageRcpts { .. } => 29,
             GetAllNamedPropIds => 30,
+            TableNotifications { .. } => 31,
             _ => 0,
         }
     }
@@ -1919,6 +1964,10 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
         | UnloadInstance { instance }
         | ReadMessageInstance { instance }
         | ReadAttachmentInstance { instance } => put_u32(&mut w, *instance),
+        TableNotifications { table, columns } => {
+            put_u32(&mut w, *table);
+            put_tags(&mut w, columns);
+        }
         SetInstanceProps { instance, props } => {
             put_u32(&mut w, *instance);
             put_props(&mut w, props);
@@ -2667,6 +2716,10 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         },
         106 => GetMessageRcpts { mid: r.u64()? },
         107 => ReadAttachmentInstance { instance: r.u32()? },
+        108 => TableNotifications {
+            table: r.u32()?,
+            columns: r.tags()?,
+        },
         x => return Err(ProtoError::UnknownCall(x)),
     };
     r.end()?;
@@ -2745,16 +2798,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
         Response::Rows(rows) => {
             put_u32(&mut w, rows.len() as u32);
             for row in rows {
-                put_u32(&mut w, row.len() as u32);
-                for v in row {
-                    match v {
-                        Some(v) => {
-                            w.push(1);
-                            put_prop(&mut w, PropTag(0), v);
-                        }
-                        None => w.push(0),
-                    }
-                }
+                put_row(&mut w, row);
             }
         }
         Response::Seek { moved, row_gone } => {
@@ -2847,8 +2891,44 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
                 put_propname(&mut w, n);
             }
         }
+        Response::TableEvents(v) => {
+            put_u32(&mut w, v.len() as u32);
+            for e in v {
+                w.extend_from_slice(&e.event.to_le_bytes());
+                put_row_ref(&mut w, &e.row);
+                match &e.prior {
+                    Some(p) => {
+                        w.push(1);
+                        put_row_ref(&mut w, p);
+                    }
+                    None => w.push(0),
+                }
+                put_u32(&mut w, e.position);
+                put_row(&mut w, &e.values);
+            }
+        }
     }
     w
+}
+
+/// One table row: `u32 count` values, each `u8 0` (absent) or `u8 1` + a property.
+fn put_row(w: &mut Vec<u8>, row: &[Option<PropVal>]) {
+    put_u32(w, row.len() as u32);
+    for v in row {
+        match v {
+            Some(v) => {
+                w.push(1);
+                put_prop(w, PropTag(0), v);
+            }
+            None => w.push(0),
+        }
+    }
+}
+
+fn put_row_ref(w: &mut Vec<u8>, r: &TableRowRef) {
+    put_u64(w, r.folder);
+    put_u64(w, r.message);
+    put_u32(w, r.instance);
 }
 
 /// Encodes a successful response like [`encode_response`], unless the payload would exceed
@@ -2992,16 +3072,7 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
             let n = r.count(4)?;
             let mut rows = Vec::with_capacity(n.min(PREALLOC));
             for _ in 0..n {
-                let m = r.count(1)?;
-                let mut row = Vec::with_capacity(m.min(PREALLOC));
-                for _ in 0..m {
-                    row.push(match r.u8()? {
-                        0 => None,
-                        1 => Some(r.prop()?.val),
-                        _ => return Err(ProtoError::Invalid("option flag")),
-                    });
-                }
-                rows.push(row);
+                rows.push(r.row()?);
             }
             Response::Rows(rows)
         }
@@ -3144,6 +3215,27 @@ fn decode_response_body(kind: u8, r: &mut Reader<'_>) -> R<Response> {
                 v.push((r.u16()?, r.propname()?));
             }
             Response::NamedProps(v)
+        }
+        31 => {
+            let n = r.count(2 + 20 + 1 + 4 + 4)?;
+            let mut v = Vec::with_capacity(n.min(PREALLOC));
+            for _ in 0..n {
+                let event = r.u16()?;
+                let row = r.row_ref()?;
+                let prior = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.row_ref()?),
+                    _ => return Err(ProtoError::Invalid("option flag")),
+                };
+                v.push(TableEvent {
+                    event,
+                    row,
+                    prior,
+                    position: r.u32()?,
+                    values: r.row()?,
+                });
+            }
+            Response::TableEvents(v)
         }
         _ => Response::Count(r.u64()?),
     })
@@ -3417,6 +3509,28 @@ impl<'a> Reader<'a> {
             actions,
         })
     }
+    /// A table row (see `put_row`).
+    fn row(&mut self) -> R<Vec<Option<PropVal>>> {
+        let m = self.count(1)?;
+        let mut row = Vec::with_capacity(m.min(PREALLOC));
+        for _ in 0..m {
+            row.push(match self.u8()? {
+                0 => None,
+                1 => Some(self.prop()?.val),
+                _ => return Err(ProtoError::Invalid("option flag")),
+            });
+        }
+        Ok(row)
+    }
+
+    fn row_ref(&mut self) -> R<TableRowRef> {
+        Ok(TableRowRef {
+            folder: self.u64()?,
+            message: self.u64()?,
+            instance: self.u32()?,
+        })
+    }
+
     fn tags(&mut self) -> R<Vec<PropTag>> {
         let n = self.count(4)?;
         let mut t = Vec::with_capacity(n);
@@ -4040,6 +4154,10 @@ mod tests {
             },
             Call::GetMessageRcpts { mid: 0x10001 },
             Call::ReadAttachmentInstance { instance: 2 },
+            Call::TableNotifications {
+                table: 3,
+                columns: vec![PropTag(0x0037_001F), PropTag(0x0E06_0040)],
+            },
         ]
     }
 
@@ -4076,6 +4194,37 @@ mod tests {
             (call(107), Response::Attachment(message().attachments[0].clone())),
             (call(105), Response::Id(0x20001)),
             (call(81), Response::Props(message().props)),
+            (
+                call(108),
+                Response::TableEvents(vec![
+                    TableEvent {
+                        event: 3,
+                        row: TableRowRef {
+                            folder: 0x0d,
+                            message: 0x10002,
+                            instance: 0,
+                        },
+                        prior: Some(TableRowRef {
+                            folder: 0x0d,
+                            message: 0x10001,
+                            instance: 1,
+                        }),
+                        position: 7,
+                        values: vec![Some(PropVal::Unicode("hi".into())), None],
+                    },
+                    TableEvent {
+                        event: 4,
+                        row: TableRowRef {
+                            folder: 0x0d,
+                            message: 0x10003,
+                            instance: 0,
+                        },
+                        prior: None,
+                        position: 0,
+                        values: vec![],
+                    },
+                ]),
+            ),
         ]
     }
 
@@ -4083,7 +4232,7 @@ mod tests {
     #[test]
     fn v7_calls_and_responses_round_trip() {
         let calls = v7_calls();
-        for id in 76..=107u8 {
+        for id in 76..=108u8 {
             assert!(calls.iter().any(|c| c.id() == id), "call {id} has no test case");
         }
         for c in calls {
@@ -4102,7 +4251,7 @@ mod tests {
             }
         }
         // Lying counts of property lists and named properties: errors without allocating.
-        for kind in [29u8, 30] {
+        for kind in [29u8, 30, 31] {
             let b = u32::MAX.to_le_bytes();
             assert_eq!(
                 decode_response_body(kind, &mut Reader::new(&b)),
