@@ -1,11 +1,14 @@
 //! Content tables (MS-OXCTABL): a folder's messages restricted, sorted and paged.
 //!
 //! A [`ContentTable`] is built by one streaming SQL scan of the folder that reads only the
-//! properties the restriction and the sort keys need (joined from `message_properties`, plus
-//! the computed columns of [`computed`]); each row is tested with the reference evaluator
-//! ([`gromox_mapi::restriction`]) and kept as its sort key and message id. The table then
-//! holds nothing but that ordered id list (plus the keys while sorting), so a 250,000-message
-//! folder costs a few megabytes; rows are read only for the page a client asks for.
+//! properties the restriction and the sort keys need, plus the computed columns of
+//! [`computed`]: when all of them are in the sort index ([`crate::schema::SORT_INDEX`]), the
+//! folder's message rows merged by message id with range scans of that index; otherwise
+//! joined from `message_properties` per message. Each row is tested with the reference
+//! evaluator ([`gromox_mapi::restriction`]) and kept as its sort key and message id; the sort
+//! orders integer prefixes of the keys first. The table then holds nothing but that ordered id
+//! list (plus the keys while sorting), so a 250,000-message folder costs a few megabytes; rows
+//! are read only for the page a client asks for.
 //!
 //! Operations follow MS-OXCTABL §3.2.5: query rows forward and backward from the cursor
 //! (`RopQueryRows`), seek from the beginning, current row or end (`RopSeekRow`), seek by
@@ -1356,7 +1359,7 @@ struct Scanned {
 }
 
 /// Orders two rows' sort-key values by `sort` (missing values first when ascending).
-fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Ordering {
+fn cmp_keys(sort: &[SortKey], a: &[Option<PropVal>], b: &[Option<PropVal>]) -> std::cmp::Ordering {
     for (i, k) in sort.iter().enumerate() {
         let o = match (&a[i], &b[i]) {
             (None, None) => std::cmp::Ordering::Equal,
@@ -1420,65 +1423,35 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     } else {
         sql.push_str(", 0");
     }
-    let mut binds: Vec<i64> = Vec::new();
-    for i in 0..joined.len() {
-        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
-    }
     // A search folder lists its `search_result` rows (crate::search), a folder its messages.
     let search = store.is_search_folder(spec.folder)?;
     if search {
         store.search_flush()?;
-        sql.push_str(" FROM search_result s JOIN messages m ON m.message_id=s.message_id");
+    }
+    let (from, filter) = if search {
+        (
+            " FROM search_result s JOIN messages m ON m.message_id=s.message_id",
+            " WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?",
+        )
     } else {
-        sql.push_str(" FROM messages m");
-    }
-    for (i, t) in joined.iter().enumerate() {
-        let st = stored_tags(*t);
-        let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
-        sql.push_str(&format!(
-            " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
-            marks.join(",")
-        ));
-        binds.extend(st);
-    }
-    if search {
-        sql.push_str(" WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
-    } else {
-        sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
-    }
-    binds.push(spec.folder as i64);
-    binds.push(i64::from(spec.associated));
-    // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
-    // come together anyway, and an ORDER BY the index does not give would make SQLite copy
-    // every joined row into a sorter first. The order is made below.
+        (
+            " FROM messages m",
+            " WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?",
+        )
+    };
+    let folder_binds = [spec.folder as i64, i64::from(spec.associated)];
 
-    let conn = store.conn();
-    let mut st = conn.prepare(&sql)?;
-    let mut rows = st.query(params_from_iter(binds.iter()))?;
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
     let mut kept: Vec<Scanned> = Vec::new();
-    let mut last_mid = None;
-    while let Some(r) = rows.next()? {
-        let mid = r.get::<_, i64>(0)? as u64;
-        // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
-        if last_mid == Some(mid) {
-            continue;
-        }
-        last_mid = Some(mid);
-        let size: i64 = r.get(1)?;
-        let read = r.get::<_, i64>(2)? != 0;
-        let attach = r.get::<_, i64>(3)? != 0;
-        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 4);
-        for (i, t) in joined.iter().enumerate() {
-            let stored: Option<i64> = r.get(4 + 2 * i)?;
-            if let Some(stored) = stored {
-                let stag = PropTag(stored as u32);
-                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
-                    values.push((*t, tv.val));
-                }
-            }
-        }
-        for t in [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH] {
+    // One message with the joined values it has: computed columns added, the restriction
+    // tested, its row(s) kept.
+    // The computed columns the sort keys and the restriction read.
+    let computed_cols: Vec<PropTag> = [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH]
+        .into_iter()
+        .filter(|c| all.iter().any(|t| t.id() == c.id()))
+        .collect();
+    let mut accept = |mid: u64, size: i64, read: bool, attach: bool, mut values: Vec<(PropTag, PropVal)>| {
+        for &t in &computed_cols {
             values.push((t, computed_value(t, mid, size, read, attach, None)));
         }
         if let Some(col) = flags_col {
@@ -1500,9 +1473,32 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         };
         if let Some(m) = matcher.as_mut() {
             if !m.matches(&row) {
-                continue;
+                return;
             }
         }
+        let Some(it) = inst_tag else {
+            // The row's values move into its sort keys (a key repeating an earlier key's
+            // property takes a copy of that one).
+            let mut values = row.values;
+            let mut keys: SortValues = Vec::with_capacity(spec.sort.len());
+            for (j, k) in spec.sort.iter().enumerate() {
+                let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
+                    Some(p) => keys[p].clone(),
+                    None => values
+                        .iter()
+                        .position(|(t, _)| t.id() == k.tag.id())
+                        .map(|i| values.swap_remove(i).1),
+                };
+                keys.push(v);
+            }
+            kept.push(Scanned {
+                keys,
+                mid,
+                read,
+                instance: 0,
+            });
+            return;
+        };
         let keys: SortValues = spec
             .sort
             .iter()
@@ -1513,15 +1509,6 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                     .map(|(_, v)| v.clone())
             })
             .collect();
-        let Some(it) = inst_tag else {
-            kept.push(Scanned {
-                keys,
-                mid,
-                read,
-                instance: 0,
-            });
-            continue;
-        };
         // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
         // holding that value; no value: one row with the column empty.
         let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
@@ -1550,18 +1537,248 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                 instance: i as u32,
             });
         }
-    }
-    if spec.sort.is_empty() {
-        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
+    };
+
+    let conn = store.conn();
+    let stored: Vec<Vec<i64>> = joined.iter().map(|t| stored_tags(*t)).collect();
+    let indexed = stored
+        .iter()
+        .flatten()
+        .all(|t| crate::schema::SORT_INDEX_TAGS.contains(&(*t as u32)))
+        && store.has_sort_index()?;
+    if indexed {
+        // Every joined column is in the sort index: the folder's message rows, then one range
+        // scan of the index over their ids, merged by message id.
+        sql.push_str(from);
+        sql.push_str(filter);
+        let mut base: Vec<(u64, i64, bool, bool)> = Vec::new();
+        {
+            let mut st = conn.prepare(&sql)?;
+            let mut rows = st.query(params_from_iter(folder_binds.iter()))?;
+            while let Some(r) = rows.next()? {
+                base.push((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get(1)?,
+                    r.get::<_, i64>(2)? != 0,
+                    r.get::<_, i64>(3)? != 0,
+                ));
+            }
+        }
+        base.sort_unstable_by_key(|b| b.0);
+        let wanted: Vec<String> = stored.iter().flatten().map(|t| t.to_string()).collect();
+        let mut props = if joined.is_empty() {
+            None
+        } else {
+            Some(conn.prepare(&format!(
+                "SELECT message_id, proptag, propval FROM message_properties INDEXED BY {} \
+                 WHERE {} AND message_id BETWEEN ?1 AND ?2 AND proptag IN ({})",
+                crate::schema::SORT_INDEX,
+                crate::schema::sort_index_condition(),
+                wanted.join(",")
+            ))?)
+        };
+        let next_prop = |rows: &mut Option<rusqlite::Rows<'_>>| -> Result<Option<(u64, PropTag, Option<TaggedVal>)>> {
+            let Some(rows) = rows.as_mut() else { return Ok(None) };
+            let Some(r) = rows.next()? else { return Ok(None) };
+            let mid = r.get::<_, i64>(0)? as u64;
+            let stag = PropTag(r.get::<_, i64>(1)? as u32);
+            Ok(Some((
+                mid,
+                stag,
+                crate::store::decode_row(store.dir(), stag, r.get_ref(2)?)?,
+            )))
+        };
+        // One range scan per run of message ids without a gap wider than MERGE_GAP (a folder's
+        // ids are mostly contiguous; a scan across a wide gap would read other folders' rows).
+        let mut start = 0;
+        while start < base.len() {
+            let mut end = start + 1;
+            while end < base.len() && base[end].0 - base[end - 1].0 <= MERGE_GAP {
+                end += 1;
+            }
+            let run = &base[start..end];
+            start = end;
+            let mut prop_rows = match props.as_mut() {
+                Some(st) => Some(st.query([run[0].0 as i64, run[run.len() - 1].0 as i64])?),
+                None => None,
+            };
+            // The index row the merge stands on: (message id, stored tag, decoded value).
+            let mut pending = next_prop(&mut prop_rows)?;
+            for &(mid, size, read, attach) in run {
+                let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
+                while let Some((pmid, stag, _)) = &pending {
+                    if *pmid > mid {
+                        break;
+                    }
+                    if *pmid == mid {
+                        // The lowest stored tag of a column wins (String8 before Unicode), as
+                        // in the joined scan.
+                        let col = stored.iter().position(|st| st.contains(&(stag.0 as i64)));
+                        if let (Some(c), Some((_, _, Some(tv)))) = (col, pending.take()) {
+                            if !values.iter().any(|(t, _)| *t == joined[c]) {
+                                values.push((joined[c], tv.val));
+                            }
+                        }
+                    }
+                    pending = next_prop(&mut prop_rows)?;
+                }
+                accept(mid, size, read, attach, values);
+            }
+        }
     } else {
-        kept.sort_by(|a, b| {
-            cmp_keys(&spec.sort, &a.keys, &b.keys)
-                .then(a.mid.cmp(&b.mid))
-                .then(a.instance.cmp(&b.instance))
-        });
+        let mut binds: Vec<i64> = Vec::new();
+        for i in 0..joined.len() {
+            sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
+        }
+        sql.push_str(from);
+        for (i, st) in stored.iter().enumerate() {
+            let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
+            sql.push_str(&format!(
+                " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
+                marks.join(",")
+            ));
+            binds.extend(st);
+        }
+        sql.push_str(filter);
+        binds.extend(folder_binds);
+        // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
+        // come together anyway, and an ORDER BY the index does not give would make SQLite copy
+        // every joined row into a sorter first. The order is made below.
+        let mut st = conn.prepare(&sql)?;
+        let mut rows = st.query(params_from_iter(binds.iter()))?;
+        let mut last_mid = None;
+        while let Some(r) = rows.next()? {
+            let mid = r.get::<_, i64>(0)? as u64;
+            // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
+            if last_mid == Some(mid) {
+                continue;
+            }
+            last_mid = Some(mid);
+            let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
+            for (i, t) in joined.iter().enumerate() {
+                let stored: Option<i64> = r.get(4 + 2 * i)?;
+                if let Some(stored) = stored {
+                    let stag = PropTag(stored as u32);
+                    if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
+                        values.push((*t, tv.val));
+                    }
+                }
+            }
+            accept(
+                mid,
+                r.get(1)?,
+                r.get::<_, i64>(2)? != 0,
+                r.get::<_, i64>(3)? != 0,
+                values,
+            );
+        }
     }
+    let kept = sort_scanned(&spec.sort, kept);
     Ok(kept)
 }
+
+/// Orders rows by `sort`, ties by message id and instance (a total order, so an unstable sort
+/// gives the one result). The values of the first two keys are first reduced to prefixes that
+/// order as [`restriction::compare`] does (see [`sort_prefix`]), and a compact array of those
+/// prefixes is sorted: most comparisons are of two integers, and only rows whose prefixes cannot
+/// tell them apart compare their values.
+fn sort_scanned(sort: &[SortKey], mut kept: Vec<Scanned>) -> Vec<Scanned> {
+    if sort.is_empty() {
+        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
+        return kept;
+    }
+    let n = sort.len().min(2);
+    // (prefix of key 0, prefix of key 1, bit i set: prefix i is the whole value, row index)
+    let mut order: Vec<([u64; 2], [u64; 2], u8, u32)> =
+        (0..kept.len()).map(|i| ([0; 2], [0; 2], 0, i as u32)).collect();
+    for (i, k) in sort.iter().enumerate().take(n) {
+        // A prefix orders only values of one kind: a column mixing kinds (which compare as
+        // equal) compares values only.
+        let mut kind = None;
+        let uniform = kept
+            .iter()
+            .filter_map(|s| s.keys[i].as_ref())
+            .all(|v| match sort_prefix(v) {
+                Some(p) => *kind.get_or_insert(p.0) == p.0,
+                None => false,
+            });
+        for (o, s) in order.iter_mut().zip(&kept) {
+            // Missing values first, then values (by prefix when there is one).
+            let (mut p, exact) = match &s.keys[i] {
+                None => (0, true),
+                Some(v) if uniform => sort_prefix(v).map_or((1 << 127, false), |(_, p, exact)| (1 << 127 | p, exact)),
+                Some(_) => (1 << 127, false),
+            };
+            if k.descending {
+                p = !p;
+            }
+            let p = [(p >> 64) as u64, p as u64];
+            if i == 0 {
+                o.0 = p;
+            } else {
+                o.1 = p;
+            }
+            o.2 |= u8::from(exact) << i;
+        }
+    }
+    order.sort_unstable_by(|a, b| {
+        let (x, y) = (&kept[a.3 as usize], &kept[b.3 as usize]);
+        let tail = |from: usize| {
+            cmp_keys(&sort[from..], &x.keys[from..], &y.keys[from..])
+                .then(x.mid.cmp(&y.mid))
+                .then(x.instance.cmp(&y.instance))
+        };
+        // Equal prefixes: equal values when exact, else the values decide from that key on.
+        a.0.cmp(&b.0).then_with(|| match a.2 & 1 {
+            0 => tail(0),
+            _ if n < 2 => tail(1),
+            _ => a.1.cmp(&b.1).then_with(|| tail(if a.2 & 2 != 0 { 2 } else { 1 })),
+        })
+    });
+    let mut slots: Vec<Option<Scanned>> = kept.into_iter().map(Some).collect();
+    order.iter().filter_map(|o| slots[o.3 as usize].take()).collect()
+}
+
+/// A sort value's kind, a 127-bit prefix of it that orders as [`restriction::compare`] orders
+/// two values of that kind (a smaller prefix: a smaller value), and whether the prefix is the
+/// whole value (equal prefixes: equal values). `None`: no such prefix (floats, binaries,
+/// multi-valued values).
+fn sort_prefix(v: &PropVal) -> Option<(u8, u128, bool)> {
+    use PropVal as V;
+    let int = |x: i64| u128::from((x as u64) ^ (1 << 63)) << 56;
+    Some(match v {
+        V::I2(x) => (1, int(i64::from(*x)), true),
+        V::I4(x) => (1, int(i64::from(*x)), true),
+        V::I8(x) => (1, int(*x), true),
+        V::Currency(x) => (2, int(*x), true),
+        V::SysTime(x) => (3, u128::from(*x) << 56, true),
+        V::Boolean(x) => (4, u128::from(*x), true),
+        V::Error(x) => (5, u128::from(*x), true),
+        V::String8(x) | V::Unicode(x) => {
+            // compare() orders strings by their bytes after restriction's case folding
+            // (lowercase when the string has an uppercase letter). The first 14 folded bytes
+            // (a shorter string's missing bytes 0, below any byte that follows), then the
+            // length up to 15: strings that agree on 14 bytes and are no longer are equal but
+            // for trailing NULs, and then the shorter one is the smaller.
+            let folded: Cow<'_, str> = if !x.is_ascii() && x.chars().any(|c| c.is_uppercase()) {
+                Cow::Owned(x.to_lowercase())
+            } else {
+                Cow::Borrowed(x)
+            };
+            let mut b = [0u8; 16];
+            for (d, c) in b[1..15].iter_mut().zip(folded.bytes()) {
+                *d = c.to_ascii_lowercase();
+            }
+            b[15] = folded.len().min(15) as u8;
+            (6, u128::from_be_bytes(b), folded.len() <= 14)
+        }
+        _ => return None,
+    })
+}
+
+/// Widest gap between two message ids of a folder that one range scan of the sort index
+/// crosses (ids in between belong to other folders or are gone); a wider gap starts a new scan.
+const MERGE_GAP: u64 = 16;
 
 /// A row's sort-key values (`None`: the row lacks the property).
 type SortValues = Vec<Option<PropVal>>;
