@@ -535,7 +535,7 @@ impl ContentTable {
         let at = self.rows.get(self.nav.cursor).copied();
         let scanned = scan(store, &self.spec)?;
         match self.cat.as_mut() {
-            None => self.rows = scanned.into_iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
+            None => self.rows = scanned.rows.iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
             Some(cat) => {
                 let levels = self.spec.categories.min(self.spec.sort.len());
                 cat.build(&scanned, levels, self.spec.expanded);
@@ -1270,19 +1270,20 @@ fn same_value(a: &Option<PropVal>, b: &Option<PropVal>) -> bool {
 impl Categories {
     /// Group the sorted rows: a header per distinct value of each category level before its
     /// members, with member and unread counts.
-    fn build(&mut self, rows: &[Scanned], levels: usize, expanded_levels: usize) {
-        self.all = Vec::with_capacity(rows.len() + rows.len() / 8);
+    fn build(&mut self, scanned: &Scan, levels: usize, expanded_levels: usize) {
+        self.all = Vec::with_capacity(scanned.rows.len() + scanned.rows.len() / 8);
         self.headers.clear();
         let mut open: Vec<u64> = Vec::with_capacity(levels);
-        let mut prev: Option<&SortValues> = None;
-        for s in rows {
+        let mut prev: Option<&[Option<PropVal>]> = None;
+        for s in &scanned.rows {
+            let keys = scanned.keys(s);
             let first_new = match prev {
                 None => 0,
-                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &s.keys[l])).unwrap_or(levels),
+                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &keys[l])).unwrap_or(levels),
             };
             open.truncate(first_new);
             for l in first_new..levels {
-                let values = s.keys[..=l].to_vec();
+                let values = keys[..=l].to_vec();
                 let key = category_key(&values);
                 let next = &mut self.next_id;
                 let id = *self.ids.entry(key.clone()).or_insert_with(|| {
@@ -1311,7 +1312,7 @@ impl Categories {
                 }
             }
             self.all.push(leaf_key(s.mid, s.instance));
-            prev = Some(&s.keys);
+            prev = Some(keys);
         }
         // Categories that no longer exist forget their state.
         let live: std::collections::HashSet<&Vec<u8>> = self.headers.values().map(|h| &h.key).collect();
@@ -1349,9 +1350,39 @@ impl Categories {
     }
 }
 
-/// A row kept by the scan: its sort-key values, message id and read state.
+/// The rows a scan kept, in table order once sorted, and their sort-key values side by side
+/// (one allocation for all of them, not one per row).
+struct Scan {
+    rows: Vec<Scanned>,
+    /// `width` values per row, row `Scanned::at` at `at * width`.
+    keys: Vec<Option<PropVal>>,
+    width: usize,
+}
+
+impl Scan {
+    /// A row's sort-key values.
+    fn keys(&self, s: &Scanned) -> &[Option<PropVal>] {
+        let at = s.at as usize * self.width;
+        &self.keys[at..at + self.width]
+    }
+
+    /// A row with the sort-key values `keys` (`width` of them).
+    fn push(&mut self, keys: impl IntoIterator<Item = Option<PropVal>>, mid: u64, read: bool, instance: u32) {
+        let at = self.rows.len() as u32;
+        self.keys.extend(keys);
+        self.rows.push(Scanned {
+            at,
+            mid,
+            read,
+            instance,
+        });
+    }
+}
+
+/// A row kept by the scan: where its sort-key values are, message id and read state.
+#[derive(Debug, Clone, Copy)]
 struct Scanned {
-    keys: SortValues,
+    at: u32,
     mid: u64,
     read: bool,
     /// Multi-value instance number (0 without expansion).
@@ -1376,7 +1407,7 @@ fn cmp_keys(sort: &[SortKey], a: &[Option<PropVal>], b: &[Option<PropVal>]) -> s
 }
 
 /// The scan: the rows of the folder that satisfy the restriction, in sort order.
-fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
+fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
     let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| base_tag(k.tag)).collect();
     let inst_tag = instance_tag(spec);
     // The sort key that takes the row's single value of the instance column, if any.
@@ -1442,7 +1473,11 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     let folder_binds = [spec.folder as i64, i64::from(spec.associated)];
 
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
-    let mut kept: Vec<Scanned> = Vec::new();
+    let mut kept = Scan {
+        rows: Vec::new(),
+        keys: Vec::new(),
+        width: spec.sort.len(),
+    };
     // One message with the joined values it has: computed columns added, the restriction
     // tested, its row(s) kept.
     // The computed columns the sort keys and the restriction read.
@@ -1480,19 +1515,19 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
             // The row's values move into its sort keys (a key repeating an earlier key's
             // property takes a copy of that one).
             let mut values = row.values;
-            let mut keys: SortValues = Vec::with_capacity(spec.sort.len());
+            let first = kept.keys.len();
             for (j, k) in spec.sort.iter().enumerate() {
                 let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
-                    Some(p) => keys[p].clone(),
+                    Some(p) => kept.keys[first + p].clone(),
                     None => values
                         .iter()
                         .position(|(t, _)| t.id() == k.tag.id())
                         .map(|i| values.swap_remove(i).1),
                 };
-                keys.push(v);
+                kept.keys.push(v);
             }
-            kept.push(Scanned {
-                keys,
+            kept.rows.push(Scanned {
+                at: kept.rows.len() as u32,
                 mid,
                 read,
                 instance: 0,
@@ -1518,24 +1553,14 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
             if let Some(p) = inst_key {
                 k[p] = None;
             }
-            kept.push(Scanned {
-                keys: k,
-                mid,
-                read,
-                instance: 0,
-            });
+            kept.push(k, mid, read, 0);
         }
         for i in 0..n {
             let mut k = keys.clone();
             if let (Some(p), Some(v)) = (inst_key, mv) {
                 k[p] = mv_element(v, i);
             }
-            kept.push(Scanned {
-                keys: k,
-                mid,
-                read,
-                instance: i as u32,
-            });
+            kept.push(k, mid, read, i as u32);
         }
     };
 
@@ -1673,7 +1698,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
             );
         }
     }
-    let kept = sort_scanned(&spec.sort, kept);
+    sort_scanned(&spec.sort, &mut kept);
     Ok(kept)
 }
 
@@ -1682,29 +1707,30 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
 /// order as [`restriction::compare`] does (see [`sort_prefix`]), and a compact array of those
 /// prefixes is sorted: most comparisons are of two integers, and only rows whose prefixes cannot
 /// tell them apart compare their values.
-fn sort_scanned(sort: &[SortKey], mut kept: Vec<Scanned>) -> Vec<Scanned> {
+fn sort_scanned(sort: &[SortKey], kept: &mut Scan) {
     if sort.is_empty() {
-        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
-        return kept;
+        kept.rows.sort_unstable_by_key(|s| (s.mid, s.instance));
+        return;
     }
     let n = sort.len().min(2);
     // (prefix of key 0, prefix of key 1, bit i set: prefix i is the whole value, row index)
     let mut order: Vec<([u64; 2], [u64; 2], u8, u32)> =
-        (0..kept.len()).map(|i| ([0; 2], [0; 2], 0, i as u32)).collect();
+        (0..kept.rows.len()).map(|i| ([0; 2], [0; 2], 0, i as u32)).collect();
     for (i, k) in sort.iter().enumerate().take(n) {
         // A prefix orders only values of one kind: a column mixing kinds (which compare as
         // equal) compares values only.
         let mut kind = None;
         let uniform = kept
+            .rows
             .iter()
-            .filter_map(|s| s.keys[i].as_ref())
+            .filter_map(|s| kept.keys(s)[i].as_ref())
             .all(|v| match sort_prefix(v) {
                 Some(p) => *kind.get_or_insert(p.0) == p.0,
                 None => false,
             });
-        for (o, s) in order.iter_mut().zip(&kept) {
+        for (o, s) in order.iter_mut().zip(&kept.rows) {
             // Missing values first, then values (by prefix when there is one).
-            let (mut p, exact) = match &s.keys[i] {
+            let (mut p, exact) = match &kept.keys(s)[i] {
                 None => (0, true),
                 Some(v) if uniform => sort_prefix(v).map_or((1 << 127, false), |(_, p, exact)| (1 << 127 | p, exact)),
                 Some(_) => (1 << 127, false),
@@ -1722,9 +1748,9 @@ fn sort_scanned(sort: &[SortKey], mut kept: Vec<Scanned>) -> Vec<Scanned> {
         }
     }
     order.sort_unstable_by(|a, b| {
-        let (x, y) = (&kept[a.3 as usize], &kept[b.3 as usize]);
+        let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
         let tail = |from: usize| {
-            cmp_keys(&sort[from..], &x.keys[from..], &y.keys[from..])
+            cmp_keys(&sort[from..], &kept.keys(x)[from..], &kept.keys(y)[from..])
                 .then(x.mid.cmp(&y.mid))
                 .then(x.instance.cmp(&y.instance))
         };
@@ -1735,8 +1761,7 @@ fn sort_scanned(sort: &[SortKey], mut kept: Vec<Scanned>) -> Vec<Scanned> {
             _ => a.1.cmp(&b.1).then_with(|| tail(if a.2 & 2 != 0 { 2 } else { 1 })),
         })
     });
-    let mut slots: Vec<Option<Scanned>> = kept.into_iter().map(Some).collect();
-    order.iter().filter_map(|o| slots[o.3 as usize].take()).collect()
+    kept.rows = order.iter().map(|o| kept.rows[o.3 as usize]).collect();
 }
 
 /// A sort value's kind, a 127-bit prefix of it that orders as [`restriction::compare`] orders
