@@ -194,44 +194,13 @@ CREATE UNIQUE INDEX msgtime_rt_idx ON msgtime_index (folder_id, rcvtime, message
 CREATE UNIQUE INDEX msgtime_st_idx ON msgtime_index (folder_id, sndtime, message_id);
 ";
 
-/// A covering partial index of this implementation (Gromox has none like it) over the message
-/// properties content tables sort, restrict and categorize by most: one `(message_id,
-/// proptag, propval)` entry per such property, so a table over a folder reads those columns of
-/// all its messages in one short range scan, merged by message id with the folder's message
-/// rows, instead of one primary-key descent per message and column (`table.rs`). Ordered by
-/// message id, a delivery appends its entries to one page.
-pub const SORT_INDEX: &str = "msgprop_sort_index";
-
-/// The tags [`SORT_INDEX`] holds (string properties in both stored types): delivery and
-/// submit time, message flags, subject and sender name.
-pub const SORT_INDEX_TAGS: &[u32] = &[
-    0x0037_001E, // PR_SUBJECT_A
-    0x0037_001F, // PR_SUBJECT
-    0x0039_0040, // PR_CLIENT_SUBMIT_TIME
-    0x0C1A_001E, // PR_SENDER_NAME_A
-    0x0C1A_001F, // PR_SENDER_NAME
-    0x0E06_0040, // PR_MESSAGE_DELIVERY_TIME
-    0x0E07_0003, // PR_MESSAGE_FLAGS
-];
-
-/// The condition of [`SORT_INDEX`]: a query uses the partial index only when its WHERE
-/// clause holds this very term, so both are made here.
-pub fn sort_index_condition() -> String {
-    let tags: Vec<String> = SORT_INDEX_TAGS.iter().map(|t| t.to_string()).collect();
-    format!("proptag IN ({})", tags.join(","))
-}
-
 /// Creates every table of a private (`true`) or public store.
 pub fn create_tables(conn: &Connection, private: bool) -> rusqlite::Result<()> {
-    let mut sql = if private {
+    let sql = if private {
         [COMMON_HEAD, PRIVATE_FOLDERS, COMMON_BODY, PRIVATE_TAIL, MSGTIME].concat()
     } else {
         [COMMON_HEAD, PUBLIC_FOLDERS, COMMON_BODY, PUBLIC_TAIL, MSGTIME].concat()
     };
-    sql.push_str(&format!(
-        "CREATE INDEX {SORT_INDEX} ON message_properties(message_id, proptag, propval) WHERE {};\n",
-        sort_index_condition()
-    ));
     conn.execute_batch(&sql)
 }
 

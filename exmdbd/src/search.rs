@@ -319,17 +319,6 @@ const TRIGGER_NAMES: &[&str] = &[
 ];
 
 impl Store {
-    /// Whether the store has [`crate::schema::SORT_INDEX`] as this version defines it (stores
-    /// made before it, or by Gromox, lack it until `-U`).
-    pub(crate) fn has_sort_index(&self) -> Result<bool> {
-        let sql: Option<String> = self
-            .conn
-            .prepare_cached("SELECT sql FROM sqlite_master WHERE type='index' AND name=?1")?
-            .query_row([crate::schema::SORT_INDEX], |r| r.get(0))
-            .optional()?;
-        Ok(sql.is_some_and(|s| s.contains(&crate::schema::sort_index_condition())))
-    }
-
     /// Whether `folder` is a search folder (always false in a public store, which has none).
     pub fn is_search_folder(&self, folder: u64) -> Result<bool> {
         if !self.private {

@@ -1,10 +1,8 @@
 //! Content tables (MS-OXCTABL): a folder's messages restricted, sorted and paged.
 //!
 //! A [`ContentTable`] is built by one streaming SQL scan of the folder that reads only the
-//! properties the restriction and the sort keys need, plus the computed columns of
-//! [`computed`]: when all of them are in the sort index ([`crate::schema::SORT_INDEX`]), the
-//! folder's message rows merged by message id with range scans of that index; otherwise
-//! joined from `message_properties` per message. Each row is tested with the reference
+//! properties the restriction and the sort keys need (joined from `message_properties`, plus
+//! the computed columns of [`computed`]). Each row is tested with the reference
 //! evaluator ([`gromox_mapi::restriction`]) and kept as its sort key and message id; the sort
 //! orders integer prefixes of the keys first. The table then holds nothing but that ordered id
 //! list (plus the keys while sorting), so a 250,000-message folder costs a few megabytes; rows
@@ -1566,137 +1564,65 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
 
     let conn = store.conn();
     let stored: Vec<Vec<i64>> = joined.iter().map(|t| stored_tags(*t)).collect();
-    let indexed = stored
-        .iter()
-        .flatten()
-        .all(|t| crate::schema::SORT_INDEX_TAGS.contains(&(*t as u32)))
-        && store.has_sort_index()?;
-    if indexed {
-        // Every joined column is in the sort index: the folder's message rows, then one range
-        // scan of the index over their ids, merged by message id.
-        sql.push_str(from);
-        sql.push_str(filter);
-        let mut base: Vec<(u64, i64, bool, bool)> = Vec::new();
-        {
-            let mut st = conn.prepare(&sql)?;
-            let mut rows = st.query(params_from_iter(folder_binds.iter()))?;
-            while let Some(r) = rows.next()? {
-                base.push((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get(1)?,
-                    r.get::<_, i64>(2)? != 0,
-                    r.get::<_, i64>(3)? != 0,
+    let mut binds: Vec<i64> = Vec::new();
+    for i in 0..joined.len() {
+        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
+    }
+    sql.push_str(from);
+    for (i, st) in stored.iter().enumerate() {
+        // A String8 and a Unicode tag are adjacent: one range is one descent into the
+        // primary key where an IN list of two is two.
+        let (lo, hi) = (st.iter().min().copied(), st.iter().max().copied());
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if st.len() > 1 && hi - lo + 1 == st.len() as i64 => {
+                sql.push_str(&format!(
+                    " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id \
+                     AND p{i}.proptag BETWEEN ? AND ?"
                 ));
+                binds.extend([lo, hi]);
+            }
+            _ => {
+                let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
+                sql.push_str(&format!(
+                    " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
+                    marks.join(",")
+                ));
+                binds.extend(st);
             }
         }
-        base.sort_unstable_by_key(|b| b.0);
-        let wanted: Vec<String> = stored.iter().flatten().map(|t| t.to_string()).collect();
-        let mut props = if joined.is_empty() {
-            None
-        } else {
-            Some(conn.prepare(&format!(
-                "SELECT message_id, proptag, propval FROM message_properties INDEXED BY {} \
-                 WHERE {} AND message_id BETWEEN ?1 AND ?2 AND proptag IN ({})",
-                crate::schema::SORT_INDEX,
-                crate::schema::sort_index_condition(),
-                wanted.join(",")
-            ))?)
-        };
-        let next_prop = |rows: &mut Option<rusqlite::Rows<'_>>| -> Result<Option<(u64, PropTag, Option<TaggedVal>)>> {
-            let Some(rows) = rows.as_mut() else { return Ok(None) };
-            let Some(r) = rows.next()? else { return Ok(None) };
-            let mid = r.get::<_, i64>(0)? as u64;
-            let stag = PropTag(r.get::<_, i64>(1)? as u32);
-            Ok(Some((
-                mid,
-                stag,
-                crate::store::decode_row(store.dir(), stag, r.get_ref(2)?)?,
-            )))
-        };
-        // One range scan per run of message ids without a gap wider than MERGE_GAP (a folder's
-        // ids are mostly contiguous; a scan across a wide gap would read other folders' rows).
-        let mut start = 0;
-        while start < base.len() {
-            let mut end = start + 1;
-            while end < base.len() && base[end].0 - base[end - 1].0 <= MERGE_GAP {
-                end += 1;
-            }
-            let run = &base[start..end];
-            start = end;
-            let mut prop_rows = match props.as_mut() {
-                Some(st) => Some(st.query([run[0].0 as i64, run[run.len() - 1].0 as i64])?),
-                None => None,
-            };
-            // The index row the merge stands on: (message id, stored tag, decoded value).
-            let mut pending = next_prop(&mut prop_rows)?;
-            for &(mid, size, read, attach) in run {
-                let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
-                while let Some((pmid, stag, _)) = &pending {
-                    if *pmid > mid {
-                        break;
-                    }
-                    if *pmid == mid {
-                        // The lowest stored tag of a column wins (String8 before Unicode), as
-                        // in the joined scan.
-                        let col = stored.iter().position(|st| st.contains(&(stag.0 as i64)));
-                        if let (Some(c), Some((_, _, Some(tv)))) = (col, pending.take()) {
-                            if !values.iter().any(|(t, _)| *t == joined[c]) {
-                                values.push((joined[c], tv.val));
-                            }
-                        }
-                    }
-                    pending = next_prop(&mut prop_rows)?;
-                }
-                accept(mid, size, read, attach, values);
-            }
+    }
+    sql.push_str(filter);
+    binds.extend(folder_binds);
+    // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
+    // come together anyway, and an ORDER BY the index does not give would make SQLite copy
+    // every joined row into a sorter first. The order is made below.
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query(params_from_iter(binds.iter()))?;
+    let mut last_mid = None;
+    while let Some(r) = rows.next()? {
+        let mid = r.get::<_, i64>(0)? as u64;
+        // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
+        if last_mid == Some(mid) {
+            continue;
         }
-    } else {
-        let mut binds: Vec<i64> = Vec::new();
-        for i in 0..joined.len() {
-            sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
-        }
-        sql.push_str(from);
-        for (i, st) in stored.iter().enumerate() {
-            let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
-            sql.push_str(&format!(
-                " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
-                marks.join(",")
-            ));
-            binds.extend(st);
-        }
-        sql.push_str(filter);
-        binds.extend(folder_binds);
-        // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
-        // come together anyway, and an ORDER BY the index does not give would make SQLite copy
-        // every joined row into a sorter first. The order is made below.
-        let mut st = conn.prepare(&sql)?;
-        let mut rows = st.query(params_from_iter(binds.iter()))?;
-        let mut last_mid = None;
-        while let Some(r) = rows.next()? {
-            let mid = r.get::<_, i64>(0)? as u64;
-            // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
-            if last_mid == Some(mid) {
-                continue;
-            }
-            last_mid = Some(mid);
-            let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
-            for (i, t) in joined.iter().enumerate() {
-                let stored: Option<i64> = r.get(4 + 2 * i)?;
-                if let Some(stored) = stored {
-                    let stag = PropTag(stored as u32);
-                    if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
-                        values.push((*t, tv.val));
-                    }
+        last_mid = Some(mid);
+        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
+        for (i, t) in joined.iter().enumerate() {
+            let stored: Option<i64> = r.get(4 + 2 * i)?;
+            if let Some(stored) = stored {
+                let stag = PropTag(stored as u32);
+                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
+                    values.push((*t, tv.val));
                 }
             }
-            accept(
-                mid,
-                r.get(1)?,
-                r.get::<_, i64>(2)? != 0,
-                r.get::<_, i64>(3)? != 0,
-                values,
-            );
         }
+        accept(
+            mid,
+            r.get(1)?,
+            r.get::<_, i64>(2)? != 0,
+            r.get::<_, i64>(3)? != 0,
+            values,
+        );
     }
     sort_scanned(&spec.sort, &mut kept);
     Ok(kept)
@@ -1800,10 +1726,6 @@ fn sort_prefix(v: &PropVal) -> Option<(u8, u128, bool)> {
         _ => return None,
     })
 }
-
-/// Widest gap between two message ids of a folder that one range scan of the sort index
-/// crosses (ids in between belong to other folders or are gone); a wider gap starts a new scan.
-const MERGE_GAP: u64 = 16;
 
 /// A row's sort-key values (`None`: the row lacks the property).
 type SortValues = Vec<Option<PropVal>>;
