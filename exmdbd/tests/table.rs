@@ -900,7 +900,7 @@ fn sort_orders_as_compare_does_whatever_the_values() {
     add(&mut s, 7);
     s.delete_messages(&fillers[..30], true).unwrap();
     let by = |tag, descending| SortKey { tag, descending };
-    let specs = vec![
+    let specs = [
         TableSpec {
             sort: vec![by(PR_SUBJECT, false)],
             ..Default::default()
