@@ -2,10 +2,11 @@
 //!
 //! A [`ContentTable`] is built by one streaming SQL scan of the folder that reads only the
 //! properties the restriction and the sort keys need (joined from `message_properties`, plus
-//! the computed columns of [`computed`]); each row is tested with the reference evaluator
-//! ([`gromox_mapi::restriction`]) and kept as its sort key and message id. The table then
-//! holds nothing but that ordered id list (plus the keys while sorting), so a 250,000-message
-//! folder costs a few megabytes; rows are read only for the page a client asks for.
+//! the computed columns of [`computed`]). Each row is tested with the reference
+//! evaluator ([`gromox_mapi::restriction`]) and kept as its sort key and message id; the sort
+//! orders integer prefixes of the keys first. The table then holds nothing but that ordered id
+//! list (plus the keys while sorting), so a 250,000-message folder costs a few megabytes; rows
+//! are read only for the page a client asks for.
 //!
 //! Operations follow MS-OXCTABL §3.2.5: query rows forward and backward from the cursor
 //! (`RopQueryRows`), seek from the beginning, current row or end (`RopSeekRow`), seek by
@@ -532,7 +533,7 @@ impl ContentTable {
         let at = self.rows.get(self.nav.cursor).copied();
         let scanned = scan(store, &self.spec)?;
         match self.cat.as_mut() {
-            None => self.rows = scanned.into_iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
+            None => self.rows = scanned.rows.iter().map(|s| leaf_key(s.mid, s.instance)).collect(),
             Some(cat) => {
                 let levels = self.spec.categories.min(self.spec.sort.len());
                 cat.build(&scanned, levels, self.spec.expanded);
@@ -1267,19 +1268,20 @@ fn same_value(a: &Option<PropVal>, b: &Option<PropVal>) -> bool {
 impl Categories {
     /// Group the sorted rows: a header per distinct value of each category level before its
     /// members, with member and unread counts.
-    fn build(&mut self, rows: &[Scanned], levels: usize, expanded_levels: usize) {
-        self.all = Vec::with_capacity(rows.len() + rows.len() / 8);
+    fn build(&mut self, scanned: &Scan, levels: usize, expanded_levels: usize) {
+        self.all = Vec::with_capacity(scanned.rows.len() + scanned.rows.len() / 8);
         self.headers.clear();
         let mut open: Vec<u64> = Vec::with_capacity(levels);
-        let mut prev: Option<&SortValues> = None;
-        for s in rows {
+        let mut prev: Option<&[Option<PropVal>]> = None;
+        for s in &scanned.rows {
+            let keys = scanned.keys(s);
             let first_new = match prev {
                 None => 0,
-                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &s.keys[l])).unwrap_or(levels),
+                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &keys[l])).unwrap_or(levels),
             };
             open.truncate(first_new);
             for l in first_new..levels {
-                let values = s.keys[..=l].to_vec();
+                let values = keys[..=l].to_vec();
                 let key = category_key(&values);
                 let next = &mut self.next_id;
                 let id = *self.ids.entry(key.clone()).or_insert_with(|| {
@@ -1308,7 +1310,7 @@ impl Categories {
                 }
             }
             self.all.push(leaf_key(s.mid, s.instance));
-            prev = Some(&s.keys);
+            prev = Some(keys);
         }
         // Categories that no longer exist forget their state.
         let live: std::collections::HashSet<&Vec<u8>> = self.headers.values().map(|h| &h.key).collect();
@@ -1346,9 +1348,39 @@ impl Categories {
     }
 }
 
-/// A row kept by the scan: its sort-key values, message id and read state.
+/// The rows a scan kept, in table order once sorted, and their sort-key values side by side
+/// (one allocation for all of them, not one per row).
+struct Scan {
+    rows: Vec<Scanned>,
+    /// `width` values per row, row `Scanned::at` at `at * width`.
+    keys: Vec<Option<PropVal>>,
+    width: usize,
+}
+
+impl Scan {
+    /// A row's sort-key values.
+    fn keys(&self, s: &Scanned) -> &[Option<PropVal>] {
+        let at = s.at as usize * self.width;
+        &self.keys[at..at + self.width]
+    }
+
+    /// A row with the sort-key values `keys` (`width` of them).
+    fn push(&mut self, keys: impl IntoIterator<Item = Option<PropVal>>, mid: u64, read: bool, instance: u32) {
+        let at = self.rows.len() as u32;
+        self.keys.extend(keys);
+        self.rows.push(Scanned {
+            at,
+            mid,
+            read,
+            instance,
+        });
+    }
+}
+
+/// A row kept by the scan: where its sort-key values are, message id and read state.
+#[derive(Debug, Clone, Copy)]
 struct Scanned {
-    keys: SortValues,
+    at: u32,
     mid: u64,
     read: bool,
     /// Multi-value instance number (0 without expansion).
@@ -1356,7 +1388,7 @@ struct Scanned {
 }
 
 /// Orders two rows' sort-key values by `sort` (missing values first when ascending).
-fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Ordering {
+fn cmp_keys(sort: &[SortKey], a: &[Option<PropVal>], b: &[Option<PropVal>]) -> std::cmp::Ordering {
     for (i, k) in sort.iter().enumerate() {
         let o = match (&a[i], &b[i]) {
             (None, None) => std::cmp::Ordering::Equal,
@@ -1373,7 +1405,7 @@ fn cmp_keys(sort: &[SortKey], a: &SortValues, b: &SortValues) -> std::cmp::Order
 }
 
 /// The scan: the rows of the folder that satisfy the restriction, in sort order.
-fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
+fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
     let mut tags: Vec<PropTag> = spec.sort.iter().map(|k| base_tag(k.tag)).collect();
     let inst_tag = instance_tag(spec);
     // The sort key that takes the row's single value of the instance column, if any.
@@ -1420,65 +1452,39 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
     } else {
         sql.push_str(", 0");
     }
-    let mut binds: Vec<i64> = Vec::new();
-    for i in 0..joined.len() {
-        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
-    }
     // A search folder lists its `search_result` rows (crate::search), a folder its messages.
     let search = store.is_search_folder(spec.folder)?;
     if search {
         store.search_flush()?;
-        sql.push_str(" FROM search_result s JOIN messages m ON m.message_id=s.message_id");
+    }
+    let (from, filter) = if search {
+        (
+            " FROM search_result s JOIN messages m ON m.message_id=s.message_id",
+            " WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?",
+        )
     } else {
-        sql.push_str(" FROM messages m");
-    }
-    for (i, t) in joined.iter().enumerate() {
-        let st = stored_tags(*t);
-        let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
-        sql.push_str(&format!(
-            " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
-            marks.join(",")
-        ));
-        binds.extend(st);
-    }
-    if search {
-        sql.push_str(" WHERE s.folder_id=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
-    } else {
-        sql.push_str(" WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?");
-    }
-    binds.push(spec.folder as i64);
-    binds.push(i64::from(spec.associated));
-    // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
-    // come together anyway, and an ORDER BY the index does not give would make SQLite copy
-    // every joined row into a sorter first. The order is made below.
+        (
+            " FROM messages m",
+            " WHERE m.parent_fid=? AND m.is_deleted=0 AND COALESCE(m.is_associated,0)=?",
+        )
+    };
+    let folder_binds = [spec.folder as i64, i64::from(spec.associated)];
 
-    let conn = store.conn();
-    let mut st = conn.prepare(&sql)?;
-    let mut rows = st.query(params_from_iter(binds.iter()))?;
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
-    let mut kept: Vec<Scanned> = Vec::new();
-    let mut last_mid = None;
-    while let Some(r) = rows.next()? {
-        let mid = r.get::<_, i64>(0)? as u64;
-        // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
-        if last_mid == Some(mid) {
-            continue;
-        }
-        last_mid = Some(mid);
-        let size: i64 = r.get(1)?;
-        let read = r.get::<_, i64>(2)? != 0;
-        let attach = r.get::<_, i64>(3)? != 0;
-        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 4);
-        for (i, t) in joined.iter().enumerate() {
-            let stored: Option<i64> = r.get(4 + 2 * i)?;
-            if let Some(stored) = stored {
-                let stag = PropTag(stored as u32);
-                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
-                    values.push((*t, tv.val));
-                }
-            }
-        }
-        for t in [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH] {
+    let mut kept = Scan {
+        rows: Vec::new(),
+        keys: Vec::new(),
+        width: spec.sort.len(),
+    };
+    // One message with the joined values it has: computed columns added, the restriction
+    // tested, its row(s) kept.
+    // The computed columns the sort keys and the restriction read.
+    let computed_cols: Vec<PropTag> = [PR_MID, PR_MESSAGE_SIZE, PR_READ, PR_HASATTACH]
+        .into_iter()
+        .filter(|c| all.iter().any(|t| t.id() == c.id()))
+        .collect();
+    let mut accept = |mid: u64, size: i64, read: bool, attach: bool, mut values: Vec<(PropTag, PropVal)>| {
+        for &t in &computed_cols {
             values.push((t, computed_value(t, mid, size, read, attach, None)));
         }
         if let Some(col) = flags_col {
@@ -1500,9 +1506,32 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
         };
         if let Some(m) = matcher.as_mut() {
             if !m.matches(&row) {
-                continue;
+                return;
             }
         }
+        let Some(it) = inst_tag else {
+            // The row's values move into its sort keys (a key repeating an earlier key's
+            // property takes a copy of that one).
+            let mut values = row.values;
+            let first = kept.keys.len();
+            for (j, k) in spec.sort.iter().enumerate() {
+                let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
+                    Some(p) => kept.keys[first + p].clone(),
+                    None => values
+                        .iter()
+                        .position(|(t, _)| t.id() == k.tag.id())
+                        .map(|i| values.swap_remove(i).1),
+                };
+                kept.keys.push(v);
+            }
+            kept.rows.push(Scanned {
+                at: kept.rows.len() as u32,
+                mid,
+                read,
+                instance: 0,
+            });
+            return;
+        };
         let keys: SortValues = spec
             .sort
             .iter()
@@ -1513,15 +1542,6 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
                     .map(|(_, v)| v.clone())
             })
             .collect();
-        let Some(it) = inst_tag else {
-            kept.push(Scanned {
-                keys,
-                mid,
-                read,
-                instance: 0,
-            });
-            continue;
-        };
         // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
         // holding that value; no value: one row with the column empty.
         let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
@@ -1531,36 +1551,180 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Vec<Scanned>> {
             if let Some(p) = inst_key {
                 k[p] = None;
             }
-            kept.push(Scanned {
-                keys: k,
-                mid,
-                read,
-                instance: 0,
-            });
+            kept.push(k, mid, read, 0);
         }
         for i in 0..n {
             let mut k = keys.clone();
             if let (Some(p), Some(v)) = (inst_key, mv) {
                 k[p] = mv_element(v, i);
             }
-            kept.push(Scanned {
-                keys: k,
-                mid,
-                read,
-                instance: i as u32,
-            });
+            kept.push(k, mid, read, i as u32);
+        }
+    };
+
+    let conn = store.conn();
+    let stored: Vec<Vec<i64>> = joined.iter().map(|t| stored_tags(*t)).collect();
+    let mut binds: Vec<i64> = Vec::new();
+    for i in 0..joined.len() {
+        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
+    }
+    sql.push_str(from);
+    for (i, st) in stored.iter().enumerate() {
+        // A String8 and a Unicode tag are adjacent: one range is one descent into the
+        // primary key where an IN list of two is two.
+        let (lo, hi) = (st.iter().min().copied(), st.iter().max().copied());
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if st.len() > 1 && hi - lo + 1 == st.len() as i64 => {
+                sql.push_str(&format!(
+                    " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id \
+                     AND p{i}.proptag BETWEEN ? AND ?"
+                ));
+                binds.extend([lo, hi]);
+            }
+            _ => {
+                let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
+                sql.push_str(&format!(
+                    " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
+                    marks.join(",")
+                ));
+                binds.extend(st);
+            }
         }
     }
-    if spec.sort.is_empty() {
-        kept.sort_unstable_by_key(|s| (s.mid, s.instance));
-    } else {
-        kept.sort_by(|a, b| {
-            cmp_keys(&spec.sort, &a.keys, &b.keys)
-                .then(a.mid.cmp(&b.mid))
-                .then(a.instance.cmp(&b.instance))
-        });
+    sql.push_str(filter);
+    binds.extend(folder_binds);
+    // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
+    // come together anyway, and an ORDER BY the index does not give would make SQLite copy
+    // every joined row into a sorter first. The order is made below.
+    let mut st = conn.prepare(&sql)?;
+    let mut rows = st.query(params_from_iter(binds.iter()))?;
+    let mut last_mid = None;
+    while let Some(r) = rows.next()? {
+        let mid = r.get::<_, i64>(0)? as u64;
+        // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
+        if last_mid == Some(mid) {
+            continue;
+        }
+        last_mid = Some(mid);
+        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
+        for (i, t) in joined.iter().enumerate() {
+            let stored: Option<i64> = r.get(4 + 2 * i)?;
+            if let Some(stored) = stored {
+                let stag = PropTag(stored as u32);
+                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
+                    values.push((*t, tv.val));
+                }
+            }
+        }
+        accept(
+            mid,
+            r.get(1)?,
+            r.get::<_, i64>(2)? != 0,
+            r.get::<_, i64>(3)? != 0,
+            values,
+        );
     }
+    sort_scanned(&spec.sort, &mut kept);
     Ok(kept)
+}
+
+/// Orders rows by `sort`, ties by message id and instance (a total order, so an unstable sort
+/// gives the one result). The values of the first two keys are first reduced to prefixes that
+/// order as [`restriction::compare`] does (see [`sort_prefix`]), and a compact array of those
+/// prefixes is sorted: most comparisons are of two integers, and only rows whose prefixes cannot
+/// tell them apart compare their values.
+fn sort_scanned(sort: &[SortKey], kept: &mut Scan) {
+    if sort.is_empty() {
+        kept.rows.sort_unstable_by_key(|s| (s.mid, s.instance));
+        return;
+    }
+    let n = sort.len().min(2);
+    // (prefix of key 0, prefix of key 1, bit i set: prefix i is the whole value, row index)
+    let mut order: Vec<([u64; 2], [u64; 2], u8, u32)> =
+        (0..kept.rows.len()).map(|i| ([0; 2], [0; 2], 0, i as u32)).collect();
+    for (i, k) in sort.iter().enumerate().take(n) {
+        // A prefix orders only values of one kind: a column mixing kinds (which compare as
+        // equal) compares values only.
+        let mut kind = None;
+        let uniform = kept
+            .rows
+            .iter()
+            .filter_map(|s| kept.keys(s)[i].as_ref())
+            .all(|v| match sort_prefix(v) {
+                Some(p) => *kind.get_or_insert(p.0) == p.0,
+                None => false,
+            });
+        for (o, s) in order.iter_mut().zip(&kept.rows) {
+            // Missing values first, then values (by prefix when there is one).
+            let (mut p, exact) = match &kept.keys(s)[i] {
+                None => (0, true),
+                Some(v) if uniform => sort_prefix(v).map_or((1 << 127, false), |(_, p, exact)| (1 << 127 | p, exact)),
+                Some(_) => (1 << 127, false),
+            };
+            if k.descending {
+                p = !p;
+            }
+            let p = [(p >> 64) as u64, p as u64];
+            if i == 0 {
+                o.0 = p;
+            } else {
+                o.1 = p;
+            }
+            o.2 |= u8::from(exact) << i;
+        }
+    }
+    order.sort_unstable_by(|a, b| {
+        let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
+        let tail = |from: usize| {
+            cmp_keys(&sort[from..], &kept.keys(x)[from..], &kept.keys(y)[from..])
+                .then(x.mid.cmp(&y.mid))
+                .then(x.instance.cmp(&y.instance))
+        };
+        // Equal prefixes: equal values when exact, else the values decide from that key on.
+        a.0.cmp(&b.0).then_with(|| match a.2 & 1 {
+            0 => tail(0),
+            _ if n < 2 => tail(1),
+            _ => a.1.cmp(&b.1).then_with(|| tail(if a.2 & 2 != 0 { 2 } else { 1 })),
+        })
+    });
+    kept.rows = order.iter().map(|o| kept.rows[o.3 as usize]).collect();
+}
+
+/// A sort value's kind, a 127-bit prefix of it that orders as [`restriction::compare`] orders
+/// two values of that kind (a smaller prefix: a smaller value), and whether the prefix is the
+/// whole value (equal prefixes: equal values). `None`: no such prefix (floats, binaries,
+/// multi-valued values).
+fn sort_prefix(v: &PropVal) -> Option<(u8, u128, bool)> {
+    use PropVal as V;
+    let int = |x: i64| u128::from((x as u64) ^ (1 << 63)) << 56;
+    Some(match v {
+        V::I2(x) => (1, int(i64::from(*x)), true),
+        V::I4(x) => (1, int(i64::from(*x)), true),
+        V::I8(x) => (1, int(*x), true),
+        V::Currency(x) => (2, int(*x), true),
+        V::SysTime(x) => (3, u128::from(*x) << 56, true),
+        V::Boolean(x) => (4, u128::from(*x), true),
+        V::Error(x) => (5, u128::from(*x), true),
+        V::String8(x) | V::Unicode(x) => {
+            // compare() orders strings by their bytes after restriction's case folding
+            // (lowercase when the string has an uppercase letter). The first 14 folded bytes
+            // (a shorter string's missing bytes 0, below any byte that follows), then the
+            // length up to 15: strings that agree on 14 bytes and are no longer are equal but
+            // for trailing NULs, and then the shorter one is the smaller.
+            let folded: Cow<'_, str> = if !x.is_ascii() && x.chars().any(|c| c.is_uppercase()) {
+                Cow::Owned(x.to_lowercase())
+            } else {
+                Cow::Borrowed(x)
+            };
+            let mut b = [0u8; 16];
+            for (d, c) in b[1..15].iter_mut().zip(folded.bytes()) {
+                *d = c.to_ascii_lowercase();
+            }
+            b[15] = folded.len().min(15) as u8;
+            (6, u128::from_be_bytes(b), folded.len() <= 14)
+        }
+        _ => return None,
+    })
 }
 
 /// A row's sort-key values (`None`: the row lacks the property).

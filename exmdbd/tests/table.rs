@@ -836,3 +836,157 @@ fn table_notifications_for_multi_value_rows_and_search_folders() {
     );
     assert_eq!(st.mids(), vec![b]);
 }
+
+/// A table's order is the one `restriction::compare` defines (missing values first, ties by
+/// message id) whatever the values — mixed case, non-ASCII, strings sharing a long prefix or
+/// differing by trailing NULs, a String8 copy next to the Unicode value, missing and equal
+/// values — although the sort compares integer prefixes of the keys first; and a reload gives
+/// the same rows.
+#[test]
+fn sort_orders_as_compare_does_whatever_the_values() {
+    use gromox_mapi::tags::PR_SENDER_NAME;
+    let (_d, mut s) = store();
+    let other = s.create_folder(INBOX, "other", None).unwrap();
+    let subjects = [
+        Some("Zeta"),
+        Some("alpha"),
+        Some("Alpha"),
+        Some("ÄRGER über alles"),
+        Some("ärger"),
+        Some("a very long subject line 1"),
+        Some("a very long subject line 2"),
+        Some("A VERY LONG SUBJECT LINE 10"),
+        Some("exactly14bytes"),
+        Some("exactly14bytes\0"),
+        Some("exactly15bytes!"),
+        None,
+        Some(""),
+        Some("report"),
+        Some("REPORT two"),
+    ];
+    let mut deleted = None;
+    for (i, subject) in subjects.iter().enumerate() {
+        for folder in [INBOX, other] {
+            let mut c = MessageContent::default();
+            if let Some(x) = subject {
+                c.set(PR_SUBJECT, PropVal::Unicode(x.to_string()));
+            }
+            if i % 4 != 3 {
+                c.set(
+                    PR_MESSAGE_DELIVERY_TIME,
+                    PropVal::SysTime(133_000_000_000_000_000 + (i as u64 % 5) * 600_000_000),
+                );
+            }
+            c.set(PR_SENDER_NAME, PropVal::Unicode(format!("Sender {}", i % 3)));
+            c.set(PR_MESSAGE_FLAGS, PropVal::I4((i % 2) as i32));
+            let mid = s.create_message(folder, &c, false).unwrap();
+            if folder == INBOX && i == 2 {
+                deleted = Some(mid);
+            }
+            if folder == INBOX && i == 1 {
+                // A String8 copy of the subject next to the Unicode one.
+                s.conn()
+                    .execute(
+                        "INSERT INTO message_properties (message_id, proptag, propval) VALUES (?1, ?2, 'alpha8')",
+                        rusqlite::params![mid as i64, 0x0037_001E_i64],
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    s.delete_messages(&[deleted.unwrap()], false).unwrap();
+    // Hard-deleted messages between the others.
+    let fillers: Vec<u64> = (0..40).map(|i| add(&mut s, i)).collect();
+    add(&mut s, 7);
+    s.delete_messages(&fillers[..30], true).unwrap();
+    let by = |tag, descending| SortKey { tag, descending };
+    let specs = [
+        TableSpec {
+            sort: vec![by(PR_SUBJECT, false)],
+            ..Default::default()
+        },
+        TableSpec {
+            sort: vec![by(PR_SUBJECT, true), by(PR_MESSAGE_DELIVERY_TIME, false)],
+            ..Default::default()
+        },
+        TableSpec {
+            sort: vec![by(PR_MESSAGE_DELIVERY_TIME, true), by(PR_SUBJECT, false)],
+            restriction: Some(report_restriction()),
+            ..Default::default()
+        },
+        TableSpec {
+            sort: vec![by(PR_MESSAGE_DELIVERY_TIME, false)],
+            restriction: Some(Restriction::BitMask {
+                nonzero: false,
+                tag: PR_MESSAGE_FLAGS,
+                mask: 1,
+            }),
+            ..Default::default()
+        },
+        TableSpec {
+            sort: vec![by(PR_SENDER_NAME, false), by(PR_MESSAGE_DELIVERY_TIME, true)],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+        TableSpec {
+            sort: vec![by(PR_MID, true)],
+            restriction: Some(Restriction::Exist(PR_MESSAGE_DELIVERY_TIME)),
+            ..Default::default()
+        },
+    ];
+    let columns = [PR_MID, PR_SUBJECT, PR_MESSAGE_DELIVERY_TIME, PR_SENDER_NAME];
+    let load_all = |s: &Store| -> Vec<Vec<Vec<Option<PropVal>>>> {
+        specs
+            .iter()
+            .map(|spec| {
+                let mut t = ContentTable::load(
+                    s,
+                    TableSpec {
+                        folder: INBOX,
+                        ..spec.clone()
+                    },
+                )
+                .unwrap();
+                t.query_rows(s, &columns, 1000, true, false).unwrap()
+            })
+            .collect()
+    };
+    let indexed = load_all(&s);
+    // Flat tables: each row follows the previous one in compare()'s order.
+    for (spec, rows) in specs.iter().zip(&indexed) {
+        assert!(!rows.is_empty());
+        if spec.categories > 0 {
+            continue;
+        }
+        let value = |row: &[Option<PropVal>], tag: PropTag| {
+            let c = columns.iter().position(|t| t.id() == tag.id()).unwrap();
+            row[c].clone()
+        };
+        for w in rows.windows(2) {
+            let mut o = std::cmp::Ordering::Equal;
+            for k in &spec.sort {
+                let (a, b) = (value(&w[0], k.tag), value(&w[1], k.tag));
+                o = match (&a, &b) {
+                    (None, None) => std::cmp::Ordering::Equal,
+                    (None, Some(_)) => std::cmp::Ordering::Less,
+                    (Some(_), None) => std::cmp::Ordering::Greater,
+                    (Some(x), Some(y)) => gromox_mapi::restriction::compare(x, y).unwrap(),
+                };
+                if k.descending {
+                    o = o.reverse();
+                }
+                if o != std::cmp::Ordering::Equal {
+                    break;
+                }
+            }
+            if o == std::cmp::Ordering::Equal {
+                o = value(&w[0], PR_MID)
+                    .and_then(|v| v.as_i64())
+                    .cmp(&value(&w[1], PR_MID).and_then(|v| v.as_i64()));
+            }
+            assert_eq!(o, std::cmp::Ordering::Less, "{:?} before {:?}", w[0], w[1]);
+        }
+    }
+    assert_eq!(load_all(&s), indexed);
+}
