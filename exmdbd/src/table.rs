@@ -31,7 +31,8 @@
 //! expands each message into one row per value; the instance column (and sort key, and
 //! category) shows that one value, PR_INSTANCE_NUM is the value's index, and a message without
 //! a value is one row with the column empty. A row stays one `u64` key: the message id (48
-//! bits) with the instance number above it. Restrictions test the whole message.
+//! bits) with the instance number above it. A restriction naming the instance column with the
+//! MV_INSTANCE bit tests each row's one value; other restrictions test the whole message.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -134,6 +135,20 @@ fn mv_element(v: &PropVal, i: usize) -> Option<PropVal> {
         V::MvBinary(x) => V::Binary(x.get(i)?.clone()),
         _ => return None,
     })
+}
+
+/// Whether the table's restriction reads its multi-value instance column with the
+/// MV_INSTANCE bit: then it tests each row's single value (MS-OXCTABL §2.2.1.1: the column
+/// holds one value per row) instead of the message's whole multi-valued property (any value).
+fn restricts_instances(spec: &TableSpec) -> bool {
+    match (instance_tag(spec), &spec.restriction) {
+        (Some(it), Some(r)) => {
+            let mut rt = Vec::new();
+            restriction_tags(r, &mut rt);
+            rt.iter().any(|t| t.id() == it.id() && t.0 & MV_INSTANCE != 0)
+        }
+        _ => false,
+    }
 }
 
 /// The multi-valued property a table expands on: [`TableSpec::mv_instance`], else the first
@@ -969,7 +984,8 @@ impl ContentTable {
         if !member {
             return Ok(Vec::new());
         }
-        if let Some(r) = &self.spec.restriction {
+        let per_instance = restricts_instances(&self.spec);
+        if let Some(r) = self.spec.restriction.as_ref().filter(|_| !per_instance) {
             if !message_matches(store, mid, r) {
                 return Ok(Vec::new());
             }
@@ -986,7 +1002,11 @@ impl ContentTable {
         let inst_key = self.spec.sort.iter().position(|k| is_mv_instance(k.tag));
         let mv = read_prop(store, mid, it)?;
         let n = mv.as_ref().map_or(0, mv_len).min(MAX_INSTANCES);
+        let restriction = self.spec.restriction.as_ref().filter(|_| per_instance);
         if n == 0 {
+            if restriction.is_some_and(|r| !message_matches(store, mid, r)) {
+                return Ok(Vec::new());
+            }
             let mut k = keys;
             if let Some(p) = inst_key {
                 k[p] = None;
@@ -994,6 +1014,19 @@ impl ContentTable {
             return Ok(vec![(k, 0)]);
         }
         Ok((0..n)
+            .filter(|&i| {
+                let (Some(r), Some(v)) = (restriction, mv.as_ref()) else {
+                    return true;
+                };
+                // The row as it shows: the instance column holds its one value.
+                let row = ScanRow {
+                    store,
+                    mid,
+                    values: mv_element(v, i).map(|e| (it, e)).into_iter().collect(),
+                    looked_up: &[],
+                };
+                Matcher::new(r).matches(&row)
+            })
             .map(|i| {
                 let mut k = keys.clone();
                 if let (Some(p), Some(v)) = (inst_key, mv.as_ref()) {
@@ -1471,6 +1504,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
     let folder_binds = [spec.folder as i64, i64::from(spec.associated)];
 
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
+    let per_instance = restricts_instances(spec);
     let mut kept = Scan {
         rows: Vec::new(),
         keys: Vec::new(),
@@ -1504,7 +1538,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
             values,
             looked_up: &joined,
         };
-        if let Some(m) = matcher.as_mut() {
+        if let Some(m) = matcher.as_mut().filter(|_| !per_instance) {
             if !m.matches(&row) {
                 return;
             }
@@ -1547,6 +1581,11 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
         let n = mv.map_or(0, mv_len).min(MAX_INSTANCES);
         if n == 0 {
+            if let Some(m) = matcher.as_mut().filter(|_| per_instance) {
+                if !m.matches(&row) {
+                    return;
+                }
+            }
             let mut k = keys.clone();
             if let Some(p) = inst_key {
                 k[p] = None;
@@ -1554,6 +1593,26 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
             kept.push(k, mid, read, 0);
         }
         for i in 0..n {
+            if let (Some(m), Some(v)) = (matcher.as_mut().filter(|_| per_instance), mv) {
+                // The row as it shows: the instance column holds its one value.
+                let values = row
+                    .values
+                    .iter()
+                    .map(|(t, x)| match (t.id() == it.id(), mv_element(v, i)) {
+                        (true, Some(e)) => (*t, e),
+                        _ => (*t, x.clone()),
+                    })
+                    .collect();
+                let one = ScanRow {
+                    store,
+                    mid,
+                    values,
+                    looked_up: &joined,
+                };
+                if !m.matches(&one) {
+                    continue;
+                }
+            }
             let mut k = keys.clone();
             if let (Some(p), Some(v)) = (inst_key, mv) {
                 k[p] = mv_element(v, i);

@@ -990,3 +990,77 @@ fn sort_orders_as_compare_does_whatever_the_values() {
     }
     assert_eq!(load_all(&s), indexed);
 }
+
+/// A restriction on the multi-value instance column tests each row's one value (MS-OXCTABL
+/// §2.2.1.1), in the scan and when a change is applied; a restriction on another column keeps
+/// every instance row of a matching message.
+#[test]
+fn restrictions_on_the_instance_column_test_each_row() {
+    use exmdbd::table::MV_INSTANCE;
+    let (_d, mut s) = store();
+    let kw = keywords_tag(&mut s);
+    let kwi = PropTag(kw.0 | MV_INSTANCE);
+    let both = with_keywords(&mut s, "both", kw, &["Work", "Home"]);
+    let work = with_keywords(&mut s, "work only", kw, &["Work"]);
+    with_keywords(&mut s, "no keywords", kw, &[]);
+    let has_work = Restriction::Content {
+        level: FuzzyLevel::Substring,
+        flags: FL_IGNORECASE,
+        tag: kwi,
+        value: TaggedVal::new(PropTag(kw.0 & !0x1000 & !MV_INSTANCE), PropVal::Unicode("work".into())),
+    };
+    let spec = |restriction: Restriction| TableSpec {
+        folder: INBOX,
+        restriction: Some(restriction),
+        sort: vec![
+            SortKey {
+                tag: kwi,
+                descending: false,
+            },
+            SortKey {
+                tag: PR_SUBJECT,
+                descending: false,
+            },
+        ],
+        ..Default::default()
+    };
+    let events = s.notifier().subscribe();
+    let mut t = ContentTable::load(&s, spec(has_work.clone())).unwrap();
+    // "both" keeps only its Work row; its Home row does not match.
+    assert_eq!(t.leaf_rows(), vec![(both, 0), (work, 0)]);
+    let rows = t.query_rows(&s, &[kwi], 10, true, true).unwrap();
+    assert!(
+        rows.iter().all(|r| r[0] == Some(PropVal::Unicode("Work".into()))),
+        "{rows:?}"
+    );
+    // Without the bit in the restriction's tag the whole property is tested (any value):
+    // every row of "both".
+    let mut plain = has_work.clone();
+    if let Restriction::Content { tag, .. } = &mut plain {
+        *tag = kw;
+    }
+    assert_eq!(
+        ContentTable::load(&s, spec(plain)).unwrap().leaf_rows(),
+        vec![(both, 1), (both, 0), (work, 0)]
+    );
+    // A restriction on another column: every instance row of the matching message.
+    let subject_both = Restriction::Content {
+        level: FuzzyLevel::FullString,
+        flags: 0,
+        tag: PR_SUBJECT,
+        value: TaggedVal::new(PR_SUBJECT, PropVal::Unicode("both".into())),
+    };
+    assert_eq!(
+        ContentTable::load(&s, spec(subject_both)).unwrap().leaf_rows(),
+        vec![(both, 1), (both, 0)]
+    );
+    // Applied incrementally: a new message with Play and Work adds its Work row only.
+    while events.try_recv().is_ok() {}
+    let play = with_keywords(&mut s, "play", kw, &["Play", "Work"]);
+    let mut added = Vec::new();
+    for e in events.try_iter() {
+        added.extend(t.apply(&s, &e).unwrap());
+    }
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(t.leaf_rows(), vec![(both, 0), (play, 1), (work, 0)]);
+}
