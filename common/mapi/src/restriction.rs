@@ -876,6 +876,15 @@ fn lower(s: &str) -> Cow<'_, str> {
 fn content(v: &PropVal, needle: &PropVal, level: FuzzyLevel, flags: u16) -> bool {
     let fold = flags & (FL_IGNORECASE | FL_IGNORENONSPACE | FL_LOOSE) != 0;
     let text = |hay: &str, n: &str| {
+        if fold && hay.is_ascii() && n.is_ascii() {
+            // ASCII: the same answer as lowercasing both, without allocating per value.
+            let (h, n) = (hay.as_bytes(), n.as_bytes());
+            return match level {
+                FuzzyLevel::FullString => h.eq_ignore_ascii_case(n),
+                FuzzyLevel::Substring => n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)),
+                FuzzyLevel::Prefix => h.get(..n.len()).is_some_and(|p| p.eq_ignore_ascii_case(n)),
+            };
+        }
         let (h, n) = if fold {
             (lower(hay), lower(n))
         } else {
@@ -1099,6 +1108,35 @@ mod tests {
             let b = encode(r, wide);
             assert_eq!(decode(&b, wide).as_ref(), Ok(r), "wide={wide}");
         }
+    }
+
+    #[test]
+    fn content_case_folding_ascii_and_beyond() {
+        use FuzzyLevel::*;
+        let u = |v: &str| PropVal::Unicode(v.into());
+        let hay = u("Re: Quarterly REPORT");
+        for (level, needle, want) in [
+            (Substring, "report", true),
+            (Substring, "ly rep", true),
+            (Substring, "", true),
+            (Substring, "reports", false),
+            (Prefix, "re: q", true),
+            (Prefix, "Re: Quarterly REPORT and more", false),
+            (FullString, "re: quarterly report", true),
+            (FullString, "re: quarterly", false),
+        ] {
+            assert_eq!(
+                super::content(&hay, &u(needle), level, FL_IGNORECASE),
+                want,
+                "{level:?} {needle}"
+            );
+        }
+        assert!(!super::content(&hay, &u("report"), Substring, 0));
+        // Beyond ASCII the values are lowercased (Unicode case folding).
+        let hay = u("Größe ÄRGER");
+        assert!(super::content(&hay, &u("ärger"), Substring, FL_IGNORECASE));
+        assert!(super::content(&u("ÄRGER"), &u("ärger"), FullString, FL_IGNORECASE));
+        assert!(!super::content(&u("ÄRGER"), &u("ärger"), FullString, 0));
     }
 
     #[test]
