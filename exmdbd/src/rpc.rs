@@ -714,6 +714,35 @@ impl ExmdbServer {
                     rows: n32(t.row_count()),
                 }
             }
+            Call::LocateRow {
+                table,
+                inst_id,
+                inst_num,
+            } => Response::Found(
+                match tables.get(&path, table)? {
+                    AnyTable::Content(t) => t.locate(inst_id, inst_num),
+                    AnyTable::Hierarchy(t) => t.locate(inst_id),
+                }
+                .map(n32),
+            ),
+            Call::ReadTableRow {
+                table,
+                columns,
+                inst_id,
+                inst_num,
+            } => {
+                let t = tables.get(&path, table)?;
+                let row = match t {
+                    AnyTable::Content(t) => t.locate(inst_id, inst_num).map(|i| t.row_at(&st, i, &columns)),
+                    AnyTable::Hierarchy(t) => t.locate(inst_id).map(|i| t.row_at(&st, i, &columns)),
+                }
+                .ok_or((
+                    Status::NotFound,
+                    format!("no row {inst_id:#x}/{inst_num} in table {table}"),
+                ))?
+                .map_err(err)?;
+                Response::Rows(vec![row])
+            }
             Call::TableNotifications { table, columns } => {
                 let ot = tables.get_open(&path, table)?;
                 Response::TableEvents(table_events(&st, ot, &columns).map_err(err)?)

@@ -587,6 +587,21 @@ impl ContentTable {
         self.rows.len()
     }
 
+    /// The index of the visible row with PR_INST_ID `inst_id` and PR_INSTANCE_NUM `inst_num`
+    /// (Gromox `locate_table`; a category header by its id, a message row by its message id
+    /// and instance number). `None` when no visible row has them (a row in a collapsed
+    /// category is not visible).
+    pub fn locate(&self, inst_id: u64, inst_num: u32) -> Option<usize> {
+        let key = if inst_id & CATEGORY_ID_BASE != 0 {
+            inst_id
+        } else if inst_id > MID_MASK || u64::from(inst_num) >= MAX_INSTANCES as u64 {
+            return None;
+        } else {
+            leaf_key(inst_id, inst_num)
+        };
+        self.rows.iter().position(|&k| k == key)
+    }
+
     /// Rows the table holds, hidden ones included: in a categorized table every message and
     /// category header whether collapsed or not (what the exmdb server's per-connection row
     /// limit counts), else [`ContentTable::row_count`].
@@ -1815,6 +1830,46 @@ pub struct HierarchyTable {
     nav: Nav,
 }
 
+/// The store's folders when `columns` has a column computed from them (PR_SUBFOLDERS,
+/// PR_CONTENT_COUNT), else none.
+fn folders_for(store: &Store, columns: &[PropTag]) -> Result<Vec<crate::FolderInfo>> {
+    let computed = columns
+        .iter()
+        .any(|c| c.id() == PR_SUBFOLDERS.id() || c.id() == PR_CONTENT_COUNT.id());
+    Ok(if computed { store.list_folders()? } else { Vec::new() })
+}
+
+/// The values of `columns` of folder `f`'s hierarchy-table row (`all`: [`folders_for`]).
+fn hierarchy_row(
+    store: &Store,
+    all: &[crate::FolderInfo],
+    f: u64,
+    depth: u32,
+    columns: &[PropTag],
+) -> Result<Vec<Option<PropVal>>> {
+    let mut row = Vec::with_capacity(columns.len());
+    for &c in columns {
+        row.push(match c.id() {
+            id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
+            id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
+            id if id == PR_SUBFOLDERS.id() => {
+                Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
+            }
+            id if id == PR_CONTENT_COUNT.id() => {
+                Some(PropVal::I4(content_count(store, f)?.min(i32::MAX as usize) as i32))
+            }
+            _ => match store.get_prop(Obj::Folder(f), c)? {
+                Some(v) => Some(v),
+                None if matches!(c.ptype(), Some(PropType::String8)) => {
+                    store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
+                }
+                None => None,
+            },
+        });
+    }
+    Ok(row)
+}
+
 /// One folder as a hierarchy-table row: its properties plus the computed columns.
 fn folder_row(store: &Store, all: &[crate::store::FolderInfo], f: u64, depth: u32) -> Result<Vec<TaggedVal>> {
     let mut row: Vec<TaggedVal> = store.get_props(Obj::Folder(f))?;
@@ -1932,6 +1987,17 @@ impl HierarchyTable {
         self.rows.len()
     }
 
+    /// The index of folder `fid`'s row (Gromox `locate_table` on a hierarchy table).
+    pub fn locate(&self, fid: u64) -> Option<usize> {
+        self.ids.iter().position(|&k| k == fid)
+    }
+
+    /// The values of `columns` for the row at `index`, without moving the cursor.
+    pub fn row_at(&self, store: &Store, index: usize, columns: &[PropTag]) -> Result<Vec<Option<PropVal>>> {
+        let &(fid, depth) = self.rows.get(index).ok_or(crate::Error::NotFound("row"))?;
+        hierarchy_row(store, &folders_for(store, columns)?, fid, depth, columns)
+    }
+
     /// The cursor (RopQueryPosition Numerator).
     pub fn position(&self) -> usize {
         self.nav.cursor
@@ -1966,35 +2032,12 @@ impl HierarchyTable {
         no_advance: bool,
         max_bytes: usize,
     ) -> Result<Vec<Vec<Option<PropVal>>>> {
-        let computed = columns
-            .iter()
-            .any(|c| c.id() == PR_SUBFOLDERS.id() || c.id() == PR_CONTENT_COUNT.id());
-        let all = if computed { store.list_folders()? } else { Vec::new() };
+        let all = folders_for(store, columns)?;
         let rows = &self.rows;
         self.nav
             .collect(rows.len(), count, forward, no_advance, max_bytes, |i| {
                 let (f, depth) = rows[i];
-                let mut row = Vec::with_capacity(columns.len());
-                for &c in columns {
-                    row.push(match c.id() {
-                        id if id == PR_DEPTH.id() => Some(PropVal::I4(depth as i32)),
-                        id if id == PR_FOLDER_ID.id() => Some(PropVal::I8(f as i64)),
-                        id if id == PR_SUBFOLDERS.id() => {
-                            Some(PropVal::Boolean(all.iter().any(|x| x.parent == Some(f) && !x.deleted)))
-                        }
-                        id if id == PR_CONTENT_COUNT.id() => {
-                            Some(PropVal::I4(content_count(store, f)?.min(i32::MAX as usize) as i32))
-                        }
-                        _ => match store.get_prop(Obj::Folder(f), c)? {
-                            Some(v) => Some(v),
-                            None if matches!(c.ptype(), Some(PropType::String8)) => {
-                                store.get_prop(Obj::Folder(f), c.with_type(PropType::Unicode))?
-                            }
-                            None => None,
-                        },
-                    });
-                }
-                Ok(row)
+                hierarchy_row(store, &all, f, depth, columns)
             })
     }
 

@@ -2681,3 +2681,87 @@ fn table_notifications_over_rpc() {
     let mut other = c.tables().unwrap();
     assert!(other.notifications(dir, table, &cols).is_err());
 }
+
+/// LocateRow and ReadTableRow (Gromox locate_table, read_table_row): a row found by its
+/// PR_INST_ID/PR_INSTANCE_NUM in a sorted content table, a categorized one (header rows by
+/// category id, hidden rows not found) and a hierarchy table (by folder id), read without
+/// moving the cursor; unknown ids are `None` / NotFound.
+#[test]
+fn locate_and_read_rows_over_rpc() {
+    use exmdbd::table::PR_INST_ID;
+    use gromox_exmdb_proto::SortKey;
+    use gromox_mapi::tags::PR_DISPLAY_NAME;
+    let e = env(&[]);
+    let d = start(&e);
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let folder = create_folder(&c, dir, IPM_SUBTREE, "Located");
+    let mut mids = Vec::new();
+    for (s, imp) in [("c", 1), ("a", 1), ("b", 2)] {
+        let m = proto::MessageContent {
+            props: vec![subject(s), TaggedVal::new(PR_IMPORTANCE, PropVal::I4(imp))],
+            ..Default::default()
+        };
+        mids.push(c.write_message(dir, folder, false, &m).unwrap());
+    }
+    let (mc, ma, mb) = (mids[0], mids[1], mids[2]);
+    let mut t = c.tables().unwrap();
+    let by_subject = [SortKey {
+        tag: PR_SUBJECT,
+        descending: false,
+    }];
+    let table = t.load_content_table(dir, folder, false, None, &by_subject).unwrap().id;
+    t.seek(dir, table, proto::Origin::Beginning, 1).unwrap();
+    assert_eq!(t.locate(dir, table, mc, 0).unwrap(), Some(2));
+    assert_eq!(t.locate(dir, table, ma, 0).unwrap(), Some(0));
+    assert_eq!(
+        t.read_row(dir, table, &[PR_SUBJECT, PR_INST_ID], mb, 0).unwrap(),
+        vec![Some(PropVal::Unicode("b".into())), Some(PropVal::I8(mb as i64))]
+    );
+    assert_eq!(t.position(dir, table).unwrap().0, 1, "cursor unchanged");
+    assert_eq!(t.locate(dir, table, 0x7777, 0).unwrap(), None);
+    assert_eq!(t.locate(dir, table, ma, 3).unwrap(), None);
+    assert!(t.read_row(dir, table, &[PR_SUBJECT], 0x7777, 0).is_err());
+
+    // Categorized by importance, collapsed: headers are found by their id, hidden rows not.
+    let by_imp = [
+        SortKey {
+            tag: PR_IMPORTANCE,
+            descending: true,
+        },
+        SortKey {
+            tag: PR_SUBJECT,
+            descending: false,
+        },
+    ];
+    let cat = t
+        .load_categorized_table(dir, folder, false, None, &by_imp, 1, 0)
+        .unwrap();
+    let headers = t
+        .query(dir, cat.id, &[PR_INST_ID, PR_IMPORTANCE], 10, true, true)
+        .unwrap();
+    assert_eq!(headers.len(), 2);
+    let Some(PropVal::I8(second)) = headers[1][0] else {
+        panic!("{headers:?}")
+    };
+    assert_eq!(t.locate(dir, cat.id, second as u64, 0).unwrap(), Some(1));
+    assert_eq!(
+        t.read_row(dir, cat.id, &[PR_IMPORTANCE], second as u64, 0).unwrap(),
+        vec![Some(PropVal::I4(1))]
+    );
+    assert_eq!(
+        t.locate(dir, cat.id, ma, 0).unwrap(),
+        None,
+        "inside a collapsed category"
+    );
+
+    // Hierarchy table: rows by folder id.
+    let tree = t.load_hierarchy_table(dir, IPM_SUBTREE, false, None, &[]).unwrap();
+    let at = t.locate(dir, tree.id, folder, 0).unwrap().expect("Located listed");
+    assert!(at < tree.rows);
+    assert_eq!(
+        t.read_row(dir, tree.id, &[PR_DISPLAY_NAME], folder, 0).unwrap(),
+        vec![Some(PropVal::Unicode("Located".into()))]
+    );
+    assert_eq!(t.locate(dir, tree.id, 0x7777, 0).unwrap(), None);
+}

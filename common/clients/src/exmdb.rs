@@ -1207,6 +1207,44 @@ impl ExmdbTables {
         }
     }
 
+    /// The index of the row with these PR_INST_ID and PR_INSTANCE_NUM (a hierarchy table's
+    /// by folder id), cursor unchanged ([`Call::LocateRow`]).
+    pub fn locate(&mut self, dir: &str, table: u32, inst_id: u64, inst_num: u32) -> Result<Option<u32>, ExmdbError> {
+        match self.call(
+            dir,
+            &Call::LocateRow {
+                table,
+                inst_id,
+                inst_num,
+            },
+        )? {
+            Response::Found(i) => Ok(i),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// The `columns` of the row with these PR_INST_ID and PR_INSTANCE_NUM, cursor unchanged
+    /// ([`Call::ReadTableRow`]).
+    pub fn read_row(
+        &mut self,
+        dir: &str,
+        table: u32,
+        columns: &[gromox_mapi::props::PropTag],
+        inst_id: u64,
+        inst_num: u32,
+    ) -> Result<Vec<Option<gromox_mapi::props::PropVal>>, ExmdbError> {
+        let call = Call::ReadTableRow {
+            table,
+            columns: columns.to_vec(),
+            inst_id,
+            inst_num,
+        };
+        match self.call(dir, &call)? {
+            Response::Rows(mut r) if r.len() == 1 => Ok(r.remove(0)),
+            r => Err(unexpected(r)),
+        }
+    }
+
     /// Moves the cursor; the rows actually moved ([`Call::SeekTable`]).
     pub fn seek(&mut self, dir: &str, table: u32, origin: proto::Origin, offset: i64) -> Result<i64, ExmdbError> {
         match self.call(dir, &Call::SeekTable { table, origin, offset })? {

@@ -796,6 +796,18 @@ pub enum Call {
     /// Between two calls a table shows the rows as of the last one (or its load/reload).
     /// Hierarchy tables answer one TABLE_CHANGED after a reload when folders changed.
     TableNotifications { table: u32, columns: Vec<PropTag> },
+    /// Gromox `locate_table`: the index of the row with PR_INST_ID `inst_id` and
+    /// PR_INSTANCE_NUM `inst_num` (a hierarchy table's rows by folder id), cursor unchanged
+    /// ([`Response::Found`]; `None`: no visible row has them).
+    LocateRow { table: u32, inst_id: u64, inst_num: u32 },
+    /// Gromox `read_table_row`: the `columns` of that row, cursor unchanged ([`Response::Rows`]
+    /// with the one row; NotFound when no visible row has them).
+    ReadTableRow {
+        table: u32,
+        columns: Vec<PropTag>,
+        inst_id: u64,
+        inst_num: u32,
+    },
 }
 
 /// Most scope folders of one [`Call::SetSearchCriteria`].
@@ -1293,12 +1305,14 @@ impl Call {
             GetMessageRcpts { .. } => 106,
             ReadAttachmentInstance { .. } => 107,
             TableNotifications { .. } => 108,
+            LocateRow { .. } => 109,
+            ReadTableRow { .. } => 110,
         }
     }
 
     /// The call's name (logs, metrics).
     pub fn name(&self) -> &'static str {
-        const NAMES: [&str; 109] = [
+        const NAMES: [&str; 111] = [
             "Ping",
             "GetStoreProps",
             "SetStoreProps",
@@ -1408,6 +1422,8 @@ impl Call {
             "GetMessageRcpts",
             "ReadAttachmentInstance",
             "TableNotifications",
+            "LocateRow",
+            "ReadTableRow",
         ];
         NAMES.get(usize::from(self.id())).copied().unwrap_or("other")
     }
@@ -1476,6 +1492,8 @@ impl Call {
             GetInstanceRcpts { .. } | GetInstanceAttachments { .. } | GetMessageRcpts { .. } => 29,
             GetAllNamedPropIds => 30,
             TableNotifications { .. } => 31,
+            LocateRow { .. } => 18,
+            ReadTableRow { .. } => 15,
             _ => 0,
         }
     }
@@ -1967,6 +1985,26 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
         TableNotifications { table, columns } => {
             put_u32(&mut w, *table);
             put_tags(&mut w, columns);
+        }
+        LocateRow {
+            table,
+            inst_id,
+            inst_num,
+        } => {
+            put_u32(&mut w, *table);
+            put_u64(&mut w, *inst_id);
+            put_u32(&mut w, *inst_num);
+        }
+        ReadTableRow {
+            table,
+            columns,
+            inst_id,
+            inst_num,
+        } => {
+            put_u32(&mut w, *table);
+            put_tags(&mut w, columns);
+            put_u64(&mut w, *inst_id);
+            put_u32(&mut w, *inst_num);
         }
         SetInstanceProps { instance, props } => {
             put_u32(&mut w, *instance);
@@ -2719,6 +2757,17 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
         108 => TableNotifications {
             table: r.u32()?,
             columns: r.tags()?,
+        },
+        109 => LocateRow {
+            table: r.u32()?,
+            inst_id: r.u64()?,
+            inst_num: r.u32()?,
+        },
+        110 => ReadTableRow {
+            table: r.u32()?,
+            columns: r.tags()?,
+            inst_id: r.u64()?,
+            inst_num: r.u32()?,
         },
         x => return Err(ProtoError::UnknownCall(x)),
     };
@@ -4158,6 +4207,17 @@ mod tests {
                 table: 3,
                 columns: vec![PropTag(0x0037_001F), PropTag(0x0E06_0040)],
             },
+            Call::LocateRow {
+                table: 3,
+                inst_id: 0x10001,
+                inst_num: 1,
+            },
+            Call::ReadTableRow {
+                table: 3,
+                columns: vec![PropTag(0x0037_001F)],
+                inst_id: 0x8000_0000_0000_0002,
+                inst_num: 0,
+            },
         ]
     }
 
@@ -4232,7 +4292,7 @@ mod tests {
     #[test]
     fn v7_calls_and_responses_round_trip() {
         let calls = v7_calls();
-        for id in 76..=108u8 {
+        for id in 76..=110u8 {
             assert!(calls.iter().any(|c| c.id() == id), "call {id} has no test case");
         }
         for c in calls {
