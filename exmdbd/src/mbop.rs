@@ -18,7 +18,11 @@ Commands:
                                messages deleted more than AGE ago, e.g. 30d)
   purge-datafiles              remove content files no message refers to
   recalc-sizes                 recompute the store size
-  emptyfld [--soft] FOLDER...  delete every message of FOLDER (hard unless --soft)
+  emptyfld [-M] [-a] [-R] [-t AGE] [--soft] FOLDER...
+                               delete the messages of FOLDER (hard unless --soft): -a the
+                               associated (FAI) ones too, -M not the normal ones, -R the
+                               subfolders' too, -t only those last modified more than AGE ago
+  movemsg MID... FOLDER        move messages into FOLDER (prints OLD -> NEW ids)
   delmsg -f FOLDER MID...      delete messages (hard); FOLDER is checked to exist
   freeze | thaw                maintenance mode on / off
   get-props                    print the store properties (TAG TYPE VALUE)
@@ -39,6 +43,10 @@ Commands:
                                name, actions) in evaluation order
   set-rule-state FOLDER ID on|off  enable or disable a rule
   del-rule FOLDER ID           delete a rule
+  foreach.FILTER[.here] COMMAND [ARGS]  COMMAND on every mailbox of the user directory that
+                               FILTER selects (user: users that can log in; mb: every object
+                               with a mailbox), .here: only those homed on this host; takes no
+                               -u/-d
 FOLDER: numeric id, /path/below/IPM_SUBTREE, or one of INBOX SENT DRAFTS DELETED JUNK
   CALENDAR CONTACTS TASKS NOTES JOURNAL OUTBOX IPM_SUBTREE";
 
@@ -242,16 +250,101 @@ fn run(args: &[String], out: &mut dyn std::io::Write, emit: Emit<'_>) -> Result<
     )
     .map_err(|e| e.to_string())?;
     let (router, _) = gromox_directory::routing::router(&cfg)?;
+    let cmd = m.free[0].as_str();
+    let rest = &m.free[1..];
+    if let Some(filter) = cmd.strip_prefix("foreach.") {
+        if m.opt_present("u") || m.opt_present("d") {
+            return Err(format!("{cmd}: takes no -u/-d (it visits the directory's mailboxes)"));
+        }
+        return foreach(&cfg, &router, filter, rest, out, emit);
+    }
     let dir = match (m.opt_str("u"), m.opt_str("d")) {
         (_, Some(d)) => d,
         (Some(u), None) => user_dir(&cfg, &u)?,
         (None, None) => return Err("-u USER or -d MAILDIR is required".into()),
     };
-    // The mailbox's home server (DESIGN.md §5), through the user directory when there is one.
-    let c = router.for_maildir(&dir).map_err(|e| e.to_string())?;
+    mailbox_command(&router, &dir, cmd, rest, out, emit)
+}
+
+/// `foreach.FILTER[.here] COMMAND [ARGS]`: COMMAND on every mailbox of the user directory that
+/// FILTER selects — `user` (users that can log in), `mb` (every object with a mailbox: users,
+/// shared mailboxes, rooms, equipment) — and with `.here` only those homed on this host. One
+/// line `USER: error` per failure on stderr-like output; the others still run; the exit status
+/// says whether any failed.
+fn foreach(
+    cfg: &Config,
+    router: &gromox_clients::exmdb::ExmdbRouter,
+    filter: &str,
+    rest: &[String],
+    out: &mut dyn std::io::Write,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    let (kind, here) = match filter.strip_suffix(".here") {
+        Some(k) => (k, true),
+        None => (filter, false),
+    };
+    if !matches!(kind, "user" | "mb") {
+        return Err(format!(
+            "foreach.{filter}: unknown filter (foreach.user, foreach.mb, with .here)"
+        ));
+    }
+    let (Some(cmd), args) = (rest.first(), rest.get(1..).unwrap_or(&[])) else {
+        return Err(format!("foreach.{filter} COMMAND [ARGS]"));
+    };
+    if cmd.starts_with("foreach.") {
+        return Err("foreach cannot be nested".into());
+    }
+    let d = gromox_directory::Directory::open(cfg).map_err(|e| format!("foreach needs the user directory: {e}"))?;
+    let me = cfg.hostname();
+    let users = d.users(None, None).map_err(|e| e.to_string())?;
+    let mut failed = 0usize;
+    let mut done = 0usize;
+    for u in users {
+        let selected = match kind {
+            "user" => u.can_login() && u.kind() == "user",
+            _ => u.kind() != "contact" && u.kind() != "list",
+        };
+        let home_here = u.homeserver == 0
+            || u.homeserver_host
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&me));
+        if !selected || (here && !home_here) {
+            continue;
+        }
+        // The directory's mailbox directory, else where `-u` would look.
+        let maildir = if u.maildir.is_empty() {
+            match crate::paths::user_maildir(&cfg.path("state_path"), &u.username) {
+                Ok(p) => p.to_string_lossy().into_owned(),
+                Err(_) => continue,
+            }
+        } else {
+            u.maildir.clone()
+        };
+        emit(out, format!("{}:", u.username))?;
+        done += 1;
+        if let Err(e) = mailbox_command(router, &maildir, cmd, args, out, emit) {
+            failed += 1;
+            emit(out, format!("{}: {e}", u.username))?;
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("foreach.{filter} {cmd}: {n} of {done} mailboxes failed")),
+    }
+}
+
+/// One mailbox command on the mailbox directory `dir`, through its home server (DESIGN.md §5).
+fn mailbox_command(
+    router: &gromox_clients::exmdb::ExmdbRouter,
+    dir: &str,
+    cmd: &str,
+    rest: &[String],
+    out: &mut dyn std::io::Write,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    let c = router.for_maildir(dir).map_err(|e| e.to_string())?;
+    let dir = dir.to_string();
     let call = |call: Call| c.call(&dir, &call).map_err(|e| e.to_string());
-    let cmd = m.free[0].as_str();
-    let rest = &m.free[1..];
     let folders = || match call(Call::ListFolders)? {
         Response::Folders(f) => Ok::<_, String>(f),
         r => Err(format!("unexpected response {r:?}")),
@@ -288,18 +381,50 @@ fn run(args: &[String], out: &mut dyn std::io::Write, emit: Emit<'_>) -> Result<
             emit(out, count(&r))
         }
         "emptyfld" => {
-            let soft = rest.iter().any(|a| a == "--soft");
-            let specs: Vec<_> = rest.iter().filter(|a| *a != "--soft").collect();
-            if specs.is_empty() || specs.iter().any(|a| a.starts_with('-')) {
-                return Err("emptyfld [--soft] FOLDER... (age limits are not implemented)".into());
-            }
+            let o = EmptyOptions::parse(rest)?;
             let fl = folders()?;
-            for s in specs {
-                let f = resolve_folder(s, &fl)?;
-                let r = call(Call::EmptyFolder { folder: f, hard: !soft })?;
-                emit(out, format!("{s}: {}", count(&r)))?;
+            for spec in &o.folders {
+                let f = resolve_folder(spec, &fl)?;
+                let n = if o.is_plain() {
+                    // Server-side in one call (MS-OXCFOLD §3.2.5.9 without WantDeleteAssociated).
+                    count(&call(Call::EmptyFolder {
+                        folder: f,
+                        hard: !o.soft,
+                    })?)
+                } else {
+                    format!("{} removed", empty_selected(&c, &dir, f, &fl, &o)?)
+                };
+                emit(out, format!("{spec}: {n}"))?;
             }
             Ok(())
+        }
+        "movemsg" => {
+            let Some((spec, mids)) = rest.split_last().filter(|(_, m)| !m.is_empty()) else {
+                return Err("movemsg MID... FOLDER".into());
+            };
+            let to = resolve_folder(spec, &folders()?)?;
+            let mids = mids
+                .iter()
+                .map(|s| s.parse::<u64>().map_err(|_| format!("{s:?}: not a message id")))
+                .collect::<Result<Vec<_>, _>>()?;
+            match call(Call::MoveMessages { mids: mids.clone(), to })? {
+                Response::Ids(new) => {
+                    let mut missing = 0;
+                    for (old, new) in mids.iter().zip(new) {
+                        if new == 0 {
+                            missing += 1;
+                            emit(out, format!("{old}: not moved (no such message)"))?;
+                        } else {
+                            emit(out, format!("{old} -> {new}"))?;
+                        }
+                    }
+                    match missing {
+                        0 => Ok(()),
+                        n => Err(format!("movemsg: {n} message(s) not moved")),
+                    }
+                }
+                r => Err(format!("unexpected response {r:?}")),
+            }
         }
         "delmsg" => {
             let (Some(flag), Some(spec)) = (rest.first(), rest.get(1)) else {
@@ -446,6 +571,144 @@ fn run(args: &[String], out: &mut dyn std::io::Write, emit: Emit<'_>) -> Result<
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
+}
+
+/// Options of `emptyfld [-M] [-a] [-R] [-t AGE] [--soft] FOLDER...` (Gromox's letters; short
+/// options may be combined, e.g. `-Rt 1week`).
+#[derive(Debug, Default, PartialEq)]
+struct EmptyOptions {
+    /// `--soft`: soft delete.
+    soft: bool,
+    /// Normal messages (`-M` exempts them).
+    normal: bool,
+    /// `-a`: associated (FAI) messages too.
+    associated: bool,
+    /// `-R`: the subfolders' messages too.
+    recursive: bool,
+    /// `-t AGE`: only messages last modified longer ago.
+    older_than: Option<std::time::Duration>,
+    folders: Vec<String>,
+}
+
+impl EmptyOptions {
+    fn parse(args: &[String]) -> Result<EmptyOptions, String> {
+        const USAGE: &str = "emptyfld [-M] [-a] [-R] [-t AGE] [--soft] FOLDER...";
+        let mut o = EmptyOptions {
+            normal: true,
+            ..Default::default()
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--soft" => o.soft = true,
+                long if long.starts_with("--") => {
+                    return Err(format!("emptyfld: unsupported option {long:?}\n{USAGE}"))
+                }
+                short if short.starts_with('-') && short.len() > 1 => {
+                    for ch in short[1..].chars() {
+                        match ch {
+                            'M' => o.normal = false,
+                            'a' => o.associated = true,
+                            'R' => o.recursive = true,
+                            't' => {
+                                let v = it
+                                    .next()
+                                    .ok_or(format!("emptyfld: -t needs an age, e.g. -t 30d\n{USAGE}"))?;
+                                o.older_than = Some(
+                                    gromox_base::duration::parse_duration(v)
+                                        .map_err(|e| format!("emptyfld: -t {v:?}: {e}"))?,
+                                );
+                            }
+                            c => return Err(format!("emptyfld: unknown option -{c}\n{USAGE}")),
+                        }
+                    }
+                }
+                f => o.folders.push(f.to_string()),
+            }
+        }
+        if o.folders.is_empty() {
+            return Err(USAGE.into());
+        }
+        if !o.normal && !o.associated {
+            return Err("emptyfld: -M without -a selects nothing".into());
+        }
+        Ok(o)
+    }
+
+    /// Whether the server's EmptyFolder does it (normal messages of one folder, no age).
+    fn is_plain(&self) -> bool {
+        self.normal && !self.associated && !self.recursive && self.older_than.is_none()
+    }
+}
+
+/// `emptyfld` with selections the EmptyFolder call does not take: the folder (and with `-R`
+/// its subfolders) read through content tables restricted to messages last modified before
+/// the cutoff, deleted in batches; returns how many were deleted.
+fn empty_selected(
+    c: &gromox_clients::exmdb::ExmdbClient,
+    dir: &str,
+    folder: u64,
+    all: &[FolderEntry],
+    o: &EmptyOptions,
+) -> Result<u64, String> {
+    use gromox_mapi::restriction::{RelOp, Restriction};
+    use gromox_mapi::tags::{PR_LAST_MODIFICATION_TIME, PR_MID};
+    const BATCH: u32 = 1000;
+    let mut scope = vec![folder];
+    if o.recursive {
+        let mut i = 0;
+        while i < scope.len() {
+            let p = scope[i];
+            scope.extend(all.iter().filter(|f| f.parent == p && f.id != p).map(|f| f.id));
+            i += 1;
+        }
+    }
+    let restriction = o.older_than.map(|age| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cutoff = gromox_mapi::time::unix_to_filetime(now.saturating_sub(age.as_secs()) as i64);
+        Restriction::Property {
+            op: RelOp::Lt,
+            tag: PR_LAST_MODIFICATION_TIME,
+            value: TaggedVal::new(PR_LAST_MODIFICATION_TIME, PropVal::SysTime(cutoff)),
+        }
+    });
+    let mut t = c.tables().map_err(|e| e.to_string())?;
+    let mut deleted = 0u64;
+    for f in scope {
+        for associated in [false, true] {
+            if !(if associated { o.associated } else { o.normal }) {
+                continue;
+            }
+            let table = t
+                .load_content_table(dir, f, associated, restriction.as_ref(), &[])
+                .map_err(|e| e.to_string())?;
+            let mut mids = Vec::new();
+            loop {
+                let rows = t
+                    .query(dir, table.id, &[PR_MID], BATCH, true, false)
+                    .map_err(|e| e.to_string())?;
+                if rows.is_empty() {
+                    break;
+                }
+                mids.extend(rows.iter().filter_map(|r| match r.first() {
+                    Some(Some(PropVal::I8(m))) => Some(*m as u64),
+                    _ => None,
+                }));
+            }
+            t.unload(dir, table.id).map_err(|e| e.to_string())?;
+            for chunk in mids.chunks(BATCH as usize) {
+                let call = Call::DeleteMessages {
+                    mids: chunk.to_vec(),
+                    hard: !o.soft,
+                };
+                c.call(dir, &call).map_err(|e| e.to_string())?;
+                deleted += chunk.len() as u64;
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// `list-folders`: the subtree below `folder` through a hierarchy table (MS-OXCFOLD

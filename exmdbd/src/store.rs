@@ -883,14 +883,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes every message of a folder (soft or hard), keeping the folder.
+    /// Removes the normal messages of a folder (soft or hard), keeping the folder, its
+    /// associated (FAI) messages and its subfolders: MS-OXCFOLD §3.2.5.9 RopEmptyFolder
+    /// without WantDeleteAssociated (subfolders are left to RopDeleteFolder).
     pub fn empty_folder(&mut self, folder: u64, hard: bool) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let n = if hard {
-            tx.exec("DELETE FROM messages WHERE parent_fid=?1", [folder as i64])?
+            tx.exec(
+                "DELETE FROM messages WHERE parent_fid=?1 AND is_associated=0",
+                [folder as i64],
+            )?
         } else {
             tx.exec(
-                "UPDATE messages SET is_deleted=1 WHERE parent_fid=?1 AND is_deleted=0",
+                "UPDATE messages SET is_deleted=1 WHERE parent_fid=?1 AND is_deleted=0 AND is_associated=0",
                 [folder as i64],
             )?
         };

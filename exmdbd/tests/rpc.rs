@@ -2765,3 +2765,100 @@ fn locate_and_read_rows_over_rpc() {
     );
     assert_eq!(t.locate(dir, tree.id, 0x7777, 0).unwrap(), None);
 }
+
+/// gromox-mbop emptyfld selections (Gromox's -M, -a, -R, -t AGE, --soft) and movemsg: the plain
+/// form empties the normal messages only (MS-OXCFOLD §3.2.5.9), -t keeps what changed
+/// recently, -R reaches subfolders, -a takes FAI messages, -M spares the normal ones.
+#[test]
+fn mbop_emptyfld_selections_and_movemsg() {
+    use gromox_mapi::tags::PR_LAST_MODIFICATION_TIME;
+    let e = env(&[]);
+    let d = start(&e);
+    let mcfg = e.dir.path().join("mbop.cfg");
+    std::fs::write(
+        &mcfg,
+        format!(
+            "exmdb_listen = {}\nstate_path = {}\n",
+            d.addr("exmdb_listen"),
+            e.dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let c = client(d.addr("exmdb_listen"));
+    let dir = e.maildir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut a = vec!["-d", dir];
+        a.extend_from_slice(args);
+        mbop_out(&mcfg, &a)
+    };
+    let old = gromox_mapi::time::unix_to_filetime(1_600_000_000);
+    let write = |folder: u64, s: &str, fai: bool, modified: Option<u64>| {
+        let mut props = vec![subject(s)];
+        if let Some(t) = modified {
+            props.push(TaggedVal::new(PR_LAST_MODIFICATION_TIME, PropVal::SysTime(t)));
+        }
+        let m = proto::MessageContent {
+            props,
+            ..Default::default()
+        };
+        c.write_message(dir, folder, fai, &m).unwrap()
+    };
+    let live = |folder: u64, fai: bool| {
+        let mut t = c.tables().unwrap();
+        let id = t.load_content_table(dir, folder, fai, None, &[]).unwrap().id;
+        let mut s = subjects(&t.query(dir, id, &[PR_SUBJECT], 100, true, false).unwrap());
+        s.sort();
+        s
+    };
+    let top = create_folder(&c, dir, IPM_SUBTREE, "Archive");
+    let sub = create_folder(&c, dir, top, "2020");
+    write(top, "old", false, Some(old));
+    write(top, "new", false, None);
+    write(top, "view", true, Some(old));
+    write(sub, "old below", false, Some(old));
+    write(sub, "new below", false, None);
+
+    // -t: only what was last modified more than 30 days ago; -R: the subfolder too.
+    assert_eq!(
+        run(&["emptyfld", "-Rt", "30d", "--soft", "/Archive"]).unwrap().trim(),
+        "/Archive: 2 removed"
+    );
+    assert_eq!(live(top, false), ["new"]);
+    assert_eq!(live(sub, false), ["new below"]);
+    assert_eq!(live(top, true), ["view"], "FAI untouched without -a");
+    // -M -a: the FAI message only.
+    assert_eq!(
+        run(&["emptyfld", "-M", "-a", "/Archive"]).unwrap().trim(),
+        "/Archive: 1 removed"
+    );
+    assert_eq!(live(top, true), Vec::<String>::new());
+    assert_eq!(live(top, false), ["new"]);
+    // movemsg: into the subfolder, new ids printed; an unknown id is reported.
+    let new_mid = {
+        let mut t = c.tables().unwrap();
+        let id = t.load_content_table(dir, top, false, None, &[]).unwrap().id;
+        match &t.query(dir, id, &[gromox_mapi::tags::PR_MID], 1, true, false).unwrap()[0][0] {
+            Some(PropVal::I8(m)) => *m as u64,
+            v => panic!("{v:?}"),
+        }
+    };
+    let out = run(&["movemsg", &new_mid.to_string(), "/Archive/2020"]).unwrap();
+    assert!(out.starts_with(&format!("{new_mid} -> ")), "{out}");
+    assert_eq!(live(top, false), Vec::<String>::new());
+    assert_eq!(live(sub, false), ["new", "new below"]);
+    assert!(run(&["movemsg", "999999", "INBOX"]).is_err());
+    // Plain: the server's EmptyFolder, normal messages only (a hard delete takes the
+    // soft-deleted "old below" too).
+    write(sub, "view below", true, None);
+    assert_eq!(
+        run(&["emptyfld", "/Archive/2020"]).unwrap().trim(),
+        "/Archive/2020: 3 removed"
+    );
+    assert_eq!(live(sub, false), Vec::<String>::new());
+    assert_eq!(live(sub, true), ["view below"]);
+    // Bad option sets are refused.
+    assert!(run(&["emptyfld", "-M", "/Archive"]).is_err());
+    assert!(run(&["emptyfld", "-t", "/Archive"]).is_err());
+    assert!(run(&["emptyfld", "-x", "/Archive"]).is_err());
+    assert!(run(&["movemsg", "INBOX"]).is_err());
+}

@@ -114,4 +114,49 @@ fn two_home_servers_one_client_and_misrouted_calls_refused() {
     }
     let store = exmdbd::Store::open(Path::new(alice), &Default::default()).unwrap();
     assert_eq!(store.list_messages(INBOX, false).unwrap().len(), 1);
+    drop(store);
+
+    // gromox-mbop foreach over the directory: every mailbox through its home server; with
+    // `.here` only this host's (127.0.0.2: alice).
+    let mcfg = dir.write_config(
+        "mbop.cfg",
+        &[
+            ("state_path", state.to_str().unwrap()),
+            ("hostname", "127.0.0.2"),
+            ("exmdb_listen", &format!("127.0.0.2:{port}")),
+        ],
+    );
+    let mbop = |args: &[&str]| {
+        let mut a = vec!["gromox-mbop".to_string(), "-c".into(), mcfg.to_string_lossy().into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        let mut out = Vec::new();
+        let r = exmdbd::mbop::mbop_run(&a, &mut out);
+        (r, String::from_utf8(out).unwrap())
+    };
+    let (r, out) = mbop(&["foreach.mb", "list-folders", "INBOX"]);
+    assert_eq!(r, Ok(()), "{out}");
+    assert!(
+        out.contains("alice@example.org:") && out.contains("bob@example.org:"),
+        "{out}"
+    );
+    let (r, out) = mbop(&["foreach.user.here", "ping"]);
+    assert_eq!(r, Ok(()), "{out}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["alice@example.org:"]);
+    // Each mailbox's Inbox emptied by its own server.
+    let (r, out) = mbop(&["foreach.mb", "emptyfld", "INBOX"]);
+    assert_eq!(r, Ok(()), "{out}");
+    for md in [alice, bob] {
+        let store = exmdbd::Store::open(Path::new(md), &Default::default()).unwrap();
+        assert_eq!(store.list_messages(INBOX, false).unwrap(), Vec::<u64>::new(), "{md}");
+    }
+    // Bad filters, nesting and -u are refused.
+    assert!(mbop(&["foreach.everyone", "ping"]).0.is_err());
+    assert!(mbop(&["foreach.mb", "foreach.mb", "ping"]).0.is_err());
+    assert!(mbop(&["-u", "alice@example.org", "foreach.mb", "ping"]).0.is_err());
+    // A failing mailbox is reported and the others still run: bob's server stopped.
+    drop(s2);
+    let (r, out) = mbop(&["foreach.mb", "ping"]);
+    assert!(r.as_ref().is_err_and(|e| e.contains("1 of 2")), "{r:?} {out}");
+    assert!(out.contains("bob@example.org: "), "{out}");
+    drop(s1);
 }

@@ -514,7 +514,10 @@ fn folders_conflicts_moves_deletes() {
     );
     let copy = st.copy_message(moved, f).unwrap();
     assert_ne!(copy, moved);
-    assert_eq!(st.empty_folder(f, false).unwrap(), 2);
+    // RopEmptyFolder: the normal message goes, the FAI message stays.
+    assert_eq!(st.empty_folder(f, false).unwrap(), 1);
+    assert_eq!(st.list_messages(f, false).unwrap(), Vec::<u64>::new());
+    assert_eq!(st.list_messages(f, true).unwrap(), vec![fai]);
     st.delete_folder(f, false).unwrap();
     assert!(st.list_folders().unwrap().iter().any(|x| x.id == f && x.deleted));
     assert!(matches!(st.delete_folder(fid::INBOX, true), Err(Error::AccessDenied)));
