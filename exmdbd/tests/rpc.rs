@@ -2083,6 +2083,19 @@ fn categorized_tables_over_rpc() {
 }
 
 /// `gromox-mbop` output as text.
+/// A gromox-mbop configuration file for the daemon `d` of `e`.
+fn mbop_config(e: &Env, d: &Daemon) -> PathBuf {
+    let mcfg = e.dir.path().join("mbop.cfg");
+    let state = e.dir.path().join("state");
+    let text = format!(
+        "exmdb_listen = {}\nstate_path = {}\n",
+        d.addr("exmdb_listen"),
+        state.display()
+    );
+    std::fs::write(&mcfg, text).unwrap();
+    mcfg
+}
+
 fn mbop_out(cfg: &Path, args: &[&str]) -> Result<String, String> {
     let mut a = vec!["gromox-mbop".to_string(), "-c".into(), cfg.to_string_lossy().into()];
     a.extend(args.iter().map(|s| s.to_string()));
@@ -2099,17 +2112,7 @@ fn mbop_folder_permission_and_rule_commands() {
     use gromox_mapi::rule::{Action, ActionData, OP_MARK_AS_READ};
     let e = env(&[]);
     let d = start(&e);
-    let mcfg = e.dir.path().join("mbop.cfg");
-    let state = e.dir.path().join("state");
-    std::fs::write(
-        &mcfg,
-        format!(
-            "exmdb_listen = {}\nstate_path = {}\n",
-            d.addr("exmdb_listen"),
-            state.display()
-        ),
-    )
-    .unwrap();
+    let mcfg = mbop_config(&e, &d);
     let c = client(d.addr("exmdb_listen"));
     let dir = e.maildir.to_str().unwrap();
     let run = |args: &[&str]| {
@@ -2774,16 +2777,7 @@ fn mbop_emptyfld_selections_and_movemsg() {
     use gromox_mapi::tags::PR_LAST_MODIFICATION_TIME;
     let e = env(&[]);
     let d = start(&e);
-    let mcfg = e.dir.path().join("mbop.cfg");
-    std::fs::write(
-        &mcfg,
-        format!(
-            "exmdb_listen = {}\nstate_path = {}\n",
-            d.addr("exmdb_listen"),
-            e.dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+    let mcfg = mbop_config(&e, &d);
     let c = client(d.addr("exmdb_listen"));
     let dir = e.maildir.to_str().unwrap();
     let run = |args: &[&str]| {
