@@ -409,3 +409,33 @@ fn hand_reader_reads_the_corpus_messages() {
         assert!(subjects >= 1, "{f}");
     }
 }
+
+/// A PST's calendar item arrives as an appointment with its recurrence: the corpus
+/// appointment (weekly on Tuesdays, one occurrence deleted, two moved) spliced into Calendar
+/// and exported as iCalendar has its RRULE, EXDATE and the two exceptions as RECURRENCE-ID
+/// components.
+#[test]
+fn appointments_keep_their_recurrence() {
+    let (s, _, _) = convert(&[fixture(DIST)], true);
+    let (_t, store, _) = import(&s);
+    let mut out = Vec::new();
+    let n = gromox_mt::export::export_ical(&store, 0x09, &mut out, &mut Vec::new()).unwrap();
+    assert!(n >= 1);
+    let text = String::from_utf8(out).unwrap();
+    let unfolded = text.replace("\r\n ", "").replace("\n ", "");
+    assert!(unfolded.contains("SUMMARY:Test appointment"), "{text}");
+    assert!(unfolded.contains("RRULE:FREQ=WEEKLY;BYDAY=TU"), "{text}");
+    assert!(
+        unfolded
+            .lines()
+            .any(|l| l.starts_with("EXDATE") && l.ends_with("20160809T080000")),
+        "{text}"
+    );
+    assert_eq!(unfolded.matches("RECURRENCE-ID").count(), 2, "{text}");
+    // It parses back into the appointment.
+    let items = gromox_convert::ical::ical_to_items(&text);
+    assert!(
+        items.iter().any(|m| m.get_str(0x0037) == Some("Test appointment")),
+        "{text}"
+    );
+}
