@@ -53,32 +53,8 @@ use gromox_mapi::time::now_filetime;
 use gromox_mapi::{Guid, PropTag, PropVal, TaggedVal};
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use gromox_exmdb_proto::{ContentSyncOptions, FolderSync, HierarchySync, MessageHeader};
 pub use gromox_mapi::syncstate::SyncState;
-
-/// What a contents synchronisation covers (Gromox's SYNC_NORMAL, SYNC_ASSOCIATED and the read
-/// state flags; MS-OXCFXICS §2.2.3.2.1.1.1 SynchronizationFlags Normal/FAI, ReadState).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentSyncOptions {
-    /// Normal messages.
-    pub normal: bool,
-    /// Folder associated information (FAI) messages.
-    pub fai: bool,
-    /// Read-state changes of messages the client has.
-    pub read_state: bool,
-    /// Public stores: whose read state (read state is per user there). Ignored in private stores.
-    pub user: Option<String>,
-}
-
-impl Default for ContentSyncOptions {
-    fn default() -> Self {
-        ContentSyncOptions {
-            normal: true,
-            fai: true,
-            read_state: true,
-            user: None,
-        }
-    }
-}
 
 /// The result of a contents synchronisation download: ids, never message data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,51 +83,13 @@ impl ContentSync {
 }
 
 /// What the download stream sends ahead of a changed message (its messageChangeHeader, §2.2.4.3):
-/// ids, change tracking, flags. Read with [`Store::sync_message_headers`].
+/// the header as the exmdb protocol carries it, and whether the message is new to the client.
+/// Read with [`Store::sync_message_headers`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageChange {
-    pub mid: u64,
-    /// PR_SOURCE_KEY.
-    pub source_key: Vec<u8>,
-    pub change_number: u64,
-    /// PR_CHANGE_KEY.
-    pub change_key: Vec<u8>,
-    /// PR_PREDECESSOR_CHANGE_LIST.
-    pub pcl: Vec<u8>,
-    pub associated: bool,
-    pub read: bool,
-    /// PR_LAST_MODIFICATION_TIME (FILETIME, 0 when absent).
-    pub last_modified: u64,
-    pub size: u64,
+    pub header: MessageHeader,
     /// Whether the client did not have the message before (new rather than changed).
     pub new: bool,
-}
-
-/// A folder in a hierarchy synchronisation download (its folderChange, §2.2.4.3).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FolderChange {
-    pub folder: u64,
-    pub parent: u64,
-    /// PR_SOURCE_KEY.
-    pub source_key: Vec<u8>,
-    /// PR_PARENT_SOURCE_KEY: empty for a folder directly below the synchronised folder.
-    pub parent_source_key: Vec<u8>,
-    pub change_number: u64,
-    pub change_key: Vec<u8>,
-    pub pcl: Vec<u8>,
-    /// Every folder property (display name, container class, …).
-    pub props: Vec<TaggedVal>,
-}
-
-/// The result of a hierarchy synchronisation download.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HierarchySync {
-    /// New and changed folders, parents before their children.
-    pub changed: Vec<FolderChange>,
-    /// Folder ids the client has that are no longer live in the subtree.
-    pub deleted: GlobSet,
-    /// The state after the client received everything above.
-    pub state: SyncState,
 }
 
 /// A message change a client uploads (RopSynchronizationImportMessageChange, §2.2.3.2.4.2):
@@ -421,16 +359,18 @@ impl Store {
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0) as u64;
             out.push(MessageChange {
-                mid,
-                source_key: binary_prop(&tx, self, obj, PR_SOURCE_KEY)?
-                    .unwrap_or_else(|| Xid::from_gc(self.guid(), mid).to_bytes()),
-                change_number: cn,
-                change_key,
-                pcl,
-                associated,
-                read,
-                last_modified,
-                size,
+                header: MessageHeader {
+                    mid,
+                    source_key: binary_prop(&tx, self, obj, PR_SOURCE_KEY)?
+                        .unwrap_or_else(|| Xid::from_gc(self.guid(), mid).to_bytes()),
+                    change_number: cn,
+                    change_key,
+                    pcl,
+                    associated,
+                    read,
+                    last_modified,
+                    size,
+                },
                 new: !sync.given_before.contains(mid),
             });
         }
@@ -508,7 +448,7 @@ impl Store {
                 props.push(TaggedVal::new(PR_PARENT_SOURCE_KEY, PropVal::Binary(parent_sk.clone())));
                 props.push(TaggedVal::new(PR_CHANGE_KEY, PropVal::Binary(ck.clone())));
                 props.push(TaggedVal::new(PR_PREDECESSOR_CHANGE_LIST, PropVal::Binary(pcl.clone())));
-                changed.push(FolderChange {
+                changed.push(FolderSync {
                     folder: fid,
                     parent,
                     source_key: sk,

@@ -878,25 +878,7 @@ impl ExmdbServer {
                 Response::MessageHeaders { done, headers }
             }
             Call::SyncHierarchy { folder, state } => {
-                let h = st.sync_hierarchy(folder, &state).map_err(err)?;
-                Response::HierarchySync(proto::HierarchySync {
-                    changed: h
-                        .changed
-                        .into_iter()
-                        .map(|f| proto::FolderSync {
-                            folder: f.folder,
-                            parent: f.parent,
-                            source_key: f.source_key,
-                            parent_source_key: f.parent_source_key,
-                            change_number: f.change_number,
-                            change_key: f.change_key,
-                            pcl: f.pcl,
-                            props: f.props,
-                        })
-                        .collect(),
-                    deleted: h.deleted,
-                    state: h.state,
-                })
+                Response::HierarchySync(st.sync_hierarchy(folder, &state).map_err(err)?)
             }
             Call::ImportMessageChange {
                 folder,
@@ -1185,22 +1167,12 @@ impl ExmdbServer {
         while from < take {
             let end = (from + BATCH).min(take);
             let mut at = from;
-            for h in st.sync_message_headers(&sync, from, BATCH)? {
+            for c in st.sync_message_headers(&sync, from, BATCH)? {
+                let h = c.header;
                 // Headers come in id order, gone messages left out: find this one's index.
                 while at < end && sync.changed[at] != h.mid {
                     at += 1;
                 }
-                let h = proto::MessageHeader {
-                    mid: h.mid,
-                    source_key: h.source_key,
-                    change_number: h.change_number,
-                    change_key: h.change_key,
-                    pcl: h.pcl,
-                    associated: h.associated,
-                    read: h.read,
-                    last_modified: h.last_modified,
-                    size: h.size,
-                };
                 let n = proto::header_wire_size(&h);
                 if !headers.is_empty() && used + n > budget {
                     return Ok((n32(at), headers));

@@ -50,7 +50,7 @@ impl Client {
         // Headers in small batches, as a stream producer would read them.
         while n < s.changed.len() {
             for h in st.sync_message_headers(&s, n, 2).unwrap() {
-                self.have.insert(h.mid, (h.change_key, h.read));
+                self.have.insert(h.header.mid, (h.header.change_key, h.header.read));
             }
             n += 2;
         }
@@ -111,13 +111,13 @@ fn empty_state_returns_everything() {
     let g = st.guid();
     for x in &h {
         assert!(x.new);
-        assert_eq!(x.source_key, Xid::from_gc(g, x.mid).to_bytes());
-        assert_eq!(x.change_key, Xid::from_gc(g, x.change_number).to_bytes());
-        assert!(Pcl::parse(&x.pcl)
+        assert_eq!(x.header.source_key, Xid::from_gc(g, x.header.mid).to_bytes());
+        assert_eq!(x.header.change_key, Xid::from_gc(g, x.header.change_number).to_bytes());
+        assert!(Pcl::parse(&x.header.pcl)
             .unwrap()
-            .includes(&Pcl(vec![Xid::parse(&x.change_key).unwrap()])));
-        assert_eq!(x.associated, x.mid == fai);
-        assert_eq!(x.read, x.mid == m[1]);
+            .includes(&Pcl(vec![Xid::parse(&x.header.change_key).unwrap()])));
+        assert_eq!(x.header.associated, x.header.mid == fai);
+        assert_eq!(x.header.read, x.header.mid == m[1]);
     }
     // The state after it: the ids given, everything seen; a sync from it returns nothing.
     assert_eq!(all.state.given.get(&g).count(), 4);
@@ -199,8 +199,8 @@ fn contents_changes_are_returned_exactly_once() {
     assert_eq!(ids(&s.read), vec![m[1]]);
     assert!(s.unread.is_empty());
     let h = st.sync_message_headers(&s, 0, 10).unwrap();
-    assert!(h.iter().find(|x| x.mid == new).unwrap().new);
-    assert!(!h.iter().find(|x| x.mid == m[0]).unwrap().new);
+    assert!(h.iter().find(|x| x.header.mid == new).unwrap().new);
+    assert!(!h.iter().find(|x| x.header.mid == m[0]).unwrap().new);
     assert_eq!(c.ids(), server_ids(&st, INBOX, true));
     assert!(c.have[&m[1]].1, "read flag applied");
 
@@ -511,7 +511,10 @@ fn imports_detect_conflicts_and_sync_to_other_clients() {
     assert_eq!(ids(&s.deleted), vec![m[2]]);
     assert_eq!(ids(&s.read), vec![m[3]]);
     let h = st.sync_message_headers(&s, 0, 10).unwrap();
-    assert_eq!(h.iter().find(|x| x.mid == fm).unwrap().source_key, foreign);
+    assert_eq!(
+        h.iter().find(|x| x.header.mid == fm).unwrap().header.source_key,
+        foreign
+    );
     assert_eq!(b.ids(), server_ids(&st, INBOX, true));
 
     // A moves m4 from the Inbox to Drafts (its Drafts state records the move).
@@ -704,7 +707,7 @@ fn large_folder_sync_is_bounded() {
     assert!(size < 200, "state of {size} bytes");
     let h = st.sync_message_headers(&s, 1000, 100).unwrap();
     assert_eq!(h.len(), 100);
-    assert_eq!(h[0].mid, base as u64 + 1000);
+    assert_eq!(h[0].header.mid, base as u64 + 1000);
     let again = st.sync_contents(INBOX, &s.state, &Default::default()).unwrap();
     assert!(again.is_empty());
     // Every other message deleted: 125,000 single ids, still one range set of ids.
@@ -779,8 +782,8 @@ fn gromox_reference_store_synchronises() {
     let s = c.sync(&st, INBOX, &Default::default());
     assert_eq!(s.changed.len(), 3);
     for h in st.sync_message_headers(&s, 0, 10).unwrap() {
-        let ck = Xid::parse(&h.change_key).unwrap();
-        assert!(Pcl::parse(&h.pcl).unwrap().includes(&Pcl(vec![ck])));
+        let ck = Xid::parse(&h.header.change_key).unwrap();
+        assert!(Pcl::parse(&h.header.pcl).unwrap().includes(&Pcl(vec![ck])));
     }
     let h = st.sync_hierarchy(fid::IPMSUBTREE, &SyncState::new()).unwrap();
     assert!(h.changed.iter().any(|f| f.folder == INBOX));

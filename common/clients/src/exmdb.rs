@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use gromox_exmdb_proto::ContentSyncOptions;
 use gromox_exmdb_proto::{self as proto, Call, Response, Status};
 use gromox_mapi::props::{PropTag, TaggedVal};
 
@@ -97,28 +98,6 @@ impl Link {
 struct Conn {
     s: TcpStream,
     buf: Vec<u8>,
-}
-
-/// What a contents synchronisation covers ([`ExmdbClient::sync_contents`]; MS-OXCFXICS
-/// §2.2.3.2.1.1.1 SynchronizationFlags Normal, FAI, ReadState).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentSyncOptions {
-    pub normal: bool,
-    pub fai: bool,
-    pub read_state: bool,
-    /// Public stores: whose read state.
-    pub user: Option<String>,
-}
-
-impl Default for ContentSyncOptions {
-    fn default() -> Self {
-        ContentSyncOptions {
-            normal: true,
-            fai: true,
-            read_state: true,
-            user: None,
-        }
-    }
 }
 
 /// A search folder's criteria ([`ExmdbClient::get_search_criteria`]; MS-OXCFOLD §2.2.1.5).

@@ -863,6 +863,31 @@ pub struct ContentSync {
     pub state: SyncState,
 }
 
+/// What a contents synchronisation covers (Gromox's SYNC_NORMAL, SYNC_ASSOCIATED and the read
+/// state flags; MS-OXCFXICS §2.2.3.2.1.1.1 SynchronizationFlags Normal/FAI, ReadState).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSyncOptions {
+    /// Normal messages.
+    pub normal: bool,
+    /// Folder associated information (FAI) messages.
+    pub fai: bool,
+    /// Read-state changes of messages the client has.
+    pub read_state: bool,
+    /// Public stores: whose read state (read state is per user there). Ignored in private stores.
+    pub user: Option<String>,
+}
+
+impl Default for ContentSyncOptions {
+    fn default() -> Self {
+        ContentSyncOptions {
+            normal: true,
+            fai: true,
+            read_state: true,
+            user: None,
+        }
+    }
+}
+
 /// One message's change header ([`Call::SyncMessageHeaders`]; MS-OXCFXICS §2.2.4.3
 /// messageChangeHeader). Wire form: `u64 mid`, `u32`-length source key, `u64` change number,
 /// `u32`-length change key and PCL, `u8 flags` (1 associated, 2 read), `u64` last modification
