@@ -275,48 +275,46 @@ fn load_active(c: &Connection) -> Result<Vec<Active>> {
 /// The statements that capture changed messages while dynamic searches run (temporary: they
 /// exist on this connection only and are not part of the store's schema). No conflict clause:
 /// the outer statement's (e.g. a `REPLACE`, or a foreign-key cascade) would override it.
-const TRIGGERS: &str = "
-CREATE TABLE IF NOT EXISTS search_pending (message_id INTEGER PRIMARY KEY);
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_msg_ins AFTER INSERT ON messages WHEN NEW.parent_fid IS NOT NULL
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_msg_upd AFTER UPDATE ON messages WHEN NEW.parent_fid IS NOT NULL
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_prop_ins AFTER INSERT ON message_properties
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_prop_upd AFTER UPDATE ON message_properties
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_prop_del AFTER DELETE ON message_properties
-  BEGIN INSERT INTO search_pending (message_id) SELECT OLD.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=OLD.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_att_ins AFTER INSERT ON attachments
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_att_del AFTER DELETE ON attachments
-  BEGIN INSERT INTO search_pending (message_id) SELECT OLD.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=OLD.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_rcpt_ins AFTER INSERT ON recipients
-  BEGIN INSERT INTO search_pending (message_id) SELECT NEW.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=NEW.message_id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS gx_search_rcpt_del AFTER DELETE ON recipients
-  BEGIN INSERT INTO search_pending (message_id) SELECT OLD.message_id
-    WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id=OLD.message_id); END;
-";
-
-const TRIGGER_NAMES: &[&str] = &[
-    "gx_search_msg_ins",
-    "gx_search_msg_upd",
-    "gx_search_prop_ins",
-    "gx_search_prop_upd",
-    "gx_search_prop_del",
-    "gx_search_att_ins",
-    "gx_search_att_del",
-    "gx_search_rcpt_ins",
-    "gx_search_rcpt_del",
+/// The change-capturing temporary triggers: (name, event, table, condition, the changed row).
+/// Each queues the row's message in `search_pending` once. Not `INSERT OR IGNORE`: a conflict
+/// policy on the statement that fires a trigger (e.g. the `OR REPLACE` of a property write)
+/// overrides the trigger's own, so the duplicate check is spelled out.
+const TRIGGERS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "gx_search_msg_ins",
+        "INSERT",
+        "messages",
+        "WHEN NEW.parent_fid IS NOT NULL",
+        "NEW",
+    ),
+    (
+        "gx_search_msg_upd",
+        "UPDATE",
+        "messages",
+        "WHEN NEW.parent_fid IS NOT NULL",
+        "NEW",
+    ),
+    ("gx_search_prop_ins", "INSERT", "message_properties", "", "NEW"),
+    ("gx_search_prop_upd", "UPDATE", "message_properties", "", "NEW"),
+    ("gx_search_prop_del", "DELETE", "message_properties", "", "OLD"),
+    ("gx_search_att_ins", "INSERT", "attachments", "", "NEW"),
+    ("gx_search_att_del", "DELETE", "attachments", "", "OLD"),
+    ("gx_search_rcpt_ins", "INSERT", "recipients", "", "NEW"),
+    ("gx_search_rcpt_del", "DELETE", "recipients", "", "OLD"),
 ];
+
+/// The SQL creating the queue table and [`TRIGGERS`].
+fn trigger_sql() -> String {
+    let mut sql = String::from("CREATE TABLE IF NOT EXISTS search_pending (message_id INTEGER PRIMARY KEY);\n");
+    for (name, event, table, when, row) in TRIGGERS {
+        sql.push_str(&format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} {when}\n  \
+             BEGIN INSERT INTO search_pending (message_id) SELECT {row}.message_id \
+             WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE message_id={row}.message_id); END;\n"
+        ));
+    }
+    sql
+}
 
 impl Store {
     /// Whether `folder` is a search folder (always false in a public store, which has none).
@@ -710,14 +708,14 @@ impl Store {
             |r| r.get(0),
         )?;
         if any && !self.search.triggers.get() {
-            self.conn.execute_batch(TRIGGERS)?;
+            self.conn.execute_batch(&trigger_sql())?;
             self.search.triggers.set(true);
             // Whatever an earlier process left queued is applied first.
             self.search.drained_at.set(None);
         } else if !any && self.search.triggers.get() {
             // Apply what is queued before the queue stops being read.
             self.search_flush()?;
-            for t in TRIGGER_NAMES {
+            for (t, ..) in TRIGGERS {
                 self.conn.execute_batch(&format!("DROP TRIGGER IF EXISTS temp.{t}"))?;
             }
             self.search.triggers.set(false);
