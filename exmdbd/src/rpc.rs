@@ -30,7 +30,7 @@ use gromox_runtime::{ConnHandle, ConnInfo, Cx, Next, Protocol, Session};
 
 use crate::cache::StoreCache;
 use crate::error::Error;
-use crate::ics::{self, ContentSyncOptions};
+use crate::ics;
 use crate::instance::Instances;
 use crate::message::MessageContent;
 use crate::notify::{BoundedSubscription, Event, Notifier, StoreNotice};
@@ -842,20 +842,7 @@ impl ExmdbServer {
                 }
                 Response::Count(u64::from(t.set_collapse_state(&state).map_err(err)?))
             }
-            Call::SyncContents {
-                folder,
-                state,
-                normal,
-                fai,
-                read_state,
-                user,
-            } => {
-                let opts = ContentSyncOptions {
-                    normal,
-                    fai,
-                    read_state,
-                    user,
-                };
+            Call::SyncContents { folder, state, opts } => {
                 let cs = st.sync_contents(folder, &state, &opts).map_err(err)?;
                 let new = GlobSet::from_ranges(
                     cs.changed

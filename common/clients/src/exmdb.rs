@@ -461,10 +461,7 @@ impl ExmdbClient {
         let call = Call::SyncContents {
             folder,
             state: state.clone(),
-            normal: opts.normal,
-            fai: opts.fai,
-            read_state: opts.read_state,
-            user: opts.user.clone(),
+            opts: opts.clone(),
         };
         match self.call(dir, &call)? {
             Response::ContentSync(c) => Ok(c),

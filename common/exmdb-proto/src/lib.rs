@@ -570,17 +570,14 @@ pub enum Call {
     /// new and changed messages of `folder`, the deletions and read-state changes, and the state
     /// after the client applied them ([`Response::ContentSync`]). Only ids: the message headers
     /// come in batches with [`Call::SyncMessageHeaders`], contents with [`Call::ReadMessage`], so
-    /// no frame grows with the messages. `normal`, `fai`, `read_state` are the SynchronizationFlags
-    /// Normal, FAI and ReadState (§2.2.3.2.1.1.1); `user` names the reader in a public store.
+    /// no frame grows with the messages. [`ContentSyncOptions`] carries the SynchronizationFlags
+    /// Normal, FAI and ReadState (§2.2.3.2.1.1.1) and the reader in a public store.
     /// Wire form: `u64 folder`, the state, `u8 flags` (1 normal, 2 FAI, 4 read state), the
     /// optional user.
     SyncContents {
         folder: u64,
         state: SyncState,
-        normal: bool,
-        fai: bool,
-        read_state: bool,
-        user: Option<String>,
+        opts: ContentSyncOptions,
     },
     /// The messageChangeHeader data (the messageChangeHeader element of MS-OXCFXICS §2.2.4.3: PidTagSourceKey, PidTagChangeKey,
     /// PidTagPredecessorChangeList, PidTagLastModificationTime, PidTagAssociated, read state,
@@ -1847,18 +1844,11 @@ pub fn encode_request(dir: &str, call: &Call) -> Vec<u8> {
             put_u64(&mut w, *mid);
             put_u32(&mut w, *index);
         }
-        SyncContents {
-            folder,
-            state,
-            normal,
-            fai,
-            read_state,
-            user,
-        } => {
+        SyncContents { folder, state, opts } => {
             put_u64(&mut w, *folder);
             put_state(&mut w, state);
-            w.push(*normal as u8 | (*fai as u8) << 1 | (*read_state as u8) << 2);
-            put_opt_str(&mut w, user.as_deref());
+            w.push(opts.normal as u8 | (opts.fai as u8) << 1 | (opts.read_state as u8) << 2);
+            put_opt_str(&mut w, opts.user.as_deref());
         }
         SyncMessageHeaders { user, mids } => {
             put_opt_str(&mut w, user.as_deref());
@@ -2593,10 +2583,12 @@ pub fn decode_request(p: &[u8]) -> R<(String, Call)> {
             SyncContents {
                 folder,
                 state,
-                normal: flags & 1 != 0,
-                fai: flags & 2 != 0,
-                read_state: flags & 4 != 0,
-                user: r.opt_str()?,
+                opts: ContentSyncOptions {
+                    normal: flags & 1 != 0,
+                    fai: flags & 2 != 0,
+                    read_state: flags & 4 != 0,
+                    user: r.opt_str()?,
+                },
             }
         }
         64 => SyncMessageHeaders {
@@ -3882,18 +3874,22 @@ mod tests {
             Call::SyncContents {
                 folder: 0x0d,
                 state: sync_state(),
-                normal: true,
-                fai: false,
-                read_state: true,
-                user: None,
+                opts: ContentSyncOptions {
+                    normal: true,
+                    fai: false,
+                    read_state: true,
+                    user: None,
+                },
             },
             Call::SyncContents {
                 folder: 0x0d,
                 state: SyncState::new(),
-                normal: false,
-                fai: true,
-                read_state: false,
-                user: Some("bob@example.org".into()),
+                opts: ContentSyncOptions {
+                    normal: false,
+                    fai: true,
+                    read_state: false,
+                    user: Some("bob@example.org".into()),
+                },
             },
             Call::SyncMessageHeaders {
                 user: None,
@@ -4415,10 +4411,12 @@ mod tests {
             &Call::SyncContents {
                 folder: 1,
                 state: SyncState::new(),
-                normal: true,
-                fai: true,
-                read_state: true,
-                user: None,
+                opts: ContentSyncOptions {
+                    normal: true,
+                    fai: true,
+                    read_state: true,
+                    user: None,
+                },
             },
         );
         let n = p.len();
@@ -4448,10 +4446,12 @@ mod tests {
         let sync_call = Call::SyncContents {
             folder: 1,
             state: SyncState::new(),
-            normal: true,
-            fai: false,
-            read_state: false,
-            user: None,
+            opts: ContentSyncOptions {
+                normal: true,
+                fai: false,
+                read_state: false,
+                user: None,
+            },
         };
         let mut p = vec![0u8];
         put_ids(&mut p, &[]);
