@@ -1329,18 +1329,17 @@ impl ExmdbServer {
 /// batch of more than `MAX_TABLE_EVENTS` events.
 fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> crate::Result<Vec<proto::TableEvent>> {
     use crate::table::table_event::TABLE_CHANGED;
-    let changed = || {
-        vec![proto::TableEvent {
-            event: TABLE_CHANGED,
-            row: proto::TableRowRef {
-                folder: 0,
-                message: 0,
-                instance: 0,
-            },
-            prior: None,
-            position: 0,
-            values: Vec::new(),
-        }]
+    // TABLE_CHANGED: re-read the table (no row).
+    let changed = || proto::TableEvent {
+        event: TABLE_CHANGED,
+        row: proto::TableRowRef {
+            folder: 0,
+            message: 0,
+            instance: 0,
+        },
+        prior: None,
+        position: 0,
+        values: Vec::new(),
     };
     let overflow = ot.changes.take_overflow();
     let events: Vec<Event> = ot.changes.events.try_iter().collect();
@@ -1369,12 +1368,12 @@ fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> c
                 return Ok(Vec::new());
             }
             t.reload(st)?;
-            Ok(changed())
+            Ok(vec![changed()])
         }
         AnyTable::Content(t) => {
             if overflow {
                 t.reload(st)?;
-                return Ok(changed());
+                return Ok(vec![changed()]);
             }
             let mut out = Vec::new();
             let mut too_many = false;
@@ -1406,11 +1405,11 @@ fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> c
                             position: 0,
                             values: Vec::new(),
                         },
-                        TableNotification::Changed => changed().remove(0),
+                        TableNotification::Changed => changed(),
                     });
                 }
             }
-            Ok(if too_many { changed() } else { out })
+            Ok(if too_many { vec![changed()] } else { out })
         }
     }
 }
