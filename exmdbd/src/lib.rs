@@ -34,6 +34,7 @@ pub mod message;
 pub mod notify;
 pub mod paths;
 pub mod perms;
+pub mod prefilter;
 pub mod probe;
 pub mod rpc;
 pub mod rules;

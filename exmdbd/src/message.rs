@@ -10,7 +10,7 @@ use gromox_mapi::ids::{Pcl, Xid};
 use gromox_mapi::tags::*;
 use gromox_mapi::time::now_filetime;
 use gromox_mapi::{PropTag, PropVal, TaggedVal};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 /// A message's content (properties, recipient rows, attachments with embedded messages): the
 /// exmdb protocol's type, so messages cross the RPC without conversion.
@@ -72,6 +72,36 @@ pub(crate) const COMPUTED: &[PropTag] = &[
     PR_CHANGE_NUMBER,
 ];
 
+/// The [`crate::schema::SUMMARY`] column values of a message with properties `c`, in that
+/// table's order: what the triggers would compute from the stored properties.
+fn summary_values(c: &MessageContent) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let find = |tags: &[u32]| {
+        tags.iter()
+            .find_map(|&t| c.props.iter().find(|p| p.tag.0 == t))
+            .map(|p| crate::store::sql_of(&p.val))
+    };
+    crate::schema::SUMMARY
+        .iter()
+        .map(|(_, tags, derived)| {
+            find(tags)
+                .or_else(|| {
+                    let (prefix, normalized) = derived.split_at(derived.len().min(2));
+                    let text = |v: Value| match v {
+                        Value::Text(t) => Some(t),
+                        _ => None,
+                    };
+                    let n = text(find(normalized)?)?;
+                    Some(Value::Text(format!(
+                        "{}{n}",
+                        find(prefix).and_then(text).unwrap_or_default()
+                    )))
+                })
+                .unwrap_or(Value::Null)
+        })
+        .collect()
+}
+
 pub(crate) fn write_message_tx(
     st: &Store,
     tx: &Connection,
@@ -95,7 +125,32 @@ pub(crate) fn write_message_tx(
             Parent::Folder(f, a) => (Some(f as i64), None, Some(a as i64)),
             Parent::Attachment(a) => (None, Some(a as i64), None),
         };
-        if st.private {
+        if st.summary {
+            // The summary columns are written with the row, so that the triggers find them
+            // current and leave the row alone as the properties follow.
+            let cols: Vec<&str> = crate::schema::SUMMARY.iter().map(|(c, _, _)| *c).collect();
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                (mid as i64).into(),
+                fid.into(),
+                attid.into(),
+                assoc.into(),
+                (cn as i64).into(),
+                (size as i64).into(),
+            ];
+            values.extend(summary_values(c));
+            let marks: Vec<String> = (7..=values.len()).map(|i| format!("?{i}")).collect();
+            tx.exec(
+                &format!(
+                    "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, \
+                     change_number, {}message_size, {}) VALUES (?1, ?2, ?3, 0, ?4, ?5, {}?6, {})",
+                    if st.private { "read_state, " } else { "" },
+                    cols.join(", "),
+                    if st.private { "0, " } else { "" },
+                    marks.join(", ")
+                ),
+                params_from_iter(values),
+            )?;
+        } else if st.private {
             tx.exec(
                 "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \
                  read_state, message_size) VALUES (?1, ?2, ?3, 0, ?4, ?5, 0, ?6)",

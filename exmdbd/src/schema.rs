@@ -142,10 +142,13 @@ CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, paren
   is_deleted INTEGER DEFAULT 0, is_associated INTEGER, change_number INTEGER UNIQUE NOT NULL,
   read_cn INTEGER UNIQUE DEFAULT NULL, read_state INTEGER DEFAULT 0, message_size INTEGER NOT NULL,
   group_id INTEGER DEFAULT NULL, timer_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
+  summary_delivery INTEGER DEFAULT NULL, summary_submit INTEGER DEFAULT NULL,
+  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL,
   FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
   FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX attid_messages_index8 ON messages(parent_attid);
-CREATE INDEX parent_assoc_index8 ON messages(parent_fid, is_associated);
+CREATE INDEX folder_summary_index8 ON messages(parent_fid, is_associated, is_deleted, summary_delivery,
+  read_state, message_size, summary_submit, summary_subject, summary_sender);
 CREATE INDEX parent_read_assoc_index8 ON messages(parent_fid, read_state, is_associated);
 CREATE TABLE receive_table (class TEXT COLLATE NOCASE UNIQUE NOT NULL, folder_id INTEGER NOT NULL,
   modified_time INTEGER NOT NULL,
@@ -169,10 +172,13 @@ const PUBLIC_TAIL: &str = "
 CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, parent_attid INTEGER,
   is_deleted INTEGER DEFAULT 0, is_associated INTEGER, change_number INTEGER UNIQUE NOT NULL,
   message_size INTEGER NOT NULL, group_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
+  summary_delivery INTEGER DEFAULT NULL, summary_submit INTEGER DEFAULT NULL,
+  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL,
   FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
   FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX attid_messages_index ON messages(parent_attid);
-CREATE INDEX parent_assoc_delete_index ON messages(parent_fid, is_associated, is_deleted);
+CREATE INDEX folder_summary_index ON messages(parent_fid, is_associated, is_deleted, summary_delivery,
+  message_size, summary_submit, summary_subject, summary_sender);
 CREATE TABLE read_states (message_id INTEGER NOT NULL, username TEXT COLLATE NOCASE NOT NULL,
   FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX mid_states_index ON read_states(message_id);
@@ -194,6 +200,135 @@ CREATE UNIQUE INDEX msgtime_rt_idx ON msgtime_index (folder_id, rcvtime, message
 CREATE UNIQUE INDEX msgtime_st_idx ON msgtime_index (folder_id, sndtime, message_id);
 ";
 
+/// Summary columns of `messages`: copies of the properties content tables sort and restrict
+/// by most (Outlook's and the IMAP server's default views), kept by triggers on
+/// `message_properties` (see [`summary_triggers`]) so that every writer — this server, the
+/// import tools, a Gromox process — keeps them current. With the index `folder_summary_index8`
+/// (private) or `folder_summary_index` (public), which starts like Gromox's
+/// `(parent_fid, is_associated[, is_deleted])` index it replaces and carries these columns, a
+/// content table over them reads one contiguous index range in delivery-time order instead of
+/// a `messages` row and a primary-key descent per property per message (`crate::table`).
+/// Column, then the property tags it copies (a String8 and a Unicode twin share a column),
+/// then the tags it is derived from when those are absent: the subject from its prefix and
+/// normalized subject, which is how Gromox stores it.
+pub const SUMMARY: &[(&str, &[u32], &[u32])] = &[
+    ("summary_delivery", &[0x0E06_0040], &[]),
+    ("summary_submit", &[0x0039_0040], &[]),
+    (
+        "summary_subject",
+        &[0x0037_001F, 0x0037_001E],
+        &[0x003D_001F, 0x003D_001E, 0x0E1D_001F, 0x0E1D_001E],
+    ),
+    ("summary_sender", &[0x0C1A_001F, 0x0C1A_001E], &[]),
+];
+
+/// The summary column that holds `tag` (same property, and the same type or its String8 /
+/// Unicode twin), if any.
+pub fn summary_column(tag: u32) -> Option<&'static str> {
+    let twin = |t: u32| match t & 0xFFFF {
+        0x001E => t | 1,
+        _ => t,
+    };
+    SUMMARY
+        .iter()
+        .find(|(_, tags, _)| tags.iter().any(|&t| twin(t) == twin(tag)))
+        .map(|(c, _, _)| *c)
+}
+
+fn tag_list(tags: &[u32]) -> String {
+    tags.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The value of a summary column for message `mid` (an SQL expression), computed from its
+/// properties: the first of `tags` it has, else for the subject its prefix (or nothing)
+/// followed by its normalized subject.
+fn summary_expr(tags: &[u32], derived: &[u32], mid: &str) -> String {
+    let one = |tags: &[u32]| {
+        format!(
+            "(SELECT propval FROM message_properties WHERE message_id={mid} AND proptag IN ({}) LIMIT 1)",
+            tag_list(tags)
+        )
+    };
+    if derived.is_empty() {
+        return one(tags);
+    }
+    let (prefix, normalized) = derived.split_at(2);
+    format!(
+        "COALESCE({}, COALESCE({}, '') || {})",
+        one(tags),
+        one(prefix),
+        one(normalized)
+    )
+}
+
+/// The triggers that keep [`SUMMARY`]: a property inserted or its value updated sets the
+/// column (derived ones recompute it); a property deleted recomputes it from what remains
+/// (its twin, the derived form, else NULL). A `REPLACE` of a property fires the insert
+/// trigger with the new value.
+pub fn summary_triggers() -> String {
+    let mut sql = String::new();
+    for (col, tags, derived) in SUMMARY {
+        let list = tag_list(tags);
+        let all: Vec<u32> = tags.iter().chain(derived.iter()).copied().collect();
+        let recompute_new = summary_expr(tags, derived, "NEW.message_id");
+        let recompute_old = summary_expr(tags, derived, "OLD.message_id");
+        let all = tag_list(&all);
+        // A value the row already has (written with it) leaves the row and its index alone.
+        let current = format!("(SELECT {col} FROM messages WHERE message_id=NEW.message_id)");
+        sql.push_str(&format!(
+            "CREATE TRIGGER {col}_ins AFTER INSERT ON message_properties
+  WHEN NEW.proptag IN ({list}) AND NEW.propval IS NOT {current}
+  BEGIN UPDATE messages SET {col}=NEW.propval WHERE message_id=NEW.message_id; END;
+CREATE TRIGGER {col}_upd AFTER UPDATE OF propval ON message_properties
+  WHEN NEW.proptag IN ({list}) AND NEW.propval IS NOT {current}
+  BEGIN UPDATE messages SET {col}=NEW.propval WHERE message_id=NEW.message_id; END;
+CREATE TRIGGER {col}_del AFTER DELETE ON message_properties WHEN OLD.proptag IN ({all})
+  BEGIN UPDATE messages SET {col}={recompute_old} WHERE message_id=OLD.message_id; END;
+"
+        ));
+        if !derived.is_empty() {
+            let dlist = tag_list(derived);
+            sql.push_str(&format!(
+                "CREATE TRIGGER {col}_dins AFTER INSERT ON message_properties
+  WHEN NEW.proptag IN ({dlist}) AND {recompute_new} IS NOT {current}
+  BEGIN UPDATE messages SET {col}={recompute_new} WHERE message_id=NEW.message_id; END;
+CREATE TRIGGER {col}_dupd AFTER UPDATE OF propval ON message_properties
+  WHEN NEW.proptag IN ({dlist}) AND {recompute_new} IS NOT {current}
+  BEGIN UPDATE messages SET {col}={recompute_new} WHERE message_id=NEW.message_id; END;
+"
+            ));
+        }
+    }
+    sql
+}
+
+/// How many triggers [`summary_triggers`] creates.
+fn summary_trigger_count() -> i64 {
+    SUMMARY.iter().map(|(_, _, d)| if d.is_empty() { 3 } else { 5 }).sum()
+}
+
+/// Fills every summary column from `message_properties` (after [`upgrade`] added them).
+fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
+    let sets = SUMMARY
+        .iter()
+        .map(|(col, tags, derived)| format!("{col}={}", summary_expr(tags, derived, "messages.message_id")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.execute(&format!("UPDATE messages SET {sets}"), [])
+}
+
+/// Whether the store keeps the summary columns (created here, or brought here by [`upgrade`]):
+/// the columns and all their triggers exist. A Gromox store that was not upgraded has none.
+pub fn has_summary(conn: &Connection) -> rusqlite::Result<bool> {
+    let triggers: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name='message_properties' \
+         AND name LIKE 'summary\\_%' ESCAPE '\\'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(triggers == summary_trigger_count())
+}
+
 /// Creates every table of a private (`true`) or public store.
 pub fn create_tables(conn: &Connection, private: bool) -> rusqlite::Result<()> {
     let sql = if private {
@@ -201,7 +336,8 @@ pub fn create_tables(conn: &Connection, private: bool) -> rusqlite::Result<()> {
     } else {
         [COMMON_HEAD, PUBLIC_FOLDERS, COMMON_BODY, PUBLIC_TAIL, MSGTIME].concat()
     };
-    conn.execute_batch(&sql)
+    conn.execute_batch(&sql)?;
+    conn.execute_batch(&summary_triggers())
 }
 
 /// Property tables this implementation clusters by `(object id, proptag)` (`WITHOUT ROWID`)
@@ -219,6 +355,9 @@ pub const REDUNDANT_INDEXES: &[&str] = &[
     "assoc_index8",
     "pid_messages_index",
     "assoc_index",
+    // Prefixes of folder_summary_index8 / folder_summary_index.
+    "parent_assoc_index8",
+    "parent_assoc_delete_index",
 ];
 
 /// Brings the tables of an existing store to this layout (`gromox-mkprivate -U`,
@@ -228,6 +367,8 @@ pub const REDUNDANT_INDEXES: &[&str] = &[
 /// - the property tables of [`CLUSTERED_TABLES`] are rebuilt clustered when they are rowid
 ///   tables (stores written by Gromox), their rows copied as they are;
 /// - missing indexes are created and [`REDUNDANT_INDEXES`] dropped;
+/// - the [`SUMMARY`] columns, when added, are filled from the messages' properties, and their
+///   triggers created;
 /// - the schema generation becomes [`SCHEMA_VERSION`].
 ///
 /// A store of a newer generation than this one is refused. Foreign keys are checked before
@@ -260,8 +401,18 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
         )
         .optional()
     };
+    let mut summary_added = false;
     for (kind, name, sql) in &objects {
+        if kind == "trigger" {
+            continue;
+        }
         if kind == "index" {
+            if summary_added {
+                // Filled before the index over them is built.
+                let n = summary_backfill(&tx)?;
+                steps.push(format!("filled the summary columns of {n} messages"));
+                summary_added = false;
+            }
             if existing_sql("index", name)?.is_none() {
                 tx.execute_batch(sql)?;
                 steps.push(format!("created index {name}"));
@@ -291,6 +442,7 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
             }
             tx.execute_batch(&ddl)?;
             steps.push(format!("added column {name}.{}", c.name));
+            summary_added |= name == "messages" && c.name.starts_with("summary_");
         }
         if CLUSTERED_TABLES.contains(&name.as_str()) && !old_sql.to_ascii_uppercase().contains("WITHOUT ROWID") {
             let cols = want
@@ -313,11 +465,16 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
             steps.push(format!("clustered {name} ({n} rows)"));
         }
     }
-    // Indexes of rebuilt tables went with the old table: create what is missing again.
+    if summary_added {
+        let n = summary_backfill(&tx)?;
+        steps.push(format!("filled the summary columns of {n} messages"));
+    }
+    // Indexes of rebuilt tables went with the old table: create what is missing again; then
+    // the triggers (a rebuilt message_properties lost its own).
     for (kind, name, sql) in &objects {
-        if kind == "index" && existing_sql("index", name)?.is_none() {
+        if (kind == "index" || kind == "trigger") && existing_sql(kind, name)?.is_none() {
             tx.execute_batch(sql)?;
-            steps.push(format!("created index {name}"));
+            steps.push(format!("created {kind} {name}"));
         }
     }
     for name in REDUNDANT_INDEXES {

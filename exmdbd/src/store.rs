@@ -96,6 +96,9 @@ pub struct Store {
     pub(crate) folder_states: std::cell::RefCell<FolderStateCache>,
     /// Search folder population and change capture ([`crate::search`]).
     pub(crate) search: crate::search::SearchState,
+    /// Whether `messages` has the summary columns and their triggers ([`schema::SUMMARY`]);
+    /// a Gromox store not brought here by `-U` has not, and tables read properties instead.
+    pub(crate) summary: bool,
 }
 
 /// See [`Store::folder_states`].
@@ -200,6 +203,7 @@ impl Store {
             )
             .optional()?;
         let guid = gtxt.and_then(|t| Guid::parse(&t).ok()).unwrap_or(Guid::NIL);
+        let summary = schema::has_summary(&conn)?;
         let mut st = Store {
             conn,
             dir: maildir.to_path_buf(),
@@ -209,6 +213,7 @@ impl Store {
             guid,
             folder_states: Default::default(),
             search: Default::default(),
+            summary,
         };
         st.search_resume()?;
         Ok(st)
@@ -297,6 +302,7 @@ impl Store {
             guid,
             folder_states: Default::default(),
             search: Default::default(),
+            summary: true,
         })
     }
 

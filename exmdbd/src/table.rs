@@ -397,7 +397,7 @@ fn row_wire_size(row: &[Option<PropVal>]) -> usize {
 struct ScanRow<'s> {
     store: &'s Store,
     mid: u64,
-    values: Vec<(PropTag, PropVal)>,
+    values: &'s [(PropTag, PropVal)],
     /// Tags already looked up: absent from `values` means the message lacks them.
     looked_up: &'s [PropTag],
 }
@@ -430,7 +430,7 @@ pub(crate) fn message_matches(store: &Store, mid: u64, r: &Restriction) -> bool 
     let row = ScanRow {
         store,
         mid,
-        values: Vec::new(),
+        values: &[],
         looked_up: &[],
     };
     Matcher::new(r).matches(&row)
@@ -505,6 +505,17 @@ pub fn read_prop(store: &Store, mid: u64, tag: PropTag) -> Result<Option<PropVal
     for t in stored_tags(tag) {
         if let Some(v) = store.get_prop(Obj::Message(mid), PropTag(t as u32))? {
             return Ok(Some(v));
+        }
+    }
+    // Gromox keeps the subject as prefix and normalized subject (as read_message shows it).
+    if tag.id() == gromox_mapi::tags::PR_SUBJECT.id() {
+        let part = |t: PropTag| read_prop(store, mid, t).map(|v| v.and_then(|v| v.as_str().map(str::to_string)));
+        if let Some(n) = part(gromox_mapi::tags::PR_NORMALIZED_SUBJECT)? {
+            let s = format!("{}{n}", part(gromox_mapi::tags::PR_SUBJECT_PREFIX)?.unwrap_or_default());
+            return Ok(Some(match tag.ptype() {
+                Some(PropType::String8) => PropVal::String8(s),
+                _ => PropVal::Unicode(s),
+            }));
         }
     }
     Ok(None)
@@ -718,7 +729,7 @@ impl ContentTable {
             let row = ScanRow {
                 store,
                 mid,
-                values,
+                values: &values,
                 looked_up: &tags,
             };
             if m.matches(&row) {
@@ -1034,10 +1045,11 @@ impl ContentTable {
                     return true;
                 };
                 // The row as it shows: the instance column holds its one value.
+                let values: Vec<_> = mv_element(v, i).map(|e| (it, e)).into_iter().collect();
                 let row = ScanRow {
                     store,
                     mid,
-                    values: mv_element(v, i).map(|e| (it, e)).into_iter().collect(),
+                    values: &values,
                     looked_up: &[],
                 };
                 Matcher::new(r).matches(&row)
@@ -1308,7 +1320,8 @@ fn category_key(values: &[Option<PropVal>]) -> Vec<u8> {
 fn same_value(a: &Option<PropVal>, b: &Option<PropVal>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(x), Some(y)) => restriction::compare(x, y) == Some(std::cmp::Ordering::Equal),
+        // Identical values (most neighbours in a category) need no comparison.
+        (Some(x), Some(y)) => x == y || restriction::compare(x, y) == Some(std::cmp::Ordering::Equal),
         _ => false,
     }
 }
@@ -1319,15 +1332,31 @@ impl Categories {
     fn build(&mut self, scanned: &Scan, levels: usize, expanded_levels: usize) {
         self.all = Vec::with_capacity(scanned.rows.len() + scanned.rows.len() / 8);
         self.headers.clear();
-        let mut open: Vec<u64> = Vec::with_capacity(levels);
+        // The open headers, one per level: id, member count, unread count (written to the
+        // header when it closes).
+        let mut open: Vec<(u64, u32, u32)> = Vec::with_capacity(levels);
+        let close = |headers: &mut HashMap<u64, Header>, (id, count, unread): (u64, u32, u32)| {
+            if let Some(h) = headers.get_mut(&id) {
+                h.count = count;
+                h.unread = unread;
+            }
+        };
         let mut prev: Option<&[Option<PropVal>]> = None;
-        for s in &scanned.rows {
+        for (i, s) in scanned.rows.iter().enumerate() {
             let keys = scanned.keys(s);
+            // Level 0 by the sort prefixes where they decide (different prefixes: different
+            // values; equal exact prefixes: equal values) without touching the values.
+            let same = |l: usize, p: &[Option<PropVal>]| match (l, scanned.first.get(i.wrapping_sub(1)..=i)) {
+                (0, Some([(a, ea), (b, _)])) if a != b || *ea => a == b,
+                _ => same_value(&p[l], &keys[l]),
+            };
             let first_new = match prev {
                 None => 0,
-                Some(p) => (0..levels).find(|&l| !same_value(&p[l], &keys[l])).unwrap_or(levels),
+                Some(p) => (0..levels).find(|&l| !same(l, p)).unwrap_or(levels),
             };
-            open.truncate(first_new);
+            for h in open.drain(first_new.min(open.len())..) {
+                close(&mut self.headers, h);
+            }
             for l in first_new..levels {
                 let values = keys[..=l].to_vec();
                 let key = category_key(&values);
@@ -1349,16 +1378,17 @@ impl Categories {
                     },
                 );
                 self.all.push(id);
-                open.push(id);
+                open.push((id, 0, 0));
             }
-            for id in &open {
-                if let Some(h) = self.headers.get_mut(id) {
-                    h.count += 1;
-                    h.unread += u32::from(!s.read);
-                }
+            for h in &mut open {
+                h.1 += 1;
+                h.2 += u32::from(!s.read);
             }
             self.all.push(leaf_key(s.mid, s.instance));
             prev = Some(keys);
+        }
+        for h in open.drain(..) {
+            close(&mut self.headers, h);
         }
         // Categories that no longer exist forget their state.
         let live: std::collections::HashSet<&Vec<u8>> = self.headers.values().map(|h| &h.key).collect();
@@ -1403,6 +1433,9 @@ struct Scan {
     /// `width` values per row, row `Scanned::at` at `at * width`.
     keys: Vec<Option<PropVal>>,
     width: usize,
+    /// For a categorized table, once sorted: per row (in order) the sort prefix of its first
+    /// key and whether the prefix is the whole value (see [`sort_prefix`]); empty otherwise.
+    first: Vec<(u128, bool)>,
 }
 
 impl Scan {
@@ -1524,6 +1557,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         rows: Vec::new(),
         keys: Vec::new(),
         width: spec.sort.len(),
+        first: Vec::new(),
     };
     // One message with the joined values it has: computed columns added, the restriction
     // tested, its row(s) kept.
@@ -1532,7 +1566,9 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         .into_iter()
         .filter(|c| all.iter().any(|t| t.id() == c.id()))
         .collect();
-    let mut accept = |mid: u64, size: i64, read: bool, attach: bool, mut values: Vec<(PropTag, PropVal)>| {
+    // `values` is the caller's buffer, reused from row to row: what a kept row keeps is moved
+    // out of it, the rest is cleared by the caller.
+    let mut accept = |mid: u64, size: i64, read: bool, attach: bool, values: &mut Vec<(PropTag, PropVal)>| {
         for &t in &computed_cols {
             values.push((t, computed_value(t, mid, size, read, attach, None)));
         }
@@ -1561,7 +1597,6 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         let Some(it) = inst_tag else {
             // The row's values move into its sort keys (a key repeating an earlier key's
             // property takes a copy of that one).
-            let mut values = row.values;
             let first = kept.keys.len();
             for (j, k) in spec.sort.iter().enumerate() {
                 let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
@@ -1610,7 +1645,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         for i in 0..n {
             if let (Some(m), Some(v)) = (matcher.as_mut().filter(|_| per_instance), mv) {
                 // The row as it shows: the instance column holds its one value.
-                let values = row
+                let values: Vec<_> = row
                     .values
                     .iter()
                     .map(|(t, x)| match (t.id() == it.id(), mv_element(v, i)) {
@@ -1621,7 +1656,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
                 let one = ScanRow {
                     store,
                     mid,
-                    values,
+                    values: &values,
                     looked_up: &joined,
                 };
                 if !m.matches(&one) {
@@ -1638,12 +1673,28 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
 
     let conn = store.conn();
     let stored: Vec<Vec<i64>> = joined.iter().map(|t| stored_tags(*t)).collect();
-    let mut binds: Vec<i64> = Vec::new();
-    for i in 0..joined.len() {
-        sql.push_str(&format!(", p{i}.proptag, p{i}.propval"));
+    let mut binds: Vec<rusqlite::types::Value> = Vec::new();
+    // A property with a summary column (crate::schema::SUMMARY) is read from the `messages`
+    // row — with only such columns the scan reads the folder's range of the summary index and
+    // nothing else — others from `message_properties`, one primary-key descent per row.
+    let summary: Vec<Option<&str>> = joined
+        .iter()
+        .map(|t| store.summary.then(|| crate::schema::summary_column(t.0)).flatten())
+        .collect();
+    // Result column of each joined property: its value (summary), or its stored tag then value.
+    let mut pos = Vec::with_capacity(joined.len());
+    for (i, col) in summary.iter().enumerate() {
+        pos.push(4 + pos.len() + summary[..i].iter().filter(|c| c.is_none()).count());
+        match col {
+            Some(col) => sql.push_str(&format!(", m.{col}")),
+            None => sql.push_str(&format!(", p{i}.proptag, p{i}.propval")),
+        }
     }
     sql.push_str(from);
     for (i, st) in stored.iter().enumerate() {
+        if summary[i].is_some() {
+            continue;
+        }
         // A String8 and a Unicode tag are adjacent: one range is one descent into the
         // primary key where an IN list of two is two.
         let (lo, hi) = (st.iter().min().copied(), st.iter().max().copied());
@@ -1653,7 +1704,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
                     " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id \
                      AND p{i}.proptag BETWEEN ? AND ?"
                 ));
-                binds.extend([lo, hi]);
+                binds.extend([lo, hi].map(rusqlite::types::Value::Integer));
             }
             _ => {
                 let marks: Vec<String> = st.iter().map(|_| "?".to_string()).collect();
@@ -1661,18 +1712,29 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
                     " LEFT JOIN message_properties p{i} ON p{i}.message_id=m.message_id AND p{i}.proptag IN ({})",
                     marks.join(",")
                 ));
-                binds.extend(st);
+                binds.extend(st.iter().map(|&t| rusqlite::types::Value::Integer(t)));
             }
         }
     }
     sql.push_str(filter);
-    binds.extend(folder_binds);
+    binds.extend(folder_binds.map(rusqlite::types::Value::Integer));
+    // What SQLite can rule out over the summary columns it does, before a row is read
+    // (crate::prefilter); the evaluator below still decides on every row it lets through.
+    if let Some(r) = spec.restriction.as_ref().filter(|_| store.summary && !per_instance) {
+        let column = |t: PropTag| crate::schema::summary_column(t.0);
+        if let Some((cond, b)) = crate::prefilter::prefilter(r, &column) {
+            sql.push_str(" AND ");
+            sql.push_str(&cond);
+            binds.extend(b);
+        }
+    }
     // No ORDER BY: the rows of one message (a String8 and a Unicode copy of a property)
     // come together anyway, and an ORDER BY the index does not give would make SQLite copy
     // every joined row into a sorter first. The order is made below.
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(params_from_iter(binds.iter()))?;
     let mut last_mid = None;
+    let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
     while let Some(r) = rows.next()? {
         let mid = r.get::<_, i64>(0)? as u64;
         // Duplicate rows (a String8 and a Unicode copy of one property) are skipped.
@@ -1680,12 +1742,18 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
             continue;
         }
         last_mid = Some(mid);
-        let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
+        values.clear();
         for (i, t) in joined.iter().enumerate() {
-            let stored: Option<i64> = r.get(4 + 2 * i)?;
+            if summary[i].is_some() {
+                if let Some(v) = summary_value(store, *t, r.get_ref(pos[i])?)? {
+                    values.push((*t, v));
+                }
+                continue;
+            }
+            let stored: Option<i64> = r.get(pos[i])?;
             if let Some(stored) = stored {
                 let stag = PropTag(stored as u32);
-                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(5 + 2 * i)?)? {
+                if let Some(tv) = crate::store::decode_row(store.dir(), stag, r.get_ref(pos[i] + 1)?)? {
                     values.push((*t, tv.val));
                 }
             }
@@ -1695,11 +1763,25 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
             r.get(1)?,
             r.get::<_, i64>(2)? != 0,
             r.get::<_, i64>(3)? != 0,
-            values,
+            &mut values,
         );
     }
-    sort_scanned(&spec.sort, &mut kept);
+    sort_scanned(&spec.sort, &mut kept, spec.categories > 0);
     Ok(kept)
+}
+
+/// A summary column's value as property `tag` (the requested type: a String8 or Unicode
+/// twin reads as the one asked for). The common kinds are read straight from the row; anything
+/// else goes through the store's decoder.
+fn summary_value(store: &Store, tag: PropTag, v: rusqlite::types::ValueRef<'_>) -> Result<Option<PropVal>> {
+    use rusqlite::types::ValueRef as R;
+    Ok(match (tag.0 & 0xFFFF, v) {
+        (_, R::Null) => None,
+        (0x0040, R::Integer(x)) => Some(PropVal::SysTime(x as u64)),
+        (0x001F, R::Text(b)) => Some(PropVal::Unicode(String::from_utf8_lossy(b).into_owned())),
+        (0x001E, R::Text(b)) => Some(PropVal::String8(String::from_utf8_lossy(b).into_owned())),
+        _ => crate::store::decode_row(store.dir(), tag, v)?.map(|tv| tv.val),
+    })
 }
 
 /// Orders rows by `sort`, ties by message id and instance (a total order, so an unstable sort
@@ -1707,7 +1789,7 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
 /// order as [`restriction::compare`] does (see [`sort_prefix`]), and a compact array of those
 /// prefixes is sorted: most comparisons are of two integers, and only rows whose prefixes cannot
 /// tell them apart compare their values.
-fn sort_scanned(sort: &[SortKey], kept: &mut Scan) {
+fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
     if sort.is_empty() {
         kept.rows.sort_unstable_by_key(|s| (s.mid, s.instance));
         return;
@@ -1718,23 +1800,11 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan) {
         (0..kept.rows.len()).map(|i| ([0; 2], [0; 2], 0, i as u32)).collect();
     for (i, k) in sort.iter().enumerate().take(n) {
         // A prefix orders only values of one kind: a column mixing kinds (which compare as
-        // equal) compares values only.
+        // equal), or with a value without a prefix, compares values only (`uniform` false:
+        // the column is done again that way).
         let mut kind = None;
-        let uniform = kept
-            .rows
-            .iter()
-            .filter_map(|s| kept.keys(s)[i].as_ref())
-            .all(|v| match sort_prefix(v) {
-                Some(p) => *kind.get_or_insert(p.0) == p.0,
-                None => false,
-            });
-        for (o, s) in order.iter_mut().zip(&kept.rows) {
-            // Missing values first, then values (by prefix when there is one).
-            let (mut p, exact) = match &kept.keys(s)[i] {
-                None => (0, true),
-                Some(v) if uniform => sort_prefix(v).map_or((1 << 127, false), |(_, p, exact)| (1 << 127 | p, exact)),
-                Some(_) => (1 << 127, false),
-            };
+        let mut uniform = true;
+        let set = |o: &mut ([u64; 2], [u64; 2], u8, u32), mut p: u128, exact: bool| {
             if k.descending {
                 p = !p;
             }
@@ -1744,24 +1814,128 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan) {
             } else {
                 o.1 = p;
             }
-            o.2 |= u8::from(exact) << i;
+            o.2 = (o.2 & !(1 << i)) | u8::from(exact) << i;
+        };
+        for (o, s) in order.iter_mut().zip(&kept.rows) {
+            // Missing values first, then values (by prefix when there is one).
+            let (p, exact) = match &kept.keys(s)[i] {
+                None => (0, true),
+                Some(v) => match sort_prefix(v) {
+                    Some((kd, p, exact)) if uniform && *kind.get_or_insert(kd) == kd => (1 << 127 | p, exact),
+                    _ => {
+                        uniform = false;
+                        (1 << 127, false)
+                    }
+                },
+            };
+            set(o, p, exact);
+        }
+        if !uniform {
+            for (o, s) in order.iter_mut().zip(&kept.rows) {
+                if kept.keys(s)[i].is_some() {
+                    set(o, 1 << 127, false);
+                }
+            }
         }
     }
-    order.sort_unstable_by(|a, b| {
+    type Entry = ([u64; 2], [u64; 2], u8, u32);
+    let tail = |a: &Entry, b: &Entry, from: usize| {
         let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
-        let tail = |from: usize| {
-            cmp_keys(&sort[from..], &kept.keys(x)[from..], &kept.keys(y)[from..])
-                .then(x.mid.cmp(&y.mid))
-                .then(x.instance.cmp(&y.instance))
-        };
-        // Equal prefixes: equal values when exact, else the values decide from that key on.
-        a.0.cmp(&b.0).then_with(|| match a.2 & 1 {
-            0 => tail(0),
-            _ if n < 2 => tail(1),
-            _ => a.1.cmp(&b.1).then_with(|| tail(if a.2 & 2 != 0 { 2 } else { 1 })),
-        })
-    });
+        cmp_keys(&sort[from..], &kept.keys(x)[from..], &kept.keys(y)[from..])
+            .then(x.mid.cmp(&y.mid))
+            .then(x.instance.cmp(&y.instance))
+    };
+    // Rows from key `from` (1 or 2) on: by prefix of key 1, then by the values from the
+    // first key the prefixes leave undecided (equal prefixes are equally exact).
+    let rest = |a: &Entry, b: &Entry| {
+        if n < 2 {
+            return tail(a, b, 1);
+        }
+        a.1.cmp(&b.1).then_with(|| tail(a, b, if a.2 & 2 != 0 { 2 } else { 1 }))
+    };
+    // Equal prefixes: equal values when exact, else the values decide from that key on.
+    let full = |a: &Entry, b: &Entry| {
+        a.0.cmp(&b.0)
+            .then_with(|| if a.2 & 1 == 0 { tail(a, b, 0) } else { rest(a, b) })
+    };
+    // The first key alone: equal exact prefixes are equal values.
+    let first_values = |a: &Entry, b: &Entry| {
+        if a.2 & 1 != 0 {
+            return std::cmp::Ordering::Equal;
+        }
+        let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
+        cmp_keys(&sort[..1], &kept.keys(x)[..1], &kept.keys(y)[..1])
+    };
+    use std::cmp::Ordering::{Greater, Less};
+    // The scan reads the summary index in delivery-time order, so rows often come ordered
+    // already, or reversed (a table sorted by time), or ordered by every key but the first
+    // (grouped by sender, newest first): checked in one pass each, then a reversal, or a
+    // stable sort on the first key alone, gives the total order without a full sort.
+    if order.windows(2).all(|w| full(&w[0], &w[1]) == Less) {
+    } else if order.windows(2).all(|w| full(&w[0], &w[1]) == Greater) {
+        order.reverse();
+    } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Less) {
+        if !bucket_by_first(&mut order) {
+            order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
+        }
+    } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Greater) {
+        order.reverse();
+        if !bucket_by_first(&mut order) {
+            order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
+        }
+    } else {
+        order.sort_unstable_by(full);
+    }
+    if keep_first {
+        kept.first = order
+            .iter()
+            .map(|o| ((u128::from(o.0[0]) << 64) | u128::from(o.0[1]), o.2 & 1 != 0))
+            .collect();
+    }
     kept.rows = order.iter().map(|o| kept.rows[o.3 as usize]).collect();
+}
+
+/// A stable sort of `order` by its first-key prefixes when every one is exact and they take
+/// few distinct values (a categorized view: one per category): a counting sort, one hash
+/// lookup per row instead of a comparison sort. `false`: not done (the caller sorts).
+fn bucket_by_first(order: &mut Vec<([u64; 2], [u64; 2], u8, u32)>) -> bool {
+    let limit = (order.len() / 16).max(16);
+    if order.iter().any(|o| o.2 & 1 == 0) {
+        return false;
+    }
+    let mut index: HashMap<[u64; 2], u32> = HashMap::new();
+    let mut distinct: Vec<[u64; 2]> = Vec::new();
+    let mut bucket_of: Vec<u32> = Vec::with_capacity(order.len());
+    for o in order.iter() {
+        let b = *index.entry(o.0).or_insert_with(|| {
+            distinct.push(o.0);
+            distinct.len() as u32 - 1
+        });
+        if distinct.len() > limit {
+            return false;
+        }
+        bucket_of.push(b);
+    }
+    // Start of each bucket in prefix order.
+    let mut ranked: Vec<u32> = (0..distinct.len() as u32).collect();
+    ranked.sort_unstable_by_key(|&b| distinct[b as usize]);
+    let mut counts = vec![0usize; distinct.len()];
+    for &b in &bucket_of {
+        counts[b as usize] += 1;
+    }
+    let mut start = vec![0usize; distinct.len()];
+    let mut at = 0;
+    for &b in &ranked {
+        start[b as usize] = at;
+        at += counts[b as usize];
+    }
+    let mut out = vec![([0u64; 2], [0u64; 2], 0u8, 0u32); order.len()];
+    for (o, &b) in order.iter().zip(&bucket_of) {
+        out[start[b as usize]] = *o;
+        start[b as usize] += 1;
+    }
+    *order = out;
+    true
 }
 
 /// A sort value's kind, a 127-bit prefix of it that orders as [`restriction::compare`] orders

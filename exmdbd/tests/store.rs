@@ -875,11 +875,40 @@ fn upgrade_clusters_a_gromox_store_keeping_every_property() {
     ] {
         assert!(steps.iter().any(|s| s.starts_with(want)), "{want} in {steps:?}");
     }
+    assert!(
+        steps.iter().any(|s| s.starts_with("filled the summary columns of")),
+        "{steps:?}"
+    );
     let mut st = Store::open(&dir, &opts()).unwrap();
     for t in exmdbd::schema::CLUSTERED_TABLES {
         assert!(table_sql(&st, t).contains("WITHOUT ROWID"), "{t}");
     }
     assert_eq!(all_messages(&st), before);
+    // The summary columns hold what the properties say, and the triggers keep them so.
+    assert!(exmdbd::schema::has_summary(st.conn()).unwrap());
+    let mut summarized = 0;
+    for (mid, m) in &before {
+        let (subject, delivery): (Option<String>, Option<i64>) = st
+            .conn()
+            .query_row(
+                "SELECT summary_subject, summary_delivery FROM messages WHERE message_id=?1",
+                [*mid as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            subject.as_deref(),
+            m.get(PR_SUBJECT).and_then(|v| v.as_str()),
+            "{mid:#x}"
+        );
+        let want = m.props.iter().find(|p| p.tag.0 == 0x0E06_0040).map(|p| match p.val {
+            PropVal::SysTime(t) => t as i64,
+            _ => -1,
+        });
+        assert_eq!(delivery, want, "{mid:#x}");
+        summarized += usize::from(subject.is_some());
+    }
+    assert!(summarized > 0);
     // The converted store takes deliveries and passes the integrity check.
     st.deliver_message(
         None,
