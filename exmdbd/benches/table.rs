@@ -56,7 +56,10 @@ fn main() {
         let c = store.conn();
         c.execute_batch("BEGIN").expect("begin");
         let mut m = c
-            .prepare("INSERT INTO messages (message_id, parent_fid, is_associated, change_number, read_state, message_size) VALUES (?1, ?2, 0, ?3, ?4, 4096)")
+            .prepare(
+                "INSERT INTO messages (message_id, parent_fid, is_associated, change_number, read_state, message_size, \
+                 summary_delivery, summary_subject, summary_sender) VALUES (?1, ?2, 0, ?3, ?4, 4096, ?5, ?6, ?7)",
+            )
             .expect("prepare");
         let mut p = c
             .prepare("INSERT INTO message_properties (message_id, proptag, propval) VALUES (?1, ?2, ?3)")
@@ -64,16 +67,24 @@ fn main() {
         let words = ["invoice", "meeting", "report", "lunch", "release", "review", "budget"];
         for i in 0..n {
             let mid = 0x1_0000_0000 + i as i64;
-            m.execute(rusqlite::params![mid, INBOX, mid, (i % 3 == 0) as i64])
-                .expect("insert");
             let subject = format!("{} {} #{i}", words[(i % 7) as usize], words[(i / 7 % 7) as usize]);
+            let delivered = 133_000_000_000_000_000 + ((i * 7919) % n) * 10_000_000;
+            let sender = format!("Sender {}", i % 97);
+            // The row carries the summary columns as the store's message writer puts them.
+            m.execute(rusqlite::params![
+                mid,
+                INBOX,
+                mid,
+                (i % 3 == 0) as i64,
+                delivered as i64,
+                subject,
+                sender
+            ])
+            .expect("insert");
             for tv in [
                 TaggedVal::new(PR_SUBJECT, PropVal::Unicode(subject)),
-                TaggedVal::new(
-                    PR_MESSAGE_DELIVERY_TIME,
-                    PropVal::SysTime(133_000_000_000_000_000 + ((i * 7919) % n) * 10_000_000),
-                ),
-                TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode(format!("Sender {}", i % 97))),
+                TaggedVal::new(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(delivered)),
+                TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode(sender)),
             ] {
                 p.execute(rusqlite::params![mid, tv.tag.0 as i64, to_sql(encode(&tv.val))])
                     .expect("insert");
@@ -83,6 +94,8 @@ fn main() {
         c.execute_batch("COMMIT").expect("commit");
     }
     println!("set-up: {n} messages inserted in {:.1} s", t0.elapsed().as_secs_f64());
+    // The bulk insert wrote the summary columns as the store's writer does: check that.
+    assert_eq!(exmdbd::schema::summary_stale(store.conn()).expect("check"), 0);
     let base_rss = rss_kb("VmRSS:");
 
     let by_time = vec![SortKey {

@@ -1,5 +1,5 @@
 //! Store integrity check (`gromox-mbck`): schema version, SQLite integrity and foreign keys,
-//! id counters, size counters, missing and orphaned content files.
+//! id counters, size counters, summary columns, missing and orphaned content files.
 
 use crate::cid;
 use crate::error::Result;
@@ -121,6 +121,24 @@ pub fn check(maildir: &Path, purge: bool) -> Result<Report> {
             if !set.contains(&f) {
                 rep.warnings.push(format!("orphaned {sub}/{f}"));
             }
+        }
+    }
+    // Summary columns (schema::SUMMARY) that drifted from the properties (a writer that
+    // bypassed the triggers): tables would sort and filter by the stale values.
+    let stale = if schema::has_summary(c)? {
+        schema::summary_stale(c)?
+    } else {
+        0
+    };
+    if stale > 0 {
+        if purge {
+            let n = schema::summary_backfill(&st.conn)?;
+            rep.fixed
+                .push(format!("summary columns of {n} messages recomputed ({stale} stale)"));
+        } else {
+            rep.errors.push(format!(
+                "{stale} message(s) with summary columns differing from their properties"
+            ));
         }
     }
     if size_off {

@@ -73,7 +73,7 @@ pub(crate) const COMPUTED: &[PropTag] = &[
 ];
 
 /// The [`crate::schema::SUMMARY`] column values of a message with properties `c`, in that
-/// table's order: what the triggers would compute from the stored properties.
+/// table's order: what [`crate::schema::summary_refresh`] computes from the stored properties.
 fn summary_values(c: &MessageContent) -> Vec<rusqlite::types::Value> {
     use rusqlite::types::Value;
     let find = |tags: &[u32]| {
@@ -126,8 +126,7 @@ pub(crate) fn write_message_tx(
             Parent::Attachment(a) => (None, Some(a as i64), None),
         };
         if st.summary {
-            // The summary columns are written with the row, so that the triggers find them
-            // current and leave the row alone as the properties follow.
+            // The summary columns are written with the row (crate::schema::SUMMARY).
             let cols: Vec<&str> = crate::schema::SUMMARY.iter().map(|(c, _, _)| *c).collect();
             let mut values: Vec<rusqlite::types::Value> = vec![
                 (mid as i64).into(),
@@ -204,6 +203,10 @@ pub(crate) fn write_message_tx(
     }
     for p in &extra {
         put_prop_tx(tx, &st.dir, st.durability, obj, p)?;
+    }
+    // A new row got its summary columns with it; a rewritten message's may have changed.
+    if st.summary && !new_row {
+        crate::schema::summary_refresh(tx, mid as i64)?;
     }
     for r in &c.recipients {
         tx.exec("INSERT INTO recipients (message_id) VALUES (?1)", [mid as i64])?;

@@ -201,9 +201,8 @@ CREATE UNIQUE INDEX msgtime_st_idx ON msgtime_index (folder_id, sndtime, message
 ";
 
 /// Summary columns of `messages`: copies of the properties content tables sort and restrict
-/// by most (Outlook's and the IMAP server's default views), kept by triggers on
-/// `message_properties` (see [`summary_triggers`]) so that every writer — this server, the
-/// import tools, a Gromox process — keeps them current. With the index `folder_summary_index8`
+/// by most (Outlook's and the IMAP server's default views), kept current by the store's
+/// message writers ([`summary_refresh`]). With the index `folder_summary_index8`
 /// (private) or `folder_summary_index` (public), which starts like Gromox's
 /// `(parent_fid, is_associated[, is_deleted])` index it replaces and carries these columns, a
 /// content table over them reads one contiguous index range in delivery-time order instead of
@@ -261,54 +260,48 @@ fn summary_expr(tags: &[u32], derived: &[u32], mid: &str) -> String {
     )
 }
 
-/// The triggers that keep [`SUMMARY`]: a property inserted or its value updated sets the
-/// column (derived ones recompute it); a property deleted recomputes it from what remains
-/// (its twin, the derived form, else NULL). A `REPLACE` of a property fires the insert
-/// trigger with the new value.
-pub fn summary_triggers() -> String {
-    let mut sql = String::new();
-    for (col, tags, derived) in SUMMARY {
-        let list = tag_list(tags);
-        let all: Vec<u32> = tags.iter().chain(derived.iter()).copied().collect();
-        let recompute_new = summary_expr(tags, derived, "NEW.message_id");
-        let recompute_old = summary_expr(tags, derived, "OLD.message_id");
-        let all = tag_list(&all);
-        // A value the row already has (written with it) leaves the row and its index alone.
-        let current = format!("(SELECT {col} FROM messages WHERE message_id=NEW.message_id)");
-        sql.push_str(&format!(
-            "CREATE TRIGGER {col}_ins AFTER INSERT ON message_properties
-  WHEN NEW.proptag IN ({list}) AND NEW.propval IS NOT {current}
-  BEGIN UPDATE messages SET {col}=NEW.propval WHERE message_id=NEW.message_id; END;
-CREATE TRIGGER {col}_upd AFTER UPDATE OF propval ON message_properties
-  WHEN NEW.proptag IN ({list}) AND NEW.propval IS NOT {current}
-  BEGIN UPDATE messages SET {col}=NEW.propval WHERE message_id=NEW.message_id; END;
-CREATE TRIGGER {col}_del AFTER DELETE ON message_properties WHEN OLD.proptag IN ({all})
-  BEGIN UPDATE messages SET {col}={recompute_old} WHERE message_id=OLD.message_id; END;
-"
-        ));
-        if !derived.is_empty() {
-            let dlist = tag_list(derived);
-            sql.push_str(&format!(
-                "CREATE TRIGGER {col}_dins AFTER INSERT ON message_properties
-  WHEN NEW.proptag IN ({dlist}) AND {recompute_new} IS NOT {current}
-  BEGIN UPDATE messages SET {col}={recompute_new} WHERE message_id=NEW.message_id; END;
-CREATE TRIGGER {col}_dupd AFTER UPDATE OF propval ON message_properties
-  WHEN NEW.proptag IN ({dlist}) AND {recompute_new} IS NOT {current}
-  BEGIN UPDATE messages SET {col}={recompute_new} WHERE message_id=NEW.message_id; END;
-"
-            ));
-        }
-    }
-    sql
+/// Whether property `tag` feeds a summary column (its own tag, a twin, or one it is derived
+/// from).
+pub fn is_summary_tag(tag: u32) -> bool {
+    SUMMARY
+        .iter()
+        .any(|(_, tags, derived)| tags.contains(&tag) || derived.contains(&tag))
 }
 
-/// How many triggers [`summary_triggers`] creates.
-fn summary_trigger_count() -> i64 {
-    SUMMARY.iter().map(|(_, _, d)| if d.is_empty() { 3 } else { 5 }).sum()
+/// Recomputes message `mid`'s summary columns from its properties. The store's writers call
+/// it after changing a property that feeds them (a new message gets them with its row).
+/// Triggers on `message_properties` would catch every writer, but cost deliveries ~15 %
+/// (measured: one trigger program per property row written); a writer that bypasses the store
+/// leaves them stale, which `gromox-mbck` reports and `-p` repairs.
+pub fn summary_refresh(conn: &Connection, mid: i64) -> rusqlite::Result<()> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let sets = SUMMARY
+            .iter()
+            .map(|(col, tags, derived)| format!("{col}={}", summary_expr(tags, derived, "?1")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("UPDATE messages SET {sets} WHERE message_id=?1")
+    });
+    conn.prepare_cached(sql)?.execute([mid])?;
+    Ok(())
 }
 
-/// Fills every summary column from `message_properties` (after [`upgrade`] added them).
-fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
+/// Messages whose summary columns differ from what their properties say (`gromox-mbck`).
+pub fn summary_stale(conn: &Connection) -> rusqlite::Result<i64> {
+    let differs = SUMMARY
+        .iter()
+        .map(|(col, tags, derived)| format!("{col} IS NOT {}", summary_expr(tags, derived, "messages.message_id")))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    conn.query_row(&format!("SELECT count(*) FROM messages WHERE {differs}"), [], |r| {
+        r.get(0)
+    })
+}
+
+/// Fills every summary column from `message_properties` (after [`upgrade`] added them, or
+/// when `gromox-mbck -p` found them stale).
+pub fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
     let sets = SUMMARY
         .iter()
         .map(|(col, tags, derived)| format!("{col}={}", summary_expr(tags, derived, "messages.message_id")))
@@ -317,16 +310,10 @@ fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(&format!("UPDATE messages SET {sets}"), [])
 }
 
-/// Whether the store keeps the summary columns (created here, or brought here by [`upgrade`]):
-/// the columns and all their triggers exist. A Gromox store that was not upgraded has none.
+/// Whether the store has the summary columns (created here, or brought here by [`upgrade`]);
+/// a Gromox store that was not upgraded has not.
 pub fn has_summary(conn: &Connection) -> rusqlite::Result<bool> {
-    let triggers: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name='message_properties' \
-         AND name LIKE 'summary\\_%' ESCAPE '\\'",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(triggers == summary_trigger_count())
+    Ok(columns(conn, "messages")?.iter().any(|c| c.name == SUMMARY[0].0))
 }
 
 /// Creates every table of a private (`true`) or public store.
@@ -336,8 +323,7 @@ pub fn create_tables(conn: &Connection, private: bool) -> rusqlite::Result<()> {
     } else {
         [COMMON_HEAD, PUBLIC_FOLDERS, COMMON_BODY, PUBLIC_TAIL, MSGTIME].concat()
     };
-    conn.execute_batch(&sql)?;
-    conn.execute_batch(&summary_triggers())
+    conn.execute_batch(&sql)
 }
 
 /// Property tables this implementation clusters by `(object id, proptag)` (`WITHOUT ROWID`)
@@ -367,8 +353,7 @@ pub const REDUNDANT_INDEXES: &[&str] = &[
 /// - the property tables of [`CLUSTERED_TABLES`] are rebuilt clustered when they are rowid
 ///   tables (stores written by Gromox), their rows copied as they are;
 /// - missing indexes are created and [`REDUNDANT_INDEXES`] dropped;
-/// - the [`SUMMARY`] columns, when added, are filled from the messages' properties, and their
-///   triggers created;
+/// - the [`SUMMARY`] columns, when added, are filled from the messages' properties;
 /// - the schema generation becomes [`SCHEMA_VERSION`].
 ///
 /// A store of a newer generation than this one is refused. Foreign keys are checked before
@@ -469,8 +454,8 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
         let n = summary_backfill(&tx)?;
         steps.push(format!("filled the summary columns of {n} messages"));
     }
-    // Indexes of rebuilt tables went with the old table: create what is missing again; then
-    // the triggers (a rebuilt message_properties lost its own).
+    // Indexes (and triggers) of rebuilt tables went with the old table: create what is
+    // missing again.
     for (kind, name, sql) in &objects {
         if (kind == "index" || kind == "trigger") && existing_sql(kind, name)?.is_none() {
             tx.execute_batch(sql)?;

@@ -96,7 +96,7 @@ pub struct Store {
     pub(crate) folder_states: std::cell::RefCell<FolderStateCache>,
     /// Search folder population and change capture ([`crate::search`]).
     pub(crate) search: crate::search::SearchState,
-    /// Whether `messages` has the summary columns and their triggers ([`schema::SUMMARY`]);
+    /// Whether `messages` has the summary columns ([`schema::SUMMARY`]);
     /// a Gromox store not brought here by `-U` has not, and tables read properties instead.
     pub(crate) summary: bool,
 }
@@ -422,6 +422,11 @@ impl Store {
         for p in props {
             put_prop_tx(&tx, &self.dir, self.durability, obj, p)?;
         }
+        if let Obj::Message(m) = obj {
+            if self.summary && props.iter().any(|p| schema::is_summary_tag(p.tag.0)) {
+                schema::summary_refresh(&tx, m as i64)?;
+            }
+        }
         if let Obj::Folder(f) = obj {
             touch_folder_tx(&tx, &self.dir, self.durability, self.guid, f)?;
         }
@@ -459,6 +464,11 @@ impl Store {
                 &format!("DELETE FROM {t} WHERE {col}=?1 AND proptag=?2"),
                 params![id, tag.0 as i64],
             )?;
+        }
+        if let Obj::Message(m) = obj {
+            if self.summary && tags.iter().any(|t| schema::is_summary_tag(t.0)) {
+                schema::summary_refresh(&tx, m as i64)?;
+            }
         }
         if let Obj::Folder(f) = obj {
             touch_folder_tx(&tx, &self.dir, self.durability, self.guid, f)?;

@@ -1346,8 +1346,9 @@ impl Categories {
             let keys = scanned.keys(s);
             // Level 0 by the sort prefixes where they decide (different prefixes: different
             // values; equal exact prefixes: equal values) without touching the values.
-            let same = |l: usize, p: &[Option<PropVal>]| match (l, scanned.first.get(i.wrapping_sub(1)..=i)) {
-                (0, Some([(a, ea), (b, _)])) if a != b || *ea => a == b,
+            let same = |l: usize, p: &[Option<PropVal>]| match (l, scanned.first.get(i)) {
+                (0, Some(&FIRST_SAME)) => true,
+                (0, Some(&FIRST_DIFFERENT)) => false,
                 _ => same_value(&p[l], &keys[l]),
             };
             let first_new = match prev {
@@ -1433,10 +1434,16 @@ struct Scan {
     /// `width` values per row, row `Scanned::at` at `at * width`.
     keys: Vec<Option<PropVal>>,
     width: usize,
-    /// For a categorized table, once sorted: per row (in order) the sort prefix of its first
-    /// key and whether the prefix is the whole value (see [`sort_prefix`]); empty otherwise.
-    first: Vec<(u128, bool)>,
+    /// For a categorized table, once sorted: per row (in order) whether its first key's value
+    /// is that of the row before, as the sort prefixes tell ([`FIRST_SAME`],
+    /// [`FIRST_DIFFERENT`], else unknown: compare the values); empty otherwise.
+    first: Vec<u8>,
 }
+
+/// [`Scan::first`]: equal exact prefixes, so equal values.
+const FIRST_SAME: u8 = 1;
+/// [`Scan::first`]: different prefixes, so different values.
+const FIRST_DIFFERENT: u8 = 2;
 
 impl Scan {
     /// A row's sort-key values.
@@ -1867,6 +1874,8 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
         cmp_keys(&sort[..1], &kept.keys(x)[..1], &kept.keys(y)[..1])
     };
     use std::cmp::Ordering::{Greater, Less};
+    // The final order: `order` as it ends up, or read through this permutation of it.
+    let mut perm: Option<Vec<u32>> = None;
     // The scan reads the summary index in delivery-time order, so rows often come ordered
     // already, or reversed (a table sorted by time), or ordered by every key but the first
     // (grouped by sender, newest first): checked in one pass each, then a reversal, or a
@@ -1875,44 +1884,56 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
     } else if order.windows(2).all(|w| full(&w[0], &w[1]) == Greater) {
         order.reverse();
     } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Less) {
-        if !bucket_by_first(&mut order) {
+        perm = bucket_by_first(&order);
+        if perm.is_none() {
             order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
         }
     } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Greater) {
         order.reverse();
-        if !bucket_by_first(&mut order) {
+        perm = bucket_by_first(&order);
+        if perm.is_none() {
             order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
         }
     } else {
         order.sort_unstable_by(full);
     }
+    let perm = perm.unwrap_or_else(|| (0..order.len() as u32).collect());
     if keep_first {
-        kept.first = order
+        kept.first = perm
             .iter()
-            .map(|o| ((u128::from(o.0[0]) << 64) | u128::from(o.0[1]), o.2 & 1 != 0))
+            .enumerate()
+            .map(|(i, &p)| {
+                let o = &order[p as usize];
+                match i.checked_sub(1).map(|j| &order[perm[j] as usize]) {
+                    Some(prev) if prev.0 != o.0 => FIRST_DIFFERENT,
+                    Some(_) if o.2 & 1 != 0 => FIRST_SAME,
+                    _ => 0,
+                }
+            })
             .collect();
     }
-    kept.rows = order.iter().map(|o| kept.rows[o.3 as usize]).collect();
+    kept.rows = perm.iter().map(|&p| kept.rows[order[p as usize].3 as usize]).collect();
 }
 
 /// A stable sort of `order` by its first-key prefixes when every one is exact and they take
 /// few distinct values (a categorized view: one per category): a counting sort, one hash
-/// lookup per row instead of a comparison sort. `false`: not done (the caller sorts).
-fn bucket_by_first(order: &mut Vec<([u64; 2], [u64; 2], u8, u32)>) -> bool {
+/// lookup per row instead of a comparison sort. Answers the positions in `order` in sorted
+/// order; `None`: not done (the caller sorts).
+fn bucket_by_first(order: &[([u64; 2], [u64; 2], u8, u32)]) -> Option<Vec<u32>> {
     let limit = (order.len() / 16).max(16);
     if order.iter().any(|o| o.2 & 1 == 0) {
-        return false;
+        return None;
     }
     let mut index: HashMap<[u64; 2], u32> = HashMap::new();
     let mut distinct: Vec<[u64; 2]> = Vec::new();
     let mut bucket_of: Vec<u32> = Vec::with_capacity(order.len());
-    for o in order.iter() {
+    for o in order {
         let b = *index.entry(o.0).or_insert_with(|| {
             distinct.push(o.0);
             distinct.len() as u32 - 1
         });
         if distinct.len() > limit {
-            return false;
+            return None;
         }
         bucket_of.push(b);
     }
@@ -1929,13 +1950,12 @@ fn bucket_by_first(order: &mut Vec<([u64; 2], [u64; 2], u8, u32)>) -> bool {
         start[b as usize] = at;
         at += counts[b as usize];
     }
-    let mut out = vec![([0u64; 2], [0u64; 2], 0u8, 0u32); order.len()];
-    for (o, &b) in order.iter().zip(&bucket_of) {
-        out[start[b as usize]] = *o;
+    let mut perm = vec![0u32; order.len()];
+    for (i, &b) in bucket_of.iter().enumerate() {
+        perm[start[b as usize]] = i as u32;
         start[b as usize] += 1;
     }
-    *order = out;
-    true
+    Some(perm)
 }
 
 /// A sort value's kind, a 127-bit prefix of it that orders as [`restriction::compare`] orders

@@ -884,7 +884,7 @@ fn upgrade_clusters_a_gromox_store_keeping_every_property() {
         assert!(table_sql(&st, t).contains("WITHOUT ROWID"), "{t}");
     }
     assert_eq!(all_messages(&st), before);
-    // The summary columns hold what the properties say, and the triggers keep them so.
+    // The summary columns hold what the properties say.
     assert!(exmdbd::schema::has_summary(st.conn()).unwrap());
     let mut summarized = 0;
     for (mid, m) in &before {

@@ -1,5 +1,5 @@
 //! The `messages` summary columns (delivery and submit time, subject, sender name) and what
-//! content tables do with them: the triggers keep them equal to the properties through every
+//! content tables do with them: the store's writers keep them equal to the properties through every
 //! kind of write, and restrictions pushed into SQL over them select exactly the rows the
 //! reference evaluator selects (MS-OXCDATA §2.12), including values where SQLite's `LIKE` and
 //! Unicode case folding disagree.
@@ -30,7 +30,7 @@ fn summary(s: &Store, mid: u64) -> (Option<i64>, Option<String>, Option<String>)
 }
 
 #[test]
-fn triggers_keep_the_summary_equal_to_the_properties() {
+fn writes_keep_the_summary_equal_to_the_properties() {
     let (_d, mut s) = store();
     let mut c = MessageContent::default();
     c.set(PR_SUBJECT, PropVal::Unicode("first".into()));
@@ -221,4 +221,28 @@ fn restrictions_pushed_into_sql_select_what_the_evaluator_selects() {
     }
     // Not a vacuous comparison: most restrictions select something.
     assert!(checked > restrictions.len() / 3, "{checked} of {}", restrictions.len());
+}
+
+#[test]
+fn mbck_finds_and_repairs_stale_summary_columns() {
+    let (d, mut s) = store();
+    let mut c = MessageContent::default();
+    c.set(PR_SUBJECT, PropVal::Unicode("kept".into()));
+    let mid = s.create_message(INBOX, &c, false).unwrap();
+    // A writer that bypassed the store.
+    s.conn()
+        .execute(
+            "UPDATE messages SET summary_subject='stale' WHERE message_id=?1",
+            [mid as i64],
+        )
+        .unwrap();
+    drop(s);
+    let dir = d.path().join("u");
+    let rep = exmdbd::mbck::check(&dir, false).unwrap();
+    assert!(rep.errors.iter().any(|e| e.contains("summary columns")), "{rep:?}");
+    let rep = exmdbd::mbck::check(&dir, true).unwrap();
+    assert!(rep.fixed.iter().any(|e| e.contains("summary columns")), "{rep:?}");
+    let s = Store::open(&dir, &Default::default()).unwrap();
+    assert_eq!(summary(&s, mid).1.as_deref(), Some("kept"));
+    assert!(exmdbd::mbck::check(&dir, false).unwrap().ok());
 }
