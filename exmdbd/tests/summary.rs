@@ -66,6 +66,13 @@ fn writes_keep_the_summary_equal_to_the_properties() {
     s.remove_props(Obj::Message(mid), &[PR_SUBJECT_A]).unwrap();
     let left = s.get_prop(Obj::Message(mid), PR_SUBJECT).unwrap();
     assert_eq!(summary(&s, mid).1, left.and_then(|v| v.as_str().map(str::to_string)));
+    // A rewritten message (a saved instance, an ICS update) gets the new values.
+    let mut r = MessageContent::default();
+    r.set(PR_SUBJECT, PropVal::Unicode("rewritten".into()));
+    r.set(PR_SENDER_NAME, PropVal::Unicode("Bob".into()));
+    s.overwrite_message(INBOX, mid, &r, false).unwrap();
+    assert_eq!(summary(&s, mid), (None, Some("rewritten".into()), Some("Bob".into())));
+    s.remove_props(Obj::Message(mid), &[PR_SENDER_NAME]).unwrap();
     // Gromox's way of storing a subject: prefix and normalized subject, no PR_SUBJECT.
     let mut g = MessageContent::default();
     g.set(PropTag(0x003D_001F), PropVal::Unicode("RE: ".into()));
