@@ -124,7 +124,7 @@ pub fn check(maildir: &Path, purge: bool) -> Result<Report> {
         }
     }
     // Summary columns (schema::SUMMARY) that drifted from the properties (a writer that
-    // bypassed the triggers): tables would sort and filter by the stale values.
+    // bypassed the store): tables would sort and filter by the stale values.
     let stale = if schema::has_summary(c)? {
         schema::summary_stale(c)?
     } else {

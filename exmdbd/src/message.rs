@@ -126,8 +126,21 @@ pub(crate) fn write_message_tx(
             Parent::Attachment(a) => (None, Some(a as i64), None),
         };
         if st.summary {
-            // The summary columns are written with the row (crate::schema::SUMMARY).
-            let cols: Vec<&str> = crate::schema::SUMMARY.iter().map(|(c, _, _)| *c).collect();
+            // The summary columns are written with the row (crate::schema::SUMMARY); the
+            // statement text is built once per store kind.
+            static SQL: [std::sync::OnceLock<String>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+            let sql = SQL[usize::from(st.private)].get_or_init(|| {
+                let cols: Vec<&str> = crate::schema::SUMMARY.iter().map(|(c, _, _)| *c).collect();
+                let marks: Vec<String> = (7..7 + cols.len()).map(|i| format!("?{i}")).collect();
+                format!(
+                    "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, \
+                     change_number, {}message_size, {}) VALUES (?1, ?2, ?3, 0, ?4, ?5, {}?6, {})",
+                    if st.private { "read_state, " } else { "" },
+                    cols.join(", "),
+                    if st.private { "0, " } else { "" },
+                    marks.join(", ")
+                )
+            });
             let mut values: Vec<rusqlite::types::Value> = vec![
                 (mid as i64).into(),
                 fid.into(),
@@ -137,18 +150,7 @@ pub(crate) fn write_message_tx(
                 (size as i64).into(),
             ];
             values.extend(summary_values(c));
-            let marks: Vec<String> = (7..=values.len()).map(|i| format!("?{i}")).collect();
-            tx.exec(
-                &format!(
-                    "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, \
-                     change_number, {}message_size, {}) VALUES (?1, ?2, ?3, 0, ?4, ?5, {}?6, {})",
-                    if st.private { "read_state, " } else { "" },
-                    cols.join(", "),
-                    if st.private { "0, " } else { "" },
-                    marks.join(", ")
-                ),
-                params_from_iter(values),
-            )?;
+            tx.exec(sql, params_from_iter(values))?;
         } else if st.private {
             tx.exec(
                 "INSERT INTO messages (message_id, parent_fid, parent_attid, is_deleted, is_associated, change_number, \

@@ -275,25 +275,25 @@ pub fn is_summary_tag(tag: u32) -> bool {
 /// leaves them stale, which `gromox-mbck` reports and `-p` repairs.
 pub fn summary_refresh(conn: &Connection, mid: i64) -> rusqlite::Result<()> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let sets = SUMMARY
-            .iter()
-            .map(|(col, tags, derived)| format!("{col}={}", summary_expr(tags, derived, "?1")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("UPDATE messages SET {sets} WHERE message_id=?1")
-    });
+    let sql = SQL.get_or_init(|| format!("UPDATE messages SET {} WHERE message_id=?1", summary_sets("?1", "=")));
     conn.prepare_cached(sql)?.execute([mid])?;
     Ok(())
 }
 
+/// Every summary column joined by `op` to its value computed for message `mid`, the pairs
+/// separated by commas (`=`: assignments) or ORs (`IS NOT`: differences).
+fn summary_sets(mid: &str, op: &str) -> String {
+    let sep = if op == "=" { ", " } else { " OR " };
+    SUMMARY
+        .iter()
+        .map(|(col, tags, derived)| format!("{col} {op} {}", summary_expr(tags, derived, mid)))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// Messages whose summary columns differ from what their properties say (`gromox-mbck`).
 pub fn summary_stale(conn: &Connection) -> rusqlite::Result<i64> {
-    let differs = SUMMARY
-        .iter()
-        .map(|(col, tags, derived)| format!("{col} IS NOT {}", summary_expr(tags, derived, "messages.message_id")))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+    let differs = summary_sets("messages.message_id", "IS NOT");
     conn.query_row(&format!("SELECT count(*) FROM messages WHERE {differs}"), [], |r| {
         r.get(0)
     })
@@ -302,11 +302,7 @@ pub fn summary_stale(conn: &Connection) -> rusqlite::Result<i64> {
 /// Fills every summary column from `message_properties` (after [`upgrade`] added them, or
 /// when `gromox-mbck -p` found them stale).
 pub fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
-    let sets = SUMMARY
-        .iter()
-        .map(|(col, tags, derived)| format!("{col}={}", summary_expr(tags, derived, "messages.message_id")))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sets = summary_sets("messages.message_id", "=");
     conn.execute(&format!("UPDATE messages SET {sets}"), [])
 }
 
@@ -388,9 +384,6 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
     };
     let mut summary_added = false;
     for (kind, name, sql) in &objects {
-        if kind == "trigger" {
-            continue;
-        }
         if kind == "index" {
             if summary_added {
                 // Filled before the index over them is built.
@@ -454,12 +447,11 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
         let n = summary_backfill(&tx)?;
         steps.push(format!("filled the summary columns of {n} messages"));
     }
-    // Indexes (and triggers) of rebuilt tables went with the old table: create what is
-    // missing again.
+    // Indexes of rebuilt tables went with the old table: create what is missing again.
     for (kind, name, sql) in &objects {
-        if (kind == "index" || kind == "trigger") && existing_sql(kind, name)?.is_none() {
+        if kind == "index" && existing_sql("index", name)?.is_none() {
             tx.execute_batch(sql)?;
-            steps.push(format!("created {kind} {name}"));
+            steps.push(format!("created index {name}"));
         }
     }
     for name in REDUNDANT_INDEXES {

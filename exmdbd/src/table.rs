@@ -1880,16 +1880,20 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
     // already, or reversed (a table sorted by time), or ordered by every key but the first
     // (grouped by sender, newest first): checked in one pass each, then a reversal, or a
     // stable sort on the first key alone, gives the total order without a full sort.
-    if order.windows(2).all(|w| full(&w[0], &w[1]) == Less) {
-    } else if order.windows(2).all(|w| full(&w[0], &w[1]) == Greater) {
-        order.reverse();
-    } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Less) {
-        perm = bucket_by_first(&order);
-        if perm.is_none() {
-            order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
+    // Whether `order` runs one way under `cmp` (then made ascending).
+    let presorted = |order: &mut Vec<Entry>, cmp: &dyn Fn(&Entry, &Entry) -> std::cmp::Ordering| {
+        for way in [Less, Greater] {
+            if order.windows(2).all(|w| cmp(&w[0], &w[1]) == way) {
+                if way == Greater {
+                    order.reverse();
+                }
+                return true;
+            }
         }
-    } else if sort.len() > 1 && order.windows(2).all(|w| rest(&w[0], &w[1]) == Greater) {
-        order.reverse();
+        false
+    };
+    if presorted(&mut order, &full) {
+    } else if sort.len() > 1 && presorted(&mut order, &rest) {
         perm = bucket_by_first(&order);
         if perm.is_none() {
             order.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| first_values(a, b)));
