@@ -1341,15 +1341,14 @@ impl Categories {
                 h.unread = unread;
             }
         };
-        let mut prev: Option<&[Option<PropVal>]> = None;
+        let mut prev: Option<&Scanned> = None;
         for (i, s) in scanned.rows.iter().enumerate() {
-            let keys = scanned.keys(s);
             // Level 0 by the sort prefixes where they decide (different prefixes: different
             // values; equal exact prefixes: equal values) without touching the values.
-            let same = |l: usize, p: &[Option<PropVal>]| match (l, scanned.first.get(i)) {
+            let same = |l: usize, p: &Scanned| match (l, scanned.first.get(i)) {
                 (0, Some(&FIRST_SAME)) => true,
                 (0, Some(&FIRST_DIFFERENT)) => false,
-                _ => same_value(&p[l], &keys[l]),
+                _ => scanned.same_key(p, s, l),
             };
             let first_new = match prev {
                 None => 0,
@@ -1359,7 +1358,7 @@ impl Categories {
                 close(&mut self.headers, h);
             }
             for l in first_new..levels {
-                let values = keys[..=l].to_vec();
+                let values: SortValues = (0..=l).map(|j| scanned.key(s, j).clone()).collect();
                 let key = category_key(&values);
                 let next = &mut self.next_id;
                 let id = *self.ids.entry(key.clone()).or_insert_with(|| {
@@ -1386,7 +1385,7 @@ impl Categories {
                 h.2 += u32::from(!s.read);
             }
             self.all.push(leaf_key(s.mid, s.instance));
-            prev = Some(keys);
+            prev = Some(s);
         }
         for h in open.drain(..) {
             close(&mut self.headers, h);
@@ -1427,17 +1426,47 @@ impl Categories {
     }
 }
 
-/// The rows a scan kept, in table order once sorted, and their sort-key values side by side
-/// (one allocation for all of them, not one per row).
+/// The rows a scan kept, in table order once sorted, and their sort-key values, a column per
+/// key.
 struct Scan {
     rows: Vec<Scanned>,
-    /// `width` values per row, row `Scanned::at` at `at * width`.
-    keys: Vec<Option<PropVal>>,
-    width: usize,
+    /// Per sort key, the rows' values (row `Scanned::at`).
+    cols: Vec<KeyCol>,
     /// For a categorized table, once sorted: per row (in order) whether its first key's value
     /// is that of the row before, as the sort prefixes tell ([`FIRST_SAME`],
     /// [`FIRST_DIFFERENT`], else unknown: compare the values); empty otherwise.
     first: Vec<u8>,
+}
+
+/// One sort key's values for the scanned rows.
+enum KeyCol {
+    /// A value per row.
+    Values(Vec<Option<PropVal>>),
+    /// A grouping column of a categorized table read from a summary column (few distinct
+    /// values, a sender or a category): each distinct value decoded once, rows hold its index.
+    Interned {
+        ids: Vec<u32>,
+        distinct: Vec<Option<PropVal>>,
+    },
+}
+
+impl KeyCol {
+    fn get(&self, at: usize) -> &Option<PropVal> {
+        match self {
+            KeyCol::Values(v) => &v[at],
+            KeyCol::Interned { ids, distinct } => &distinct[ids[at] as usize],
+        }
+    }
+
+    fn push(&mut self, v: Option<PropVal>) {
+        match self {
+            KeyCol::Values(col) => col.push(v),
+            KeyCol::Interned { ids, distinct } => {
+                ids.push(distinct.len() as u32);
+                distinct.push(v);
+            }
+        }
+    }
 }
 
 /// [`Scan::first`]: equal exact prefixes, so equal values.
@@ -1446,16 +1475,33 @@ const FIRST_SAME: u8 = 1;
 const FIRST_DIFFERENT: u8 = 2;
 
 impl Scan {
-    /// A row's sort-key values.
-    fn keys(&self, s: &Scanned) -> &[Option<PropVal>] {
-        let at = s.at as usize * self.width;
-        &self.keys[at..at + self.width]
+    /// A row's value of sort key `i`.
+    fn key(&self, s: &Scanned, i: usize) -> &Option<PropVal> {
+        self.cols[i].get(s.at as usize)
     }
 
-    /// A row with the sort-key values `keys` (`width` of them).
+    /// Whether two rows have the same value of sort key `i` (as categories group them).
+    fn same_key(&self, a: &Scanned, b: &Scanned, i: usize) -> bool {
+        match &self.cols[i] {
+            KeyCol::Interned { ids, .. } if ids[a.at as usize] == ids[b.at as usize] => true,
+            _ => same_value(self.key(a, i), self.key(b, i)),
+        }
+    }
+
+    /// Rows `a` and `b` ordered by sort keys `from..` of `sort`.
+    fn cmp_from(&self, sort: &[SortKey], from: usize, a: &Scanned, b: &Scanned) -> std::cmp::Ordering {
+        (from..sort.len())
+            .map(|i| cmp_key(&sort[i], self.key(a, i), self.key(b, i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+
+    /// A row with the sort-key values `keys` (one per column).
     fn push(&mut self, keys: impl IntoIterator<Item = Option<PropVal>>, mid: u64, read: bool, instance: u32) {
         let at = self.rows.len() as u32;
-        self.keys.extend(keys);
+        for (c, v) in self.cols.iter_mut().zip(keys) {
+            c.push(v);
+        }
         self.rows.push(Scanned {
             at,
             mid,
@@ -1475,21 +1521,28 @@ struct Scanned {
     instance: u32,
 }
 
-/// Orders two rows' sort-key values by `sort` (missing values first when ascending).
-fn cmp_keys(sort: &[SortKey], a: &[Option<PropVal>], b: &[Option<PropVal>]) -> std::cmp::Ordering {
-    for (i, k) in sort.iter().enumerate() {
-        let o = match (&a[i], &b[i]) {
-            (None, None) => std::cmp::Ordering::Equal,
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
-        };
-        let o = if k.descending { o.reverse() } else { o };
-        if o != std::cmp::Ordering::Equal {
-            return o;
-        }
+/// Orders two values of sort key `k` (missing values first when ascending).
+fn cmp_key(k: &SortKey, a: &Option<PropVal>, b: &Option<PropVal>) -> std::cmp::Ordering {
+    let o = match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
+    };
+    if k.descending {
+        o.reverse()
+    } else {
+        o
     }
-    std::cmp::Ordering::Equal
+}
+
+/// Orders two rows' sort-key values by `sort`.
+fn cmp_keys(sort: &[SortKey], a: &[Option<PropVal>], b: &[Option<PropVal>]) -> std::cmp::Ordering {
+    sort.iter()
+        .zip(a.iter().zip(b))
+        .map(|(k, (x, y))| cmp_key(k, x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The scan: the rows of the folder that satisfy the restriction, in sort order.
@@ -1560,10 +1613,38 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
 
     let mut matcher = spec.restriction.as_ref().map(Matcher::new);
     let per_instance = restricts_instances(spec);
+    // A grouping column of a categorized table read from a summary string column is interned
+    // (KeyCol::Interned) when nothing else reads its values row by row.
+    let mut restricted = Vec::new();
+    if let Some(r) = &spec.restriction {
+        restriction_tags(r, &mut restricted);
+    }
+    let interned: Vec<bool> = spec
+        .sort
+        .iter()
+        .enumerate()
+        .map(|(j, k)| {
+            j < spec.categories
+                && inst_tag.is_none()
+                && store.summary
+                && matches!(k.tag.0 & 0xFFFF, 0x001E | 0x001F)
+                && crate::schema::summary_column(k.tag.0).is_some()
+                && !spec.sort[..j].iter().any(|p| p.tag.id() == k.tag.id())
+                && !restricted.iter().any(|t| t.id() == k.tag.id())
+        })
+        .collect();
     let mut kept = Scan {
         rows: Vec::new(),
-        keys: Vec::new(),
-        width: spec.sort.len(),
+        cols: interned
+            .iter()
+            .map(|&i| match i {
+                true => KeyCol::Interned {
+                    ids: Vec::new(),
+                    distinct: Vec::new(),
+                },
+                false => KeyCol::Values(Vec::new()),
+            })
+            .collect(),
         first: Vec::new(),
     };
     // One message with the joined values it has: computed columns added, the restriction
@@ -1574,109 +1655,114 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         .filter(|c| all.iter().any(|t| t.id() == c.id()))
         .collect();
     // `values` is the caller's buffer, reused from row to row: what a kept row keeps is moved
-    // out of it, the rest is cleared by the caller.
-    let mut accept = |mid: u64, size: i64, read: bool, attach: bool, values: &mut Vec<(PropTag, PropVal)>| {
-        for &t in &computed_cols {
-            values.push((t, computed_value(t, mid, size, read, attach, None)));
-        }
-        if let Some(col) = flags_col {
-            let stored = values
-                .iter()
-                .position(|(t, _)| *t == joined[col])
-                .map(|i| values.remove(i).1)
-                .and_then(|v| v.as_i64());
-            values.push((
-                PR_MESSAGE_FLAGS,
-                computed_value(PR_MESSAGE_FLAGS, mid, size, read, attach, stored),
-            ));
-        }
-        let row = ScanRow {
-            store,
-            mid,
-            values,
-            looked_up: &joined,
-        };
-        if let Some(m) = matcher.as_mut().filter(|_| !per_instance) {
-            if !m.matches(&row) {
-                return;
+    // out of it, the rest is cleared by the caller. `ids`: the row's value of each interned key.
+    let mut accept =
+        |mid: u64, size: i64, read: bool, attach: bool, values: &mut Vec<(PropTag, PropVal)>, ids: &[u32]| {
+            for &t in &computed_cols {
+                values.push((t, computed_value(t, mid, size, read, attach, None)));
             }
-        }
-        let Some(it) = inst_tag else {
-            // The row's values move into its sort keys (a key repeating an earlier key's
-            // property takes a copy of that one).
-            let first = kept.keys.len();
-            for (j, k) in spec.sort.iter().enumerate() {
-                let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
-                    Some(p) => kept.keys[first + p].clone(),
-                    None => values
-                        .iter()
-                        .position(|(t, _)| t.id() == k.tag.id())
-                        .map(|i| values.swap_remove(i).1),
-                };
-                kept.keys.push(v);
-            }
-            kept.rows.push(Scanned {
-                at: kept.rows.len() as u32,
-                mid,
-                read,
-                instance: 0,
-            });
-            return;
-        };
-        let keys: SortValues = spec
-            .sort
-            .iter()
-            .map(|k| {
-                row.values
+            if let Some(col) = flags_col {
+                let stored = values
                     .iter()
-                    .find(|(t, _)| t.id() == k.tag.id())
-                    .map(|(_, v)| v.clone())
-            })
-            .collect();
-        // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
-        // holding that value; no value: one row with the column empty.
-        let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
-        let n = mv.map_or(0, mv_len).min(MAX_INSTANCES);
-        if n == 0 {
-            if let Some(m) = matcher.as_mut().filter(|_| per_instance) {
+                    .position(|(t, _)| *t == joined[col])
+                    .map(|i| values.remove(i).1)
+                    .and_then(|v| v.as_i64());
+                values.push((
+                    PR_MESSAGE_FLAGS,
+                    computed_value(PR_MESSAGE_FLAGS, mid, size, read, attach, stored),
+                ));
+            }
+            let row = ScanRow {
+                store,
+                mid,
+                values,
+                looked_up: &joined,
+            };
+            if let Some(m) = matcher.as_mut().filter(|_| !per_instance) {
                 if !m.matches(&row) {
                     return;
                 }
             }
-            let mut k = keys.clone();
-            if let Some(p) = inst_key {
-                k[p] = None;
-            }
-            kept.push(k, mid, read, 0);
-        }
-        for i in 0..n {
-            if let (Some(m), Some(v)) = (matcher.as_mut().filter(|_| per_instance), mv) {
-                // The row as it shows: the instance column holds its one value.
-                let values: Vec<_> = row
-                    .values
-                    .iter()
-                    .map(|(t, x)| match (t.id() == it.id(), mv_element(v, i)) {
-                        (true, Some(e)) => (*t, e),
-                        _ => (*t, x.clone()),
-                    })
-                    .collect();
-                let one = ScanRow {
-                    store,
-                    mid,
-                    values: &values,
-                    looked_up: &joined,
-                };
-                if !m.matches(&one) {
-                    continue;
+            let Some(it) = inst_tag else {
+                // The row's values move into its sort keys (a key repeating an earlier key's
+                // property takes a copy of that one).
+                let at = kept.rows.len();
+                for (j, k) in spec.sort.iter().enumerate() {
+                    if let KeyCol::Interned { ids: col, .. } = &mut kept.cols[j] {
+                        col.push(ids[j]);
+                        continue;
+                    }
+                    let v = match spec.sort[..j].iter().position(|p| p.tag.id() == k.tag.id()) {
+                        Some(p) => kept.cols[p].get(at).clone(),
+                        None => values
+                            .iter()
+                            .position(|(t, _)| t.id() == k.tag.id())
+                            .map(|i| values.swap_remove(i).1),
+                    };
+                    kept.cols[j].push(v);
                 }
+                kept.rows.push(Scanned {
+                    at: kept.rows.len() as u32,
+                    mid,
+                    read,
+                    instance: 0,
+                });
+                return;
+            };
+            let keys: SortValues = spec
+                .sort
+                .iter()
+                .map(|k| {
+                    row.values
+                        .iter()
+                        .find(|(t, _)| t.id() == k.tag.id())
+                        .map(|(_, v)| v.clone())
+                })
+                .collect();
+            // Multi-value instances (MS-OXCTABL §2.2.1.1): a row per value, the instance sort key
+            // holding that value; no value: one row with the column empty.
+            let mv = row.values.iter().find(|(t, _)| t.id() == it.id()).map(|(_, v)| v);
+            let n = mv.map_or(0, mv_len).min(MAX_INSTANCES);
+            if n == 0 {
+                if let Some(m) = matcher.as_mut().filter(|_| per_instance) {
+                    if !m.matches(&row) {
+                        return;
+                    }
+                }
+                let mut k = keys.clone();
+                if let Some(p) = inst_key {
+                    k[p] = None;
+                }
+                kept.push(k, mid, read, 0);
             }
-            let mut k = keys.clone();
-            if let (Some(p), Some(v)) = (inst_key, mv) {
-                k[p] = mv_element(v, i);
+            for i in 0..n {
+                if let (Some(m), Some(v)) = (matcher.as_mut().filter(|_| per_instance), mv) {
+                    // The row as it shows: the instance column holds its one value.
+                    let values: Vec<_> = row
+                        .values
+                        .iter()
+                        .map(|(t, x)| match (t.id() == it.id(), mv_element(v, i)) {
+                            (true, Some(e)) => (*t, e),
+                            _ => (*t, x.clone()),
+                        })
+                        .collect();
+                    let one = ScanRow {
+                        store,
+                        mid,
+                        values: &values,
+                        looked_up: &joined,
+                    };
+                    if !m.matches(&one) {
+                        continue;
+                    }
+                }
+                let mut k = keys.clone();
+                if let (Some(p), Some(v)) = (inst_key, mv) {
+                    k[p] = mv_element(v, i);
+                }
+                kept.push(k, mid, read, i as u32);
             }
-            kept.push(k, mid, read, i as u32);
-        }
-    };
+        };
 
     let conn = store.conn();
     let stored: Vec<Vec<i64>> = joined.iter().map(|t| stored_tags(*t)).collect();
@@ -1740,6 +1826,18 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
     // every joined row into a sorter first. The order is made below.
     let mut st = conn.prepare(&sql)?;
     let mut rows = st.query(params_from_iter(binds.iter()))?;
+    // Interned keys: per joined column the sort key it feeds; the distinct values met (by
+    // their stored text; NULL and other kinds each their own entry).
+    let intern_of: Vec<Option<usize>> = joined
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            summary[i]?;
+            (0..spec.sort.len()).find(|&j| interned[j] && spec.sort[j].tag.id() == t.id())
+        })
+        .collect();
+    let mut dictionaries: Vec<Dictionary> = (0..spec.sort.len()).map(|_| Dictionary::default()).collect();
+    let mut ids = vec![0u32; spec.sort.len()];
     let mut last_mid = None;
     let mut values: Vec<(PropTag, PropVal)> = Vec::with_capacity(joined.len() + 5);
     while let Some(r) = rows.next()? {
@@ -1751,6 +1849,10 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
         last_mid = Some(mid);
         values.clear();
         for (i, t) in joined.iter().enumerate() {
+            if let Some(j) = intern_of[i] {
+                ids[j] = dictionaries[j].id(store, *t, r.get_ref(pos[i])?)?;
+                continue;
+            }
             if summary[i].is_some() {
                 if let Some(v) = summary_value(store, *t, r.get_ref(pos[i])?)? {
                     values.push((*t, v));
@@ -1771,10 +1873,50 @@ fn scan(store: &Store, spec: &TableSpec) -> Result<Scan> {
             r.get::<_, i64>(2)? != 0,
             r.get::<_, i64>(3)? != 0,
             &mut values,
+            &ids,
         );
+    }
+    for (c, d) in kept.cols.iter_mut().zip(dictionaries) {
+        if let KeyCol::Interned { distinct, .. } = c {
+            *distinct = d.distinct;
+        }
     }
     sort_scanned(&spec.sort, &mut kept, spec.categories > 0);
     Ok(kept)
+}
+
+/// The distinct values of an interned sort key ([`KeyCol::Interned`]) met by the scan, by
+/// their stored text (each decoded once); NULL one entry, any other kind an entry per row.
+#[derive(Default)]
+struct Dictionary {
+    index: HashMap<Box<[u8]>, u32>,
+    null: Option<u32>,
+    distinct: Vec<Option<PropVal>>,
+}
+
+impl Dictionary {
+    /// The index of summary value `v` (property `tag`) in `distinct`.
+    fn id(&mut self, store: &Store, tag: PropTag, v: rusqlite::types::ValueRef<'_>) -> Result<u32> {
+        use rusqlite::types::ValueRef as R;
+        let next = self.distinct.len() as u32;
+        let known = match v {
+            R::Text(b) => self.index.get(b).copied(),
+            R::Null => self.null,
+            _ => None,
+        };
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        self.distinct.push(summary_value(store, tag, v)?);
+        match v {
+            R::Text(b) => {
+                self.index.insert(b.into(), next);
+            }
+            R::Null => self.null = Some(next),
+            _ => {}
+        }
+        Ok(next)
+    }
 }
 
 /// A summary column's value as property `tag` (the requested type: a String8 or Unicode
@@ -1801,6 +1943,9 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
         kept.rows.sort_unstable_by_key(|s| (s.mid, s.instance));
         return;
     }
+    if group_interned(sort, kept) {
+        return;
+    }
     let n = sort.len().min(2);
     // (prefix of key 0, prefix of key 1, bit i set: prefix i is the whole value, row index)
     let mut order: Vec<([u64; 2], [u64; 2], u8, u32)> =
@@ -1823,9 +1968,17 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
             }
             o.2 = (o.2 & !(1 << i)) | u8::from(exact) << i;
         };
+        // An interned column ranks its distinct values once: the rank is an exact prefix.
+        if let KeyCol::Interned { ids, distinct } = &kept.cols[i] {
+            let rank = ranks(distinct);
+            for (o, s) in order.iter_mut().zip(&kept.rows) {
+                set(o, u128::from(rank[ids[s.at as usize] as usize]), true);
+            }
+            continue;
+        }
         for (o, s) in order.iter_mut().zip(&kept.rows) {
             // Missing values first, then values (by prefix when there is one).
-            let (p, exact) = match &kept.keys(s)[i] {
+            let (p, exact) = match kept.key(s, i) {
                 None => (0, true),
                 Some(v) => match sort_prefix(v) {
                     Some((kd, p, exact)) if uniform && *kind.get_or_insert(kd) == kd => (1 << 127 | p, exact),
@@ -1839,7 +1992,7 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
         }
         if !uniform {
             for (o, s) in order.iter_mut().zip(&kept.rows) {
-                if kept.keys(s)[i].is_some() {
+                if kept.key(s, i).is_some() {
                     set(o, 1 << 127, false);
                 }
             }
@@ -1848,7 +2001,7 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
     type Entry = ([u64; 2], [u64; 2], u8, u32);
     let tail = |a: &Entry, b: &Entry, from: usize| {
         let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
-        cmp_keys(&sort[from..], &kept.keys(x)[from..], &kept.keys(y)[from..])
+        kept.cmp_from(sort, from, x, y)
             .then(x.mid.cmp(&y.mid))
             .then(x.instance.cmp(&y.instance))
     };
@@ -1871,7 +2024,7 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
             return std::cmp::Ordering::Equal;
         }
         let (x, y) = (&kept.rows[a.3 as usize], &kept.rows[b.3 as usize]);
-        cmp_keys(&sort[..1], &kept.keys(x)[..1], &kept.keys(y)[..1])
+        kept.cmp_from(&sort[..1], 0, x, y)
     };
     use std::cmp::Ordering::{Greater, Less};
     // The final order: `order` as it ends up, or read through this permutation of it.
@@ -1917,6 +2070,93 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
             .collect();
     }
     kept.rows = perm.iter().map(|&p| kept.rows[order[p as usize].3 as usize]).collect();
+}
+
+/// The ranks of distinct values in ascending order (equal values one rank; missing first).
+fn ranks(distinct: &[Option<PropVal>]) -> Vec<u32> {
+    let asc = |a: &Option<PropVal>, b: &Option<PropVal>| match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
+    };
+    let mut ranked: Vec<u32> = (0..distinct.len() as u32).collect();
+    ranked.sort_by(|&a, &b| asc(&distinct[a as usize], &distinct[b as usize]));
+    let mut rank = vec![0u32; distinct.len()];
+    for w in 1..ranked.len() {
+        let (a, b) = (ranked[w - 1] as usize, ranked[w] as usize);
+        rank[b] = rank[a] + u32::from(asc(&distinct[a], &distinct[b]).is_ne());
+    }
+    rank
+}
+
+/// The common categorized view (grouped by an interned column, the rows already in the order
+/// of the other keys — the scan reads them in delivery-time order): a stable counting sort by
+/// the group's rank, straight on the rows, with [`Scan::first`] from the group boundaries.
+/// `false`: not that case (nothing changed).
+fn group_interned(sort: &[SortKey], kept: &mut Scan) -> bool {
+    let Some(KeyCol::Interned { ids, distinct }) = kept.cols.first() else {
+        return false;
+    };
+    let rest = |a: &Scanned, b: &Scanned| {
+        kept.cmp_from(sort, 1, a, b)
+            .then(a.mid.cmp(&b.mid))
+            .then(a.instance.cmp(&b.instance))
+    };
+    let reversed = if kept.rows.windows(2).all(|w| rest(&w[0], &w[1]).is_lt()) {
+        false
+    } else if kept.rows.windows(2).all(|w| rest(&w[0], &w[1]).is_gt()) {
+        true
+    } else {
+        return false;
+    };
+    let mut rank = ranks(distinct);
+    if sort[0].descending {
+        let top = rank.iter().copied().max().unwrap_or(0);
+        rank.iter_mut().for_each(|r| *r = top - *r);
+    }
+    let group = |s: &Scanned| rank[ids[s.at as usize] as usize] as usize;
+    let mut start = vec![0usize; rank.iter().copied().max().map_or(0, |m| m as usize + 1)];
+    for s in &kept.rows {
+        start[group(s)] += 1;
+    }
+    let mut at = 0;
+    for c in &mut start {
+        (*c, at) = (at, at + *c);
+    }
+    let n = kept.rows.len();
+    let mut rows = vec![
+        Scanned {
+            at: 0,
+            mid: 0,
+            read: false,
+            instance: 0,
+        };
+        n
+    ];
+    let mut first = vec![FIRST_SAME; n];
+    let mut place = |s: &Scanned| {
+        let g = group(s);
+        rows[start[g]] = *s;
+        start[g] += 1;
+    };
+    if reversed {
+        kept.rows.iter().rev().for_each(&mut place);
+    } else {
+        kept.rows.iter().for_each(&mut place);
+    }
+    // `start[g]` is now the end of group g: the next row starts another group.
+    for &end in &start {
+        if let Some(f) = first.get_mut(end) {
+            *f = FIRST_DIFFERENT;
+        }
+    }
+    if let Some(f) = first.first_mut() {
+        *f = 0;
+    }
+    kept.rows = rows;
+    kept.first = first;
+    true
 }
 
 /// A stable sort of `order` by its first-key prefixes when every one is exact and they take
