@@ -1184,3 +1184,108 @@ fn categorized_paths_agree(ties: bool) {
         }
     }
 }
+
+/// A table sorted by delivery time reads the rows in the summary index's order; rows with
+/// equal times (which the index keeps in its own order) must still come by message id, missing
+/// times first when ascending, and a folder the index cannot order (a time past 2^63, a row
+/// without `is_associated` as a Gromox writer may leave) must sort the same.
+#[test]
+fn delivery_sorted_tables_break_ties_by_message_id_on_every_path() {
+    let (_d, mut s) = store();
+    let base = 133_000_000_000_000_000u64;
+    // (mid, delivery time)
+    let mut msgs: Vec<(u64, Option<u64>)> = Vec::new();
+    for i in 0..40u64 {
+        let mut c = MessageContent::default();
+        c.set(
+            PR_SUBJECT,
+            PropVal::Unicode(format!("{} {i}", ["Report", "Note"][(i % 2) as usize])),
+        );
+        // Four messages per minute (ties), every seventh without a time.
+        let time = (i % 7 != 3).then_some(base + (i / 4) * 600_000_000);
+        if let Some(t) = time {
+            c.set(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(t));
+        }
+        let mid = s.create_message(INBOX, &c, false).unwrap();
+        // Read state comes before the row id in the index: ties are not in message-id order.
+        if i % 2 == 0 {
+            s.set_read(mid, true).unwrap();
+        }
+        msgs.push((mid, time));
+    }
+    let after = base + 4 * 600_000_000;
+    let later = Restriction::Property {
+        op: RelOp::Ge,
+        tag: PR_MESSAGE_DELIVERY_TIME,
+        value: TaggedVal::new(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(after)),
+    };
+    let check = |s: &Store, msgs: &[(u64, Option<u64>)], case: &str| {
+        let reports: Vec<u64> = {
+            let t = ContentTable::load(
+                s,
+                TableSpec {
+                    folder: INBOX,
+                    restriction: Some(report_restriction()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            t.mids()
+        };
+        for descending in [false, true] {
+            for (label, r) in [
+                ("all", None),
+                ("subject", Some(report_restriction())),
+                ("time", Some(later.clone())),
+            ] {
+                let mut want: Vec<(u64, Option<u64>)> = msgs
+                    .iter()
+                    .copied()
+                    .filter(|(m, t)| match label {
+                        "subject" => reports.contains(m),
+                        "time" => t.is_some_and(|t| t >= after),
+                        _ => true,
+                    })
+                    .collect();
+                want.sort_by(|a, b| {
+                    let o = a.1.cmp(&b.1);
+                    (if descending { o.reverse() } else { o }).then(a.0.cmp(&b.0))
+                });
+                let t = ContentTable::load(
+                    s,
+                    TableSpec {
+                        folder: INBOX,
+                        restriction: r,
+                        sort: vec![SortKey {
+                            tag: PR_MESSAGE_DELIVERY_TIME,
+                            descending,
+                        }],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                let want: Vec<u64> = want.into_iter().map(|(m, _)| m).collect();
+                assert_eq!(t.mids(), want, "{case}, {label}, descending {descending}");
+            }
+        }
+    };
+    check(&s, &msgs, "index order");
+    // A time the index orders as negative: the folder is sorted in full; then back.
+    for (time, case) in [((1u64 << 63) + 5, "time past 2^63"), (base, "index order again")] {
+        s.set_props(
+            exmdbd::Obj::Message(msgs[5].0),
+            &[TaggedVal::new(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(time))],
+        )
+        .unwrap();
+        msgs[5].1 = Some(time);
+        check(&s, &msgs, case);
+    }
+    // A row without is_associated (a normal message to Gromox).
+    s.conn()
+        .execute(
+            "UPDATE messages SET is_associated=NULL WHERE message_id=?1",
+            [msgs[9].0 as i64],
+        )
+        .unwrap();
+    check(&s, &msgs, "is_associated NULL");
+}
