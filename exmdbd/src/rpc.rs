@@ -1324,9 +1324,11 @@ impl ExmdbServer {
 /// loaded or last asked and answers them as TableModified events (MS-OXCNOTIF §2.2.1.4.1.2),
 /// added and modified rows with `columns` read right after each change is applied (so each
 /// event's position holds when a client applies them in order). A content table is updated
-/// by the messages each change names (`ContentTable::apply`); a hierarchy table, and any
-/// table whose change queue overflowed, is reloaded and answers one TABLE_CHANGED, as does a
-/// batch of more than `MAX_TABLE_EVENTS` events.
+/// by the messages each change names (`ContentTable::apply`; categorized views and Count
+/// restrictions are rebuilt and the difference told row by row); a hierarchy table is read
+/// again and compared (`HierarchyTable::apply`). A table whose change queue overflowed is
+/// reloaded and answers one TABLE_CHANGED, as does a batch of more than `MAX_TABLE_EVENTS`
+/// events.
 fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> crate::Result<Vec<proto::TableEvent>> {
     use crate::table::table_event::TABLE_CHANGED;
     // TABLE_CHANGED: re-read the table (no row).
@@ -1346,72 +1348,103 @@ fn table_events(st: &crate::Store, ot: &mut OpenTable, columns: &[PropTag]) -> c
     if events.is_empty() && !overflow {
         return Ok(Vec::new());
     }
+    if overflow {
+        match &mut ot.table {
+            AnyTable::Hierarchy(t) => t.reload(st)?,
+            AnyTable::Content(t) => t.reload(st)?,
+        }
+        return Ok(vec![changed()]);
+    }
+    // Each notification with the row's columns as the table now has them.
+    let wire = |n: TableNotification, row_at: &dyn Fn(usize) -> crate::Result<Vec<Option<gromox_mapi::PropVal>>>| {
+        let r = |r: TableRowId| proto::TableRowRef {
+            folder: r.folder,
+            message: r.message,
+            instance: r.instance,
+        };
+        let event = n.event_type();
+        Ok::<_, crate::Error>(match n {
+            TableNotification::RowAdded { row, prior, position }
+            | TableNotification::RowModified { row, prior, position } => proto::TableEvent {
+                event,
+                row: r(row),
+                prior: prior.map(r),
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                values: row_at(position)?,
+            },
+            TableNotification::RowDeleted { row } => proto::TableEvent {
+                event,
+                row: r(row),
+                prior: None,
+                position: 0,
+                values: Vec::new(),
+            },
+            TableNotification::Changed => changed(),
+        })
+    };
+    let mut out = Vec::new();
+    let mut too_many = false;
     match &mut ot.table {
         AnyTable::Hierarchy(t) => {
             let shown: HashSet<u64> = t.rows().iter().map(|r| r.0).collect();
-            let relevant = overflow
-                || events.iter().any(|e| match e {
-                    Event::FolderCreated { .. }
-                    | Event::FolderModified { .. }
-                    | Event::FolderDeleted { .. }
-                    | Event::FolderMoved { .. } => true,
-                    // Content counts and sizes of the folders shown.
+            // Folders whose row values may have changed: modified ones, and those whose
+            // content counts and sizes changed. New, deleted and moved folders are found by
+            // the comparison.
+            let mut touched: HashSet<u64> = HashSet::new();
+            let mut relevant = false;
+            for e in &events {
+                match *e {
+                    Event::FolderModified { folder } => {
+                        relevant = true;
+                        touched.insert(folder);
+                    }
+                    Event::FolderCreated { .. } | Event::FolderDeleted { .. } | Event::FolderMoved { .. } => {
+                        relevant = true
+                    }
                     Event::NewMail { folder, .. }
                     | Event::MessageCreated { folder, .. }
                     | Event::MessageModified { folder, .. }
-                    | Event::MessageDeleted { folder, .. } => shown.contains(folder),
-                    Event::MessageMoved { from, to, .. } | Event::MessageCopied { from, to, .. } => {
-                        shown.contains(from) || shown.contains(to)
+                    | Event::MessageDeleted { folder, .. } => {
+                        if shown.contains(&folder) {
+                            relevant = true;
+                            touched.insert(folder);
+                        }
                     }
-                });
+                    Event::MessageMoved { from, to, .. } | Event::MessageCopied { from, to, .. } => {
+                        for f in [from, to] {
+                            if shown.contains(&f) {
+                                relevant = true;
+                                touched.insert(f);
+                            }
+                        }
+                    }
+                }
+            }
             if !relevant {
                 return Ok(Vec::new());
             }
-            t.reload(st)?;
-            Ok(vec![changed()])
-        }
-        AnyTable::Content(t) => {
-            if overflow {
-                t.reload(st)?;
+            let notes = t.apply(st, &touched)?;
+            if notes.len() > proto::MAX_TABLE_EVENTS {
                 return Ok(vec![changed()]);
             }
-            let mut out = Vec::new();
-            let mut too_many = false;
+            for n in notes {
+                out.push(wire(n, &|p| t.row_at(st, p, columns))?);
+            }
+        }
+        AnyTable::Content(t) => {
             for e in &events {
-                for n in t.apply(st, e)? {
-                    if too_many || out.len() >= proto::MAX_TABLE_EVENTS {
-                        too_many = true;
-                        continue;
-                    }
-                    let r = |r: TableRowId| proto::TableRowRef {
-                        folder: r.folder,
-                        message: r.message,
-                        instance: r.instance,
-                    };
-                    let event = n.event_type();
-                    out.push(match n {
-                        TableNotification::RowAdded { row, prior, position }
-                        | TableNotification::RowModified { row, prior, position } => proto::TableEvent {
-                            event,
-                            row: r(row),
-                            prior: prior.map(r),
-                            position: u32::try_from(position).unwrap_or(u32::MAX),
-                            values: t.row_at(st, position, columns)?,
-                        },
-                        TableNotification::RowDeleted { row } => proto::TableEvent {
-                            event,
-                            row: r(row),
-                            prior: None,
-                            position: 0,
-                            values: Vec::new(),
-                        },
-                        TableNotification::Changed => changed(),
-                    });
+                let notes = t.apply(st, e)?;
+                if too_many || out.len() + notes.len() > proto::MAX_TABLE_EVENTS {
+                    too_many = true;
+                    continue;
+                }
+                for n in notes {
+                    out.push(wire(n, &|p| t.row_at(st, p, columns))?);
                 }
             }
-            Ok(if too_many { vec![changed()] } else { out })
         }
     }
+    Ok(if too_many { vec![changed()] } else { out })
 }
 
 /// Maps a store notice to its wire form.

@@ -977,8 +977,34 @@ impl ContentTable {
             return Ok(Vec::new());
         }
         if self.cat.is_some() || self.spec.restriction.as_ref().is_some_and(has_count) {
+            // Rows depend on other rows (category headers and their counts, a Count node):
+            // rebuilt, and the difference told row by row.
+            let old = self.rows.clone();
+            let stats: HashMap<u64, (u32, u32, bool)> = self
+                .cat
+                .as_ref()
+                .map(|c| {
+                    c.headers
+                        .iter()
+                        .map(|(&id, h)| (id, (h.count, h.unread, h.expanded)))
+                        .collect()
+                })
+                .unwrap_or_default();
             self.reload(store)?;
-            return Ok(vec![TableNotification::Changed]);
+            let cat = self.cat.as_ref();
+            let changed = |k: u64| match Row::of(k) {
+                Row::Leaf(m) => touched.contains(&m),
+                Row::Header(id) => {
+                    cat.and_then(|c| c.headers.get(&id))
+                        .map(|h| (h.count, h.unread, h.expanded))
+                        != stats.get(&id).copied()
+                }
+            };
+            let diff = diff_rows(&old, &self.rows, &changed);
+            return Ok(diff
+                .into_iter()
+                .map(|c| c.notification(&self.rows, |k| self.table_row(store, k)))
+                .collect());
         }
         let mut out = Vec::new();
         for mid in touched {
@@ -1107,6 +1133,19 @@ impl ContentTable {
         Ok(lo)
     }
 
+    /// The notification name of a row: a message row's, or for a category header the table's
+    /// folder and the category id (the header's PR_INST_ID), instance 0.
+    fn table_row(&self, store: &Store, key: u64) -> TableRowId {
+        match Row::of(key) {
+            Row::Header(id) => TableRowId {
+                folder: self.spec.folder,
+                message: id,
+                instance: 0,
+            },
+            Row::Leaf(_) => self.row_id(store, key),
+        }
+    }
+
     fn row_id(&self, store: &Store, key: u64) -> TableRowId {
         let (message, instance) = leaf_of(key);
         let folder = store.message_info(message).map_or(self.spec.folder, |i| i.folder);
@@ -1169,6 +1208,115 @@ impl ContentTable {
         }
         Ok(())
     }
+}
+
+/// One step that takes a client's copy of a table (row keys) towards the table after a change
+/// ([`diff_rows`]). Positions are in the new table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowChange {
+    Added {
+        key: u64,
+        position: usize,
+    },
+    /// Values changed, or the row moved: it now stands at `position`.
+    Modified {
+        key: u64,
+        position: usize,
+    },
+    Deleted {
+        key: u64,
+    },
+}
+
+impl RowChange {
+    /// As a table notification, rows named by `name`, the prior row read from `rows` (the
+    /// new table).
+    fn notification(self, rows: &[u64], name: impl Fn(u64) -> TableRowId) -> TableNotification {
+        let prior = |position: usize| position.checked_sub(1).and_then(|p| rows.get(p)).map(|&k| name(k));
+        match self {
+            RowChange::Added { key, position } => TableNotification::RowAdded {
+                row: name(key),
+                prior: prior(position),
+                position,
+            },
+            RowChange::Modified { key, position } => TableNotification::RowModified {
+                row: name(key),
+                prior: prior(position),
+                position,
+            },
+            RowChange::Deleted { key } => TableNotification::RowDeleted { row: name(key) },
+        }
+    }
+}
+
+/// The row notifications (MS-OXCNOTIF TableModified) that take a client holding `old` to
+/// `new` (row keys, each once) when applied in order: the rows gone, then — in new-table order,
+/// each after the row before it — the rows that came, the rows that moved and the rows
+/// `changed` names (values changed). Only the span between the common head and tail is
+/// compared; the rows kept in place there are a longest run in the same order (a longest
+/// increasing subsequence), so a row that moved is one TABLE_ROW_MODIFIED and its neighbours
+/// are not told anything.
+fn diff_rows(old: &[u64], new: &[u64], changed: &dyn Fn(u64) -> bool) -> Vec<RowChange> {
+    let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let tail = old[head..]
+        .iter()
+        .rev()
+        .zip(new[head..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (ow, nw) = (&old[head..old.len() - tail], &new[head..new.len() - tail]);
+    let in_new: std::collections::HashSet<u64> = nw.iter().copied().collect();
+    let mut out: Vec<RowChange> = ow
+        .iter()
+        .filter(|k| !in_new.contains(k))
+        .map(|&key| RowChange::Deleted { key })
+        .collect();
+    // Where each remaining old row stands once the deleted ones are gone.
+    let old_at: HashMap<u64, usize> = ow
+        .iter()
+        .filter(|k| in_new.contains(k))
+        .enumerate()
+        .map(|(i, &k)| (k, i))
+        .collect();
+    let common: Vec<usize> = nw.iter().filter_map(|k| old_at.get(k).copied()).collect();
+    let mut stays = longest_increasing(&common).into_iter();
+    for (i, &key) in nw.iter().enumerate() {
+        let position = head + i;
+        if !old_at.contains_key(&key) {
+            out.push(RowChange::Added { key, position });
+        } else if !stays.next().unwrap_or(false) || changed(key) {
+            out.push(RowChange::Modified { key, position });
+        }
+    }
+    for (position, &key) in new.iter().enumerate() {
+        if (position < head || position >= new.len() - tail) && changed(key) {
+            out.push(RowChange::Modified { key, position });
+        }
+    }
+    out
+}
+
+/// Which members of `seq` form one longest strictly increasing subsequence (O(n log n)).
+fn longest_increasing(seq: &[usize]) -> Vec<bool> {
+    // tails[l]: index of the smallest last element of an increasing run of length l + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; seq.len()];
+    for i in 0..seq.len() {
+        let l = tails.partition_point(|&t| seq[t] < seq[i]);
+        prev[i] = l.checked_sub(1).map(|p| tails[p]);
+        if l == tails.len() {
+            tails.push(i);
+        } else {
+            tails[l] = i;
+        }
+    }
+    let mut member = vec![false; seq.len()];
+    let mut at = tails.last().copied();
+    while let Some(i) = at {
+        member[i] = true;
+        at = prev[i];
+    }
+    member
 }
 
 /// The row a collapse state was taken at.
@@ -2361,6 +2509,8 @@ pub struct HierarchyTable {
     rows: Vec<(u64, u32)>,
     /// The folder ids of `rows` (the keys of the cursor and bookmarks).
     ids: Vec<u64>,
+    /// The parent of each row's folder.
+    parents: HashMap<u64, u64>,
     nav: Nav,
 }
 
@@ -2456,6 +2606,7 @@ impl HierarchyTable {
             sort: sort.to_vec(),
             rows: Vec::new(),
             ids: Vec::new(),
+            parents: HashMap::new(),
             nav: Nav::new(),
         };
         t.reload(store)?;
@@ -2507,8 +2658,60 @@ impl HierarchyTable {
         }
         self.rows = kept.into_iter().map(|(_, r)| r).collect();
         self.ids = self.rows.iter().map(|r| r.0).collect();
+        let shown: std::collections::HashSet<u64> = self.ids.iter().copied().collect();
+        self.parents = all
+            .iter()
+            .filter(|f| shown.contains(&f.id))
+            .filter_map(|f| Some((f.id, f.parent?)))
+            .collect();
         self.nav.relocate(at, &self.ids);
         Ok(())
+    }
+
+    /// Brings the table up to date after store changes and answers row notifications
+    /// (MS-OXCNOTIF §3.1.4.3): the subtree is read again and compared with the rows held, so
+    /// new, deleted and moved folders are told row by row, and rows whose values may have
+    /// changed are TABLE_ROW_MODIFIED: `touched` (folders an event names: modified folders,
+    /// folders whose messages changed), a folder whose depth changed, and the parents of
+    /// folders that came or went (PR_SUBFOLDERS). Row ids: the folder id, message 0.
+    pub fn apply(&mut self, store: &Store, touched: &std::collections::HashSet<u64>) -> Result<Vec<TableNotification>> {
+        let old = self.ids.clone();
+        let old_depth: HashMap<u64, u32> = self.rows.iter().copied().collect();
+        let old_parents = std::mem::take(&mut self.parents);
+        self.reload(store)?;
+        let new_set: std::collections::HashSet<u64> = self.ids.iter().copied().collect();
+        let old_set: std::collections::HashSet<u64> = old.iter().copied().collect();
+        let mut parents: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        parents.extend(
+            old.iter()
+                .filter(|f| !new_set.contains(f))
+                .filter_map(|f| old_parents.get(f)),
+        );
+        parents.extend(
+            self.ids
+                .iter()
+                .filter(|f| !old_set.contains(f))
+                .filter_map(|f| self.parents.get(f)),
+        );
+        for f in &self.ids {
+            // Moved folders: the old and the new parent.
+            if let (Some(a), Some(b)) = (old_parents.get(f), self.parents.get(f)) {
+                if a != b {
+                    parents.extend([*a, *b]);
+                }
+            }
+        }
+        let depth: HashMap<u64, u32> = self.rows.iter().copied().collect();
+        let changed = |f: u64| touched.contains(&f) || parents.contains(&f) || old_depth.get(&f) != depth.get(&f);
+        let name = |f: u64| TableRowId {
+            folder: f,
+            message: 0,
+            instance: 0,
+        };
+        Ok(diff_rows(&old, &self.ids, &changed)
+            .into_iter()
+            .map(|c| c.notification(&self.ids, name))
+            .collect())
     }
 
     /// `(folder id, depth)` of every row in order.
@@ -2619,5 +2822,98 @@ impl HierarchyTable {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a client holding `old` has after applying the notifications in order, placing
+    /// each added or modified row after the row before it in the new table (as MS-OXCNOTIF
+    /// InsertAfter: the prior row's id, not the position).
+    fn replay(old: &[u64], new: &[u64], changes: &[RowChange]) -> Vec<u64> {
+        let mut rows = old.to_vec();
+        for c in changes {
+            let (key, position) = match *c {
+                RowChange::Deleted { key } => {
+                    rows.retain(|&k| k != key);
+                    continue;
+                }
+                RowChange::Added { key, position } => {
+                    assert!(!rows.contains(&key), "added twice: {key}");
+                    (key, position)
+                }
+                RowChange::Modified { key, position } => {
+                    let at = rows.iter().position(|&k| k == key).expect("modified row held");
+                    rows.remove(at);
+                    (key, position)
+                }
+            };
+            let at = match position.checked_sub(1).map(|p| new[p]) {
+                None => 0,
+                Some(prior) => rows.iter().position(|&k| k == prior).expect("prior row held") + 1,
+            };
+            rows.insert(at, key);
+        }
+        rows
+    }
+
+    #[test]
+    fn row_differences_replay_to_the_new_table() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        for round in 0..2000 {
+            let len = rand(40);
+            let old: Vec<u64> = (0..len as u64).collect();
+            let mut new = old.clone();
+            let mut next = 1000;
+            for _ in 0..rand(6) {
+                match rand(3) {
+                    0 if !new.is_empty() => {
+                        let i = rand(new.len());
+                        new.remove(i);
+                    }
+                    1 if !new.is_empty() => {
+                        let k = new.remove(rand(new.len()));
+                        let i = rand(new.len() + 1);
+                        new.insert(i, k);
+                    }
+                    _ => {
+                        let i = rand(new.len() + 1);
+                        new.insert(i, next);
+                        next += 1;
+                    }
+                }
+            }
+            let touched: Vec<u64> = (0..rand(3)).map(|_| rand(len) as u64).collect();
+            let changed = |k: u64| touched.contains(&k);
+            let d = diff_rows(&old, &new, &changed);
+            assert_eq!(replay(&old, &new, &d), new, "round {round}: {old:?} → {new:?}: {d:?}");
+            // Every changed row still there is told about.
+            for k in new.iter().filter(|k| touched.contains(k)) {
+                assert!(
+                    d.iter().any(
+                        |c| matches!(*c, RowChange::Modified { key, .. } | RowChange::Added { key, .. } if key == *k)
+                    ),
+                    "round {round}: {k} changed but not told"
+                );
+            }
+        }
+        // One row moved: one notification, nothing about the rows around it.
+        let old: Vec<u64> = (0..100).collect();
+        let mut new = old.clone();
+        let k = new.remove(10);
+        new.insert(80, k);
+        assert_eq!(
+            diff_rows(&old, &new, &|_| false),
+            vec![RowChange::Modified { key: 10, position: 80 }]
+        );
+        assert_eq!(diff_rows(&old, &old, &|_| false), vec![]);
     }
 }

@@ -2600,8 +2600,8 @@ fn store_probes_over_rpc() {
 /// Table notifications over RPC (MS-OXCNOTIF TableModified through TableNotifications): a
 /// loaded sorted content table follows another connection's writes row by row (added,
 /// modified to a new position, deleted, each with its position, prior row and columns); a
-/// hierarchy table answers TABLE_CHANGED after a reload; a burst of changes answers one
-/// TABLE_CHANGED with the table current.
+/// hierarchy table tells a new folder and changed counts row by row; a burst of changes
+/// answers one TABLE_CHANGED with the table current.
 #[test]
 fn table_notifications_over_rpc() {
     use gromox_exmdb_proto::{Origin, SortKey, MAX_TABLE_EVENTS};
@@ -2663,11 +2663,15 @@ fn table_notifications_over_rpc() {
         ["c", "e"]
     );
 
-    // The hierarchy table: the new folder and Watched's counts changed → one TABLE_CHANGED,
-    // and the reloaded table lists the new folder.
-    create_folder(&c, dir, IPM_SUBTREE, "Another");
-    let ev = t.notifications(dir, tree.id, &cols).unwrap();
-    assert_eq!(ev.iter().map(|e| e.event).collect::<Vec<_>>(), vec![1]);
+    // The hierarchy table, row by row: the new folder added after Watched (the last row, its
+    // folder id the row id, its columns read), Watched modified (its counts changed).
+    let another = create_folder(&c, dir, IPM_SUBTREE, "Another");
+    let ev = t.notifications(dir, tree.id, &[PR_DISPLAY_NAME]).unwrap();
+    let got: Vec<(u16, u64)> = ev.iter().map(|e| (e.event, e.row.folder)).collect();
+    assert_eq!(got, vec![(3, another), (5, folder)], "{ev:?}");
+    assert_eq!(ev[0].prior.map(|p| p.folder), Some(folder));
+    assert_eq!(ev[0].position, tree.rows);
+    assert_eq!(ev[0].values, vec![Some(PropVal::Unicode("Another".into()))]);
     assert_eq!(t.position(dir, tree.id).unwrap().1, tree.rows + 1);
 
     // More changes than one answer carries: one TABLE_CHANGED, the table current.

@@ -305,6 +305,27 @@ fn view(t: &mut ContentTable, s: &Store, cat_tag: PropTag) -> Vec<ViewRow> {
         .collect()
 }
 
+/// Inbox categorized by PR_SENDER_NAME, newest first in each category, all expanded (Outlook's
+/// "arrange by From").
+fn by_sender_newest_first() -> TableSpec {
+    TableSpec {
+        folder: INBOX,
+        sort: vec![
+            SortKey {
+                tag: PropTag(0x0C1A_001F),
+                descending: false,
+            },
+            SortKey {
+                tag: PR_MESSAGE_DELIVERY_TIME,
+                descending: true,
+            },
+        ],
+        categories: 1,
+        expanded: 1,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn categorized_view_groups_counts_expands_collapses_and_restores_state() {
     use exmdbd::table::{Row, PR_INST_ID, TBL_COLLAPSED_CATEGORY, TBL_EXPANDED_CATEGORY, TBL_LEAF_ROW};
@@ -323,22 +344,7 @@ fn categorized_view_groups_counts_expands_collapses_and_restores_state() {
         mids.push(mid);
     }
     s.set_read(mids[4], true).unwrap();
-    let spec = TableSpec {
-        folder: INBOX,
-        sort: vec![
-            SortKey {
-                tag: PR_SENDER_NAME,
-                descending: false,
-            },
-            SortKey {
-                tag: PR_MESSAGE_DELIVERY_TIME,
-                descending: true,
-            },
-        ],
-        categories: 1,
-        expanded: 1,
-        ..Default::default()
-    };
+    let spec = by_sender_newest_first();
     let mut t = ContentTable::load(&s, spec.clone()).unwrap();
     let (e, l) = (TBL_EXPANDED_CATEGORY, TBL_LEAF_ROW);
     let hdr = |name: &str, n: i32, unread: i32| (e, 0, name.to_owned(), Some(n), Some(unread));
@@ -736,7 +742,8 @@ fn table_notifications_update_a_loaded_table_incrementally() {
     assert_eq!(apply_all(&mut t, &s), vec![]);
     assert_eq!(t.mids(), fresh(&s));
 
-    // A categorized view reloads and says so.
+    // A categorized view (by subject: every message its own category) is rebuilt and tells
+    // the difference row by row: a new category header and its message.
     let mut cat = ContentTable::load(
         &s,
         TableSpec {
@@ -747,13 +754,213 @@ fn table_notifications_update_a_loaded_table_incrementally() {
     )
     .unwrap();
     let before = cat.row_count();
-    add(&mut s, 100);
+    let m100 = add(&mut s, 100);
     let mut out = Vec::new();
     while let Ok(e) = events.try_recv() {
         out.extend(cat.apply(&s, &e).unwrap());
     }
-    assert_eq!(out, vec![N::Changed]);
     assert_eq!(cat.row_count(), before + 2, "a new category and its message");
+    assert!(
+        matches!(out.as_slice(), [N::RowAdded { row: h, .. }, N::RowAdded { row: m, prior: Some(p), .. }]
+            if m.message == m100 && p == h),
+        "{out:?}"
+    );
+}
+
+/// The row keys of a content table as notifications name them (message id; category id).
+fn row_keys(t: &ContentTable) -> Vec<u64> {
+    use exmdbd::table::Row;
+    t.rows()
+        .into_iter()
+        .map(|r| match r {
+            Row::Leaf(m) | Row::Header(m) => m,
+        })
+        .collect()
+}
+
+/// What a client holding rows `held` (by row id) has after applying `notes` in order, each
+/// added or modified row put after its prior row (MS-OXCNOTIF InsertAfter).
+fn replay(
+    held: &[u64],
+    notes: &[exmdbd::table::TableNotification],
+    key: impl Fn(&exmdbd::table::TableRowId) -> u64,
+) -> Vec<u64> {
+    use exmdbd::table::TableNotification as N;
+    let mut rows = held.to_vec();
+    for n in notes {
+        let (row, prior) = match n {
+            N::RowDeleted { row } => {
+                rows.retain(|&k| k != key(row));
+                continue;
+            }
+            N::RowAdded { row, prior, .. } => (row, prior),
+            N::RowModified { row, prior, .. } => {
+                rows.retain(|&k| k != key(row));
+                (row, prior)
+            }
+            N::Changed => panic!("TABLE_CHANGED where rows were expected"),
+        };
+        let at = match prior {
+            None => 0,
+            Some(p) => rows.iter().position(|&k| k == key(p)).expect("prior row held") + 1,
+        };
+        rows.insert(at, key(row));
+    }
+    rows
+}
+
+/// Categorized views and hierarchy tables tell changes row by row (MS-OXCNOTIF
+/// TableModified): what a client builds from the notifications is the table, counts of
+/// category headers are TABLE_ROW_MODIFIED, collapsed categories hide their new members.
+#[test]
+fn categorized_and_hierarchy_tables_notify_row_by_row() {
+    use exmdbd::table::{HierarchyTable, Row, TableNotification as N};
+    const PR_SENDER_NAME: PropTag = PropTag(0x0C1A_001F);
+    let (_d, mut s) = store();
+    let events = s.notifier().subscribe();
+    let send = |s: &mut Store, i: u64, who: &str| {
+        let mid = add(s, i);
+        s.set_props(
+            exmdbd::Obj::Message(mid),
+            &[TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode(who.into()))],
+        )
+        .unwrap();
+        mid
+    };
+    let ann: Vec<u64> = (0..3).map(|i| send(&mut s, i, "Ann")).collect();
+    for i in 3..5 {
+        send(&mut s, i, "Bob");
+    }
+    let spec = by_sender_newest_first();
+    let mut t = ContentTable::load(&s, spec.clone()).unwrap();
+    let header = |t: &ContentTable, n: usize| match t.rows()[n] {
+        Row::Header(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let (ann_h, bob_h) = (header(&t, 0), header(&t, 4));
+    assert_eq!(t.collapse_row(bob_h).unwrap(), 2);
+    while events.try_recv().is_ok() {}
+    let key = |r: &exmdbd::table::TableRowId| r.message;
+    let step = |s: &Store, t: &mut ContentTable, what: &str| -> Vec<N> {
+        let held = row_keys(t);
+        let mut out = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            out.extend(t.apply(s, &e).unwrap());
+        }
+        assert_eq!(replay(&held, &out, key), row_keys(t), "{what}: {out:?}");
+        // A table built afresh with the same collapse state shows the same messages.
+        let mut fresh = ContentTable::load(s, spec.clone()).unwrap();
+        fresh.set_collapse_state(&t.collapse_state()).unwrap();
+        assert_eq!(t.mids(), fresh.mids(), "{what}");
+        out
+    };
+    let is_mod = |n: &N, id: u64| matches!(n, N::RowModified { row, .. } if row.message == id);
+    let is_add = |n: &N, id: u64| matches!(n, N::RowAdded { row, .. } if row.message == id);
+
+    // New mail from Ann: her header's counts change, the message is added under it.
+    let a3 = send(&mut s, 10, "Ann");
+    let n = step(&s, &mut t, "new from Ann");
+    assert!(
+        n.iter().any(|n| is_mod(n, ann_h)) && n.iter().any(|n| is_add(n, a3)),
+        "{n:?}"
+    );
+    assert!(
+        matches!(&n[..], [N::RowAdded { prior: Some(p), .. }, ..] if p.message == ann_h),
+        "newest first: {n:?}"
+    );
+    // From a new sender: a new header and its message.
+    let c = send(&mut s, 11, "Cyd");
+    let n = step(&s, &mut t, "new sender");
+    assert_eq!(n.iter().filter(|n| matches!(n, N::RowAdded { .. })).count(), 2, "{n:?}");
+    assert!(n.iter().any(|n| is_add(n, c)));
+    // New mail from Bob (collapsed): only his header changes.
+    let b2 = send(&mut s, 12, "Bob");
+    let n = step(&s, &mut t, "new in a collapsed category");
+    assert!(n.len() == 1 && is_mod(&n[0], bob_h), "{n:?}");
+    assert!(!row_keys(&t).contains(&b2));
+    // Read: the header's unread count and the row itself.
+    s.set_read(ann[0], true).unwrap();
+    let n = step(&s, &mut t, "read");
+    assert!(
+        n.iter().any(|n| is_mod(n, ann_h)) && n.iter().any(|n| is_mod(n, ann[0])),
+        "{n:?}"
+    );
+    // Ann's message now from Bob: gone from view (Bob is collapsed), both headers changed.
+    s.set_props(
+        exmdbd::Obj::Message(ann[1]),
+        &[TaggedVal::new(PR_SENDER_NAME, PropVal::Unicode("Bob".into()))],
+    )
+    .unwrap();
+    let n = step(&s, &mut t, "moved to a collapsed category");
+    assert!(
+        n.contains(&N::RowDeleted {
+            row: exmdbd::table::TableRowId {
+                folder: INBOX,
+                message: ann[1],
+                instance: 0
+            }
+        }),
+        "{n:?}"
+    );
+    assert!(
+        n.iter().any(|n| is_mod(n, ann_h)) && n.iter().any(|n| is_mod(n, bob_h)),
+        "{n:?}"
+    );
+    // Cyd's only message deleted: the header goes with it.
+    s.delete_messages(&[c], false).unwrap();
+    let n = step(&s, &mut t, "last of a category deleted");
+    assert_eq!(
+        n.iter().filter(|n| matches!(n, N::RowDeleted { .. })).count(),
+        2,
+        "{n:?}"
+    );
+
+    // Hierarchy: folders added, moved, modified and deleted, told row by row.
+    let top = s.create_folder(0x09, "Top", Some("IPF.Note")).unwrap();
+    let a = s.create_folder(top, "a", Some("IPF.Note")).unwrap();
+    let b = s.create_folder(top, "b", Some("IPF.Note")).unwrap();
+    let a1 = s.create_folder(a, "a1", Some("IPF.Note")).unwrap();
+    let mut h = HierarchyTable::load(&s, top, true, None, &[]).unwrap();
+    let hkey = |r: &exmdbd::table::TableRowId| r.folder;
+    let hstep = |s: &Store, h: &mut HierarchyTable, touched: &[u64], what: &str| -> Vec<N> {
+        let held: Vec<u64> = h.rows().iter().map(|r| r.0).collect();
+        let out = h.apply(s, &touched.iter().copied().collect()).unwrap();
+        let now: Vec<u64> = h.rows().iter().map(|r| r.0).collect();
+        assert_eq!(replay(&held, &out, hkey), now, "{what}: {out:?}");
+        let fresh = HierarchyTable::load(s, top, true, None, &[]).unwrap();
+        assert_eq!(h.rows(), fresh.rows(), "{what}");
+        out
+    };
+    let fmod = |n: &N, f: u64| matches!(n, N::RowModified { row, .. } if row.folder == f);
+    let a2 = s.create_folder(a, "a2", Some("IPF.Note")).unwrap();
+    let n = hstep(&s, &mut h, &[], "created");
+    assert!(
+        matches!(&n[..], [N::RowAdded { row, prior: Some(p), .. }, ..] if row.folder == a2 && p.folder == a1),
+        "{n:?}"
+    );
+    assert!(n.iter().any(|n| fmod(n, a)), "the parent's subfolders: {n:?}");
+    s.move_folder(a1, b).unwrap();
+    let n = hstep(&s, &mut h, &[], "moved");
+    assert!(
+        n.iter().any(|n| fmod(n, a1)) && n.iter().any(|n| fmod(n, a)) && n.iter().any(|n| fmod(n, b)),
+        "{n:?}"
+    );
+    let n = hstep(&s, &mut h, &[b], "modified");
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(fmod(&n[0], b));
+    s.delete_folder(a2, true).unwrap();
+    let n = hstep(&s, &mut h, &[], "deleted");
+    assert!(
+        n.contains(&N::RowDeleted {
+            row: exmdbd::table::TableRowId {
+                folder: a2,
+                message: 0,
+                instance: 0
+            }
+        }),
+        "{n:?}"
+    );
+    assert!(n.iter().any(|n| fmod(n, a)), "{n:?}");
 }
 
 #[test]

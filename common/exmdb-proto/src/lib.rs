@@ -786,12 +786,15 @@ pub enum Call {
     /// Gromox `read_attachment_instance`: the attachment instance's properties and embedded
     /// message ([`Response::Attachment`]).
     ReadAttachmentInstance { instance: u32 },
-    /// MS-OXCNOTIF §2.2.1.4.1.2 TableModified for a content table of this connection: the
-    /// store's changes since the table was loaded or last asked are applied to it now (rows
-    /// added, modified, removed at their sort positions; the cursor and bookmarks stay on their
-    /// rows) and answered as [`Response::TableEvents`], added and modified rows with `columns`.
+    /// MS-OXCNOTIF §2.2.1.4.1.2 TableModified for a table of this connection: the store's
+    /// changes since the table was loaded or last asked are applied to it now (rows added,
+    /// modified, removed at their sort positions; the cursor and bookmarks stay on their rows)
+    /// and answered as [`Response::TableEvents`], added and modified rows with `columns`.
     /// Between two calls a table shows the rows as of the last one (or its load/reload).
-    /// Hierarchy tables answer one TABLE_CHANGED after a reload when folders changed.
+    /// Categorized views name category headers by category id (their PR_INST_ID), instance 0;
+    /// a header whose counts changed is TABLE_ROW_MODIFIED. Hierarchy tables name rows by
+    /// folder id (message 0); a folder whose counts, properties, depth or subfolders changed
+    /// is TABLE_ROW_MODIFIED.
     TableNotifications { table: u32, columns: Vec<PropTag> },
     /// Gromox `locate_table`: the index of the row with PR_INST_ID `inst_id` and
     /// PR_INSTANCE_NUM `inst_num` (a hierarchy table's rows by folder id), cursor unchanged
