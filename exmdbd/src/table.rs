@@ -1676,16 +1676,21 @@ struct Scanned {
 
 /// Orders two values of sort key `k` (missing values first when ascending).
 fn cmp_key(k: &SortKey, a: &Option<PropVal>, b: &Option<PropVal>) -> std::cmp::Ordering {
-    let o = match (a, b) {
-        (None, None) => std::cmp::Ordering::Equal,
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
-    };
+    let o = cmp_values(a, b);
     if k.descending {
         o.reverse()
     } else {
         o
+    }
+}
+
+/// Orders two sort values ascending: missing first, then as [`restriction::compare`] orders.
+fn cmp_values(a: &Option<PropVal>, b: &Option<PropVal>) -> std::cmp::Ordering {
+    match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
     }
 }
 
@@ -2318,12 +2323,7 @@ fn sort_scanned(sort: &[SortKey], kept: &mut Scan, keep_first: bool) {
 
 /// The ranks of distinct values in ascending order (equal values one rank; missing first).
 fn ranks(distinct: &[Option<PropVal>]) -> Vec<u32> {
-    let asc = |a: &Option<PropVal>, b: &Option<PropVal>| match (a, b) {
-        (None, None) => std::cmp::Ordering::Equal,
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => restriction::compare(x, y).unwrap_or(std::cmp::Ordering::Equal),
-    };
+    let asc = cmp_values;
     let mut ranked: Vec<u32> = (0..distinct.len() as u32).collect();
     ranked.sort_by(|&a, &b| asc(&distinct[a as usize], &distinct[b as usize]));
     let mut rank = vec![0u32; distinct.len()];
