@@ -143,12 +143,12 @@ CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, paren
   read_cn INTEGER UNIQUE DEFAULT NULL, read_state INTEGER DEFAULT 0, message_size INTEGER NOT NULL,
   group_id INTEGER DEFAULT NULL, timer_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
   summary_delivery INTEGER DEFAULT NULL, summary_submit INTEGER DEFAULT NULL,
-  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL,
+  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL, summary_from TEXT DEFAULT NULL,
   FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
   FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX attid_messages_index8 ON messages(parent_attid);
 CREATE INDEX folder_summary_index8 ON messages(parent_fid, is_associated, is_deleted, summary_delivery,
-  read_state, message_size, summary_submit, summary_subject, summary_sender);
+  read_state, message_size, summary_submit, summary_subject, summary_sender, summary_from);
 CREATE INDEX parent_read_assoc_index8 ON messages(parent_fid, read_state, is_associated);
 CREATE TABLE receive_table (class TEXT COLLATE NOCASE UNIQUE NOT NULL, folder_id INTEGER NOT NULL,
   modified_time INTEGER NOT NULL,
@@ -173,12 +173,12 @@ CREATE TABLE messages (message_id INTEGER PRIMARY KEY, parent_fid INTEGER, paren
   is_deleted INTEGER DEFAULT 0, is_associated INTEGER, change_number INTEGER UNIQUE NOT NULL,
   message_size INTEGER NOT NULL, group_id INTEGER DEFAULT NULL, mid_string TEXT DEFAULT NULL,
   summary_delivery INTEGER DEFAULT NULL, summary_submit INTEGER DEFAULT NULL,
-  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL,
+  summary_subject TEXT DEFAULT NULL, summary_sender TEXT DEFAULT NULL, summary_from TEXT DEFAULT NULL,
   FOREIGN KEY (parent_fid) REFERENCES folders (folder_id) ON DELETE CASCADE ON UPDATE CASCADE,
   FOREIGN KEY (parent_attid) REFERENCES attachments (attachment_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX attid_messages_index ON messages(parent_attid);
 CREATE INDEX folder_summary_index ON messages(parent_fid, is_associated, is_deleted, summary_delivery,
-  message_size, summary_submit, summary_subject, summary_sender);
+  message_size, summary_submit, summary_subject, summary_sender, summary_from);
 CREATE TABLE read_states (message_id INTEGER NOT NULL, username TEXT COLLATE NOCASE NOT NULL,
   FOREIGN KEY (message_id) REFERENCES messages (message_id) ON DELETE CASCADE ON UPDATE CASCADE);
 CREATE INDEX mid_states_index ON read_states(message_id);
@@ -219,6 +219,9 @@ pub const SUMMARY: &[(&str, &[u32], &[u32])] = &[
         &[0x003D_001F, 0x003D_001E, 0x0E1D_001F, 0x0E1D_001E],
     ),
     ("summary_sender", &[0x0C1A_001F, 0x0C1A_001E], &[]),
+    // PR_SENT_REPRESENTING_NAME: Outlook's and EWS's "From" (the sender as shown; differs from
+    // PR_SENDER_NAME only for mail sent on behalf of someone).
+    ("summary_from", &[0x0042_001F, 0x0042_001E], &[]),
 ];
 
 /// The summary column that holds `tag` (same property, and the same type or its String8 /
@@ -306,10 +309,20 @@ pub fn summary_backfill(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(&format!("UPDATE messages SET {sets}"), [])
 }
 
-/// Whether the store has the summary columns (created here, or brought here by [`upgrade`]);
-/// a Gromox store that was not upgraded has not.
+/// Whether the store has every summary column (created here, or brought here by [`upgrade`]);
+/// a Gromox store that was not upgraded has none, a store of an earlier layout of this one
+/// lacks the later ones — either way the store is used without them until `-U`.
 pub fn has_summary(conn: &Connection) -> rusqlite::Result<bool> {
-    Ok(columns(conn, "messages")?.iter().any(|c| c.name == SUMMARY[0].0))
+    let have = columns(conn, "messages")?;
+    Ok(SUMMARY.iter().all(|(s, _, _)| have.iter().any(|c| c.name == *s)))
+}
+
+/// SQL text without case and whitespace differences.
+fn squeeze(sql: &str) -> String {
+    sql.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
 }
 
 /// Creates every table of a private (`true`) or public store.
@@ -391,9 +404,18 @@ fn upgrade_tx(conn: &Connection, reference: &Connection, version: i64) -> crate:
                 steps.push(format!("filled the summary columns of {n} messages"));
                 summary_added = false;
             }
-            if existing_sql("index", name)?.is_none() {
-                tx.execute_batch(sql)?;
-                steps.push(format!("created index {name}"));
+            match existing_sql("index", name)? {
+                None => {
+                    tx.execute_batch(sql)?;
+                    steps.push(format!("created index {name}"));
+                }
+                // An index over the summary columns from an earlier layout of this one (fewer
+                // columns): built again.
+                Some(old) if sql.contains("summary_") && squeeze(&old) != squeeze(sql) => {
+                    tx.execute_batch(&format!("DROP INDEX \"{name}\"; {sql}"))?;
+                    steps.push(format!("rebuilt index {name}"));
+                }
+                Some(_) => {}
             }
             continue;
         }

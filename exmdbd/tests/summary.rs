@@ -1,4 +1,4 @@
-//! The `messages` summary columns (delivery and submit time, subject, sender name) and what
+//! The `messages` summary columns (delivery and submit time, subject, sender and From names) and what
 //! content tables do with them: the store's writers keep them equal to the properties through every
 //! kind of write, and restrictions pushed into SQL over them select exactly the rows the
 //! reference evaluator selects (MS-OXCDATA §2.12), including values where SQLite's `LIKE` and
@@ -252,4 +252,84 @@ fn mbck_finds_and_repairs_stale_summary_columns() {
     let s = Store::open(&dir, &Default::default()).unwrap();
     assert_eq!(summary(&s, mid).1.as_deref(), Some("kept"));
     assert!(exmdbd::mbck::check(&dir, false).unwrap().ok());
+}
+
+/// A store of this layout's earlier generation (four summary columns, no `summary_from`) is
+/// used without the summary columns — tables by From still right, through the properties —
+/// and `-U` adds the column, fills every summary column and rebuilds the index over them.
+#[test]
+fn upgrade_adds_a_summary_column_to_an_earlier_layout() {
+    use gromox_mapi::tags::PR_SENT_REPRESENTING_NAME;
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("u");
+    let mut mids = Vec::new();
+    {
+        let mut s = Store::create_private(&md, "u@example.org", "en", false, &Default::default()).unwrap();
+        for (i, from) in ["Zed", "Amy", "Max"].iter().enumerate() {
+            let mut c = MessageContent::default();
+            c.set(PR_SUBJECT, PropVal::Unicode(format!("m{i}")));
+            c.set(PR_SENT_REPRESENTING_NAME, PropVal::Unicode((*from).into()));
+            mids.push(s.create_message(INBOX, &c, false).unwrap());
+        }
+        s.conn()
+            .execute_batch(
+                "DROP INDEX folder_summary_index8; ALTER TABLE messages DROP COLUMN summary_from;
+                 CREATE INDEX folder_summary_index8 ON messages(parent_fid, is_associated, is_deleted,
+                   summary_delivery, read_state, message_size, summary_submit, summary_subject, summary_sender);",
+            )
+            .unwrap();
+    }
+    let by_from = TableSpec {
+        folder: INBOX,
+        sort: vec![SortKey {
+            tag: PR_SENT_REPRESENTING_NAME,
+            descending: false,
+        }],
+        ..Default::default()
+    };
+    let want = vec![mids[1], mids[2], mids[0]];
+    {
+        let mut s = Store::open(&md, &Default::default()).unwrap();
+        assert_eq!(ContentTable::load(&s, by_from.clone()).unwrap().mids(), want);
+        // Written while the columns are not used: -U fills them anyway.
+        let mut c = MessageContent::default();
+        c.set(PR_SENT_REPRESENTING_NAME, PropVal::Unicode("Bea".into()));
+        mids.push(s.create_message(INBOX, &c, false).unwrap());
+    }
+    let steps = Store::upgrade(&md, &Default::default()).unwrap();
+    for step in [
+        "added column messages.summary_from",
+        "rebuilt index folder_summary_index8",
+    ] {
+        assert!(steps.iter().any(|s| s == step), "{step}: {steps:?}");
+    }
+    assert!(
+        steps.iter().any(|s| s.starts_with("filled the summary columns")),
+        "{steps:?}"
+    );
+    let s = Store::open(&md, &Default::default()).unwrap();
+    assert_eq!(exmdbd::schema::summary_stale(s.conn()).unwrap(), 0);
+    let from: Option<String> = s
+        .conn()
+        .query_row(
+            "SELECT summary_from FROM messages WHERE message_id=?1",
+            [mids[3] as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(from.as_deref(), Some("Bea"));
+    let index: String = s
+        .conn()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name='folder_summary_index8'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(index.contains("summary_from"), "{index}");
+    assert_eq!(
+        ContentTable::load(&s, by_from).unwrap().mids(),
+        vec![mids[1], mids[3], mids[2], mids[0]]
+    );
+    assert_eq!(Store::upgrade(&md, &Default::default()).unwrap(), Vec::<String>::new());
 }
