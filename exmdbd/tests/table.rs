@@ -1496,3 +1496,65 @@ fn delivery_sorted_tables_break_ties_by_message_id_on_every_path() {
         .unwrap();
     check(&s, &msgs, "is_associated NULL");
 }
+
+/// Public stores have their own summary index (no read state in it): a delivery-time sort and
+/// a view grouped by sender read it the same way.
+#[test]
+fn public_store_tables_sort_by_delivery_time_and_group_by_sender() {
+    const PR_SENDER_NAME: PropTag = PropTag(0x0C1A_001F);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::create_public(&dir.path().join("p"), "example.org", false, &Default::default()).unwrap();
+    let folder = s.create_folder(1, "Shared", Some("IPF.Note")).unwrap();
+    let base = 133_000_000_000_000_000u64;
+    let mut msgs = Vec::new();
+    for i in 0..12u64 {
+        let mut c = MessageContent::default();
+        c.set(PR_SUBJECT, PropVal::Unicode(format!("m{i}")));
+        c.set(
+            PR_SENDER_NAME,
+            PropVal::Unicode(["Ann", "Bob", "ann"][(i % 3) as usize].into()),
+        );
+        let t = base + (i / 2) * 600_000_000;
+        c.set(PR_MESSAGE_DELIVERY_TIME, PropVal::SysTime(t));
+        msgs.push((s.create_message(folder, &c, false).unwrap(), t));
+    }
+    let mut want = msgs.clone();
+    want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let by_time = SortKey {
+        tag: PR_MESSAGE_DELIVERY_TIME,
+        descending: true,
+    };
+    let t = ContentTable::load(
+        &s,
+        TableSpec {
+            folder,
+            sort: vec![by_time],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.mids(), want.iter().map(|m| m.0).collect::<Vec<_>>());
+    // Ann and ann are one category, listed first; newest first inside.
+    let grouped = ContentTable::load(
+        &s,
+        TableSpec {
+            folder,
+            sort: vec![
+                SortKey {
+                    tag: PR_SENDER_NAME,
+                    descending: false,
+                },
+                by_time,
+            ],
+            categories: 1,
+            expanded: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let bob: Vec<u64> = msgs.iter().skip(1).step_by(3).map(|m| m.0).collect();
+    let mut order: Vec<u64> = want.iter().map(|m| m.0).filter(|m| !bob.contains(m)).collect();
+    order.extend(want.iter().map(|m| m.0).filter(|m| bob.contains(m)));
+    assert_eq!(grouped.mids(), order);
+    assert_eq!(grouped.row_count(), 14, "two headers");
+}
