@@ -159,13 +159,8 @@ impl Instances {
         }
         let size = kind.size();
         self.fits(size)?;
-        // Ids are never 0 and not reused while the old instance is held.
-        loop {
-            self.next = self.next.wrapping_add(1).max(1);
-            if !self.open.contains_key(&self.next) {
-                break;
-            }
-        }
+        // Not reused while the old instance is held.
+        next_handle(&mut self.next, &self.open);
         self.open.insert(
             self.next,
             Inst {
@@ -448,6 +443,17 @@ impl Instances {
                 })?;
                 Ok(0)
             }
+        }
+    }
+}
+
+/// Advances `next` to the next handle (per-connection instance and table ids) that is not 0
+/// and not in `open`, wrapping around at u32::MAX.
+pub(crate) fn next_handle<V>(next: &mut u32, open: &HashMap<u32, V>) -> u32 {
+    loop {
+        *next = next.wrapping_add(1).max(1);
+        if !open.contains_key(next) {
+            return *next;
         }
     }
 }

@@ -132,13 +132,8 @@ impl ConnTables {
     }
 
     fn insert(&mut self, path: PathBuf, table: AnyTable, notifier: &Arc<Notifier>) -> u32 {
-        // Ids are never 0 and not reused while the old table is open.
-        loop {
-            self.next = self.next.wrapping_add(1).max(1);
-            if !self.open.contains_key(&self.next) {
-                break;
-            }
-        }
+        // Not reused while the old table is open.
+        crate::instance::next_handle(&mut self.next, &self.open);
         self.open.insert(
             self.next,
             OpenTable {

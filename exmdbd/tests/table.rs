@@ -585,26 +585,23 @@ fn multi_value_instance_rows_flat_and_categorized() {
     assert_eq!(t.leaf_rows(), vec![(both, 0), (both, 1), (work, 0), (none, 0)]);
 
     // Categorized by keyword: a message with two keywords appears under both categories.
-    let mut t = ContentTable::load(
-        &s,
-        TableSpec {
-            folder: INBOX,
-            sort: vec![
-                SortKey {
-                    tag: kwi,
-                    descending: false,
-                },
-                SortKey {
-                    tag: PR_SUBJECT,
-                    descending: false,
-                },
-            ],
-            categories: 1,
-            expanded: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let by_keyword = TableSpec {
+        folder: INBOX,
+        sort: vec![
+            SortKey {
+                tag: kwi,
+                descending: false,
+            },
+            SortKey {
+                tag: PR_SUBJECT,
+                descending: false,
+            },
+        ],
+        categories: 1,
+        expanded: 1,
+        ..Default::default()
+    };
+    let mut t = ContentTable::load(&s, by_keyword.clone()).unwrap();
     let v = view(&mut t, &s, kwi);
     let leaf = TBL_LEAF_ROW;
     assert_eq!(
@@ -622,26 +619,7 @@ fn multi_value_instance_rows_flat_and_categorized() {
     // The collapse state keeps the cursor on an instance row.
     t.seek(Origin::Beginning, 5);
     let state = t.collapse_state();
-    let mut t2 = ContentTable::load(
-        &s,
-        TableSpec {
-            folder: INBOX,
-            sort: vec![
-                SortKey {
-                    tag: kwi,
-                    descending: false,
-                },
-                SortKey {
-                    tag: PR_SUBJECT,
-                    descending: false,
-                },
-            ],
-            categories: 1,
-            expanded: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut t2 = ContentTable::load(&s, by_keyword).unwrap();
     let bm = t2.set_collapse_state(&state).unwrap();
     t2.seek(Origin::Beginning, 0);
     t2.seek_bookmark(bm, 0).unwrap();
